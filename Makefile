@@ -1,0 +1,80 @@
+# Humphrey: two commands.
+#   make run   set up (idempotently) and serve on http://127.0.0.1:$(PORT) with a task worker
+#   make test  set up (idempotently) and run the whole suite
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+PYTHON ?= python3.11
+VENV := .venv
+PY := $(VENV)/bin/python
+PORT ?= 8000
+STAMP_PY := $(VENV)/.installed-$(shell cat pyproject.toml | sha1sum | cut -c1-12)
+STAMP_JS := node_modules/.installed-$(shell cat package.json package-lock.json | sha1sum | cut -c1-12)
+ASSETS := static/vendor/.built-$(shell cat package-lock.json static/scss/*.scss | sha1sum | cut -c1-12)
+export HF_HUB_OFFLINE := 1
+export TRANSFORMERS_OFFLINE := 1
+export PIP_DISABLE_PIP_VERSION_CHECK := 1
+
+.PHONY: help run test setup lint format migrations-check check-deploy collectstatic browser bench clean-data
+
+help:
+	@echo "make run    - set up and serve Humphrey on http://127.0.0.1:$(PORT) (demo accounts printed)"
+	@echo "make test   - set up and run the whole test suite"
+	@echo "make lint   - ruff format check and lint"
+	@echo "make bench  - run the benchmarks (JSON figures)"
+
+$(STAMP_PY): pyproject.toml
+	@command -v $(PYTHON) >/dev/null || { echo "Python 3.11 is needed ($(PYTHON) not found)"; exit 1; }
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	# The CPU build of torch first: an unpinned torch would pull a multi-GB CUDA build.
+	$(PY) -m pip install -q "torch==2.13.0"
+	$(PY) -m pip install -q -e ".[dev]"
+	rm -f $(VENV)/.installed-* && touch $@
+
+$(STAMP_JS): package.json package-lock.json
+	npm ci --no-audit --no-fund --loglevel=error
+	rm -f node_modules/.installed-* && touch $@
+
+$(ASSETS): $(STAMP_JS) static/scss/humphrey.scss
+	rm -rf static/vendor && mkdir -p static/vendor/govuk static/vendor/css
+	cp -r node_modules/govuk-frontend/dist/govuk/assets static/vendor/govuk/assets
+	cp node_modules/govuk-frontend/dist/govuk/govuk-frontend.min.js static/vendor/govuk/
+	npx sass --quiet --style=compressed --no-source-map \
+	  --load-path=node_modules/govuk-frontend/dist static/scss/humphrey.scss static/vendor/css/humphrey.css
+	touch $@
+
+setup: $(STAMP_PY) $(ASSETS)
+
+/usr/bin/chromium:
+	# Browser tests drive Debian's Chromium (Playwright's own download cannot run here).
+	apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver >/dev/null
+
+browser: /usr/bin/chromium
+
+collectstatic: setup
+	DJANGO_SECRET_KEY=collectstatic-only $(PY) manage.py collectstatic --noinput -v0
+
+run: setup
+	DJANGO_DEBUG=1 $(PY) manage.py migrate --noinput -v0
+	DJANGO_DEBUG=1 PORT=$(PORT) $(PY) -m humphrey.devserver
+
+lint: setup
+	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/ruff check .
+
+format: setup
+	$(VENV)/bin/ruff format .
+	$(VENV)/bin/ruff check --fix .
+
+migrations-check: setup
+	DJANGO_DEBUG=1 $(PY) manage.py makemigrations --check --dry-run
+
+check-deploy: setup
+	DJANGO_SECRET_KEY=$$(openssl rand -base64 48) DJANGO_ALLOWED_HOSTS=humphrey.example.gov.uk \
+	  $(PY) manage.py check --deploy --fail-level WARNING
+
+test: setup browser lint migrations-check check-deploy collectstatic
+	$(VENV)/bin/pytest -q $(PYTEST_ARGS)
+
+bench: setup
+	$(PY) bench/run_all.py

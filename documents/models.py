@@ -1,0 +1,218 @@
+"""Collections of guidance, their documents, each document's versions, and the chunks we search.
+
+Only the current, ready version of an active document in an active collection is searchable. Chunks
+carry ``collection`` and ``searchable`` copied down from above (kept right by the services in
+``documents.services`` in the same transaction as the change that moves them), so the retrieval
+query filters one table and its indexes instead of joining four.
+Older versions and their chunks are kept so a past answer can still show exactly what it quoted.
+"""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.contrib.auth.models import Group
+from django.contrib.postgres.indexes import GinIndex
+from django.contrib.postgres.search import SearchVector, SearchVectorField
+from django.db import models
+from django.db.models import Q
+from django.urls import reverse
+from django.utils import timezone
+from pgvector.django import HnswIndex, VectorField
+
+EMBEDDING_DIMENSIONS = 384
+
+
+class Marking(models.TextChoices):
+    """Government Security Classifications handled here, lowest first."""
+
+    OFFICIAL = "OFFICIAL", "OFFICIAL"
+    OFFICIAL_SENSITIVE = "OFFICIAL-SENSITIVE", "OFFICIAL-SENSITIVE"
+
+    @classmethod
+    def rank(cls, marking: str) -> int:
+        return [m.value for m in cls].index(marking)
+
+    @classmethod
+    def at_most(cls, marking: str) -> list[str]:
+        """The markings at or below ``marking``."""
+        return [m.value for m in cls][: cls.rank(marking) + 1]
+
+
+class CollectionQuerySet(models.QuerySet):
+    def active(self) -> CollectionQuerySet:
+        return self.filter(is_active=True)
+
+    def readable_by(self, user) -> CollectionQuerySet:
+        """Active collections one of ``user``'s groups may read, at a marking the deployment allows.
+
+        The one definition of "may read"; retrieval repeats it inside its SQL.
+        """
+        if user is None or not user.is_authenticated or not user.is_active:
+            return self.none()
+        return (
+            self.active()
+            .filter(
+                reader_groups__in=user.groups.all(),
+                marking__in=Marking.at_most(settings.HUMPHREY_MAX_MARKING),
+            )
+            .distinct()
+        )
+
+    def curated_by(self, user) -> CollectionQuerySet:
+        """Collections ``user`` looks after: as owner or named curator (curator role required)."""
+        from accounts.roles import Role, has_role
+
+        if not has_role(user, Role.CURATOR):
+            return self.none()
+        return self.filter(Q(owner=user) | Q(curators=user)).distinct()
+
+
+class Collection(models.Model):
+    name = models.CharField(max_length=200)
+    slug = models.SlugField(max_length=100, unique=True)
+    description = models.TextField(blank=True)
+    owner = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="owned_collections"
+    )
+    curators = models.ManyToManyField(
+        settings.AUTH_USER_MODEL, blank=True, related_name="curated_collections", help_text="Who may maintain it."
+    )
+    marking = models.CharField(max_length=32, choices=Marking.choices, default=Marking.OFFICIAL)
+    reader_groups = models.ManyToManyField(
+        Group, blank=True, related_name="readable_collections", help_text="Groups whose members may read it."
+    )
+    is_active = models.BooleanField(default=True, help_text="Retired collections are never searched.")
+    created_at = models.DateTimeField(default=timezone.now)
+    updated_at = models.DateTimeField(auto_now=True)
+    retired_at = models.DateTimeField(null=True, blank=True)
+
+    objects = CollectionQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class DocumentQuerySet(models.QuerySet):
+    def active(self) -> DocumentQuerySet:
+        return self.filter(is_active=True, collection__is_active=True)
+
+
+class Document(models.Model):
+    collection = models.ForeignKey(Collection, on_delete=models.PROTECT, related_name="documents")
+    title = models.CharField(max_length=300)
+    source_name = models.CharField(
+        max_length=255, help_text="The file name as ingested; re-uploading the same name makes a new version."
+    )
+    current_version = models.OneToOneField(
+        "DocumentVersion", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    is_active = models.BooleanField(default=True)
+    created_at = models.DateTimeField(default=timezone.now)
+    updated_at = models.DateTimeField(auto_now=True)
+    retired_at = models.DateTimeField(null=True, blank=True)
+
+    objects = DocumentQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["title"]
+        constraints = [
+            models.UniqueConstraint(fields=["collection", "source_name"], name="document_unique_source_per_collection")
+        ]
+
+    def __str__(self) -> str:
+        return self.title
+
+
+class VersionStatus(models.TextChoices):
+    QUEUED = "queued", "Queued"
+    PARSING = "parsing", "Parsing"
+    EMBEDDING = "embedding", "Embedding"
+    READY = "ready", "Ready"
+    FAILED = "failed", "Failed"
+
+
+class DocumentVersion(models.Model):
+    document = models.ForeignKey(Document, on_delete=models.PROTECT, related_name="versions")
+    number = models.PositiveIntegerField()
+    file = models.FileField(upload_to="documents/%Y/%m/", max_length=500)
+    original_filename = models.CharField(max_length=255)
+    sha256 = models.CharField(max_length=64, db_index=True)
+    size_bytes = models.BigIntegerField()
+    content_type = models.CharField(max_length=100, blank=True, help_text="Detected from the content, not the name.")
+    uploaded_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    uploaded_at = models.DateTimeField(default=timezone.now)
+    status = models.CharField(max_length=16, choices=VersionStatus.choices, default=VersionStatus.QUEUED)
+    error = models.TextField(blank=True)
+    progress_done = models.PositiveIntegerField(default=0)
+    progress_total = models.PositiveIntegerField(default=0)
+    page_count = models.PositiveIntegerField(null=True, blank=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    task_id = models.CharField(max_length=64, blank=True)
+
+    class Meta:
+        ordering = ["document", "-number"]
+        constraints = [models.UniqueConstraint(fields=["document", "number"], name="version_unique_number")]
+
+    def __str__(self) -> str:
+        return f"{self.document} v{self.number}"
+
+    def get_absolute_url(self) -> str:
+        return reverse("documents:version", args=[self.pk])
+
+    @property
+    def is_current(self) -> bool:
+        return self.document.current_version_id == self.pk
+
+
+class ChunkQuerySet(models.QuerySet):
+    def searchable(self) -> ChunkQuerySet:
+        return self.filter(searchable=True)
+
+
+class Chunk(models.Model):
+    version = models.ForeignKey(DocumentVersion, on_delete=models.PROTECT, related_name="chunks")
+    # Copied down from version.document.collection so retrieval filters one table (see module doc).
+    collection = models.ForeignKey(Collection, on_delete=models.PROTECT, related_name="+")
+    searchable = models.BooleanField(default=False)
+    ordinal = models.PositiveIntegerField(help_text="Position of the chunk in its version.")
+    text = models.TextField()
+    heading_path = models.CharField(max_length=1000, blank=True, help_text="Headings above it, ' > ' separated.")
+    anchor = models.CharField(max_length=200, blank=True, help_text='Where it is, for people: "page 4".')
+    page = models.PositiveIntegerField(null=True, blank=True)
+    char_start = models.PositiveIntegerField()
+    char_end = models.PositiveIntegerField()
+    token_count = models.PositiveIntegerField(default=0)
+    embedding = VectorField(dimensions=EMBEDDING_DIMENSIONS, null=True, blank=True)
+    embedding_model = models.CharField(max_length=200, blank=True)
+    search_vector = models.GeneratedField(
+        expression=SearchVector("heading_path", weight="A", config="english")
+        + SearchVector("text", weight="B", config="english"),
+        output_field=SearchVectorField(),
+        db_persist=True,
+    )
+
+    objects = ChunkQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["version", "ordinal"]
+        constraints = [models.UniqueConstraint(fields=["version", "ordinal"], name="chunk_unique_ordinal")]
+        indexes = [
+            HnswIndex(
+                name="chunk_embedding_hnsw",
+                fields=["embedding"],
+                m=16,
+                ef_construction=64,
+                opclasses=["vector_cosine_ops"],
+            ),
+            GinIndex(name="chunk_search_vector_gin", fields=["search_vector"]),
+            models.Index(name="chunk_searchable_collection", fields=["collection"], condition=Q(searchable=True)),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.version} #{self.ordinal}"

@@ -1,0 +1,56 @@
+"""``make run``: prepare a local Humphrey and serve it with a task worker beside it.
+
+Migrates, creates the demo accounts (printing their credentials), loads the sample collection,
+then runs Daphne (HTTP + websockets) and the django-tasks database worker until interrupted.
+Both children share the embedded database because they name the same data folder.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+
+
+def manage(*args: str) -> None:
+    subprocess.run([sys.executable, "manage.py", *args], check=True)
+
+
+def main() -> int:
+    os.environ.setdefault("DJANGO_DEBUG", "1")
+    port = os.environ.get("PORT", "8000")
+    manage("migrate", "--noinput", "-v0")
+    manage("create_demo_accounts")
+    if os.path.exists("documents/management/commands/load_sample.py"):
+        manage("load_sample")
+    children = [
+        subprocess.Popen([sys.executable, "manage.py", "db_worker", "--queue-name", "*"]),
+        subprocess.Popen([sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", port, "humphrey.asgi:application"]),
+    ]
+    print(f"\nHumphrey is running on http://127.0.0.1:{port}/  (Ctrl-C to stop)\n", flush=True)
+
+    def stop(*_: object) -> None:
+        for child in children:
+            if child.poll() is None:
+                child.send_signal(signal.SIGINT)
+
+    signal.signal(signal.SIGTERM, stop)
+    try:
+        while all(child.poll() is None for child in children):
+            time.sleep(0.5)
+    except KeyboardInterrupt:
+        pass
+    finally:
+        stop()
+        for child in children:
+            try:
+                child.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                child.kill()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,51 @@
+"""The embedded PostgreSQL 16 + pgvector used when no ``DATABASE_URL`` is given.
+
+``pgserver`` ships PostgreSQL with pgvector as a wheel. Every process that names the same data
+folder shares one server; the server stops when the last of those processes exits, so the site,
+the task worker and the test-suite can run side by side and nothing is left running afterwards.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import warnings
+from pathlib import Path
+
+logger = logging.getLogger(__name__)
+
+_server = None  # kept alive for the life of the process: dropping it may stop the server
+
+
+def embedded_database_settings(data_dir: Path, name: str) -> dict:
+    """Start (or join) the embedded server under ``data_dir`` and return a Django DATABASES entry.
+
+    The caller must guarantee ``data_dir`` is a folder the process may write to; it is created if
+    missing. The database ``name`` is created on first use.
+    """
+    global _server
+    data_dir.mkdir(parents=True, exist_ok=True)
+    # platformdirs warns when XDG_RUNTIME_DIR is unset (common under root and in containers);
+    # pgserver only uses it for a lock file and a short socket path, so the fallback is fine.
+    os.environ.setdefault("XDG_RUNTIME_DIR", str(data_dir.parent / "run"))
+    Path(os.environ["XDG_RUNTIME_DIR"]).mkdir(mode=0o700, parents=True, exist_ok=True)
+    logging.getLogger("pgserver").setLevel(logging.WARNING)  # it logs every start and stop at INFO
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        import pgserver  # imported late: production (DATABASE_URL) never needs it
+
+        _server = pgserver.get_server(data_dir / "pg", cleanup_mode="stop")
+    info = _server.get_postmaster_info()
+    host = str(info.socket_dir) if info.socket_dir else "127.0.0.1"
+    exists = _server.psql(f"SELECT 1 FROM pg_database WHERE datname = '{name}';")
+    if "1 row" not in exists:
+        _server.psql(f'CREATE DATABASE "{name}";')
+        logger.info("created embedded database %s", name)
+    return {
+        "ENGINE": "django.db.backends.postgresql",
+        "NAME": name,
+        "USER": "postgres",
+        "PASSWORD": "",
+        "HOST": host,
+        "PORT": str(info.port or ""),
+    }

@@ -1,0 +1,65 @@
+"""Liveness and readiness probes, as JSON.
+
+``/healthz`` reports the database, the pgvector extension and the channel layer: 200 when all are
+fine, 503 naming what is not. It never shows configuration or secrets, so it is public.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+import uuid
+
+from asgiref.sync import async_to_sync
+from channels.layers import get_channel_layer
+from django.db import connection
+from django.http import HttpRequest, JsonResponse
+from django.views.decorators.cache import never_cache
+from django.views.decorators.http import require_GET
+
+
+def check_database() -> dict:
+    started = time.perf_counter()
+    try:
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT 1")
+            cursor.fetchone()
+            cursor.execute("SELECT extversion FROM pg_extension WHERE extname = 'vector'")
+            row = cursor.fetchone()
+    except Exception as exc:  # any failure is reported, none is raised
+        return {"database": {"ok": False, "error": type(exc).__name__}, "pgvector": {"ok": False}}
+    elapsed = round((time.perf_counter() - started) * 1000, 1)
+    return {
+        "database": {"ok": True, "ms": elapsed},
+        "pgvector": {"ok": row is not None, "version": row[0] if row else None},
+    }
+
+
+def check_channel_layer() -> dict:
+    layer = get_channel_layer()
+    if layer is None:
+        return {"ok": False, "error": "not configured"}
+    started = time.perf_counter()
+
+    async def round_trip() -> bool:
+        channel = await layer.new_channel("healthz.")
+        token = uuid.uuid4().hex
+        await layer.send(channel, {"type": "healthz", "token": token})
+        message = await asyncio.wait_for(layer.receive(channel), timeout=2)
+        return message.get("token") == token
+
+    try:
+        ok = async_to_sync(round_trip)()
+    except Exception as exc:
+        return {"ok": False, "backend": type(layer).__name__, "error": type(exc).__name__}
+    return {"ok": ok, "backend": type(layer).__name__, "ms": round((time.perf_counter() - started) * 1000, 1)}
+
+
+@never_cache
+@require_GET
+def healthz(request: HttpRequest) -> JsonResponse:
+    report = check_database()
+    report["channel_layer"] = check_channel_layer()
+    healthy = all(part.get("ok") for part in report.values())
+    report["status"] = "ok" if healthy else "unavailable"
+    return JsonResponse(report, status=200 if healthy else 503)

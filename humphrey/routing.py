@@ -1,0 +1,3 @@
+"""Websocket routes. Apps add theirs here."""
+
+websocket_urlpatterns: list = []

@@ -1,0 +1,365 @@
+"""Humphrey's settings: one module, every value read from the environment.
+
+Safe production defaults: with nothing set, DEBUG is off and the site refuses to start without
+``DJANGO_SECRET_KEY``. ``make run`` sets ``DJANGO_DEBUG=1`` for a local first run. Every setting of
+our own is named ``HUMPHREY_*``, typed here, and commented in one line; docs in README.md.
+"""
+
+from __future__ import annotations
+
+import secrets
+from pathlib import Path
+
+import environ
+from django.core.exceptions import ImproperlyConfigured
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+
+env = environ.Env()
+
+
+def _bool(name: str, default: bool) -> bool:
+    """A boolean variable; anything but the usual spellings is an error, not a silent False."""
+    raw = env.str(name, default="")
+    if raw == "":
+        return default
+    lowered = raw.strip().lower()
+    if lowered in {"1", "true", "yes", "on"}:
+        return True
+    if lowered in {"0", "false", "no", "off"}:
+        return False
+    raise ImproperlyConfigured(f"{name} must be true or false (1/0, yes/no, on/off), not {raw!r}")
+
+
+def _int(name: str, default: int, *, minimum: int = 0) -> int:
+    """A whole-number variable at least ``minimum``; a bad value names the variable."""
+    raw = env.str(name, default="")
+    if raw == "":
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise ImproperlyConfigured(f"{name} must be a whole number, not {raw!r}") from None
+    if value < minimum:
+        raise ImproperlyConfigured(f"{name} must be at least {minimum}, not {value}")
+    return value
+
+
+def _float(name: str, default: float, *, minimum: float = 0.0) -> float:
+    """A decimal variable at least ``minimum``."""
+    raw = env.str(name, default="")
+    if raw == "":
+        return default
+    try:
+        value = float(raw)
+    except ValueError:
+        raise ImproperlyConfigured(f"{name} must be a number, not {raw!r}") from None
+    if value < minimum:
+        raise ImproperlyConfigured(f"{name} must be at least {minimum}, not {value}")
+    return value
+
+
+def _list(name: str, default: list[str]) -> list[str]:
+    """A comma-separated list; blanks dropped."""
+    raw = env.str(name, default="")
+    if raw.strip() == "":
+        return list(default)
+    return [item.strip() for item in raw.split(",") if item.strip()]
+
+
+# --- Core -----------------------------------------------------------------------------------
+DEBUG: bool = _bool("DJANGO_DEBUG", False)  # development mode; never on in production
+DATA_DIR: Path = Path(
+    env.str("HUMPHREY_DATA_DIR", default=str(BASE_DIR / ".data"))
+)  # local state (embedded DB, dev key, uploads)
+
+_secret = env.str("DJANGO_SECRET_KEY", default="")
+if not _secret:
+    if not DEBUG:
+        raise ImproperlyConfigured(
+            "DJANGO_SECRET_KEY is not set. Production mode needs a long random secret key "
+            "(python -c 'import secrets; print(secrets.token_urlsafe(50))'); "
+            "for local development set DJANGO_DEBUG=1 instead."
+        )
+    # Development only: one random key kept in the git-ignored data folder, so sessions survive
+    # restarts without any secret living in the repository.
+    _key_file = DATA_DIR / "dev-secret-key"
+    DATA_DIR.mkdir(parents=True, exist_ok=True)
+    if not _key_file.exists():
+        _key_file.write_text(secrets.token_urlsafe(50))
+        _key_file.chmod(0o600)
+    _secret = _key_file.read_text().strip()
+SECRET_KEY: str = _secret
+SECRET_KEY_FALLBACKS: list[str] = _list("DJANGO_SECRET_KEY_FALLBACKS", [])  # old keys still accepted during rotation
+
+ALLOWED_HOSTS: list[str] = _list(
+    "DJANGO_ALLOWED_HOSTS", ["127.0.0.1", "localhost"] if DEBUG else []
+)  # host names the site answers to
+CSRF_TRUSTED_ORIGINS: list[str] = _list("DJANGO_CSRF_TRUSTED_ORIGINS", [])  # e.g. https://humphrey.example.gov.uk
+
+INSTALLED_APPS = [
+    "daphne",
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "whitenoise.runserver_nostatic",
+    "django.contrib.staticfiles",
+    "django.contrib.postgres",
+    "channels",
+    "pgtrigger",
+    "django_tasks",
+    "django_tasks_db",
+    "allauth",
+    "allauth.account",
+    "allauth.mfa",
+    "allauth.socialaccount",
+    "allauth.socialaccount.providers.openid_connect",
+    "humphrey",
+    "accounts",
+    "audit",
+    "documents",
+    "assistant",
+]
+
+MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+    "whitenoise.middleware.WhiteNoiseMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "csp.middleware.CSPMiddleware",
+    "allauth.account.middleware.AccountMiddleware",
+]
+
+ROOT_URLCONF = "humphrey.urls"
+ASGI_APPLICATION = "humphrey.asgi.application"
+WSGI_APPLICATION = None
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [BASE_DIR / "templates"],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+                "humphrey.context_processors.humphrey",
+            ],
+        },
+    }
+]
+
+# --- Database -------------------------------------------------------------------------------
+# DATABASE_URL (postgres://user:pass@host:5432/name) points at any PostgreSQL with pgvector.
+# Without it, an embedded PostgreSQL 16 + pgvector (pgserver) runs under HUMPHREY_DATA_DIR.
+DATABASE_URL: str = env.str("DATABASE_URL", default="")
+HUMPHREY_EMBEDDED_DB_NAME: str = env.str(
+    "HUMPHREY_EMBEDDED_DB_NAME", default="humphrey"
+)  # database name in the embedded server
+if DATABASE_URL:
+    try:
+        _db = env.db_url_config(DATABASE_URL)
+    except Exception as exc:  # environ raises a bare KeyError/ValueError for unknown schemes
+        raise ImproperlyConfigured(f"DATABASE_URL is not a valid database URL: {exc}") from None
+    if _db.get("ENGINE") != "django.db.backends.postgresql":
+        raise ImproperlyConfigured("DATABASE_URL must be a postgres:// URL (PostgreSQL with pgvector)")
+else:
+    from humphrey.embedded_db import embedded_database_settings
+
+    _db = embedded_database_settings(DATA_DIR, HUMPHREY_EMBEDDED_DB_NAME)
+_db["CONN_HEALTH_CHECKS"] = True
+_db["CONN_MAX_AGE"] = 0  # the psycopg pool below keeps connections; Django must not also hold them
+_db.setdefault("OPTIONS", {})
+HUMPHREY_DB_POOL_MAX: int = _int("HUMPHREY_DB_POOL_MAX", 10, minimum=1)  # max pooled connections per process
+if _bool("HUMPHREY_DB_POOL", True):  # psycopg connection pool (off for pgbouncer transaction mode)
+    _db["OPTIONS"]["pool"] = {"min_size": 1, "max_size": HUMPHREY_DB_POOL_MAX, "timeout": 10}
+_db["TEST"] = {"NAME": env.str("HUMPHREY_TEST_DB_NAME", default="test_humphrey")}  # lets parallel runs not collide
+DATABASES = {"default": _db}
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+# --- Channels -------------------------------------------------------------------------------
+REDIS_URL: str = env.str("REDIS_URL", default="")  # redis://host:6379/0; without it, one process only
+if REDIS_URL:
+    CHANNEL_LAYERS = {
+        "default": {
+            "BACKEND": "channels_redis.core.RedisChannelLayer",
+            "CONFIG": {"hosts": [REDIS_URL], "prefix": env.str("HUMPHREY_CHANNEL_PREFIX", default="humphrey")},
+        }
+    }
+else:
+    CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
+
+# --- Background tasks -----------------------------------------------------------------------
+HUMPHREY_TASKS_IMMEDIATE: bool = _bool("HUMPHREY_TASKS_IMMEDIATE", False)  # run tasks inline (tests, one-off scripts)
+TASKS = {
+    "default": {
+        "BACKEND": (
+            "django_tasks.backends.immediate.ImmediateBackend"
+            if HUMPHREY_TASKS_IMMEDIATE
+            else "django_tasks_db.DatabaseBackend"
+        ),
+        "QUEUES": ["default", "ingest"],
+    }
+}
+
+# --- Accounts (django-allauth) --------------------------------------------------------------
+AUTHENTICATION_BACKENDS = [
+    "django.contrib.auth.backends.ModelBackend",
+    "allauth.account.auth_backends.AuthenticationBackend",
+]
+AUTH_PASSWORD_VALIDATORS = [
+    {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
+    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator", "OPTIONS": {"min_length": 12}},
+    {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
+    {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
+]
+LOGIN_URL = "account_login"
+LOGIN_REDIRECT_URL = "home"
+ACCOUNT_LOGOUT_REDIRECT_URL = "account_login"
+ACCOUNT_LOGIN_METHODS = {"email"}
+ACCOUNT_SIGNUP_FIELDS = ["email*", "password1*", "password2*"]
+ACCOUNT_UNIQUE_EMAIL = True
+ACCOUNT_EMAIL_VERIFICATION = env.str("HUMPHREY_EMAIL_VERIFICATION", default="optional")  # none|optional|mandatory
+ACCOUNT_ADAPTER = "accounts.adapters.AccountAdapter"
+SOCIALACCOUNT_ADAPTER = "accounts.adapters.SocialAccountAdapter"
+ACCOUNT_LOGIN_ON_PASSWORD_RESET = False
+ACCOUNT_RATE_LIMITS = {"login_failed": "5/5m/ip,5/5m/key"}
+ACCOUNT_SESSION_REMEMBER = False
+MFA_SUPPORTED_TYPES = ["totp", "recovery_codes"]
+MFA_TOTP_ISSUER = "Humphrey"
+HUMPHREY_SIGNUP_DOMAINS: list[str] = [
+    d.lower().lstrip("@") for d in _list("HUMPHREY_SIGNUP_DOMAINS", [])
+]  # email domains that may sign up; empty = sign-up closed
+HUMPHREY_OIDC_CLIENT_ID: str = env.str(
+    "HUMPHREY_OIDC_CLIENT_ID", default=""
+)  # OpenID Connect client id; set to enable SSO
+HUMPHREY_OIDC_CLIENT_SECRET: str = env.str("HUMPHREY_OIDC_CLIENT_SECRET", default="")  # OpenID Connect client secret
+HUMPHREY_OIDC_SERVER_URL: str = env.str(
+    "HUMPHREY_OIDC_SERVER_URL", default=""
+)  # issuer, e.g. https://login.microsoftonline.com/<tenant>/v2.0
+HUMPHREY_OIDC_NAME: str = env.str("HUMPHREY_OIDC_NAME", default="Microsoft Entra ID")  # label on the sign-in button
+SOCIALACCOUNT_PROVIDERS: dict = {}
+if HUMPHREY_OIDC_CLIENT_ID:
+    if not (HUMPHREY_OIDC_SERVER_URL and HUMPHREY_OIDC_CLIENT_SECRET):
+        raise ImproperlyConfigured(
+            "HUMPHREY_OIDC_CLIENT_ID is set, so HUMPHREY_OIDC_SERVER_URL and HUMPHREY_OIDC_CLIENT_SECRET are needed too"
+        )
+    SOCIALACCOUNT_PROVIDERS["openid_connect"] = {
+        "OAUTH_PKCE_ENABLED": True,
+        "APPS": [
+            {
+                "provider_id": "sso",
+                "name": HUMPHREY_OIDC_NAME,
+                "client_id": HUMPHREY_OIDC_CLIENT_ID,
+                "secret": HUMPHREY_OIDC_CLIENT_SECRET,
+                "settings": {"server_url": HUMPHREY_OIDC_SERVER_URL},
+            }
+        ],
+    }
+SOCIALACCOUNT_ONLY = False
+SOCIALACCOUNT_EMAIL_AUTHENTICATION = False  # never link an SSO login to an account by email alone
+
+# --- Email ----------------------------------------------------------------------------------
+EMAIL_BACKEND = env.str(
+    "DJANGO_EMAIL_BACKEND",
+    default="django.core.mail.backends.console.EmailBackend"
+    if DEBUG
+    else "django.core.mail.backends.smtp.EmailBackend",
+)  # console in development, SMTP in production
+EMAIL_HOST = env.str("DJANGO_EMAIL_HOST", default="localhost")  # SMTP relay
+DEFAULT_FROM_EMAIL = env.str("DJANGO_DEFAULT_FROM_EMAIL", default="humphrey@localhost")  # sender address
+
+# --- Security -------------------------------------------------------------------------------
+HUMPHREY_BEHIND_TLS_PROXY: bool = _bool(
+    "HUMPHREY_BEHIND_TLS_PROXY", not DEBUG
+)  # trust X-Forwarded-Proto from the proxy
+if HUMPHREY_BEHIND_TLS_PROXY:
+    SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+SECURE_SSL_REDIRECT: bool = _bool("DJANGO_SECURE_SSL_REDIRECT", not DEBUG)  # redirect plain HTTP to HTTPS
+SECURE_REDIRECT_EXEMPT = [r"^healthz$", r"^readyz$"]  # probes from inside the cluster speak plain HTTP
+SECURE_HSTS_SECONDS: int = _int("DJANGO_SECURE_HSTS_SECONDS", 0 if DEBUG else 31536000)  # one year in production
+SECURE_HSTS_INCLUDE_SUBDOMAINS = not DEBUG
+SECURE_HSTS_PRELOAD = not DEBUG
+SECURE_CONTENT_TYPE_NOSNIFF = True
+SECURE_REFERRER_POLICY = "same-origin"
+SECURE_CROSS_ORIGIN_OPENER_POLICY = "same-origin"
+SESSION_COOKIE_SECURE = not DEBUG
+SESSION_COOKIE_HTTPONLY = True
+SESSION_COOKIE_SAMESITE = "Lax"
+SESSION_COOKIE_AGE: int = _int("HUMPHREY_SESSION_AGE_SECONDS", 8 * 3600, minimum=60)  # a working day
+SESSION_EXPIRE_AT_BROWSER_CLOSE = True
+CSRF_COOKIE_SECURE = not DEBUG
+CSRF_COOKIE_HTTPONLY = True
+X_FRAME_OPTIONS = "DENY"
+# Content Security Policy (django-csp 4): no inline script or style anywhere in the site.
+CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {
+        "default-src": ["'self'"],
+        "script-src": ["'self'"],
+        "style-src": ["'self'"],
+        "img-src": ["'self'", "data:"],
+        "font-src": ["'self'"],
+        "connect-src": ["'self'"],
+        "frame-ancestors": ["'none'"],
+        "form-action": ["'self'"],
+        "base-uri": ["'self'"],
+        "object-src": ["'none'"],
+    }
+}
+
+# --- Static and media -----------------------------------------------------------------------
+STATIC_URL = "/static/"
+STATICFILES_DIRS = [BASE_DIR / "static"]
+STATIC_ROOT = Path(env.str("DJANGO_STATIC_ROOT", default=str(BASE_DIR / "staticfiles")))  # collectstatic target
+MEDIA_ROOT = Path(env.str("HUMPHREY_MEDIA_ROOT", default=str(DATA_DIR / "media")))  # uploaded documents
+STORAGES = {
+    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "staticfiles": {
+        "BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"
+        if DEBUG
+        else "whitenoise.storage.CompressedManifestStaticFilesStorage"
+    },
+}
+
+LANGUAGE_CODE = "en-gb"
+TIME_ZONE = "Europe/London"
+USE_I18N = False
+USE_TZ = True
+
+# --- Humphrey -------------------------------------------------------------------------------
+HUMPHREY_SERVICE_NAME: str = env.str("HUMPHREY_SERVICE_NAME", default="Humphrey")  # shown in the header
+HUMPHREY_PHASE: str = env.str("HUMPHREY_PHASE", default="Alpha")  # phase banner tag
+HUMPHREY_MAX_MARKING: str = env.str(
+    "HUMPHREY_MAX_MARKING", default="OFFICIAL-SENSITIVE"
+)  # highest marking this deployment serves
+if HUMPHREY_MAX_MARKING not in ("OFFICIAL", "OFFICIAL-SENSITIVE"):
+    raise ImproperlyConfigured(
+        f"HUMPHREY_MAX_MARKING must be OFFICIAL or OFFICIAL-SENSITIVE, not {HUMPHREY_MAX_MARKING!r}"
+    )
+HUMPHREY_MAX_UPLOAD_MB: int = _int("HUMPHREY_MAX_UPLOAD_MB", 25, minimum=1)  # largest document accepted
+DATA_UPLOAD_MAX_MEMORY_SIZE = 2_621_440
+FILE_UPLOAD_MAX_MEMORY_SIZE = 2_621_440
+DATA_UPLOAD_MAX_NUMBER_FILES = 200
+HUMPHREY_DEMO_PASSWORD: str = env.str("HUMPHREY_DEMO_PASSWORD", default="")  # demo accounts' password (make run)
+
+# OpenAI or any OpenAI-compatible server; empty key and base URL = extractive answers only.
+OPENAI_API_KEY: str = env.str("OPENAI_API_KEY", default="")  # API key (a dummy for local servers)
+OPENAI_BASE_URL: str = env.str("OPENAI_BASE_URL", default="")  # e.g. http://vllm:8000/v1 or Ollama's /v1
+
+# --- Logging --------------------------------------------------------------------------------
+HUMPHREY_LOG_LEVEL: str = env.str("HUMPHREY_LOG_LEVEL", default="INFO")  # root log level
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "root": {"handlers": ["console"], "level": HUMPHREY_LOG_LEVEL},
+    "loggers": {"django.channels.server": {"level": "WARNING"}, "pgserver": {"level": "WARNING"}},
+}

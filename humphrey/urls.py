@@ -1,0 +1,18 @@
+from django.contrib import admin
+from django.urls import include, path
+
+from humphrey import health, views
+
+admin.site.site_header = "Humphrey administration"
+admin.site.site_title = "Humphrey"
+
+urlpatterns = [
+    path("", views.home, name="home"),
+    path("healthz", health.healthz, name="healthz"),
+    path("accounts/", include("allauth.urls")),
+    path("admin/", admin.site.urls),
+]
+
+handler403 = "humphrey.views.permission_denied"
+handler404 = "humphrey.views.page_not_found"
+handler500 = "humphrey.views.server_error"

@@ -1,0 +1,168 @@
+"""Fixtures shared by the whole suite: users by role, a real ASGI server, a real browser."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+from django.conf import settings
+
+from accounts.roles import Role
+from accounts.services import user_create
+
+ROOT = Path(__file__).resolve().parent.parent
+CORPUS = ROOT.parent / "shared" / "corpus"
+PASSWORD = "correct-horse-battery-staple"
+
+
+@pytest.fixture
+def make_user(db) -> Callable:
+    """Create a user: ``make_user("a@x.gov.uk", roles=[Role.CURATOR], groups=["HR"])``."""
+    from django.contrib.auth.models import Group
+
+    def make(email: str | None = None, *, roles=(), groups=(), password: str = PASSWORD):
+        make.count += 1
+        user = user_create(email=email or f"user{make.count}@example.gov.uk", password=password, roles=list(roles))
+        for name in groups:
+            user.groups.add(Group.objects.get_or_create(name=name)[0])
+        return user
+
+    make.count = 0
+    return make
+
+
+@pytest.fixture
+def civil_servant(make_user):
+    return make_user("casey@example.gov.uk")
+
+
+@pytest.fixture
+def curator(make_user):
+    return make_user("cara@example.gov.uk", roles=[Role.CURATOR])
+
+
+@pytest.fixture
+def auditor(make_user):
+    return make_user("aditya@example.gov.uk", roles=[Role.AUDITOR])
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_for_port(port: int, timeout: float = 30.0, process: subprocess.Popen | None = None) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process is not None and process.poll() is not None:
+            raise RuntimeError(f"server exited with {process.returncode} before listening on {port}")
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=0.5):
+                return
+        except OSError:
+            time.sleep(0.1)
+    raise TimeoutError(f"nothing listening on 127.0.0.1:{port} after {timeout}s")
+
+
+def server_environment(**extra: str) -> dict[str, str]:
+    """Environment for a child process that must use this test run's database."""
+    env = dict(os.environ)
+    db = settings.DATABASES["default"]
+    env["DATABASE_URL"] = f"postgres://{db['USER']}:{db['PASSWORD']}@/{db['NAME']}?host={db['HOST']}" + (
+        f"&port={db['PORT']}" if db.get("PORT") else ""
+    )
+    env.update(extra)
+    return env
+
+
+class AsgiServer:
+    """Daphne serving humphrey.asgi in a child process, on the test database."""
+
+    def __init__(self, **env: str) -> None:
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(self.port), "humphrey.asgi:application"],
+            cwd=ROOT,
+            env=server_environment(**env),
+        )
+        wait_for_port(self.port, process=self.process)
+
+    def stop(self) -> None:
+        if self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+
+
+@pytest.fixture
+def asgi_server(transactional_db) -> Iterator[AsgiServer]:
+    """A real Daphne on a free port; data the test writes must be committed (transactional_db)."""
+    server = AsgiServer()
+    yield server
+    server.stop()
+
+
+def pytest_collection_modifyitems(config, items):
+    """Browser tests run last: see ``_playwright``."""
+    items.sort(key=lambda item: item.get_closest_marker("browser") is not None)
+
+
+@pytest.fixture(scope="session")
+def _playwright():
+    from playwright.sync_api import sync_playwright
+
+    # Playwright's sync API keeps an event loop running in this thread, which trips Django's
+    # async-safety check for the test's own ORM calls. The server under test is another process
+    # and keeps the check; browser tests run last so no other test runs without it.
+    os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "true"
+    with sync_playwright() as p:
+        yield p
+
+
+@pytest.fixture(scope="session")
+def chromium(_playwright):
+    browser = _playwright.chromium.launch(
+        executable_path="/usr/bin/chromium",
+        headless=True,
+        args=[
+            "--no-sandbox",
+            "--disable-gpu",
+            "--disable-quic",
+            "--no-first-run",
+            "--disable-background-networking",
+            "--disable-component-update",
+            "--disable-sync",
+        ],
+    )
+    yield browser
+    browser.close()
+
+
+@pytest.fixture
+def page(chromium):
+    context = chromium.new_context()
+    page = context.new_page()
+    page.set_default_timeout(15_000)
+    console_errors: list[str] = []
+    page.on("console", lambda m: console_errors.append(m.text) if m.type == "error" else None)
+    page.console_errors = console_errors
+    yield page
+    context.close()
+
+
+def sign_in(page, base_url: str, email: str, password: str = PASSWORD) -> None:
+    page.goto(f"{base_url}/accounts/login/")
+    page.fill("input[name=login]", email)
+    page.fill("input[name=password]", password)
+    page.click("button[type=submit]")
+    page.wait_for_url(f"{base_url}/**")

@@ -353,6 +353,16 @@ HUMPHREY_DEMO_PASSWORD: str = env.str("HUMPHREY_DEMO_PASSWORD", default="")  # d
 OPENAI_API_KEY: str = env.str("OPENAI_API_KEY", default="")  # API key (a dummy for local servers)
 OPENAI_BASE_URL: str = env.str("OPENAI_BASE_URL", default="")  # e.g. http://vllm:8000/v1 or Ollama's /v1
 
+# Embeddings: "local" (all-MiniLM-L6-v2, offline), "openai" (text-embedding-3-small at 384-d),
+# "fake" (tests only), or a dotted class path.
+HUMPHREY_EMBEDDINGS_PROVIDER: str = env.str("HUMPHREY_EMBEDDINGS_PROVIDER", default="local")  # which embedder
+HUMPHREY_EMBEDDINGS = {
+    "CLASS": HUMPHREY_EMBEDDINGS_PROVIDER,
+    "CONFIG": {"model": env.str("HUMPHREY_OPENAI_EMBEDDING_MODEL", default="text-embedding-3-small")}
+    if HUMPHREY_EMBEDDINGS_PROVIDER == "openai"
+    else {},
+}
+
 # --- Logging --------------------------------------------------------------------------------
 HUMPHREY_LOG_LEVEL: str = env.str("HUMPHREY_LOG_LEVEL", default="INFO")  # root log level
 LOGGING = {

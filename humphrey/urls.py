@@ -10,6 +10,9 @@ urlpatterns = [
     path("", views.home, name="home"),
     path("healthz", health.healthz, name="healthz"),
     path("accounts/", include("allauth.urls")),
+    path("curate/", include("documents.urls")),
+    path("audit/", include("audit.urls")),
+    path("chat/", include("assistant.urls")),
     path("admin/", admin.site.urls),
 ]
 

@@ -63,3 +63,37 @@ def healthz(request: HttpRequest) -> JsonResponse:
     healthy = all(part.get("ok") for part in report.values())
     report["status"] = "ok" if healthy else "unavailable"
     return JsonResponse(report, status=200 if healthy else 503)
+
+
+def check_model_endpoint() -> dict:
+    """Whether the configured chat model endpoint answers; extractive mode needs none."""
+    from django.conf import settings
+
+    if not (settings.OPENAI_API_KEY or settings.OPENAI_BASE_URL):
+        return {"ok": True, "mode": "extractive"}
+    started = time.perf_counter()
+    try:
+        from openai import OpenAI
+
+        client = OpenAI(
+            api_key=settings.OPENAI_API_KEY or "not-needed",
+            base_url=settings.OPENAI_BASE_URL or None,
+            timeout=3.0,
+            max_retries=0,
+        )
+        client.models.list()
+    except Exception as exc:
+        return {"ok": False, "mode": "model", "error": type(exc).__name__}
+    return {"ok": True, "mode": "model", "ms": round((time.perf_counter() - started) * 1000, 1)}
+
+
+@never_cache
+@require_GET
+def readyz(request: HttpRequest) -> JsonResponse:
+    """Readiness: everything /healthz checks, plus the chat model endpoint being reachable."""
+    report = check_database()
+    report["channel_layer"] = check_channel_layer()
+    report["model"] = check_model_endpoint()
+    ready = all(part.get("ok") for part in report.values())
+    report["status"] = "ready" if ready else "unavailable"
+    return JsonResponse(report, status=200 if ready else 503)

@@ -124,6 +124,7 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    "humphrey.observability.RequestIdMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -363,13 +364,30 @@ HUMPHREY_EMBEDDINGS = {
     else {},
 }
 
-# --- Logging --------------------------------------------------------------------------------
+# --- Logging ---
 HUMPHREY_LOG_LEVEL: str = env.str("HUMPHREY_LOG_LEVEL", default="INFO")  # root log level
+HUMPHREY_LOG_FORMAT: str = env.str("HUMPHREY_LOG_FORMAT", default="plain" if DEBUG else "json")  # json|plain
+if HUMPHREY_LOG_FORMAT not in ("json", "plain"):
+    raise ImproperlyConfigured(f"HUMPHREY_LOG_FORMAT must be json or plain, not {HUMPHREY_LOG_FORMAT!r}")
+HUMPHREY_METRICS_NETWORKS: list[str] = _list(
+    "HUMPHREY_METRICS_NETWORKS", []
+)  # CIDRs that may scrape /metrics without signing in, e.g. 10.0.0.0/8
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "filters": {"request_id": {"()": "humphrey.observability.RequestIdFilter"}},
+    "formatters": {
+        "plain": {"format": "%(asctime)s %(levelname)s %(name)s [%(request_id)s] %(message)s"},
+        "json": {"()": "humphrey.observability.JsonFormatter"},
+    },
+    "handlers": {
+        "console": {"class": "logging.StreamHandler", "formatter": HUMPHREY_LOG_FORMAT, "filters": ["request_id"]}
+    },
     "root": {"handlers": ["console"], "level": HUMPHREY_LOG_LEVEL},
-    "loggers": {"django.channels.server": {"level": "WARNING"}, "pgserver": {"level": "WARNING"}},
+    "loggers": {
+        "django.channels.server": {"level": "WARNING"},
+        "pgserver": {"level": "WARNING"},
+        # Django logs the full request line of 4xx/5xx responses; paths carry no question text here.
+        "django.request": {"level": "WARNING"},
+    },
 }

@@ -1,7 +1,7 @@
 from django.contrib import admin
 from django.urls import include, path
 
-from humphrey import health, views
+from humphrey import health, metrics, views
 
 admin.site.site_header = "Humphrey administration"
 admin.site.site_title = "Humphrey"
@@ -9,6 +9,8 @@ admin.site.site_title = "Humphrey"
 urlpatterns = [
     path("", views.home, name="home"),
     path("healthz", health.healthz, name="healthz"),
+    path("readyz", health.readyz, name="readyz"),
+    path("metrics", metrics.metrics_view, name="metrics"),
     path("accounts/", include("allauth.urls")),
     path("curate/", include("documents.urls")),
     path("audit/", include("audit.urls")),

@@ -1,0 +1,73 @@
+"""Metrics only for who may see them; JSON logs with a request id; readiness reports the model."""
+
+import json
+import logging
+
+import pytest
+
+from humphrey.observability import JsonFormatter, RequestIdFilter, bind_request_id
+
+pytestmark = pytest.mark.django_db
+
+
+def test_metrics_refused_to_anonymous_and_ordinary_users(client, civil_servant):
+    """/metrics is 403 for the public and for signed-in non-staff users."""
+    assert client.get("/metrics").status_code == 403
+    client.force_login(civil_servant)
+    assert client.get("/metrics").status_code == 403
+
+
+def test_metrics_for_staff(client, make_user):
+    """Staff see Prometheus text including answer and ingestion metrics."""
+    staff = make_user("ops@example.gov.uk")
+    staff.is_staff = True
+    staff.save()
+    client.force_login(staff)
+    response = client.get("/metrics")
+    assert response.status_code == 200
+    body = response.content.decode()
+    assert "humphrey_answers_total" in body
+    assert 'humphrey_ingestion_queue_depth{status="queued"}' in body
+
+
+def test_metrics_for_monitoring_network(client, settings):
+    """A scraper inside HUMPHREY_METRICS_NETWORKS needs no account; one outside is refused."""
+    settings.HUMPHREY_METRICS_NETWORKS = ["10.20.0.0/16"]
+    assert client.get("/metrics", REMOTE_ADDR="10.20.3.4").status_code == 200
+    assert client.get("/metrics", REMOTE_ADDR="10.21.3.4").status_code == 403
+
+
+def test_json_log_line_carries_request_id_and_extras():
+    """Each log line is one JSON object with the bound request id and structured extras."""
+    bind_request_id("abc123")
+    record = logging.LogRecord("humphrey.test", logging.INFO, __file__, 1, "answer finished", None, None)
+    record.answer_ms = 812
+    RequestIdFilter().filter(record)
+    line = json.loads(JsonFormatter().format(record))
+    assert line["request_id"] == "abc123"
+    assert line["message"] == "answer finished"
+    assert line["answer_ms"] == 812
+
+
+def test_request_id_echoed_and_unsafe_ids_replaced(client):
+    """A safe X-Request-ID from the proxy is kept; an unsafe one is replaced, never echoed."""
+    response = client.get("/healthz", HTTP_X_REQUEST_ID="req-42")
+    assert response["X-Request-ID"] == "req-42"
+    response = client.get("/healthz", HTTP_X_REQUEST_ID="<script>")
+    assert response["X-Request-ID"] != "<script>" and len(response["X-Request-ID"]) == 32
+
+
+def test_readyz_extractive_mode_is_ready(client):
+    """With no model configured, readiness needs only the database and channel layer."""
+    response = client.get("/readyz")
+    assert response.status_code == 200
+    assert response.json()["model"] == {"ok": True, "mode": "extractive"}
+
+
+def test_readyz_unready_when_model_endpoint_unreachable(client, settings):
+    """A configured model endpoint that does not answer makes /readyz 503."""
+    settings.OPENAI_BASE_URL = "http://127.0.0.1:1/v1"
+    settings.OPENAI_API_KEY = "test"
+    response = client.get("/readyz")
+    assert response.status_code == 503
+    assert response.json()["model"]["ok"] is False

@@ -154,6 +154,10 @@ class DocumentVersion(models.Model):
     started_at = models.DateTimeField(null=True, blank=True)
     finished_at = models.DateTimeField(null=True, blank=True)
     task_id = models.CharField(max_length=64, blank=True)
+    title = models.CharField(max_length=300, blank=True, help_text="The title parsed from this version.")
+    heartbeat_at = models.DateTimeField(
+        null=True, blank=True, help_text="Last sign of life from the worker ingesting it (stale means retryable)."
+    )
 
     class Meta:
         ordering = ["document", "-number"]
@@ -190,6 +194,11 @@ class Chunk(models.Model):
     token_count = models.PositiveIntegerField(default=0)
     embedding = VectorField(dimensions=EMBEDDING_DIMENSIONS, null=True, blank=True)
     embedding_model = models.CharField(max_length=200, blank=True)
+    embed_sha256 = models.CharField(
+        max_length=64,
+        blank=True,
+        help_text="SHA-256 of the text the embedder saw: unchanged chunks are not re-embedded.",
+    )
     search_vector = models.GeneratedField(
         expression=SearchVector("heading_path", weight="A", config="english")
         + SearchVector("text", weight="B", config="english"),

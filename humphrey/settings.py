@@ -135,6 +135,7 @@ MIDDLEWARE = [
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "csp.middleware.CSPMiddleware",
     "allauth.account.middleware.AccountMiddleware",
+    "audit.context.AuditContextMiddleware",  # who and where, for audit events written during a request
 ]
 
 ROOT_URLCONF = "humphrey.urls"
@@ -349,6 +350,9 @@ DATA_UPLOAD_MAX_MEMORY_SIZE = 2_621_440
 FILE_UPLOAD_MAX_MEMORY_SIZE = 2_621_440
 DATA_UPLOAD_MAX_NUMBER_FILES = 200
 HUMPHREY_DEMO_PASSWORD: str = env.str("HUMPHREY_DEMO_PASSWORD", default="")  # demo accounts' password (make run)
+HUMPHREY_RETENTION_DAYS: int = _int(
+    "HUMPHREY_RETENTION_DAYS", 365, minimum=1
+)  # days conversation content is kept before purge_retention removes it
 
 # OpenAI or any OpenAI-compatible server; empty key and base URL = extractive answers only.
 OPENAI_API_KEY: str = env.str("OPENAI_API_KEY", default="")  # API key (a dummy for local servers)
@@ -363,6 +367,17 @@ HUMPHREY_EMBEDDINGS = {
     if HUMPHREY_EMBEDDINGS_PROVIDER == "openai"
     else {},
 }
+
+# Retrieval (documents.retrieval): defaults chosen by measurement, see docs/retrieval.md.
+HUMPHREY_RETRIEVAL_RRF_K: int = _int("HUMPHREY_RETRIEVAL_RRF_K", 60, minimum=1)  # reciprocal-rank constant
+HUMPHREY_RETRIEVAL_VECTOR_WEIGHT: float = _float("HUMPHREY_RETRIEVAL_VECTOR_WEIGHT", 1.0)  # weight of vector ranks
+HUMPHREY_RETRIEVAL_KEYWORD_WEIGHT: float = _float("HUMPHREY_RETRIEVAL_KEYWORD_WEIGHT", 1.0)  # weight of text ranks
+HUMPHREY_RETRIEVAL_VECTOR_DEPTH: int = _int("HUMPHREY_RETRIEVAL_VECTOR_DEPTH", 40, minimum=1)  # vector candidates
+HUMPHREY_RETRIEVAL_KEYWORD_DEPTH: int = _int("HUMPHREY_RETRIEVAL_KEYWORD_DEPTH", 40, minimum=1)  # text candidates
+HUMPHREY_RETRIEVAL_EF_SEARCH: int = _int("HUMPHREY_RETRIEVAL_EF_SEARCH", 200, minimum=1)  # HNSW ef_search
+HUMPHREY_RETRIEVAL_EXACT_BELOW: int = _int(
+    "HUMPHREY_RETRIEVAL_EXACT_BELOW", 20_000, minimum=0
+)  # readable chunks below which vector search is exact, not HNSW
 
 # --- Logging ---
 HUMPHREY_LOG_LEVEL: str = env.str("HUMPHREY_LOG_LEVEL", default="INFO")  # root log level

@@ -1,0 +1,66 @@
+"""The request being served, so audit events written deep inside a change (signals) know who and where.
+
+``AuditContextMiddleware`` sets it for every HTTP request; outside a request (commands, tasks,
+websocket consumers) it is None and callers pass ``actor`` themselves.
+"""
+
+from __future__ import annotations
+
+import re
+from contextvars import ContextVar
+
+from asgiref.sync import iscoroutinefunction, markcoroutinefunction
+from django.conf import settings
+from django.http import HttpRequest
+
+current_request: ContextVar[HttpRequest | None] = ContextVar("audit_current_request", default=None)
+
+_REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
+
+
+def client_ip(request: HttpRequest) -> str:
+    """The client's address: behind the TLS proxy, the address that proxy saw (last X-Forwarded-For)."""
+    if getattr(settings, "HUMPHREY_BEHIND_TLS_PROXY", False):
+        forwarded = [part.strip() for part in request.META.get("HTTP_X_FORWARDED_FOR", "").split(",") if part.strip()]
+        if forwarded:
+            return forwarded[-1][:64]
+    return (request.META.get("REMOTE_ADDR") or "")[:64]
+
+
+def request_facts(request: HttpRequest | None) -> dict:
+    """IP address and request id (from a proxy's X-Request-ID, when well-formed) of ``request``."""
+    if request is None:
+        return {}
+    facts = {"ip": client_ip(request)}
+    request_id = request.META.get("HTTP_X_REQUEST_ID", "")
+    if _REQUEST_ID.match(request_id):
+        facts["request_id"] = request_id
+    return {key: value for key, value in facts.items() if value}
+
+
+class AuditContextMiddleware:
+    """Remembers the current request for audit events written during it."""
+
+    sync_capable = True
+    async_capable = True
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+        if iscoroutinefunction(get_response):
+            markcoroutinefunction(self)
+
+    def __call__(self, request):
+        if iscoroutinefunction(self):
+            return self.__acall__(request)
+        token = current_request.set(request)
+        try:
+            return self.get_response(request)
+        finally:
+            current_request.reset(token)
+
+    async def __acall__(self, request):
+        token = current_request.set(request)
+        try:
+            return await self.get_response(request)
+        finally:
+            current_request.reset(token)

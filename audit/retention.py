@@ -1,0 +1,161 @@
+"""Retention: remove conversation content past ``HUMPHREY_RETENTION_DAYS``, except under legal hold.
+
+The purge deletes ``AuditContent`` rows (the only deletion the database triggers allow, and only
+inside ``pgtrigger.ignore``) and asks the assistant app to purge its conversations. Event metadata
+and digests stay, so the chain still verifies; the purge is itself an audit event recording its
+cutoff, which is how ``verify_audit`` tells purged content from removed content.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass, field
+
+import pgtrigger
+from django.conf import settings
+from django.db import transaction
+from django.db.models import Q
+from django.utils import timezone
+
+from audit.integrity import PURGE_ACTION
+from audit.models import AuditContent, AuditEvent, LegalHold
+from audit.services import audit_record
+
+_CONTENT_DELETE_TRIGGER = "audit.AuditContent:audit_content_no_delete"
+
+
+class ConversationsPurgeUnavailable(RuntimeError):
+    """``assistant.services.conversations_purge`` does not exist (yet)."""
+
+
+@dataclass
+class PurgeResult:
+    before: dt.datetime
+    dry_run: bool
+    contents: int = 0  # audit contents purged (or that would be)
+    held: int = 0  # audit contents past retention kept because of a legal hold
+    held_user_ids: list[int] = field(default_factory=list)
+    held_conversation_ids: list[int] = field(default_factory=list)
+    conversations: object = None  # what conversations_purge returned
+    conversations_error: str = ""
+    event_seq: int | None = None
+
+
+def _held_condition(user_ids: list[int], conversation_ids: list[int]) -> Q:
+    """Events protected by a hold: by a held person, or about a held conversation."""
+    condition = Q(pk__in=[])
+    if user_ids:
+        condition |= Q(actor_id__in=user_ids) | Q(subject__in=[f"user:{uid}" for uid in user_ids])
+    if conversation_ids:
+        condition |= Q(subject__in=[f"conversation:{cid}" for cid in conversation_ids])
+        condition |= Q(data__conversation_id__in=conversation_ids)
+    return condition
+
+
+def _conversations_purge():
+    """The assistant app's purge, imported late so the audit app does not depend on it at import."""
+    try:
+        from assistant.services import conversations_purge
+    except ImportError as exc:
+        raise ConversationsPurgeUnavailable(
+            "assistant.services.conversations_purge(before=..., held_user_ids=..., held_conversation_ids=...) "
+            f"is not available ({exc}); conversations were NOT purged"
+        ) from exc
+    return conversations_purge
+
+
+def retention_purge(*, now: dt.datetime | None = None, dry_run: bool = False, actor=None) -> PurgeResult:
+    """Purge content older than the retention period, keeping anything under an active legal hold.
+
+    One transaction: audit content, the assistant's conversations and the purge's own audit event
+    commit together or not at all. When the assistant's purge function is missing, audit content
+    is still purged and the missing step is recorded in the event and in ``conversations_error``.
+    """
+    before = (now or timezone.now()) - dt.timedelta(days=settings.HUMPHREY_RETENTION_DAYS)
+    holds = LegalHold.objects.active()
+    result = PurgeResult(
+        before=before,
+        dry_run=dry_run,
+        held_user_ids=sorted(set(holds.exclude(user=None).values_list("user_id", flat=True))),
+        held_conversation_ids=sorted(
+            set(holds.exclude(conversation_id=None).values_list("conversation_id", flat=True))
+        ),
+    )
+    expired = AuditEvent.objects.filter(created_at__lt=before, content__isnull=False)
+    held = _held_condition(result.held_user_ids, result.held_conversation_ids)
+    purgeable = expired.exclude(held)
+    result.held = expired.filter(held).count()
+    if dry_run:
+        result.contents = purgeable.count()
+        return result
+    with transaction.atomic():
+        with pgtrigger.ignore(_CONTENT_DELETE_TRIGGER):
+            result.contents, _ = AuditContent.objects.filter(event__in=purgeable.values("pk")).delete()
+        try:
+            purge = _conversations_purge()
+        except ConversationsPurgeUnavailable as exc:
+            result.conversations_error = str(exc)
+        else:
+            result.conversations = purge(
+                before=before,
+                held_user_ids=result.held_user_ids,
+                held_conversation_ids=result.held_conversation_ids,
+            )
+        event = audit_record(
+            action=PURGE_ACTION,
+            actor=actor,
+            outcome="partial" if result.conversations_error else "done",
+            data={
+                "before": before.isoformat(),
+                "retention_days": settings.HUMPHREY_RETENTION_DAYS,
+                "contents_purged": result.contents,
+                "contents_held": result.held,
+                "held_user_ids": result.held_user_ids,
+                "held_conversation_ids": result.held_conversation_ids,
+                "conversations": result.conversations
+                if isinstance(result.conversations, int | dict | list | None)
+                else str(result.conversations),
+                "conversations_error": result.conversations_error,
+            },
+        )
+        result.event_seq = event.seq
+    return result
+
+
+@transaction.atomic
+def legal_hold_place(*, actor, reason: str, user=None, conversation_id: int | None = None) -> LegalHold:
+    """Stop the purge of everything about ``user`` or about one conversation, until released."""
+    reason = (reason or "").strip()
+    if not reason:
+        raise ValueError("A legal hold needs a reason.")
+    if (user is None) == (conversation_id is None):
+        raise ValueError("A legal hold is on one person or one conversation.")
+    hold = LegalHold.objects.create(
+        user=user,
+        conversation_id=conversation_id,
+        reason=reason,
+        created_by=actor if getattr(actor, "pk", None) else None,
+        created_by_label=getattr(actor, "email", "") or "",
+    )
+    audit_record(
+        action="legal_hold.place",
+        actor=actor,
+        subject=hold.target,
+        data={"hold_id": hold.pk, "user_id": hold.user_id, "conversation_id": conversation_id},
+        content={"reason": reason},
+    )
+    return hold
+
+
+@transaction.atomic
+def legal_hold_release(*, hold: LegalHold, actor) -> LegalHold:
+    """End a hold; the next purge may then remove what it protected."""
+    hold = LegalHold.objects.select_for_update().get(pk=hold.pk)
+    if hold.released_at is not None:
+        raise ValueError(f"Legal hold {hold.pk} was already released.")
+    hold.released_at = timezone.now()
+    hold.released_by = actor if getattr(actor, "pk", None) else None
+    hold.released_by_label = getattr(actor, "email", "") or ""
+    hold.save(update_fields=["released_at", "released_by", "released_by_label"])
+    audit_record(action="legal_hold.release", actor=actor, subject=hold.target, data={"hold_id": hold.pk})
+    return hold

@@ -1,0 +1,145 @@
+"""Reading the audit trail: chainable QuerySet methods the auditor pages, exports and commands share.
+
+Nothing here writes. Every method returns a QuerySet, so a filter is built once and used for the
+page, the count and both exports alike (an export always matches what the page showed).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import asdict, dataclass, fields
+
+from django.contrib.postgres.search import SearchQuery
+from django.db import models
+from django.db.models import OuterRef, Q, Subquery
+from django.utils import timezone
+
+#: Outcomes an ``answer`` event may carry (written by the chat engineer's answer pipeline).
+ANSWER_OUTCOMES = ("answered", "no_answer", "stopped", "stalled", "error", "refused")
+FEEDBACK_CHOICES = ("up", "down", "none")
+
+
+@dataclass(frozen=True)
+class AuditFilters:
+    """What an auditor asked for. Empty strings / None mean "any"."""
+
+    action: str = "answer"  # "answer", "feedback", "" (every kind) or any exact action
+    user: str = ""  # the actor's email (as recorded at the time), case-insensitive
+    date_from: dt.date | None = None
+    date_to: dt.date | None = None  # inclusive
+    collection: str = ""  # a collection slug searched by the answer
+    outcome: str = ""
+    feedback: str = ""  # up / down / none
+    model: str = ""  # model name, exact
+    q: str = ""  # free text in the question, condensed question or answer
+
+    def as_record(self) -> dict:
+        """The filters as plain JSON, for the audit event that records the search."""
+        return {
+            name: (value.isoformat() if isinstance(value, dt.date) else value)
+            for name, value in asdict(self).items()
+            if value not in ("", None)
+        }
+
+    def as_query(self) -> dict[str, str]:
+        """The filters as URL query parameters (to link an export to the page's filter)."""
+        return {
+            f.name: (
+                getattr(self, f.name).isoformat()
+                if isinstance(getattr(self, f.name), dt.date)
+                else str(getattr(self, f.name))
+            )
+            for f in fields(self)
+            if getattr(self, f.name) not in ("", None)
+        }
+
+
+def _day_start(day: dt.date) -> dt.datetime:
+    """Midnight at the start of ``day`` in the site's time zone, so a range is index-friendly."""
+    return timezone.make_aware(dt.datetime.combine(day, dt.time.min))
+
+
+class AuditEventQuerySet(models.QuerySet):
+    def answers(self) -> AuditEventQuerySet:
+        return self.filter(action="answer")
+
+    def with_feedback(self) -> AuditEventQuerySet:
+        """Annotate ``feedback`` / ``feedback_seq``: the latest feedback event on the same message."""
+        latest = (
+            self.model.objects.filter(action="feedback", data__message_id=OuterRef("data__message_id"))
+            .exclude(data__message_id=None)
+            .order_by("-seq")
+        )
+        return self.annotate(
+            feedback=Subquery(latest.values("outcome")[:1]),
+            feedback_seq=Subquery(latest.values("seq")[:1]),
+        )
+
+    def text_search(self, text: str) -> AuditEventQuerySet:
+        """Events whose content (question, condensed question, answer) matches ``text``.
+
+        PostgreSQL full-text search, web-search syntax ("quoted phrases", -not, or), on the same
+        expression as the GIN index. Purged content is no longer searchable.
+        """
+        from audit.models import AuditContent, content_search_vector
+
+        query = SearchQuery(text, search_type="websearch", config="english")
+        matches = AuditContent.objects.annotate(document=content_search_vector()).filter(document=query)
+        return self.filter(pk__in=matches.values("event_id"))
+
+    def matching(self, filters: AuditFilters) -> AuditEventQuerySet:
+        """Apply every filter an auditor set. Feedback filtering needs ``with_feedback()`` first."""
+        qs = self
+        if filters.action:
+            qs = qs.filter(action=filters.action)
+        if filters.user:
+            qs = qs.filter(actor_label__iexact=filters.user.strip())
+        if filters.date_from:
+            qs = qs.filter(created_at__gte=_day_start(filters.date_from))
+        if filters.date_to:
+            qs = qs.filter(created_at__lt=_day_start(filters.date_to + dt.timedelta(days=1)))
+        if filters.collection:
+            qs = qs.filter(data__contains={"collections": [filters.collection]})
+        if filters.outcome:
+            qs = qs.filter(outcome=filters.outcome)
+        if filters.model:
+            qs = qs.filter(data__contains={"model": {"name": filters.model}})
+        if filters.feedback:
+            if "feedback" not in qs.query.annotations:
+                qs = qs.with_feedback()
+            qs = (
+                qs.filter(feedback__isnull=True) if filters.feedback == "none" else qs.filter(feedback=filters.feedback)
+            )
+        if filters.q.strip():
+            qs = qs.text_search(filters.q.strip())
+        return qs
+
+    def of_conversation(self, conversation_id: int) -> AuditEventQuerySet:
+        """Every event about one conversation: its answers and the feedback on them."""
+        return self.filter(
+            Q(subject=f"conversation:{conversation_id}") | Q(data__contains={"conversation_id": conversation_id})
+        )
+
+    def about_person(self, user) -> AuditEventQuerySet:
+        """Everything about one person, for a subject-access or FOI request.
+
+        Their events as actor; events naming them as subject (role changes); failed sign-ins with
+        their email; and every event of the conversations they had (found from their answer events).
+        """
+        email = (user.email or "").strip().lower()
+        conversation_ids = sorted(
+            {
+                cid
+                for cid in self.model.objects.filter(actor_id=user.pk, action="answer").values_list(
+                    "data__conversation_id", flat=True
+                )
+                if isinstance(cid, int)
+            }
+        )
+        condition = Q(actor_id=user.pk) | Q(subject=f"user:{user.pk}")
+        if email:
+            condition |= Q(data__contains={"email": email})
+        if conversation_ids:
+            condition |= Q(subject__in=[f"conversation:{cid}" for cid in conversation_ids])
+            condition |= Q(data__conversation_id__in=conversation_ids)
+        return self.filter(condition)

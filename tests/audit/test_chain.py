@@ -1,0 +1,245 @@
+"""The hash chain: what audit_record writes, and verify_audit catching every kind of tampering."""
+
+from __future__ import annotations
+
+import datetime as dt
+import itertools
+import threading
+
+import pgtrigger
+import pytest
+from django.core.management import call_command
+from django.core.management.base import CommandError
+from django.db import connection, connections, transaction
+from django.db.utils import ProgrammingError
+
+from audit.integrity import audit_verify
+from audit.models import AuditContent, AuditEvent
+from audit.selectors import ANSWER_OUTCOMES
+from audit.services import GENESIS, audit_record, sha256_text
+
+pytestmark = pytest.mark.django_db
+
+
+def verify_output() -> tuple[bool, str]:
+    """Run the command; (passed, everything it said)."""
+    import io
+
+    out, err = io.StringIO(), io.StringIO()
+    try:
+        call_command("verify_audit", stdout=out, stderr=err)
+    except CommandError as exc:
+        return False, out.getvalue() + err.getvalue() + str(exc)
+    return True, out.getvalue() + err.getvalue()
+
+
+def test_an_event_for_every_outcome_and_the_chain_verifies(record_answer, civil_servant):
+    """Every answer outcome is recorded as its own chained event with content, and the chain verifies."""
+    events = [record_answer(civil_servant, outcome=outcome) for outcome in ANSWER_OUTCOMES]
+    assert [e.outcome for e in AuditEvent.objects.filter(action="answer")] == list(ANSWER_OUTCOMES)
+    assert [e.seq for e in events] == list(range(1, len(ANSWER_OUTCOMES) + 1))
+    assert events[0].prev_sha256 == GENESIS
+    for earlier, later in itertools.pairwise(events):
+        assert later.prev_sha256 == earlier.sha256
+    assert AuditContent.objects.count() == len(ANSWER_OUTCOMES)
+    assert events[0].actor_label == "casey@example.gov.uk"
+    passed, output = verify_output()
+    assert passed, output
+    assert f"Checked {len(ANSWER_OUTCOMES)} events" in output
+
+
+def test_digests_recompute_from_what_postgresql_returns(civil_servant):
+    """Numbers jsonb rewrites (1e20, -0.0, long floats), odd text and dates still verify after a round trip."""
+    audit_record(
+        action="answer",
+        actor=civil_servant,
+        outcome="answered",
+        data={
+            "big": 1e20,
+            "negative_zero": -0.0,
+            "long": 1.2345678901234567e25,
+            "tiny": 1e-7,
+            "int": 2**62,
+            "nan": float("nan"),
+            "when": dt.datetime(2026, 1, 2, 3, 4, 5, 123456, tzinfo=dt.UTC),
+            "tuple": (1, 2),
+            3: "int key",
+        },
+        content={"question": "Nul\x00 and surrogate \ud800 and émoji 🙂", "score": 0.30000000000000004},
+    )
+    event = AuditEvent.objects.get()
+    assert event.data["nan"] == "NaN"
+    assert event.data["3"] == "int key"
+    assert "\ufffd" in event.content.body["question"]
+    result = audit_verify()
+    assert result.ok, result.problems
+
+
+def test_raw_sql_update_and_delete_are_refused(record_answer, civil_servant):
+    """The database itself refuses UPDATE and DELETE on events and content, whatever the caller."""
+    record_answer(civil_servant)
+    statements = [
+        "UPDATE audit_auditevent SET outcome = 'answered-ok'",
+        "DELETE FROM audit_auditevent",
+        "UPDATE audit_auditcontent SET body = '{}'::jsonb",
+        "DELETE FROM audit_auditcontent",
+    ]
+    for sql in statements:
+        with pytest.raises(ProgrammingError, match="pgtrigger: Cannot"), transaction.atomic(), connection.cursor() as c:
+            c.execute(sql)
+    assert AuditEvent.objects.get().outcome == "answered"
+    assert AuditContent.objects.count() == 1
+
+
+def test_orm_update_and_delete_are_refused(record_answer, civil_servant):
+    """Even through the ORM (as an admin action or a careless script would), nothing changes."""
+    event = record_answer(civil_servant)
+    with pytest.raises(ProgrammingError), transaction.atomic():
+        AuditEvent.objects.filter(pk=event.pk).update(outcome="x")
+    with pytest.raises(ProgrammingError), transaction.atomic():
+        AuditEvent.objects.filter(pk=event.pk).delete()
+
+
+def test_row_altered_with_trigger_disabled_is_named(record_answer, civil_servant):
+    """An event changed behind the trigger's back (pgtrigger.ignore) is caught and named by verify_audit."""
+    events = [record_answer(civil_servant) for _ in range(4)]
+    with pgtrigger.ignore("audit.AuditEvent:audit_event_append_only"), connection.cursor() as c:
+        c.execute("UPDATE audit_auditevent SET outcome = 'refused' WHERE seq = %s", [events[2].seq])
+    passed, output = verify_output()
+    assert not passed
+    assert f"First problem: Event #{events[2].seq} (answer" in output
+    assert "outcome differ(s) from what was hashed" in output
+
+
+def test_data_altered_with_all_triggers_disabled_is_named(record_answer, civil_servant):
+    """ALTER TABLE ... DISABLE TRIGGER ALL, then a change to the JSON data, is caught and named."""
+    events = [record_answer(civil_servant) for _ in range(3)]
+    with connection.cursor() as c:
+        c.execute("SET CONSTRAINTS ALL IMMEDIATE")  # no pending foreign-key checks, so ALTER TABLE may run
+        c.execute("ALTER TABLE audit_auditevent DISABLE TRIGGER ALL")
+        c.execute(
+            "UPDATE audit_auditevent SET data = jsonb_set(data, '{model,name}', '\"other-model\"') WHERE seq = %s",
+            [events[1].seq],
+        )
+        c.execute("ALTER TABLE audit_auditevent ENABLE TRIGGER ALL")
+    result = audit_verify()
+    assert not result.ok
+    assert result.first_problem.seq == events[1].seq
+    assert result.first_problem.kind == "altered"
+    assert "data differ(s)" in result.first_problem.message
+
+
+def test_rehashed_row_breaks_the_chain_at_the_next_event(record_answer, civil_servant):
+    """Rewriting an event's text and digest consistently still shows: the next event no longer follows it."""
+    events = [record_answer(civil_servant) for _ in range(3)]
+    forged = events[1].canonical.replace('"answered"', '"refused"')
+    with pgtrigger.ignore("audit.AuditEvent:audit_event_append_only"), connection.cursor() as c:
+        c.execute(
+            "UPDATE audit_auditevent SET outcome = 'refused', canonical = %s, sha256 = %s WHERE seq = %s",
+            [forged, sha256_text(forged), events[1].seq],
+        )
+    result = audit_verify()
+    assert [(p.seq, p.kind) for p in result.problems] == [(events[2].seq, "out_of_order")]
+    assert f"Event #{events[2].seq}" in str(result.first_problem)
+
+
+def test_content_altered_is_named(record_answer, civil_servant):
+    """A changed answer text is caught by the content digest, naming the event."""
+    events = [record_answer(civil_servant) for _ in range(2)]
+    with pgtrigger.ignore("audit.AuditContent:audit_content_no_update"), connection.cursor() as c:
+        c.execute(
+            "UPDATE audit_auditcontent SET body = jsonb_set(body, '{answer}', '\"Something else\"') "
+            "WHERE event_id = %s",
+            [events[0].pk],
+        )
+    result = audit_verify()
+    assert (result.first_problem.seq, result.first_problem.kind) == (events[0].seq, "content_altered")
+
+
+def test_content_deleted_outside_a_purge_is_named(record_answer, civil_servant):
+    """Content removed without a retention purge is reported as missing, naming the event."""
+    events = [record_answer(civil_servant) for _ in range(2)]
+    with pgtrigger.ignore("audit.AuditContent:audit_content_no_delete"):
+        AuditContent.objects.filter(pk=events[1].pk).delete()
+    result = audit_verify()
+    assert (result.first_problem.seq, result.first_problem.kind) == (events[1].seq, "content_missing")
+
+
+def test_deleted_row_is_a_gap(record_answer, civil_servant):
+    """A deleted event leaves a gap in seq that verify_audit names."""
+    events = [record_answer(civil_servant) for _ in range(5)]
+    with connection.cursor() as c:
+        c.execute("SET CONSTRAINTS ALL IMMEDIATE")  # no pending foreign-key checks, so ALTER TABLE may run
+        c.execute("ALTER TABLE audit_auditevent DISABLE TRIGGER ALL")
+        c.execute("ALTER TABLE audit_auditcontent DISABLE TRIGGER ALL")
+        c.execute("DELETE FROM audit_auditcontent WHERE event_id = %s", [events[2].pk])
+        c.execute("DELETE FROM audit_auditevent WHERE seq = %s", [events[2].seq])
+        c.execute("ALTER TABLE audit_auditevent ENABLE TRIGGER ALL")
+        c.execute("ALTER TABLE audit_auditcontent ENABLE TRIGGER ALL")
+    passed, output = verify_output()
+    assert not passed
+    assert f"First problem: Event #{events[2].seq} missing: the chain jumps to #{events[3].seq}." in output
+
+
+def test_truncated_head_is_caught_with_an_expected_head(record_answer, civil_servant):
+    """Removing the newest events is caught when an earlier head, kept elsewhere, is given."""
+    events = [record_answer(civil_servant) for _ in range(3)]
+    head = f"{events[-1].seq}:{events[-1].sha256}"
+    assert verify_output()[0]
+    with pgtrigger.ignore("audit.AuditEvent:audit_event_append_only", "audit.AuditContent:audit_content_no_delete"):
+        AuditContent.objects.filter(pk=events[-1].pk).delete()
+        AuditEvent.objects.filter(pk=events[-1].pk).delete()
+    assert verify_output()[0]  # the chain alone cannot tell
+    with pytest.raises(CommandError, match=f"Event #{events[-1].seq}, recorded earlier as the head, is missing"):
+        call_command("verify_audit", expect_head=head, stdout=__import__("io").StringIO())
+
+
+def test_rolled_back_writer_leaves_no_gap(civil_servant):
+    """An event written in a transaction that rolls back leaves no hole in the chain."""
+    audit_record(action="test.one")
+    with pytest.raises(RuntimeError), transaction.atomic():
+        audit_record(action="test.rolled_back")
+        raise RuntimeError("the change failed")
+    audit_record(action="test.two")
+    assert list(AuditEvent.objects.values_list("seq", "action")) == [(1, "test.one"), (2, "test.two")]
+    assert audit_verify().ok
+
+
+@pytest.mark.django_db(transaction=True)
+def test_chain_verifies_after_concurrent_writers(make_user):
+    """Eight threads, each on its own database connection, writing at once cannot fork the chain."""
+    user = make_user("writer@example.gov.uk")
+    per_thread, threads_n = 15, 8
+    errors: list[BaseException] = []
+    start = threading.Barrier(threads_n)
+
+    def writer(n: int) -> None:
+        try:
+            start.wait()
+            for i in range(per_thread):
+                with transaction.atomic():
+                    audit_record(
+                        action="answer",
+                        actor=user,
+                        outcome="answered",
+                        subject=f"conversation:{n}",
+                        data={"conversation_id": n, "message_id": n * 1000 + i},
+                        content={"question": f"q{n}-{i}", "answer": "a"},
+                    )
+        except BaseException as exc:  # reported below
+            errors.append(exc)
+        finally:
+            connections.close_all()
+
+    threads = [threading.Thread(target=writer, args=(n,)) for n in range(threads_n)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert errors == []
+    events = list(AuditEvent.objects.filter(action="answer").values_list("seq", flat=True))
+    assert len(events) == per_thread * threads_n
+    result = audit_verify(batch_size=7)  # small batches also exercise the keyset pagination
+    assert result.ok, result.problems
+    assert result.checked == AuditEvent.objects.count()
+    assert AuditEvent.objects.values("prev_sha256").distinct().count() == AuditEvent.objects.count()

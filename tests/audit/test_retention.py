@@ -1,0 +1,156 @@
+"""Retention: purge_retention removes old content, keeps the chain valid, and respects legal holds."""
+
+from __future__ import annotations
+
+import datetime as dt
+import io
+import sys
+import types
+
+import pytest
+from django.core.management import call_command
+from django.core.management.base import CommandError
+from django.db import transaction
+from django.db.utils import ProgrammingError
+from django.utils import timezone
+
+from audit.integrity import audit_verify
+from audit.models import AuditContent, AuditEvent, LegalHold
+from audit.retention import legal_hold_place, legal_hold_release, retention_purge
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def fake_conversations_purge(monkeypatch):
+    """Stands in for assistant.services.conversations_purge (the chat engineer's), recording its calls."""
+    calls = []
+
+    def conversations_purge(*, before, held_user_ids, held_conversation_ids):
+        calls.append({"before": before, "held_user_ids": held_user_ids, "held_conversation_ids": held_conversation_ids})
+        return {"conversations": 2}
+
+    import assistant
+
+    module = sys.modules.get("assistant.services") or types.ModuleType("assistant.services")
+    monkeypatch.setattr(module, "conversations_purge", conversations_purge, raising=False)
+    monkeypatch.setitem(sys.modules, "assistant.services", module)
+    monkeypatch.setattr(assistant, "services", module, raising=False)
+    return calls
+
+
+def test_purge_keeps_chain_valid_and_respects_legal_hold(
+    settings, record_answer, record_feedback, make_user, auditor, fake_conversations_purge
+):
+    """Old content goes, held and recent content stays, digests stay, and the chain still verifies."""
+    settings.HUMPHREY_RETENTION_DAYS = 30
+    alice, bob, carol = (make_user(f"{n}@example.gov.uk") for n in ("alice", "bob", "carol"))
+    old_alice = record_answer(alice, conversation_id=1)
+    old_feedback = record_feedback(alice, old_alice, "down", "Wrong number of days")
+    old_bob = record_answer(bob, conversation_id=2)
+    old_carol = record_answer(carol, conversation_id=3)
+    hold_user = legal_hold_place(actor=auditor, reason="Employment tribunal case 123", user=bob)
+    legal_hold_place(actor=auditor, reason="FOI request 9", conversation_id=3)
+    later = timezone.now() + dt.timedelta(days=31)
+
+    dry = retention_purge(now=later, dry_run=True)
+    # Purgeable: alice's answer and feedback. Held: bob's and carol's answers and both holds' reasons.
+    assert (dry.contents, dry.held) == (2, 4)
+    assert AuditContent.objects.filter(pk__in=[old_alice.pk, old_feedback.pk]).count() == 2
+    assert not AuditEvent.objects.filter(action="retention.purge").exists()
+
+    result = retention_purge(now=later, actor=auditor)
+    assert result.contents == 2
+    assert not AuditContent.objects.filter(pk__in=[old_alice.pk, old_feedback.pk]).exists()
+    assert AuditContent.objects.filter(pk__in=[old_bob.pk, old_carol.pk]).count() == 2
+    assert AuditEvent.objects.filter(pk=old_alice.pk).exists()  # metadata and digests stay
+    assert fake_conversations_purge == [
+        {"before": later - dt.timedelta(days=30), "held_user_ids": [bob.pk], "held_conversation_ids": [3]}
+    ]
+    purge = AuditEvent.objects.get(action="retention.purge")
+    assert purge.actor == auditor
+    assert purge.data["contents_purged"] == 2
+    assert purge.data["conversations"] == {"conversations": 2}
+    verified = audit_verify()
+    assert verified.ok, verified.problems
+    assert verified.purged == 2
+
+    # Released, the hold no longer protects: the next purge removes bob's content too.
+    legal_hold_release(hold=hold_user, actor=auditor)
+    retention_purge(now=later, actor=auditor)
+    assert not AuditContent.objects.filter(pk=old_bob.pk).exists()
+    assert AuditContent.objects.filter(pk=old_carol.pk).exists()
+    assert audit_verify().ok
+
+
+def test_recent_content_is_not_purged(settings, record_answer, civil_servant, fake_conversations_purge):
+    """Content younger than the retention period is kept."""
+    settings.HUMPHREY_RETENTION_DAYS = 30
+    event = record_answer(civil_servant)
+    assert retention_purge().contents == 0
+    assert AuditContent.objects.filter(pk=event.pk).exists()
+
+
+def test_purge_command_reports_and_dry_run_changes_nothing(
+    settings, record_answer, civil_servant, fake_conversations_purge
+):
+    """The command prints what it did; --dry-run purges nothing and records nothing."""
+    settings.HUMPHREY_RETENTION_DAYS = 1
+    record_answer(civil_servant)
+    out = io.StringIO()
+    call_command("purge_retention", "--dry-run", stdout=out)
+    assert "Would purge the content of 0 audit event(s) older than 1 days" in out.getvalue()
+    assert not AuditEvent.objects.filter(action="retention.purge").exists()
+    out = io.StringIO()
+    call_command("purge_retention", stdout=out)
+    assert "Recorded as audit event #2." in out.getvalue()
+    assert "Conversations purged: {'conversations': 2}" in out.getvalue()
+
+
+def test_purge_without_the_assistant_function_says_so(settings, record_answer, civil_servant, monkeypatch):
+    """Without assistant.services.conversations_purge, the purge says loudly that conversations were not purged."""
+    import assistant
+
+    monkeypatch.setitem(sys.modules, "assistant.services", types.ModuleType("assistant.services"))
+    monkeypatch.setattr(assistant, "services", sys.modules["assistant.services"], raising=False)
+    settings.HUMPHREY_RETENTION_DAYS = 1
+    out, err = io.StringIO(), io.StringIO()
+    call_command("purge_retention", stdout=out, stderr=err)
+    assert "conversations were NOT purged" in err.getvalue()
+    event = AuditEvent.objects.get(action="retention.purge")
+    assert event.outcome == "partial"
+    assert "conversations_purge" in event.data["conversations_error"]
+
+
+def test_legal_holds_cannot_be_deleted_and_need_a_reason(auditor, civil_servant):
+    """Holds are released, never deleted; a hold without a reason or target is refused."""
+    hold = legal_hold_place(actor=auditor, reason="Case 1", user=civil_servant)
+    with pytest.raises(ProgrammingError), transaction.atomic():
+        LegalHold.objects.filter(pk=hold.pk).delete()
+    with pytest.raises(ValueError, match="needs a reason"):
+        legal_hold_place(actor=auditor, reason="  ", user=civil_servant)
+    with pytest.raises(ValueError, match="one person or one conversation"):
+        legal_hold_place(actor=auditor, reason="x", user=civil_servant, conversation_id=4)
+    legal_hold_release(hold=hold, actor=auditor)
+    with pytest.raises(ValueError, match="already released"):
+        legal_hold_release(hold=hold, actor=auditor)
+    actions = list(AuditEvent.objects.filter(action__startswith="legal_hold").values_list("action", flat=True))
+    assert actions == ["legal_hold.place", "legal_hold.release"]
+
+
+def test_legal_hold_command(auditor, civil_servant):
+    """Auditors place, list and release holds from the command line; others are refused."""
+    out = io.StringIO()
+    call_command(
+        "legal_hold", "place", "--user", civil_servant.email, "--reason", "Case 7", "--by", auditor.email, stdout=out
+    )
+    hold = LegalHold.objects.get()
+    assert f"Legal hold {hold.pk} placed on user:{civil_servant.pk}." in out.getvalue()
+    out = io.StringIO()
+    call_command("legal_hold", "list", stdout=out)
+    assert "Case 7" in out.getvalue()
+    with pytest.raises(CommandError, match="not an auditor"):
+        call_command("legal_hold", "release", str(hold.pk), "--by", civil_servant.email)
+    call_command("legal_hold", "release", str(hold.pk), "--by", auditor.email, stdout=io.StringIO())
+    hold.refresh_from_db()
+    assert hold.released_at is not None

@@ -205,6 +205,13 @@ class Chunk(models.Model):
         output_field=SearchVectorField(),
         db_persist=True,
     )
+    # No stemming, no stop words: keeps codes like "T&S", "MPM A.4", "section 21" searchable.
+    search_vector_simple = models.GeneratedField(
+        expression=SearchVector("heading_path", weight="A", config="simple")
+        + SearchVector("text", weight="B", config="simple"),
+        output_field=SearchVectorField(),
+        db_persist=True,
+    )
 
     objects = ChunkQuerySet.as_manager()
 
@@ -220,6 +227,7 @@ class Chunk(models.Model):
                 opclasses=["vector_cosine_ops"],
             ),
             GinIndex(name="chunk_search_vector_gin", fields=["search_vector"]),
+            GinIndex(name="chunk_search_simple_gin", fields=["search_vector_simple"]),
             models.Index(name="chunk_searchable_collection", fields=["collection"], condition=Q(searchable=True)),
         ]
 

@@ -1,0 +1,449 @@
+"""Hybrid, permission-safe retrieval: the one selector that chat, curators and evaluation all use.
+
+``passages_for_user(user=..., query=...)`` runs ONE SQL statement that
+
+1. works out which collections the user may read (their groups, active collections, a marking the
+   deployment and the caller allow) inside the SQL, so nothing outside it can leak a passage;
+2. searches the readable, searchable chunks two ways: by meaning (pgvector, cosine) and by words
+   (PostgreSQL full text, with an ``english`` channel for prose and a ``simple`` channel that keeps
+   codes such as "T&S", "MPM A.4" or "section 21" intact);
+3. fuses the ranked lists by weighted reciprocal rank and returns the top ``k``.
+
+Filtering and HNSW: an HNSW index scan visits ``hnsw.ef_search`` candidates and *then* applies the
+WHERE clause, so with a selective filter it silently returns fewer rows than asked. pgvector 0.8
+fixes that with iterative index scans; the server here runs 0.6.2. So the plan is chosen by
+selectivity inside the statement: the readable population is counted (capped); below
+``HUMPHREY_RETRIEVAL_EXACT_BELOW`` chunks the distances are computed exactly (a MATERIALIZED CTE the
+planner cannot answer from the index), above it the HNSW index is used with a raised ef_search,
+and should the index still come back short the exact scan runs as a fallback. Where the server has
+iterative scans (0.8+) they are switched on too.
+
+Callers in async code wrap it: ``await database_sync_to_async(passages_for_user)(user=..., query=...)``.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import threading
+from dataclasses import dataclass, field
+
+from django.conf import settings
+from django.contrib.auth import get_user_model
+from django.db import connections, transaction
+
+from documents.embeddings import DIMENSIONS, get_embedder
+from documents.models import Chunk, Collection, Document, DocumentVersion, Marking
+
+logger = logging.getLogger(__name__)
+
+#: The plans the statement can take, reported for tests, logs and the benchmark.
+PLAN_EMPTY = "empty"  # the user can read nothing (or nothing searchable)
+PLAN_EXACT = "exact"  # exact distances over the readable chunks
+PLAN_HNSW = "hnsw"  # the HNSW index, filtered
+PLAN_HNSW_FALLBACK = "hnsw+exact"  # the index came back short, exact scan took over
+
+MAX_QUERY_CHARS = 4000  # longer questions are cut before they reach the full-text parser
+
+
+@dataclass(frozen=True)
+class Passage:
+    """One retrieved chunk with where it came from and why it ranked where it did."""
+
+    chunk_id: int
+    text: str
+    document_id: int
+    document_title: str
+    source_name: str
+    version_id: int
+    version_number: int
+    version_sha256: str
+    collection_slug: str
+    marking: str
+    heading_path: str
+    anchor: str
+    page: int | None
+    char_start: int
+    char_end: int
+    vector_score: float | None  # cosine similarity to the question, when the chunk has an embedding
+    keyword_score: float | None  # full-text rank, when the chunk matched the words of the question
+    score: float  # fused reciprocal-rank score (what the order is by)
+    rank: int  # 1-based position in the result
+
+
+@dataclass(frozen=True)
+class RetrievalParams:
+    """The knobs, from settings by default; the evaluation command and benchmark vary them."""
+
+    rrf_k: int = 60
+    vector_weight: float = 1.0
+    keyword_weight: float = 1.0
+    code_weight: float = 1.0
+    vector_depth: int = 40
+    keyword_depth: int = 40
+    ef_search: int = 200
+    exact_below: int = 20_000
+
+    @classmethod
+    def from_settings(cls, **overrides) -> RetrievalParams:
+        values = {
+            "rrf_k": settings.HUMPHREY_RETRIEVAL_RRF_K,
+            "vector_weight": settings.HUMPHREY_RETRIEVAL_VECTOR_WEIGHT,
+            "keyword_weight": settings.HUMPHREY_RETRIEVAL_KEYWORD_WEIGHT,
+            "code_weight": settings.HUMPHREY_RETRIEVAL_CODE_WEIGHT,
+            "vector_depth": settings.HUMPHREY_RETRIEVAL_VECTOR_DEPTH,
+            "keyword_depth": settings.HUMPHREY_RETRIEVAL_KEYWORD_DEPTH,
+            "ef_search": settings.HUMPHREY_RETRIEVAL_EF_SEARCH,
+            "exact_below": settings.HUMPHREY_RETRIEVAL_EXACT_BELOW,
+        }
+        values.update(overrides)
+        return cls(**values)
+
+
+@dataclass(frozen=True)
+class Retrieval:
+    """What ``retrieve`` found and how: the passages plus the plan taken (for logs and tests)."""
+
+    passages: list[Passage]
+    plan: str
+    population: int = 0  # readable searchable chunks counted (capped at exact_below)
+    notes: dict = field(default_factory=dict)
+
+
+def passages_for_user(
+    *,
+    user,
+    query: str,
+    collections: list[str] | None = None,
+    k: int = 8,
+    max_marking: str | None = None,
+    query_vector: list[float] | None = None,
+) -> list[Passage]:
+    """The ``k`` passages that best answer ``query`` from what ``user`` may read, best first.
+
+    ``collections``: slugs to search (None = every collection the user may read; unknown or
+    unreadable slugs are silently ignored, so the answer never reveals that they exist).
+    ``max_marking``: the highest marking the caller may receive (e.g. the chat model's approval);
+    the deployment's ``HUMPHREY_MAX_MARKING`` caps it too.
+    ``query_vector``: a precomputed embedding of ``query`` (otherwise the configured embedder runs).
+    """
+    return retrieve(
+        user=user,
+        query=query,
+        collections=collections,
+        k=k,
+        max_marking=max_marking,
+        query_vector=query_vector,
+    ).passages
+
+
+def allowed_markings(max_marking: str | None) -> list[str]:
+    """The markings a result may carry: at most the deployment's and the caller's maximum."""
+    deployment = Marking.rank(settings.HUMPHREY_MAX_MARKING)
+    if max_marking is None:
+        ceiling = deployment
+    else:
+        if max_marking not in Marking.values:
+            raise ValueError(f"max_marking must be one of {', '.join(Marking.values)}, not {max_marking!r}")
+        ceiling = min(deployment, Marking.rank(max_marking))
+    return Marking.values[: ceiling + 1]
+
+
+_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f]")
+# websearch syntax the user typed on purpose: then the words are ANDed as PostgreSQL documents;
+# otherwise a question's words are ORed (a question rarely repeats every word of its answer).
+_OPERATORS = re.compile(r'"|(^|\s)-\w|\sor\s', re.IGNORECASE)
+
+
+def clean_query(query: str) -> str:
+    return _CONTROL.sub(" ", query or "").strip()[:MAX_QUERY_CHARS]
+
+
+_WORD_EDGE = re.compile(r"^[^\w&]+|[^\w&]+$")
+
+
+def _is_code(word: str) -> bool:
+    """Form codes, section numbers and acronyms: a digit, an inner & . / -, or two+ capitals."""
+    if any(ch.isdigit() for ch in word):
+        return True
+    if re.search(r"\w[&./-]\w", word):
+        return True
+    return len(word) >= 2 and word.isupper()
+
+
+def code_spans(query: str) -> list[str]:
+    """The code-like phrases of a question, each searched as a phrase without stemming or stop words.
+
+    "Can I claim T&S under MPM A.4 or section 21?" -> ["T&S", "MPM A.4", "section 21"]. A bare
+    number keeps the word before it ("point 12"), since the number alone matches too much.
+    """
+    words = [_WORD_EDGE.sub("", w) for w in query.split()]
+    spans: list[str] = []
+    i = 0
+    while i < len(words):
+        if words[i] and _is_code(words[i]):
+            start = i
+            while i + 1 < len(words) and words[i + 1] and _is_code(words[i + 1]):
+                i += 1
+            if words[start].isdigit() and start > 0 and words[start - 1]:
+                start -= 1
+            spans.append(" ".join(words[start : i + 1]).replace('"', ""))
+        i += 1
+    return list(dict.fromkeys(spans))[:12]
+
+
+def retrieve(
+    *,
+    user,
+    query: str,
+    collections: list[str] | None = None,
+    k: int = 8,
+    max_marking: str | None = None,
+    query_vector: list[float] | None = None,
+    params: RetrievalParams | None = None,
+    mode: str = "hybrid",
+    using: str = "default",
+) -> Retrieval:
+    """``passages_for_user`` with the plan reported and the knobs open (``mode``: hybrid|vector|keyword)."""
+    if mode not in ("hybrid", "vector", "keyword"):
+        raise ValueError(f"mode must be hybrid, vector or keyword, not {mode!r}")
+    if k < 1:
+        raise ValueError("k must be at least 1")
+    markings = allowed_markings(max_marking)
+    text = clean_query(query)
+    if not text or user is None or not getattr(user, "is_authenticated", False) or not user.is_active:
+        return Retrieval(passages=[], plan=PLAN_EMPTY)
+    if collections is not None and not collections:
+        return Retrieval(passages=[], plan=PLAN_EMPTY)
+    params = params or RetrievalParams.from_settings()
+    if mode == "vector":
+        params = RetrievalParams(**{**params.__dict__, "keyword_weight": 0.0, "code_weight": 0.0})
+    elif mode == "keyword":
+        params = RetrievalParams(**{**params.__dict__, "vector_weight": 0.0})
+    codes = code_spans(text)
+
+    if params.vector_weight > 0:
+        if query_vector is None:
+            query_vector = get_embedder().embed_query(text)
+        if len(query_vector) != DIMENSIONS:
+            raise ValueError(f"query_vector must have {DIMENSIONS} dimensions, not {len(query_vector)}")
+        vector_literal = "[" + ",".join(repr(float(x)) for x in query_vector) + "]"
+    else:
+        vector_literal = None
+
+    sql_params = {
+        "user_id": user.pk,
+        "markings": markings,
+        "all_collections": collections is None,
+        "slugs": list(collections or []),
+        "vector": vector_literal,
+        "use_vector": vector_literal is not None,
+        "use_keyword": params.keyword_weight > 0,
+        "use_codes": params.code_weight > 0 and bool(codes),
+        "codes": " or ".join(f'"{span}"' for span in codes),
+        "text": text,
+        "or_semantics": not _OPERATORS.search(text),
+        "exact_below": params.exact_below,
+        "vector_depth": max(params.vector_depth, k) if params.vector_weight > 0 else k,
+        "keyword_depth": max(params.keyword_depth, k) if params.keyword_weight > 0 else k,
+        # The index must find at least this many before its answer is trusted.
+        "ann_minimum": k,
+        "rrf_k": params.rrf_k,
+        "vector_weight": params.vector_weight,
+        "keyword_weight": params.keyword_weight,
+        "code_weight": params.code_weight,
+        "k": k,
+    }
+    connection = connections[using]
+    with transaction.atomic(using=using, savepoint=False), connection.cursor() as cursor:
+        ef_search = max(params.ef_search, sql_params["vector_depth"])
+        cursor.execute("SELECT set_config('hnsw.ef_search', %s, true)", [str(ef_search)])
+        if _has_iterative_scans(connection):
+            cursor.execute("SELECT set_config('hnsw.iterative_scan', 'relaxed_order', true)")
+        cursor.execute(_sql(), sql_params)
+        rows = cursor.fetchall()
+
+    passages: list[Passage] = []
+    plan, population = PLAN_EMPTY, 0
+    for rank, row in enumerate(rows, start=1):
+        *values, plan, population = row
+        passages.append(Passage(*values, rank=rank))
+    if not rows:
+        plan = PLAN_EMPTY
+    return Retrieval(passages=passages, plan=plan, population=population)
+
+
+_version_lock = threading.Lock()
+_iterative: dict[tuple, bool] = {}
+
+
+def _has_iterative_scans(connection) -> bool:
+    """pgvector 0.8+ can keep scanning the HNSW graph until the filter is satisfied."""
+    key = (connection.settings_dict.get("HOST"), connection.settings_dict.get("PORT"), connection.settings_dict["NAME"])
+    if key not in _iterative:
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT extversion FROM pg_extension WHERE extname = 'vector'")
+            row = cursor.fetchone()
+        with _version_lock:
+            _iterative[key] = supports_iterative_scans(row[0] if row else "0")
+    return _iterative[key]
+
+
+def supports_iterative_scans(extversion: str) -> bool:
+    """True for pgvector 0.8.0 and later."""
+    parts = [int(p) for p in re.findall(r"\d+", extversion)[:2]] + [0, 0]
+    return (parts[0], parts[1]) >= (0, 8)
+
+
+_SQL: str | None = None
+
+
+def _sql() -> str:
+    """The statement, with table names taken from the models (built once)."""
+    global _SQL
+    if _SQL is None:
+        user_model = get_user_model()
+        names = {
+            "chunk": Chunk._meta.db_table,
+            "collection": Collection._meta.db_table,
+            "version": DocumentVersion._meta.db_table,
+            "document": Document._meta.db_table,
+            "reader_groups": Collection.reader_groups.through._meta.db_table,
+            "user": user_model._meta.db_table,
+            "user_groups": user_model.groups.through._meta.db_table,
+        }
+        _SQL = _SQL_TEMPLATE.format(**names)
+    return _SQL
+
+
+# Parameters are bound by psycopg; only model table names are formatted in.
+_SQL_TEMPLATE = """
+WITH readable AS MATERIALIZED (
+    -- Access control: the one definition of "may read" (CollectionQuerySet.readable_by), in SQL.
+    SELECT c.id
+    FROM {collection} c
+    JOIN {user} u ON u.id = %(user_id)s AND u.is_active
+    WHERE c.is_active
+      AND c.marking = ANY(%(markings)s::text[])
+      AND (%(all_collections)s OR c.slug = ANY(%(slugs)s::text[]))
+      AND EXISTS (
+          SELECT 1 FROM {reader_groups} rg
+          JOIN {user_groups} ug ON ug.group_id = rg.group_id
+          WHERE rg.collection_id = c.id AND ug.user_id = u.id
+      )
+),
+population AS MATERIALIZED (
+    -- How many chunks the user may search, counted only up to the threshold (cheap).
+    SELECT count(*) AS n FROM (
+        SELECT 1 FROM {chunk} ch
+        WHERE ch.searchable AND ch.collection_id = ANY(ARRAY(SELECT id FROM readable))
+        LIMIT %(exact_below)s
+    ) counted
+),
+ann AS MATERIALIZED (
+    -- Large population: the HNSW index (ef_search raised by the caller), filtered.
+    SELECT ch.id, ch.embedding <=> %(vector)s::vector AS distance
+    FROM {chunk} ch
+    WHERE %(use_vector)s
+      AND (SELECT n FROM population) >= %(exact_below)s
+      AND ch.searchable
+      AND ch.collection_id = ANY(ARRAY(SELECT id FROM readable))
+    ORDER BY ch.embedding <=> %(vector)s::vector
+    LIMIT %(vector_depth)s
+),
+plan AS MATERIALIZED (
+    SELECT
+        CASE
+            WHEN (SELECT n FROM population) = 0 THEN 'empty'
+            WHEN NOT %(use_vector)s THEN 'keyword'
+            WHEN (SELECT n FROM population) < %(exact_below)s THEN 'exact'
+            WHEN (SELECT count(*) FROM ann) < LEAST(%(ann_minimum)s, (SELECT n FROM population)) THEN 'hnsw+exact'
+            ELSE 'hnsw'
+        END AS name
+),
+exact AS MATERIALIZED (
+    -- Small population (or the index came back short): every distance, computed. Materialised
+    -- so the planner cannot hand the ORDER BY to the HNSW index.
+    SELECT ch.id, ch.embedding <=> %(vector)s::vector AS distance
+    FROM {chunk} ch
+    WHERE (SELECT name FROM plan) IN ('exact', 'hnsw+exact')
+      AND ch.searchable
+      AND ch.embedding IS NOT NULL
+      AND ch.collection_id = ANY(ARRAY(SELECT id FROM readable))
+),
+vector_hits AS (
+    SELECT id, distance FROM ann WHERE (SELECT name FROM plan) = 'hnsw'
+    UNION ALL
+    (SELECT id, distance FROM exact ORDER BY distance LIMIT %(vector_depth)s)
+),
+tsq AS MATERIALIZED (
+    SELECT
+        CASE WHEN %(or_semantics)s
+            THEN replace(websearch_to_tsquery('english', %(text)s)::text, ' & ', ' | ')::tsquery
+            ELSE websearch_to_tsquery('english', %(text)s)
+        END AS english,
+        websearch_to_tsquery('simple', %(codes)s) AS codes
+),
+keyword_hits AS (
+    SELECT ch.id, ts_rank_cd(ch.search_vector, tsq.english) AS rank_score
+    FROM {chunk} ch, tsq
+    WHERE %(use_keyword)s
+      AND (SELECT n FROM population) > 0
+      AND ch.search_vector @@ tsq.english
+      AND ch.searchable
+      AND ch.collection_id = ANY(ARRAY(SELECT id FROM readable))
+    ORDER BY rank_score DESC, ch.id
+    LIMIT %(keyword_depth)s
+),
+code_hits AS (
+    -- Codes and numbers, unstemmed, as phrases: "T&S" is two English stop words otherwise.
+    SELECT ch.id, ts_rank_cd(ch.search_vector_simple, tsq.codes) AS rank_score
+    FROM {chunk} ch, tsq
+    WHERE %(use_codes)s
+      AND (SELECT n FROM population) > 0
+      AND ch.search_vector_simple @@ tsq.codes
+      AND ch.searchable
+      AND ch.collection_id = ANY(ARRAY(SELECT id FROM readable))
+    ORDER BY rank_score DESC, ch.id
+    LIMIT %(keyword_depth)s
+),
+ranked AS (
+    SELECT id, %(vector_weight)s::float8 / (%(rrf_k)s + row_number() OVER (ORDER BY distance, id)) AS part
+    FROM vector_hits
+    UNION ALL
+    SELECT id, %(keyword_weight)s::float8 / (%(rrf_k)s + row_number() OVER (ORDER BY rank_score DESC, id))
+    FROM keyword_hits
+    UNION ALL
+    SELECT id, %(code_weight)s::float8 / (%(rrf_k)s + row_number() OVER (ORDER BY rank_score DESC, id))
+    FROM code_hits
+),
+fused AS (
+    SELECT id, sum(part) AS score FROM ranked GROUP BY id
+)
+SELECT
+    ch.id, ch.text, d.id, d.title, d.source_name, v.id, v.number, v.sha256, c.slug, c.marking,
+    ch.heading_path, ch.anchor, ch.page, ch.char_start, ch.char_end,
+    CASE WHEN %(use_vector)s AND ch.embedding IS NOT NULL
+        THEN 1 - (ch.embedding <=> %(vector)s::vector) END AS vector_score,
+    CASE
+        WHEN %(use_keyword)s AND ch.search_vector @@ tsq.english THEN ts_rank_cd(ch.search_vector, tsq.english)
+        WHEN %(use_codes)s AND ch.search_vector_simple @@ tsq.codes THEN ts_rank_cd(ch.search_vector_simple, tsq.codes)
+    END AS keyword_score,
+    f.score,
+    (SELECT name FROM plan),
+    (SELECT n FROM population)
+FROM fused f
+JOIN {chunk} ch ON ch.id = f.id
+JOIN {version} v ON v.id = ch.version_id
+JOIN {document} d ON d.id = v.document_id
+JOIN {collection} c ON c.id = ch.collection_id
+CROSS JOIN tsq
+-- Belt and braces: the copied-down flags must agree with the rows they were copied from.
+WHERE ch.searchable
+  AND ch.collection_id = ANY(ARRAY(SELECT id FROM readable))
+  AND d.is_active
+  AND d.current_version_id = v.id
+  AND d.collection_id = ch.collection_id
+ORDER BY f.score DESC, ch.id
+LIMIT %(k)s
+"""

@@ -1,0 +1,339 @@
+"""Hybrid retrieval: what a user gets back, what they never get back, and both vector plans.
+
+Chunks are written directly here (ingestion has its own tests); embeddings come from the fake
+hashed bag-of-words embedder, so shared words mean nearby vectors.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import itertools
+
+import pytest
+from django.contrib.auth.models import Group
+from django.db import connection
+
+from documents.embeddings import FakeEmbeddings
+from documents.models import Chunk, Collection, Document, DocumentVersion, Marking
+from documents.retrieval import (
+    PLAN_EMPTY,
+    PLAN_EXACT,
+    PLAN_HNSW,
+    PLAN_HNSW_FALLBACK,
+    Passage,
+    RetrievalParams,
+    allowed_markings,
+    passages_for_user,
+    retrieve,
+    supports_iterative_scans,
+)
+
+pytestmark = pytest.mark.django_db
+
+FAKE = FakeEmbeddings()
+_counter = itertools.count(1)
+
+
+@pytest.fixture(autouse=True)
+def fake_embeddings(settings):
+    """Questions are embedded by the fake embedder: no model loads in these tests."""
+    settings.HUMPHREY_EMBEDDINGS = {"CLASS": "fake", "CONFIG": {}}
+
+
+def make_collection(slug: str, *, groups=(), marking=Marking.OFFICIAL, active=True) -> Collection:
+    collection = Collection.objects.create(name=slug.title(), slug=slug, marking=marking, is_active=active)
+    for name in groups:
+        collection.reader_groups.add(Group.objects.get_or_create(name=name)[0])
+    return collection
+
+
+def add_document(
+    collection: Collection,
+    texts: list[str],
+    *,
+    title: str | None = None,
+    searchable: bool = True,
+    headings: list[str] | None = None,
+) -> Document:
+    """A document with one ready, current version whose chunks are ``texts``."""
+    n = next(_counter)
+    document = Document.objects.create(collection=collection, title=title or f"Doc {n}", source_name=f"doc-{n}.md")
+    body = "\n\n".join(texts)
+    version = DocumentVersion.objects.create(
+        document=document,
+        number=1,
+        file=f"documents/doc-{n}.md",
+        original_filename=f"doc-{n}.md",
+        sha256=hashlib.sha256(body.encode()).hexdigest(),
+        size_bytes=len(body),
+        status="ready",
+    )
+    document.current_version = version
+    document.save(update_fields=["current_version"])
+    vectors = FAKE.embed_documents(texts)
+    offset = 0
+    Chunk.objects.bulk_create(
+        Chunk(
+            version=version,
+            collection=collection,
+            searchable=searchable,
+            ordinal=i,
+            text=text,
+            heading_path=(headings[i] if headings else ""),
+            anchor=f"section {i + 1}",
+            char_start=(start := body.index(text, offset)),
+            char_end=(offset := start + len(text)),
+            embedding=vector,
+            embedding_model=FAKE.model_id,
+        )
+        for i, (text, vector) in enumerate(zip(texts, vectors, strict=True))
+    )
+    return document
+
+
+@pytest.fixture
+def library(make_user):
+    """Two readable collections for HR staff, one for finance only, one retired, one sensitive."""
+    hr = make_collection("hr", groups=["HR"])
+    travel = make_collection("travel", groups=["HR"])
+    finance = make_collection("finance", groups=["Finance"])
+    retired = make_collection("retired", groups=["HR"], active=False)
+    sensitive = make_collection("sensitive", groups=["HR"], marking=Marking.OFFICIAL_SENSITIVE)
+    add_document(
+        hr,
+        [
+            "Annual leave is 25 days a year rising to 30 days after five years of service.",
+            "Sick leave must be reported to your line manager before 10am on the first day.",
+            "Flexible working requests are answered within three months.",
+        ],
+        title="Leave policy",
+        headings=["Leave > Annual", "Leave > Sickness", "Working patterns"],
+    )
+    add_document(travel, ["Claim T&S expenses within 28 days using form MPM A.4 after travel."], title="Travel")
+    add_document(finance, ["Annual leave purchase scheme: finance approves buying extra annual leave days."])
+    add_document(retired, ["Annual leave was 20 days a year under the old retired scheme."])
+    add_document(sensitive, ["Annual leave for staff on sensitive postings is negotiated locally."])
+    user = make_user("hr@example.gov.uk", groups=["HR"])
+    return {"user": user, "hr": hr, "travel": travel, "finance": finance, "retired": retired, "sensitive": sensitive}
+
+
+def test_best_passage_first_with_full_provenance(library):
+    """The chunk that answers the question comes first, carrying document, version, place and both scores."""
+    passages = passages_for_user(user=library["user"], query="how many days of annual leave a year", k=3)
+    assert passages, "expected results"
+    top = passages[0]
+    assert isinstance(top, Passage)
+    assert top.text.startswith("Annual leave is 25 days")
+    assert top.document_title == "Leave policy"
+    assert top.collection_slug == "hr"
+    assert top.heading_path == "Leave > Annual"
+    assert top.anchor == "section 1"
+    assert top.version_number == 1 and len(top.version_sha256) == 64
+    document = Document.objects.get(pk=top.document_id)
+    assert document.current_version_id == top.version_id
+    assert top.source_name == document.source_name
+    assert top.text == Chunk.objects.get(pk=top.chunk_id).text
+    assert top.vector_score is not None and top.vector_score > 0
+    assert top.keyword_score is not None and top.keyword_score > 0
+    assert [p.rank for p in passages] == list(range(1, len(passages) + 1))
+    assert [p.score for p in passages] == sorted((p.score for p in passages), reverse=True)
+
+
+def test_never_returns_unreadable_retired_or_too_sensitive_passages(library):
+    """Finance's, the retired collection's and (for an OFFICIAL caller) sensitive passages never appear."""
+    passages = passages_for_user(user=library["user"], query="annual leave days", k=20, max_marking="OFFICIAL")
+    slugs = {p.collection_slug for p in passages}
+    assert slugs <= {"hr", "travel"}
+    assert "hr" in slugs
+    everything = passages_for_user(user=library["user"], query="annual leave days", k=20)
+    assert {p.collection_slug for p in everything} <= {"hr", "travel", "sensitive"}
+    assert "sensitive" in {p.collection_slug for p in everything}
+
+
+def test_deployment_marking_caps_the_caller(library, settings):
+    """A deployment limited to OFFICIAL never serves OFFICIAL-SENSITIVE, whatever the caller allows."""
+    settings.HUMPHREY_MAX_MARKING = "OFFICIAL"
+    passages = passages_for_user(
+        user=library["user"], query="annual leave sensitive postings", k=20, max_marking="OFFICIAL-SENSITIVE"
+    )
+    assert passages
+    assert "sensitive" not in {p.collection_slug for p in passages}
+    assert allowed_markings("OFFICIAL-SENSITIVE") == ["OFFICIAL"]
+
+
+def test_bad_marking_is_a_clear_error(library):
+    """An unknown max_marking is refused, not treated as 'no limit'."""
+    with pytest.raises(ValueError, match="max_marking"):
+        passages_for_user(user=library["user"], query="leave", max_marking="SECRET")
+
+
+def test_user_without_groups_sees_nothing(library, make_user):
+    """Someone in no reader group gets no passages at all, even for words that match."""
+    outsider = make_user("outsider@example.gov.uk")
+    assert passages_for_user(user=outsider, query="annual leave", k=10) == []
+
+
+def test_finance_user_sees_only_finance(library, make_user):
+    """From the other side: a finance reader never sees HR's leave policy."""
+    finance_user = make_user("fin@example.gov.uk", groups=["Finance"])
+    passages = passages_for_user(user=finance_user, query="annual leave days a year", k=10)
+    assert passages
+    assert {p.collection_slug for p in passages} == {"finance"}
+
+
+def test_inactive_and_anonymous_users_see_nothing(library):
+    """A deactivated account, or no account, retrieves nothing."""
+    from django.contrib.auth.models import AnonymousUser
+
+    user = library["user"]
+    user.is_active = False
+    user.save(update_fields=["is_active"])
+    assert passages_for_user(user=user, query="annual leave", k=5) == []
+    assert passages_for_user(user=AnonymousUser(), query="annual leave", k=5) == []
+    assert passages_for_user(user=None, query="annual leave", k=5) == []
+
+
+def test_losing_a_group_takes_effect_at_once(library):
+    """Access is computed in the query, so removing a user from a group hides its passages immediately."""
+    user = library["user"]
+    assert passages_for_user(user=user, query="annual leave", k=5)
+    user.groups.clear()
+    assert passages_for_user(user=user, query="annual leave", k=5) == []
+
+
+def test_collections_restrict_and_unknown_slugs_reveal_nothing(library):
+    """Restricting to slugs narrows the search; a slug the user cannot read behaves like one that doesn't exist."""
+    only_travel = passages_for_user(user=library["user"], query="annual leave expenses", collections=["travel"])
+    assert only_travel and {p.collection_slug for p in only_travel} == {"travel"}
+    assert passages_for_user(user=library["user"], query="annual leave", collections=["finance"]) == []
+    assert passages_for_user(user=library["user"], query="annual leave", collections=["no-such"]) == []
+    assert passages_for_user(user=library["user"], query="annual leave", collections=[]) == []
+
+
+def test_unsearchable_and_superseded_chunks_are_skipped(library):
+    """Chunks not flagged searchable, or of a retired document, are never returned."""
+    hidden = add_document(library["hr"], ["Annual leave carry over is five days."], searchable=False)
+    retired = add_document(library["hr"], ["Annual leave carry over was ten days."])
+    retired.is_active = False  # retired without the flags copied down: the final join still refuses it
+    retired.save(update_fields=["is_active"])
+    passages = passages_for_user(user=library["user"], query="annual leave carry over days", k=20)
+    document_ids = {p.document_id for p in passages}
+    assert hidden.pk not in document_ids
+    assert retired.pk not in document_ids
+    assert passages
+
+
+def test_keyword_channel_finds_form_codes(library):
+    """Codes and acronyms ('T&S', 'MPM A.4') are found by the words channel."""
+    for query in ("T&S", "MPM A.4", "form MPM A.4"):
+        passages = retrieve(user=library["user"], query=query, k=3, mode="keyword").passages
+        assert passages, query
+        assert passages[0].document_title == "Travel", query
+
+
+def test_modes_vector_and_keyword_only(library):
+    """Vector-only results carry no fused keyword contribution; keyword-only need a word match."""
+    vector_only = retrieve(user=library["user"], query="annual leave", k=5, mode="vector").passages
+    assert vector_only and all(p.vector_score is not None for p in vector_only)
+    keyword_only = retrieve(user=library["user"], query="zebra crossing", k=5, mode="keyword").passages
+    assert keyword_only == []
+    with pytest.raises(ValueError, match="mode"):
+        retrieve(user=library["user"], query="x", mode="fuzzy")
+
+
+def test_empty_or_control_character_queries(library):
+    """Blank questions retrieve nothing; NUL and control characters are stripped, not sent to PostgreSQL."""
+    assert passages_for_user(user=library["user"], query="   ") == []
+    passages = passages_for_user(user=library["user"], query="annual\x00 leave\x07")
+    assert passages
+
+
+def test_precomputed_query_vector_is_used_and_checked(library):
+    """A caller's precomputed vector is used as given; one of the wrong size is refused."""
+    vector = FAKE.embed_query("sick leave line manager")
+    passages = retrieve(user=library["user"], query="zzz", query_vector=vector, k=1, mode="vector").passages
+    assert passages[0].text.startswith("Sick leave")
+    with pytest.raises(ValueError, match="dimensions"):
+        passages_for_user(user=library["user"], query="leave", query_vector=[0.1, 0.2])
+
+
+# --- the two vector plans -------------------------------------------------------------------
+
+
+@pytest.fixture
+def crowded(make_user):
+    """A selective filter: the user may read 5 chunks among 300 that look alike."""
+    shared = make_collection("shared", groups=["Everyone"])
+    mine = make_collection("mine", groups=["Few"])
+    add_document(shared, [f"Guidance on procurement thresholds and contract value number {i}" for i in range(300)])
+    add_document(mine, [f"Guidance on procurement rules for team {i} in my unit" for i in range(5)])
+    user = make_user("few@example.gov.uk", groups=["Few"])
+    return user
+
+
+def force_index_scans() -> None:
+    """Make the planner use indexes wherever it can (this transaction only), as it would at scale."""
+    with connection.cursor() as cursor:
+        for knob in ("enable_seqscan", "enable_bitmapscan", "enable_sort"):
+            cursor.execute(f"SET LOCAL {knob} = off")
+
+
+def test_exact_plan_below_threshold(crowded):
+    """A small readable population is searched exactly: every readable chunk can be found."""
+    result = retrieve(user=crowded, query="procurement guidance", k=5, mode="vector")
+    assert result.plan == PLAN_EXACT
+    assert len(result.passages) == 5
+    assert {p.collection_slug for p in result.passages} == {"mine"}
+
+
+def test_hnsw_plan_selective_filter_still_returns_k(crowded):
+    """Through the HNSW index a 5-in-305 filter would come back short; the exact fallback fills it to k."""
+    force_index_scans()
+    params = RetrievalParams(exact_below=1, ef_search=10, vector_depth=5)
+    result = retrieve(user=crowded, query="procurement guidance", k=5, mode="vector", params=params)
+    assert result.plan == PLAN_HNSW_FALLBACK
+    assert len(result.passages) == 5
+    assert {p.collection_slug for p in result.passages} == {"mine"}
+
+
+def test_hnsw_plan_uses_the_index_when_unfiltered(make_user):
+    """A user who reads everything gets the HNSW plan, and the index is what answers it."""
+    everyone = make_collection("open", groups=["Everyone"])
+    add_document(everyone, [f"Guidance on procurement thresholds and contract value number {i}" for i in range(60)])
+    user = make_user("all@example.gov.uk", groups=["Everyone"])
+    force_index_scans()
+    params = RetrievalParams(exact_below=10, ef_search=40, vector_depth=10)
+    result = retrieve(user=user, query="procurement thresholds", k=5, mode="vector", params=params)
+    assert result.plan == PLAN_HNSW
+    assert len(result.passages) == 5
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "EXPLAIN SELECT id FROM documents_chunk WHERE searchable AND collection_id = ANY(%s) "
+            "ORDER BY embedding <=> %s::vector LIMIT 10",
+            [[everyone.pk], "[" + ",".join(["0.05"] * 384) + "]"],
+        )
+        plan = "\n".join(row[0] for row in cursor.fetchall())
+    assert "chunk_embedding_hnsw" in plan
+
+
+def test_empty_plan_when_nothing_readable(crowded, make_user):
+    """No readable chunks: no query work and an empty answer."""
+    result = retrieve(user=make_user("none@example.gov.uk"), query="procurement", k=5)
+    assert result.plan == PLAN_EMPTY and result.passages == []
+
+
+def test_iterative_scan_detection():
+    """Iterative HNSW scans are used only on pgvector 0.8 and later."""
+    assert not supports_iterative_scans("0.6.2")
+    assert not supports_iterative_scans("0.7.4")
+    assert supports_iterative_scans("0.8.0")
+    assert supports_iterative_scans("1.0")
+
+
+def test_code_spans_pick_out_codes_and_numbered_sections():
+    """Form codes, acronyms and 'section 21'-style references become phrases for the unstemmed channel."""
+    from documents.retrieval import code_spans
+
+    assert code_spans("Can I claim T&S under MPM A.4 or section 21?") == ["T&S", "MPM A.4", "section 21"]
+    assert code_spans("What does point 12 of the Service Standard say?") == ["point 12"]
+    assert code_spans("how do I book leave") == []

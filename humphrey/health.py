@@ -19,9 +19,15 @@ from django.views.decorators.http import require_GET
 
 
 def check_database() -> dict:
+    """A fresh connection with a short timeout, so a probe answers in seconds even when the
+    pool would wait for the server (and a dead server is not hidden by a pooled connection)."""
+    import psycopg
+
     started = time.perf_counter()
     try:
-        with connection.cursor() as cursor:
+        params = connection.get_connection_params()
+        params["connect_timeout"] = 3
+        with psycopg.connect(**params) as conn, conn.cursor() as cursor:
             cursor.execute("SELECT 1")
             cursor.fetchone()
             cursor.execute("SELECT extversion FROM pg_extension WHERE extname = 'vector'")

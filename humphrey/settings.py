@@ -181,6 +181,8 @@ _db["CONN_MAX_AGE"] = 0  # the psycopg pool below keeps connections; Django must
 _db.setdefault("OPTIONS", {})
 HUMPHREY_DB_POOL_MAX: int = _int("HUMPHREY_DB_POOL_MAX", 10, minimum=1)  # max pooled connections per process
 if _bool("HUMPHREY_DB_POOL", True):  # psycopg connection pool (off for pgbouncer transaction mode)
+    # With CONN_HEALTH_CHECKS, Django gives the pool psycopg's check_connection: a connection the
+    # server dropped (restart, failover) is replaced on checkout instead of failing the request.
     _db["OPTIONS"]["pool"] = {"min_size": 1, "max_size": HUMPHREY_DB_POOL_MAX, "timeout": 10}
 _db["TEST"] = {"NAME": env.str("HUMPHREY_TEST_DB_NAME", default="test_humphrey")}  # lets parallel runs not collide
 DATABASES = {"default": _db}
@@ -346,6 +348,14 @@ if HUMPHREY_MAX_MARKING not in ("OFFICIAL", "OFFICIAL-SENSITIVE"):
         f"HUMPHREY_MAX_MARKING must be OFFICIAL or OFFICIAL-SENSITIVE, not {HUMPHREY_MAX_MARKING!r}"
     )
 HUMPHREY_MAX_UPLOAD_MB: int = _int("HUMPHREY_MAX_UPLOAD_MB", 25, minimum=1)  # largest document accepted
+HUMPHREY_INGEST_MAX_PAGES: int = _int("HUMPHREY_INGEST_MAX_PAGES", 500, minimum=1)  # longest PDF accepted
+HUMPHREY_INGEST_MAX_UNCOMPRESSED_MB: int = _int(
+    "HUMPHREY_INGEST_MAX_UNCOMPRESSED_MB", 200, minimum=1
+)  # most a .docx may expand to (zip bombs)
+HUMPHREY_INGEST_BATCH: int = _int("HUMPHREY_INGEST_BATCH", 64, minimum=1)  # chunks embedded per batch
+HUMPHREY_INGEST_STALE_SECONDS: int = _int(
+    "HUMPHREY_INGEST_STALE_SECONDS", 300, minimum=1
+)  # an ingesting version silent this long may be retried
 DATA_UPLOAD_MAX_MEMORY_SIZE = 2_621_440
 FILE_UPLOAD_MAX_MEMORY_SIZE = 2_621_440
 DATA_UPLOAD_MAX_NUMBER_FILES = 200

@@ -56,7 +56,7 @@ def test_healthz_unavailable_when_database_down(client, monkeypatch):
     def broken():
         raise RuntimeError("connection refused: password=secret")
 
-    monkeypatch.setattr(health.connection, "cursor", broken)
+    monkeypatch.setattr(health.connection, "get_connection_params", broken)
     response = client.get("/healthz")
     assert response.status_code == 503
     assert response.json()["database"] == {"ok": False, "error": "RuntimeError"}

@@ -90,7 +90,7 @@ def _merge_small(sections: list[Section]) -> list[Section]:
         if merged:
             last = merged[-1]
             if (
-                len(last.text) < MERGE_BELOW
+                last.char_end - last.char_start < MERGE_BELOW  # merged sections carry no text
                 and last.page == section.page
                 and last.char_end <= section.char_start
                 and section.char_end - last.char_start <= CHUNK_SIZE

@@ -5,11 +5,13 @@ from __future__ import annotations
 import secrets
 
 from django.conf import settings
+from django.contrib.auth.models import Group
 from django.core.management.base import BaseCommand, CommandError
 
 from accounts.roles import Role
 from accounts.services import user_create
 
+ALL_STAFF_GROUP = "All staff"
 DEMO_USERS = [
     ("civil.servant@example.gov.uk", "Casey Civil", [Role.CIVIL_SERVANT]),
     ("curator@example.gov.uk", "Cara Curator", [Role.CURATOR]),
@@ -37,8 +39,11 @@ class Command(BaseCommand):
                 key_file.write_text(secrets.token_urlsafe(12))
                 key_file.chmod(0o600)
             password = key_file.read_text().strip()
+        # Every demo user reads the sample collection (manage.py load_sample grants it to this group).
+        all_staff, _ = Group.objects.get_or_create(name=ALL_STAFF_GROUP)
         for email, name, roles in DEMO_USERS:
-            user_create(email=email, password=password, roles=roles, name=name)
+            user = user_create(email=email, password=password, roles=roles, name=name)
+            user.groups.add(all_staff)
         self.stdout.write("Demo accounts (development only):")
         for email, _, roles in DEMO_USERS:
             self.stdout.write(f"  {roles[0].value:<14} {email:<32} password: {password}")

@@ -1,0 +1,35 @@
+"""``manage.py reembed``: re-embed chunks made by another embedding model than the configured one."""
+
+from __future__ import annotations
+
+import sys
+
+from django.core.management.base import BaseCommand
+from django.db.models import Q
+
+from documents.embeddings import get_embedder
+from documents.models import Chunk
+from documents.services import chunks_reembed
+
+
+class Command(BaseCommand):
+    help = (
+        "Re-embed every chunk whose embedding_model differs from the configured embedder's model id "
+        "(after switching HUMPHREY_EMBEDDINGS_PROVIDER). Resumable: each batch commits."
+    )
+
+    def add_arguments(self, parser):
+        parser.add_argument("--dry-run", action="store_true", help="only count what would be re-embedded")
+        parser.add_argument("--batch-size", type=int, default=0, help="chunks per batch (default: the setting)")
+
+    def handle(self, *args, dry_run: bool = False, batch_size: int = 0, **options):
+        model_id = get_embedder().model_id
+        todo = Chunk.objects.filter(~Q(embedding_model=model_id) | Q(embedding__isnull=True)).count()
+        self.stdout.write(f"{todo} chunk(s) not embedded by {model_id}.")
+        if dry_run or not todo:
+            return
+        from tqdm import tqdm
+
+        with tqdm(total=todo, unit="chunk", file=sys.stderr, disable=None) as bar:
+            done = chunks_reembed(batch_size=batch_size or None, progress=bar.update)
+        self.stdout.write(f"Re-embedded {done} chunk(s) with {model_id}.")

@@ -1,0 +1,118 @@
+"""Management commands: ingest (summary and exit code), load_sample, reembed, ingestion_queue."""
+
+from __future__ import annotations
+
+import io
+
+import pytest
+from django.core.management import CommandError, call_command
+
+from accounts.roles import Role
+from documents.embeddings import FakeEmbeddings
+from documents.models import Chunk, Collection, Document, DocumentVersion, VersionStatus
+
+pytestmark = pytest.mark.django_db
+
+
+def run(*args) -> tuple[str, CommandError | None]:
+    out = io.StringIO()
+    try:
+        call_command(*args, stdout=out, stderr=io.StringIO())
+    except CommandError as exc:
+        return out.getvalue(), exc
+    return out.getvalue(), None
+
+
+@pytest.fixture
+def folder(tmp_path):
+    root = tmp_path / "guidance"
+    (root / "hr").mkdir(parents=True)
+    (root / "travel.md").write_text("# Travel\n\nRail is standard class.\n")
+    (root / "hr" / "leave.txt").write_text("Leave\n=====\n\nYou get 25 days.\n")
+    (root / "hr" / "broken.pdf").write_bytes(b"%PDF-1.7\nthis is not a real pdf")
+    (root / "notes.exe").write_bytes(b"MZ not ingested")
+    (root / ".hidden.md").write_text("# Hidden\n\nNot ingested.\n")
+    return root
+
+
+def test_ingest_walks_folders_summarises_and_fails_non_zero(folder, fake_embedder, media):
+    """Good files are ingested, a broken one is reported with its reason, and the exit code is non-zero."""
+    out, error = run(
+        "ingest", str(folder), "--collection", "hr", "--create", "--wait", "--group", "HR", "--no-progress"
+    )
+    assert error is not None and error.returncode == 1
+    assert "ingested 2" in out and "unchanged 0" in out and "failed 1" in out
+    assert "broken.pdf" in out and "damaged" in out
+    collection = Collection.objects.get(slug="hr")
+    assert [g.name for g in collection.reader_groups.all()] == ["HR"]
+    assert set(Document.objects.filter(collection=collection).values_list("source_name", flat=True)) == {
+        "travel.md",
+        "leave.txt",
+        "broken.pdf",
+    }
+    assert Chunk.objects.filter(collection=collection, searchable=True).count() >= 2
+
+
+def test_ingest_again_reports_unchanged_and_succeeds(folder, fake_embedder, media):
+    """Re-running over the same good files changes nothing and exits zero."""
+    (folder / "hr" / "broken.pdf").unlink()
+    run("ingest", str(folder), "--collection", "hr", "--create", "--wait", "--no-progress")
+    out, error = run("ingest", str(folder), "--collection", "hr", "--wait", "--no-progress")
+    assert error is None
+    assert "ingested 0" in out and "unchanged 2" in out and "failed 0" in out
+
+
+def test_ingest_without_wait_queues(folder, fake_embedder, media):
+    """Without --wait the files are queued for the worker."""
+    (folder / "hr" / "broken.pdf").unlink()
+    out, error = run("ingest", str(folder / "travel.md"), "--collection", "hr", "--create", "--no-progress")
+    assert error is None and "queued 1" in out
+    assert DocumentVersion.objects.get().status == VersionStatus.QUEUED
+
+
+def test_ingest_needs_create_for_a_new_collection(folder, fake_embedder, media):
+    """An unknown collection is an error unless --create is given."""
+    _, error = run("ingest", str(folder), "--collection", "nope", "--no-progress")
+    assert error is not None and "--create" in str(error)
+    assert not Collection.objects.exists()
+
+
+def test_load_sample_is_idempotent_and_readable_by_all_staff(fake_embedder, media, make_user):
+    """The sample collection loads every format, and loading it again changes nothing."""
+    make_user("curator@example.gov.uk", roles=[Role.CURATOR])
+    out, error = run("load_sample")
+    assert error is None, out
+    assert "ingested 5" in out
+    collection = Collection.objects.get(slug="dde-guidance")
+    assert list(collection.reader_groups.values_list("name", flat=True)) == ["All staff"]
+    assert collection.curators.filter(email="curator@example.gov.uk").exists()
+    types = set(DocumentVersion.objects.values_list("content_type", flat=True))
+    assert {"application/pdf", "text/html", "text/markdown", "text/plain"} <= types
+    assert any("wordprocessingml" in t for t in types)
+    assert Chunk.objects.filter(collection=collection, searchable=True, text__contains="TS2").exists()
+    out, error = run("load_sample")
+    assert error is None and "unchanged 5" in out
+    assert DocumentVersion.objects.count() == 5
+
+
+def test_reembed_replaces_vectors_from_another_model(folder, fake_embedder, media):
+    """Chunks embedded by another model are re-embedded with the configured one."""
+    (folder / "hr" / "broken.pdf").unlink()
+    run("ingest", str(folder), "--collection", "hr", "--create", "--wait", "--no-progress")
+    Chunk.objects.update(embedding_model="old/model")
+    out, error = run("reembed")
+    assert error is None
+    assert "Re-embedded" in out
+    assert set(Chunk.objects.values_list("embedding_model", flat=True)) == {FakeEmbeddings.model_id}
+
+
+def test_ingestion_queue_lists_failed_and_queued(folder, fake_embedder, media):
+    """The queue shows queued and failed versions with the failure reason."""
+    run("ingest", str(folder), "--collection", "hr", "--create", "--wait", "--no-progress")
+    (folder / "new.md").write_text("# New\n\nQueued text.\n")
+    run("ingest", str(folder / "new.md"), "--collection", "hr", "--no-progress")
+    out, error = run("ingestion_queue")
+    assert error is None
+    assert "failed" in out and "broken.pdf" in out and "damaged" in out
+    assert "queued" in out and "new.md" in out
+    assert "travel.md" not in out

@@ -24,6 +24,7 @@ Callers in async code wrap it: ``await database_sync_to_async(passages_for_user)
 from __future__ import annotations
 
 import logging
+import math
 import re
 import threading
 from dataclasses import dataclass, field
@@ -82,6 +83,8 @@ class RetrievalParams:
     vector_depth: int = 40
     keyword_depth: int = 40
     ef_search: int = 200
+    common_term_freq: float = 0.2
+    rank_normalization: int = 1
     exact_below: int = 20_000
 
     @classmethod
@@ -94,6 +97,7 @@ class RetrievalParams:
             "vector_depth": settings.HUMPHREY_RETRIEVAL_VECTOR_DEPTH,
             "keyword_depth": settings.HUMPHREY_RETRIEVAL_KEYWORD_DEPTH,
             "ef_search": settings.HUMPHREY_RETRIEVAL_EF_SEARCH,
+            "common_term_freq": settings.HUMPHREY_RETRIEVAL_COMMON_TERM_FREQ,
             "exact_below": settings.HUMPHREY_RETRIEVAL_EXACT_BELOW,
         }
         values.update(overrides)
@@ -243,6 +247,8 @@ def retrieve(
         "codes": " or ".join(f'"{span}"' for span in codes),
         "text": text,
         "or_semantics": not _OPERATORS.search(text),
+        "min_idf": math.log(1 + 1 / params.common_term_freq),
+        "rank_norm": params.rank_normalization,
         "exact_below": params.exact_below,
         "vector_depth": max(params.vector_depth, k) if params.vector_weight > 0 else k,
         "keyword_depth": max(params.keyword_depth, k) if params.keyword_weight > 0 else k,
@@ -376,16 +382,47 @@ vector_hits AS (
     UNION ALL
     (SELECT id, distance FROM exact ORDER BY distance LIMIT %(vector_depth)s)
 ),
+term_stats AS MATERIALIZED (
+    -- How common each frequent word is, from the statistics ANALYZE keeps for the tsvector column:
+    -- a cheap inverse document frequency, so "drift" outweighs "model" and "use" is no signal.
+    SELECT e.word, e.freq
+    FROM pg_stats s,
+         unnest(s.most_common_elems::text::text[], s.most_common_elem_freqs) AS e(word, freq)
+    WHERE %(or_semantics)s
+      AND s.schemaname = current_schema()
+      AND s.tablename = '{chunk}'
+      AND s.attname = 'search_vector'
+      AND e.word IS NOT NULL
+),
+terms AS MATERIALIZED (
+    SELECT w.word, quote_literal(w.word)::tsquery AS q,
+           ln(1 + 1 / greatest(coalesce(
+               (SELECT t.freq FROM term_stats t WHERE t.word = w.word),
+               (SELECT min(t.freq) / 2 FROM term_stats t),
+               0.01), 1e-6)) AS idf
+    FROM unnest(tsvector_to_array(to_tsvector('english', %(text)s))) AS w(word)
+    WHERE %(or_semantics)s
+),
+kept_terms AS MATERIALIZED (
+    -- Words in more than HUMPHREY_RETRIEVAL_COMMON_TERM_FREQ of chunks are dropped (unless that is all there is).
+    SELECT word, q, idf FROM terms
+    WHERE idf >= %(min_idf)s OR NOT EXISTS (SELECT 1 FROM terms WHERE idf >= %(min_idf)s)
+),
 tsq AS MATERIALIZED (
     SELECT
         CASE WHEN %(or_semantics)s
-            THEN replace(websearch_to_tsquery('english', %(text)s)::text, ' & ', ' | ')::tsquery
+            THEN (SELECT string_agg(quote_literal(word), ' | ')::tsquery FROM kept_terms)
             ELSE websearch_to_tsquery('english', %(text)s)
         END AS english,
         websearch_to_tsquery('simple', %(codes)s) AS codes
 ),
 keyword_hits AS (
-    SELECT ch.id, ts_rank_cd(ch.search_vector, tsq.english) AS rank_score
+    SELECT ch.id,
+        CASE WHEN %(or_semantics)s
+            THEN (SELECT sum(k.idf * ts_rank(ch.search_vector, k.q, %(rank_norm)s)) FROM kept_terms k
+                  WHERE ch.search_vector @@ k.q)
+            ELSE ts_rank_cd(ch.search_vector, tsq.english, %(rank_norm)s)
+        END AS rank_score
     FROM {chunk} ch, tsq
     WHERE %(use_keyword)s
       AND (SELECT n FROM population) > 0

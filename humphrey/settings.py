@@ -385,6 +385,9 @@ HUMPHREY_RETRIEVAL_KEYWORD_WEIGHT: float = _float("HUMPHREY_RETRIEVAL_KEYWORD_WE
 HUMPHREY_RETRIEVAL_CODE_WEIGHT: float = _float("HUMPHREY_RETRIEVAL_CODE_WEIGHT", 1.0)  # weight of code/number matches
 HUMPHREY_RETRIEVAL_VECTOR_DEPTH: int = _int("HUMPHREY_RETRIEVAL_VECTOR_DEPTH", 40, minimum=1)  # vector candidates
 HUMPHREY_RETRIEVAL_KEYWORD_DEPTH: int = _int("HUMPHREY_RETRIEVAL_KEYWORD_DEPTH", 40, minimum=1)  # text candidates
+HUMPHREY_RETRIEVAL_COMMON_TERM_FREQ: float = _float(
+    "HUMPHREY_RETRIEVAL_COMMON_TERM_FREQ", 0.2, minimum=0.0001
+)  # words in more than this share of chunks are ignored by full-text search
 HUMPHREY_RETRIEVAL_EF_SEARCH: int = _int("HUMPHREY_RETRIEVAL_EF_SEARCH", 200, minimum=1)  # HNSW ef_search
 HUMPHREY_RETRIEVAL_EXACT_BELOW: int = _int(
     "HUMPHREY_RETRIEVAL_EXACT_BELOW", 20_000, minimum=0

@@ -1,0 +1,73 @@
+"""Forms for the curation screens (GOV.UK markup lives in the templates)."""
+
+from __future__ import annotations
+
+from django import forms
+from django.contrib.auth.models import Group
+
+from accounts.roles import ROLE_GROUPS
+
+from .models import Marking
+
+
+def reader_group_choices():
+    """Groups that may be granted reading: every group except the role groups (Curators, Auditors)."""
+    return Group.objects.exclude(name__in=ROLE_GROUPS.values()).order_by("name")
+
+
+class CollectionForm(forms.Form):
+    name = forms.CharField(max_length=200, label="Name", error_messages={"required": "Enter a name"})
+    slug = forms.SlugField(
+        max_length=100,
+        required=False,
+        label="Short name (optional)",
+        help_text="Letters, numbers and hyphens; used in addresses and by the ingest command.",
+        error_messages={"invalid": "Use only letters, numbers and hyphens in the short name"},
+    )
+    description = forms.CharField(widget=forms.Textarea(attrs={"rows": 3}), required=False, label="Description")
+    marking = forms.ChoiceField(choices=Marking.choices, initial=Marking.OFFICIAL, label="Security marking")
+    reader_groups = forms.ModelMultipleChoiceField(
+        queryset=Group.objects.none(), required=False, label="Groups who may read it"
+    )
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["reader_groups"].queryset = reader_group_choices()
+
+
+class MultipleFileInput(forms.ClearableFileInput):
+    allow_multiple_selected = True
+
+
+class MultipleFileField(forms.FileField):
+    """Several files from one ``<input type=file multiple>`` (Django's documented recipe)."""
+
+    def __init__(self, *args, **kwargs):
+        kwargs.setdefault("widget", MultipleFileInput())
+        super().__init__(*args, **kwargs)
+
+    def clean(self, data, initial=None):
+        single = super().clean
+        if isinstance(data, list | tuple):
+            return [single(d, initial) for d in data]
+        return [single(data, initial)] if data else []
+
+
+class UploadForm(forms.Form):
+    files = MultipleFileField(
+        label="Files", error_messages={"required": "Choose one or more files to upload"}, allow_empty_file=True
+    )
+
+
+class GrantForm(forms.Form):
+    group = forms.ModelChoiceField(
+        queryset=Group.objects.none(), label="Group", error_messages={"required": "Choose a group"}
+    )
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["group"].queryset = reader_group_choices()
+
+
+class TryQuestionForm(forms.Form):
+    q = forms.CharField(max_length=2000, label="Question", error_messages={"required": "Enter a question"})

@@ -121,6 +121,7 @@ INSTALLED_APPS = [
     "audit",
     "documents",
     "assistant",
+    "insights",
 ]
 
 MIDDLEWARE = [
@@ -363,6 +364,23 @@ HUMPHREY_DEMO_PASSWORD: str = env.str("HUMPHREY_DEMO_PASSWORD", default="")  # d
 HUMPHREY_RETENTION_DAYS: int = _int(
     "HUMPHREY_RETENTION_DAYS", 365, minimum=1
 )  # days conversation content is kept before purge_retention removes it
+
+# Insights (curators' dashboards, built on the audit trail): privacy first, see docs/insights.md.
+HUMPHREY_INSIGHTS_SHOW_QUESTIONS: bool = _bool(
+    "HUMPHREY_INSIGHTS_SHOW_QUESTIONS", False
+)  # show example question text in gap topics (off: keywords and counts only)
+HUMPHREY_INSIGHTS_MIN_ASKERS: int = _int(
+    "HUMPHREY_INSIGHTS_MIN_ASKERS", 5, minimum=1
+)  # a topic or document row needs this many distinct askers to be shown
+HUMPHREY_INSIGHTS_STALE_DAYS: int = _int(
+    "HUMPHREY_INSIGHTS_STALE_DAYS", 365, minimum=1
+)  # a document whose current version is older than this is listed as not updated
+HUMPHREY_INSIGHTS_TOPIC_DISTANCE: float = _float(
+    "HUMPHREY_INSIGHTS_TOPIC_DISTANCE", 0.55
+)  # cosine distance below which questions join one topic (average linkage)
+HUMPHREY_INSIGHTS_MAX_GAP_QUESTIONS: int = _int(
+    "HUMPHREY_INSIGHTS_MAX_GAP_QUESTIONS", 2000, minimum=2
+)  # most recent gap questions clustered per dashboard view
 
 # OpenAI or any OpenAI-compatible server; empty key and base URL = extractive answers only.
 OPENAI_API_KEY: str = env.str("OPENAI_API_KEY", default="")  # API key (a dummy for local servers)

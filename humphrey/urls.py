@@ -15,6 +15,7 @@ urlpatterns = [
     path("curate/", include("documents.urls")),
     path("audit/", include("audit.urls")),
     path("chat/", include("assistant.urls")),
+    path("insights/", include("insights.urls")),
     path("admin/", admin.site.urls),
 ]
 

@@ -1,0 +1,399 @@
+"""A collection's dashboard as tables (the page and the CSV exports show the same ones) and charts.
+
+Privacy is applied here, once, before anything is rendered or exported:
+
+- no table has a column saying who asked, and no asker count is ever displayed;
+- a gap topic, and a document row that exists because of people's questions ("most cited",
+  "cited in answers rated down"), is shown only when at least ``HUMPHREY_INSIGHTS_MIN_ASKERS``
+  distinct people are behind it; how many rows were held back is said, never what they were;
+- example questions appear only with ``HUMPHREY_INSIGHTS_SHOW_QUESTIONS`` on, never one the
+  pipeline flagged as holding personal data, and with any personal data found redacted anyway.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass, field
+from functools import cached_property
+
+from django.conf import settings
+from django.urls import NoReverseMatch, reverse
+
+from assistant.pii import find_personal_data, redact
+from documents.models import Collection
+from insights import charts, gaps, selectors
+from insights.charts import Series
+
+#: Every exportable table, in page order: name -> caption.
+TABLES = {
+    "questions": "Questions per day",
+    "outcomes": "How questions ended",
+    "feedback": "Feedback per day",
+    "first_token": "Time to first token per day",
+    "cost": "Cost per day",
+    "topics": "Gaps: topics of questions not covered or rated down",
+    "most_cited": "Most cited documents",
+    "rated_down": "Documents cited in answers rated down",
+    "never_cited": "Documents never cited in the period",
+    "stale": "Documents not updated for a long time",
+}
+MAX_TOPICS = 15
+EXAMPLES_PER_TOPIC = 3
+NEAREST_PER_TOPIC = 3
+
+
+@dataclass(frozen=True)
+class Cell:
+    text: str  # what the page shows
+    value: object = None  # what the CSV holds (defaults to text)
+    link: str | None = None
+    numeric: bool = False
+    items: tuple = ()  # a list shown as a list: (text, link) pairs
+
+    @property
+    def csv(self) -> str:
+        if self.items:
+            return "; ".join(text for text, _ in self.items)
+        value = self.text if self.value is None else self.value
+        return value.isoformat() if isinstance(value, dt.date) else str(value)
+
+
+@dataclass
+class Table:
+    name: str
+    caption: str
+    headers: list[str]
+    rows: list[list[Cell]]
+    numeric: list[bool]
+    notes: list[str] = field(default_factory=list)
+    empty: str = "Nothing in this period."
+
+    @property
+    def header_cells(self) -> list[tuple[str, bool]]:
+        return list(zip(self.headers, self.numeric, strict=True))
+
+    def csv_rows(self) -> list[list[str]]:
+        return [list(self.headers)] + [[cell.csv for cell in row] for row in self.rows]
+
+
+def version_link(version_id: int | None) -> str | None:
+    """The page of a document's version (where its history is), if the curation pages are installed."""
+    if not version_id:
+        return None
+    try:
+        return reverse("documents:version", args=[version_id])
+    except NoReverseMatch:
+        return None
+
+
+def _num(value: float | int | None, *, unit: str = "", places: int = 0) -> Cell:
+    if value is None:
+        return Cell("–", "", numeric=True)
+    text = f"{value:,.{places}f}{unit}"
+    return Cell(text, round(value, places) if places else round(value), numeric=True)
+
+
+def _day(day: dt.date) -> Cell:
+    return Cell(day.strftime("%a %-d %b"), day)
+
+
+def _short(day: dt.date) -> str:
+    return day.strftime("%-d %b")
+
+
+def _doc(document_id: int, title: str, version_id: int | None) -> Cell:
+    return Cell(title, title, link=version_link(version_id))
+
+
+def _hidden_note(count: int, what: str) -> list[str]:
+    if not count:
+        return []
+    people = settings.HUMPHREY_INSIGHTS_MIN_ASKERS
+    return [f"{count} {what} not shown: fewer than {people} people are behind each."]
+
+
+@dataclass
+class TopicView:
+    label: str
+    size: int
+    not_covered: int
+    rated_down: int
+    examples: list[str]
+    nearest: list[selectors.NearDocument]
+
+
+class Dashboard:
+    """Everything one collection's dashboard shows for one period, computed when first asked for."""
+
+    def __init__(self, collection: Collection, period: selectors.Period) -> None:
+        self.collection = collection
+        self.period = period
+        self.min_askers = settings.HUMPHREY_INSIGHTS_MIN_ASKERS
+        self.show_questions = settings.HUMPHREY_INSIGHTS_SHOW_QUESTIONS
+
+    # --- figures ---------------------------------------------------------------------------
+
+    @cached_property
+    def days(self) -> list[selectors.Day]:
+        return selectors.daily_activity(self.collection, self.period)
+
+    @cached_property
+    def outcome_counts(self) -> list[selectors.OutcomeCount]:
+        return selectors.outcome_counts(self.collection, self.period)
+
+    @cached_property
+    def costs(self) -> list[selectors.DayCost]:
+        return selectors.cost_by_day(self.collection, self.period)
+
+    @cached_property
+    def citations(self) -> list[selectors.DocumentCitations]:
+        return selectors.document_citations(self.collection, self.period)
+
+    @cached_property
+    def totals(self) -> dict[str, int]:
+        total = {
+            key: sum(getattr(d, key) for d in self.days)
+            for key in ("questions", "answered", "not_covered", "failed", "up", "down")
+        }
+        total["other"] = total["questions"] - total["answered"] - total["not_covered"] - total["failed"]
+        return total
+
+    def share(self, key: str) -> str:
+        questions = self.totals["questions"]
+        return f"{100 * self.totals[key] / questions:.0f}%" if questions else "–"
+
+    @cached_property
+    def topics(self) -> tuple[list[TopicView], dict[str, int]]:
+        """Visible topics, plus counts for the notes: hidden topics, their questions, questions without text."""
+        rows = selectors.gap_rows(self.collection, self.period, limit=settings.HUMPHREY_INSIGHTS_MAX_GAP_QUESTIONS)
+        total = selectors.gap_total(self.collection, self.period)
+        with_text = [r for r in rows if r.question and r.question.strip()]
+        info = {"total": total, "without_text": len(rows) - len(with_text), "beyond_cap": total - len(rows)}
+        if not with_text:
+            info.update(hidden_topics=0, hidden_questions=0)
+            return [], info
+        from insights.services import question_embeddings_ensure, question_embeddings_prune
+
+        question_embeddings_prune()
+        vectors = question_embeddings_ensure([(r.event_id, r.question) for r in with_text])
+        questions = [
+            gaps.GapQuestion(
+                key=r.event_id,
+                text=r.question.strip(),
+                asker=r.actor_id,
+                not_covered=r.not_covered,
+                rated_down=r.rated_down,
+                personal_data=r.personal_data,
+            )
+            for r in with_text
+        ]
+        topics = gaps.group_topics(
+            questions,
+            [vectors[q.key] for q in questions],
+            distance_threshold=settings.HUMPHREY_INSIGHTS_TOPIC_DISTANCE,
+            min_askers=self.min_askers,
+        )
+        shown = [t for t in topics if t.asker_count >= self.min_askers]
+        hidden = [t for t in topics if t.asker_count < self.min_askers]
+        info.update(hidden_topics=len(hidden), hidden_questions=sum(t.size for t in hidden))
+        views = []
+        for number, topic in enumerate(shown[:MAX_TOPICS], start=1):
+            examples = []
+            if self.show_questions:
+                examples = [redact(q, find_personal_data(q))[:300] for q in topic.examples(EXAMPLES_PER_TOPIC)]
+            views.append(
+                TopicView(
+                    label=", ".join(topic.keywords) if topic.keywords else f"Topic {number} (no common keyword)",
+                    size=topic.size,
+                    not_covered=topic.not_covered,
+                    rated_down=topic.rated_down,
+                    examples=examples,
+                    nearest=selectors.nearest_documents(self.collection, topic.centroid, k=NEAREST_PER_TOPIC),
+                )
+            )
+        info["beyond_max_topics"] = max(0, len(shown) - MAX_TOPICS)
+        return views, info
+
+    # --- tables ----------------------------------------------------------------------------
+
+    def table(self, name: str) -> Table:
+        if name not in TABLES:
+            raise KeyError(name)
+        return getattr(self, f"_table_{name}")()
+
+    def _table_questions(self) -> Table:
+        rows = [
+            [_day(d.day), _num(d.questions), _num(d.answered), _num(d.not_covered), _num(d.failed), _num(d.other)]
+            for d in self.days
+        ]
+        headers = ["Date", "Questions", "Answered", "Not covered", "Failed", "Stopped or refused"]
+        return Table("questions", TABLES["questions"], headers, rows, [False] + [True] * 5)
+
+    def _table_outcomes(self) -> Table:
+        groups = [
+            ("Answered", "answered"),
+            ("Not covered by the guidance", "not_covered"),
+            ("Failed (error or stalled)", "failed"),
+            ("Stopped or refused", "other"),
+        ]
+        rows = [[Cell(label), _num(self.totals[key]), Cell(self.share(key), numeric=True)] for label, key in groups]
+        rows.append([Cell("All questions"), _num(self.totals["questions"]), Cell("100%", numeric=True)])
+        table = Table("outcomes", TABLES["outcomes"], ["Outcome", "Questions", "Share"], rows, [False, True, True])
+        if not self.totals["questions"]:
+            table.rows = []
+        return table
+
+    def _table_feedback(self) -> Table:
+        rows = [[_day(d.day), _num(d.up), _num(d.down)] for d in self.days]
+        return Table("feedback", TABLES["feedback"], ["Date", "Rated up", "Rated down"], rows, [False, True, True])
+
+    def _table_first_token(self) -> Table:
+        rows = [
+            [_day(d.day), _num(d.timed), _num(d.first_token_median_ms), _num(d.first_token_p90_ms)] for d in self.days
+        ]
+        headers = ["Date", "Answers timed", "Median (ms)", "90th percentile (ms)"]
+        return Table("first_token", TABLES["first_token"], headers, rows, [False, True, True, True])
+
+    def _table_cost(self) -> Table:
+        rows = [
+            [_day(c.day), Cell(c.currency or "–", c.currency), _num(c.amount, places=4), _num(c.answers)]
+            for c in self.costs
+        ]
+        headers = ["Date", "Currency", "Amount", "Answers"]
+        return Table("cost", TABLES["cost"], headers, rows, [False, False, True, True])
+
+    def _table_topics(self) -> Table:
+        views, info = self.topics
+        headers = ["Topic", "Questions", "Not covered", "Rated down"]
+        if self.show_questions:
+            headers.append("Example questions")
+        headers.append("Nearest documents")
+        rows = []
+        for view in views:
+            row = [Cell(view.label), _num(view.size), _num(view.not_covered), _num(view.rated_down)]
+            if self.show_questions:
+                row.append(Cell("", items=tuple((q, None) for q in view.examples)))
+            row.append(Cell("", items=tuple((d.title, version_link(d.link_version_id)) for d in view.nearest)))
+            rows.append(row)
+        notes = _hidden_note(info.get("hidden_topics", 0), "smaller topics")
+        if info.get("hidden_topics"):
+            notes[-1] = notes[-1].rstrip(".") + f" ({info['hidden_questions']} questions)."
+        if info.get("without_text"):
+            notes.append(f"{info['without_text']} questions are counted but not grouped: their text was purged.")
+        if info.get("beyond_cap"):
+            notes.append(f"Only the most recent {info['total'] - info['beyond_cap']} of {info['total']} were grouped.")
+        if info.get("beyond_max_topics"):
+            notes.append(f"{info['beyond_max_topics']} further topics, each smaller than those shown.")
+        if not self.show_questions:
+            notes.append("Question text is not shown here (a setting); topics are named by their common words.")
+        numeric = [False, True, True, True] + ([False] if self.show_questions else []) + [False]
+        return Table("topics", TABLES["topics"], headers, rows, numeric, notes, empty="No gaps to show in this period.")
+
+    def _table_most_cited(self) -> Table:
+        shown = [c for c in self.citations if c.askers >= self.min_askers]
+        rows = [[_doc(c.document_id, c.title, c.link_version_id), _num(c.answers)] for c in shown]
+        notes = _hidden_note(len(self.citations) - len(shown), "cited documents")
+        return Table("most_cited", TABLES["most_cited"], ["Document", "Answers citing it"], rows, [False, True], notes)
+
+    def _table_rated_down(self) -> Table:
+        down = [c for c in self.citations if c.rated_down]
+        down.sort(key=lambda c: (-c.rated_down, c.title, c.document_id))
+        shown = [c for c in down if c.down_askers >= self.min_askers]
+        rows = [[_doc(c.document_id, c.title, c.link_version_id), _num(c.rated_down), _num(c.answers)] for c in shown]
+        notes = _hidden_note(len(down) - len(shown), "documents")
+        headers = ["Document", "Answers rated down citing it", "Answers citing it"]
+        return Table("rated_down", TABLES["rated_down"], headers, rows, [False, True, True], notes)
+
+    def _table_never_cited(self) -> Table:
+        cited = {c.document_id for c in self.citations}
+        documents = selectors.documents_never_cited(self.collection, self.period, cited)
+        rows = [[_doc(d.document_id, d.title, d.link_version_id), _updated(d)] for d in documents]
+        caption = f"Documents not cited in the last {self.period.days} days"
+        return Table("never_cited", caption, ["Document", "Current version uploaded"], rows, [False, False])
+
+    def _table_stale(self) -> Table:
+        days = settings.HUMPHREY_INSIGHTS_STALE_DAYS
+        documents = selectors.documents_stale(self.collection, older_than_days=days)
+        rows = [[_doc(d.document_id, d.title, d.link_version_id), _updated(d), _num(d.age_days)] for d in documents]
+        caption = f"Documents not updated for more than {days} days"
+        headers = ["Document", "Current version uploaded", "Age (days)"]
+        return Table("stale", caption, headers, rows, [False, False, True])
+
+    # --- charts ----------------------------------------------------------------------------
+
+    def charts(self) -> dict[str, charts.Chart]:
+        labels = [_short(d.day) for d in self.days]
+        questions = charts.bar_chart(
+            chart_id="chart-questions",
+            title="Questions per day, by outcome",
+            table_id="table-questions",
+            labels=labels,
+            stacked=True,
+            series=[
+                Series("Answered", "answered", [d.answered for d in self.days]),
+                Series("Not covered", "not-covered", [d.not_covered for d in self.days]),
+                Series("Failed", "failed", [d.failed for d in self.days]),
+                Series("Stopped or refused", "other", [d.other for d in self.days]),
+            ],
+        )
+        keys = [("Answered", "answered"), ("Not covered", "not_covered"), ("Failed", "failed"), ("Other", "other")]
+        outcomes = charts.bar_chart(
+            chart_id="chart-outcomes",
+            title="How questions ended",
+            table_id="table-outcomes",
+            labels=[label for label, _ in keys],
+            stacked=True,
+            series=[
+                Series(label, key.replace("_", "-"), [self.totals[key] if k == key else 0 for _, k in keys])
+                for label, key in keys
+            ],
+        )
+        feedback = charts.bar_chart(
+            chart_id="chart-feedback",
+            title="Feedback per day",
+            table_id="table-feedback",
+            labels=labels,
+            series=[
+                Series("Rated up", "up", [d.up for d in self.days]),
+                Series("Rated down", "down", [d.down for d in self.days]),
+            ],
+        )
+        first_token = charts.bar_chart(
+            chart_id="chart-first-token",
+            title="Time to first token per day",
+            table_id="table-first_token",
+            labels=labels,
+            unit=" ms",
+            series=[
+                Series("Median", "median", [d.first_token_median_ms for d in self.days]),
+                Series("90th percentile", "p90", [d.first_token_p90_ms for d in self.days]),
+            ],
+        )
+        currencies = sorted({c.currency for c in self.costs})
+        by_key = {(c.day, c.currency): c.amount for c in self.costs}
+        cost = charts.bar_chart(
+            chart_id="chart-cost",
+            title="Cost per day",
+            table_id="table-cost",
+            labels=labels,
+            series=[
+                Series(currency or "cost", f"cost-{n % 3}", [by_key.get((d.day, currency)) for d in self.days])
+                for n, currency in enumerate(currencies)
+            ],
+        )
+        return {
+            "questions": questions,
+            "outcomes": outcomes,
+            "feedback": feedback,
+            "first_token": first_token,
+            "cost": cost,
+        }
+
+
+def _updated(document: selectors.DocumentAge) -> Cell:
+    if document.updated is None:
+        return Cell("–", "")
+    from django.utils import timezone
+
+    local = timezone.localtime(document.updated).date()
+    return Cell(local.strftime("%-d %B %Y"), local)

@@ -1,0 +1,305 @@
+"""Insights dashboards: hand-counted figures, collection isolation, privacy, access and audit."""
+
+from __future__ import annotations
+
+import csv
+import io
+
+import pytest
+from django.test import Client
+
+from accounts.roles import Role
+from audit.models import AuditEvent
+from tests.insights.conftest import ALL_QUESTIONS, ASKER_EMAILS, PARENTAL, TRAVEL_QUESTIONS
+
+pytestmark = pytest.mark.django_db
+
+
+def client_for(user) -> Client:
+    client = Client()
+    client.force_login(user)
+    return client
+
+
+def csv_table(client: Client, slug: str, table: str, period: int = 30) -> list[list[str]]:
+    response = client.get(f"/insights/{slug}/", {"period": period, "format": "csv", "table": table})
+    assert response.status_code == 200, response.content[:500]
+    assert response["Content-Type"].startswith("text/csv")
+    return list(csv.reader(io.StringIO(response.content.decode())))
+
+
+def last_rows(rows: list[list[str]], n: int) -> list[list[str]]:
+    """The last ``n`` data rows (days are oldest first, so the last rows are the most recent days)."""
+    return rows[-n:]
+
+
+# --- Figures -------------------------------------------------------------------------------
+
+
+def test_questions_per_day_match_hand_counts(seeded):
+    """Questions per day by outcome for the last 3 days are exactly those counted in the fixture."""
+    rows = csv_table(client_for(seeded.hr_curator), "hr", "questions")
+    assert rows[0] == ["Date", "Questions", "Answered", "Not covered", "Failed", "Stopped or refused"]
+    assert len(rows) == 1 + 30  # one row per day, zeros included
+    d3, d2, d1, today = last_rows(rows, 4)
+    assert d3[1:] == ["4", "3", "1", "0", "0"]
+    assert d2[1:] == ["4", "2", "2", "0", "0"]
+    assert d1[1:] == ["9", "1", "5", "2", "1"]
+    assert today[1:] == ["0", "0", "0", "0", "0"]
+    assert sum(int(r[1]) for r in rows[1:]) == 17
+
+
+def test_outcome_shares_match_hand_counts(seeded):
+    """17 questions in 30 days: 6 answered (35%), 8 not covered (47%), 2 failed (12%), 1 other (6%)."""
+    rows = csv_table(client_for(seeded.hr_curator), "hr", "outcomes")
+    assert rows[1:] == [
+        ["Answered", "6", "35%"],
+        ["Not covered by the guidance", "8", "47%"],
+        ["Failed (error or stalled)", "2", "12%"],
+        ["Stopped or refused", "1", "6%"],
+        ["All questions", "17", "100%"],
+    ]
+
+
+def test_feedback_counts_latest_rating_of_each_answer(seeded):
+    """A2 was rated up then down: only the down counts. Up 1/1/0 and down 1/1/1 over the last 3 days."""
+    rows = csv_table(client_for(seeded.hr_curator), "hr", "feedback")
+    d3, d2, d1 = last_rows(rows, 4)[:3]
+    assert (d3[1:], d2[1:], d1[1:]) == (["1", "1"], ["1", "1"], ["0", "1"])
+
+
+def test_time_to_first_token_median_and_p90(seeded):
+    """Median and 90th percentile (continuous) of each day's times, answers without a time left out."""
+    rows = csv_table(client_for(seeded.hr_curator), "hr", "first_token")
+    d3, d2, d1 = last_rows(rows, 4)[:3]
+    assert d3[1:] == ["4", "150", "270"]  # 50, 100, 200, 300
+    assert d2[1:] == ["4", "225", "470"]  # 50, 50, 400, 500
+    assert d1[1:] == ["7", "50", "640"]  # 50 x5, 600, 700 (error and refusal untimed)
+
+
+def test_cost_by_day(seeded):
+    """Costs summed per day and currency: 0.061, 0.092 and 0.067 GBP."""
+    rows = csv_table(client_for(seeded.hr_curator), "hr", "cost")
+    assert rows[1:] == [
+        [rows[1][0], "GBP", "0.061", "4"],
+        [rows[2][0], "GBP", "0.092", "4"],
+        [rows[3][0], "GBP", "0.067", "7"],
+    ]
+
+
+def test_period_selector_changes_the_window(seeded):
+    """7 days counts the same 17; 90 days adds the answer of 40 days ago; 100 days ago is never counted."""
+    client = client_for(seeded.hr_curator)
+    for period, questions, answered in ((7, 17, 6), (30, 17, 6), (90, 18, 7)):
+        rows = csv_table(client, "hr", "outcomes", period=period)
+        assert rows[1][1] == str(answered)
+        assert rows[-1][1] == str(questions)
+
+
+def test_documents_tables_with_every_row_shown(seeded, settings):
+    """With a threshold of one asker: A cited by 5 answers (2 rated down), B by 2 (1), C never, C stale."""
+    settings.HUMPHREY_INSIGHTS_MIN_ASKERS = 1
+    client = client_for(seeded.hr_curator)
+    assert csv_table(client, "hr", "most_cited")[1:] == [
+        ["Annual leave policy", "5"],
+        ["Shared parental leave guidance", "2"],
+    ]
+    assert csv_table(client, "hr", "rated_down")[1:] == [
+        ["Annual leave policy", "2", "5"],
+        ["Shared parental leave guidance", "1", "2"],
+    ]
+    never = csv_table(client, "hr", "never_cited")
+    assert [row[0] for row in never[1:]] == ["Flexible working"]  # the retired D is not listed
+    assert [row[0] for row in csv_table(client, "hr", "never_cited", period=90)[1:]] == []
+    stale = csv_table(client, "hr", "stale")
+    assert [row[0] for row in stale[1:]] == ["Flexible working"]
+    assert int(stale[1][2]) in (399, 400)
+
+
+def test_stale_age_is_a_setting(seeded, settings):
+    """Documents older than HUMPHREY_INSIGHTS_STALE_DAYS are stale: at 7 days, A and B are too."""
+    settings.HUMPHREY_INSIGHTS_STALE_DAYS = 7
+    rows = csv_table(client_for(seeded.hr_curator), "hr", "stale")
+    assert [row[0] for row in rows[1:]] == ["Flexible working", "Annual leave policy", "Shared parental leave guidance"]
+
+
+def test_gap_topics_group_by_meaning(seeded, settings):
+    """Parental-leave gaps form one topic of 6 (5 not covered, 1 rated down), nearest document B."""
+    settings.HUMPHREY_INSIGHTS_MIN_ASKERS = 5
+    rows = csv_table(client_for(seeded.hr_curator), "hr", "topics")
+    assert rows[0] == ["Topic", "Questions", "Not covered", "Rated down", "Nearest documents"]
+    assert len(rows) == 2  # the mileage topic (2 askers) and the single questions are held back
+    label, size, not_covered, rated_down, nearest = rows[1]
+    assert set(label.split(", ")) == {"shared", "parental", "leave", "pay", "entitlement"}
+    assert (size, not_covered, rated_down) == ("6", "5", "1")
+    # Nearest first, and only hr's documents: travel's T is worded exactly like the questions.
+    assert nearest.split("; ")[0] == "Shared parental leave guidance"
+    assert "Overseas travel" not in nearest
+
+
+def test_small_topics_hidden_until_threshold_met(seeded, settings):
+    """At a threshold of 2 askers the mileage topic (3 questions, 2 askers) appears; at 5 it is hidden."""
+    client = client_for(seeded.hr_curator)
+    page = client.get("/insights/hr/").content.decode()
+    assert "mileage" not in page.lower()
+    assert "smaller topics not shown" in page
+    settings.HUMPHREY_INSIGHTS_MIN_ASKERS = 2
+    rows = csv_table(client, "hr", "topics")
+    mileage = [row for row in rows[1:] if "mileage" in row[0]]
+    assert len(mileage) == 1
+    assert mileage[0][1:4] == ["3", "3", "0"]
+
+
+def test_rows_from_few_askers_are_hidden_in_document_tables(seeded):
+    """At the default threshold (5), B (2 askers) is not in "most cited", and no rated-down row shows."""
+    client = client_for(seeded.hr_curator)
+    assert csv_table(client, "hr", "most_cited")[1:] == [["Annual leave policy", "5"]]
+    assert csv_table(client, "hr", "rated_down")[1:] == []
+    page = client.get("/insights/hr/").content.decode()
+    assert "1 cited documents not shown: fewer than 5 people are behind each." in page
+
+
+# --- Privacy -------------------------------------------------------------------------------
+
+
+def test_no_question_text_when_setting_is_off(seeded):
+    """With HUMPHREY_INSIGHTS_SHOW_QUESTIONS off, no question appears in the page or any CSV."""
+    client = client_for(seeded.hr_curator)
+    page = client.get("/insights/hr/").content.decode()
+    exports = "".join(
+        "\n".join(",".join(row) for row in csv_table(client, "hr", table))
+        for table in ("topics", "questions", "most_cited")
+    )
+    for text in ALL_QUESTIONS.values():
+        assert text not in page
+        assert text not in exports
+    assert "Example questions" not in page
+
+
+def test_examples_shown_when_allowed_never_with_personal_data(seeded, settings):
+    """With the setting on, up to 3 parental questions (one per asker) appear; never the one with an NI number."""
+    settings.HUMPHREY_INSIGHTS_SHOW_QUESTIONS = True
+    client = client_for(seeded.hr_curator)
+    rows = csv_table(client, "hr", "topics")
+    assert rows[0][4] == "Example questions"
+    examples = rows[1][4].split("; ")
+    assert 1 <= len(examples) <= 3
+    assert set(examples) <= set(PARENTAL.values()) - {PARENTAL["N2"]}
+    page = client.get("/insights/hr/").content.decode()
+    assert examples[0] in page
+    assert "AB123456C" not in page
+    assert PARENTAL["N2"] not in page
+
+
+def test_no_user_emails_anywhere(seeded, settings):
+    """Curators never see who asked: no asker's email in the page or any CSV, questions shown or not."""
+    settings.HUMPHREY_INSIGHTS_SHOW_QUESTIONS = True
+    settings.HUMPHREY_INSIGHTS_MIN_ASKERS = 1
+    client = client_for(seeded.hr_curator)
+    texts = [client.get(f"/insights/hr/?period={p}").content.decode() for p in (7, 30, 90)]
+    from insights.tables import TABLES
+
+    for table in TABLES:
+        texts.append("\n".join(",".join(row) for row in csv_table(client, "hr", table)))
+    for text in texts:
+        for email in ASKER_EMAILS:
+            assert email not in text
+        assert "asker" not in text
+
+
+# --- Isolation and access -------------------------------------------------------------------
+
+
+def test_curator_of_one_collection_sees_nothing_of_another(seeded):
+    """The hr curator gets 404 for travel (page and CSV), and nothing of travel's reaches the hr dashboard."""
+    client = client_for(seeded.hr_curator)
+    assert client.get("/insights/travel/").status_code == 404
+    assert client.get("/insights/travel/", {"format": "csv", "table": "questions"}).status_code == 404
+    assert client.get("/insights/no-such-collection/").status_code == 404
+    index = client.get("/insights/").content.decode()
+    assert "/insights/hr/" in index
+    assert "/insights/travel/" not in index
+    page = client.get("/insights/hr/").content.decode()
+    for text in TRAVEL_QUESTIONS:
+        assert text not in page
+    assert "Overseas travel" not in page  # travel's document, cited by X1 which also searched hr
+    assert "embassy" not in page.lower()
+    # Travel's own curator sees travel's figures: 6 not covered + 1 answered + X1 = 8 questions.
+    rows = csv_table(client_for(seeded.travel_curator), "travel", "outcomes")
+    assert rows[-1] == ["All questions", "8", "100%"]
+
+
+def test_auditor_sees_every_collection(seeded, auditor):
+    """Auditors see every collection's dashboard, with the same figures as its curator."""
+    client = client_for(auditor)
+    assert client.get("/insights/hr/").status_code == 200
+    assert client.get("/insights/travel/").status_code == 200
+    assert csv_table(client, "hr", "outcomes")[-1] == ["All questions", "17", "100%"]
+    index = client.get("/insights/").content.decode()
+    assert "/insights/hr/" in index and "/insights/travel/" in index
+
+
+def test_civil_servant_and_strangers_get_404(seeded, civil_servant, make_user):
+    """A civil servant, or a curator of no collection, cannot tell a collection exists; anonymous must sign in."""
+    plain = client_for(civil_servant)
+    assert plain.get("/insights/").status_code == 404
+    assert plain.get("/insights/hr/").status_code == 404
+    assert plain.get("/insights/hr/", {"format": "csv", "table": "questions"}).status_code == 404
+    other = client_for(make_user("other-curator@example.gov.uk", roles=[Role.CURATOR]))
+    assert other.get("/insights/hr/").status_code == 404
+    assert other.get("/insights/").status_code == 200
+    anonymous = Client().get("/insights/hr/")
+    assert anonymous.status_code == 302
+    assert "/accounts/login/" in anonymous["Location"]
+
+
+def test_named_curator_who_is_not_owner_has_access(seeded, make_user):
+    """A curator named on the collection (not its owner) sees its dashboard."""
+    helper = make_user("helper@example.gov.uk", roles=[Role.CURATOR])
+    seeded.hr.curators.add(helper)
+    assert client_for(helper).get("/insights/hr/").status_code == 200
+
+
+# --- Audit and bad input --------------------------------------------------------------------
+
+
+def test_every_view_and_export_is_audited(seeded):
+    """Each dashboard view and each CSV export writes one audit event naming the collection and filters."""
+    client = client_for(seeded.hr_curator)
+    before = AuditEvent.objects.filter(action__startswith="insights.").count()
+    client.get("/insights/hr/?period=7")
+    csv_table(client, "hr", "topics", period=90)
+    events = list(AuditEvent.objects.filter(action__startswith="insights.").order_by("seq"))
+    assert len(events) == before + 2
+    view, export = events[-2:]
+    assert (view.action, view.actor_id, view.subject) == ("insights.view", seeded.hr_curator.pk, "collection:hr")
+    assert view.data["period_days"] == 7
+    assert (export.action, export.subject) == ("insights.export", "collection:hr")
+    assert export.data["table"] == "topics" and export.data["period_days"] == 90
+
+
+def test_bad_input_gets_a_clear_error(seeded):
+    """An unknown period or table is a 400 with an error summary, recorded as an invalid view."""
+    client = client_for(seeded.hr_curator)
+    response = client.get("/insights/hr/", {"period": "12"})
+    assert response.status_code == 400
+    assert "Choose the last 7, 30 or 90 days" in response.content.decode()
+    response = client.get("/insights/hr/", {"format": "csv", "table": "users"})
+    assert response.status_code == 400
+    assert "Choose a table to export" in response.content.decode()
+    assert client.get("/insights/hr/", {"format": "csv"}).status_code == 400
+    assert client.get("/insights/hr/", {"format": "xml"}).status_code == 400
+    last = AuditEvent.objects.filter(action="insights.view").order_by("-seq").first()
+    assert last.outcome == "invalid"
+
+
+def test_page_has_charts_and_accessible_tables(seeded):
+    """Five SVG charts, each beside a table with a caption and scoped headers; no inline style or script."""
+    page = client_for(seeded.hr_curator).get("/insights/hr/").content.decode()
+    assert page.count('<svg class="app-chart__svg"') == 5
+    assert page.count("<caption") == 10
+    assert 'scope="col"' in page and 'scope="row"' in page
+    assert "style=" not in page
+    assert "<script>" not in page and "<script " not in page.replace('<script src="', "").replace(
+        '<script type="module" src="', ""
+    )

@@ -1,3 +1,9 @@
 """Websocket routes. Apps add theirs here."""
 
-websocket_urlpatterns: list = []
+from django.urls import path
+
+from assistant.consumers import ChatConsumer
+
+websocket_urlpatterns: list = [
+    path("ws/chat/", ChatConsumer.as_asgi()),
+]

@@ -385,6 +385,88 @@ HUMPHREY_INSIGHTS_MAX_GAP_QUESTIONS: int = _int(
 # OpenAI or any OpenAI-compatible server; empty key and base URL = extractive answers only.
 OPENAI_API_KEY: str = env.str("OPENAI_API_KEY", default="")  # API key (a dummy for local servers)
 OPENAI_BASE_URL: str = env.str("OPENAI_BASE_URL", default="")  # e.g. http://vllm:8000/v1 or Ollama's /v1
+HUMPHREY_CHAT_MODEL: str = env.str("HUMPHREY_CHAT_MODEL", default="gpt-4o-mini")  # model (or Azure deployment) name
+AZURE_OPENAI_ENDPOINT: str = env.str("AZURE_OPENAI_ENDPOINT", default="")  # https://<resource>.openai.azure.com/
+AZURE_OPENAI_API_KEY: str = env.str("AZURE_OPENAI_API_KEY", default="")  # Azure OpenAI key
+AZURE_OPENAI_API_VERSION: str = env.str("AZURE_OPENAI_API_VERSION", default="2024-10-21")  # Azure API version
+AZURE_OPENAI_DEPLOYMENT: str = env.str("AZURE_OPENAI_DEPLOYMENT", default="")  # deployment (default: model name)
+HUMPHREY_CHAT_MAX_MARKING: str = env.str(
+    "HUMPHREY_CHAT_MAX_MARKING", default="OFFICIAL"
+)  # highest marking the configured model endpoint is approved for
+HUMPHREY_CHAT_CONNECT_TIMEOUT: float = _float("HUMPHREY_CHAT_CONNECT_TIMEOUT", 5.0)  # seconds to connect
+HUMPHREY_CHAT_FIRST_TOKEN_TIMEOUT: float = _float(
+    "HUMPHREY_CHAT_FIRST_TOKEN_TIMEOUT", 20.0
+)  # seconds from request to the model's first text
+HUMPHREY_CHAT_BETWEEN_TOKENS_TIMEOUT: float = _float(
+    "HUMPHREY_CHAT_BETWEEN_TOKENS_TIMEOUT", 15.0
+)  # longest silence mid-answer before it counts as stalled
+HUMPHREY_CHAT_RETRIES: int = _int("HUMPHREY_CHAT_RETRIES", 2)  # retries on 429/500/502/503/504 (with jitter)
+HUMPHREY_CHAT_MAX_TOKENS: int = _int("HUMPHREY_CHAT_MAX_TOKENS", 800, minimum=16)  # longest answer, in tokens
+_chat_timeouts = {
+    "connect_timeout": HUMPHREY_CHAT_CONNECT_TIMEOUT,
+    "first_token_timeout": HUMPHREY_CHAT_FIRST_TOKEN_TIMEOUT,
+    "between_tokens_timeout": HUMPHREY_CHAT_BETWEEN_TOKENS_TIMEOUT,
+    "retries": HUMPHREY_CHAT_RETRIES,
+    "max_tokens": HUMPHREY_CHAT_MAX_TOKENS,
+    "max_marking": HUMPHREY_CHAT_MAX_MARKING,
+}
+# Chat models by alias, like CACHES (see assistant/providers). No key, base URL or Azure endpoint:
+# the extractive answerer, which quotes passages and needs no model.
+HUMPHREY_CHAT_MODELS: dict = {"extractive": {"CLASS": "extractive", "CONFIG": {}}}
+if AZURE_OPENAI_ENDPOINT:
+    HUMPHREY_CHAT_MODELS["default"] = {
+        "CLASS": "azure",
+        "CONFIG": {
+            "endpoint": AZURE_OPENAI_ENDPOINT,
+            "api_key": AZURE_OPENAI_API_KEY,
+            "api_version": AZURE_OPENAI_API_VERSION,
+            "deployment": AZURE_OPENAI_DEPLOYMENT or HUMPHREY_CHAT_MODEL,
+            "model": HUMPHREY_CHAT_MODEL,
+            **_chat_timeouts,
+        },
+    }
+elif OPENAI_API_KEY or OPENAI_BASE_URL:
+    HUMPHREY_CHAT_MODELS["default"] = {
+        "CLASS": "openai",
+        "CONFIG": {
+            "api_key": OPENAI_API_KEY,
+            "base_url": OPENAI_BASE_URL,
+            "model": HUMPHREY_CHAT_MODEL,
+            **_chat_timeouts,
+        },
+    }
+HUMPHREY_CHAT_MODEL_ALIAS: str = "default" if "default" in HUMPHREY_CHAT_MODELS else "extractive"  # alias answering
+# Chat limits (each breach is an error frame with a stable code; see docs/websocket-protocol.md).
+HUMPHREY_CHAT_MAX_QUESTION_CHARS: int = _int("HUMPHREY_CHAT_MAX_QUESTION_CHARS", 2000, minimum=10)  # longest question
+HUMPHREY_CHAT_MAX_FRAME_BYTES: int = _int("HUMPHREY_CHAT_MAX_FRAME_BYTES", 16384, minimum=256)  # larger: close 1009
+HUMPHREY_CHAT_FRAMES_PER_MINUTE: int = _int(
+    "HUMPHREY_CHAT_FRAMES_PER_MINUTE", 60, minimum=1
+)  # frames one socket may send per minute (token bucket); more: close 1008
+HUMPHREY_CHAT_QUESTIONS_PER_MINUTE: int = _int(
+    "HUMPHREY_CHAT_QUESTIONS_PER_MINUTE", 10, minimum=1
+)  # questions one socket may ask per minute
+HUMPHREY_CHAT_MAX_STREAMS_PER_USER: int = _int(
+    "HUMPHREY_CHAT_MAX_STREAMS_PER_USER", 2, minimum=1
+)  # answers one person may have generating at once (per process)
+HUMPHREY_CHAT_DAILY_TOKENS: int = _int(
+    "HUMPHREY_CHAT_DAILY_TOKENS", 200_000, minimum=0
+)  # model tokens one person may use per day (0 = no limit)
+HUMPHREY_CHAT_PASSAGES: int = _int("HUMPHREY_CHAT_PASSAGES", 6, minimum=1)  # passages shown to the model
+HUMPHREY_CHAT_MIN_RELEVANCE: float = _float(
+    "HUMPHREY_CHAT_MIN_RELEVANCE", 0.3
+)  # best passage's cosine similarity below which the guidance "does not cover it"
+HUMPHREY_CHAT_PERSONAL_DATA: str = env.str(
+    "HUMPHREY_CHAT_PERSONAL_DATA", default="redact"
+)  # personal data in questions: warn | redact (before the model) | block
+if HUMPHREY_CHAT_PERSONAL_DATA not in ("warn", "redact", "block"):
+    raise ImproperlyConfigured(
+        f"HUMPHREY_CHAT_PERSONAL_DATA must be warn, redact or block, not {HUMPHREY_CHAT_PERSONAL_DATA!r}"
+    )
+HUMPHREY_CHAT_COST_PER_1K_TOKENS: tuple[float, float] | None = (
+    (_float("HUMPHREY_CHAT_COST_PROMPT_GBP_PER_1K", 0.0), _float("HUMPHREY_CHAT_COST_COMPLETION_GBP_PER_1K", 0.0))
+    if env.str("HUMPHREY_CHAT_COST_PROMPT_GBP_PER_1K", default="")
+    else None
+)  # GBP per 1,000 prompt / completion tokens, for the audit's cost (unset = unknown)
 
 # Embeddings: "local" (all-MiniLM-L6-v2, offline), "openai" (text-embedding-3-small at 384-d),
 # "fake" (tests only), or a dotted class path.

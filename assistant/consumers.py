@@ -1,0 +1,131 @@
+"""The chat websocket: a doorway. Parse and check a frame, hand the question to
+``assistant.services``, send back the events, stop on request. No ORM, prompt or provider code here.
+
+Frames and close codes: docs/websocket-protocol.md.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import time
+from collections import deque
+
+from channels.generic.websocket import AsyncWebsocketConsumer
+from django.conf import settings
+
+from assistant import services
+from assistant.core.errors import AnswerError
+
+CLOSE_UNAUTHENTICATED = 4401  # not signed in (or the session ended): sign in and reconnect
+CLOSE_POLICY = 1008  # too many frames
+CLOSE_TOO_BIG = 1009  # a frame larger than HUMPHREY_CHAT_MAX_FRAME_BYTES
+
+
+class _Window:
+    """At most ``limit`` events in any 60 seconds."""
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        self.times: deque[float] = deque()
+
+    def allow(self) -> bool:
+        now = time.monotonic()
+        while self.times and now - self.times[0] > 60:
+            self.times.popleft()
+        if len(self.times) >= self.limit:
+            return False
+        self.times.append(now)
+        return True
+
+
+class ChatConsumer(AsyncWebsocketConsumer):
+    async def connect(self) -> None:
+        self.run: services.AnswerRun | None = None
+        self.pump: asyncio.Task | None = None
+        user = self.scope.get("user")
+        await self.accept()
+        if user is None or not user.is_authenticated or not user.is_active:
+            # Accept then close, so the browser sees a code it can act on instead of a failed handshake.
+            await self.close(code=CLOSE_UNAUTHENTICATED)
+            return
+        self.user = user
+        self.frames = _Window(settings.HUMPHREY_CHAT_FRAMES_PER_MINUTE)
+        self.questions = _Window(settings.HUMPHREY_CHAT_QUESTIONS_PER_MINUTE)
+
+    async def disconnect(self, code) -> None:
+        # The answer keeps going and is stored; only this socket stops listening.
+        if self.run is not None:
+            self.run.detach()
+        if self.pump is not None:
+            self.pump.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await self.pump
+
+    async def error(self, code: str, message: str, **extra) -> None:
+        await self.send(text_data=json.dumps({"type": "error", "code": code, "message": message, **extra}))
+
+    async def receive(self, text_data=None, bytes_data=None) -> None:
+        if not hasattr(self, "user"):
+            return
+        size = len(text_data.encode("utf-8", "surrogatepass")) if text_data is not None else len(bytes_data or b"")
+        if size > settings.HUMPHREY_CHAT_MAX_FRAME_BYTES:
+            await self.close(code=CLOSE_TOO_BIG)
+            return
+        if not self.frames.allow():
+            await self.close(code=CLOSE_POLICY)
+            return
+        if text_data is None:
+            await self.error("bad_frame", "Send text frames holding JSON.")
+            return
+        try:
+            frame = json.loads(text_data)
+        except ValueError:
+            await self.error("bad_json", "That message was not valid JSON.")
+            return
+        if not isinstance(frame, dict):
+            await self.error("bad_frame", "Send a JSON object with a type.")
+            return
+        kind = frame.get("type")
+        if kind == "ask":
+            await self.ask(frame)
+        elif kind == "stop":
+            if self.run is not None:
+                self.run.stop()
+        elif kind == "ping":
+            await self.send(text_data='{"type":"pong"}')
+        else:
+            await self.error("unknown_type", "Unknown message type. Use ask or stop.")
+
+    async def ask(self, frame: dict) -> None:
+        text, conversation, collections = frame.get("text"), frame.get("conversation"), frame.get("collections")
+        if not isinstance(text, str):
+            await self.error("bad_frame", "An ask needs text: your question.")
+            return
+        if conversation is not None and (isinstance(conversation, bool) or not isinstance(conversation, int)):
+            await self.error("bad_frame", "conversation must be a number or null.")
+            return
+        if collections is not None and (
+            not isinstance(collections, list) or not all(isinstance(c, str) for c in collections)
+        ):
+            await self.error("bad_frame", "collections must be a list of collection names.")
+            return
+        if self.pump is not None and not self.pump.done():
+            await self.error("busy", "Wait for this answer to finish, or stop it, before asking again.")
+            return
+        if not self.questions.allow():
+            await self.error("rate_limited", "You are asking questions too quickly. Wait a minute and try again.")
+            return
+        try:
+            self.run = await services.answer_start(
+                user=self.user, conversation_id=conversation, text=text, collections=collections
+            )
+        except AnswerError as exc:
+            await self.error(exc.code, exc.message)
+            return
+        self.pump = asyncio.get_running_loop().create_task(self._forward(self.run))
+
+    async def _forward(self, run: services.AnswerRun) -> None:
+        async for event in run.events():
+            await self.send(text_data=json.dumps(event))

@@ -1,0 +1,49 @@
+"""Errors with a stable ``code`` (what clients and the audit rely on) and a plain-English message."""
+
+from __future__ import annotations
+
+
+class AnswerError(Exception):
+    """Something stopped an answer. ``code`` is stable; ``message`` is for the person asking."""
+
+    code = "internal_error"
+    message = "Something went wrong while answering. Try again; if it keeps happening, tell the service team."
+    status = "failed"  # the Message status it leaves
+
+    def __init__(self, message: str | None = None, *, code: str | None = None) -> None:
+        if code:
+            self.code = code
+        if message:
+            self.message = message
+        super().__init__(self.message)
+
+
+class ModelError(AnswerError):
+    code = "model_error"
+    message = "The language model returned an error. Try again in a moment."
+
+
+class ModelUnavailable(ModelError):
+    code = "model_unavailable"
+    message = "The language model is not available at the moment. Try again in a few minutes."
+
+
+class ModelBusy(ModelError):
+    code = "model_busy"
+    message = "The language model is too busy to answer now. Try again in a minute."
+
+
+class ModelTimeout(ModelError):
+    code = "model_timeout"
+    message = "The language model did not start answering in time. Try again in a moment."
+
+
+class ModelStalled(ModelError):
+    code = "model_stalled"
+    message = "The language model stopped part-way through. The partial answer is kept; ask again for a full one."
+    status = "stalled"
+
+
+class ModelBadStream(ModelError):
+    code = "model_bad_response"
+    message = "The language model sent a response we could not read. Try again in a moment."

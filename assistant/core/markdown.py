@@ -1,0 +1,63 @@
+"""Answers as safe HTML: Markdown (markdown-it-py, no raw HTML) then sanitised by nh3 (ammonia).
+
+Images are never rendered, links only to ``http(s)`` hosts that appear in the passages the answer
+cites (otherwise the link text stays, without the link), and ``[n]`` becomes a link to the passage
+the caller names. Everything else a model or a document could inject is escaped or dropped.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from urllib.parse import urlsplit
+
+import nh3
+from markdown_it import MarkdownIt
+
+_md = MarkdownIt("commonmark", {"html": False, "linkify": False}).disable("image")
+_CITE = re.compile(r"\[(\d{1,3})\](?!\()")
+_LINK = re.compile(r'<a href="([^"]*)"[^>]*>(.*?)</a>', re.DOTALL)
+
+ALLOWED_TAGS = {
+    "p", "br", "strong", "em", "code", "pre", "ul", "ol", "li", "blockquote",
+    "h2", "h3", "h4", "a", "sup", "table", "thead", "tbody", "tr", "th", "td", "hr",
+}  # fmt: skip
+
+
+def render_markdown(
+    text: str,
+    *,
+    citation_url: Callable[[int], str | None] | None = None,
+    allowed_link_text: str = "",
+) -> str:
+    """Sanitised HTML for ``text``. ``allowed_link_text``: passages a link must appear in to survive."""
+    html = _md.render(text or "")
+
+    def link(match: re.Match) -> str:
+        href, label = match.group(1), match.group(2)
+        parts = urlsplit(href.replace("&amp;", "&"))
+        if parts.scheme in ("http", "https") and href.replace("&amp;", "&") in allowed_link_text:
+            return f'<a class="govuk-link" href="{href}" rel="noopener noreferrer nofollow">{label}</a>'
+        return label
+
+    html = _LINK.sub(link, html)
+    if citation_url is not None:
+
+        def cite(match: re.Match) -> str:
+            url = citation_url(int(match.group(1)))
+            if not url:
+                return match.group(0)
+            n = match.group(1)
+            return (
+                f'<sup><a class="govuk-link humphrey-citation" href="{url}" data-n="{n}" '
+                f'aria-label="Source {n}">[{n}]</a></sup>'
+            )
+
+        html = _CITE.sub(cite, html)
+    return nh3.clean(
+        html,
+        tags=ALLOWED_TAGS,
+        attributes={"a": {"href", "class", "data-n", "aria-label"}, "sup": set()},
+        url_schemes={"http", "https"},
+        link_rel="noopener noreferrer nofollow",
+    )

@@ -1,0 +1,221 @@
+"""OpenAI, Azure OpenAI and any OpenAI-compatible server (vLLM, Ollama, llama.cpp), streamed.
+
+Timeouts: ``connect`` (TCP/TLS), ``first_token`` (request sent -> first text) and ``between_tokens``
+(gap between chunks; a stall after some text keeps the partial answer as *stalled*). Retries are
+ours, not the SDK's, so they are bounded and visible: one retry on a connection error, and up to
+``retries`` on 429/500/502/503/504 with exponential backoff and full jitter (honouring a short
+Retry-After), and only before any text has arrived. A circuit breaker per endpoint fails fast while
+it is down. Usage comes from the final chunk (``stream_options.include_usage``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import random
+import time
+import weakref
+from collections.abc import AsyncIterator
+
+import httpx
+import openai
+
+from assistant.core.errors import ModelBadStream, ModelBusy, ModelError, ModelStalled, ModelTimeout, ModelUnavailable
+from assistant.core.types import ChatRequest, ModelInfo, TextDelta, Usage
+
+from .base import CircuitBreaker, check_marking
+
+logger = logging.getLogger(__name__)
+
+RETRY_STATUSES = {429, 500, 502, 503, 504}
+
+
+class OpenAIChatModel:
+    uses_language_model = True
+
+    def __init__(
+        self,
+        *,
+        alias: str = "default",
+        model: str = "gpt-4o-mini",
+        api_key: str = "",
+        base_url: str = "",
+        max_marking: str = "OFFICIAL",
+        temperature: float = 0.1,
+        max_tokens: int = 800,
+        connect_timeout: float = 5.0,
+        first_token_timeout: float = 20.0,
+        between_tokens_timeout: float = 15.0,
+        retries: int = 2,
+        backoff: float = 0.5,
+        backoff_cap: float = 4.0,
+        breaker_threshold: int = 5,
+        breaker_cooldown: float = 30.0,
+        **_: object,
+    ) -> None:
+        self.alias = alias
+        self.model = model
+        self.api_key = api_key or "not-needed"  # local OpenAI-compatible servers ignore it
+        self.base_url = base_url or None
+        self.max_marking = check_marking(alias, max_marking)
+        self.temperature = temperature
+        self.max_tokens = max_tokens
+        self.connect_timeout = connect_timeout
+        self.first_token_timeout = first_token_timeout
+        self.between_tokens_timeout = between_tokens_timeout
+        self.retries = retries
+        self.backoff = backoff
+        self.backoff_cap = backoff_cap
+        self.breaker = CircuitBreaker(threshold=breaker_threshold, cooldown=breaker_cooldown)
+        self.info = ModelInfo(endpoint=alias, name=model, params={"temperature": temperature, "max_tokens": max_tokens})
+        # One HTTP client per event loop: httpx pools cannot be shared between loops.
+        self._clients: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
+    # --- client ------------------------------------------------------------------------------
+    def _timeout(self) -> httpx.Timeout:
+        return httpx.Timeout(
+            connect=self.connect_timeout, read=self.between_tokens_timeout, write=10.0, pool=self.connect_timeout
+        )
+
+    def _make_client(self):
+        return openai.AsyncOpenAI(api_key=self.api_key, base_url=self.base_url, timeout=self._timeout(), max_retries=0)
+
+    def client(self):
+        loop = asyncio.get_running_loop()
+        client = self._clients.get(loop)
+        if client is None:
+            client = self._clients[loop] = self._make_client()
+        return client
+
+    # --- streaming ---------------------------------------------------------------------------
+    def _delay(self, attempt: int, retry_after: str | None) -> float:
+        if retry_after:
+            try:
+                seconds = float(retry_after)
+            except ValueError:
+                seconds = -1
+            if 0 <= seconds <= self.backoff_cap:
+                return seconds
+        # Full jitter: spreads retries from many users so they do not arrive together.
+        return random.uniform(0, min(self.backoff_cap, self.backoff * 2**attempt))
+
+    async def _open(self, request: ChatRequest, deadline: float):
+        """Send the request, retrying as described above; returns the SDK's async stream."""
+        connection_retries, status_retries = 0, 0
+        while True:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                raise ModelTimeout()
+            try:
+                return await asyncio.wait_for(
+                    self.client().chat.completions.create(
+                        model=self.model,
+                        messages=request.messages,
+                        stream=True,
+                        stream_options={"include_usage": True},
+                        temperature=self.temperature,
+                        max_tokens=self.max_tokens,
+                    ),
+                    timeout=remaining,
+                )
+            except TimeoutError:
+                raise ModelTimeout() from None
+            except openai.APITimeoutError:
+                raise ModelTimeout() from None
+            except openai.APIConnectionError:
+                if connection_retries >= 1:
+                    raise ModelUnavailable() from None
+                connection_retries += 1
+                await asyncio.sleep(self._delay(0, None))
+            except openai.APIStatusError as exc:
+                if exc.status_code not in RETRY_STATUSES:
+                    raise ModelError(code=f"model_http_{exc.status_code}") from None
+                if status_retries >= self.retries:
+                    if exc.status_code == 429:
+                        raise ModelBusy() from None
+                    raise ModelUnavailable() from None
+                await asyncio.sleep(self._delay(status_retries, exc.response.headers.get("retry-after")))
+                status_retries += 1
+
+    async def stream(self, request: ChatRequest) -> AsyncIterator[TextDelta | Usage]:
+        self.breaker.check()
+        started = time.monotonic()
+        try:
+            response = await self._open(request, started + self.first_token_timeout)
+        except (ModelTimeout, ModelUnavailable, ModelBusy):
+            self.breaker.failure()
+            raise
+        got_text = False
+        usage: Usage | None = None
+        iterator = response.__aiter__()
+        try:
+            while True:
+                if got_text:
+                    timeout = self.between_tokens_timeout
+                else:
+                    timeout = max(0.001, started + self.first_token_timeout - time.monotonic())
+                try:
+                    chunk = await asyncio.wait_for(iterator.__anext__(), timeout=timeout)
+                except StopAsyncIteration:
+                    break
+                except (TimeoutError, openai.APITimeoutError, httpx.ReadTimeout):
+                    self.breaker.failure()
+                    raise (ModelStalled() if got_text else ModelTimeout()) from None
+                except ModelError:
+                    raise
+                except openai.APIError as exc:
+                    logger.warning("chat model %s stream error: %s", self.alias, type(exc).__name__)
+                    raise ModelError() from None
+                except (httpx.HTTPError, ConnectionError):
+                    self.breaker.failure()
+                    raise (ModelStalled() if got_text else ModelUnavailable()) from None
+                except Exception as exc:  # malformed SSE / JSON from the server
+                    logger.warning("chat model %s sent an unreadable stream: %s", self.alias, type(exc).__name__)
+                    raise ModelBadStream() from None
+                try:
+                    if getattr(chunk, "usage", None):
+                        u = chunk.usage
+                        usage = Usage(
+                            prompt_tokens=int(u.prompt_tokens or 0),
+                            completion_tokens=int(u.completion_tokens or 0),
+                            total_tokens=int(u.total_tokens or 0),
+                        )
+                    for choice in chunk.choices or []:
+                        text = choice.delta.content if choice.delta else None
+                        if text:
+                            got_text = True
+                            yield TextDelta(text)
+                except (AttributeError, TypeError, ValueError):
+                    raise ModelBadStream() from None
+        finally:
+            # Closing a broken stream must not hide the real error.
+            with contextlib.suppress(Exception):
+                await response.close()
+        if not got_text and usage is None:
+            raise ModelBadStream()
+        self.breaker.success()
+        if usage is not None:
+            yield usage
+
+
+class AzureOpenAIChatModel(OpenAIChatModel):
+    """Azure OpenAI: ``endpoint``, ``api_version`` and ``deployment`` (the deployment is the model)."""
+
+    def __init__(self, *, endpoint: str = "", api_version: str = "2024-10-21", deployment: str = "", **config) -> None:
+        config.setdefault("model", deployment)
+        super().__init__(**config)
+        self.endpoint = endpoint
+        self.api_version = api_version
+        self.deployment = deployment or self.model
+        self.info = ModelInfo(endpoint=self.alias, name=self.deployment, params=self.info.params)
+
+    def _make_client(self):
+        return openai.AsyncAzureOpenAI(
+            azure_endpoint=self.endpoint,
+            api_key=self.api_key,
+            api_version=self.api_version,
+            azure_deployment=self.deployment,
+            timeout=self._timeout(),
+            max_retries=0,
+        )

@@ -1,0 +1,64 @@
+"""Reads for the assistant: the one gate for conversations, and what a page or the pipeline needs."""
+
+from __future__ import annotations
+
+from django.db.models import IntegerField, Prefetch, Sum
+from django.db.models.fields.json import KeyTextTransform
+from django.db.models.functions import Cast
+from django.utils import timezone
+
+from .models import Citation, Conversation, Message, Role, Status
+
+
+def conversation_for_user(user, conversation_id) -> Conversation | None:
+    """The user's own, not deleted, conversation with that id, or None (never says whether it exists)."""
+    try:
+        pk = int(conversation_id)
+    except (TypeError, ValueError):
+        return None
+    return Conversation.objects.owned_by(user).filter(pk=pk).first()
+
+
+def conversations_for_user(user, *, limit: int | None = None):
+    qs = Conversation.objects.owned_by(user).order_by("-updated_at", "-pk")
+    return qs[:limit] if limit else qs
+
+
+def messages_for_page(conversation: Conversation):
+    """The conversation's messages with their citations (chunk, version, document) for rendering."""
+    citations = Citation.objects.select_related("chunk", "version__document").order_by("n")
+    return (
+        conversation.messages.all()
+        .order_by("created_at", "pk")
+        .prefetch_related(Prefetch("citations", queryset=citations))
+    )
+
+
+def recent_turns(conversation_id: int, *, before_id: int, limit: int = 6) -> list[Message]:
+    """The last ``limit`` finished messages before ``before_id``, oldest first (context for follow-ups)."""
+    rows = list(
+        Message.objects.filter(conversation_id=conversation_id, pk__lt=before_id, purged_at__isnull=True)
+        .filter(role=Role.USER)
+        .union(
+            Message.objects.filter(
+                conversation_id=conversation_id,
+                pk__lt=before_id,
+                role=Role.ASSISTANT,
+                status=Status.COMPLETE,
+                purged_at__isnull=True,
+            )
+        )
+        .order_by("-pk")[:limit]
+    )
+    return list(reversed(rows))
+
+
+def tokens_used_today(user) -> int:
+    """Model tokens the user's answers have used since midnight (local time)."""
+    midnight = timezone.localtime().replace(hour=0, minute=0, second=0, microsecond=0)
+    total = (
+        Message.objects.filter(conversation__owner=user, role=Role.ASSISTANT, created_at__gte=midnight)
+        .annotate(tokens=Cast(KeyTextTransform("total_tokens", "usage"), IntegerField()))
+        .aggregate(total=Sum("tokens"))["total"]
+    )
+    return int(total or 0)

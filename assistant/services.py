@@ -1,0 +1,687 @@
+"""Every write the assistant makes, and the answer pipeline the websocket consumer hands over to.
+
+Names are ``<entity>_<action>``. One question, end to end (``answer_start``):
+
+1. ``question_store`` (sync, one transaction): check the conversation and collections through their
+   gates, store the user's question and a *streaming* placeholder for the answer. Nothing later can
+   lose the question.
+2. A background task (it outlives the socket; see ``AnswerRun``) condenses a follow-up, retrieves
+   passages the user may read at a marking the model endpoint is approved for, renders the versioned
+   prompt, streams from the chat model and resolves ``[n]`` citations to chunk and version.
+3. ``answer_record`` (sync, ONE transaction): the assistant message, its citations and exactly one
+   audit event, whatever the outcome (answered, no_answer, stopped, stalled, error, refused).
+
+Events are plain dicts shaped as the websocket frames in ``docs/websocket-protocol.md``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+
+from channels.db import database_sync_to_async
+from django.conf import settings
+from django.db import transaction
+from django.db.utils import Error as DatabaseError
+from django.urls import NoReverseMatch, reverse
+from django.utils import timezone
+
+from assistant import pii
+from assistant.core.citations import cited_numbers, strip_unshown
+from assistant.core.condense import condense
+from assistant.core.errors import AnswerError
+from assistant.core.markdown import render_markdown
+from assistant.core.prompt import PROMPT_VERSION, render_messages
+from assistant.core.types import ChatRequest, Source, TextDelta, Turn, Usage
+from assistant.providers import get_chat_model
+from audit.services import audit_record
+from documents.models import Chunk, Collection
+from documents.retrieval import passages_for_user
+
+from .models import Citation, Conversation, Feedback, Message, Rating, Role, Status
+from .selectors import conversation_for_user, recent_turns, tokens_used_today
+
+logger = logging.getLogger(__name__)
+
+OUTCOMES = {
+    Status.COMPLETE: "answered",
+    Status.NO_ANSWER: "no_answer",
+    Status.STOPPED: "stopped",
+    Status.STALLED: "stalled",
+    Status.FAILED: "error",
+}
+COALESCE_SECONDS = 0.05  # deltas are sent at most this often (never one frame per token)
+TITLE_CHARS = 80
+NOT_COVERED = (
+    "The guidance you can search does not cover this question, so Humphrey cannot answer it. "
+    "Try rewording it, choosing other collections, or asking the team that owns the guidance."
+)
+
+
+class Refused(AnswerError):
+    """A question refused by a limit or policy (stored and audited as ``refused``)."""
+
+    status = "failed"
+
+
+# --- Conversations ------------------------------------------------------------------------------
+
+
+def _title(text: str) -> str:
+    text = " ".join(text.split())
+    return text if len(text) <= TITLE_CHARS else text[: TITLE_CHARS - 1].rsplit(" ", 1)[0] + "…"
+
+
+def conversation_rename(*, user, conversation: Conversation, title: str) -> Conversation:
+    title = " ".join((title or "").split())[:200]
+    if not title:
+        raise ValueError("Enter a name for the conversation.")
+    conversation.title = title
+    conversation.save(update_fields=["title"])
+    return conversation
+
+
+@transaction.atomic
+def conversation_hide(*, user, conversation: Conversation) -> Conversation:
+    """Delete for the user: hidden from their pages, kept (with its audit trail) for audit and retention."""
+    conversation.hidden_at = timezone.now()
+    conversation.save(update_fields=["hidden_at"])
+    audit_record(
+        action="conversation.delete",
+        actor=user,
+        outcome="hidden",
+        subject=f"conversation:{conversation.pk}",
+        data={"conversation_id": conversation.pk},
+    )
+    return conversation
+
+
+@transaction.atomic
+def feedback_record(*, user, message: Message, rating: str, comment: str = "") -> Feedback:
+    """The user's thumbs up or down (and optional comment) on an answer in their own conversation."""
+    if rating not in Rating.values:
+        raise ValueError("Choose helpful or not helpful.")
+    if message.role != Role.ASSISTANT or message.conversation.owner_id != user.pk:
+        raise PermissionError("not your answer")
+    comment = (comment or "").strip()[:2000]
+    feedback, _ = Feedback.objects.update_or_create(
+        message=message,
+        user=user,
+        defaults={"rating": rating, "comment": comment, "updated_at": timezone.now()},
+    )
+    audit_record(
+        action="feedback",
+        actor=user,
+        outcome=rating,
+        subject=f"message:{message.pk}",
+        data={"message_id": message.pk, "conversation_id": message.conversation_id},
+        content={"comment": comment},
+    )
+    return feedback
+
+
+def conversations_purge(*, before, held_user_ids, held_conversation_ids) -> int:
+    """Blank the text of messages older than ``before``, except under a legal hold. Returns how many.
+
+    Called by the audit app's retention command inside its transaction. Messages, citations and
+    feedback ratings stay (they carry no text a person wrote); comments are blanked too.
+    """
+    messages = Message.objects.filter(created_at__lt=before, purged_at__isnull=True)
+    if held_user_ids:
+        messages = messages.exclude(conversation__owner_id__in=list(held_user_ids))
+    if held_conversation_ids:
+        messages = messages.exclude(conversation_id__in=list(held_conversation_ids))
+    ids = list(messages.values_list("pk", flat=True))
+    Feedback.objects.filter(message_id__in=ids).exclude(comment="").update(comment="")
+    Citation.objects.filter(message_id__in=ids).exclude(quote="").update(quote="")
+    purged = Message.objects.filter(pk__in=ids).update(text="", purged_at=timezone.now())
+    conversations = Conversation.objects.filter(created_at__lt=before)
+    if held_user_ids:
+        conversations = conversations.exclude(owner_id__in=list(held_user_ids))
+    if held_conversation_ids:
+        conversations = conversations.exclude(pk__in=list(held_conversation_ids))
+    conversations.exclude(title="").update(title="")
+    return purged
+
+
+# --- Links and frames -------------------------------------------------------------------------
+
+
+def passage_url(chunk_id: int) -> str:
+    """The page showing one passage in its document version (the documents app's ``passage`` view)."""
+    try:
+        return reverse("documents:passage", args=[chunk_id])
+    except NoReverseMatch:
+        return ""
+
+
+def source_frame(source: Source) -> dict:
+    return {
+        "n": source.n,
+        "chunk_id": source.chunk_id,
+        "document_title": source.document_title,
+        "version": source.version_number,
+        "version_id": source.version_id,
+        "section": source.heading_path,
+        "anchor": source.anchor,
+        "page": source.page,
+        "collection": source.collection_slug,
+        "quote": source.text[:600],
+        "url": passage_url(source.chunk_id),
+    }
+
+
+def answer_html(text: str, sources: list[Source], cited: list[int]) -> str:
+    """Sanitised HTML of an answer: ``[n]`` links to cited passages; links only if a cited passage has them."""
+    by_n = {s.n: s for s in sources}
+    allowed = "\n".join(by_n[n].text for n in cited if n in by_n)
+    return render_markdown(
+        text,
+        citation_url=lambda n: passage_url(by_n[n].chunk_id) or "#" if n in by_n else None,
+        allowed_link_text=allowed,
+    )
+
+
+# --- Step 1: the question -----------------------------------------------------------------------
+
+
+@dataclass
+class Prepared:
+    conversation_id: int
+    question_id: int
+    answer_id: int
+    text: str  # the question as typed
+    model_text: str  # what retrieval and the model see (redacted when set to)
+    collections: list[str] | None
+    turns: list[Turn]
+    user_groups: list[str]
+    personal_data: list[str]
+    tokens_today: int
+    created_conversation: bool
+
+
+@transaction.atomic
+def question_store(*, user, conversation_id, text: str, collections: list[str] | None) -> Prepared:
+    """Check the ask and store the question (and a streaming placeholder for the answer).
+
+    Raises ``AnswerError`` (nothing stored) for a conversation that is not the user's own, a
+    collection they cannot read, or an empty or over-long question.
+    """
+    text = (text or "").strip()
+    if not text:
+        raise AnswerError("Type a question first.", code="empty_question")
+    if len(text) > settings.HUMPHREY_CHAT_MAX_QUESTION_CHARS:
+        raise AnswerError(
+            f"Your question is too long. Keep it under {settings.HUMPHREY_CHAT_MAX_QUESTION_CHARS:,} characters.",
+            code="question_too_long",
+        )
+    if collections is not None:
+        wanted = list(dict.fromkeys(collections))
+        readable = set(Collection.objects.readable_by(user).filter(slug__in=wanted).values_list("slug", flat=True))
+        if len(readable) != len(wanted):
+            raise AnswerError(
+                "One of the collections you chose is not available to you. Reload the page and choose again.",
+                code="collection_unavailable",
+            )
+        collections = wanted or None
+    created = False
+    if conversation_id is None:
+        conversation = Conversation.objects.create(owner=user, title=_title(text))
+        created = True
+    else:
+        conversation = conversation_for_user(user, conversation_id)
+        if conversation is None:
+            raise AnswerError("That conversation cannot be found. Start a new one.", code="conversation_not_found")
+    findings = pii.find_personal_data(text)
+    mode = settings.HUMPHREY_CHAT_PERSONAL_DATA
+    model_text = pii.redact(text, findings) if findings and mode in ("redact", "block") else text
+    # Blocked questions are stored redacted: personal data the user was told not to send is not kept.
+    question = Message.objects.create(
+        conversation=conversation,
+        role=Role.USER,
+        text=model_text if (findings and mode == "block") else text,
+        collections=collections or [],
+    )
+    answer = Message.objects.create(
+        conversation=conversation, role=Role.ASSISTANT, status=Status.STREAMING, question=question
+    )
+    Conversation.objects.filter(pk=conversation.pk).update(updated_at=timezone.now())
+    turns = [Turn(role=m.role, text=m.text) for m in recent_turns(conversation.pk, before_id=question.pk)]
+    return Prepared(
+        conversation_id=conversation.pk,
+        question_id=question.pk,
+        answer_id=answer.pk,
+        text=text,
+        model_text=model_text,
+        collections=collections,
+        turns=turns,
+        user_groups=sorted(user.groups.values_list("name", flat=True)),
+        personal_data=pii.kinds(findings),
+        tokens_today=tokens_used_today(user),
+        created_conversation=created,
+    )
+
+
+# --- Step 3: the record -------------------------------------------------------------------------
+
+
+@dataclass
+class Outcome:
+    """Everything the final write stores; filled in as the answer goes."""
+
+    status: str = Status.COMPLETE
+    outcome: str = ""  # audit outcome; derived from status unless refused
+    error_code: str | None = None
+    text: str = ""  # what the user is shown (and stored)
+    model_output: str = ""  # what the model said, when different from ``text``
+    condensed: str = ""
+    sources: list[Source] = field(default_factory=list)
+    cited: list[int] = field(default_factory=list)
+    messages: list[dict] = field(default_factory=list)
+    model: dict = field(default_factory=dict)
+    usage: Usage = field(default_factory=Usage)
+    timings: dict = field(default_factory=dict)
+
+
+def _cost(usage: Usage) -> float | None:
+    rates = settings.HUMPHREY_CHAT_COST_PER_1K_TOKENS
+    if not rates:
+        return None
+    return round(usage.prompt_tokens / 1000 * rates[0] + usage.completion_tokens / 1000 * rates[1], 6)
+
+
+@transaction.atomic
+def answer_record(*, user, prepared: Prepared, outcome: Outcome) -> Message:
+    """The final write: the answer, its citations and exactly one ``answer`` audit event, together."""
+    message = Message.objects.select_for_update().get(pk=prepared.answer_id)
+    by_n = {s.n: s for s in outcome.sources}
+    cited = [n for n in outcome.cited if n in by_n]
+    message.text = outcome.text
+    message.status = outcome.status
+    message.error_code = outcome.error_code or ""
+    message.model = outcome.model
+    message.usage = outcome.usage.as_dict()
+    message.timings = outcome.timings
+    message.prompt_version = PROMPT_VERSION if outcome.messages else ""
+    message.save()
+    # A citation row refers to the chunk by key: PROTECT keeps what was quoted for as long as the answer.
+    existing = set(Chunk.objects.filter(pk__in=[by_n[n].chunk_id for n in cited]).values_list("pk", flat=True))
+    Citation.objects.bulk_create(
+        Citation(message=message, n=n, chunk_id=by_n[n].chunk_id, version_id=by_n[n].version_id, quote=by_n[n].text)
+        for n in cited
+        if by_n[n].chunk_id in existing
+    )
+    Conversation.objects.filter(pk=prepared.conversation_id).update(updated_at=timezone.now())
+    audit_record(
+        action="answer",
+        actor=user,
+        outcome=outcome.outcome or OUTCOMES.get(outcome.status, "error"),
+        subject=f"conversation:{prepared.conversation_id}",
+        data={
+            "conversation_id": prepared.conversation_id,
+            "message_id": message.pk,
+            "question_message_id": prepared.question_id,
+            "user_groups": prepared.user_groups,
+            "collections": prepared.collections or [],
+            "prompt_version": message.prompt_version,
+            "model": outcome.model,
+            "usage": outcome.usage.as_dict(),
+            "cost": {"currency": "GBP", "amount": _cost(outcome.usage)},
+            "timings_ms": {
+                "retrieval": outcome.timings.get("retrieval"),
+                "first_token": outcome.timings.get("first_token"),
+                "total": outcome.timings.get("total"),
+            },
+            "error_code": outcome.error_code,
+            "citations": [{"n": n, "chunk_id": by_n[n].chunk_id, "version_id": by_n[n].version_id} for n in cited],
+            "passages": [
+                {
+                    "n": s.n,
+                    "chunk_id": s.chunk_id,
+                    "version_id": s.version_id,
+                    "version_sha256": s.version_sha256,
+                    "document_id": s.document_id,
+                    "collection": s.collection_slug,
+                    "vector_score": s.vector_score,
+                    "keyword_score": s.keyword_score,
+                    "score": s.score,
+                }
+                for s in outcome.sources
+            ],
+            "personal_data": prepared.personal_data,
+        },
+        content={
+            "question": prepared.text,
+            "condensed_question": outcome.condensed,
+            "messages": outcome.messages,
+            "passages": [
+                {
+                    "n": s.n,
+                    "chunk_id": s.chunk_id,
+                    "document_title": s.document_title,
+                    "heading_path": s.heading_path,
+                    "anchor": s.anchor,
+                    "text": s.text,
+                }
+                for s in outcome.sources
+            ],
+            "answer": outcome.text,
+            **({"model_output": outcome.model_output} if outcome.model_output else {}),
+        },
+    )
+    return message
+
+
+# --- Step 2: the answer, in a task that outlives the socket ------------------------------------
+
+_running: set[asyncio.Task] = set()  # strong references: a task nobody holds can be collected
+_streams_per_user: dict[int, int] = {}
+
+
+def _ms(start: float) -> int:
+    return int((time.monotonic() - start) * 1000)
+
+
+def _retrieve(user, query: str, collections, k: int, max_marking: str) -> list[Source]:
+    passages = passages_for_user(user=user, query=query, collections=collections, k=k, max_marking=max_marking)
+    return [
+        Source(
+            n=i,
+            chunk_id=p.chunk_id,
+            text=p.text,
+            document_id=p.document_id,
+            document_title=p.document_title,
+            version_id=p.version_id,
+            version_number=p.version_number,
+            version_sha256=p.version_sha256,
+            collection_slug=p.collection_slug,
+            marking=p.marking,
+            heading_path=p.heading_path,
+            anchor=p.anchor,
+            page=p.page,
+            vector_score=p.vector_score,
+            keyword_score=p.keyword_score,
+            score=p.score,
+        )
+        for i, p in enumerate(passages, start=1)
+    ]
+
+
+def good_enough(sources: list[Source]) -> bool:
+    """Whether the best passage is close enough in meaning to be worth answering from."""
+    threshold = settings.HUMPHREY_CHAT_MIN_RELEVANCE
+    for s in sources:
+        if s.vector_score is not None and s.vector_score >= threshold:
+            return True
+        if s.vector_score is None and s.keyword_score:
+            return True
+    return False
+
+
+def not_covered_text(sources: list[Source]) -> str:
+    """The honest reply, naming the nearest documents the user may read (they came from retrieval)."""
+    lines, seen = [NOT_COVERED], set()
+    for s in sources:
+        if s.document_id in seen:
+            continue
+        seen.add(s.document_id)
+        url = passage_url(s.chunk_id)
+        lines.append(f"- [{s.document_title}]({url})" if url else f"- {s.document_title}")
+        if len(seen) == 3:
+            break
+    if len(lines) > 1:
+        lines.insert(1, "\nThe nearest guidance found:\n")
+    return "\n".join(lines)
+
+
+class AnswerRun:
+    """One answer being generated. ``events()`` yields frames; ``stop()`` ends it early (kept as
+    *stopped*); ``detach()`` (the socket went away) lets it finish and be stored unobserved."""
+
+    def __init__(self, *, user, prepared: Prepared) -> None:
+        self.user = user
+        self.prepared = prepared
+        self.queue: asyncio.Queue = asyncio.Queue()
+        self.listening = True
+        self.stopped = False
+        self.finished = asyncio.Event()
+        self.outcome = Outcome()
+        self._generation: asyncio.Task | None = None
+        self.task: asyncio.Task | None = None
+
+    # --- control -----------------------------------------------------------------------------
+    def start(self) -> AnswerRun:
+        uid = self.user.pk
+        _streams_per_user[uid] = _streams_per_user.get(uid, 0) + 1
+        self.task = asyncio.get_running_loop().create_task(self._run())
+        _running.add(self.task)
+
+        def done(task: asyncio.Task) -> None:
+            _running.discard(task)
+            left = _streams_per_user.get(uid, 1) - 1
+            if left > 0:
+                _streams_per_user[uid] = left
+            else:
+                _streams_per_user.pop(uid, None)
+
+        self.task.add_done_callback(done)
+        return self
+
+    def stop(self) -> None:
+        if not self.finished.is_set():
+            self.stopped = True
+            if self._generation is not None:
+                self._generation.cancel()
+
+    def detach(self) -> None:
+        self.listening = False
+        while not self.queue.empty():
+            self.queue.get_nowait()
+
+    def _emit(self, event: dict) -> None:
+        if self.listening:
+            self.queue.put_nowait(event)
+
+    # --- frames out --------------------------------------------------------------------------
+    async def events(self) -> AsyncIterator[dict]:
+        """Frames for the client, deltas coalesced (first at once, then at most every 50 ms)."""
+        last_delta = 0.0
+        try:
+            while True:
+                event = await self.queue.get()
+                if event["type"] != "delta":
+                    yield event
+                    if event["type"] in ("done", "error"):
+                        return
+                    continue
+                wait = last_delta + COALESCE_SECONDS - time.monotonic()
+                if wait > 0:
+                    await asyncio.sleep(wait)
+                parts, after = [event["text"]], None
+                while not self.queue.empty():
+                    nxt = self.queue.get_nowait()
+                    if nxt["type"] == "delta":
+                        parts.append(nxt["text"])
+                    else:
+                        after = nxt
+                        break
+                last_delta = time.monotonic()
+                yield {"type": "delta", "message": event["message"], "text": "".join(parts)}
+                if after is not None:
+                    yield after
+                    if after["type"] in ("done", "error"):
+                        return
+        finally:
+            if not self.finished.is_set():
+                self.detach()
+
+    # --- the work ----------------------------------------------------------------------------
+    async def _run(self) -> None:
+        p, out = self.prepared, self.outcome
+        started = time.monotonic()
+        error: AnswerError | None = None
+        self._emit(
+            {"type": "accepted", "conversation": p.conversation_id, "message": p.question_id, "answer": p.answer_id}
+        )
+        if p.personal_data and settings.HUMPHREY_CHAT_PERSONAL_DATA != "block":
+            labels = ", ".join(pii.KIND_LABELS[k] for k in p.personal_data)
+            redacted = settings.HUMPHREY_CHAT_PERSONAL_DATA == "redact"
+            self._emit(
+                {
+                    "type": "notice",
+                    "code": "personal_data",
+                    "message": f"Your question seems to contain personal data ({labels}). "
+                    + ("It was removed before searching and answering. " if redacted else "")
+                    + "Please do not include personal data in questions.",
+                }
+            )
+        try:
+            model = get_chat_model()
+            out.model = model.info.as_dict()
+            self._check_limits(model)
+            self._generation = asyncio.get_running_loop().create_task(self._generate(model, started))
+            await self._generation
+        except asyncio.CancelledError:
+            if not self.stopped:
+                raise  # the process is shutting down
+            out.status = Status.STOPPED
+        except AnswerError as exc:
+            error = exc
+            out.status = exc.status
+            out.error_code = exc.code
+            if isinstance(exc, Refused):
+                out.outcome = "refused"
+        except Exception:  # a bug must still leave a record and a message for the user
+            logger.exception("answer %s failed", p.answer_id)
+            error = AnswerError()
+            out.status, out.error_code = Status.FAILED, error.code
+        out.timings["total"] = _ms(started)
+        if out.status in (Status.STOPPED, Status.STALLED):
+            out.cited = cited_numbers(out.text, [s.n for s in out.sources])
+        await self._record(error)
+
+    def _check_limits(self, model) -> None:
+        p = self.prepared
+        if p.personal_data and settings.HUMPHREY_CHAT_PERSONAL_DATA == "block":
+            labels = ", ".join(pii.KIND_LABELS[k] for k in p.personal_data)
+            raise Refused(
+                f"Your question seems to contain personal data ({labels}), so it was not sent. "
+                "Remove it and ask again.",
+                code="personal_data_blocked",
+            )
+        if _streams_per_user.get(self.user.pk, 0) > settings.HUMPHREY_CHAT_MAX_STREAMS_PER_USER:
+            raise Refused(
+                "You already have answers being written. Wait for one to finish, then ask again.",
+                code="too_many_streams",
+            )
+        budget = settings.HUMPHREY_CHAT_DAILY_TOKENS
+        if budget and model.uses_language_model and p.tokens_today >= budget:
+            raise Refused(
+                "You have reached today's limit for questions. You can ask again tomorrow.", code="daily_limit"
+            )
+
+    async def _generate(self, model, started: float) -> None:
+        p, out = self.prepared, self.outcome
+        out.condensed = condense(p.model_text, p.turns)
+        t0 = time.monotonic()
+        out.sources = await database_sync_to_async(_retrieve)(
+            self.user, out.condensed, p.collections, settings.HUMPHREY_CHAT_PASSAGES, model.max_marking
+        )
+        out.timings["retrieval"] = _ms(t0)
+        if not good_enough(out.sources):
+            out.status, out.text = Status.NO_ANSWER, not_covered_text(out.sources)
+            return
+        self._emit({"type": "sources", "message": p.answer_id, "sources": [source_frame(s) for s in out.sources]})
+        out.messages = render_messages(question=p.model_text, sources=out.sources, turns=p.turns)
+        request = ChatRequest(messages=out.messages, sources=out.sources, question=out.condensed)
+        parts: list[str] = []
+        try:
+            async with contextlib.aclosing(model.stream(request)) as stream:
+                async for item in stream:
+                    if isinstance(item, TextDelta):
+                        if not parts:
+                            out.timings["first_token"] = _ms(started)
+                        parts.append(item.text)
+                        self._emit({"type": "delta", "message": p.answer_id, "text": item.text})
+                    elif isinstance(item, Usage):
+                        out.usage = item
+        finally:
+            out.text = "".join(parts)
+        shown = [s.n for s in out.sources]
+        out.cited = cited_numbers(out.text, shown)
+        if not out.cited:
+            # Grounded or honest: an answer that cites nothing is not shown as an answer.
+            out.model_output = out.text
+            out.status, out.text = Status.NO_ANSWER, not_covered_text(out.sources)
+            return
+        cleaned = strip_unshown(out.text, shown)
+        if cleaned != out.text:
+            out.model_output, out.text = out.text, cleaned
+        out.status = Status.COMPLETE
+
+    async def _record(self, error: AnswerError | None) -> None:
+        p, out = self.prepared, self.outcome
+        message = None
+        for attempt in range(5):
+            try:
+                message = await database_sync_to_async(answer_record)(user=self.user, prepared=p, outcome=out)
+                break
+            except DatabaseError:
+                # PostgreSQL restarting: the pool replaces dead connections; try again shortly.
+                logger.warning("storing answer %s failed (attempt %s)", p.answer_id, attempt + 1)
+                await asyncio.sleep(0.5 * 2**attempt)
+        self.finished.set()
+        if message is None:
+            self._emit(
+                {
+                    "type": "error",
+                    "message_id": p.answer_id,
+                    "code": "storage_error",
+                    "message": "Your answer could not be saved. Try again in a moment.",
+                }
+            )
+            return
+        if error is not None and out.status != Status.STALLED:
+            self._emit({"type": "error", "message_id": p.answer_id, "code": error.code, "message": error.message})
+            return
+        by_n = {s.n: s for s in out.sources}
+        frame = {
+            "type": "done",
+            "message": p.answer_id,
+            "conversation": p.conversation_id,
+            "status": out.status,
+            "text": out.text,
+            "html": answer_html(out.text, out.sources, out.cited),
+            "citations": [source_frame(by_n[n]) for n in out.cited if n in by_n],
+            "usage": out.usage.as_dict(),
+            "timings": {k: out.timings.get(k) for k in ("retrieval", "first_token", "total")},
+        }
+        if error is not None:  # stalled: the partial answer is kept, and the user is told why it ended
+            frame["error"] = {"code": error.code, "message": error.message}
+        self._emit(frame)
+
+
+async def answer_start(*, user, conversation_id, text: str, collections: list[str] | None) -> AnswerRun:
+    """Store the question and start answering it. Raises ``AnswerError`` (nothing stored) for bad asks."""
+    prepared = await database_sync_to_async(question_store)(
+        user=user, conversation_id=conversation_id, text=text, collections=collections
+    )
+    return AnswerRun(user=user, prepared=prepared).start()
+
+
+async def answer_stream(*, user, conversation_id, text: str, collections: list[str] | None) -> AsyncIterator[dict]:
+    """``answer_start`` as one async generator of frames (for commands, benchmarks and tests)."""
+    run = await answer_start(user=user, conversation_id=conversation_id, text=text, collections=collections)
+    async for event in run.events():
+        yield event
+
+
+async def answers_wait() -> None:
+    """Wait for every answer still being generated in this process (tests, graceful shutdown)."""
+    while _running:
+        with contextlib.suppress(Exception):
+            await asyncio.gather(*list(_running), return_exceptions=True)

@@ -1,0 +1,152 @@
+"""Fixtures for the chat tests: guidance written straight into the database, fake embeddings,
+and chat models (scripted in-process, or the real ``openai`` SDK against the fake HTTP server)."""
+
+from __future__ import annotations
+
+import hashlib
+import itertools
+
+import pytest
+from django.contrib.auth.models import Group
+
+from assistant.providers import reset_chat_models
+from assistant.providers.fake import FakeChatModel
+from documents.embeddings import FakeEmbeddings
+from documents.models import Chunk, Collection, Document, DocumentVersion, Marking
+from tests.fakes.openai_server import FakeOpenAIServer
+
+FAKE = FakeEmbeddings()
+_counter = itertools.count(1)
+
+LEAVE = (
+    "Annual leave: full-time staff get 25 days of annual leave a year, rising to 30 days after five years "
+    "of service. Part-time staff get annual leave pro rata."
+)
+EXPENSES = (
+    "Travel expenses: claim travel and subsistence within 30 days of the journey, with receipts, "
+    "through the expenses system. Claims are approved by your line manager."
+)
+SECRET = (
+    "Annual leave for the security team: the secret rota gives 40 days of annual leave to staff in the restricted unit."
+)
+
+
+@pytest.fixture(autouse=True)
+def _fakes(settings):
+    """No model loads: questions and chunks are embedded by the hashed bag-of-words fake."""
+    settings.HUMPHREY_EMBEDDINGS = {"CLASS": "fake", "CONFIG": {}}
+    settings.HUMPHREY_CHAT_MIN_RELEVANCE = 0.2
+    settings.HUMPHREY_CHAT_MODELS = {"extractive": {"CLASS": "extractive", "CONFIG": {}}}
+    settings.HUMPHREY_CHAT_MODEL_ALIAS = "extractive"
+    reset_chat_models()
+    FakeChatModel.requests.clear()
+    yield
+    reset_chat_models()
+
+
+def use_model(settings, cls: str = "fake", **config) -> None:
+    settings.HUMPHREY_CHAT_MODELS = {"test": {"CLASS": cls, "CONFIG": config}}
+    settings.HUMPHREY_CHAT_MODEL_ALIAS = "test"
+    reset_chat_models()
+
+
+@pytest.fixture
+def fake_model(settings):
+    """The scripted in-process model; returns a function to change its script."""
+
+    def configure(**config):
+        use_model(settings, "fake", **config)
+
+    configure()
+    return configure
+
+
+@pytest.fixture(scope="session")
+def openai_server():
+    server = FakeOpenAIServer().start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def openai_model(settings, openai_server):
+    """The real ``openai`` SDK talking HTTP to the fake server (reset to the ``ok`` scenario)."""
+    openai_server.configure(scenario="ok")
+    openai_server.requests.clear()
+
+    def configure(**config):
+        merged = {
+            "base_url": openai_server.base_url,
+            "api_key": "test-key",
+            "model": "fake-model",
+            "first_token_timeout": 2.0,
+            "between_tokens_timeout": 1.0,
+            "backoff": 0.01,
+            **config,
+        }
+        use_model(settings, "openai", **merged)
+
+    configure()
+    return configure
+
+
+def make_collection(slug: str, *, groups=(), marking=Marking.OFFICIAL) -> Collection:
+    collection = Collection.objects.create(name=slug.replace("-", " ").title(), slug=slug, marking=marking)
+    for name in groups:
+        collection.reader_groups.add(Group.objects.get_or_create(name=name)[0])
+    return collection
+
+
+def add_document(collection: Collection, texts: list[str], *, title: str | None = None) -> Document:
+    """A document with one ready, current, searchable version whose chunks are ``texts``."""
+    n = next(_counter)
+    document = Document.objects.create(collection=collection, title=title or f"Doc {n}", source_name=f"doc-{n}.md")
+    body = "\n\n".join(texts)
+    version = DocumentVersion.objects.create(
+        document=document,
+        number=1,
+        file=f"documents/doc-{n}.md",
+        original_filename=f"doc-{n}.md",
+        sha256=hashlib.sha256(body.encode()).hexdigest(),
+        size_bytes=len(body),
+        status="ready",
+    )
+    document.current_version = version
+    document.save(update_fields=["current_version"])
+    offset = 0
+    chunks = []
+    for i, (text, vector) in enumerate(zip(texts, FAKE.embed_documents(texts), strict=True)):
+        chunks.append(
+            Chunk(
+                version=version,
+                collection=collection,
+                searchable=True,
+                ordinal=i,
+                text=text,
+                heading_path=f"{document.title} > Section {i + 1}",
+                anchor=f"section {i + 1}",
+                char_start=offset,
+                char_end=offset + len(text),
+                embedding=vector,
+                embedding_model=FAKE.model_id,
+            )
+        )
+        offset += len(text) + 2
+    Chunk.objects.bulk_create(chunks)
+    return document
+
+
+@pytest.fixture
+def guidance(db):
+    """HR guidance for 'All staff', and a restricted collection only 'Security team' may read."""
+    hr = make_collection("hr", groups=["All staff"])
+    add_document(hr, [LEAVE], title="Leave policy")
+    add_document(hr, [EXPENSES], title="Expenses policy")
+    restricted = make_collection("restricted", groups=["Security team"])
+    add_document(restricted, [SECRET], title="Security team rota")
+    return {"hr": hr, "restricted": restricted}
+
+
+@pytest.fixture
+def staff(make_user):
+    return make_user("sam@example.gov.uk", groups=["All staff"])

@@ -1,0 +1,36 @@
+"""Talking to the chat consumer in-process (``WebsocketCommunicator``)."""
+
+from __future__ import annotations
+
+import json
+
+from channels.routing import URLRouter
+from channels.testing import WebsocketCommunicator
+
+from humphrey.routing import websocket_urlpatterns
+
+APP = URLRouter(websocket_urlpatterns)
+
+
+async def connect(user) -> WebsocketCommunicator:
+    communicator = WebsocketCommunicator(APP, "/ws/chat/")
+    communicator.scope["user"] = user
+    connected, _ = await communicator.connect()
+    assert connected
+    return communicator
+
+
+async def ask(communicator, text: str, *, conversation=None, collections=None) -> None:
+    await communicator.send_to(
+        text_data=json.dumps({"type": "ask", "conversation": conversation, "text": text, "collections": collections})
+    )
+
+
+async def frames_until_end(communicator, timeout: float = 10) -> list[dict]:
+    """Frames up to and including the ``done`` or ``error`` that ends an answer."""
+    frames = []
+    while True:
+        frame = json.loads(await communicator.receive_from(timeout=timeout))
+        frames.append(frame)
+        if frame["type"] in ("done", "error"):
+            return frames

@@ -1,0 +1,411 @@
+"""The chat websocket in-process (WebsocketCommunicator): frames, grounding, access, storage, audit."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+
+import pytest
+from channels.db import database_sync_to_async
+
+from assistant import services
+from assistant.models import Citation, Conversation, Message, Status
+from assistant.providers.fake import FakeChatModel
+from audit.models import AuditEvent
+from documents.models import Marking
+
+from .conftest import add_document, make_collection
+from .helpers import ask, connect, frames_until_end
+
+pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.asyncio]
+
+
+def answer_events():
+    return list(AuditEvent.objects.filter(action="answer").order_by("seq"))
+
+
+@database_sync_to_async
+def db(fn, *args, **kwargs):
+    return fn(*args, **kwargs)
+
+
+async def test_answer_streams_sources_deltas_and_done(guidance, staff, fake_model):
+    """An ask gets accepted, the numbered sources, coalesced deltas and a done frame; the answer, its
+    citation and exactly one audit event are stored."""
+    fake_model(reply="Full-time staff get 25 days of annual leave {cite}.", delay=0.001)
+    ws = await connect(staff)
+    try:
+        await ask(ws, "How many days of annual leave do full-time staff get?")
+        frames = await frames_until_end(ws)
+    finally:
+        await ws.disconnect()
+    kinds = [f["type"] for f in frames]
+    assert kinds[0] == "accepted" and kinds[1] == "sources" and kinds[-1] == "done"
+    assert "delta" in kinds
+    accepted, sources, done = frames[0], frames[1], frames[-1]
+    assert sources["sources"][0]["document_title"] == "Leave policy"
+    assert sources["sources"][0]["url"].endswith(f"/passage/{sources['sources'][0]['chunk_id']}/")
+    streamed = "".join(f["text"] for f in frames if f["type"] == "delta")
+    assert streamed == done["text"] == "Full-time staff get 25 days of annual leave [1]."
+    assert done["status"] == "complete"
+    assert [c["n"] for c in done["citations"]] == [1]
+    assert 'class="govuk-link humphrey-citation"' in done["html"]
+    assert done["usage"]["total_tokens"] > 0
+
+    answer = await db(Message.objects.get, pk=accepted["answer"])
+    assert answer.status == Status.COMPLETE and answer.text == done["text"]
+    citation = await db(Citation.objects.get, message=answer)
+    assert citation.chunk_id == sources["sources"][0]["chunk_id"]
+    question = await db(Message.objects.get, pk=accepted["message"])
+    assert question.text == "How many days of annual leave do full-time staff get?"
+    events = await db(answer_events)
+    assert len(events) == 1
+    event = events[0]
+    assert event.outcome == "answered" and event.subject == f"conversation:{accepted['conversation']}"
+    assert event.data["message_id"] == answer.pk and event.data["question_message_id"] == question.pk
+    assert event.data["prompt_version"] == "answer_v1"
+    assert event.data["citations"] == [{"n": 1, "chunk_id": citation.chunk_id, "version_id": citation.version_id}]
+    assert event.data["user_groups"] == ["All staff"]
+    content = await db(lambda: event.content.body)
+    assert content["messages"][0]["role"] == "system"
+    assert '<passage n="1"' in content["messages"][-1]["content"]
+
+
+async def test_deltas_are_coalesced_not_one_frame_per_token(guidance, staff, fake_model):
+    """Hundreds of tokens arriving quickly reach the client in far fewer delta frames."""
+    fake_model(reply=" ".join(["leave"] * 300) + " {cite}", delay=0.0005)
+    ws = await connect(staff)
+    try:
+        await ask(ws, "How many days of annual leave do full-time staff get?")
+        frames = await frames_until_end(ws)
+    finally:
+        await ws.disconnect()
+    deltas = [f for f in frames if f["type"] == "delta"]
+    assert "".join(d["text"] for d in deltas) == frames[-1]["text"]
+    assert 1 <= len(deltas) < 100
+
+
+async def test_anonymous_socket_is_closed_with_4401(guidance):
+    """A socket without a signed-in user is closed with the documented code 4401."""
+    from channels.testing import WebsocketCommunicator
+    from django.contrib.auth.models import AnonymousUser
+
+    from .helpers import APP
+
+    ws = WebsocketCommunicator(APP, "/ws/chat/")
+    ws.scope["user"] = AnonymousUser()
+    connected, _ = await ws.connect()
+    assert connected
+    closed = await ws.receive_output(timeout=2)
+    assert closed == {"type": "websocket.close", "code": 4401}
+    await ws.disconnect()
+
+
+@pytest.mark.parametrize(
+    ("raw", "code"),
+    [
+        ("{not json", "bad_json"),
+        ('["ask"]', "bad_frame"),
+        ('{"type": "dance"}', "unknown_type"),
+        ('{"type": "ask"}', "bad_frame"),
+        ('{"type": "ask", "text": "hi", "conversation": "1; DROP TABLE"}', "bad_frame"),
+        ('{"type": "ask", "text": "hi", "collections": "hr"}', "bad_frame"),
+        ('{"type": "ask", "text": "   "}', "empty_question"),
+    ],
+)
+async def test_bad_frames_get_a_clear_error_and_store_nothing(guidance, staff, raw, code):
+    """Malformed or incomplete frames get an error frame with a stable code; nothing is stored."""
+    ws = await connect(staff)
+    try:
+        await ws.send_to(text_data=raw)
+        frame = json.loads(await ws.receive_from(timeout=5))
+        # The socket still works afterwards.
+        await ws.send_to(text_data='{"type": "ping"}')
+        pong = json.loads(await ws.receive_from(timeout=5))
+    finally:
+        await ws.disconnect()
+    assert frame["type"] == "error" and frame["code"] == code and frame["message"]
+    assert pong == {"type": "pong"}
+    assert await db(Message.objects.count) == 0
+
+
+async def test_binary_frames_are_refused(guidance, staff):
+    """A binary frame gets a bad_frame error."""
+    ws = await connect(staff)
+    try:
+        await ws.send_to(bytes_data=b"\xff\xfe\x00")
+        frame = json.loads(await ws.receive_from(timeout=5))
+    finally:
+        await ws.disconnect()
+    assert frame["code"] == "bad_frame"
+
+
+async def test_other_users_conversation_and_unreadable_collection_are_refused(guidance, staff, make_user):
+    """Another person's conversation id, or a collection the user cannot read, is refused without
+    revealing whether it exists; nothing is stored."""
+    other = await db(make_user, "olive@example.gov.uk", groups=["All staff"])
+    theirs = await db(Conversation.objects.create, owner=other, title="Theirs")
+    ws = await connect(staff)
+    try:
+        await ask(ws, "What about annual leave?", conversation=theirs.pk)
+        first = json.loads(await ws.receive_from(timeout=5))
+        await ask(ws, "What about annual leave?", collections=["restricted"])
+        second = json.loads(await ws.receive_from(timeout=5))
+        await ask(ws, "What about annual leave?", collections=["no-such-collection"])
+        third = json.loads(await ws.receive_from(timeout=5))
+    finally:
+        await ws.disconnect()
+    assert first["code"] == "conversation_not_found"
+    assert second["code"] == third["code"] == "collection_unavailable"
+    assert second["message"] == third["message"]
+    assert await db(Message.objects.count) == 0
+
+
+async def test_never_sources_from_a_collection_the_user_cannot_read(guidance, staff, fake_model):
+    """A question that matches restricted guidance best still only gets passages the user may read."""
+    ws = await connect(staff)
+    try:
+        await ask(ws, "What does the secret rota say about annual leave in the restricted unit?")
+        frames = await frames_until_end(ws)
+    finally:
+        await ws.disconnect()
+    shown = [s for f in frames if f["type"] == "sources" for s in f["sources"]]
+    assert shown, "the readable leave policy should still be found"
+    assert {s["collection"] for s in shown} == {"hr"}
+    assert "secret rota" not in json.dumps(frames).lower()
+    sent = FakeChatModel.requests["test"][0]
+    assert all(s.collection_slug == "hr" for s in sent.sources)
+
+
+async def test_passages_above_the_models_marking_are_never_sent(guidance, staff, fake_model, settings):
+    """An OFFICIAL-only model endpoint is never sent OFFICIAL-SENSITIVE passages."""
+    sensitive = await db(make_collection, "sensitive-hr", groups=["All staff"], marking=Marking.OFFICIAL_SENSITIVE)
+    await db(add_document, sensitive, ["Annual leave for full-time staff: sensitive appendix on leave days."])
+    fake_model(max_marking="OFFICIAL")
+    ws = await connect(staff)
+    try:
+        await ask(ws, "Annual leave for full-time staff: how many leave days?")
+        frames = await frames_until_end(ws)
+    finally:
+        await ws.disconnect()
+    sent = FakeChatModel.requests["test"][0]
+    assert sent.sources and all(s.marking == "OFFICIAL" for s in sent.sources)
+    assert "sensitive appendix" not in json.dumps(sent.messages)
+    assert "sensitive appendix" not in json.dumps(frames)
+
+
+async def test_extractive_answer_when_no_model_is_configured(guidance, staff):
+    """With no language model, the answer quotes the best passages, cited, and says so plainly."""
+    ws = await connect(staff)
+    try:
+        await ask(ws, "How many days of annual leave do full-time staff get?")
+        frames = await frames_until_end(ws)
+    finally:
+        await ws.disconnect()
+    done = frames[-1]
+    assert done["type"] == "done" and done["status"] == "complete"
+    assert "No language model is configured" in done["text"]
+    assert "25 days of annual leave" in done["text"]
+    assert done["citations"][0]["document_title"] == "Leave policy"
+    event = (await db(answer_events))[0]
+    assert event.data["model"]["name"] == "extractive"
+
+
+async def test_guidance_that_does_not_cover_it_gets_an_honest_no_answer(guidance, staff, fake_model):
+    """Nothing relevant retrieved: no model call, the user is told the guidance does not cover it."""
+    ws = await connect(staff)
+    try:
+        await ask(ws, "Which quantum chromodynamics gluon flavours exist?")
+        frames = await frames_until_end(ws)
+    finally:
+        await ws.disconnect()
+    done = frames[-1]
+    assert done["status"] == "no_answer" and "does not cover" in done["text"]
+    assert "test" not in FakeChatModel.requests
+    event = (await db(answer_events))[0]
+    assert event.outcome == "no_answer"
+
+
+async def test_an_answer_that_cites_nothing_is_not_shown_as_an_answer(guidance, staff, fake_model):
+    """The model answers without citing a passage: the user is told the guidance does not cover it,
+    with the nearest documents; what the model said is kept in the audit."""
+    fake_model(reply="Everyone gets 99 days off, trust me.")
+    ws = await connect(staff)
+    try:
+        await ask(ws, "How many days of annual leave do full-time staff get?")
+        frames = await frames_until_end(ws)
+    finally:
+        await ws.disconnect()
+    done = frames[-1]
+    assert done["status"] == "no_answer"
+    assert "99 days" not in done["text"] and "Leave policy" in done["text"]
+    assert done["citations"] == []
+    event = (await db(answer_events))[0]
+    content = await db(lambda: event.content.body)
+    assert event.outcome == "no_answer" and "99 days" in content["model_output"]
+
+
+async def test_stop_keeps_the_partial_answer_marked_stopped(guidance, staff, fake_model):
+    """``stop`` ends generation; the partial answer is stored as stopped and audited once."""
+    fake_model(reply=" ".join(["word"] * 400) + " {cite}", delay=0.01)
+    ws = await connect(staff)
+    try:
+        await ask(ws, "How many days of annual leave do full-time staff get?")
+        frames = []
+        while True:
+            frame = json.loads(await ws.receive_from(timeout=5))
+            frames.append(frame)
+            if frame["type"] == "delta":
+                break
+        await ws.send_to(text_data='{"type": "stop"}')
+        frames += await frames_until_end(ws)
+    finally:
+        await ws.disconnect()
+    done = frames[-1]
+    assert done["type"] == "done" and done["status"] == "stopped"
+    answer = await db(Message.objects.get, pk=frames[0]["answer"])
+    assert answer.status == Status.STOPPED and answer.text.startswith("word")
+    assert len(answer.text.split()) < 400
+    events = await db(answer_events)
+    assert [e.outcome for e in events] == ["stopped"]
+
+
+async def test_socket_dropping_mid_answer_still_completes_and_stores_it(guidance, staff, fake_model):
+    """The socket goes away mid-answer: the answer still completes, is stored and audited once."""
+    fake_model(reply=" ".join(["leave"] * 60) + " {cite}", delay=0.005)
+    ws = await connect(staff)
+    await ask(ws, "How many days of annual leave do full-time staff get?")
+    accepted = json.loads(await ws.receive_from(timeout=5))
+    await ws.disconnect()
+    await services.answers_wait()
+    answer = await db(Message.objects.get, pk=accepted["answer"])
+    assert answer.status == Status.COMPLETE and answer.text.endswith("[1]")
+    assert [e.outcome for e in await db(answer_events)] == ["answered"]
+
+
+async def test_follow_up_is_condensed_with_the_previous_question(guidance, staff, fake_model):
+    """One socket, two questions: the follow-up is searched together with the previous question and
+    the earlier turns are sent to the model."""
+    ws = await connect(staff)
+    try:
+        await ask(ws, "How many days of annual leave do full-time staff get?")
+        first = await frames_until_end(ws)
+        await ask(ws, "And part-time staff?", conversation=first[0]["conversation"])
+        second = await frames_until_end(ws)
+    finally:
+        await ws.disconnect()
+    assert second[0]["conversation"] == first[0]["conversation"]
+    assert second[-1]["status"] == "complete"
+    events = await db(answer_events)
+    content = await db(lambda: events[1].content.body)
+    assert content["condensed_question"].startswith("How many days of annual leave")
+    roles = [m["role"] for m in content["messages"]]
+    assert roles == ["system", "user", "assistant", "user"]
+
+
+async def test_question_too_long_is_refused(guidance, staff, settings):
+    """A question over the limit gets question_too_long; nothing is stored."""
+    settings.HUMPHREY_CHAT_MAX_QUESTION_CHARS = 50
+    ws = await connect(staff)
+    try:
+        await ask(ws, "annual leave " * 10)
+        frame = json.loads(await ws.receive_from(timeout=5))
+    finally:
+        await ws.disconnect()
+    assert frame["code"] == "question_too_long"
+    assert await db(Message.objects.count) == 0
+
+
+async def test_oversized_frame_closes_1009_and_flood_closes_1008(guidance, staff, settings):
+    """A frame over the size limit closes the socket with 1009; too many frames a minute with 1008."""
+    settings.HUMPHREY_CHAT_MAX_FRAME_BYTES = 1000
+    settings.HUMPHREY_CHAT_FRAMES_PER_MINUTE = 5
+    ws = await connect(staff)
+    try:
+        await ws.send_to(text_data=json.dumps({"type": "ask", "text": "x" * 2000}))
+        assert await ws.receive_output(timeout=5) == {"type": "websocket.close", "code": 1009}
+    finally:
+        await ws.disconnect()
+    ws = await connect(staff)
+    try:
+        for _ in range(5):
+            await ws.send_to(text_data='{"type": "ping"}')
+            assert json.loads(await ws.receive_from(timeout=5)) == {"type": "pong"}
+        await ws.send_to(text_data='{"type": "ping"}')
+        assert await ws.receive_output(timeout=5) == {"type": "websocket.close", "code": 1008}
+    finally:
+        await ws.disconnect()
+
+
+async def test_daily_token_budget_refuses_with_an_audited_refusal(guidance, staff, fake_model, settings):
+    """Over the daily token budget: a clear error frame, the question kept, one ``refused`` event."""
+    settings.HUMPHREY_CHAT_DAILY_TOKENS = 50
+    ws = await connect(staff)
+    try:
+        await ask(ws, "How many days of annual leave do full-time staff get?")
+        first = await frames_until_end(ws)
+        await ask(ws, "How many days of annual leave do part-time staff get?")
+        second = await frames_until_end(ws)
+    finally:
+        await ws.disconnect()
+    assert first[-1]["type"] == "done"
+    assert second[-1] == {
+        "type": "error",
+        "message_id": second[0]["answer"],
+        "code": "daily_limit",
+        "message": second[-1]["message"],
+    }
+    assert [e.outcome for e in await db(answer_events)] == ["answered", "refused"]
+    assert await db(Message.objects.filter(role="user").count) == 2
+
+
+async def test_personal_data_is_redacted_before_the_model_and_recorded(guidance, staff, fake_model, settings):
+    """An email address in a question is removed before retrieval and the model; the user is told;
+    the audit records the kind found, not the value."""
+    settings.HUMPHREY_CHAT_PERSONAL_DATA = "redact"
+    ws = await connect(staff)
+    try:
+        await ask(ws, "How many days of annual leave do full-time staff get? Reply to jo.bloggs@example.com")
+        frames = await frames_until_end(ws)
+    finally:
+        await ws.disconnect()
+    notice = next(f for f in frames if f["type"] == "notice")
+    assert notice["code"] == "personal_data" and "email address" in notice["message"]
+    sent = FakeChatModel.requests["test"][0]
+    assert "jo.bloggs" not in json.dumps(sent.messages)
+    event = (await db(answer_events))[0]
+    assert event.data["personal_data"] == ["email"]
+    assert "jo.bloggs" not in json.dumps(event.data)
+
+
+async def test_personal_data_blocked_by_setting(guidance, staff, fake_model, settings):
+    """With the block setting, a question holding a National Insurance number is refused, stored
+    redacted, and audited as refused."""
+    settings.HUMPHREY_CHAT_PERSONAL_DATA = "block"
+    ws = await connect(staff)
+    try:
+        await ask(ws, "Annual leave for QQ123456C? No wait, for AB123456C")
+        frames = await frames_until_end(ws)
+    finally:
+        await ws.disconnect()
+    assert frames[-1]["code"] == "personal_data_blocked"
+    question = await db(Message.objects.get, pk=frames[0]["message"])
+    assert "AB123456C" not in question.text
+    assert "test" not in FakeChatModel.requests
+    assert [e.outcome for e in await db(answer_events)] == ["refused"]
+
+
+async def test_busy_socket_refuses_a_second_question_until_the_first_ends(guidance, staff, fake_model):
+    """One answer at a time per socket: a second ask mid-answer gets ``busy``."""
+    fake_model(reply=" ".join(["leave"] * 100) + " {cite}", delay=0.01)
+    ws = await connect(staff)
+    try:
+        await ask(ws, "How many days of annual leave do full-time staff get?")
+        json.loads(await ws.receive_from(timeout=5))
+        await ask(ws, "And expenses?")
+        frames = await frames_until_end(ws)
+    finally:
+        await ws.disconnect()
+        await services.answers_wait()
+    assert any(f["type"] == "error" and f["code"] == "busy" for f in frames)
+    await asyncio.sleep(0)

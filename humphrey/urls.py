@@ -1,13 +1,14 @@
 from django.contrib import admin
 from django.urls import include, path
 
-from humphrey import health, metrics, views
+from assistant import views as assistant_views
+from humphrey import health, metrics
 
 admin.site.site_header = "Humphrey administration"
 admin.site.site_title = "Humphrey"
 
 urlpatterns = [
-    path("", views.home, name="home"),
+    path("", assistant_views.index, name="home"),  # the chat page
     path("healthz", health.healthz, name="healthz"),
     path("readyz", health.readyz, name="readyz"),
     path("metrics", metrics.metrics_view, name="metrics"),

@@ -1,0 +1,136 @@
+"""Chat pages: the chat itself, conversation history (rename, delete) and feedback on answers.
+
+Views are doorways too: they read through selectors, write through services, and never reveal
+whether someone else's conversation exists (404 for all of them).
+"""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.contrib import messages as flash
+from django.contrib.auth.decorators import login_required
+from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
+from django.shortcuts import redirect, render
+from django.urls import reverse
+from django.utils.safestring import mark_safe
+from django.views.decorators.http import require_POST
+
+from documents.models import Collection
+
+from . import services
+from .core.markdown import render_markdown
+from .forms import FeedbackForm, RenameForm
+from .models import Message, Role, Status
+from .selectors import conversation_for_user, conversations_for_user, messages_for_page
+
+STATUS_NOTES = {
+    Status.STOPPED: "You stopped this answer before it finished.",
+    Status.STALLED: "The language model stopped part-way through. This answer is incomplete.",
+    Status.FAILED: "This answer could not be completed.",
+    Status.STREAMING: "This answer is still being written. The page will update when it is ready.",
+}
+
+
+def message_html(message: Message) -> str:
+    """Sanitised HTML for a stored answer: ``[n]`` links to the exact passage it cited."""
+    citations = {c.n: c for c in message.citations.all()}
+    return render_markdown(
+        message.text,
+        citation_url=lambda n: (services.passage_url(citations[n].chunk_id) or "#") if n in citations else None,
+        allowed_link_text="\n".join(c.quote for c in citations.values()),
+    )
+
+
+def _page(request: HttpRequest, conversation=None) -> HttpResponse:
+    turns = []
+    if conversation is not None:
+        for message in messages_for_page(conversation):
+            if message.role == Role.ASSISTANT:
+                message.html = mark_safe(message_html(message))  # noqa: S308 - sanitised by nh3
+                message.note = STATUS_NOTES.get(message.status, "")
+            turns.append(message)
+    return render(
+        request,
+        "assistant/chat.html",
+        {
+            "conversation": conversation,
+            "turns": turns,
+            "conversations": conversations_for_user(request.user, limit=20),
+            "collections": Collection.objects.readable_by(request.user).order_by("name"),
+            "feedback_form": FeedbackForm(),
+            "ws_path": "/ws/chat/",
+            "max_question_chars": settings.HUMPHREY_CHAT_MAX_QUESTION_CHARS,
+        },
+    )
+
+
+@login_required
+def index(request: HttpRequest) -> HttpResponse:
+    """The chat page, ready for a new conversation (also the site's home page)."""
+    return _page(request)
+
+
+@login_required
+def conversation(request: HttpRequest, pk: int) -> HttpResponse:
+    found = conversation_for_user(request.user, pk)
+    if found is None:
+        raise Http404
+    return _page(request, found)
+
+
+@login_required
+def history(request: HttpRequest) -> HttpResponse:
+    return render(request, "assistant/history.html", {"conversations": conversations_for_user(request.user)})
+
+
+@login_required
+def rename(request: HttpRequest, pk: int) -> HttpResponse:
+    found = conversation_for_user(request.user, pk)
+    if found is None:
+        raise Http404
+    form = RenameForm(request.POST or None, initial={"title": found.title})
+    if request.method == "POST" and form.is_valid():
+        services.conversation_rename(user=request.user, conversation=found, title=form.cleaned_data["title"])
+        flash.success(request, "Conversation renamed.")
+        return redirect("assistant:history")
+    return render(request, "assistant/rename.html", {"conversation": found, "form": form})
+
+
+@login_required
+def delete(request: HttpRequest, pk: int) -> HttpResponse:
+    found = conversation_for_user(request.user, pk)
+    if found is None:
+        raise Http404
+    if request.method == "POST":
+        services.conversation_hide(user=request.user, conversation=found)
+        flash.success(request, f"“{found}” was deleted.")
+        return redirect("assistant:history")
+    return render(request, "assistant/delete.html", {"conversation": found})
+
+
+@login_required
+@require_POST
+def feedback(request: HttpRequest, pk: int) -> HttpResponse:
+    """Thumbs up or down with an optional comment. JSON for the page's script, a redirect without it."""
+    message = (
+        Message.objects.filter(pk=pk, role=Role.ASSISTANT, conversation__in=conversations_for_user(request.user))
+        .select_related("conversation")
+        .first()
+    )
+    if message is None:
+        raise Http404
+    form = FeedbackForm(request.POST)
+    wants_json = "application/json" in request.headers.get("Accept", "")
+    if not form.is_valid():
+        errors = {field: [str(e) for e in errs] for field, errs in form.errors.items()}
+        if wants_json:
+            return JsonResponse({"ok": False, "errors": errors}, status=400)
+        flash.error(request, " ".join(e for errs in errors.values() for e in errs))
+    else:
+        services.feedback_record(
+            user=request.user, message=message, rating=form.cleaned_data["rating"], comment=form.cleaned_data["comment"]
+        )
+        if wants_json:
+            return JsonResponse({"ok": True, "message": "Thank you for your feedback."})
+        flash.success(request, "Thank you for your feedback.")
+    return redirect(reverse("assistant:conversation", args=[message.conversation_id]) + f"#answer-{message.pk}")

@@ -1,0 +1,318 @@
+// Humphrey chat: one websocket per page (docs/websocket-protocol.md).
+// Streamed text is shown as plain text while it arrives; when the answer is done it is replaced by
+// the sanitised HTML the server sends. The finished answer is announced once to screen readers.
+
+const root = document.getElementById("chat");
+
+function el(tag, className, text) {
+  const node = document.createElement(tag);
+  if (className) node.className = className;
+  if (text !== undefined) node.textContent = text;
+  return node;
+}
+
+function safeHref(url) {
+  // Only same-site paths: a source link can never point anywhere else.
+  return typeof url === "string" && url.startsWith("/") && !url.startsWith("//") ? url : null;
+}
+
+if (root) {
+  const log = document.getElementById("chat-log");
+  const form = document.getElementById("ask-form");
+  const textarea = document.getElementById("question");
+  const askButton = document.getElementById("ask-button");
+  const stopButton = document.getElementById("stop-button");
+  const announcer = document.getElementById("chat-announcer");
+  const status = document.getElementById("chat-status");
+  const questionGroup = document.getElementById("question-group");
+  const questionError = document.getElementById("question-error");
+  const questionErrorText = document.getElementById("question-error-text");
+  const feedbackTemplate = document.getElementById("feedback-template");
+  let conversation = root.dataset.conversation ? Number(root.dataset.conversation) : null;
+  let socket = null;
+  let current = null; // the answer being written: {box, body, text, sources}
+  let retries = 0;
+  let signedOut = false;
+
+  function announce(text) {
+    announcer.textContent = "";
+    window.setTimeout(() => { announcer.textContent = text; }, 50);
+  }
+
+  function showStatus(text) {
+    status.textContent = text;
+    status.classList.toggle("govuk-!-display-none", !text);
+  }
+
+  function setBusy(busy) {
+    askButton.disabled = busy;
+    askButton.setAttribute("aria-disabled", busy ? "true" : "false");
+    stopButton.hidden = !busy;
+  }
+
+  function showQuestionError(text) {
+    questionErrorText.textContent = text || "";
+    questionError.classList.toggle("govuk-!-display-none", !text);
+    questionGroup.classList.toggle("govuk-form-group--error", !!text);
+    textarea.classList.toggle("govuk-textarea--error", !!text);
+  }
+
+  function connect() {
+    const scheme = window.location.protocol === "https:" ? "wss://" : "ws://";
+    socket = new WebSocket(scheme + window.location.host + root.dataset.wsPath);
+    socket.addEventListener("open", () => { retries = 0; showStatus(""); });
+    socket.addEventListener("message", (event) => {
+      let frame;
+      try { frame = JSON.parse(event.data); } catch (e) { return; }
+      handle(frame);
+    });
+    socket.addEventListener("close", (event) => {
+      if (event.code === 4401) {
+        signedOut = true;
+        setBusy(false);
+        showStatus("You have been signed out. Sign in again to keep asking questions.");
+        return;
+      }
+      if (current) {
+        // The answer keeps being written on the server; reloading shows it when it is ready.
+        showStatus("The connection dropped. Your answer is still being written: reload the page in a moment to see it.");
+        current = null;
+        setBusy(false);
+      }
+      retries += 1;
+      window.setTimeout(connect, Math.min(10000, 500 * 2 ** retries));
+    });
+  }
+
+  function addQuestion(text) {
+    const intro = document.getElementById("chat-intro");
+    if (intro) intro.remove();
+    const box = el("div", "humphrey-question");
+    box.appendChild(el("h2", "govuk-heading-s govuk-!-margin-bottom-1", "You asked"));
+    box.appendChild(el("p", "govuk-body humphrey-question__text", text));
+    log.appendChild(box);
+    return box;
+  }
+
+  function startAnswer() {
+    const box = el("div", "humphrey-answer");
+    box.appendChild(el("h2", "govuk-heading-s govuk-!-margin-bottom-1", "Humphrey answered"));
+    const body = el("div", "humphrey-answer__body govuk-body");
+    body.setAttribute("aria-busy", "true");
+    const streaming = el("p", "humphrey-streaming", "");
+    body.appendChild(streaming);
+    box.appendChild(body);
+    log.appendChild(box);
+    current = { box, body, streaming, text: "", sources: [] };
+    return current;
+  }
+
+  function sourcesList(items) {
+    const list = el("ol", "govuk-list govuk-list--number govuk-body-s humphrey-sources");
+    for (const s of items) {
+      const li = el("li");
+      li.value = s.n;
+      const href = safeHref(s.url);
+      const title = s.document_title + (s.version ? ", version " + s.version : "");
+      if (href) {
+        const a = el("a", "govuk-link", s.document_title);
+        a.href = href;
+        li.appendChild(a);
+        li.appendChild(document.createTextNode(title.slice(s.document_title.length)));
+      } else {
+        li.textContent = title;
+      }
+      if (s.section) li.appendChild(document.createTextNode(", " + s.section));
+      if (s.anchor) li.appendChild(document.createTextNode(" (" + s.anchor + ")"));
+      list.appendChild(li);
+    }
+    return list;
+  }
+
+  function addActions(box, answerId) {
+    const actions = el("div", "govuk-button-group humphrey-answer__actions");
+    const copy = el("button", "govuk-button govuk-button--secondary govuk-!-margin-bottom-0 js-copy", "Copy answer");
+    copy.type = "button";
+    copy.dataset.target = box.id;
+    actions.appendChild(copy);
+    box.appendChild(actions);
+    const fragment = feedbackTemplate.content.cloneNode(true);
+    const feedback = fragment.querySelector("form");
+    feedback.action = root.dataset.feedbackUrl.replace("/0/", "/" + answerId + "/");
+    for (const node of feedback.querySelectorAll("[id]")) {
+      const old = node.id;
+      node.id = old.replace(/-0$/, "-" + answerId);
+      const label = feedback.querySelector('label[for="' + old + '"]');
+      if (label) label.htmlFor = node.id;
+    }
+    box.appendChild(feedback);
+  }
+
+  function finish(frame) {
+    const answer = current;
+    current = null;
+    setBusy(false);
+    if (!answer) return;
+    answer.box.id = "answer-" + frame.message;
+    answer.box.dataset.answer = frame.message;
+    answer.box.dataset.status = frame.status;
+    answer.body.removeAttribute("aria-busy");
+    // Server-rendered, sanitised (Markdown without raw HTML, then nh3): safe to insert.
+    answer.body.innerHTML = frame.html;
+    let spoken = answer.body.textContent;
+    if (frame.status === "stopped") {
+      answer.box.insertBefore(el("div", "govuk-inset-text govuk-!-margin-top-1", "You stopped this answer before it finished."), answer.body);
+      spoken = "Answer stopped. " + spoken;
+    }
+    if (frame.error) {
+      answer.box.insertBefore(el("div", "govuk-inset-text govuk-!-margin-top-1", frame.error.message), answer.body);
+      spoken = frame.error.message + " " + spoken;
+    }
+    if (frame.citations && frame.citations.length) {
+      answer.box.appendChild(el("h3", "govuk-heading-s", "Sources"));
+      answer.box.appendChild(sourcesList(frame.citations));
+    }
+    addActions(answer.box, frame.message);
+    announce("Answer ready. " + spoken);
+  }
+
+  function fail(frame) {
+    setBusy(false);
+    const answer = current;
+    current = null;
+    if (!answer) {
+      showQuestionError(frame.message);
+      announce(frame.message);
+      textarea.focus();
+      return;
+    }
+    answer.body.removeAttribute("aria-busy");
+    const box = el("div", "govuk-error-summary humphrey-answer__error");
+    box.setAttribute("role", "alert");
+    box.appendChild(el("h3", "govuk-error-summary__title", "There is a problem"));
+    box.appendChild(el("p", "govuk-body", frame.message));
+    box.appendChild(el("p", "govuk-body-s", "Code: " + frame.code));
+    answer.body.appendChild(box);
+  }
+
+  function handle(frame) {
+    switch (frame.type) {
+      case "accepted":
+        if (conversation !== frame.conversation) {
+          conversation = frame.conversation;
+          root.dataset.conversation = String(conversation);
+          const url = root.dataset.conversationUrl.replace("/0/", "/" + conversation + "/");
+          window.history.replaceState({}, "", url);
+        }
+        if (current) current.box.dataset.answer = frame.answer;
+        break;
+      case "notice": {
+        const target = current ? current.box : log;
+        const warning = el("div", "govuk-warning-text");
+        warning.appendChild(el("span", "govuk-warning-text__icon", "!")).setAttribute("aria-hidden", "true");
+        warning.appendChild(el("strong", "govuk-warning-text__text", frame.message));
+        target.insertBefore(warning, current ? current.body : null);
+        announce(frame.message);
+        break;
+      }
+      case "sources":
+        if (current) current.sources = frame.sources;
+        break;
+      case "delta":
+        if (current) {
+          current.text += frame.text;
+          current.streaming.textContent = current.text; // text, never HTML, while streaming
+        }
+        break;
+      case "done":
+        finish(frame);
+        break;
+      case "error":
+        fail(frame);
+        break;
+      default:
+        break;
+    }
+  }
+
+  form.addEventListener("submit", (event) => {
+    event.preventDefault();
+    const text = textarea.value.trim();
+    if (!text) {
+      showQuestionError("Enter your question");
+      textarea.focus();
+      return;
+    }
+    if (signedOut) return;
+    if (!socket || socket.readyState !== WebSocket.OPEN) {
+      showQuestionError("Not connected yet. Wait a moment and try again.");
+      return;
+    }
+    showQuestionError("");
+    const collections = Array.from(form.querySelectorAll('input[name="collections"]:checked')).map((i) => i.value);
+    addQuestion(text);
+    startAnswer();
+    setBusy(true);
+    socket.send(JSON.stringify({ type: "ask", conversation, text, collections: collections.length ? collections : null }));
+    textarea.value = "";
+    announce("Question sent. Humphrey is writing an answer.");
+  });
+
+  stopButton.addEventListener("click", () => {
+    if (socket && socket.readyState === WebSocket.OPEN) socket.send(JSON.stringify({ type: "stop" }));
+  });
+
+  textarea.addEventListener("keydown", (event) => {
+    // Enter asks; Shift+Enter starts a new line.
+    if (event.key === "Enter" && !event.shiftKey && !event.isComposing) {
+      event.preventDefault();
+      form.requestSubmit();
+    }
+  });
+
+  log.addEventListener("click", async (event) => {
+    const button = event.target.closest(".js-copy");
+    if (!button) return;
+    const box = document.getElementById(button.dataset.target);
+    const body = box && box.querySelector(".humphrey-answer__body");
+    if (!body) return;
+    try {
+      await navigator.clipboard.writeText(body.innerText);
+      button.textContent = "Copied";
+    } catch (e) {
+      button.textContent = "Copy failed: select the text instead";
+    }
+    window.setTimeout(() => { button.textContent = "Copy answer"; }, 3000);
+  });
+
+  log.addEventListener("submit", async (event) => {
+    const feedback = event.target.closest(".js-feedback");
+    if (!feedback) return;
+    event.preventDefault();
+    const result = feedback.querySelector(".js-feedback-result");
+    try {
+      const response = await fetch(feedback.action, {
+        method: "POST",
+        body: new FormData(feedback),
+        headers: { Accept: "application/json" },
+        credentials: "same-origin",
+      });
+      const data = await response.json();
+      if (data.ok) {
+        result.textContent = data.message;
+        for (const node of feedback.querySelectorAll("input, textarea, button")) node.disabled = true;
+      } else {
+        result.textContent = Object.values(data.errors || {}).flat().join(" ") || "Something went wrong.";
+      }
+    } catch (e) {
+      result.textContent = "Your feedback could not be sent. Try again.";
+    }
+  });
+
+  for (const button of document.querySelectorAll(".js-copy")) button.hidden = false;
+  if (document.querySelector('[data-status="streaming"]')) {
+    // An answer from an earlier visit is still being written: look again shortly.
+    window.setTimeout(() => window.location.reload(), 4000);
+  }
+  connect();
+}

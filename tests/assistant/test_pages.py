@@ -1,0 +1,140 @@
+"""Chat pages through the Django test client: what people see, and what they never see."""
+
+from __future__ import annotations
+
+import pytest
+from django.urls import reverse
+
+from assistant import services
+from assistant.core.errors import AnswerError
+from assistant.models import Citation, Conversation, Feedback, Message, Status
+from audit.models import AuditEvent
+from documents.models import Chunk
+
+pytestmark = pytest.mark.django_db
+
+
+def stored_answer(user, *, text="Full-time staff get 25 days [1].", chunk=None) -> Message:
+    conversation = Conversation.objects.create(owner=user, title="Leave question")
+    question = Message.objects.create(conversation=conversation, role="user", text="How much leave?")
+    answer = Message.objects.create(
+        conversation=conversation, role="assistant", text=text, status=Status.COMPLETE, question=question
+    )
+    if chunk is not None:
+        Citation.objects.create(message=answer, n=1, chunk=chunk, version=chunk.version, quote=chunk.text)
+    return answer
+
+
+def test_home_is_the_chat_page_with_only_readable_collections(client, guidance, staff):
+    """The home page is the chat: the collection picker lists only collections the user may read."""
+    client.force_login(staff)
+    page = client.get("/").content.decode()
+    assert 'id="chat"' in page and 'data-ws-path="/ws/chat/"' in page
+    assert 'value="hr"' in page
+    assert "restricted" not in page.lower()
+    assert "<script>" not in page  # no inline script under the strict CSP
+
+
+def test_stored_answer_renders_sanitised_markdown_with_citation_links(client, guidance, staff):
+    """A stored answer is rendered as sanitised Markdown; [1] links to the exact passage; script and
+    outside images or links from the model never reach the page."""
+    chunk = Chunk.objects.filter(collection=guidance["hr"]).first()
+    answer = stored_answer(
+        staff,
+        chunk=chunk,
+        text=(
+            "**25 days** [1]. <script>alert(1)</script> ![x](https://evil.example/x.png) "
+            "[click](https://evil.example/) [bad](javascript:alert(1))"
+        ),
+    )
+    client.force_login(staff)
+    page = client.get(reverse("assistant:conversation", args=[answer.conversation_id])).content.decode()
+    assert "<strong>25 days</strong>" in page
+    assert f'href="{reverse("documents:passage", args=[chunk.pk])}"' in page
+    assert "<script>alert" not in page
+    assert 'src="https://evil' not in page and 'href="https://evil' not in page
+    assert 'href="javascript:' not in page
+
+
+def test_someone_elses_conversation_is_not_found(client, guidance, staff, make_user):
+    """Another person's conversation is a 404, as if it did not exist."""
+    other = make_user("olive@example.gov.uk", groups=["All staff"])
+    answer = stored_answer(other)
+    client.force_login(staff)
+    assert client.get(reverse("assistant:conversation", args=[answer.conversation_id])).status_code == 404
+    assert client.post(reverse("assistant:feedback", args=[answer.pk]), {"rating": "up"}).status_code == 404
+    assert client.post(reverse("assistant:delete", args=[answer.conversation_id])).status_code == 404
+
+
+def test_rename_and_delete_hide_the_conversation_but_keep_the_audit(client, guidance, staff):
+    """Rename changes the title; delete hides it from the user's pages; an audit event records it and
+    the messages stay."""
+    answer = stored_answer(staff)
+    conversation = answer.conversation
+    client.force_login(staff)
+    response = client.post(reverse("assistant:rename", args=[conversation.pk]), {"title": "  My leave  "})
+    assert response.status_code == 302
+    conversation.refresh_from_db()
+    assert conversation.title == "My leave"
+    bad = client.post(reverse("assistant:rename", args=[conversation.pk]), {"title": ""})
+    assert bad.status_code == 200 and "Enter a name for the conversation" in bad.content.decode()
+
+    client.post(reverse("assistant:delete", args=[conversation.pk]))
+    conversation.refresh_from_db()
+    assert conversation.hidden_at is not None
+    history = client.get(reverse("assistant:history")).content.decode()
+    assert "“My leave” was deleted" in history
+    assert reverse("assistant:conversation", args=[conversation.pk]) not in history
+    assert client.get(reverse("assistant:conversation", args=[conversation.pk])).status_code == 404
+    assert Message.objects.filter(conversation=conversation).count() == 2
+    event = AuditEvent.objects.get(action="conversation.delete")
+    assert event.subject == f"conversation:{conversation.pk}"
+
+
+def test_feedback_is_stored_and_audited_once_per_submission(client, guidance, staff):
+    """Thumbs down with a comment is stored and audited (JSON for the script); changing it updates it."""
+    answer = stored_answer(staff)
+    client.force_login(staff)
+    url = reverse("assistant:feedback", args=[answer.pk])
+    response = client.post(url, {"rating": "down", "comment": "Wrong year"}, HTTP_ACCEPT="application/json")
+    assert response.json() == {"ok": True, "message": "Thank you for your feedback."}
+    client.post(url, {"rating": "up"})
+    feedback = Feedback.objects.get(message=answer)
+    assert feedback.rating == "up" and feedback.comment == ""
+    events = list(AuditEvent.objects.filter(action="feedback").order_by("seq"))
+    assert [e.outcome for e in events] == ["down", "up"]
+    assert events[0].data["message_id"] == answer.pk and events[0].content.body == {"comment": "Wrong year"}
+    bad = client.post(url, {"rating": "meh"}, HTTP_ACCEPT="application/json")
+    assert bad.status_code == 400 and bad.json()["errors"]["rating"] == ["Choose helpful or not helpful"]
+
+
+def test_conversations_purge_blanks_old_text_except_under_hold(guidance, staff, make_user):
+    """The retention purge blanks question and answer text older than the cut-off, except for held
+    people and conversations; it returns how many messages it blanked."""
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    old = stored_answer(staff)
+    held = stored_answer(make_user("held@example.gov.uk"))
+    later = timezone.now() + timedelta(seconds=1)
+    purged = services.conversations_purge(
+        before=later, held_user_ids=[held.conversation.owner_id], held_conversation_ids=[]
+    )
+    assert purged == 2
+    old.refresh_from_db()
+    held.refresh_from_db()
+    assert old.text == "" and old.purged_at is not None
+    assert held.text != ""
+
+
+def test_question_store_checks_gates_before_storing(guidance, staff, make_user):
+    """question_store refuses another person's conversation and unreadable collections, storing nothing."""
+    other = make_user("olive@example.gov.uk")
+    theirs = Conversation.objects.create(owner=other)
+    with pytest.raises(AnswerError) as first:
+        services.question_store(user=staff, conversation_id=theirs.pk, text="hi", collections=None)
+    with pytest.raises(AnswerError) as second:
+        services.question_store(user=staff, conversation_id=None, text="hi", collections=["restricted"])
+    assert first.value.code == "conversation_not_found" and second.value.code == "collection_unavailable"
+    assert Message.objects.count() == 0

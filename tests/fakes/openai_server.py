@@ -16,7 +16,7 @@ process): ``python -m tests.fakes.openai_server --port 8081 --ttft-ms 300 --toke
   ``<passage`` fences it was sent.
 
 The scenario comes from the server's settings, changed with ``POST /_control`` (JSON of the fields
-of ``Behaviour``), or per request from a model name ``fake:<scenario>``. Every request body is kept
+of ``Behaviour`` to change), or per request from a model name ``fake:<scenario>``. Every request body is kept
 (``GET /_requests``, newest last; ``DELETE /_requests`` forgets them).
 """
 
@@ -64,9 +64,10 @@ class FakeOpenAIServer:
     def base_url(self) -> str:
         return f"http://{self.host}:{self.port}/v1"
 
-    def configure(self, **changes) -> None:
-        """Change the behaviour (thread-safe enough for tests: plain attribute writes)."""
-        self.behaviour = Behaviour(**{**asdict(self.behaviour), **changes})
+    def configure(self, *, merge: bool = False, **changes) -> None:
+        """Set the behaviour: the defaults plus ``changes`` (or, with ``merge``, the current one plus them)."""
+        base = asdict(self.behaviour) if merge else {}
+        self.behaviour = Behaviour(**{**base, **changes})
         self.failures = 0
 
     # --- running ---------------------------------------------------------------------------
@@ -141,7 +142,7 @@ class FakeOpenAIServer:
         if path == "/_control" and method == "POST":
             changes = json.loads(body or b"{}")
             known = {f.name for f in fields(Behaviour)}
-            self.configure(**{k: v for k, v in changes.items() if k in known})
+            self.configure(merge=True, **{k: v for k, v in changes.items() if k in known})
             return await self._json(writer, 200, asdict(self.behaviour))
         if path == "/_requests":
             if method == "DELETE":
@@ -154,6 +155,7 @@ class FakeOpenAIServer:
         return await self._json(writer, 404, {"error": {"message": "not found", "type": "not_found"}})
 
     async def _completion(self, request: dict, writer) -> bool:
+        received = time.monotonic()  # for the load benchmark: the model's own time to first token
         self.requests.append(request)
         del self.requests[:-500]  # a long benchmark must not grow without bound
         b = self.behaviour
@@ -233,6 +235,8 @@ class FakeOpenAIServer:
                 return False
             if i and interval:
                 await asyncio.sleep(interval)
+            if i == 0:
+                request["_timing"] = {"first_token_ms": round((time.monotonic() - received) * 1000, 2)}
             writer.write(chunk({"content": word}))
             await writer.drain()
         writer.write(chunk({}, finish="stop"))

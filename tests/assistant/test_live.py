@@ -1,0 +1,134 @@
+"""The whole path over real sockets: browser-like websocket client -> Daphne -> Humphrey -> the
+``openai`` SDK -> the fake OpenAI-compatible HTTP server, and back. Also the model's faults."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+
+import pytest
+from django.test import Client
+from websockets.asyncio.client import connect as ws_connect
+
+from assistant.models import Message, Status
+from audit.models import AuditEvent
+from tests.conftest import AsgiServer
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+@pytest.fixture
+def live(guidance, staff, openai_server):
+    """Daphne on the test database, its chat model the fake server (short timeouts, one retry)."""
+    openai_server.configure(scenario="ok", tokens_per_second=200)
+    server = AsgiServer(
+        OPENAI_BASE_URL=openai_server.base_url,
+        OPENAI_API_KEY="test-key",
+        HUMPHREY_CHAT_MODEL="fake-model",
+        HUMPHREY_EMBEDDINGS_PROVIDER="fake",
+        HUMPHREY_CHAT_MIN_RELEVANCE="0.2",
+        HUMPHREY_CHAT_FIRST_TOKEN_TIMEOUT="1.5",
+        HUMPHREY_CHAT_BETWEEN_TOKENS_TIMEOUT="1",
+        HUMPHREY_CHAT_RETRIES="1",
+    )
+    client = Client()
+    client.force_login(staff)
+    yield server, client.cookies["sessionid"].value
+    server.stop()
+
+
+async def ask_over_socket(url: str, session: str, text: str, *, origin: str | None = None) -> list[dict]:
+    ws_url = url.replace("http://", "ws://") + "/ws/chat/"
+    async with ws_connect(
+        ws_url, origin=origin or url, additional_headers={"Cookie": f"sessionid={session}"}, open_timeout=10
+    ) as ws:
+        await ws.send(json.dumps({"type": "ask", "conversation": None, "text": text, "collections": None}))
+        frames = []
+        while True:
+            frame = json.loads(await asyncio.wait_for(ws.recv(), timeout=15))
+            frames.append(frame)
+            if frame["type"] in ("done", "error"):
+                return frames
+
+
+QUESTION = "How many days of annual leave do full-time staff get?"
+
+
+def test_streamed_answer_over_a_real_socket_and_the_models_faults(live, openai_server):
+    """Over Daphne and the openai SDK: streamed deltas and usage; then a model that errors (500 after
+    retries), never starts (first-token timeout), stalls mid-stream (partial kept as stalled) and
+    sends garbage. Each ends with a stable code, a stored status and exactly one audit event."""
+    server, session = live
+
+    frames = asyncio.run(ask_over_socket(server.url, session, QUESTION))
+    done = frames[-1]
+    assert done["type"] == "done" and done["status"] == "complete", frames
+    assert [f["type"] for f in frames[:2]] == ["accepted", "sources"]
+    assert "".join(f["text"] for f in frames if f["type"] == "delta") == done["text"]
+    assert done["usage"] == {"prompt_tokens": 123, "completion_tokens": 24, "total_tokens": 147}
+    assert done["citations"][0]["document_title"] == "Leave policy"
+    sent = openai_server.requests[-1]
+    assert sent["stream"] is True and sent["stream_options"] == {"include_usage": True}
+
+    outcomes = {}
+    for scenario, extra in [
+        ("error", {"status": 500}),
+        ("no_first_token", {}),
+        ("stall", {"stall_after": 4}),
+        ("garbage", {}),
+    ]:
+        openai_server.configure(scenario=scenario, **extra)
+        frames = asyncio.run(ask_over_socket(server.url, session, QUESTION))
+        outcomes[scenario] = frames[-1]
+        answer = Message.objects.get(pk=frames[0]["answer"])
+        outcomes[scenario]["stored"] = (answer.status, answer.error_code, answer.text)
+
+    assert outcomes["error"]["type"] == "error" and outcomes["error"]["code"] == "model_unavailable"
+    assert outcomes["error"]["stored"][:2] == (Status.FAILED, "model_unavailable")
+    assert outcomes["no_first_token"]["code"] == "model_timeout"
+    assert outcomes["garbage"]["code"] == "model_bad_response"
+    stalled = outcomes["stall"]
+    assert stalled["type"] == "done" and stalled["status"] == "stalled"
+    assert stalled["error"]["code"] == "model_stalled" and stalled["text"].startswith("According to the guidance")
+    assert stalled["stored"][0] == Status.STALLED and stalled["stored"][2] == stalled["text"]
+    for outcome in ("error", "no_first_token", "garbage"):
+        assert outcomes[outcome]["message"]  # plain English for the person asking
+
+    events = list(AuditEvent.objects.filter(action="answer").order_by("seq"))
+    assert [e.outcome for e in events] == ["answered", "error", "error", "stalled", "error"]
+    assert [e.data["error_code"] for e in events] == [
+        None,
+        "model_unavailable",
+        "model_timeout",
+        "model_stalled",
+        "model_bad_response",
+    ]
+    assert events[0].data["usage"]["total_tokens"] == 147
+    assert events[0].data["model"] == {
+        "endpoint": "default",
+        "name": "fake-model",
+        "params": {"temperature": 0.1, "max_tokens": 800},
+    }
+
+
+def test_socket_from_a_foreign_origin_or_without_a_session_is_refused(live):
+    """A foreign Origin is refused at the handshake; a socket without a session is closed with 4401."""
+    from websockets.exceptions import ConnectionClosed, InvalidStatus
+
+    server, session = live
+
+    async def foreign():
+        with pytest.raises(InvalidStatus) as refused:
+            await ask_over_socket(server.url, session, QUESTION, origin="https://evil.example")
+        return refused.value.response.status_code
+
+    assert asyncio.run(foreign()) == 403
+
+    async def anonymous():
+        ws_url = server.url.replace("http://", "ws://") + "/ws/chat/"
+        async with ws_connect(ws_url, origin=server.url) as ws:
+            with pytest.raises(ConnectionClosed) as closed:
+                await asyncio.wait_for(ws.recv(), timeout=10)
+            return closed.value.rcvd.code
+
+    assert asyncio.run(anonymous()) == 4401

@@ -11,10 +11,10 @@ import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-WIDTH = 640
-HEIGHT = 240
+WIDTH = 480
+HEIGHT = 220
 LEFT, RIGHT, TOP, BOTTOM = 56, 8, 12, 28
-MAX_X_LABELS = 8
+MAX_X_LABELS = 6
 
 
 @dataclass(frozen=True)

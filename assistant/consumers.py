@@ -111,6 +111,10 @@ class ChatConsumer(AsyncWebsocketConsumer):
         ):
             await self.error("bad_frame", "collections must be a list of collection names.")
             return
+        session = self.scope.get("session")
+        if session is not None and not await services.session_alive(session):
+            await self.close(code=CLOSE_UNAUTHENTICATED)
+            return
         if self.pump is not None and not self.pump.done():
             await self.error("busy", "Wait for this answer to finish, or stop it, before asking again.")
             return

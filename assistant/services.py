@@ -665,6 +665,15 @@ class AnswerRun:
         self._emit(frame)
 
 
+def _session_alive(session) -> bool:
+    return bool(session.session_key) and session.exists(session.session_key)
+
+
+async def session_alive(session) -> bool:
+    """Whether the socket's session still exists and has not expired (signed out elsewhere, timed out)."""
+    return await database_sync_to_async(_session_alive)(session)
+
+
 async def answer_start(*, user, conversation_id, text: str, collections: list[str] | None) -> AnswerRun:
     """Store the question and start answering it. Raises ``AnswerError`` (nothing stored) for bad asks."""
     prepared = await database_sync_to_async(question_store)(

@@ -6,12 +6,15 @@ whether someone else's conversation exists (404 for all of them).
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 from django.conf import settings
 from django.contrib import messages as flash
 from django.contrib.auth.decorators import login_required
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
+from django.utils import timezone
 from django.utils.safestring import mark_safe
 from django.views.decorators.http import require_POST
 
@@ -23,6 +26,7 @@ from .forms import FeedbackForm, RenameForm
 from .models import Message, Role, Status
 from .selectors import conversation_for_user, conversations_for_user, messages_for_page
 
+STREAMING_GIVE_UP = timedelta(minutes=10)  # far longer than any answer's timeouts allow
 STATUS_NOTES = {
     Status.STOPPED: "You stopped this answer before it finished.",
     Status.STALLED: "The language model stopped part-way through. This answer is incomplete.",
@@ -47,7 +51,11 @@ def _page(request: HttpRequest, conversation=None) -> HttpResponse:
         for message in messages_for_page(conversation):
             if message.role == Role.ASSISTANT:
                 message.html = mark_safe(message_html(message))  # noqa: S308 - sanitised by nh3
-                message.note = STATUS_NOTES.get(message.status, "")
+                if message.status == Status.STREAMING and timezone.now() - message.created_at > STREAMING_GIVE_UP:
+                    # The process writing it stopped (a restart): say so rather than wait forever.
+                    message.status, message.note = "interrupted", "This answer was interrupted. Ask again."
+                else:
+                    message.note = STATUS_NOTES.get(message.status, "")
             turns.append(message)
     return render(
         request,

@@ -132,3 +132,26 @@ def test_socket_from_a_foreign_origin_or_without_a_session_is_refused(live):
             return closed.value.rcvd.code
 
     assert asyncio.run(anonymous()) == 4401
+
+
+def test_a_session_that_ended_closes_the_socket_on_the_next_question(live):
+    """Signed out elsewhere (the session is gone): the next question closes the socket with 4401 and
+    nothing is stored."""
+    from django.contrib.sessions.models import Session
+    from websockets.exceptions import ConnectionClosed
+
+    server, session = live
+
+    async def go():
+        ws_url = server.url.replace("http://", "ws://") + "/ws/chat/"
+        async with ws_connect(ws_url, origin=server.url, additional_headers={"Cookie": f"sessionid={session}"}) as ws:
+            await ws.send('{"type": "ping"}')
+            assert json.loads(await asyncio.wait_for(ws.recv(), timeout=10)) == {"type": "pong"}
+            await asyncio.to_thread(lambda: Session.objects.filter(session_key=session).delete())
+            await ws.send(json.dumps({"type": "ask", "text": QUESTION}))
+            with pytest.raises(ConnectionClosed) as closed:
+                await asyncio.wait_for(ws.recv(), timeout=10)
+            return closed.value.rcvd.code
+
+    assert asyncio.run(go()) == 4401
+    assert Message.objects.count() == 0

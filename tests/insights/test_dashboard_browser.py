@@ -25,6 +25,8 @@ def insights_server(transactional_db):
 def test_dashboard_renders_charts_and_tables(insights_server, page, make_user, insights_settings):
     """A curator opens the dashboard from the menu, sees five charts with tables and a gap topic, and changes period."""
     seed(make_user)
+    # The first dashboard a server draws imports scikit-learn: slow on a busy two-core machine.
+    page.set_default_timeout(45_000)
     sign_in(page, insights_server.url, "cara@example.gov.uk")
     page.click("a.govuk-header__link:text('Insights')")
     page.wait_for_url("**/insights/")

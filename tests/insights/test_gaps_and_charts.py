@@ -113,3 +113,23 @@ def test_nice_steps(peak, step):
     """Axis steps are 1, 2 or 5 times a power of ten, at most four to the top."""
     assert charts.nice_step(peak) == pytest.approx(step)
     assert np.ceil(peak / step) <= 4 if peak else True
+
+
+@pytest.mark.slow
+def test_real_embedder_groups_paraphrases_at_the_default_distance():
+    """With the real MiniLM model and the default 0.55, paraphrases group together and topics stay apart."""
+    from documents.embeddings import LocalMiniLM
+
+    texts = [
+        ("Can I carry over unused annual leave to next year?", 1),
+        ("How many holiday days can I roll over into the next leave year?", 2),
+        ("Is it possible to move untaken annual leave into next year?", 3),
+        ("What is the mileage rate for using my own car on business?", 4),
+        ("How much can I claim per mile when driving my car for work?", 5),
+        ("What allowance do I get for business miles in a private car?", 6),
+    ]
+    qs = questions(*texts)
+    vectors = LocalMiniLM(threads=1).embed_documents([q.text for q in qs])
+    default = 0.55  # HUMPHREY_INSIGHTS_TOPIC_DISTANCE's documented default (docs/insights.md)
+    topics = gaps.group_topics(qs, vectors, distance_threshold=default, min_askers=1)
+    assert sorted(sorted(q.key for q in t.members) for t in topics) == [[0, 1, 2], [3, 4, 5]]

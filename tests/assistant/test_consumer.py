@@ -409,3 +409,23 @@ async def test_busy_socket_refuses_a_second_question_until_the_first_ends(guidan
         await services.answers_wait()
     assert any(f["type"] == "error" and f["code"] == "busy" for f in frames)
     await asyncio.sleep(0)
+
+
+async def test_too_many_answers_at_once_for_one_person_is_refused_and_audited(guidance, staff, fake_model, settings):
+    """Two sockets, one person, a limit of one answer at a time: the second is refused with
+    too_many_streams (stored and audited as refused); the first completes."""
+    settings.HUMPHREY_CHAT_MAX_STREAMS_PER_USER = 1
+    fake_model(reply=" ".join(["leave"] * 80) + " {cite}", delay=0.01)
+    first, second = await connect(staff), await connect(staff)
+    try:
+        await ask(first, "How many days of annual leave do full-time staff get?")
+        assert json.loads(await first.receive_from(timeout=5))["type"] == "accepted"
+        await ask(second, "How many days of annual leave do part-time staff get?")
+        refused = await frames_until_end(second)
+        finished = await frames_until_end(first)
+    finally:
+        await first.disconnect()
+        await second.disconnect()
+    assert refused[-1]["type"] == "error" and refused[-1]["code"] == "too_many_streams"
+    assert finished[-1]["status"] == "complete"
+    assert sorted(e.outcome for e in await db(answer_events)) == ["answered", "refused"]

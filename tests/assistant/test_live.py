@@ -155,3 +155,28 @@ def test_a_session_that_ended_closes_the_socket_on_the_next_question(live):
 
     assert asyncio.run(go()) == 4401
     assert Message.objects.count() == 0
+
+
+def test_invalid_utf8_closes_the_socket_and_the_server_keeps_serving(live):
+    """A text frame that is not UTF-8 makes the websocket layer drop the connection (Autobahn fails it,
+    sometimes without a close frame); nothing is stored and the next socket works."""
+    from websockets.exceptions import ConnectionClosed
+
+    server, session = live
+    ws_url = server.url.replace("http://", "ws://") + "/ws/chat/"
+
+    async def go():
+        headers = {"Cookie": f"sessionid={session}"}
+        async with ws_connect(ws_url, origin=server.url, additional_headers=headers) as ws:
+            await ws.send(b'{"type": "ask", "text": "\xff\xfe"}', text=True)
+            with pytest.raises(ConnectionClosed) as closed:
+                await asyncio.wait_for(ws.recv(), timeout=10)
+        async with ws_connect(ws_url, origin=server.url, additional_headers=headers) as ws:
+            await ws.send('{"type": "ping"}')
+            pong = json.loads(await asyncio.wait_for(ws.recv(), timeout=10))
+        return closed.value.rcvd, pong
+
+    received, pong = asyncio.run(go())
+    assert received is None or received.code == 1007
+    assert pong == {"type": "pong"}
+    assert Message.objects.count() == 0

@@ -23,7 +23,7 @@ FEEDBACK_CHOICES = ("up", "down", "none")
 class AuditFilters:
     """What an auditor asked for. Empty strings / None mean "any"."""
 
-    action: str = "answer"  # "answer", "feedback", "" (every kind) or any exact action
+    action: str = "answer"  # "answer", "feedback", "auth.*" (a family), "" (every kind) or any exact action
     user: str = ""  # the actor's email (as recorded at the time), case-insensitive
     date_from: dt.date | None = None
     date_to: dt.date | None = None  # inclusive
@@ -90,7 +90,9 @@ class AuditEventQuerySet(models.QuerySet):
     def matching(self, filters: AuditFilters) -> AuditEventQuerySet:
         """Apply every filter an auditor set. Feedback filtering needs ``with_feedback()`` first."""
         qs = self
-        if filters.action:
+        if filters.action.endswith(".*"):
+            qs = qs.filter(action__startswith=filters.action[:-1])
+        elif filters.action:
             qs = qs.filter(action=filters.action)
         if filters.user:
             qs = qs.filter(actor_label__iexact=filters.user.strip())

@@ -243,3 +243,24 @@ def test_chain_verifies_after_concurrent_writers(make_user):
     assert result.ok, result.problems
     assert result.checked == AuditEvent.objects.count()
     assert AuditEvent.objects.values("prev_sha256").distinct().count() == AuditEvent.objects.count()
+
+
+def test_garbled_hashed_text_is_named(record_answer, civil_servant):
+    """A hashed text overwritten with non-JSON is still checked (in Python) and named, not a crash."""
+    events = [record_answer(civil_servant) for _ in range(3)]
+    with pgtrigger.ignore("audit.AuditEvent:audit_event_append_only"), connection.cursor() as c:
+        c.execute("UPDATE audit_auditevent SET canonical = 'not json' WHERE seq = %s", [events[1].seq])
+    result = audit_verify()
+    assert [(p.seq, p.kind) for p in result.problems] == [(events[1].seq, "altered")]
+    assert "digest does not match its recorded text" in str(result.first_problem)
+
+
+def test_events_without_hashed_text_verify_from_their_columns(record_answer, civil_servant):
+    """Events written before the hashed text was kept are verified by recomputing from their columns."""
+    events = [record_answer(civil_servant) for _ in range(2)]
+    with pgtrigger.ignore("audit.AuditEvent:audit_event_append_only"), connection.cursor() as c:
+        c.execute("UPDATE audit_auditevent SET canonical = '' WHERE seq = %s", [events[0].seq])
+    assert audit_verify().ok
+    with pgtrigger.ignore("audit.AuditEvent:audit_event_append_only"), connection.cursor() as c:
+        c.execute("UPDATE audit_auditevent SET subject = 'conversation:0' WHERE seq = %s", [events[0].seq])
+    assert audit_verify().first_problem.seq == events[0].seq

@@ -1,0 +1,103 @@
+"""The auditors' search form and the subject-access form (GET forms: they change nothing)."""
+
+from __future__ import annotations
+
+from django import forms
+
+from audit.selectors import ANSWER_OUTCOMES, AuditFilters
+
+ACTION_CHOICES = [
+    ("answer", "Answers"),
+    ("feedback", "Feedback"),
+    ("auth.*", "Sign-ins and sign-outs"),
+    ("role.*", "Role changes"),
+    ("curation.*", "Curation changes"),
+    ("legal_hold.*", "Legal holds"),
+    ("retention.*", "Retention purges"),
+    ("audit.*", "Auditors' own activity"),
+    ("", "Every kind of event"),
+]
+OUTCOME_CHOICES = [("", "Any outcome")] + [(o, o.replace("_", " ").capitalize()) for o in ANSWER_OUTCOMES]
+OUTCOME_CHOICES += [("up", "Feedback: helpful"), ("down", "Feedback: not helpful")]
+OUTCOME_CHOICES += [("success", "Sign-in: success"), ("failure", "Sign-in: failure")]
+FEEDBACK_CHOICES = [("", "Any feedback"), ("up", "Helpful"), ("down", "Not helpful"), ("none", "No feedback")]
+
+
+class GovukFormMixin:
+    """Puts GOV.UK Design System classes on every widget (error variants included)."""
+
+    def govuk_classes(self) -> None:
+        for name, field in self.fields.items():
+            widget = field.widget
+            if isinstance(widget, forms.Select):
+                css = "govuk-select"
+            elif isinstance(widget, forms.DateInput):
+                css = "govuk-input govuk-input--width-10"
+            else:
+                css = "govuk-input"
+            if self.is_bound and name in self.errors:
+                css += " govuk-select--error" if isinstance(widget, forms.Select) else " govuk-input--error"
+            widget.attrs["class"] = css
+
+    def full_clean(self) -> None:
+        super().full_clean()
+        self.govuk_classes()
+
+
+class DateInput(forms.DateInput):
+    input_type = "date"
+
+
+class AuditFilterForm(GovukFormMixin, forms.Form):
+    action = forms.ChoiceField(label="Kind of event", choices=ACTION_CHOICES, required=False, initial="answer")
+    q = forms.CharField(
+        label="Words in the question or answer",
+        required=False,
+        max_length=200,
+        help_text='For example: annual leave -sick, or "flexible working"',
+    )
+    user = forms.EmailField(label="Person (email address)", required=False, max_length=254)
+    date_from = forms.DateField(label="From (date)", required=False, widget=DateInput)
+    date_to = forms.DateField(label="To (date, inclusive)", required=False, widget=DateInput)
+    collection = forms.SlugField(label="Collection searched (slug)", required=False, max_length=100)
+    outcome = forms.ChoiceField(label="Outcome", choices=OUTCOME_CHOICES, required=False)
+    feedback = forms.ChoiceField(label="Feedback on the answer", choices=FEEDBACK_CHOICES, required=False)
+    model = forms.CharField(label="Model name", required=False, max_length=200)
+
+    def __init__(self, data=None, *args, **kwargs):
+        # An empty query string means the default search (answers), not "every kind".
+        if data is not None and "action" not in data:
+            data = data.copy()
+            data["action"] = "answer"
+        super().__init__(data, *args, **kwargs)
+        self.govuk_classes()
+
+    def clean(self):
+        cleaned = super().clean()
+        start, end = cleaned.get("date_from"), cleaned.get("date_to")
+        if start and end and end < start:
+            self.add_error("date_to", "The end date must be the same as or after the start date")
+        return cleaned
+
+    def filters(self) -> AuditFilters:
+        """The validated filters (call after is_valid())."""
+        data = self.cleaned_data
+        return AuditFilters(
+            action=data.get("action") or "",
+            user=(data.get("user") or "").lower(),
+            date_from=data.get("date_from"),
+            date_to=data.get("date_to"),
+            collection=data.get("collection") or "",
+            outcome=data.get("outcome") or "",
+            feedback=data.get("feedback") or "",
+            model=(data.get("model") or "").strip(),
+            q=(data.get("q") or "").strip(),
+        )
+
+
+class PersonForm(GovukFormMixin, forms.Form):
+    email = forms.EmailField(label="Email address of the person", max_length=254)
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.govuk_classes()

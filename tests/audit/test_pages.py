@@ -1,0 +1,292 @@
+"""Auditor pages: auditors only, read-only, filters and exports that agree, and every reading recorded."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+
+import pytest
+from django.contrib import admin
+
+from accounts.roles import Role
+from audit.models import AuditContent, AuditEvent, LegalHold
+from audit.retention import legal_hold_place
+
+pytestmark = [
+    pytest.mark.django_db,
+    # The exports stream from an async generator (for ASGI); Django's sync test client buffers it and says so.
+    pytest.mark.filterwarnings("ignore:StreamingHttpResponse must consume asynchronous iterators"),
+]
+
+PAGES = [
+    "/audit/",
+    "/audit/?action=answer&q=leave",
+    "/audit/event/1/",
+    "/audit/conversation/1001/",
+    "/audit/export.csv",
+    "/audit/export.jsonl",
+    "/audit/verify/",
+    "/audit/person/",
+    "/audit/person/?email=casey@example.gov.uk",
+    "/audit/person/export.jsonl?email=casey@example.gov.uk",
+]
+
+
+def body(response) -> str:
+    return b"".join(response).decode() if response.streaming else response.content.decode()
+
+
+@pytest.fixture
+def history(record_answer, record_feedback, civil_servant, make_user):
+    """A small trail: answers of several outcomes, collections and models, with feedback on some."""
+    other = make_user("olu@example.gov.uk")
+    events = {
+        "leave": record_answer(civil_servant, conversation_id=1001, question="How much annual leave do I get?"),
+        "leave_followup": record_answer(
+            civil_servant, conversation_id=1001, question="Can I carry leave over?", answer="Up to 5 days [1]."
+        ),
+        "pension": record_answer(
+            other,
+            conversation_id=1002,
+            question="When can I take my pension?",
+            answer="At state pension age [1].",
+            collections=("pensions",),
+            model="llama-3-8b",
+        ),
+        "refused": record_answer(
+            other, outcome="refused", question="Tell me a secret", answer="", conversation_id=1003
+        ),
+        "error": record_answer(
+            civil_servant, outcome="error", question="Expenses limit?", answer="", conversation_id=1004
+        ),
+    }
+    events["fb_down"] = record_feedback(civil_servant, events["leave"], "down", "It is 27 days after five years")
+    events["fb_up"] = record_feedback(other, events["pension"], "up")
+    return events
+
+
+@pytest.mark.parametrize("url", PAGES)
+def test_pages_refuse_everyone_but_auditors(client, url, history, make_user):
+    """Civil servants, curators, staff and superusers without the auditor role get 403 on every page and export."""
+    people = [
+        make_user("cs@example.gov.uk"),
+        make_user("cur@example.gov.uk", roles=[Role.CURATOR]),
+    ]
+    superuser = make_user("root@example.gov.uk")
+    superuser.is_staff = superuser.is_superuser = True
+    superuser.save()
+    people.append(superuser)
+    for person in people:
+        client.force_login(person)
+        assert client.get(url).status_code == 403, (person.email, url)
+        client.logout()
+    assert client.get(url).status_code == 302  # anonymous: sent to sign in
+    assert client.post("/audit/verify/").status_code in (302, 403)
+
+
+@pytest.mark.parametrize("url", PAGES)
+def test_auditor_reads_every_page_and_each_reading_is_recorded(client, auditor, url, history):
+    """An auditor gets every page and export, and each one writes an audit event naming them."""
+    client.force_login(auditor)
+    before = AuditEvent.objects.filter(action__startswith="audit.", actor=auditor).count()
+    response = client.get(url)
+    assert response.status_code == 200, url
+    body(response)
+    after = AuditEvent.objects.filter(action__startswith="audit.", actor=auditor).count()
+    assert after == before + 1
+
+
+def test_audit_models_are_not_in_django_admin():
+    """Nobody can change or delete audit records through Django admin: the models are not registered."""
+    for model in (AuditEvent, AuditContent, LegalHold):
+        assert not admin.site.is_registered(model)
+
+
+def test_search_filters(client, auditor, history):
+    """Each filter narrows the answers to the right ones; the search itself is recorded with its filters."""
+    client.force_login(auditor)
+
+    def seqs(**params) -> set[int]:
+        response = client.get("/audit/", params)
+        assert response.status_code == 200
+        return {e.seq for e in response.context["page"].object_list}
+
+    h = history
+    answers = {h[k].seq for k in ("leave", "leave_followup", "pension", "refused", "error")}
+    assert seqs() == answers
+    assert seqs(user="OLU@example.gov.uk") == {h["pension"].seq, h["refused"].seq}
+    assert seqs(collection="pensions") == {h["pension"].seq}
+    assert seqs(outcome="refused") == {h["refused"].seq}
+    assert seqs(model="llama-3-8b") == {h["pension"].seq}
+    assert seqs(feedback="down") == {h["leave"].seq}
+    assert seqs(feedback="up") == {h["pension"].seq}
+    assert seqs(feedback="none") == answers - {h["leave"].seq, h["pension"].seq}
+    assert seqs(q="pension") == {h["pension"].seq}
+    assert seqs(q="carry over") == {h["leave_followup"].seq}
+    assert seqs(q="annual leave -carry") == {h["leave"].seq}
+    today = h["leave"].created_at.date().isoformat()
+    assert seqs(date_from=today, date_to=today) == answers
+    assert seqs(date_from="2001-01-01", date_to="2001-01-02") == set()
+    assert seqs(action="feedback") == {h["fb_down"].seq, h["fb_up"].seq}
+    recorded = AuditEvent.objects.filter(action="audit.search").last()
+    assert recorded.data["filters"] == {"action": "feedback"}
+    assert recorded.data["results"] == 2
+
+
+def test_bad_filters_get_a_clear_error(client, auditor, history):
+    """An impossible date range or malformed value is explained, not ignored."""
+    client.force_login(auditor)
+    response = client.get("/audit/", {"date_from": "2026-05-02", "date_to": "2026-05-01", "user": "not-an-email"})
+    assert response.status_code == 400
+    text = response.content.decode()
+    assert "govuk-error-summary" in text
+    assert "The end date must be the same as or after the start date" in text
+    assert "Enter a valid email address" in text
+    assert client.get("/audit/export.csv", {"date_from": "yesterday"}).status_code == 400
+
+
+def test_exports_match_the_filter(client, auditor, history):
+    """CSV and JSON Lines exports hold exactly the events the page shows for the same filter."""
+    client.force_login(auditor)
+    params = {"user": "casey@example.gov.uk", "collection": "hr-policies"}
+    page = client.get("/audit/", params)
+    shown = sorted(e.seq for e in page.context["page"].object_list)
+    assert shown == sorted(history[k].seq for k in ("leave", "leave_followup", "error"))
+
+    response = client.get("/audit/export.csv", params)
+    assert response["Content-Type"].startswith("text/csv")
+    assert "attachment" in response["Content-Disposition"]
+    rows = list(csv.DictReader(io.StringIO(body(response))))
+    assert [int(r["seq"]) for r in rows] == shown
+    leave = next(r for r in rows if int(r["seq"]) == history["leave"].seq)
+    assert leave["question"] == "How much annual leave do I get?"
+    assert leave["feedback"] == "down"
+    assert leave["model"] == "gpt-4o-mini"
+    assert leave["total_tokens"] == "1350"
+
+    response = client.get("/audit/export.jsonl", params)
+    lines = [json.loads(line) for line in body(response).splitlines()]
+    assert [r["seq"] for r in lines] == shown
+    first = lines[0]
+    assert first["content"]["passages"][0]["text"] == "Passage 1 text about annual leave."
+    assert first["data"]["passages"][0]["version_sha256"] == f"{1:064x}"
+    assert first["sha256"] == history["leave"].sha256
+    export_event = AuditEvent.objects.filter(action="audit.export").last()
+    assert export_event.data["filters"] == {"action": "answer", **params}
+    assert export_event.data["format"] == "jsonl"
+
+
+def test_csv_export_defuses_spreadsheet_formulas(client, auditor, record_answer, civil_servant):
+    """A question starting with = is exported as text, not as a formula."""
+    record_answer(civil_servant, question='=HYPERLINK("http://evil")')
+    client.force_login(auditor)
+    rows = list(csv.DictReader(io.StringIO(body(client.get("/audit/export.csv")))))
+    assert rows[0]["question"].startswith("'=")
+
+
+def test_event_trace_shows_everything_the_model_saw(client, auditor, history):
+    """The trace page shows question (as asked and condensed), passages with scores and SHA-256, prompt, model,
+    usage, cost, timings, outcome, citations and the later feedback."""
+    client.force_login(auditor)
+    text = client.get(f"/audit/event/{history['leave'].seq}/").content.decode()
+    for expected in [
+        "How much annual leave do I get?",
+        "Condensed: How much annual leave do I get?",
+        "You get 25 days of annual leave [1].",
+        "Passage 1 text about annual leave.",
+        "Guidance document 1",
+        f"{1:064x}",
+        "vector 0.7123456789",
+        "Answer only from the numbered passages.",
+        "gpt-4o-mini",
+        "temperature",
+        "answer_v1",
+        "1350 total",
+        "0.0042 GBP",
+        "first token 380 ms",
+        "cited",
+        "Not helpful",
+        "It is 27 days after five years",
+        history["leave"].sha256,
+    ]:
+        assert expected in text, expected
+    assert "/audit/conversation/1001/" in text
+
+
+def test_conversation_view_gathers_its_answers(client, auditor, history):
+    """The conversation page shows every answer of one conversation, in order, and nothing of others."""
+    client.force_login(auditor)
+    text = client.get("/audit/conversation/1001/").content.decode()
+    assert text.index("How much annual leave do I get?") < text.index("Can I carry leave over?")
+    assert "When can I take my pension?" not in text
+
+
+def test_verify_button_shows_the_result(client, auditor, history):
+    """POSTing the verify button runs the check and shows it; the check is recorded."""
+    client.force_login(auditor)
+    response = client.post("/audit/verify/")
+    assert response.status_code == 200
+    assert "Chain intact" in response.content.decode()
+    event = AuditEvent.objects.get(action="audit.verify")
+    assert event.outcome == "ok"
+    assert event.data["checked"] == event.seq - 1
+
+    import pgtrigger
+    from django.db import connection
+
+    with pgtrigger.ignore("audit.AuditEvent:audit_event_append_only"), connection.cursor() as c:
+        c.execute("UPDATE audit_auditevent SET outcome = 'answered' WHERE seq = %s", [history["refused"].seq])
+    text = client.post("/audit/verify/").content.decode()
+    assert "The audit trail has been tampered with" in text
+    assert f"Event #{history['refused'].seq} (answer" in text
+    assert AuditEvent.objects.filter(action="audit.verify").last().outcome == "failed"
+
+
+def test_subject_access_gathers_everything_about_one_person(client, auditor, history, civil_servant):
+    """A person's page holds their answers, feedback, sign-in failures and role changes, and nobody else's."""
+    client.post("/accounts/login/", {"login": "casey@example.gov.uk", "password": "wrong-password-x"})
+    client.force_login(auditor)
+    legal_hold_place(actor=auditor, reason="Tribunal 42", user=civil_servant)
+    response = client.get("/audit/person/", {"email": "casey@example.gov.uk"})
+    seqs = {e.seq for e in response.context["page"].object_list}
+    h = history
+    mine = {h[k].seq for k in ("leave", "leave_followup", "error", "fb_down")}
+    assert mine <= seqs
+    assert h["pension"].seq not in seqs and h["fb_up"].seq not in seqs
+    failed = AuditEvent.objects.get(action="auth.sign_in", outcome="failure")
+    assert failed.seq in seqs
+    assert "Tribunal 42" in response.content.decode()
+    lines = [
+        json.loads(line)
+        for line in body(client.get("/audit/person/export.jsonl", {"email": "casey@example.gov.uk"})).splitlines()
+    ]
+    assert {r["seq"] for r in lines} >= mine | {failed.seq}
+    assert h["pension"].seq not in {r["seq"] for r in lines}
+    recorded = AuditEvent.objects.filter(action="audit.subject_access").last()
+    assert recorded.subject == f"user:{civil_servant.pk}"
+
+
+def test_purged_content_is_shown_as_purged(client, auditor, record_answer, civil_servant, settings, monkeypatch):
+    """After the retention purge, pages say the content was purged instead of failing."""
+    import sys
+    import types
+
+    import assistant
+    from audit.retention import retention_purge
+
+    module = types.ModuleType("assistant.services")
+    module.conversations_purge = lambda **kwargs: 0
+    monkeypatch.setitem(sys.modules, "assistant.services", module)
+    monkeypatch.setattr(assistant, "services", module, raising=False)
+    event = record_answer(civil_servant)
+    settings.HUMPHREY_RETENTION_DAYS = 1
+    import datetime as dt
+
+    from django.utils import timezone
+
+    retention_purge(now=timezone.now() + dt.timedelta(days=2))
+    client.force_login(auditor)
+    assert "purged" in client.get("/audit/").content.decode()
+    text = client.get(f"/audit/event/{event.seq}/").content.decode()
+    assert "removed by the retention purge" in text

@@ -2,9 +2,11 @@
 
 The audit trail is the record of every answer and every rating (see ``audit.services`` for the
 event schema). An answer belongs to a collection's insights when the collection's slug is among
-the collections it searched (``data @> {"collections": [slug]}``, answered by the GIN index), and
-a document's figures only ever count documents *of that collection* (joined through the version a
-citation names), so nothing from another collection reaches a dashboard.
+the collections it searched (``data @> {"collections": [slug]}``, answered by the GIN index) or,
+for a question asked of everything the person may read (``collections`` empty), when one of the
+passages it was shown came from the collection. A document's figures only ever count documents
+*of that collection* (joined through the version a citation names), so nothing from another
+collection reaches a dashboard.
 
 Feedback counts the latest rating of each answer (a changed mind counts once), attributed to the
 day of the answer. Days are the site's local days (``TIME_ZONE``).
@@ -108,7 +110,11 @@ WITH ev AS MATERIALIZED (
              ORDER BY f.seq DESC LIMIT 1) AS feedback
     FROM {event} e
     WHERE e.action = 'answer'
-      AND e.data @> %(match)s::jsonb
+      AND (
+          e.data @> %(match)s::jsonb
+          -- Asked of "everything I may read" (no collection chosen): the passages say which.
+          OR (e.data @> %(match_passage)s::jsonb AND coalesce(e.data -> 'collections', '[]'::jsonb) = '[]'::jsonb)
+      )
       AND e.created_at >= %(since)s AND e.created_at < %(until)s
 )
 """
@@ -118,6 +124,7 @@ def _params(collection: Collection, period: Period, **extra) -> dict:
     return {
         "tz": timezone.get_current_timezone_name(),
         "match": json.dumps({"collections": [collection.slug]}),
+        "match_passage": json.dumps({"passages": [{"collection": collection.slug}]}),
         "since": period.since,
         "until": period.until,
         "collection_id": collection.pk,

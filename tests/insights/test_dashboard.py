@@ -354,3 +354,21 @@ def test_retention_purge_removes_cached_embeddings(seeded):
     page = client.get("/insights/hr/").content.decode()
     assert "11 questions are counted but not grouped: their text was purged." in page
     assert csv_table(client, "hr", "outcomes")[-1] == ["All questions", "17", "100%"]
+
+
+def test_questions_asked_of_everything_count_where_their_passages_came_from(seeded):
+    """With no collection chosen (collections []), an answer counts for the collections of its passages only."""
+    from tests.insights.conftest import _answer
+
+    hr_asker, travel_asker = seeded.askers[0], seeded.askers[1]
+    _answer("Y1", hr_asker, question="Leave?", outcome="answered", days_ago=5, minute=0, collections=(),
+            ttft=10, cost=0.001, cites=[seeded.docs["A"]])  # fmt: skip
+    _answer("Y2", travel_asker, question="Trains?", outcome="answered", days_ago=5, minute=1, collections=(),
+            ttft=10, cost=0.001, cites=[seeded.docs["T"]])  # fmt: skip
+    _answer("Y3", travel_asker, question="Nothing found", outcome="no_answer", days_ago=5, minute=2,
+            collections=())  # fmt: skip
+    hr = csv_table(client_for(seeded.hr_curator), "hr", "questions")
+    travel = csv_table(client_for(seeded.travel_curator), "travel", "questions")
+    assert hr[-6][1:3] == ["1", "1"]  # 5 days ago: Y1 only
+    assert travel[-6][1:3] == ["1", "1"]  # Y2 only
+    assert csv_table(client_for(seeded.hr_curator), "hr", "outcomes")[-1] == ["All questions", "18", "100%"]

@@ -154,3 +154,15 @@ def test_legal_hold_command(auditor, civil_servant):
     call_command("legal_hold", "release", str(hold.pk), "--by", auditor.email, stdout=io.StringIO())
     hold.refresh_from_db()
     assert hold.released_at is not None
+
+
+def test_purge_calls_the_assistant_purge(settings, record_answer, civil_servant):
+    """With the chat app's conversations_purge in place, the purge calls it and records what it returned."""
+    settings.HUMPHREY_RETENTION_DAYS = 1
+    record_answer(civil_servant)
+    result = retention_purge(now=timezone.now() + dt.timedelta(days=2))
+    assert result.conversations_error == ""
+    event = AuditEvent.objects.get(action="retention.purge")
+    assert event.outcome == "done"
+    assert event.data["conversations"] == result.conversations
+    assert audit_verify().ok

@@ -187,21 +187,6 @@ GROUP BY day
 
 
 @dataclass(frozen=True)
-class OutcomeCount:
-    outcome: str
-    questions: int
-
-
-def outcome_counts(collection: Collection, period: Period) -> list[OutcomeCount]:
-    """Answers of the period by exact outcome, most frequent first."""
-    rows = _fetch(
-        _ANSWERS + "SELECT outcome, count(*) FROM ev GROUP BY outcome ORDER BY count(*) DESC, outcome",
-        _params(collection, period),
-    )
-    return [OutcomeCount(outcome or "(none)", n) for outcome, n in rows]
-
-
-@dataclass(frozen=True)
 class DayCost:
     day: dt.date
     currency: str
@@ -317,15 +302,16 @@ class GapRow:
     personal_data: bool
 
 
-def gap_rows(collection: Collection, period: Period, *, limit: int) -> list[GapRow]:
-    """The period's most recent ``limit`` gaps: answers with outcome ``no_answer`` or rated down."""
+def gap_rows(collection: Collection, period: Period, *, limit: int) -> tuple[list[GapRow], int]:
+    """The most recent ``limit`` gaps (outcome ``no_answer`` or rated down) of the period, and how many in all."""
     rows = _fetch(
         _ANSWERS
         + """
 SELECT ev.id, ev.actor_id, ev.outcome = 'no_answer', coalesce(ev.feedback = 'down', false),
        CASE WHEN jsonb_typeof(c.body -> 'question') = 'string' THEN c.body ->> 'question' END,
        CASE WHEN jsonb_typeof(ev.data -> 'personal_data') = 'array'
-            THEN jsonb_array_length(ev.data -> 'personal_data') > 0 ELSE false END
+            THEN jsonb_array_length(ev.data -> 'personal_data') > 0 ELSE false END,
+       count(*) OVER ()
 FROM ev LEFT JOIN {content} c ON c.event_id = ev.id
 WHERE ev.outcome = 'no_answer' OR ev.feedback = 'down'
 ORDER BY ev.seq DESC
@@ -333,16 +319,7 @@ LIMIT %(limit)s
 """,
         _params(collection, period, limit=limit),
     )
-    return [GapRow(*row) for row in rows]
-
-
-def gap_total(collection: Collection, period: Period) -> int:
-    """How many gaps the period has in all (``gap_rows`` may be capped)."""
-    rows = _fetch(
-        _ANSWERS + "SELECT count(*) FROM ev WHERE ev.outcome = 'no_answer' OR ev.feedback = 'down'",
-        _params(collection, period),
-    )
-    return rows[0][0]
+    return [GapRow(*row[:-1]) for row in rows], (rows[0][-1] if rows else 0)
 
 
 @dataclass(frozen=True)

@@ -141,10 +141,6 @@ class Dashboard:
         return selectors.daily_activity(self.collection, self.period)
 
     @cached_property
-    def outcome_counts(self) -> list[selectors.OutcomeCount]:
-        return selectors.outcome_counts(self.collection, self.period)
-
-    @cached_property
     def costs(self) -> list[selectors.DayCost]:
         return selectors.cost_by_day(self.collection, self.period)
 
@@ -168,8 +164,9 @@ class Dashboard:
     @cached_property
     def topics(self) -> tuple[list[TopicView], dict[str, int]]:
         """Visible topics, plus counts for the notes: hidden topics, their questions, questions without text."""
-        rows = selectors.gap_rows(self.collection, self.period, limit=settings.HUMPHREY_INSIGHTS_MAX_GAP_QUESTIONS)
-        total = selectors.gap_total(self.collection, self.period)
+        rows, total = selectors.gap_rows(
+            self.collection, self.period, limit=settings.HUMPHREY_INSIGHTS_MAX_GAP_QUESTIONS
+        )
         with_text = [r for r in rows if r.question and r.question.strip()]
         info = {"total": total, "without_text": len(rows) - len(with_text), "beyond_cap": total - len(rows)}
         if not with_text:

@@ -372,3 +372,14 @@ def test_questions_asked_of_everything_count_where_their_passages_came_from(seed
     assert hr[-6][1:3] == ["1", "1"]  # 5 days ago: Y1 only
     assert travel[-6][1:3] == ["1", "1"]  # Y2 only
     assert csv_table(client_for(seeded.hr_curator), "hr", "outcomes")[-1] == ["All questions", "18", "100%"]
+
+
+def test_only_the_most_recent_gaps_are_grouped_beyond_the_cap(seeded, settings):
+    """With a cap of 4, the 4 most recent gap questions are grouped and the page says 11 were found."""
+    settings.HUMPHREY_INSIGHTS_MAX_GAP_QUESTIONS = 4
+    settings.HUMPHREY_INSIGHTS_MIN_ASKERS = 1
+    client = client_for(seeded.hr_curator)
+    page = client.get("/insights/hr/").content.decode()
+    assert "Only the most recent 4 of 11 were grouped." in page
+    rows = csv_table(client, "hr", "topics")
+    assert sum(int(row[1]) for row in rows[1:]) == 4

@@ -33,9 +33,16 @@ def test_auditor_searches_opens_a_trace_and_verifies(asgi_server, page, make_use
     assert page.get_by_text("45p a mile [1].").is_visible()
     assert page.get_by_text("Passage 1 text about annual leave.").first.is_visible()
 
+    # The export streams over ASGI (Daphne) with the browser's session: only the filtered answer.
+    export = page.request.get(f"{asgi_server.url}/audit/export.jsonl?q=mileage")
+    assert export.ok
+    lines = export.text().splitlines()
+    assert len(lines) == 1
+    assert '"45p a mile [1]."' in lines[0]
+
     page.click("text=Verify integrity")
     page.click("button:has-text('Verify integrity now')")
     assert page.locator(".govuk-panel__title").inner_text() == "Chain intact"
     assert page.console_errors == []
     recorded = set(AuditEvent.objects.filter(action__startswith="audit.").values_list("action", flat=True))
-    assert {"audit.search", "audit.view", "audit.verify"} <= recorded
+    assert {"audit.search", "audit.view", "audit.export", "audit.verify"} <= recorded

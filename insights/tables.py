@@ -101,10 +101,6 @@ def _short(day: dt.date) -> str:
     return day.strftime("%-d %b")
 
 
-def _doc(document_id: int, title: str) -> Cell:
-    return Cell(title, title, link=document_link(document_id))
-
-
 def _hidden_note(count: int, singular: str, plural: str) -> list[str]:
     """Says how many rows were held back by the privacy threshold, never which."""
     if not count:
@@ -128,9 +124,11 @@ class TopicView:
 class Dashboard:
     """Everything one collection's dashboard shows for one period, computed when first asked for."""
 
-    def __init__(self, collection: Collection, period: selectors.Period) -> None:
+    def __init__(self, collection: Collection, period: selectors.Period, *, link_documents: bool = True) -> None:
+        """``link_documents``: link document rows to the curation pages (only useful to a curator of it)."""
         self.collection = collection
         self.period = period
+        self.link_documents = link_documents
         self.min_askers = settings.HUMPHREY_INSIGHTS_MIN_ASKERS
         self.show_questions = settings.HUMPHREY_INSIGHTS_SHOW_QUESTIONS
 
@@ -216,6 +214,12 @@ class Dashboard:
 
     # --- tables ----------------------------------------------------------------------------
 
+    def _link(self, document_id: int) -> str | None:
+        return document_link(document_id) if self.link_documents else None
+
+    def _doc(self, document_id: int, title: str) -> Cell:
+        return Cell(title, title, link=self._link(document_id))
+
     def table(self, name: str) -> Table:
         if name not in TABLES:
             raise KeyError(name)
@@ -273,7 +277,7 @@ class Dashboard:
             row = [Cell(view.label), _num(view.size), _num(view.not_covered), _num(view.rated_down)]
             if self.show_questions:
                 row.append(Cell("", items=tuple((q, None) for q in view.examples)))
-            row.append(Cell("", items=tuple((d.title, document_link(d.document_id)) for d in view.nearest)))
+            row.append(Cell("", items=tuple((d.title, self._link(d.document_id)) for d in view.nearest)))
             rows.append(row)
         hidden, held = info.get("hidden_topics", 0), info.get("hidden_questions", 0)
         notes = _hidden_note(
@@ -294,7 +298,7 @@ class Dashboard:
 
     def _table_most_cited(self) -> Table:
         shown = [c for c in self.citations if c.askers >= self.min_askers]
-        rows = [[_doc(c.document_id, c.title), _num(c.answers)] for c in shown]
+        rows = [[self._doc(c.document_id, c.title), _num(c.answers)] for c in shown]
         notes = _hidden_note(len(self.citations) - len(shown), "cited document", "cited documents")
         return Table("most_cited", TABLES["most_cited"], ["Document", "Answers citing it"], rows, [False, True], notes)
 
@@ -302,7 +306,7 @@ class Dashboard:
         down = [c for c in self.citations if c.rated_down]
         down.sort(key=lambda c: (-c.rated_down, c.title, c.document_id))
         shown = [c for c in down if c.down_askers >= self.min_askers]
-        rows = [[_doc(c.document_id, c.title), _num(c.rated_down), _num(c.answers)] for c in shown]
+        rows = [[self._doc(c.document_id, c.title), _num(c.rated_down), _num(c.answers)] for c in shown]
         notes = _hidden_note(len(down) - len(shown), "document", "documents")
         headers = ["Document", "Answers rated down citing it", "Answers citing it"]
         return Table("rated_down", TABLES["rated_down"], headers, rows, [False, True, True], notes)
@@ -310,14 +314,14 @@ class Dashboard:
     def _table_never_cited(self) -> Table:
         cited = {c.document_id for c in self.citations}
         documents = selectors.documents_never_cited(self.collection, self.period, cited)
-        rows = [[_doc(d.document_id, d.title), _updated(d)] for d in documents]
+        rows = [[self._doc(d.document_id, d.title), _updated(d)] for d in documents]
         caption = f"Documents not cited in the last {self.period.days} days"
         return Table("never_cited", caption, ["Document", "Current version uploaded"], rows, [False, False])
 
     def _table_stale(self) -> Table:
         days = settings.HUMPHREY_INSIGHTS_STALE_DAYS
         documents = selectors.documents_stale(self.collection, older_than_days=days)
-        rows = [[_doc(d.document_id, d.title), _updated(d), _num(d.age_days)] for d in documents]
+        rows = [[self._doc(d.document_id, d.title), _updated(d), _num(d.age_days)] for d in documents]
         caption = f"Documents not updated for more than {days} days"
         headers = ["Document", "Current version uploaded", "Age (days)"]
         return Table("stale", caption, headers, rows, [False, False, True])

@@ -18,6 +18,7 @@ from django.views.decorators.http import require_GET
 
 from accounts.roles import Role, has_role
 from audit.services import audit_record
+from documents.models import Collection
 from insights.forms import DashboardForm
 from insights.selectors import Period, collection_for_insights, collections_for_insights
 from insights.tables import TABLES, Dashboard
@@ -50,7 +51,9 @@ def dashboard(request: HttpRequest, slug: str) -> HttpResponse:
         context = {"collection": collection, "form": form, "board": None, "periods": _periods(form)}
         return render(request, "insights/dashboard.html", context, status=400)
     period = Period.last(form.days)
-    board = Dashboard(collection, period)
+    # The curation pages are for the collection's curators; an auditor who is not one gets plain titles.
+    curates = Collection.objects.curated_by(request.user).filter(pk=collection.pk).exists()
+    board = Dashboard(collection, period, link_documents=curates)
     filters = {"collection": collection.slug, "period_days": period.days}
     if form.cleaned_data["format"] == "csv":
         name = form.cleaned_data["table"]

@@ -319,6 +319,14 @@ def test_documents_link_to_their_versions_page(seeded, settings):
     assert reverse("documents:document", args=[seeded.docs["T"].pk]) not in page
 
 
+def test_auditor_who_is_not_curator_gets_plain_titles(seeded, auditor, settings):
+    """The curation pages are for curators: an auditor sees document titles without links to them."""
+    settings.HUMPHREY_INSIGHTS_MIN_ASKERS = 1
+    page = client_for(auditor).get("/insights/hr/").content.decode()
+    assert "Annual leave policy" in page
+    assert "/curate/documents/" not in page
+
+
 def test_question_embeddings_are_cached_by_event(seeded, monkeypatch):
     """The 11 gap questions with text are embedded once; a second view embeds nothing new."""
     from documents.embeddings import FakeEmbeddings

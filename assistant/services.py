@@ -31,6 +31,7 @@ from django.urls import NoReverseMatch, reverse
 from django.utils import timezone
 
 from assistant import pii
+from assistant.batching import query_embedder
 from assistant.core.citations import cited_numbers, strip_unshown
 from assistant.core.condense import condense
 from assistant.core.errors import AnswerError
@@ -40,7 +41,7 @@ from assistant.core.types import ChatRequest, Source, TextDelta, Turn, Usage
 from assistant.providers import get_chat_model
 from audit.services import audit_record
 from documents.models import Chunk, Collection
-from documents.retrieval import passages_for_user
+from documents.retrieval import clean_query, passages_for_user
 
 from .models import Citation, Conversation, Feedback, Message, Rating, Role, Status
 from .selectors import conversation_for_user, recent_turns, tokens_used_today
@@ -386,8 +387,10 @@ def _ms(start: float) -> int:
     return int((time.monotonic() - start) * 1000)
 
 
-def _retrieve(user, query: str, collections, k: int, max_marking: str) -> list[Source]:
-    passages = passages_for_user(user=user, query=query, collections=collections, k=k, max_marking=max_marking)
+def _retrieve(user, query: str, collections, k: int, max_marking: str, query_vector=None) -> list[Source]:
+    passages = passages_for_user(
+        user=user, query=query, collections=collections, k=k, max_marking=max_marking, query_vector=query_vector
+    )
     return [
         Source(
             n=i,
@@ -588,8 +591,10 @@ class AnswerRun:
         p, out = self.prepared, self.outcome
         out.condensed = condense(p.model_text, p.turns)
         t0 = time.monotonic()
+        # Embedded outside the database thread, batched with other questions arriving at once.
+        vector = await query_embedder().embed(clean_query(out.condensed)) if clean_query(out.condensed) else None
         out.sources = await database_sync_to_async(_retrieve)(
-            self.user, out.condensed, p.collections, settings.HUMPHREY_CHAT_PASSAGES, model.max_marking
+            self.user, out.condensed, p.collections, settings.HUMPHREY_CHAT_PASSAGES, model.max_marking, vector
         )
         out.timings["retrieval"] = _ms(t0)
         if not good_enough(out.sources):
@@ -676,9 +681,16 @@ async def session_alive(session) -> bool:
 
 async def answer_start(*, user, conversation_id, text: str, collections: list[str] | None) -> AnswerRun:
     """Store the question and start answering it. Raises ``AnswerError`` (nothing stored) for bad asks."""
-    prepared = await database_sync_to_async(question_store)(
-        user=user, conversation_id=conversation_id, text=text, collections=collections
-    )
+    try:
+        prepared = await database_sync_to_async(question_store)(
+            user=user, conversation_id=conversation_id, text=text, collections=collections
+        )
+    except DatabaseError:
+        logger.warning("storing a question failed: database unavailable")
+        raise AnswerError(
+            "Your question could not be saved just now, so it was not sent. Try again in a moment.",
+            code="storage_error",
+        ) from None
     return AnswerRun(user=user, prepared=prepared).start()
 
 

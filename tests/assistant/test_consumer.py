@@ -429,3 +429,25 @@ async def test_too_many_answers_at_once_for_one_person_is_refused_and_audited(gu
     assert refused[-1]["type"] == "error" and refused[-1]["code"] == "too_many_streams"
     assert finished[-1]["status"] == "complete"
     assert sorted(e.outcome for e in await db(answer_events)) == ["answered", "refused"]
+
+
+async def test_database_unavailable_when_storing_the_question_gives_a_clear_error(guidance, staff, monkeypatch):
+    """If the question cannot be stored (database down), the user gets storage_error, nothing is sent
+    to a model, and the socket keeps working."""
+    from django.db import OperationalError
+
+    def down(**kwargs):
+        raise OperationalError("connection refused")
+
+    monkeypatch.setattr(services, "question_store", down)
+    ws = await connect(staff)
+    try:
+        await ask(ws, "How many days of annual leave do full-time staff get?")
+        frame = json.loads(await ws.receive_from(timeout=5))
+        await ws.send_to(text_data='{"type": "ping"}')
+        pong = json.loads(await ws.receive_from(timeout=5))
+    finally:
+        await ws.disconnect()
+    assert frame["type"] == "error" and frame["code"] == "storage_error"
+    assert "connection refused" not in frame["message"]
+    assert pong == {"type": "pong"}

@@ -3,6 +3,7 @@ retries with jitter and the circuit breaker, and prompt injection planted in a d
 
 from __future__ import annotations
 
+import asyncio
 import json
 
 import pytest
@@ -191,3 +192,16 @@ async def test_ignore_previous_instructions_in_a_document_does_not_change_the_ru
     event = await database_sync_to_async(AuditEvent.objects.get)(action="answer")
     assert event.data["citations"][0]["n"] == 1
     assert json.dumps(event.data).count("evil.example") == 0
+
+
+@pytest.mark.asyncio
+async def test_questions_arriving_together_are_embedded_in_one_batch():
+    """Twenty questions in the same instant are embedded by one model call, each getting its own vector."""
+    from assistant.batching import QueryEmbedder
+    from documents.embeddings import FakeEmbeddings
+
+    batcher = QueryEmbedder()
+    texts = [f"question number {i} about annual leave" for i in range(20)]
+    vectors = await asyncio.gather(*(batcher.embed(t) for t in texts))
+    assert batcher.batches == 1
+    assert vectors == [FakeEmbeddings().embed_query(t) for t in texts]

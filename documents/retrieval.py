@@ -24,7 +24,6 @@ Callers in async code wrap it: ``await database_sync_to_async(passages_for_user)
 from __future__ import annotations
 
 import logging
-import math
 import re
 import threading
 from dataclasses import dataclass, field
@@ -76,14 +75,16 @@ class Passage:
 class RetrievalParams:
     """The knobs, from settings by default; the evaluation command and benchmark vary them."""
 
-    rrf_k: int = 60
+    rrf_k: int = 10
     vector_weight: float = 1.0
-    keyword_weight: float = 1.0
-    code_weight: float = 1.0
+    keyword_weight: float = 0.7
+    code_weight: float = 0.5
     vector_depth: int = 40
     keyword_depth: int = 40
     ef_search: int = 200
     common_term_freq: float = 0.2
+    keyword_budget: int = 1000  # rows the kept words are expected to match, at most
+    keyword_scan_limit: int = 2000  # rows full-text search ranks, at most
     rank_normalization: int = 1
     exact_below: int = 20_000
 
@@ -98,6 +99,8 @@ class RetrievalParams:
             "keyword_depth": settings.HUMPHREY_RETRIEVAL_KEYWORD_DEPTH,
             "ef_search": settings.HUMPHREY_RETRIEVAL_EF_SEARCH,
             "common_term_freq": settings.HUMPHREY_RETRIEVAL_COMMON_TERM_FREQ,
+            "keyword_budget": settings.HUMPHREY_RETRIEVAL_KEYWORD_BUDGET,
+            "keyword_scan_limit": settings.HUMPHREY_RETRIEVAL_KEYWORD_SCAN_LIMIT,
             "exact_below": settings.HUMPHREY_RETRIEVAL_EXACT_BELOW,
         }
         values.update(overrides)
@@ -247,7 +250,10 @@ def retrieve(
         "codes": " or ".join(f'"{span}"' for span in codes),
         "text": text,
         "or_semantics": not _OPERATORS.search(text),
-        "min_idf": math.log(1 + 1 / params.common_term_freq),
+        "common_freq": params.common_term_freq,
+        "keyword_budget": params.keyword_budget,
+        "keyword_scan_limit": max(params.keyword_scan_limit, params.keyword_depth),
+        "fetch": 2 * k + 10,  # a few spare in case the final checks drop one
         "rank_norm": params.rank_normalization,
         "exact_below": params.exact_below,
         "vector_depth": max(params.vector_depth, k) if params.vector_weight > 0 else k,
@@ -338,13 +344,39 @@ WITH readable AS MATERIALIZED (
           WHERE rg.collection_id = c.id AND ug.user_id = u.id
       )
 ),
+table_size AS MATERIALIZED (
+    SELECT greatest(reltuples, 1) AS n FROM pg_class WHERE oid = '{chunk}'::regclass
+),
+collection_stats AS MATERIALIZED (
+    -- The planner's own statistics (ANALYZE): each common collection's share of chunks, and the rest's.
+    SELECT s.most_common_vals::text::bigint[] AS ids, s.most_common_freqs AS freqs,
+        CASE WHEN s.n_distinct < 0 THEN -s.n_distinct * (SELECT n FROM table_size) ELSE s.n_distinct END
+            AS distinct_ids
+    FROM pg_stats s
+    WHERE s.schemaname = current_schema() AND s.tablename = '{chunk}' AND s.attname = 'collection_id'
+),
 population AS MATERIALIZED (
-    -- How many chunks the user may search, counted only up to the threshold (cheap).
-    SELECT count(*) AS n FROM (
-        SELECT 1 FROM {chunk} ch
-        WHERE ch.searchable AND ch.collection_id = ANY(ARRAY(SELECT id FROM readable))
-        LIMIT %(exact_below)s
-    ) counted
+    -- How many chunks the user may search. A big table: estimated from the statistics (no scan).
+    -- A small one, or no statistics yet: counted, but only up to the threshold.
+    SELECT CASE
+        WHEN (SELECT n FROM table_size) > %(exact_below)s AND EXISTS (SELECT 1 FROM collection_stats)
+        THEN (
+            SELECT CASE WHEN count(r.id) = 0 THEN 0 ELSE greatest(1, round((SELECT n FROM table_size) * sum(
+                coalesce(
+                    cs.freqs[array_position(cs.ids, r.id)],
+                    (1 - coalesce((SELECT sum(f) FROM unnest(cs.freqs) f), 0))
+                        / greatest(cs.distinct_ids - coalesce(cardinality(cs.ids), 0), 1)
+                )))) END
+            FROM readable r, collection_stats cs
+        )
+        ELSE (
+            SELECT count(*) FROM (
+                SELECT 1 FROM {chunk} ch
+                WHERE ch.searchable AND ch.collection_id = ANY(ARRAY(SELECT id FROM readable))
+                LIMIT %(exact_below)s
+            ) counted
+        )
+    END AS n
 ),
 ann AS MATERIALIZED (
     -- Large population: the HNSW index (ef_search raised by the caller), filtered.
@@ -394,19 +426,32 @@ term_stats AS MATERIALIZED (
       AND s.attname = 'search_vector'
       AND e.word IS NOT NULL
 ),
+term_floor AS MATERIALIZED (
+    SELECT min(freq) / 2 AS freq FROM term_stats  -- a word not among the frequent is rarer than all of them
+),
 terms AS MATERIALIZED (
-    SELECT w.word, quote_literal(w.word)::tsquery AS q,
-           ln(1 + 1 / greatest(coalesce(
-               (SELECT t.freq FROM term_stats t WHERE t.word = w.word),
-               (SELECT min(t.freq) / 2 FROM term_stats t),
-               0.01), 1e-6)) AS idf
+    SELECT w.word, quote_literal(w.word)::tsquery AS q, f.freq, ln(1 + 1 / f.freq) AS idf
     FROM unnest(tsvector_to_array(to_tsvector('english', %(text)s))) AS w(word)
+    LEFT JOIN term_stats t ON t.word = w.word
+    CROSS JOIN LATERAL (
+        SELECT greatest(coalesce(t.freq, (SELECT freq FROM term_floor), 0.01), 1e-6) AS freq
+    ) f
     WHERE %(or_semantics)s
 ),
+ordered_terms AS (
+    SELECT word, q, freq, idf,
+        row_number() OVER (ORDER BY freq, word) AS position,
+        coalesce(sum(freq) OVER (ORDER BY freq, word ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING), 0)
+            AS freq_before
+    FROM terms
+),
 kept_terms AS MATERIALIZED (
-    -- Words in more than HUMPHREY_RETRIEVAL_COMMON_TERM_FREQ of chunks are dropped (unless that is all there is).
-    SELECT word, q, idf FROM terms
-    WHERE idf >= %(min_idf)s OR NOT EXISTS (SELECT 1 FROM terms WHERE idf >= %(min_idf)s)
+    -- The rarest words first, while the rows they are expected to match stay within the budget
+    -- (ranking every chunk that says "leave" is what makes full-text search slow at scale), never
+    -- a word in more than HUMPHREY_RETRIEVAL_COMMON_TERM_FREQ of chunks, and always the rarest one.
+    SELECT word, q, idf FROM ordered_terms
+    WHERE position = 1
+       OR (freq <= %(common_freq)s AND freq_before * (SELECT n FROM table_size) < %(keyword_budget)s)
 ),
 tsq AS MATERIALIZED (
     SELECT
@@ -416,20 +461,25 @@ tsq AS MATERIALIZED (
         END AS english,
         websearch_to_tsquery('simple', %(codes)s) AS codes
 ),
-keyword_hits AS (
-    SELECT ch.id,
-        CASE WHEN %(or_semantics)s
-            THEN (SELECT sum(k.idf * ts_rank(ch.search_vector, k.q, %(rank_norm)s)) FROM kept_terms k
-                  WHERE ch.search_vector @@ k.q)
-            ELSE ts_rank_cd(ch.search_vector, tsq.english, %(rank_norm)s)
-        END AS rank_score
+keyword_candidates AS MATERIALIZED (
+    -- A hard cap on rows ranked, whatever the statistics said.
+    SELECT ch.id, ch.search_vector
     FROM {chunk} ch, tsq
     WHERE %(use_keyword)s
       AND (SELECT n FROM population) > 0
       AND ch.search_vector @@ tsq.english
       AND ch.searchable
       AND ch.collection_id = ANY(ARRAY(SELECT id FROM readable))
-    ORDER BY rank_score DESC, ch.id
+    LIMIT %(keyword_scan_limit)s
+),
+keyword_hits AS (
+    SELECT kc.id,
+        CASE WHEN %(or_semantics)s
+            THEN ts_rank(kc.search_vector, tsq.english, %(rank_norm)s)
+            ELSE ts_rank_cd(kc.search_vector, tsq.english, %(rank_norm)s)
+        END AS rank_score
+    FROM keyword_candidates kc, tsq
+    ORDER BY rank_score DESC, kc.id
     LIMIT %(keyword_depth)s
 ),
 code_hits AS (
@@ -454,33 +504,41 @@ ranked AS (
     SELECT id, %(code_weight)s::float8 / (%(rrf_k)s + row_number() OVER (ORDER BY rank_score DESC, id))
     FROM code_hits
 ),
-fused AS (
-    SELECT id, sum(part) AS score FROM ranked GROUP BY id
+fused AS MATERIALIZED (
+    SELECT id, sum(part) AS score FROM ranked GROUP BY id ORDER BY score DESC, id LIMIT %(fetch)s
 )
 SELECT
-    ch.id, ch.text, d.id, d.title, d.source_name, v.id, v.number, v.sha256, c.slug, c.marking,
-    ch.heading_path, ch.anchor, ch.page, ch.char_start, ch.char_end,
-    CASE WHEN %(use_vector)s AND ch.embedding IS NOT NULL
-        THEN 1 - (ch.embedding <=> %(vector)s::vector) END AS vector_score,
+    x.chunk_id, x.text, x.document_id, x.title, x.source_name, x.version_id, x.number, x.sha256, x.slug,
+    x.marking, x.heading_path, x.anchor, x.page, x.char_start, x.char_end,
+    CASE WHEN %(use_vector)s AND x.has_embedding
+        THEN 1 - (x.embedding <=> %(vector)s::vector) END AS vector_score,
     CASE
-        WHEN %(use_keyword)s AND ch.search_vector @@ tsq.english THEN ts_rank_cd(ch.search_vector, tsq.english)
-        WHEN %(use_codes)s AND ch.search_vector_simple @@ tsq.codes THEN ts_rank_cd(ch.search_vector_simple, tsq.codes)
+        WHEN %(use_keyword)s AND x.search_vector @@ tsq.english THEN ts_rank_cd(x.search_vector, tsq.english)
+        WHEN %(use_codes)s AND x.search_vector_simple @@ tsq.codes THEN ts_rank_cd(x.search_vector_simple, tsq.codes)
     END AS keyword_score,
     f.score,
     (SELECT name FROM plan),
     (SELECT n FROM population)
 FROM fused f
-JOIN {chunk} ch ON ch.id = f.id
-JOIN {version} v ON v.id = ch.version_id
-JOIN {document} d ON d.id = v.document_id
-JOIN {collection} c ON c.id = ch.collection_id
 CROSS JOIN tsq
--- Belt and braces: the copied-down flags must agree with the rows they were copied from.
-WHERE ch.searchable
-  AND ch.collection_id = ANY(ARRAY(SELECT id FROM readable))
-  AND d.is_active
-  AND d.current_version_id = v.id
-  AND d.collection_id = ch.collection_id
-ORDER BY f.score DESC, ch.id
+-- LATERAL: look each of the few fused ids up by primary key (never scan the chunks to join them).
+CROSS JOIN LATERAL (
+    SELECT ch.id AS chunk_id, ch.text, d.id AS document_id, d.title, d.source_name, v.id AS version_id,
+        v.number, v.sha256, c.slug, c.marking, ch.heading_path, ch.anchor, ch.page, ch.char_start, ch.char_end,
+        ch.embedding IS NOT NULL AS has_embedding, ch.embedding, ch.search_vector, ch.search_vector_simple
+    FROM {chunk} ch
+    JOIN {version} v ON v.id = ch.version_id
+    JOIN {document} d ON d.id = v.document_id
+    JOIN {collection} c ON c.id = ch.collection_id
+    WHERE ch.id = f.id
+      -- Belt and braces: the copied-down flags must agree with the rows they were copied from.
+      AND ch.searchable
+      AND ch.collection_id = ANY(ARRAY(SELECT id FROM readable))
+      AND d.is_active
+      AND d.current_version_id = v.id
+      AND d.collection_id = ch.collection_id
+    LIMIT 1  -- one row per id; also keeps the planner from flattening this into a join over every chunk
+) x
+ORDER BY f.score DESC, f.id
 LIMIT %(k)s
 """

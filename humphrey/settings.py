@@ -479,15 +479,21 @@ HUMPHREY_EMBEDDINGS = {
 }
 
 # Retrieval (documents.retrieval): defaults chosen by measurement, see docs/retrieval.md.
-HUMPHREY_RETRIEVAL_RRF_K: int = _int("HUMPHREY_RETRIEVAL_RRF_K", 60, minimum=1)  # reciprocal-rank constant
+HUMPHREY_RETRIEVAL_RRF_K: int = _int("HUMPHREY_RETRIEVAL_RRF_K", 10, minimum=1)  # reciprocal-rank constant
 HUMPHREY_RETRIEVAL_VECTOR_WEIGHT: float = _float("HUMPHREY_RETRIEVAL_VECTOR_WEIGHT", 1.0)  # weight of vector ranks
-HUMPHREY_RETRIEVAL_KEYWORD_WEIGHT: float = _float("HUMPHREY_RETRIEVAL_KEYWORD_WEIGHT", 1.0)  # weight of text ranks
-HUMPHREY_RETRIEVAL_CODE_WEIGHT: float = _float("HUMPHREY_RETRIEVAL_CODE_WEIGHT", 1.0)  # weight of code/number matches
+HUMPHREY_RETRIEVAL_KEYWORD_WEIGHT: float = _float("HUMPHREY_RETRIEVAL_KEYWORD_WEIGHT", 0.7)  # weight of text ranks
+HUMPHREY_RETRIEVAL_CODE_WEIGHT: float = _float("HUMPHREY_RETRIEVAL_CODE_WEIGHT", 0.5)  # weight of code/number matches
 HUMPHREY_RETRIEVAL_VECTOR_DEPTH: int = _int("HUMPHREY_RETRIEVAL_VECTOR_DEPTH", 40, minimum=1)  # vector candidates
 HUMPHREY_RETRIEVAL_KEYWORD_DEPTH: int = _int("HUMPHREY_RETRIEVAL_KEYWORD_DEPTH", 40, minimum=1)  # text candidates
 HUMPHREY_RETRIEVAL_COMMON_TERM_FREQ: float = _float(
     "HUMPHREY_RETRIEVAL_COMMON_TERM_FREQ", 0.2, minimum=0.0001
 )  # words in more than this share of chunks are ignored by full-text search
+HUMPHREY_RETRIEVAL_KEYWORD_BUDGET: int = _int(
+    "HUMPHREY_RETRIEVAL_KEYWORD_BUDGET", 1000, minimum=1
+)  # full-text search keeps the rarest words while they are expected to match at most this many chunks
+HUMPHREY_RETRIEVAL_KEYWORD_SCAN_LIMIT: int = _int(
+    "HUMPHREY_RETRIEVAL_KEYWORD_SCAN_LIMIT", 2000, minimum=1
+)  # hard cap on chunks full-text search ranks per question
 HUMPHREY_RETRIEVAL_EF_SEARCH: int = _int("HUMPHREY_RETRIEVAL_EF_SEARCH", 200, minimum=1)  # HNSW ef_search
 HUMPHREY_RETRIEVAL_EXACT_BELOW: int = _int(
     "HUMPHREY_RETRIEVAL_EXACT_BELOW", 20_000, minimum=0

@@ -337,3 +337,20 @@ def test_code_spans_pick_out_codes_and_numbered_sections():
     assert code_spans("Can I claim T&S under MPM A.4 or section 21?") == ["T&S", "MPM A.4", "section 21"]
     assert code_spans("What does point 12 of the Service Standard say?") == ["point 12"]
     assert code_spans("how do I book leave") == []
+
+
+def test_plan_from_planner_statistics_on_a_big_table(crowded, make_user):
+    """Once the table is analysed and bigger than the threshold, the population is estimated from
+    pg_stats (no counting scan): a 5-chunk reader still gets the exact plan, an all-reader the index."""
+    with connection.cursor() as cursor:
+        cursor.execute("ANALYZE documents_chunk")
+    params = RetrievalParams(exact_below=100, vector_depth=5)
+    selective = retrieve(user=crowded, query="procurement guidance", k=5, mode="vector", params=params)
+    assert selective.plan == PLAN_EXACT
+    assert 1 <= selective.population < 100
+    assert len(selective.passages) == 5 and {p.collection_slug for p in selective.passages} == {"mine"}
+    everyone = make_user("every@example.gov.uk", groups=["Everyone", "Few"])
+    broad = retrieve(user=everyone, query="procurement guidance", k=5, mode="vector", params=params)
+    assert broad.plan in (PLAN_HNSW, PLAN_HNSW_FALLBACK)
+    assert broad.population >= 100
+    assert len(broad.passages) == 5

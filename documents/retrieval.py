@@ -23,6 +23,7 @@ Callers in async code wrap it: ``await database_sync_to_async(passages_for_user)
 
 from __future__ import annotations
 
+import functools
 import logging
 import re
 import threading
@@ -266,14 +267,18 @@ def retrieve(
         "code_weight": params.code_weight,
         "k": k,
     }
+    # Sizes shape the plan (LIMITs), so they are written into the statement, not bound: each
+    # combination is its own prepared statement, planned for those sizes. They are integers from
+    # settings or the caller, never text from the user.
+    sizes = tuple(int(sql_params.pop(name)) for name in _INLINED)
+    sql = _sql_with_sizes(sizes)
     connection = connections[using]
     with transaction.atomic(using=using, savepoint=False), connection.cursor() as cursor:
-        ef_search = max(params.ef_search, sql_params["vector_depth"])
+        ef_search = max(params.ef_search, sizes[_INLINED.index("vector_depth")])
         cursor.execute("SELECT set_config('hnsw.ef_search', %s, true)", [str(ef_search)])
         if _has_iterative_scans(connection):
             cursor.execute("SELECT set_config('hnsw.iterative_scan', 'relaxed_order', true)")
-        cursor.execute(_sql(), sql_params)
-        rows = cursor.fetchall()
+        rows = _execute_prepared(connection, cursor, sql, sql_params)
 
     passages: list[Passage] = []
     plan, population = PLAN_EMPTY, 0
@@ -283,6 +288,46 @@ def retrieve(
     if not rows:
         plan = PLAN_EMPTY
     return Retrieval(passages=passages, plan=plan, population=population)
+
+
+_INLINED = (
+    "keyword_budget",
+    "keyword_scan_limit",
+    "fetch",
+    "rank_norm",
+    "exact_below",
+    "vector_depth",
+    "keyword_depth",
+    "ann_minimum",
+    "k",
+)
+
+
+@functools.lru_cache(maxsize=64)
+def _sql_with_sizes(sizes: tuple[int, ...]) -> str:
+    sql = _sql()
+    for name, value in zip(_INLINED, sizes, strict=True):
+        sql = sql.replace(f"%({name})s", str(int(value)))
+    return sql
+
+
+def _execute_prepared(connection, cursor, sql: str, sql_params: dict) -> list[tuple]:
+    """Run the statement as a server-side prepared statement where the driver allows (psycopg 3).
+
+    Planning this statement costs more than running it on a warm cache; psycopg keeps it prepared
+    per connection, so the planner's work is done once per connection, not once per question.
+    """
+    try:
+        import psycopg
+    except ImportError:  # pragma: no cover - psycopg2
+        psycopg = None
+    raw = connection.connection
+    if psycopg is None or not isinstance(raw, psycopg.Connection):  # pragma: no cover
+        cursor.execute(sql, sql_params)
+        return cursor.fetchall()
+    with connection.wrap_database_errors, psycopg.Cursor(raw) as server_cursor:
+        server_cursor.execute(sql, sql_params, prepare=True)
+        return server_cursor.fetchall()
 
 
 _version_lock = threading.Lock()

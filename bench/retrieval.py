@@ -1,0 +1,414 @@
+"""Retrieval benchmark: latency and ANN recall of the hybrid query at scale, beside LangChain's PGVector.
+
+    python bench/retrieval.py [--chunks 100000] [--collections 100] [--queries 200] [--keep]
+
+What it does, in its own database (``humphrey_bench_retrieval`` on the embedded server, dropped at
+the end unless ``--keep``), so nobody else's data is touched:
+
+1. Parses and chunks the shared corpus and embeds it with the configured (local MiniLM) model; those
+   real vectors and sentences shape the synthetic data: each synthetic chunk's vector is a noisy
+   blend of two real chunk vectors and its text is sentences drawn from the same two chunks.
+2. Bulk-loads ``--chunks`` chunks over ``--collections`` collections with COPY (indexes dropped
+   first and rebuilt after, as a bulk load should), then VACUUM ANALYZE.
+3. Times ``documents.retrieval.retrieve`` (the hybrid SQL, the query vector given) for three users:
+   one who reads every collection, one who reads 10% and one who reads 1%; reports p50/p95/p99,
+   the plans taken, and ANN recall@10 of the vector channel against an exact scan of the same rows.
+4. Times the query embedding on its own (one question at a time, as chat does).
+5. Copies the same rows into LangChain's ``langchain-postgres`` PGVector tables (with an HNSW index,
+   its documented set-up) and times ``similarity_search_by_vector`` the same way, with recall.
+
+Prints one JSON object on stdout; progress goes to stderr. Needs the ``bench`` extra.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import random
+import secrets
+import statistics
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+DB_NAME = "humphrey_bench_retrieval"
+
+
+def log(message: str) -> None:
+    print(f"[bench] {message}", file=sys.stderr, flush=True)
+
+
+def setup_django() -> None:
+    # Our own database on the embedded server; production-like settings (DEBUG off: no query log).
+    os.environ.pop("DATABASE_URL", None)
+    os.environ["HUMPHREY_EMBEDDED_DB_NAME"] = DB_NAME
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "humphrey.settings")
+    os.environ.setdefault("DJANGO_DEBUG", "0")
+    os.environ.setdefault("DJANGO_SECRET_KEY", "bench-" + secrets.token_urlsafe(40))
+    os.environ.setdefault("DJANGO_ALLOWED_HOSTS", "localhost")
+    os.environ.setdefault("HUMPHREY_LOG_LEVEL", "WARNING")
+    os.environ["HF_HUB_OFFLINE"] = "1"
+    sys.path.insert(0, str(ROOT))
+    import django
+
+    django.setup()
+
+
+def percentiles(values: list[float]) -> dict:
+    ordered = sorted(values)
+
+    def at(q: float) -> float:
+        return round(ordered[min(len(ordered) - 1, int(q * len(ordered)))], 3)
+
+    return {"p50": at(0.50), "p95": at(0.95), "p99": at(0.99), "mean": round(statistics.fmean(ordered), 3)}
+
+
+def corpus_material(corpus: Path):
+    """Real chunk texts and their real embeddings, from the shared corpus."""
+    from documents.embeddings import get_embedder
+    from documents.ingest.chunk import chunk_document
+    from documents.ingest.parse import parse
+
+    drafts = []
+    for path in sorted((corpus / "docs").glob("*.md")):
+        drafts.extend(chunk_document(parse(path.read_bytes(), path.name)))
+    embedder = get_embedder()
+    started = time.perf_counter()
+    vectors = embedder.embed_documents([d.embed_text for d in drafts])
+    log(f"embedded {len(drafts)} corpus chunks in {time.perf_counter() - started:.1f}s")
+    questions = [json.loads(line) for line in (corpus / "dev-questions.jsonl").read_text().splitlines() if line]
+    return [d.text for d in drafts], vectors, [q["question"] for q in questions], embedder
+
+
+def synthetic_rows(n: int, texts: list[str], vectors, seed: int):
+    """(vector, text) pairs shaped like the corpus: blends of two real chunks, plus noise."""
+    import numpy as np
+
+    rng = np.random.default_rng(seed)
+    base = np.asarray(vectors, dtype=np.float32)
+    sentences = [[s.strip() + "." for s in t.split(". ") if len(s.strip()) > 20] or [t[:300]] for t in texts]
+    picks = rng.integers(0, len(base), size=(n, 2))
+    mix = rng.uniform(0.55, 1.0, size=(n, 1)).astype(np.float32)
+    noise = rng.normal(0, 1, size=(n, base.shape[1])).astype(np.float32)
+    noise /= np.linalg.norm(noise, axis=1, keepdims=True)
+    out = mix * base[picks[:, 0]] + (1 - mix) * base[picks[:, 1]] + 0.45 * noise
+    out /= np.linalg.norm(out, axis=1, keepdims=True)
+    pyrand = random.Random(seed)
+    for i in range(n):
+        a, b = picks[i]
+        pool = sentences[a] * 2 + sentences[b]
+        text = " ".join(pyrand.sample(pool, k=min(len(pool), pyrand.randint(3, 7))))[:1400]
+        yield out[i], text
+
+
+def load(n_chunks: int, n_collections: int, texts, vectors, seed: int) -> dict:
+    """Collections, documents, versions, then chunks by COPY; returns the collection ids."""
+    from django.contrib.auth.models import Group
+    from django.db import connection, transaction
+
+    from documents.models import Chunk, Collection, Document, DocumentVersion
+
+    if Chunk.objects.count() == n_chunks and Collection.objects.count() == n_collections:
+        log("data already loaded (--keep from an earlier run)")
+        return {"collections": list(Collection.objects.order_by("id").values_list("id", flat=True))}
+    with connection.cursor() as cursor:
+        cursor.execute("TRUNCATE documents_chunk, documents_documentversion, documents_document CASCADE")
+        cursor.execute("TRUNCATE documents_collection CASCADE")
+    docs_per_collection = 10
+    with transaction.atomic():
+        collections, versions = [], []
+        for c in range(n_collections):
+            collection = Collection.objects.create(name=f"Bench {c}", slug=f"bench-{c}")
+            collection.reader_groups.add(Group.objects.get_or_create(name=f"bench-{c}")[0])
+            collections.append(collection)
+            for d in range(docs_per_collection):
+                document = Document.objects.create(collection=collection, title=f"Doc {c}.{d}", source_name=f"{d}.md")
+                version = DocumentVersion.objects.create(
+                    document=document,
+                    number=1,
+                    file=f"bench/{c}/{d}.md",
+                    original_filename=f"{d}.md",
+                    sha256=f"{c:032x}{d:032x}",
+                    size_bytes=1,
+                    status="ready",
+                )
+                document.current_version = version
+                document.save(update_fields=["current_version"])
+                versions.append((collection.pk, version.pk))
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT indexname, indexdef FROM pg_indexes WHERE tablename = 'documents_chunk' "
+            "AND indexname IN ('chunk_embedding_hnsw', 'chunk_search_vector_gin', 'chunk_search_simple_gin')"
+        )
+        indexes = cursor.fetchall()
+        for name, _ in indexes:
+            cursor.execute(f'DROP INDEX "{name}"')
+    started = time.perf_counter()
+    rng = random.Random(seed)
+    with connection.cursor() as cursor:
+        raw = cursor.cursor  # psycopg 3 cursor: COPY
+        columns = (
+            "version_id, collection_id, searchable, ordinal, text, heading_path, anchor, page, char_start, "
+            "char_end, token_count, embedding, embedding_model, embed_sha256"
+        )
+        ordinals: dict[int, int] = {}
+        with raw.copy(f"COPY documents_chunk ({columns}) FROM STDIN") as copy:
+            for vector, text in synthetic_rows(n_chunks, texts, vectors, seed):
+                collection_id, version_id = versions[rng.randrange(len(versions))]
+                ordinal = ordinals.get(version_id, 0)
+                ordinals[version_id] = ordinal + 1
+                literal = "[" + ",".join(f"{x:.6f}" for x in vector) + "]"
+                copy.write_row(
+                    (
+                        version_id,
+                        collection_id,
+                        True,
+                        ordinal,
+                        text,
+                        "",
+                        "",
+                        None,
+                        0,
+                        len(text),
+                        0,
+                        literal,
+                        "bench",
+                        "",
+                    )
+                )
+    log(f"copied {n_chunks} chunks in {time.perf_counter() - started:.1f}s")
+    started = time.perf_counter()
+    with connection.cursor() as cursor:
+        cursor.execute("SET maintenance_work_mem = '1GB'")
+        cursor.execute("SET max_parallel_maintenance_workers = 1")
+        for name, definition in indexes:
+            cursor.execute(definition)
+            log(f"built {name} ({time.perf_counter() - started:.1f}s)")
+        cursor.execute("VACUUM ANALYZE documents_chunk")
+    return {"collections": [c.pk for c in collections], "index_build_s": round(time.perf_counter() - started, 1)}
+
+
+def make_reader(name: str, collection_ids: list[int]):
+    from django.contrib.auth import get_user_model
+    from django.contrib.auth.models import Group
+
+    user, _ = get_user_model().objects.get_or_create(username=name, defaults={"email": f"{name}@bench.invalid"})
+    groups = Group.objects.filter(readable_collections__id__in=collection_ids).distinct()
+    user.groups.set(groups)
+    return user
+
+
+def exact_top(collection_ids: list[int], vector_literal: str, k: int = 10) -> list[int]:
+    """Ground truth: a sequential scan, distance computed for every readable chunk."""
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT id FROM documents_chunk WHERE searchable AND collection_id = ANY(%s) "
+            "ORDER BY (embedding <=> %s::vector) + 0, id LIMIT %s",
+            [collection_ids, vector_literal, k],
+        )
+        return [row[0] for row in cursor.fetchall()]
+
+
+def measure_ours(cases: dict, queries: list[tuple[str, list[float]]], k: int) -> dict:
+    from collections import Counter
+
+    from documents.retrieval import retrieve
+
+    results = {}
+    for label, (user, collection_ids) in cases.items():
+        for text, vector in queries[:20]:  # warm caches and the connection
+            retrieve(user=user, query=text, query_vector=vector, k=k)
+        latencies, plans = [], Counter()
+        for text, vector in queries:
+            started = time.perf_counter()
+            found = retrieve(user=user, query=text, query_vector=vector, k=k)
+            latencies.append(1000 * (time.perf_counter() - started))
+            plans[found.plan] += 1
+        recalls = []
+        for text, vector in queries:
+            got = [
+                p.chunk_id for p in retrieve(user=user, query=text, query_vector=vector, k=10, mode="vector").passages
+            ]
+            truth = exact_top(collection_ids, "[" + ",".join(map(str, vector)) + "]")
+            recalls.append(len(set(got) & set(truth)) / max(1, len(truth)))
+        results[label] = {
+            "readable_collections": len(collection_ids),
+            "hybrid_sql_ms": percentiles(latencies),
+            "plans": dict(plans),
+            "ann_recall_at_10": round(statistics.fmean(recalls), 4),
+            "min_recall_at_10": round(min(recalls), 4),
+        }
+        log(f"ours {label}: {results[label]}")
+    return results
+
+
+def measure_langchain(cases: dict, queries, k: int) -> dict:
+    """The same rows in langchain-postgres's tables, HNSW (cosine) index as its docs suggest."""
+    try:
+        from langchain_core.embeddings import Embeddings
+        from langchain_postgres import PGVector
+    except ImportError:
+        return {"skipped": "pip install -e '.[bench]' for langchain-postgres"}
+    from django.db import connection
+
+    class Given(Embeddings):
+        """The query vector is already known: hand it over (so only the search is timed)."""
+
+        vector: list[float] = []
+
+        def embed_documents(self, texts):
+            raise NotImplementedError
+
+        def embed_query(self, text):
+            return self.vector
+
+    db = connection.settings_dict
+    url = f"postgresql+psycopg://{db['USER']}@/{db['NAME']}?host={db['HOST']}" + (
+        f"&port={db['PORT']}" if db.get("PORT") else ""
+    )
+    embedder = Given()
+    store = PGVector(embeddings=embedder, connection=url, collection_name="bench", embedding_length=384, use_jsonb=True)
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT uuid FROM langchain_pg_collection WHERE name = 'bench'")
+        collection_uuid = cursor.fetchone()[0]
+        cursor.execute("SELECT (SELECT count(*) FROM langchain_pg_embedding), (SELECT count(*) FROM documents_chunk)")
+        copied, total = cursor.fetchone()
+        if copied != total:
+            cursor.execute("TRUNCATE langchain_pg_embedding")
+            started = time.perf_counter()
+            cursor.execute(
+                "INSERT INTO langchain_pg_embedding (id, collection_id, embedding, document, cmetadata) "
+                "SELECT ch.id::text, %s, ch.embedding, ch.text, jsonb_build_object('collection', ch.collection_id) "
+                "FROM documents_chunk ch",
+                [collection_uuid],
+            )
+            cursor.execute("SET maintenance_work_mem = '1GB'")
+            cursor.execute(
+                "CREATE INDEX IF NOT EXISTS langchain_embedding_hnsw ON langchain_pg_embedding "
+                "USING hnsw (embedding vector_cosine_ops) WITH (m = 16, ef_construction = 64)"
+            )
+            cursor.execute("VACUUM ANALYZE langchain_pg_embedding")
+            log(f"langchain tables loaded and indexed in {time.perf_counter() - started:.1f}s")
+    results = {}
+    for label, (_, collection_ids) in cases.items():
+        search_filter = None if label == "all" else {"collection": {"$in": collection_ids}}
+        for _text, vector in queries[:20]:
+            embedder.vector = vector
+            store.similarity_search_by_vector(vector, k=k, filter=search_filter)
+        latencies, recalls, short = [], [], 0
+        for _text, vector in queries:
+            started = time.perf_counter()
+            docs = store.similarity_search_by_vector(vector, k=k, filter=search_filter)
+            latencies.append(1000 * (time.perf_counter() - started))
+            short += len(docs) < k
+            top10 = store.similarity_search_by_vector(vector, k=10, filter=search_filter)
+            truth = exact_top(collection_ids, "[" + ",".join(map(str, vector)) + "]")
+            got = {int(d.id) for d in top10 if d.id is not None}
+            recalls.append(len(got & set(truth)) / max(1, len(truth)))
+        results[label] = {
+            "vector_search_ms": percentiles(latencies),
+            "ann_recall_at_10": round(statistics.fmean(recalls), 4),
+            "queries_short_of_k": short,
+        }
+        log(f"langchain {label}: {results[label]}")
+    return results
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--chunks", type=int, default=100_000)
+    parser.add_argument("--collections", type=int, default=100)
+    parser.add_argument("--queries", type=int, default=200)
+    parser.add_argument("--k", type=int, default=8)
+    parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument("--corpus", type=Path, default=ROOT.parent / "shared" / "corpus")
+    parser.add_argument("--keep", action="store_true", help="keep the bench database for another run")
+    parser.add_argument("--skip-langchain", action="store_true")
+    args = parser.parse_args()
+    if args.collections < 100:
+        parser.error("--collections must be at least 100 (the 1% case needs one whole collection)")
+
+    setup_django()
+    from django.core.management import call_command
+    from django.db import connection
+
+    call_command("migrate", verbosity=0)
+    texts, vectors, questions, embedder = corpus_material(args.corpus)
+
+    # Query embedding, on its own: one question at a time, warm.
+    for question in questions[:5]:
+        embedder.embed_query(question)
+    embed_ms = []
+    for question in questions:
+        started = time.perf_counter()
+        embedder.embed_query(question)
+        embed_ms.append(1000 * (time.perf_counter() - started))
+
+    loaded = load(args.chunks, args.collections, texts, vectors, args.seed)
+    ids = loaded["collections"]
+    rng = random.Random(args.seed)
+    cases = {
+        "all": (make_reader("bench-all", ids), ids),
+        "10%": (make_reader("bench-10", ids[: len(ids) // 10]), ids[: len(ids) // 10]),
+        "1%": (make_reader("bench-1", ids[: max(1, len(ids) // 100)]), ids[: max(1, len(ids) // 100)]),
+    }
+    # Real questions with their real vectors, then nearby variants to reach --queries.
+    question_vectors = embedder.embed_documents(questions)
+    queries = list(zip(questions, question_vectors, strict=True))
+    while len(queries) < args.queries:
+        text, vector = queries[rng.randrange(len(questions))]
+        jitter = [x + rng.gauss(0, 0.02) for x in vector]
+        norm = sum(x * x for x in jitter) ** 0.5
+        queries.append((text, [x / norm for x in jitter]))
+
+    ours = measure_ours(cases, queries, args.k)
+    langchain = {} if args.skip_langchain else measure_langchain(cases, queries, args.k)
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT version(), (SELECT extversion FROM pg_extension WHERE extname = 'vector')")
+        server, pgvector_version = cursor.fetchone()
+    from django.conf import settings
+
+    report = {
+        "chunks": args.chunks,
+        "collections": args.collections,
+        "queries": len(queries),
+        "k": args.k,
+        "machine": {
+            "cpus": os.cpu_count(),
+            "load_average_at_end": [round(x, 2) for x in os.getloadavg()],
+            "python": platform.python_version(),
+            "postgres": server.split(",")[0],
+            "pgvector": pgvector_version,
+        },
+        "settings": {name: getattr(settings, name) for name in dir(settings) if name.startswith("HUMPHREY_RETRIEVAL_")},
+        "query_embedding_ms": percentiles(embed_ms),
+        "ours": ours,
+        "langchain_pgvector": langchain,
+    }
+    if "all" in langchain and "vector_search_ms" in langchain["all"]:
+        report["ratio_langchain_p50_over_ours_p50"] = {
+            label: round(langchain[label]["vector_search_ms"]["p50"] / ours[label]["hybrid_sql_ms"]["p50"], 2)
+            for label in ours
+        }
+    if "index_build_s" in loaded:
+        report["index_build_s"] = loaded["index_build_s"]
+    print(json.dumps(report, indent=2))
+
+    connection.close()
+    if not args.keep:
+        from humphrey import embedded_db
+
+        server_handle = getattr(embedded_db, "_server", None)
+        if server_handle is not None:
+            server_handle.psql(f'DROP DATABASE IF EXISTS "{DB_NAME}" WITH (FORCE);')
+            log(f"dropped {DB_NAME}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -112,7 +112,8 @@ def test_streamed_answer_over_a_real_socket_and_the_models_faults(live, openai_s
 
 
 def test_socket_from_a_foreign_origin_or_without_a_session_is_refused(live):
-    """A foreign Origin is refused at the handshake; a socket without a session is closed with 4401."""
+    """A foreign or missing Origin is refused at the handshake; a socket without a session is closed
+    with 4401."""
     from websockets.exceptions import ConnectionClosed, InvalidStatus
 
     server, session = live
@@ -123,6 +124,15 @@ def test_socket_from_a_foreign_origin_or_without_a_session_is_refused(live):
         return refused.value.response.status_code
 
     assert asyncio.run(foreign()) == 403
+
+    async def no_origin():
+        ws_url = server.url.replace("http://", "ws://") + "/ws/chat/"
+        with pytest.raises(InvalidStatus) as refused:
+            async with ws_connect(ws_url, additional_headers={"Cookie": f"sessionid={session}"}):
+                pass
+        return refused.value.response.status_code
+
+    assert asyncio.run(no_origin()) == 403
 
     async def anonymous():
         ws_url = server.url.replace("http://", "ws://") + "/ws/chat/"

@@ -184,6 +184,7 @@ def answer_html(text: str, sources: list[Source], cited: list[int]) -> str:
         text,
         citation_url=lambda n: passage_url(by_n[n].chunk_id) or "#" if n in by_n else None,
         allowed_link_text=allowed,
+        allowed_hosts=settings.HUMPHREY_CHAT_LINK_HOSTS,
     )
 
 

@@ -42,6 +42,7 @@ def message_html(message: Message) -> str:
         message.text,
         citation_url=lambda n: (services.passage_url(citations[n].chunk_id) or "#") if n in citations else None,
         allowed_link_text="\n".join(c.quote for c in citations.values()),
+        allowed_hosts=settings.HUMPHREY_CHAT_LINK_HOSTS,
     )
 
 

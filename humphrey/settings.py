@@ -455,6 +455,9 @@ HUMPHREY_CHAT_PASSAGES: int = _int("HUMPHREY_CHAT_PASSAGES", 6, minimum=1)  # pa
 HUMPHREY_CHAT_MIN_RELEVANCE: float = _float(
     "HUMPHREY_CHAT_MIN_RELEVANCE", 0.3
 )  # best passage's cosine below which "not covered" (MiniLM: dev questions 0.36-0.84, off-topic 0.12-0.29)
+HUMPHREY_CHAT_LINK_HOSTS: list[str] = _list(
+    "HUMPHREY_CHAT_LINK_HOSTS", ["gov.uk"]
+)  # hosts (and subdomains) an answer may link to, and only when a cited passage has the link
 HUMPHREY_CHAT_PERSONAL_DATA: str = env.str(
     "HUMPHREY_CHAT_PERSONAL_DATA", default="redact"
 )  # personal data in questions: warn | redact (before the model) | block

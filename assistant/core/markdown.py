@@ -1,8 +1,9 @@
 """Answers as safe HTML: Markdown (markdown-it-py, no raw HTML) then sanitised by nh3 (ammonia).
 
-Images are never rendered, links only to ``http(s)`` hosts that appear in the passages the answer
-cites (otherwise the link text stays, without the link), and ``[n]`` becomes a link to the passage
-the caller names. Everything else a model or a document could inject is escaped or dropped.
+Images are never rendered. A link survives only if it is ``http(s)``, its exact address appears in a
+passage the answer cites, and (when ``allowed_hosts`` is given) its host is one of those or below one;
+otherwise its text stays, without the link. ``[n]`` becomes a link to the passage the caller names.
+Everything else a model or a document could inject is escaped or dropped.
 """
 
 from __future__ import annotations
@@ -24,19 +25,32 @@ ALLOWED_TAGS = {
 }  # fmt: skip
 
 
+def _host_allowed(host: str, allowed: tuple[str, ...] | list[str] | None) -> bool:
+    if allowed is None:
+        return bool(host)
+    host = host.lower().rstrip(".")
+    return any(host == h or host.endswith("." + h) for h in (a.lower().lstrip(".") for a in allowed))
+
+
 def render_markdown(
     text: str,
     *,
     citation_url: Callable[[int], str | None] | None = None,
     allowed_link_text: str = "",
+    allowed_hosts: tuple[str, ...] | list[str] | None = None,
 ) -> str:
-    """Sanitised HTML for ``text``. ``allowed_link_text``: passages a link must appear in to survive."""
+    """Sanitised HTML for ``text``. ``allowed_link_text``: passages a link must appear in to survive;
+    ``allowed_hosts``: host names (and their subdomains) links may point to (None: any host)."""
     html = _md.render(text or "")
 
     def link(match: re.Match) -> str:
         href, label = match.group(1), match.group(2)
         parts = urlsplit(href.replace("&amp;", "&"))
-        if parts.scheme in ("http", "https") and href.replace("&amp;", "&") in allowed_link_text:
+        if (
+            parts.scheme in ("http", "https")
+            and href.replace("&amp;", "&") in allowed_link_text
+            and _host_allowed(parts.hostname or "", allowed_hosts)
+        ):
             return f'<a class="govuk-link" href="{href}" rel="noopener noreferrer nofollow">{label}</a>'
         return label
 

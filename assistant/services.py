@@ -198,7 +198,8 @@ class Prepared:
     answer_id: int
     text: str  # the question as typed
     model_text: str  # what retrieval and the model see (redacted when set to)
-    collections: list[str] | None
+    collections: list[str] | None  # as chosen (None: everything the user may read)
+    searched: list[str]  # the slugs that covers, for the audit
     turns: list[Turn]
     user_groups: list[str]
     personal_data: list[str]
@@ -230,6 +231,7 @@ def question_store(*, user, conversation_id, text: str, collections: list[str] |
                 code="collection_unavailable",
             )
         collections = wanted or None
+    searched = collections or sorted(Collection.objects.readable_by(user).values_list("slug", flat=True))
     created = False
     if conversation_id is None:
         conversation = Conversation.objects.create(owner=user, title=_title(text))
@@ -260,6 +262,7 @@ def question_store(*, user, conversation_id, text: str, collections: list[str] |
         text=text,
         model_text=model_text,
         collections=collections,
+        searched=list(searched),
         turns=turns,
         user_groups=sorted(user.groups.values_list("name", flat=True)),
         personal_data=pii.kinds(findings),
@@ -328,7 +331,7 @@ def answer_record(*, user, prepared: Prepared, outcome: Outcome) -> Message:
             "message_id": message.pk,
             "question_message_id": prepared.question_id,
             "user_groups": prepared.user_groups,
-            "collections": prepared.collections or [],
+            "collections": prepared.searched,
             "prompt_version": message.prompt_version,
             "model": outcome.model,
             "usage": outcome.usage.as_dict(),

@@ -66,6 +66,7 @@ async def test_answer_streams_sources_deltas_and_done(guidance, staff, fake_mode
     assert event.data["prompt_version"] == "answer_v1"
     assert event.data["citations"] == [{"n": 1, "chunk_id": citation.chunk_id, "version_id": citation.version_id}]
     assert event.data["user_groups"] == ["All staff"]
+    assert event.data["collections"] == ["hr"]  # everything the user may read, not the restricted one
     content = await db(lambda: event.content.body)
     assert content["messages"][0]["role"] == "system"
     assert '<passage n="1"' in content["messages"][-1]["content"]
@@ -451,3 +452,36 @@ async def test_database_unavailable_when_storing_the_question_gives_a_clear_erro
     assert frame["type"] == "error" and frame["code"] == "storage_error"
     assert "connection refused" not in frame["message"]
     assert pong == {"type": "pong"}
+
+
+async def test_answer_is_stored_once_the_database_comes_back(guidance, staff, fake_model, monkeypatch):
+    """The final write fails while the database restarts, then succeeds: the answer is stored and
+    audited exactly once, and the user gets the done frame."""
+    from django.db import OperationalError
+
+    real, calls = services.answer_record, []
+
+    def flaky(**kwargs):
+        calls.append(1)
+        if len(calls) < 3:
+            raise OperationalError("server closed the connection unexpectedly")
+        return real(**kwargs)
+
+    monkeypatch.setattr(services, "answer_record", flaky)
+    monkeypatch.setattr(services.asyncio, "sleep", _no_wait(asyncio.sleep))
+    ws = await connect(staff)
+    try:
+        await ask(ws, "How many days of annual leave do full-time staff get?")
+        frames = await frames_until_end(ws)
+    finally:
+        await ws.disconnect()
+    assert frames[-1]["type"] == "done" and frames[-1]["status"] == "complete"
+    assert len(calls) == 3
+    assert [e.outcome for e in await db(answer_events)] == ["answered"]
+
+
+def _no_wait(sleep):
+    async def short(seconds, *args, **kwargs):
+        return await sleep(min(seconds, 0.01), *args, **kwargs)
+
+    return short

@@ -84,7 +84,28 @@ if (root) {
     });
   }
 
+  let lastQuestion = "";
+
+  function addToConversationList(url, title) {
+    let list = document.getElementById("conversation-list");
+    if (!list) {
+      const empty = document.getElementById("conversation-list-empty");
+      list = el("ul", "govuk-list govuk-body-s");
+      list.id = "conversation-list";
+      if (empty) empty.replaceWith(list);
+      else return;
+    }
+    for (const link of list.querySelectorAll("[aria-current]")) link.removeAttribute("aria-current");
+    const li = el("li");
+    const a = el("a", "govuk-link", title.length > 80 ? title.slice(0, 79) + "…" : title);
+    a.href = url;
+    a.setAttribute("aria-current", "page");
+    li.appendChild(a);
+    list.prepend(li);
+  }
+
   function addQuestion(text) {
+    lastQuestion = text;
     const intro = document.getElementById("chat-intro");
     if (intro) intro.remove();
     const box = el("div", "humphrey-question");
@@ -203,6 +224,7 @@ if (root) {
           root.dataset.conversation = String(conversation);
           const url = root.dataset.conversationUrl.replace("/0/", "/" + conversation + "/");
           window.history.replaceState({}, "", url);
+          addToConversationList(url, lastQuestion);
         }
         if (current) current.box.dataset.answer = frame.answer;
         break;

@@ -15,7 +15,7 @@ def site(guidance, staff, openai_server):
     openai_server.configure(
         scenario="ok",
         ttft_ms=200,
-        tokens_per_second=25,
+        tokens_per_second=10,  # about two seconds of streaming to watch
         reply="Full-time staff get **25 days** of annual leave a year [1]. "
         "It rises to 30 days after five years of service [1].",
     )
@@ -53,6 +53,8 @@ def test_sign_in_ask_watch_it_stream_open_a_citation_and_give_feedback(site, pag
     assert "25 days" in page.locator("#chat-announcer").inner_text()
     assert not page.get_by_role("button", name="Stop answering").is_visible()
     assert "/chat/c/" in page.url
+    current = page.locator("#conversation-list a[aria-current='page']")
+    assert current.inner_text().startswith("How many days of annual leave")
 
     with page.expect_navigation():
         answer.locator("a.humphrey-citation").first.click()

@@ -551,6 +551,8 @@ class AnswerRun:
             out.model = model.info.as_dict()
             self._check_limits(model)
             self._generation = asyncio.get_running_loop().create_task(self._generate(model, started))
+            if self.stopped:  # stop arrived before generation began
+                self._generation.cancel()
             await self._generation
         except asyncio.CancelledError:
             if not self.stopped:

@@ -82,12 +82,12 @@ class RetrievalParams:
     code_weight: float = 0.5
     vector_depth: int = 40
     keyword_depth: int = 40
-    ef_search: int = 200
+    ef_search: int = 400
     common_term_freq: float = 0.2
     keyword_budget: int = 1000  # rows the kept words are expected to match, at most
     keyword_scan_limit: int = 2000  # rows full-text search ranks, at most
     rank_normalization: int = 1
-    exact_below: int = 20_000
+    exact_below: int = 2_000
 
     @classmethod
     def from_settings(cls, **overrides) -> RetrievalParams:

@@ -497,9 +497,9 @@ HUMPHREY_RETRIEVAL_KEYWORD_BUDGET: int = _int(
 HUMPHREY_RETRIEVAL_KEYWORD_SCAN_LIMIT: int = _int(
     "HUMPHREY_RETRIEVAL_KEYWORD_SCAN_LIMIT", 2000, minimum=1
 )  # hard cap on chunks full-text search ranks per question
-HUMPHREY_RETRIEVAL_EF_SEARCH: int = _int("HUMPHREY_RETRIEVAL_EF_SEARCH", 200, minimum=1)  # HNSW ef_search
+HUMPHREY_RETRIEVAL_EF_SEARCH: int = _int("HUMPHREY_RETRIEVAL_EF_SEARCH", 400, minimum=1)  # HNSW ef_search
 HUMPHREY_RETRIEVAL_EXACT_BELOW: int = _int(
-    "HUMPHREY_RETRIEVAL_EXACT_BELOW", 20_000, minimum=0
+    "HUMPHREY_RETRIEVAL_EXACT_BELOW", 2_000, minimum=0
 )  # readable chunks below which vector search is exact, not HNSW
 
 # --- Logging ---

@@ -1,0 +1,59 @@
+"""The whole shared corpus through the real pipeline with the real local embedder (slow)."""
+
+from __future__ import annotations
+
+import io
+import json
+
+import pytest
+from django.contrib.auth.models import Group
+from django.core.management import call_command
+
+from documents.embeddings import get_embedder
+from documents.models import Chunk, Collection, Document, VersionStatus
+from documents.retrieval import passages_for_user
+from tests.conftest import CORPUS
+
+pytestmark = [pytest.mark.django_db, pytest.mark.slow]
+
+
+def test_ingest_the_whole_corpus_with_the_real_embedder(settings, media, make_user):
+    """Every corpus file becomes a ready, searchable version embedded by MiniLM; questions find their documents."""
+    settings.HUMPHREY_EMBEDDINGS = {"CLASS": "local", "CONFIG": {"backend": "onnx"}}
+    docs = sorted(p for p in (CORPUS / "docs").iterdir() if p.is_file())
+    out = io.StringIO()
+    call_command(
+        "ingest",
+        str(CORPUS / "docs"),
+        "--collection",
+        "corpus",
+        "--create",
+        "--wait",
+        "--group",
+        "Staff",
+        "--no-progress",
+        stdout=out,
+        stderr=io.StringIO(),
+    )
+    assert f"ingested {len(docs)}" in out.getvalue() and "failed 0" in out.getvalue()
+    collection = Collection.objects.get(slug="corpus")
+    documents = Document.objects.filter(collection=collection).select_related("current_version")
+    assert documents.count() == len(docs)
+    assert all(d.current_version and d.current_version.status == VersionStatus.READY for d in documents)
+    model_id = get_embedder().model_id
+    chunks = Chunk.objects.filter(collection=collection)
+    assert chunks.exists() and not chunks.exclude(embedding_model=model_id).exists()
+    assert not chunks.filter(searchable=False).exists()
+    assert not Document.objects.filter(
+        collection=collection, title__startswith="0"
+    ).exists()  # titles from front matter
+
+    reader = make_user("reader@example.gov.uk", groups=["Staff"])
+    questions = [json.loads(line) for line in (CORPUS / "dev-questions.jsonl").read_text().splitlines() if line.strip()]
+    by_source = {d.source_name: d.pk for d in documents}
+    found = 0
+    for q in questions[:20]:
+        passages = passages_for_user(user=reader, query=q["question"], collections=["corpus"], k=8)
+        found += any(p.document_id == by_source.get(q["doc"]) for p in passages)
+    assert found >= 16, f"only {found} of 20 questions retrieved their document in the top 8"
+    assert Group.objects.filter(name="Staff").exists()

@@ -116,3 +116,13 @@ def test_ingestion_queue_lists_failed_and_queued(folder, fake_embedder, media):
     assert "failed" in out and "broken.pdf" in out and "damaged" in out
     assert "queued" in out and "new.md" in out
     assert "travel.md" not in out
+
+
+def test_ingest_reports_an_oversized_file_without_reading_it(folder, fake_embedder, media, settings):
+    """A file over HUMPHREY_MAX_UPLOAD_MB is reported as failed with the reason; the others go on."""
+    settings.HUMPHREY_MAX_UPLOAD_MB = 1
+    (folder / "hr" / "broken.pdf").unlink()
+    (folder / "huge.txt").write_bytes(b"a " * (700 * 1024))
+    out, error = run("ingest", str(folder), "--collection", "hr", "--create", "--wait", "--no-progress")
+    assert error is not None and error.returncode == 1
+    assert "ingested 2" in out and "failed 1" in out and "huge.txt" in out and "1 MB" in out

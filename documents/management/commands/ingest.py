@@ -6,6 +6,7 @@ import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Group
 from django.core.exceptions import ValidationError
@@ -54,6 +55,18 @@ def ingest_files(files: list[Path], *, collection: Collection, user, wait: bool,
     for path in files:
         name = label(path) if label else str(path)
         try:
+            size = path.stat().st_size
+            if size > settings.HUMPHREY_MAX_UPLOAD_MB * 1024 * 1024:  # not read into memory at all
+                summary.failed.append(
+                    (
+                        name,
+                        f"the file is {size / (1024 * 1024):.1f} MB; "
+                        f"the most we accept is {settings.HUMPHREY_MAX_UPLOAD_MB} MB",
+                    )
+                )
+                if progress is not None:
+                    progress(name)
+                continue
             data = path.read_bytes()
             version = services.document_upload(
                 collection=collection, filename=path.name, data=data, user=user, enqueue=not wait

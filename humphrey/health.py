@@ -72,25 +72,37 @@ def healthz(request: HttpRequest) -> JsonResponse:
 
 
 def check_model_endpoint() -> dict:
-    """Whether the configured chat model endpoint answers; extractive mode needs none."""
-    from django.conf import settings
+    """Whether the configured chat model endpoint answers (OpenAI, Azure or compatible).
 
-    if not (settings.OPENAI_API_KEY or settings.OPENAI_BASE_URL):
-        return {"ok": True, "mode": "extractive"}
-    started = time.perf_counter()
+    The extractive answerer needs no endpoint. An endpoint whose circuit breaker is open is not
+    ready even if it would answer this probe: answers are failing fast until it closes.
+    """
+    from assistant.providers import get_chat_model
+
     try:
-        from openai import OpenAI
-
-        client = OpenAI(
-            api_key=settings.OPENAI_API_KEY or "not-needed",
-            base_url=settings.OPENAI_BASE_URL or None,
-            timeout=3.0,
-            max_retries=0,
-        )
-        client.models.list()
-    except Exception as exc:
+        model = get_chat_model()
+    except Exception as exc:  # misconfiguration is a readiness failure, not a crash
         return {"ok": False, "mode": "model", "error": type(exc).__name__}
-    return {"ok": True, "mode": "model", "ms": round((time.perf_counter() - started) * 1000, 1)}
+    if not getattr(model, "uses_language_model", False):
+        return {"ok": True, "mode": "extractive"}
+    report = {"mode": "model", "endpoint": model.info.endpoint}
+    breaker = getattr(model, "breaker", None)
+    if breaker is not None and breaker.is_open:
+        return {**report, "ok": False, "error": "circuit_open"}
+    started = time.perf_counter()
+
+    async def probe() -> None:
+        client = model._make_client().with_options(timeout=3.0, max_retries=0)
+        try:
+            await client.models.list()
+        finally:
+            await client.close()
+
+    try:
+        async_to_sync(probe)()
+    except Exception as exc:
+        return {**report, "ok": False, "error": type(exc).__name__}
+    return {**report, "ok": True, "ms": round((time.perf_counter() - started) * 1000, 1)}
 
 
 @never_cache

@@ -64,10 +64,53 @@ def test_readyz_extractive_mode_is_ready(client):
     assert response.json()["model"] == {"ok": True, "mode": "extractive"}
 
 
-def test_readyz_unready_when_model_endpoint_unreachable(client, settings):
+@pytest.fixture
+def chat_model(settings):
+    """Point the chat model at an OpenAI-compatible URL for one test; forget it afterwards."""
+    from assistant.providers import reset_chat_models
+
+    def use(base_url: str, cls: str = "openai") -> None:
+        settings.HUMPHREY_CHAT_MODELS = {
+            "probe": {"CLASS": cls, "CONFIG": {"base_url": base_url, "api_key": "test", "model": "fake"}}
+        }
+        settings.HUMPHREY_CHAT_MODEL_ALIAS = "probe"
+        reset_chat_models()
+
+    yield use
+    reset_chat_models()
+
+
+def test_readyz_unready_when_model_endpoint_unreachable(client, chat_model):
     """A configured model endpoint that does not answer makes /readyz 503."""
-    settings.OPENAI_BASE_URL = "http://127.0.0.1:1/v1"
-    settings.OPENAI_API_KEY = "test"
+    chat_model("http://127.0.0.1:1/v1")
     response = client.get("/readyz")
     assert response.status_code == 503
     assert response.json()["model"]["ok"] is False
+
+
+def test_readyz_ready_when_model_endpoint_answers(client, chat_model):
+    """A reachable OpenAI-compatible endpoint (the fake server over real HTTP) makes /readyz 200."""
+    from tests.fakes.openai_server import FakeOpenAIServer
+
+    server = FakeOpenAIServer().start()
+    try:
+        chat_model(server.base_url)
+        response = client.get("/readyz")
+    finally:
+        server.stop()
+    assert response.status_code == 200, response.json()
+    assert response.json()["model"]["ok"] is True
+    assert response.json()["model"]["endpoint"] == "probe"
+
+
+def test_readyz_unready_while_circuit_open(client, chat_model):
+    """While the endpoint's circuit breaker is open (answers failing fast), the process is not ready."""
+    from assistant.providers import get_chat_model
+
+    chat_model("http://127.0.0.1:1/v1")
+    breaker = get_chat_model().breaker
+    for _ in range(breaker.threshold):
+        breaker.failure()
+    response = client.get("/readyz")
+    assert response.status_code == 503
+    assert response.json()["model"]["error"] == "circuit_open"

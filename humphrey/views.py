@@ -1,11 +1,7 @@
-from django.contrib.auth.decorators import login_required
+"""Error pages in the GOV.UK style (the start page is the chat page, in ``assistant``)."""
+
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
-
-
-@login_required
-def home(request: HttpRequest) -> HttpResponse:
-    return render(request, "home.html")
 
 
 def permission_denied(request: HttpRequest, exception: Exception | None = None) -> HttpResponse:

@@ -507,14 +507,15 @@ tsq AS MATERIALIZED (
         websearch_to_tsquery('simple', %(codes)s) AS codes
 ),
 keyword_candidates AS MATERIALIZED (
-    -- A hard cap on rows ranked, whatever the statistics said.
+    -- A hard cap on rows ranked, whatever the statistics said. "+ 0": the access filter is applied to
+    -- the few full-text matches, rather than ANDing a bitmap of every readable chunk's index entry.
     SELECT ch.id, ch.search_vector
     FROM {chunk} ch, tsq
     WHERE %(use_keyword)s
       AND (SELECT n FROM population) > 0
       AND ch.search_vector @@ tsq.english
       AND ch.searchable
-      AND ch.collection_id = ANY(ARRAY(SELECT id FROM readable))
+      AND ch.collection_id + 0 = ANY(ARRAY(SELECT id FROM readable))
     LIMIT %(keyword_scan_limit)s
 ),
 keyword_hits AS (
@@ -535,7 +536,7 @@ code_hits AS (
       AND (SELECT n FROM population) > 0
       AND ch.search_vector_simple @@ tsq.codes
       AND ch.searchable
-      AND ch.collection_id = ANY(ARRAY(SELECT id FROM readable))
+      AND ch.collection_id + 0 = ANY(ARRAY(SELECT id FROM readable))
     ORDER BY rank_score DESC, ch.id
     LIMIT %(keyword_depth)s
 ),

@@ -325,8 +325,11 @@ def _execute_prepared(connection, cursor, sql: str, sql_params: dict) -> list[tu
     if psycopg is None or not isinstance(raw, psycopg.Connection):  # pragma: no cover
         cursor.execute(sql, sql_params)
         return cursor.fetchall()
+    # Behind pgbouncer in transaction mode prepared statements break: a deployment there sets
+    # OPTIONS["prepare_threshold"] = None, and then nothing is prepared here either.
+    prepare = raw.prepare_threshold is not None
     with connection.wrap_database_errors, psycopg.Cursor(raw) as server_cursor:
-        server_cursor.execute(sql, sql_params, prepare=True)
+        server_cursor.execute(sql, sql_params, prepare=prepare)
         return server_cursor.fetchall()
 
 

@@ -42,6 +42,7 @@ from assistant.providers import get_chat_model
 from audit.services import audit_record
 from documents.models import Chunk, Collection
 from documents.retrieval import clean_query, passages_for_user
+from humphrey.metrics import ANSWERS, RETRIEVAL_SECONDS, TIME_TO_FIRST_TOKEN, TOKENS
 
 from .models import Citation, Conversation, Feedback, Message, Rating, Role, Status
 from .selectors import conversation_for_user, recent_turns, tokens_used_today
@@ -299,6 +300,19 @@ def _cost(usage: Usage) -> float | None:
     return round(usage.prompt_tokens / 1000 * rates[0] + usage.completion_tokens / 1000 * rates[1], 6)
 
 
+def _observe(outcome: Outcome) -> None:
+    """Prometheus figures for a stored answer: counts and timings only, never text."""
+    ANSWERS.labels(outcome=outcome.outcome or OUTCOMES.get(outcome.status, "error")).inc()
+    if outcome.timings.get("first_token") is not None:
+        TIME_TO_FIRST_TOKEN.observe(outcome.timings["first_token"] / 1000)
+    if outcome.timings.get("retrieval") is not None:
+        RETRIEVAL_SECONDS.observe(outcome.timings["retrieval"] / 1000)
+    if outcome.usage.prompt_tokens or outcome.usage.completion_tokens:
+        name = str(outcome.model.get("name", "")) if outcome.model else ""
+        TOKENS.labels(model=name, kind="prompt").inc(outcome.usage.prompt_tokens)
+        TOKENS.labels(model=name, kind="completion").inc(outcome.usage.completion_tokens)
+
+
 @transaction.atomic
 def answer_record(*, user, prepared: Prepared, outcome: Outcome) -> Message:
     """The final write: the answer, its citations and exactly one ``answer`` audit event, together."""
@@ -378,6 +392,7 @@ def answer_record(*, user, prepared: Prepared, outcome: Outcome) -> Message:
             **({"model_output": outcome.model_output} if outcome.model_output else {}),
         },
     )
+    transaction.on_commit(lambda: _observe(outcome))
     return message
 
 

@@ -33,6 +33,7 @@ from django.utils import timezone
 from django.utils.text import slugify
 
 from audit.services import audit_record
+from humphrey.metrics import INGESTION_FAILURES
 
 from .embeddings import get_embedder
 from .ingest.chunk import chunk_document
@@ -539,6 +540,7 @@ def version_ingest(version_id: int) -> IngestOutcome:
         _publish(version, parsed.title)
     except ParseError as exc:
         _fail(version, exc.message)
+        INGESTION_FAILURES.labels(code=exc.code).inc()
         return IngestOutcome(version_id=version_id, status=VersionStatus.FAILED, error=exc.message)
     except Exception as exc:
         logger.exception("ingestion of version %s failed while %s", version_id, stage)
@@ -547,6 +549,7 @@ def version_ingest(version_id: int) -> IngestOutcome:
             "Try again; if it keeps failing, tell the service team."
         )
         _fail(version, message)
+        INGESTION_FAILURES.labels(code="internal").inc()
         return IngestOutcome(version_id=version_id, status=VersionStatus.FAILED, error=message)
     status = DocumentVersion.objects.filter(pk=version_id).values_list("status", flat=True).first()
     return IngestOutcome(

@@ -450,6 +450,7 @@ def main() -> int:
         [sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(web_port), "humphrey.asgi:application"],
         cwd=ROOT,
         env=web_env,
+        stdout=subprocess.DEVNULL,  # Daphne's access log would mix with the JSON report
         preexec_fn=raise_fd_limit,  # runs before exec, only sets a limit
     )
     try:

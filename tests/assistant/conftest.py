@@ -3,7 +3,6 @@ and chat models (scripted in-process, or the real ``openai`` SDK against the fak
 
 from __future__ import annotations
 
-import hashlib
 import itertools
 
 import pytest
@@ -12,7 +11,8 @@ from django.contrib.auth.models import Group
 from assistant.providers import reset_chat_models
 from assistant.providers.fake import FakeChatModel
 from documents.embeddings import FakeEmbeddings
-from documents.models import Chunk, Collection, Document, DocumentVersion, Marking
+from documents.models import Collection, Document, Marking
+from tests import factories
 from tests.fakes.openai_server import FakeOpenAIServer
 
 FAKE = FakeEmbeddings()
@@ -99,41 +99,9 @@ def make_collection(slug: str, *, groups=(), marking=Marking.OFFICIAL) -> Collec
 
 def add_document(collection: Collection, texts: list[str], *, title: str | None = None) -> Document:
     """A document with one ready, current, searchable version whose chunks are ``texts``."""
-    n = next(_counter)
-    document = Document.objects.create(collection=collection, title=title or f"Doc {n}", source_name=f"doc-{n}.md")
-    body = "\n\n".join(texts)
-    version = DocumentVersion.objects.create(
-        document=document,
-        number=1,
-        file=f"documents/doc-{n}.md",
-        original_filename=f"doc-{n}.md",
-        sha256=hashlib.sha256(body.encode()).hexdigest(),
-        size_bytes=len(body),
-        status="ready",
-    )
-    document.current_version = version
-    document.save(update_fields=["current_version"])
-    offset = 0
-    chunks = []
-    for i, (text, vector) in enumerate(zip(texts, FAKE.embed_documents(texts), strict=True)):
-        chunks.append(
-            Chunk(
-                version=version,
-                collection=collection,
-                searchable=True,
-                ordinal=i,
-                text=text,
-                heading_path=f"{document.title} > Section {i + 1}",
-                anchor=f"section {i + 1}",
-                char_start=offset,
-                char_end=offset + len(text),
-                embedding=vector,
-                embedding_model=FAKE.model_id,
-            )
-        )
-        offset += len(text) + 2
-    Chunk.objects.bulk_create(chunks)
-    return document
+    title = title or f"Doc {next(_counter)}"
+    headings = [f"{title} > Section {i + 1}" for i in range(len(texts))]
+    return factories.add_document(collection, texts, title=title, headings=headings)
 
 
 @pytest.fixture

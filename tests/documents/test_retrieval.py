@@ -6,15 +6,11 @@ hashed bag-of-words embedder, so shared words mean nearby vectors.
 
 from __future__ import annotations
 
-import hashlib
-import itertools
-
 import pytest
 from django.contrib.auth.models import Group
 from django.db import connection
 
-from documents.embeddings import FakeEmbeddings
-from documents.models import Chunk, Collection, Document, DocumentVersion, Marking
+from documents.models import Chunk, Collection, Document, Marking
 from documents.retrieval import (
     PLAN_EMPTY,
     PLAN_EXACT,
@@ -27,11 +23,9 @@ from documents.retrieval import (
     retrieve,
     supports_iterative_scans,
 )
+from tests.factories import FAKE, add_document
 
 pytestmark = pytest.mark.django_db
-
-FAKE = FakeEmbeddings()
-_counter = itertools.count(1)
 
 
 @pytest.fixture(autouse=True)
@@ -45,50 +39,6 @@ def make_collection(slug: str, *, groups=(), marking=Marking.OFFICIAL, active=Tr
     for name in groups:
         collection.reader_groups.add(Group.objects.get_or_create(name=name)[0])
     return collection
-
-
-def add_document(
-    collection: Collection,
-    texts: list[str],
-    *,
-    title: str | None = None,
-    searchable: bool = True,
-    headings: list[str] | None = None,
-) -> Document:
-    """A document with one ready, current version whose chunks are ``texts``."""
-    n = next(_counter)
-    document = Document.objects.create(collection=collection, title=title or f"Doc {n}", source_name=f"doc-{n}.md")
-    body = "\n\n".join(texts)
-    version = DocumentVersion.objects.create(
-        document=document,
-        number=1,
-        file=f"documents/doc-{n}.md",
-        original_filename=f"doc-{n}.md",
-        sha256=hashlib.sha256(body.encode()).hexdigest(),
-        size_bytes=len(body),
-        status="ready",
-    )
-    document.current_version = version
-    document.save(update_fields=["current_version"])
-    vectors = FAKE.embed_documents(texts)
-    offset = 0
-    Chunk.objects.bulk_create(
-        Chunk(
-            version=version,
-            collection=collection,
-            searchable=searchable,
-            ordinal=i,
-            text=text,
-            heading_path=(headings[i] if headings else ""),
-            anchor=f"section {i + 1}",
-            char_start=(start := body.index(text, offset)),
-            char_end=(offset := start + len(text)),
-            embedding=vector,
-            embedding_model=FAKE.model_id,
-        )
-        for i, (text, vector) in enumerate(zip(texts, vectors, strict=True))
-    )
-    return document
 
 
 @pytest.fixture

@@ -25,6 +25,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import io
 import json
 import os
 import platform
@@ -94,7 +95,7 @@ def prepare_database(users: int) -> tuple[list[str], str]:
     from documents.models import Collection
 
     call_command("migrate", "--noinput", verbosity=0)
-    call_command("load_sample", verbosity=0)
+    call_command("load_sample", verbosity=0, stdout=io.StringIO())
     collection = Collection.objects.get(slug="dde-guidance")
     group = collection.reader_groups.first() or Group.objects.get_or_create(name="All staff")[0]
     cookies = []
@@ -241,8 +242,10 @@ def model_timings(fake_url: str) -> dict[str, float]:
 
 
 def summarise(samples: list[Sample], model_ttft: dict[str, float], nominal_ttft_ms: float, elapsed: float) -> dict:
-    added, e2e = [], []
+    added, e2e, accepted = [], [], []
     for s in samples:
+        if s.accepted is not None:
+            accepted.append((s.accepted - s.sent) * 1000)
         if s.first_delta is None:
             continue
         total_ms = (s.first_delta - s.sent) * 1000
@@ -259,6 +262,8 @@ def summarise(samples: list[Sample], model_ttft: dict[str, float], nominal_ttft_
         "errors": errors,
         "added_ttft_ms": {"p50": percentile(added, 50), "p95": percentile(added, 95), "p99": percentile(added, 99)},
         "client_ttft_ms": {"p50": percentile(e2e, 50), "p99": percentile(e2e, 99)},
+        # ask sent -> "accepted" frame: the question checked and stored, before retrieval starts
+        "accepted_ms": {"p50": percentile(accepted, 50), "p99": percentile(accepted, 99)},
         "model_ttft_measured": sum(1 for s in samples if s.marker in model_ttft),
         "delta_frames_per_answer": round(statistics.mean([s.deltas for s in samples if s.done] or [0]), 1),
         "frames_per_second": round(frames / elapsed, 1) if elapsed else None,

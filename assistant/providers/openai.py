@@ -12,8 +12,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import logging
 import random
+import re
 import time
 import weakref
 from collections.abc import AsyncIterator
@@ -29,6 +31,68 @@ from .base import CircuitBreaker, check_marking
 logger = logging.getLogger(__name__)
 
 RETRY_STATUSES = {429, 500, 502, 503, 504}
+
+
+_EVENT_END = re.compile(rb"\r\n\r\n|\n\n|\r\r")
+
+
+_DONE = object()
+
+
+def _sse_event(event: bytes):
+    """One event's JSON object; ``None`` for an event without data; ``_DONE`` for ``[DONE]``."""
+    data = [
+        line[6:] if line.startswith(b"data: ") else line[5:] for line in event.splitlines() if line.startswith(b"data:")
+    ]
+    if not data:
+        return None  # comments (": keep-alive"), bare event names, retry hints
+    payload = b"\n".join(data)
+    if payload.strip() == b"[DONE]":
+        return _DONE
+    value = json.loads(payload)
+    if not isinstance(value, dict):
+        raise ValueError("an event that is not a JSON object")
+    return value
+
+
+async def sse_payloads(blocks: AsyncIterator[bytes]) -> AsyncIterator[dict]:
+    """The JSON objects of an OpenAI-style server-sent event stream, until ``data: [DONE]``.
+
+    Parsed with ``json.loads`` rather than into one SDK (pydantic) object per token: with a hundred
+    answers streaming, those objects were a fifth of the web process's CPU. Raises ``ValueError``
+    for an event that is not a JSON object.
+    """
+    buffer = b""
+    async for block in blocks:
+        buffer += block
+        *events, buffer = _EVENT_END.split(buffer)
+        for event in events:
+            value = _sse_event(event)
+            if value is _DONE:
+                return
+            if value is not None:
+                yield value
+    value = _sse_event(buffer)  # a last event the server did not end with a blank line
+    if value is not None and value is not _DONE:
+        yield value
+
+
+def _closed_with_loop(client):
+    """Close ``client`` when its event loop shuts down, not at garbage collection (where aiohttp
+    complains of an unclosed session). ``loop.shutdown_asyncgens()`` (called by ``asyncio.run``,
+    servers and test loops) finishes every suspended async generator: this one closes the client.
+    Returns the generator, which the caller keeps for as long as the client."""
+
+    async def until_loop_shutdown():
+        try:
+            yield
+        finally:
+            await client.close()
+
+    holder = until_loop_shutdown()
+    with contextlib.suppress(StopIteration):
+        holder.__anext__().send(None)  # run to the ``yield``: now the loop knows it
+    return holder
 
 
 class OpenAIChatModel:
@@ -78,15 +142,27 @@ class OpenAIChatModel:
             connect=self.connect_timeout, read=self.between_tokens_timeout, write=10.0, pool=self.connect_timeout
         )
 
+    def _http_client(self):
+        """aiohttp under the SDK: reading a token stream costs a fraction of the CPU of httpx's
+        default transport (measured: docs/performance.md). Proxies from the environment still apply."""
+        return openai.DefaultAioHttpClient(timeout=self._timeout())
+
     def _make_client(self):
-        return openai.AsyncOpenAI(api_key=self.api_key, base_url=self.base_url, timeout=self._timeout(), max_retries=0)
+        return openai.AsyncOpenAI(
+            api_key=self.api_key,
+            base_url=self.base_url,
+            timeout=self._timeout(),
+            max_retries=0,
+            http_client=self._http_client(),
+        )
 
     def client(self):
         loop = asyncio.get_running_loop()
-        client = self._clients.get(loop)
-        if client is None:
-            client = self._clients[loop] = self._make_client()
-        return client
+        held = self._clients.get(loop)
+        if held is None:
+            client = self._make_client()
+            held = self._clients[loop] = (client, _closed_with_loop(client))
+        return held[0]
 
     # --- streaming ---------------------------------------------------------------------------
     def _delay(self, attempt: int, retry_after: str | None) -> float:
@@ -101,24 +177,23 @@ class OpenAIChatModel:
         return random.uniform(0, min(self.backoff_cap, self.backoff * 2**attempt))
 
     async def _open(self, request: ChatRequest, deadline: float):
-        """Send the request, retrying as described above; returns the SDK's async stream."""
+        """Send the request, retrying as described above; returns the SDK's streamed response, its
+        body not yet read (the SDK has raised for an error status by then)."""
         connection_retries, status_retries = 0, 0
         while True:
             remaining = deadline - time.monotonic()
             if remaining <= 0:
                 raise ModelTimeout()
             try:
-                return await asyncio.wait_for(
-                    self.client().chat.completions.create(
-                        model=self.model,
-                        messages=request.messages,
-                        stream=True,
-                        stream_options={"include_usage": True},
-                        temperature=self.temperature,
-                        max_tokens=self.max_tokens,
-                    ),
-                    timeout=remaining,
+                opening = self.client().chat.completions.with_streaming_response.create(
+                    model=self.model,
+                    messages=request.messages,
+                    stream=True,
+                    stream_options={"include_usage": True},
+                    temperature=self.temperature,
+                    max_tokens=self.max_tokens,
                 )
+                return await asyncio.wait_for(opening.__aenter__(), timeout=remaining)
             except TimeoutError:
                 raise ModelTimeout() from None
             except openai.APITimeoutError:
@@ -148,7 +223,7 @@ class OpenAIChatModel:
             raise
         got_text = False
         usage: Usage | None = None
-        iterator = response.__aiter__()
+        iterator = sse_payloads(response.http_response.aiter_bytes()).__aiter__()
         try:
             while True:
                 if got_text:
@@ -159,31 +234,33 @@ class OpenAIChatModel:
                     chunk = await asyncio.wait_for(iterator.__anext__(), timeout=timeout)
                 except StopAsyncIteration:
                     break
-                except (TimeoutError, openai.APITimeoutError, httpx.ReadTimeout):
+                except (TimeoutError, openai.APITimeoutError, httpx.TimeoutException):
                     self.breaker.failure()
                     raise (ModelStalled() if got_text else ModelTimeout()) from None
                 except ModelError:
                     raise
-                except openai.APIError as exc:
-                    logger.warning("chat model %s stream error: %s", self.alias, type(exc).__name__)
-                    raise ModelError() from None
                 except (httpx.HTTPError, ConnectionError):
                     self.breaker.failure()
                     raise (ModelStalled() if got_text else ModelUnavailable()) from None
                 except Exception as exc:  # malformed SSE / JSON from the server
                     logger.warning("chat model %s sent an unreadable stream: %s", self.alias, type(exc).__name__)
                     raise ModelBadStream() from None
+                if chunk.get("error"):
+                    logger.warning("chat model %s reported an error mid-stream", self.alias)
+                    raise ModelError()
                 try:
-                    if getattr(chunk, "usage", None):
-                        u = chunk.usage
+                    if chunk.get("usage"):
+                        u = chunk["usage"]
                         usage = Usage(
-                            prompt_tokens=int(u.prompt_tokens or 0),
-                            completion_tokens=int(u.completion_tokens or 0),
-                            total_tokens=int(u.total_tokens or 0),
+                            prompt_tokens=int(u.get("prompt_tokens") or 0),
+                            completion_tokens=int(u.get("completion_tokens") or 0),
+                            total_tokens=int(u.get("total_tokens") or 0),
                         )
-                    for choice in chunk.choices or []:
-                        text = choice.delta.content if choice.delta else None
+                    for choice in chunk.get("choices") or ():
+                        text = (choice.get("delta") or {}).get("content")
                         if text:
+                            if not isinstance(text, str):
+                                raise TypeError("content is not text")
                             got_text = True
                             yield TextDelta(text)
                 except (AttributeError, TypeError, ValueError):
@@ -218,4 +295,5 @@ class AzureOpenAIChatModel(OpenAIChatModel):
             azure_deployment=self.deployment,
             timeout=self._timeout(),
             max_retries=0,
+            http_client=self._http_client(),
         )

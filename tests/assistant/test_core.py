@@ -10,12 +10,12 @@ import pytest
 
 from assistant.core.citations import cited_numbers, strip_unshown
 from assistant.core.condense import condense
-from assistant.core.errors import ModelBusy, ModelUnavailable
+from assistant.core.errors import ModelBadStream, ModelBusy, ModelError, ModelUnavailable
 from assistant.core.markdown import render_markdown
 from assistant.core.prompt import load_prompt, render_messages
 from assistant.core.types import ChatRequest, Source, TextDelta, Turn, Usage
 from assistant.providers.base import CircuitBreaker
-from assistant.providers.openai import OpenAIChatModel
+from assistant.providers.openai import OpenAIChatModel, sse_payloads
 from audit.models import AuditEvent
 
 from .conftest import add_document, make_collection
@@ -112,6 +112,62 @@ def _request() -> ChatRequest:
 
 async def _collect(model) -> list:
     return [item async for item in model.stream(_request())]
+
+
+async def _blocks(*parts: bytes):
+    for part in parts:
+        yield part
+
+
+async def _payloads(*parts: bytes) -> list:
+    return [p async for p in sse_payloads(_blocks(*parts))]
+
+
+@pytest.mark.asyncio
+async def test_sse_events_are_parsed_across_reads_line_endings_and_comments():
+    stream = (
+        b": keep-alive\n\n"
+        b'data: {"choices": [{"delta": {"content": "Hel"}}]}\r\n\r\n'
+        b'event: message\ndata: {"choices": [{"delta":\ndata:  {"content": "lo"}}]}\n\n'
+        b'data:{"usage": {"total_tokens": 3}}\n\n'
+        b"data: [DONE]\n\n"
+        b'data: {"after": "done is ignored"}\n\n'
+    )
+    # The same stream cut at every byte boundary in two gives the same events.
+    want = [
+        {"choices": [{"delta": {"content": "Hel"}}]},
+        {"choices": [{"delta": {"content": "lo"}}]},
+        {"usage": {"total_tokens": 3}},
+    ]
+    for cut in range(len(stream)):
+        assert await _payloads(stream[:cut], stream[cut:]) == want
+    # A last event the server did not close with a blank line still counts.
+    assert await _payloads(b'data: {"a": 1}\n\ndata: {"b": 2}') == [{"a": 1}, {"b": 2}]
+
+
+@pytest.mark.asyncio
+@pytest.mark.parametrize("bad", [b"data: [1, 2]\n\n", b"data: {not json\n\n", b'data: "text"\n\n'])
+async def test_sse_events_that_are_not_json_objects_are_refused(bad):
+    with pytest.raises(ValueError):
+        await _payloads(b'data: {"ok": true}\n\n' + bad)
+
+
+@pytest.mark.asyncio
+async def test_a_stream_that_is_not_json_or_reports_an_error_midway_fails_cleanly(openai_server):
+    """Garbage gives model_bad_stream; an ``error`` event after some text gives a model error."""
+    model = OpenAIChatModel(base_url=openai_server.base_url, model="m", retries=0)
+    openai_server.configure(scenario="garbage")
+    with pytest.raises(ModelBadStream):
+        await _collect(model)
+    openai_server.configure(scenario="error_mid_stream", stall_after=2)
+    got: list = []
+    with pytest.raises(ModelError) as caught:
+        async for item in model.stream(_request()):
+            got.append(item)
+    assert not isinstance(caught.value, ModelBadStream)
+    assert [i.text for i in got] == ["According", " to"]
+    openai_server.configure()
+    assert "".join(i.text for i in await _collect(model) if isinstance(i, TextDelta)).startswith("According")
 
 
 @pytest.mark.asyncio

@@ -10,6 +10,7 @@ process): ``python -m tests.fakes.openai_server --port 8081 --ttft-ms 300 --toke
 - ``error``: HTTP ``status`` (429, 500, 503...) with an OpenAI error body; ``fail_times`` = fail that
   many requests, then behave as ``ok`` (for retry tests);
 - ``stall``: ``stall_after`` words, then silence until the client gives up;
+- ``error_mid_stream``: ``stall_after`` words, then an ``error`` event (as OpenAI sends when overloaded);
 - ``no_first_token``: headers, then silence;
 - ``garbage``: a malformed SSE stream (text that is not JSON);
 - ``echo``: the reply is the ``reply`` text with ``{passages}`` replaced by the number of
@@ -233,6 +234,10 @@ class FakeOpenAIServer:
                 await writer.drain()
                 await asyncio.sleep(3600)
                 return False
+            if scenario == "error_mid_stream" and i == b.stall_after:
+                writer.write(b'data: {"error": {"message": "The server is overloaded.", "type": "server_error"}}\n\n')
+                await writer.drain()
+                return False
             if i and interval:
                 await asyncio.sleep(interval)
             if i == 0:
@@ -253,7 +258,7 @@ def main() -> None:
     parser.add_argument("--port", type=int, default=8081)
     parser.add_argument("--ttft-ms", type=float, default=0.0, help="delay before the first token")
     parser.add_argument("--tokens-per-second", type=float, default=0.0, help="0 = as fast as possible")
-    parser.add_argument("--scenario", default="ok", help="ok|error|stall|no_first_token|garbage|echo")
+    parser.add_argument("--scenario", default="ok", help="ok|error|stall|error_mid_stream|no_first_token|garbage|echo")
     parser.add_argument("--status", type=int, default=503, help="HTTP status for the error scenario")
     parser.add_argument("--reply", default=DEFAULT_REPLY, help="text streamed back, a word per chunk")
     args = parser.parse_args()

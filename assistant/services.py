@@ -21,6 +21,7 @@ import contextlib
 import logging
 import time
 from collections.abc import AsyncIterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 from channels.db import database_sync_to_async
@@ -254,8 +255,10 @@ def question_store(*, user, conversation_id, text: str, collections: list[str] |
     answer = Message.objects.create(
         conversation=conversation, role=Role.ASSISTANT, status=Status.STREAMING, question=question
     )
-    Conversation.objects.filter(pk=conversation.pk).update(updated_at=timezone.now())
-    turns = [Turn(role=m.role, text=m.text) for m in recent_turns(conversation.pk, before_id=question.pk)]
+    turns = []
+    if not created:  # a new conversation has no earlier turns, and was stamped as it was created
+        Conversation.objects.filter(pk=conversation.pk).update(updated_at=timezone.now())
+        turns = [Turn(role=m.role, text=m.text) for m in recent_turns(conversation.pk, before_id=question.pk)]
     return Prepared(
         conversation_id=conversation.pk,
         question_id=question.pk,
@@ -398,6 +401,19 @@ def answer_record(*, user, prepared: Prepared, outcome: Outcome) -> Message:
 
 # --- Step 2: the answer, in a task that outlives the socket ------------------------------------
 
+_db_threads: ThreadPoolExecutor | None = None
+
+
+def db_call(func):
+    """``func`` run on the chat's own small pool of database threads (each holding a pooled
+    connection while it works). Channels' default runs every consumer's database work on ONE shared
+    thread: under load, each question waited behind other answers being stored."""
+    global _db_threads
+    if _db_threads is None:
+        _db_threads = ThreadPoolExecutor(max_workers=settings.HUMPHREY_CHAT_DB_THREADS, thread_name_prefix="chat-db")
+    return database_sync_to_async(func, thread_sensitive=False, executor=_db_threads)
+
+
 _running: set[asyncio.Task] = set()  # strong references: a task nobody holds can be collected
 _streams_per_user: dict[int, int] = {}
 
@@ -464,9 +480,10 @@ class AnswerRun:
     """One answer being generated. ``events()`` yields frames; ``stop()`` ends it early (kept as
     *stopped*); ``detach()`` (the socket went away) lets it finish and be stored unobserved."""
 
-    def __init__(self, *, user, prepared: Prepared) -> None:
+    def __init__(self, *, user, prepared: Prepared, early_embedding: tuple[str, asyncio.Task] | None = None) -> None:
         self.user = user
         self.prepared = prepared
+        self.early_embedding = early_embedding  # (query, task) started while the question was stored
         self.queue: asyncio.Queue = asyncio.Queue()
         self.listening = True
         self.stopped = False
@@ -583,6 +600,9 @@ class AnswerRun:
             logger.exception("answer %s failed", p.answer_id)
             error = AnswerError()
             out.status, out.error_code = Status.FAILED, error.code
+        if self.early_embedding is not None:  # refused or stopped before retrieval
+            self.early_embedding[1].cancel()
+            self.early_embedding = None
         out.timings["total"] = _ms(started)
         if out.status in (Status.STOPPED, Status.STALLED):
             out.cited = cited_numbers(out.text, [s.n for s in out.sources])
@@ -608,13 +628,24 @@ class AnswerRun:
                 "You have reached today's limit for questions. You can ask again tomorrow.", code="daily_limit"
             )
 
+    async def _query_vector(self, query: str) -> list[float] | None:
+        """The query's embedding: the one started early if it was for this very text (a first
+        question, not redacted), else computed now."""
+        early, self.early_embedding = self.early_embedding, None
+        if early is not None:
+            if early[0] == query:
+                with contextlib.suppress(Exception):
+                    return await early[1]
+            early[1].cancel()
+        return await query_embedder().embed(query) if query else None
+
     async def _generate(self, model, started: float) -> None:
         p, out = self.prepared, self.outcome
         out.condensed = condense(p.model_text, p.turns)
         t0 = time.monotonic()
         # Embedded outside the database thread, batched with other questions arriving at once.
-        vector = await query_embedder().embed(clean_query(out.condensed)) if clean_query(out.condensed) else None
-        out.sources = await database_sync_to_async(_retrieve)(
+        vector = await self._query_vector(clean_query(out.condensed))
+        out.sources = await db_call(_retrieve)(
             self.user, out.condensed, p.collections, settings.HUMPHREY_CHAT_PASSAGES, model.max_marking, vector
         )
         out.timings["retrieval"] = _ms(t0)
@@ -654,7 +685,7 @@ class AnswerRun:
         message = None
         for attempt in range(5):
             try:
-                message = await database_sync_to_async(answer_record)(user=self.user, prepared=p, outcome=out)
+                message = await db_call(answer_record)(user=self.user, prepared=p, outcome=out)
                 break
             except DatabaseError:
                 # PostgreSQL restarting: the pool replaces dead connections; try again shortly.
@@ -697,22 +728,33 @@ def _session_alive(session) -> bool:
 
 async def session_alive(session) -> bool:
     """Whether the socket's session still exists and has not expired (signed out elsewhere, timed out)."""
-    return await database_sync_to_async(_session_alive)(session)
+    return await db_call(_session_alive)(session)
 
 
 async def answer_start(*, user, conversation_id, text: str, collections: list[str] | None) -> AnswerRun:
     """Store the question and start answering it. Raises ``AnswerError`` (nothing stored) for bad asks."""
+    # A new conversation's question is searched as typed: embed it while it is being stored.
+    early = None
+    query = clean_query((text or "").strip()) if conversation_id is None and isinstance(text, str) else ""
+    if query and len(text) <= settings.HUMPHREY_CHAT_MAX_QUESTION_CHARS:
+        early = (query, asyncio.get_running_loop().create_task(query_embedder().embed(query)))
     try:
-        prepared = await database_sync_to_async(question_store)(
+        prepared = await db_call(question_store)(
             user=user, conversation_id=conversation_id, text=text, collections=collections
         )
     except DatabaseError:
+        if early:
+            early[1].cancel()
         logger.warning("storing a question failed: database unavailable")
         raise AnswerError(
             "Your question could not be saved just now, so it was not sent. Try again in a moment.",
             code="storage_error",
         ) from None
-    return AnswerRun(user=user, prepared=prepared).start()
+    except BaseException:
+        if early:
+            early[1].cancel()
+        raise
+    return AnswerRun(user=user, prepared=prepared, early_embedding=early).start()
 
 
 async def answer_stream(*, user, conversation_id, text: str, collections: list[str] | None) -> AsyncIterator[dict]:

@@ -13,8 +13,10 @@ django_asgi_app = get_asgi_application()  # set up Django before importing consu
 from channels.auth import AuthMiddlewareStack  # noqa: E402
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 from channels.security.websocket import AllowedHostsOriginValidator  # noqa: E402
+from django.conf import settings  # noqa: E402
 
 from humphrey.routing import websocket_urlpatterns  # noqa: E402
+from humphrey.warmup import warm_up  # noqa: E402
 
 application = ProtocolTypeRouter(
     {
@@ -22,3 +24,6 @@ application = ProtocolTypeRouter(
         "websocket": AllowedHostsOriginValidator(AuthMiddlewareStack(URLRouter(websocket_urlpatterns))),
     }
 )
+
+if settings.HUMPHREY_WARM_START:
+    warm_up()

@@ -451,6 +451,12 @@ HUMPHREY_CHAT_MAX_STREAMS_PER_USER: int = _int(
 HUMPHREY_CHAT_DAILY_TOKENS: int = _int(
     "HUMPHREY_CHAT_DAILY_TOKENS", 200_000, minimum=0
 )  # model tokens one person may use per day (0 = no limit)
+HUMPHREY_WARM_START: bool = _bool(
+    "HUMPHREY_WARM_START", True
+)  # web processes load the embedding model before serving (humphrey/warmup.py)
+HUMPHREY_CHAT_DB_THREADS: int = _int(
+    "HUMPHREY_CHAT_DB_THREADS", 4, minimum=1
+)  # threads (each with a pooled connection) storing questions and answers; keep below HUMPHREY_DB_POOL_MAX
 HUMPHREY_CHAT_PASSAGES: int = _int("HUMPHREY_CHAT_PASSAGES", 6, minimum=1)  # passages shown to the model
 HUMPHREY_CHAT_MIN_RELEVANCE: float = _float(
     "HUMPHREY_CHAT_MIN_RELEVANCE", 0.3

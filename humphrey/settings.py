@@ -484,10 +484,10 @@ HUMPHREY_EMBEDDINGS = {
     "CLASS": HUMPHREY_EMBEDDINGS_PROVIDER,
     "CONFIG": {"model": env.str("HUMPHREY_OPENAI_EMBEDDING_MODEL", default="text-embedding-3-small")}
     if HUMPHREY_EMBEDDINGS_PROVIDER == "openai"
-    else {"backend": env.str("HUMPHREY_LOCAL_EMBEDDING_BACKEND", default="onnx")}
+    else {"backend": env.str("HUMPHREY_LOCAL_EMBEDDING_BACKEND", default="onnx-int8")}
     if HUMPHREY_EMBEDDINGS_PROVIDER == "local"
     else {},
-}  # local backends: onnx (same vectors as torch, faster to load and run), torch, onnx-int8 (needs reembed)
+}  # local backends: onnx-int8 (fastest, same recall), onnx (torch's vectors), torch; switching int8 <-> others: reembed
 
 # Retrieval (documents.retrieval): defaults chosen by measurement, see docs/retrieval.md.
 HUMPHREY_RETRIEVAL_RRF_K: int = _int("HUMPHREY_RETRIEVAL_RRF_K", 10, minimum=1)  # reciprocal-rank constant

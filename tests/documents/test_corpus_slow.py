@@ -19,7 +19,7 @@ pytestmark = [pytest.mark.django_db, pytest.mark.slow]
 
 def test_ingest_the_whole_corpus_with_the_real_embedder(settings, media, make_user):
     """Every corpus file becomes a ready, searchable version embedded by MiniLM; questions find their documents."""
-    settings.HUMPHREY_EMBEDDINGS = {"CLASS": "local", "CONFIG": {"backend": "onnx"}}
+    settings.HUMPHREY_EMBEDDINGS = {"CLASS": "local", "CONFIG": {"backend": "onnx-int8"}}  # the default
     docs = sorted(p for p in (CORPUS / "docs").iterdir() if p.is_file())
     out = io.StringIO()
     call_command(

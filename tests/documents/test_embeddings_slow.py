@@ -1,4 +1,4 @@
-"""The local embedder's ONNX backend gives the torch backend's vectors (slow: loads the real model)."""
+"""The local embedder's ONNX backends against torch and fp32 (slow: loads the real model)."""
 
 from __future__ import annotations
 
@@ -31,3 +31,16 @@ def test_onnx_backend_matches_torch(tmp_path):
         assert len(b) == 384
         assert cosine(a, b) > 0.9999
     assert list(tmp_path.glob("*.onnx")), "the export is cached for the next process"
+
+
+def test_int8_backend_stays_close_to_fp32_under_its_own_model_id():
+    """The default backend: quantised, so its own model id (switching means reembed), and each
+    vector within 0.98 cosine of the fp32 network's (0.995 on the whole corpus, docs/chunking.md)."""
+    fp32 = LocalMiniLM(backend="onnx").embed_documents(TEXTS)
+    int8 = LocalMiniLM(backend="onnx-int8")
+    vectors = int8.embed_documents(TEXTS)
+    assert int8.backend == "onnx-int8"
+    assert int8.model_id != LocalMiniLM(backend="onnx").model_id
+    for a, b in zip(fp32, vectors, strict=True):
+        assert len(b) == 384
+        assert 0.98 < cosine(a, b) < 0.99999  # close (a one-word text moves most), and really quantised

@@ -35,6 +35,33 @@ class CollectionForm(forms.Form):
         self.fields["reader_groups"].queryset = reader_group_choices()
 
 
+class Radios(forms.RadioSelect):
+    """Radios whose field id is the first option's, so the error summary can link to it (GOV.UK pattern)."""
+
+    def id_for_label(self, id_, index="0"):
+        return super().id_for_label(id_, index)
+
+
+class CollectionEditForm(forms.Form):
+    """A collection's name, description and marking (its short name and readers change elsewhere)."""
+
+    name = forms.CharField(
+        max_length=200,
+        label="Name",
+        error_messages={"required": "Enter a name", "max_length": "Name must be 200 characters or fewer"},
+    )
+    description = forms.CharField(widget=forms.Textarea(attrs={"rows": 3}), required=False, label="Description")
+    marking = forms.ChoiceField(
+        choices=Marking.choices,
+        widget=Radios,
+        label="Security marking",
+        error_messages={
+            "required": "Select a security marking",
+            "invalid_choice": f"Select a security marking: {' or '.join(Marking.values)}",
+        },
+    )
+
+
 class MultipleFileInput(forms.ClearableFileInput):
     allow_multiple_selected = True
 

@@ -11,6 +11,7 @@ urlpatterns = [
     path("new/", views.collection_create, name="collection_create"),
     path("c/<slug:slug>/", views.collection_detail, name="collection"),
     path("c/<slug:slug>/status.json", views.collection_status, name="collection_status"),
+    path("c/<slug:slug>/edit/", views.collection_edit, name="collection_edit"),
     path("c/<slug:slug>/upload/", views.collection_upload, name="collection_upload"),
     path("c/<slug:slug>/readers/", views.collection_readers, name="collection_readers"),
     path("c/<slug:slug>/retire/", views.collection_retire, name="collection_retire"),

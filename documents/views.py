@@ -24,8 +24,8 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 from accounts.roles import Role, role_required
 
 from . import services
-from .forms import CollectionForm, GrantForm, TryQuestionForm, UploadForm
-from .models import Chunk, Collection, Document, DocumentVersion, VersionStatus
+from .forms import CollectionEditForm, CollectionForm, GrantForm, TryQuestionForm, UploadForm
+from .models import Chunk, Collection, Document, DocumentVersion, Marking, VersionStatus
 
 curator_only = role_required(Role.CURATOR)
 
@@ -243,6 +243,44 @@ def collection_upload(request: HttpRequest, slug: str) -> HttpResponse:
     for line in refused:
         messages.error(request, line)
     return redirect("documents:collection", slug=slug)
+
+
+@require_http_methods(["GET", "POST"])
+@curator_only
+def collection_edit(request: HttpRequest, slug: str) -> HttpResponse:
+    """Change a collection's name, description or marking (its short name stays: addresses use it)."""
+    collection = collection_for_curator(request.user, slug)
+    form = CollectionEditForm(
+        request.POST if request.method == "POST" else None,
+        initial={"name": collection.name, "description": collection.description, "marking": collection.marking},
+    )
+    if request.method == "POST" and form.is_valid():
+        if not form.has_changed():
+            messages.info(request, "Nothing was changed.")
+            return redirect("documents:collection", slug=collection.slug)
+        try:
+            services.collection_update(
+                collection=collection,
+                user=request.user,
+                name=form.cleaned_data["name"],
+                description=form.cleaned_data["description"],
+                marking=form.cleaned_data["marking"],
+            )
+        except ValidationError as exc:
+            form.add_error(None, exc)
+        else:
+            messages.success(request, f"Collection “{collection.name}” updated.")
+            return redirect("documents:collection", slug=collection.slug)
+    return render(
+        request,
+        "documents/collection_edit.html",
+        {
+            "collection": collection,
+            "form": form,
+            "max_marking": settings.HUMPHREY_MAX_MARKING,
+            "not_served": [m for m in Marking.values if m not in Marking.at_most(settings.HUMPHREY_MAX_MARKING)],
+        },
+    )
 
 
 @require_POST

@@ -25,8 +25,10 @@ from __future__ import annotations
 
 import functools
 import logging
+import math
 import re
 import threading
+import time
 from dataclasses import dataclass, field
 
 from django.conf import settings
@@ -82,10 +84,13 @@ class RetrievalParams:
     code_weight: float = 0.5
     vector_depth: int = 40
     keyword_depth: int = 40
-    ef_search: int = 400
+    ef_search: int = 400  # the most HNSW candidates (filtered searches); fewer when most is readable
+    ef_search_min: int = 100
+    ef_search_factor: float = 2.5  # candidates per result wanted, divided by the readable share
     common_term_freq: float = 0.2
-    keyword_budget: int = 1000  # rows the kept words are expected to match, at most
-    keyword_scan_limit: int = 2000  # rows full-text search ranks, at most
+    keyword_budget: int = 300  # rows the kept words are expected to match, at most
+    keyword_scan_limit: int = 600  # rows full-text search ranks, at most
+    code_scan_limit: int = 300  # a code matching more readable chunks than this is skipped
     rank_normalization: int = 1
     exact_below: int = 2_000
 
@@ -99,9 +104,11 @@ class RetrievalParams:
             "vector_depth": settings.HUMPHREY_RETRIEVAL_VECTOR_DEPTH,
             "keyword_depth": settings.HUMPHREY_RETRIEVAL_KEYWORD_DEPTH,
             "ef_search": settings.HUMPHREY_RETRIEVAL_EF_SEARCH,
+            "ef_search_min": settings.HUMPHREY_RETRIEVAL_EF_SEARCH_MIN,
             "common_term_freq": settings.HUMPHREY_RETRIEVAL_COMMON_TERM_FREQ,
             "keyword_budget": settings.HUMPHREY_RETRIEVAL_KEYWORD_BUDGET,
             "keyword_scan_limit": settings.HUMPHREY_RETRIEVAL_KEYWORD_SCAN_LIMIT,
+            "code_scan_limit": settings.HUMPHREY_RETRIEVAL_CODE_SCAN_LIMIT,
             "exact_below": settings.HUMPHREY_RETRIEVAL_EXACT_BELOW,
         }
         values.update(overrides)
@@ -254,6 +261,8 @@ def retrieve(
         "common_freq": params.common_term_freq,
         "keyword_budget": params.keyword_budget,
         "keyword_scan_limit": max(params.keyword_scan_limit, params.keyword_depth),
+        "code_scan_limit": params.code_scan_limit,
+        "code_scan_limit_plus_one": params.code_scan_limit + 1,
         "fetch": 2 * k + 10,  # a few spare in case the final checks drop one
         "rank_norm": params.rank_normalization,
         "exact_below": params.exact_below,
@@ -273,26 +282,54 @@ def retrieve(
     sizes = tuple(int(sql_params.pop(name)) for name in _INLINED)
     sql = _sql_with_sizes(sizes)
     connection = connections[using]
-    with transaction.atomic(using=using, savepoint=False), connection.cursor() as cursor:
-        ef_search = max(params.ef_search, sizes[_INLINED.index("vector_depth")])
-        cursor.execute("SELECT set_config('hnsw.ef_search', %s, true)", [str(ef_search)])
-        if _has_iterative_scans(connection):
-            cursor.execute("SELECT set_config('hnsw.iterative_scan', 'relaxed_order', true)")
-        rows = _execute_prepared(connection, cursor, sql, sql_params)
+    depth = sizes[_INLINED.index("vector_depth")]
+    hint_key = (using, user.pk, None if collections is None else tuple(sorted(collections)), tuple(markings))
+    ef_search = _ef_search(params, depth, _share_hints.get(hint_key))
+    with connection.cursor() as cursor:
+        rows = _execute_prepared(connection, cursor, sql, sql_params, ef_search=ef_search)
 
     passages: list[Passage] = []
-    plan, population = PLAN_EMPTY, 0
+    plan, population, table_rows = PLAN_EMPTY, 0, 0
     for rank, row in enumerate(rows, start=1):
-        *values, plan, population = row
+        *values, plan, population, table_rows = row
         passages.append(Passage(*values, rank=rank))
     if not rows:
         plan = PLAN_EMPTY
-    return Retrieval(passages=passages, plan=plan, population=population)
+    elif table_rows:
+        _remember_share(hint_key, population / table_rows)
+    return Retrieval(passages=passages, plan=plan, population=population, notes={"ef_search": ef_search})
+
+
+# What share of all chunks each (user, collections, markings) could read last time: the HNSW search
+# needs ef_search of about depth / share candidates to keep ``depth`` after the access filter, so a
+# user who reads everything is searched with a small ef_search and a user who reads 10% with a large
+# one. Only the speed of the search depends on it (a stale share makes it slower or a little less
+# exact for a minute); what may be read is decided inside the SQL every time.
+_SHARE_TTL = 60.0
+_SHARE_MAX = 10_000
+_share_hints: dict[tuple, tuple[float, float]] = {}
+
+
+def _remember_share(key: tuple, share: float) -> None:
+    if len(_share_hints) >= _SHARE_MAX:
+        _share_hints.clear()
+    _share_hints[key] = (share, time.monotonic())
+
+
+def _ef_search(params: RetrievalParams, depth: int, hint: tuple[float, float] | None) -> int:
+    """``params.ef_search`` is the ceiling (and the choice when nothing is known yet)."""
+    ceiling = max(params.ef_search, depth)
+    if hint is None or time.monotonic() - hint[1] > _SHARE_TTL or hint[0] <= 0:
+        return ceiling
+    wanted = math.ceil(params.ef_search_factor * depth / min(1.0, hint[0]))
+    return max(depth, min(ceiling, max(params.ef_search_min, wanted)))
 
 
 _INLINED = (
     "keyword_budget",
     "keyword_scan_limit",
+    "code_scan_limit",
+    "code_scan_limit_plus_one",
     "fetch",
     "rank_norm",
     "exact_below",
@@ -311,26 +348,40 @@ def _sql_with_sizes(sizes: tuple[int, ...]) -> str:
     return sql
 
 
-def _execute_prepared(connection, cursor, sql: str, sql_params: dict) -> list[tuple]:
-    """Run the statement as a server-side prepared statement where the driver allows (psycopg 3).
+def _execute_prepared(connection, cursor, sql: str, sql_params: dict, *, ef_search: int) -> list[tuple]:
+    """Run the statement with its settings, in one round trip where the driver allows (psycopg 3).
 
-    Planning this statement costs more than running it on a warm cache; psycopg keeps it prepared
-    per connection, so the planner's work is done once per connection, not once per question.
+    The settings (``hnsw.ef_search``, and iterative scans where pgvector has them) are ``SET LOCAL``
+    in the statement's transaction, so nothing leaks to the next user of a pooled connection, and
+    are sent with it in a psycopg pipeline. The statement is server-side prepared; PostgreSQL keeps
+    planning it for each question's values (measured: a generic plan of this many branches runs
+    slower than planning afresh prunes it).
     """
+    settings_sql = [
+        ("SELECT set_config('hnsw.ef_search', %s, true)", [str(int(ef_search))]),
+    ]
+    if _has_iterative_scans(connection):
+        settings_sql.append(("SELECT set_config('hnsw.iterative_scan', 'relaxed_order', true)", None))
     try:
         import psycopg
     except ImportError:  # pragma: no cover - psycopg2
         psycopg = None
     raw = connection.connection
-    if psycopg is None or not isinstance(raw, psycopg.Connection):  # pragma: no cover
-        cursor.execute(sql, sql_params)
-        return cursor.fetchall()
-    # Behind pgbouncer in transaction mode prepared statements break: a deployment there sets
-    # OPTIONS["prepare_threshold"] = None, and then nothing is prepared here either.
-    prepare = raw.prepare_threshold is not None
-    with connection.wrap_database_errors, psycopg.Cursor(raw) as server_cursor:
-        server_cursor.execute(sql, sql_params, prepare=prepare)
-        return server_cursor.fetchall()
+    using = connection.alias
+    with transaction.atomic(using=using, savepoint=False):
+        if psycopg is None or not isinstance(raw, psycopg.Connection):  # pragma: no cover
+            for statement, values in settings_sql:
+                cursor.execute(statement, values)
+            cursor.execute(sql, sql_params)
+            return cursor.fetchall()
+        # Django leaves psycopg's automatic preparing off; this one statement is prepared on purpose.
+        # Behind a pooler that cannot keep prepared statements, HUMPHREY_RETRIEVAL_PREPARE=0.
+        prepare = settings.HUMPHREY_RETRIEVAL_PREPARE
+        with connection.wrap_database_errors, raw.pipeline(), psycopg.Cursor(raw) as server_cursor:
+            for statement, values in settings_sql:
+                server_cursor.execute(statement, values)
+            server_cursor.execute(sql, sql_params, prepare=prepare)
+            return server_cursor.fetchall()
 
 
 _version_lock = threading.Lock()
@@ -468,7 +519,7 @@ term_stats AS MATERIALIZED (
     SELECT e.word, e.freq
     FROM pg_stats s,
          unnest(s.most_common_elems::text::text[], s.most_common_elem_freqs) AS e(word, freq)
-    WHERE %(or_semantics)s
+    WHERE %(or_semantics)s AND %(use_keyword)s
       AND s.schemaname = current_schema()
       AND s.tablename = '{chunk}'
       AND s.attname = 'search_vector'
@@ -484,7 +535,7 @@ terms AS MATERIALIZED (
     CROSS JOIN LATERAL (
         SELECT greatest(coalesce(t.freq, (SELECT freq FROM term_floor), 0.01), 1e-6) AS freq
     ) f
-    WHERE %(or_semantics)s
+    WHERE %(or_semantics)s AND %(use_keyword)s
 ),
 ordered_terms AS (
     SELECT word, q, freq, idf,
@@ -510,16 +561,28 @@ tsq AS MATERIALIZED (
         websearch_to_tsquery('simple', %(codes)s) AS codes
 ),
 keyword_candidates AS MATERIALIZED (
-    -- A hard cap on rows ranked, whatever the statistics said. "+ 0": the access filter is applied to
-    -- the few full-text matches, rather than ANDing a bitmap of every readable chunk's index entry.
-    SELECT ch.id, ch.search_vector
+    -- A hard cap on rows ranked, whatever the statistics said. Two ways in, chosen at run time:
+    -- a large readable population (HNSW plan) starts from the full-text index, the access filter
+    -- ("+ 0": not indexable) applied to its matches; a small one (exact plan) starts from the
+    -- readable chunks and tests each ("IS TRUE": not indexable), so a common word's matches in
+    -- collections the user cannot read are never fetched.
+    (SELECT ch.id, ch.search_vector
     FROM {chunk} ch, tsq
     WHERE %(use_keyword)s
-      AND (SELECT n FROM population) > 0
+      AND (SELECT n FROM population) >= %(exact_below)s
       AND ch.search_vector @@ tsq.english
       AND ch.searchable
       AND ch.collection_id + 0 = ANY(ARRAY(SELECT id FROM readable))
-    LIMIT %(keyword_scan_limit)s
+    LIMIT %(keyword_scan_limit)s)
+    UNION ALL
+    (SELECT ch.id, ch.search_vector
+    FROM {chunk} ch, tsq
+    WHERE %(use_keyword)s
+      AND (SELECT n FROM population) BETWEEN 1 AND %(exact_below)s - 1
+      AND ch.collection_id = ANY(ARRAY(SELECT id FROM readable))
+      AND ch.searchable
+      AND (ch.search_vector @@ tsq.english) IS TRUE
+    LIMIT %(keyword_scan_limit)s)
 ),
 keyword_hits AS (
     SELECT kc.id,
@@ -531,16 +594,34 @@ keyword_hits AS (
     ORDER BY rank_score DESC, kc.id
     LIMIT %(keyword_depth)s
 ),
-code_hits AS (
-    -- Codes and numbers, unstemmed, as phrases: "T&S" is two English stop words otherwise.
-    SELECT ch.id, ts_rank_cd(ch.search_vector_simple, tsq.codes) AS rank_score
+code_candidates AS MATERIALIZED (
+    -- Codes and numbers, unstemmed, as phrases: "T&S" is two English stop words otherwise. At most
+    -- one row past the cap is read: a "code" in more chunks than that ("AI" in guidance about AI)
+    -- tells nothing, and ranking its thousands of matches is what made this channel slow. The two
+    -- ways in are those of keyword_candidates.
+    (SELECT ch.id, ch.search_vector_simple
     FROM {chunk} ch, tsq
     WHERE %(use_codes)s
-      AND (SELECT n FROM population) > 0
+      AND (SELECT n FROM population) >= %(exact_below)s
       AND ch.search_vector_simple @@ tsq.codes
       AND ch.searchable
       AND ch.collection_id + 0 = ANY(ARRAY(SELECT id FROM readable))
-    ORDER BY rank_score DESC, ch.id
+    LIMIT %(code_scan_limit_plus_one)s)
+    UNION ALL
+    (SELECT ch.id, ch.search_vector_simple
+    FROM {chunk} ch, tsq
+    WHERE %(use_codes)s
+      AND (SELECT n FROM population) BETWEEN 1 AND %(exact_below)s - 1
+      AND ch.collection_id = ANY(ARRAY(SELECT id FROM readable))
+      AND ch.searchable
+      AND (ch.search_vector_simple @@ tsq.codes) IS TRUE
+    LIMIT %(code_scan_limit_plus_one)s)
+),
+code_hits AS (
+    SELECT cc.id, ts_rank_cd(cc.search_vector_simple, tsq.codes) AS rank_score
+    FROM code_candidates cc, tsq
+    WHERE (SELECT count(*) FROM code_candidates) <= %(code_scan_limit)s
+    ORDER BY rank_score DESC, cc.id
     LIMIT %(keyword_depth)s
 ),
 ranked AS (
@@ -567,7 +648,8 @@ SELECT
     END AS keyword_score,
     f.score,
     (SELECT name FROM plan),
-    (SELECT n FROM population)
+    (SELECT n FROM population),
+    (SELECT n FROM table_size)
 FROM fused f
 CROSS JOIN tsq
 -- LATERAL: look each of the few fused ids up by primary key (never scan the chunks to join them).

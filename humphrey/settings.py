@@ -500,12 +500,23 @@ HUMPHREY_RETRIEVAL_COMMON_TERM_FREQ: float = _float(
     "HUMPHREY_RETRIEVAL_COMMON_TERM_FREQ", 0.2, minimum=0.0001
 )  # words in more than this share of chunks are ignored by full-text search
 HUMPHREY_RETRIEVAL_KEYWORD_BUDGET: int = _int(
-    "HUMPHREY_RETRIEVAL_KEYWORD_BUDGET", 1000, minimum=1
+    "HUMPHREY_RETRIEVAL_KEYWORD_BUDGET", 300, minimum=1
 )  # full-text search keeps the rarest words while they are expected to match at most this many chunks
 HUMPHREY_RETRIEVAL_KEYWORD_SCAN_LIMIT: int = _int(
-    "HUMPHREY_RETRIEVAL_KEYWORD_SCAN_LIMIT", 2000, minimum=1
+    "HUMPHREY_RETRIEVAL_KEYWORD_SCAN_LIMIT", 600, minimum=1
 )  # hard cap on chunks full-text search ranks per question
-HUMPHREY_RETRIEVAL_EF_SEARCH: int = _int("HUMPHREY_RETRIEVAL_EF_SEARCH", 400, minimum=1)  # HNSW ef_search
+HUMPHREY_RETRIEVAL_CODE_SCAN_LIMIT: int = _int(
+    "HUMPHREY_RETRIEVAL_CODE_SCAN_LIMIT", 300, minimum=1
+)  # a code or number in more readable chunks than this is no signal: its channel is skipped
+HUMPHREY_RETRIEVAL_PREPARE: bool = _bool(
+    "HUMPHREY_RETRIEVAL_PREPARE", True
+)  # the retrieval statement as a server-side prepared statement (off behind a pooler that cannot keep them)
+HUMPHREY_RETRIEVAL_EF_SEARCH: int = _int(
+    "HUMPHREY_RETRIEVAL_EF_SEARCH", 400, minimum=1
+)  # HNSW ef_search for a user who reads a small share of chunks (the most it is raised to)
+HUMPHREY_RETRIEVAL_EF_SEARCH_MIN: int = _int(
+    "HUMPHREY_RETRIEVAL_EF_SEARCH_MIN", 100, minimum=1
+)  # HNSW ef_search for a user who reads (nearly) everything
 HUMPHREY_RETRIEVAL_EXACT_BELOW: int = _int(
     "HUMPHREY_RETRIEVAL_EXACT_BELOW", 2_000, minimum=0
 )  # readable chunks below which vector search is exact, not HNSW

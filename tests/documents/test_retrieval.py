@@ -6,6 +6,8 @@ hashed bag-of-words embedder, so shared words mean nearby vectors.
 
 from __future__ import annotations
 
+import time
+
 import pytest
 from django.contrib.auth.models import Group
 from django.db import connection
@@ -304,3 +306,35 @@ def test_plan_from_planner_statistics_on_a_big_table(crowded, make_user):
     assert broad.plan in (PLAN_HNSW, PLAN_HNSW_FALLBACK)
     assert broad.population >= 100
     assert len(broad.passages) == 5
+
+
+def test_a_code_in_too_many_chunks_is_no_signal(make_user):
+    """The codes channel ranks at most code_scan_limit matches: a 'code' in more chunks than that
+    ("AI" in guidance about AI) is skipped, a rare one is still found."""
+    everyone = make_collection("codes", groups=["Everyone"])
+    add_document(everyone, [f"ABC guidance note {i} for the team." for i in range(5)] + ["Form XYZ 9 is for claims."])
+    user = make_user("codes@example.gov.uk", groups=["Everyone"])
+    only_codes = RetrievalParams(vector_weight=0.0, keyword_weight=0.0, code_weight=0.5, code_scan_limit=3)
+    assert retrieve(user=user, query="ABC", k=5, params=only_codes).passages == []
+    rare = retrieve(user=user, query="XYZ 9", k=5, params=only_codes).passages
+    assert [p.text for p in rare] == ["Form XYZ 9 is for claims."]
+    roomy = RetrievalParams(vector_weight=0.0, keyword_weight=0.0, code_weight=0.5, code_scan_limit=10)
+    assert len(retrieve(user=user, query="ABC", k=5, params=roomy).passages) == 5
+
+
+def test_ef_search_follows_the_share_the_user_can_read(crowded, make_user):
+    """Unknown share: the ceiling. Someone who reads everything: the floor. A 1-in-60 reader: the ceiling."""
+    from documents.retrieval import _ef_search
+
+    params = RetrievalParams(ef_search=400, ef_search_min=100, vector_depth=40)
+    now = time.monotonic()
+    assert _ef_search(params, 40, None) == 400
+    assert _ef_search(params, 40, (1.0, now)) == 100
+    assert _ef_search(params, 40, (0.5, now)) == 200
+    assert _ef_search(params, 40, (1 / 60, now)) == 400
+    assert _ef_search(params, 40, (1.0, now - 3600)) == 400  # stale: the safe choice
+    reader = make_user("everything@example.gov.uk", groups=["Everyone", "Few"])
+    first = retrieve(user=reader, query="procurement guidance", k=5, params=params)
+    again = retrieve(user=reader, query="procurement guidance", k=5, params=params)
+    assert first.notes["ef_search"] == 400 and again.notes["ef_search"] == 100
+    assert [p.chunk_id for p in first.passages] == [p.chunk_id for p in again.passages]

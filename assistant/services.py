@@ -23,6 +23,7 @@ import time
 from collections.abc import AsyncIterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from datetime import timedelta
 
 from channels.db import database_sync_to_async
 from django.conf import settings
@@ -701,6 +702,7 @@ class AnswerRun:
                     "message": "Your answer could not be saved. Try again in a moment.",
                 }
             )
+            await self._record_failure_later()
             return
         if error is not None and out.status != Status.STALLED:
             self._emit({"type": "error", "message_id": p.answer_id, "code": error.code, "message": error.message})
@@ -720,6 +722,73 @@ class AnswerRun:
         if error is not None:  # stalled: the partial answer is kept, and the user is told why it ended
             frame["error"] = {"code": error.code, "message": error.message}
         self._emit(frame)
+
+    async def _record_failure_later(self) -> None:
+        """The database stayed away longer than the retries: the user has been told the answer was
+        not saved. Keep trying (HUMPHREY_CHAT_RECORD_RETRY_SECONDS) to record it as what the user
+        saw, a failure with ``storage_error``, with its audit event holding what the model said.
+        Should the process stop first, ``answers_close_interrupted`` records it later."""
+        out = self.outcome
+        if out.text and not out.model_output:
+            out.model_output = out.text
+        out.status, out.error_code, out.outcome = Status.FAILED, "storage_error", ""
+        deadline = time.monotonic() + settings.HUMPHREY_CHAT_RECORD_RETRY_SECONDS
+        while time.monotonic() < deadline:
+            await asyncio.sleep(RECORD_RETRY_INTERVAL)
+            try:
+                await db_call(answer_record)(user=self.user, prepared=self.prepared, outcome=out)
+            except DatabaseError:
+                continue
+            logger.warning("answer %s recorded as failed (storage_error) once the database returned", out_id(self))
+            return
+        logger.error("answer %s could not be recorded; answers_close_interrupted will", self.prepared.answer_id)
+
+
+RECORD_RETRY_INTERVAL = 10.0  # seconds between late attempts to record an answer
+STREAMING_GIVE_UP = timedelta(minutes=10)  # far longer than any answer's timeouts allow
+
+
+def out_id(run: AnswerRun) -> int:
+    return run.prepared.answer_id
+
+
+@transaction.atomic
+def _close_one(message_id: int, cutoff) -> bool:
+    message = (
+        Message.objects.select_for_update(skip_locked=True, of=("self",))
+        .select_related("conversation", "question")
+        .filter(pk=message_id, status=Status.STREAMING, created_at__lt=cutoff)
+        .first()
+    )
+    if message is None:
+        return False
+    message.status, message.error_code = Status.FAILED, "interrupted"
+    message.save(update_fields=["status", "error_code"])
+    audit_record(
+        action="answer",
+        actor=message.conversation.owner,
+        outcome="error",
+        subject=f"conversation:{message.conversation_id}",
+        data={
+            "conversation_id": message.conversation_id,
+            "message_id": message.pk,
+            "question_message_id": message.question_id,
+            "error_code": "interrupted",
+            "note": "the process writing this answer stopped before recording it",
+        },
+        content={"question": message.question.text if message.question else "", "answer": message.text},
+    )
+    return True
+
+
+def answers_close_interrupted(*, older_than) -> int:
+    """Answers still *streaming* long after any answer could (the process writing them was killed,
+    or the database stayed away past every retry): each recorded as failed (``interrupted``) with
+    its one ``answer`` audit event, so no question goes unaccounted for. Safe to run from several
+    processes at once. Returns how many were closed."""
+    cutoff = timezone.now() - older_than
+    stale = Message.objects.filter(role=Role.ASSISTANT, status=Status.STREAMING, created_at__lt=cutoff)
+    return sum(_close_one(pk, cutoff) for pk in stale.values_list("pk", flat=True))
 
 
 def _session_alive(session) -> bool:

@@ -6,8 +6,6 @@ whether someone else's conversation exists (404 for all of them).
 
 from __future__ import annotations
 
-from datetime import timedelta
-
 from django.conf import settings
 from django.contrib import messages as flash
 from django.contrib.auth.decorators import login_required
@@ -26,7 +24,7 @@ from .forms import FeedbackForm, RenameForm
 from .models import Message, Role, Status
 from .selectors import conversation_for_user, conversations_for_user, messages_for_page
 
-STREAMING_GIVE_UP = timedelta(minutes=10)  # far longer than any answer's timeouts allow
+STREAMING_GIVE_UP = services.STREAMING_GIVE_UP
 STATUS_NOTES = {
     Status.STOPPED: "You stopped this answer before it finished.",
     Status.STALLED: "The language model stopped part-way through. This answer is incomplete.",

@@ -454,6 +454,9 @@ HUMPHREY_CHAT_DAILY_TOKENS: int = _int(
 HUMPHREY_WARM_START: bool = _bool(
     "HUMPHREY_WARM_START", True
 )  # web processes load the embedding model before serving (humphrey/warmup.py)
+HUMPHREY_CHAT_RECORD_RETRY_SECONDS: int = _int(
+    "HUMPHREY_CHAT_RECORD_RETRY_SECONDS", 900, minimum=0
+)  # after a long database outage, how long an unsaved answer keeps trying to be recorded (as failed)
 HUMPHREY_CHAT_DB_THREADS: int = _int(
     "HUMPHREY_CHAT_DB_THREADS", 4, minimum=1
 )  # threads (each with a pooled connection) storing questions and answers; keep below HUMPHREY_DB_POOL_MAX

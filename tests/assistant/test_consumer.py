@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import io
 import json
 
 import pytest
@@ -485,3 +486,67 @@ def _no_wait(sleep):
         return await sleep(min(seconds, 0.01), *args, **kwargs)
 
     return short
+
+
+async def test_an_answer_the_database_lost_for_long_is_recorded_as_failed_once_it_returns(
+    guidance, staff, fake_model, monkeypatch
+):
+    """Every quick retry fails: the user is told storage_error at once; the answer is then recorded
+    as failed (storage_error), with one audit event keeping what the model said, when the database returns."""
+    from django.db import OperationalError
+
+    real, calls = services.answer_record, []
+
+    def down_for_long(**kwargs):
+        calls.append(1)
+        if len(calls) <= 7:  # the five quick tries and two late ones
+            raise OperationalError("server closed the connection unexpectedly")
+        return real(**kwargs)
+
+    monkeypatch.setattr(services, "answer_record", down_for_long)
+    monkeypatch.setattr(services.asyncio, "sleep", _no_wait(asyncio.sleep))
+    ws = await connect(staff)
+    try:
+        await ask(ws, "How many days of annual leave do full-time staff get?")
+        frames = await frames_until_end(ws)
+    finally:
+        await ws.disconnect()
+    assert frames[-1]["type"] == "error" and frames[-1]["code"] == "storage_error"
+    await services.answers_wait()
+    assert len(calls) == 8
+    answer = await db(lambda: Message.objects.filter(role="assistant").latest("pk"))
+    assert (answer.status, answer.error_code) == (Status.FAILED, "storage_error")
+    events = await db(lambda: list(AuditEvent.objects.filter(action="answer").select_related("content")))
+    assert [(e.outcome, e.data["error_code"]) for e in events] == [("error", "storage_error")]
+    assert events[0].content.body["model_output"] == "The answer is in the guidance [1]."
+
+
+async def test_answers_left_streaming_by_a_stopped_process_are_closed_once(guidance, staff):
+    """A process killed mid-answer leaves it 'streaming': the sweep records it as failed (interrupted)
+    with one audit event; a young answer (perhaps still being written) and a second sweep change nothing."""
+    from datetime import timedelta
+
+    from django.core.management import call_command
+    from django.utils import timezone
+
+    def store_two():
+        old = services.question_store(
+            user=staff, conversation_id=None, text="What is the leave policy?", collections=None
+        )
+        young = services.question_store(user=staff, conversation_id=None, text="And sick leave?", collections=None)
+        Message.objects.filter(pk=old.answer_id).update(created_at=timezone.now() - timedelta(minutes=30))
+        return old.answer_id, young.answer_id
+
+    old_id, young_id = await db(store_two)
+    out = io.StringIO()
+    await db(call_command, "close_interrupted_answers", stdout=out)
+    assert "closed 1" in out.getvalue()
+    old, young = await db(lambda: (Message.objects.get(pk=old_id), Message.objects.get(pk=young_id)))
+    assert (old.status, old.error_code) == (Status.FAILED, "interrupted")
+    assert young.status == Status.STREAMING
+    events = await db(lambda: list(AuditEvent.objects.filter(action="answer").select_related("content")))
+    assert [(e.outcome, e.data["message_id"], e.content.body["question"]) for e in events] == [
+        ("error", old_id, "What is the leave policy?")
+    ]
+    await db(call_command, "close_interrupted_answers", stdout=io.StringIO())
+    assert len(await db(answer_events)) == 1

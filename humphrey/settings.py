@@ -185,6 +185,12 @@ if _bool("HUMPHREY_DB_POOL", True):  # psycopg connection pool (off for pgbounce
     # With CONN_HEALTH_CHECKS, Django gives the pool psycopg's check_connection: a connection the
     # server dropped (restart, failover) is replaced on checkout instead of failing the request.
     _db["OPTIONS"]["pool"] = {"min_size": 1, "max_size": HUMPHREY_DB_POOL_MAX, "timeout": 10}
+# Server-side prepared statements (psycopg prepares a query run this many times; Django leaves it
+# off): planned once per connection instead of on every run. Retrieval's statement, prepared, runs in
+# 1.6 ms instead of 4.4 on the sample collection. 0 = off, for a pooler that cannot keep them
+# (pgbouncer in transaction mode before 1.21).
+HUMPHREY_DB_PREPARE_THRESHOLD: int = _int("HUMPHREY_DB_PREPARE_THRESHOLD", 5, minimum=0)
+_db["OPTIONS"]["prepare_threshold"] = HUMPHREY_DB_PREPARE_THRESHOLD or None
 _db["TEST"] = {"NAME": env.str("HUMPHREY_TEST_DB_NAME", default="test_humphrey")}  # lets parallel runs not collide
 DATABASES = {"default": _db}
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
@@ -511,9 +517,6 @@ HUMPHREY_RETRIEVAL_KEYWORD_SCAN_LIMIT: int = _int(
 HUMPHREY_RETRIEVAL_CODE_SCAN_LIMIT: int = _int(
     "HUMPHREY_RETRIEVAL_CODE_SCAN_LIMIT", 300, minimum=1
 )  # a code or number in more readable chunks than this is no signal: its channel is skipped
-HUMPHREY_RETRIEVAL_PREPARE: bool = _bool(
-    "HUMPHREY_RETRIEVAL_PREPARE", True
-)  # the retrieval statement as a server-side prepared statement (off behind a pooler that cannot keep them)
 HUMPHREY_RETRIEVAL_EF_SEARCH: int = _int(
     "HUMPHREY_RETRIEVAL_EF_SEARCH", 400, minimum=1
 )  # HNSW ef_search for a user who reads a small share of chunks (the most it is raised to)

@@ -27,6 +27,7 @@ from datetime import timedelta
 
 from channels.db import database_sync_to_async
 from django.conf import settings
+from django.contrib.auth import get_user_model
 from django.db import transaction
 from django.db.utils import Error as DatabaseError
 from django.urls import NoReverseMatch, reverse
@@ -58,6 +59,7 @@ OUTCOMES = {
     Status.STALLED: "stalled",
     Status.FAILED: "error",
 }
+STREAMING_GIVE_UP = timedelta(minutes=10)  # far longer than any answer's timeouts allow
 COALESCE_SECONDS = 0.05  # deltas are sent at most this often (never one frame per token)
 TITLE_CHARS = 80
 NOT_COVERED = (
@@ -208,6 +210,7 @@ class Prepared:
     personal_data: list[str]
     tokens_today: int
     created_conversation: bool
+    streams_open: int = 0  # the user's answers still being written, in any process, before this one
 
 
 @transaction.atomic
@@ -243,6 +246,15 @@ def question_store(*, user, conversation_id, text: str, collections: list[str] |
         conversation = conversation_for_user(user, conversation_id)
         if conversation is None:
             raise AnswerError("That conversation cannot be found. Start a new one.", code="conversation_not_found")
+    # The user's row locked for this transaction: one person's asks, in every web process, are
+    # counted one after another, so the concurrent-answer limit holds across processes.
+    get_user_model().objects.select_for_update().filter(pk=user.pk).exists()
+    streams_open = Message.objects.filter(
+        conversation__owner=user,
+        role=Role.ASSISTANT,
+        status=Status.STREAMING,
+        created_at__gte=timezone.now() - STREAMING_GIVE_UP,
+    ).count()
     findings = pii.find_personal_data(text)
     mode = settings.HUMPHREY_CHAT_PERSONAL_DATA
     model_text = pii.redact(text, findings) if findings and mode in ("redact", "block") else text
@@ -273,6 +285,7 @@ def question_store(*, user, conversation_id, text: str, collections: list[str] |
         personal_data=pii.kinds(findings),
         tokens_today=tokens_used_today(user),
         created_conversation=created,
+        streams_open=streams_open,
     )
 
 
@@ -618,7 +631,9 @@ class AnswerRun:
                 "Remove it and ask again.",
                 code="personal_data_blocked",
             )
-        if _streams_per_user.get(self.user.pk, 0) > settings.HUMPHREY_CHAT_MAX_STREAMS_PER_USER:
+        limit = settings.HUMPHREY_CHAT_MAX_STREAMS_PER_USER
+        # This process's own count (immediate) and the database's (every process; this answer not included).
+        if _streams_per_user.get(self.user.pk, 0) > limit or p.streams_open >= limit:
             raise Refused(
                 "You already have answers being written. Wait for one to finish, then ask again.",
                 code="too_many_streams",
@@ -745,7 +760,6 @@ class AnswerRun:
 
 
 RECORD_RETRY_INTERVAL = 10.0  # seconds between late attempts to record an answer
-STREAMING_GIVE_UP = timedelta(minutes=10)  # far longer than any answer's timeouts allow
 
 
 def out_id(run: AnswerRun) -> int:

@@ -453,7 +453,7 @@ HUMPHREY_CHAT_QUESTIONS_PER_MINUTE: int = _int(
 )  # questions one socket may ask per minute
 HUMPHREY_CHAT_MAX_STREAMS_PER_USER: int = _int(
     "HUMPHREY_CHAT_MAX_STREAMS_PER_USER", 2, minimum=1
-)  # answers one person may have generating at once (per process)
+)  # answers one person may have generating at once (counted across processes in the database)
 HUMPHREY_CHAT_DAILY_TOKENS: int = _int(
     "HUMPHREY_CHAT_DAILY_TOKENS", 200_000, minimum=0
 )  # model tokens one person may use per day (0 = no limit)

@@ -433,6 +433,35 @@ async def test_too_many_answers_at_once_for_one_person_is_refused_and_audited(gu
     assert sorted(e.outcome for e in await db(answer_events)) == ["answered", "refused"]
 
 
+async def test_the_answer_limit_counts_answers_being_written_by_other_processes(guidance, staff, fake_model, settings):
+    """Answers still being written for this person elsewhere (another web process: rows in the database,
+    nothing in this process) count against the limit; an old abandoned one does not."""
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    settings.HUMPHREY_CHAT_MAX_STREAMS_PER_USER = 1
+
+    def elsewhere(minutes_ago: int) -> int:
+        prepared = services.question_store(user=staff, conversation_id=None, text="Elsewhere?", collections=None)
+        Message.objects.filter(pk=prepared.answer_id).update(created_at=timezone.now() - timedelta(minutes=minutes_ago))
+        return prepared.answer_id
+
+    stale = await db(elsewhere, 30)
+    ws = await connect(staff)
+    try:
+        await ask(ws, "How many days of annual leave do full-time staff get?")
+        answered = await frames_until_end(ws)
+        busy = await db(elsewhere, 0)
+        await ask(ws, "How many days of annual leave do part-time staff get?")
+        refused = await frames_until_end(ws)
+    finally:
+        await ws.disconnect()
+    assert answered[-1]["type"] == "done", "an abandoned answer from long ago does not count"
+    assert refused[-1]["type"] == "error" and refused[-1]["code"] == "too_many_streams"
+    assert busy != stale
+
+
 async def test_database_unavailable_when_storing_the_question_gives_a_clear_error(guidance, staff, monkeypatch):
     """If the question cannot be stored (database down), the user gets storage_error, nothing is sent
     to a model, and the socket keeps working."""

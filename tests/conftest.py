@@ -105,6 +105,18 @@ class AsgiServer:
 
 
 @pytest.fixture
+def private_dir() -> Iterator[Path]:
+    """A folder for a throwaway PostgreSQL: not under pytest's tmp_path, which another pytest starting
+    meanwhile makes 0700 again, cutting off PostgreSQL (run as the "pgserver" user under root)."""
+    import shutil
+    import tempfile
+
+    folder = Path(tempfile.mkdtemp(prefix="humphrey-test-"))
+    yield folder
+    shutil.rmtree(folder, ignore_errors=True)
+
+
+@pytest.fixture
 def asgi_server(transactional_db) -> Iterator[AsgiServer]:
     """A real Daphne on a free port; data the test writes must be committed (transactional_db)."""
     server = AsgiServer()

@@ -17,10 +17,8 @@ from __future__ import annotations
 import asyncio
 import json
 import re
-import shutil
 import subprocess
 import sys
-import tempfile
 import time
 from collections import Counter
 from pathlib import Path
@@ -161,16 +159,14 @@ async def ask_all(askers: list[Asker], fake: FakeOpenAIServer, reply: str) -> li
     return readers
 
 
-def test_postgres_restart_while_answers_stream():
+def test_postgres_restart_while_answers_stream(private_dir: Path):
     """Every answer ends ``done``/complete (stored and audited after reconnect) or with an ``error``
     whose code is stable and message plain English, recorded as failed; none is left streaming; one
     ``answer`` audit event per answer; ``verify_audit`` passes; the site answers again afterwards."""
     import pgserver
     from pgserver._commands import pg_ctl
 
-    # Not under pytest's tmp_path: another pytest starting meanwhile makes /tmp/pytest-of-<user> 0700
-    # again, and PostgreSQL (run as the unprivileged "pgserver" user under root) loses its data directory.
-    workdir = Path(tempfile.mkdtemp(prefix="humphrey-pg-restart-"))
+    workdir = private_dir  # not tmp_path: see the fixture
     fake = FakeOpenAIServer().start()
     server = pgserver.get_server(workdir / "pg", cleanup_mode="delete")
     daphne = None
@@ -285,4 +281,3 @@ def test_postgres_restart_while_answers_stream():
         fake.stop()
         server.cleanup()
         log.close()
-        shutil.rmtree(workdir, ignore_errors=True)

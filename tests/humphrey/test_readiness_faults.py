@@ -85,12 +85,12 @@ def test_readyz_follows_redis_down_and_back():
         stop(redis)
 
 
-def test_readyz_follows_postgres_down_and_back(tmp_path: Path):
+def test_readyz_follows_postgres_down_and_back(private_dir: Path):
     """PostgreSQL stops: /readyz reports the database down (503). It restarts: 200 again, no restart of the site."""
     import pgserver
     from pgserver._commands import pg_ctl
 
-    server = pgserver.get_server(tmp_path / "pg", cleanup_mode="delete")
+    server = pgserver.get_server(private_dir / "pg", cleanup_mode="delete")
     server.psql("CREATE EXTENSION IF NOT EXISTS vector;")
     socket_dir = server.get_postmaster_info().socket_dir
     env = server_environment(DATABASE_URL=f"postgres://postgres@/postgres?host={socket_dir}")

@@ -754,16 +754,14 @@ class AnswerRun:
                 await db_call(answer_record)(user=self.user, prepared=self.prepared, outcome=out)
             except DatabaseError:
                 continue
-            logger.warning("answer %s recorded as failed (storage_error) once the database returned", out_id(self))
+            logger.warning(
+                "answer %s recorded as failed (storage_error) once the database returned", self.prepared.answer_id
+            )
             return
         logger.error("answer %s could not be recorded; answers_close_interrupted will", self.prepared.answer_id)
 
 
 RECORD_RETRY_INTERVAL = 10.0  # seconds between late attempts to record an answer
-
-
-def out_id(run: AnswerRun) -> int:
-    return run.prepared.answer_id
 
 
 @transaction.atomic

@@ -429,7 +429,6 @@ def db_call(func):
 
 
 _running: set[asyncio.Task] = set()  # strong references: a task nobody holds can be collected
-_streams_per_user: dict[int, int] = {}
 
 
 def _ms(start: float) -> int:
@@ -508,20 +507,9 @@ class AnswerRun:
 
     # --- control -----------------------------------------------------------------------------
     def start(self) -> AnswerRun:
-        uid = self.user.pk
-        _streams_per_user[uid] = _streams_per_user.get(uid, 0) + 1
         self.task = asyncio.get_running_loop().create_task(self._run())
         _running.add(self.task)
-
-        def done(task: asyncio.Task) -> None:
-            _running.discard(task)
-            left = _streams_per_user.get(uid, 1) - 1
-            if left > 0:
-                _streams_per_user[uid] = left
-            else:
-                _streams_per_user.pop(uid, None)
-
-        self.task.add_done_callback(done)
+        self.task.add_done_callback(_running.discard)
         return self
 
     def stop(self) -> None:
@@ -631,9 +619,8 @@ class AnswerRun:
                 "Remove it and ask again.",
                 code="personal_data_blocked",
             )
-        limit = settings.HUMPHREY_CHAT_MAX_STREAMS_PER_USER
-        # This process's own count (immediate) and the database's (every process; this answer not included).
-        if _streams_per_user.get(self.user.pk, 0) > limit or p.streams_open >= limit:
+        # Counted by question_store in the database, across processes, this answer not included.
+        if p.streams_open >= settings.HUMPHREY_CHAT_MAX_STREAMS_PER_USER:
             raise Refused(
                 "You already have answers being written. Wait for one to finish, then ask again.",
                 code="too_many_streams",

@@ -86,13 +86,12 @@ def setup_django(base_env: dict[str, str]) -> None:
 
 def prepare_database(users: int) -> tuple[list[str], str]:
     """Migrate the benchmark database, load the sample collection, and sign ``users`` users in."""
-    from django.contrib.auth import BACKEND_SESSION_KEY, HASH_SESSION_KEY, SESSION_KEY
     from django.contrib.auth.models import Group
-    from django.contrib.sessions.backends.db import SessionStore
     from django.core.management import call_command
 
     from accounts.services import user_create
     from documents.models import Collection
+    from tests.factories import signed_in_session
 
     call_command("migrate", "--noinput", verbosity=0)
     call_command("load_sample", verbosity=0, stdout=io.StringIO())
@@ -107,12 +106,7 @@ def prepare_database(users: int) -> tuple[list[str], str]:
         email = f"load{i:05d}@example.gov.uk"
         user = existing.get(email) or user_create(email=email, password=password)
         user.groups.add(group)
-        session = SessionStore()
-        session[SESSION_KEY] = str(user.pk)
-        session[BACKEND_SESSION_KEY] = "django.contrib.auth.backends.ModelBackend"
-        session[HASH_SESSION_KEY] = user.get_session_auth_hash()
-        session.create()
-        cookies.append(session.session_key)
+        cookies.append(signed_in_session(user))
     return cookies, collection.slug
 
 

@@ -55,3 +55,17 @@ def add_document(
         for i, (text, vector) in enumerate(zip(texts, vectors, strict=True))
     )
     return document
+
+
+def signed_in_session(user) -> str:
+    """The key of a new session in which ``user`` is signed in, as Django's login() would leave it
+    (for websocket clients in other processes: the live tests and the load benchmark)."""
+    from django.contrib.auth import BACKEND_SESSION_KEY, HASH_SESSION_KEY, SESSION_KEY
+    from django.contrib.sessions.backends.db import SessionStore
+
+    session = SessionStore()
+    session[SESSION_KEY] = str(user.pk)
+    session[BACKEND_SESSION_KEY] = "django.contrib.auth.backends.ModelBackend"
+    session[HASH_SESSION_KEY] = user.get_session_auth_hash()
+    session.create()
+    return session.session_key

@@ -34,3 +34,13 @@ async def frames_until_end(communicator, timeout: float = 10) -> list[dict]:
         frames.append(frame)
         if frame["type"] in ("done", "error"):
             return frames
+
+
+async def ask_once(user, text: str, **ask_options) -> list[dict]:
+    """Connect as ``user``, ask ``text`` and return the frames up to the answer's end."""
+    communicator = await connect(user)
+    try:
+        await ask(communicator, text, **ask_options)
+        return await frames_until_end(communicator)
+    finally:
+        await communicator.disconnect()

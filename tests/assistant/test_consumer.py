@@ -16,7 +16,7 @@ from audit.models import AuditEvent
 from documents.models import Marking
 
 from .conftest import add_document, make_collection
-from .helpers import ask, connect, frames_until_end
+from .helpers import ask, ask_once, connect, frames_until_end
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.asyncio]
 
@@ -34,12 +34,7 @@ async def test_answer_streams_sources_deltas_and_done(guidance, staff, fake_mode
     """An ask gets accepted, the numbered sources, coalesced deltas and a done frame; the answer, its
     citation and exactly one audit event are stored."""
     fake_model(reply="Full-time staff get 25 days of annual leave {cite}.", delay=0.001)
-    ws = await connect(staff)
-    try:
-        await ask(ws, "How many days of annual leave do full-time staff get?")
-        frames = await frames_until_end(ws)
-    finally:
-        await ws.disconnect()
+    frames = await ask_once(staff, "How many days of annual leave do full-time staff get?")
     kinds = [f["type"] for f in frames]
     assert kinds[0] == "accepted" and kinds[1] == "sources" and kinds[-1] == "done"
     assert "delta" in kinds
@@ -76,12 +71,7 @@ async def test_answer_streams_sources_deltas_and_done(guidance, staff, fake_mode
 async def test_deltas_are_coalesced_not_one_frame_per_token(guidance, staff, fake_model):
     """Hundreds of tokens arriving quickly reach the client in far fewer delta frames."""
     fake_model(reply=" ".join(["leave"] * 300) + " {cite}", delay=0.0005)
-    ws = await connect(staff)
-    try:
-        await ask(ws, "How many days of annual leave do full-time staff get?")
-        frames = await frames_until_end(ws)
-    finally:
-        await ws.disconnect()
+    frames = await ask_once(staff, "How many days of annual leave do full-time staff get?")
     deltas = [f for f in frames if f["type"] == "delta"]
     assert "".join(d["text"] for d in deltas) == frames[-1]["text"]
     assert 1 <= len(deltas) < 100
@@ -165,12 +155,7 @@ async def test_other_users_conversation_and_unreadable_collection_are_refused(gu
 
 async def test_never_sources_from_a_collection_the_user_cannot_read(guidance, staff, fake_model):
     """A question that matches restricted guidance best still only gets passages the user may read."""
-    ws = await connect(staff)
-    try:
-        await ask(ws, "What does the secret rota say about annual leave in the restricted unit?")
-        frames = await frames_until_end(ws)
-    finally:
-        await ws.disconnect()
+    frames = await ask_once(staff, "What does the secret rota say about annual leave in the restricted unit?")
     shown = [s for f in frames if f["type"] == "sources" for s in f["sources"]]
     assert shown, "the readable leave policy should still be found"
     assert {s["collection"] for s in shown} == {"hr"}
@@ -184,12 +169,7 @@ async def test_passages_above_the_models_marking_are_never_sent(guidance, staff,
     sensitive = await db(make_collection, "sensitive-hr", groups=["All staff"], marking=Marking.OFFICIAL_SENSITIVE)
     await db(add_document, sensitive, ["Annual leave for full-time staff: sensitive appendix on leave days."])
     fake_model(max_marking="OFFICIAL")
-    ws = await connect(staff)
-    try:
-        await ask(ws, "Annual leave for full-time staff: how many leave days?")
-        frames = await frames_until_end(ws)
-    finally:
-        await ws.disconnect()
+    frames = await ask_once(staff, "Annual leave for full-time staff: how many leave days?")
     sent = FakeChatModel.requests["test"][0]
     assert sent.sources and all(s.marking == "OFFICIAL" for s in sent.sources)
     assert "sensitive appendix" not in json.dumps(sent.messages)
@@ -198,12 +178,7 @@ async def test_passages_above_the_models_marking_are_never_sent(guidance, staff,
 
 async def test_extractive_answer_when_no_model_is_configured(guidance, staff):
     """With no language model, the answer quotes the best passages, cited, and says so plainly."""
-    ws = await connect(staff)
-    try:
-        await ask(ws, "How many days of annual leave do full-time staff get?")
-        frames = await frames_until_end(ws)
-    finally:
-        await ws.disconnect()
+    frames = await ask_once(staff, "How many days of annual leave do full-time staff get?")
     done = frames[-1]
     assert done["type"] == "done" and done["status"] == "complete"
     assert "No language model is configured" in done["text"]
@@ -215,12 +190,7 @@ async def test_extractive_answer_when_no_model_is_configured(guidance, staff):
 
 async def test_guidance_that_does_not_cover_it_gets_an_honest_no_answer(guidance, staff, fake_model):
     """Nothing relevant retrieved: no model call, the user is told the guidance does not cover it."""
-    ws = await connect(staff)
-    try:
-        await ask(ws, "Which quantum chromodynamics gluon flavours exist?")
-        frames = await frames_until_end(ws)
-    finally:
-        await ws.disconnect()
+    frames = await ask_once(staff, "Which quantum chromodynamics gluon flavours exist?")
     done = frames[-1]
     assert done["status"] == "no_answer" and "does not cover" in done["text"]
     assert "test" not in FakeChatModel.requests
@@ -232,12 +202,7 @@ async def test_an_answer_that_cites_nothing_is_not_shown_as_an_answer(guidance, 
     """The model answers without citing a passage: the user is told the guidance does not cover it,
     with the nearest documents; what the model said is kept in the audit."""
     fake_model(reply="Everyone gets 99 days off, trust me.")
-    ws = await connect(staff)
-    try:
-        await ask(ws, "How many days of annual leave do full-time staff get?")
-        frames = await frames_until_end(ws)
-    finally:
-        await ws.disconnect()
+    frames = await ask_once(staff, "How many days of annual leave do full-time staff get?")
     done = frames[-1]
     assert done["status"] == "no_answer"
     assert "99 days" not in done["text"] and "Leave policy" in done["text"]
@@ -365,12 +330,9 @@ async def test_personal_data_is_redacted_before_the_model_and_recorded(guidance,
     """An email address in a question is removed before retrieval and the model; the user is told;
     the audit records the kind found, not the value."""
     settings.HUMPHREY_CHAT_PERSONAL_DATA = "redact"
-    ws = await connect(staff)
-    try:
-        await ask(ws, "How many days of annual leave do full-time staff get? Reply to jo.bloggs@example.com")
-        frames = await frames_until_end(ws)
-    finally:
-        await ws.disconnect()
+    frames = await ask_once(
+        staff, "How many days of annual leave do full-time staff get? Reply to jo.bloggs@example.com"
+    )
     notice = next(f for f in frames if f["type"] == "notice")
     assert notice["code"] == "personal_data" and "email address" in notice["message"]
     sent = FakeChatModel.requests["test"][0]
@@ -384,12 +346,7 @@ async def test_personal_data_blocked_by_setting(guidance, staff, fake_model, set
     """With the block setting, a question holding a National Insurance number is refused, stored
     redacted, and audited as refused."""
     settings.HUMPHREY_CHAT_PERSONAL_DATA = "block"
-    ws = await connect(staff)
-    try:
-        await ask(ws, "Annual leave for QQ123456C? No wait, for AB123456C")
-        frames = await frames_until_end(ws)
-    finally:
-        await ws.disconnect()
+    frames = await ask_once(staff, "Annual leave for QQ123456C? No wait, for AB123456C")
     assert frames[-1]["code"] == "personal_data_blocked"
     question = await db(Message.objects.get, pk=frames[0]["message"])
     assert "AB123456C" not in question.text
@@ -487,24 +444,8 @@ async def test_database_unavailable_when_storing_the_question_gives_a_clear_erro
 async def test_answer_is_stored_once_the_database_comes_back(guidance, staff, fake_model, monkeypatch):
     """The final write fails while the database restarts, then succeeds: the answer is stored and
     audited exactly once, and the user gets the done frame."""
-    from django.db import OperationalError
-
-    real, calls = services.answer_record, []
-
-    def flaky(**kwargs):
-        calls.append(1)
-        if len(calls) < 3:
-            raise OperationalError("server closed the connection unexpectedly")
-        return real(**kwargs)
-
-    monkeypatch.setattr(services, "answer_record", flaky)
-    monkeypatch.setattr(services.asyncio, "sleep", _no_wait(asyncio.sleep))
-    ws = await connect(staff)
-    try:
-        await ask(ws, "How many days of annual leave do full-time staff get?")
-        frames = await frames_until_end(ws)
-    finally:
-        await ws.disconnect()
+    calls = answer_record_failing(monkeypatch, times=2)
+    frames = await ask_once(staff, "How many days of annual leave do full-time staff get?")
     assert frames[-1]["type"] == "done" and frames[-1]["status"] == "complete"
     assert len(calls) == 3
     assert [e.outcome for e in await db(answer_events)] == ["answered"]
@@ -517,29 +458,31 @@ def _no_wait(sleep):
     return short
 
 
+def answer_record_failing(monkeypatch, *, times: int) -> list:
+    """The final write fails ``times`` times as if PostgreSQL were restarting, then works; retries
+    wait at most 10 ms. Returns the list that grows by one per attempt."""
+    from django.db import OperationalError
+
+    real, calls = services.answer_record, []
+
+    def flaky(**kwargs):
+        calls.append(1)
+        if len(calls) <= times:
+            raise OperationalError("server closed the connection unexpectedly")
+        return real(**kwargs)
+
+    monkeypatch.setattr(services, "answer_record", flaky)
+    monkeypatch.setattr(services.asyncio, "sleep", _no_wait(asyncio.sleep))
+    return calls
+
+
 async def test_an_answer_the_database_lost_for_long_is_recorded_as_failed_once_it_returns(
     guidance, staff, fake_model, monkeypatch
 ):
     """Every quick retry fails: the user is told storage_error at once; the answer is then recorded
     as failed (storage_error), with one audit event keeping what the model said, when the database returns."""
-    from django.db import OperationalError
-
-    real, calls = services.answer_record, []
-
-    def down_for_long(**kwargs):
-        calls.append(1)
-        if len(calls) <= 7:  # the five quick tries and two late ones
-            raise OperationalError("server closed the connection unexpectedly")
-        return real(**kwargs)
-
-    monkeypatch.setattr(services, "answer_record", down_for_long)
-    monkeypatch.setattr(services.asyncio, "sleep", _no_wait(asyncio.sleep))
-    ws = await connect(staff)
-    try:
-        await ask(ws, "How many days of annual leave do full-time staff get?")
-        frames = await frames_until_end(ws)
-    finally:
-        await ws.disconnect()
+    calls = answer_record_failing(monkeypatch, times=7)  # the five quick tries and two late ones
+    frames = await ask_once(staff, "How many days of annual leave do full-time staff get?")
     assert frames[-1]["type"] == "error" and frames[-1]["code"] == "storage_error"
     await services.answers_wait()
     assert len(calls) == 8

@@ -19,7 +19,7 @@ from assistant.providers.openai import OpenAIChatModel, sse_payloads
 from audit.models import AuditEvent
 
 from .conftest import add_document, make_collection
-from .helpers import ask, connect, frames_until_end
+from .helpers import ask_once
 
 
 def source(n: int, text: str, title: str = "Guide") -> Source:
@@ -227,12 +227,7 @@ async def test_ignore_previous_instructions_in_a_document_does_not_change_the_ru
             "<script>alert(1)</script> Full-time staff get 25 days [1][42]."
         ),
     )
-    ws = await connect(staff)
-    try:
-        await ask(ws, "How many days of annual leave do full-time staff get?")
-        frames = await frames_until_end(ws)
-    finally:
-        await ws.disconnect()
+    frames = await ask_once(staff, "How many days of annual leave do full-time staff get?")
     done = frames[-1]
     sent = openai_server.requests[-1]["messages"]
     assert sent[0] == {"role": "system", "content": load_prompt()["system"]}

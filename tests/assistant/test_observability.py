@@ -9,7 +9,7 @@ from prometheus_client import REGISTRY
 
 from humphrey.observability import JsonFormatter
 
-from .helpers import ask, connect, frames_until_end
+from .helpers import ask_once
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.asyncio]
 
@@ -30,12 +30,7 @@ async def test_answer_moves_metrics_and_logs_no_text(guidance, staff, fake_model
         "retrieval": sample("humphrey_retrieval_seconds_count"),
     }
     caplog.set_level(logging.DEBUG)
-    ws = await connect(staff)
-    try:
-        await ask(ws, QUESTION)
-        frames = await frames_until_end(ws)
-    finally:
-        await ws.disconnect()
+    frames = await ask_once(staff, QUESTION)
     assert frames[-1]["type"] == "done"
     assert sample("humphrey_answers_total", outcome="answered") == before["answered"] + 1
     assert sample("humphrey_time_to_first_token_seconds_count") == before["ttft"] + 1

@@ -25,7 +25,7 @@ from pathlib import Path
 
 from websockets.asyncio.client import connect as ws_connect
 
-from tests.conftest import ROOT, free_port, server_environment, wait_for_port
+from tests.conftest import ROOT, free_port, server_environment, stop_process, wait_for_port
 from tests.fakes.openai_server import FakeOpenAIServer
 
 QUESTION = "How many days of annual leave do full-time staff get?"
@@ -48,12 +48,10 @@ FAILURE_CODES = {"storage_error"}
 
 SEED = f"""
 import json
-from django.contrib.auth import BACKEND_SESSION_KEY, HASH_SESSION_KEY, SESSION_KEY
 from django.contrib.auth.models import Group
-from django.contrib.sessions.backends.db import SessionStore
 from accounts.services import user_create
 from documents.models import Collection
-from tests.factories import add_document
+from tests.factories import add_document, signed_in_session
 
 group = Group.objects.create(name="All staff")
 hr = Collection.objects.create(name="HR", slug="hr")
@@ -63,12 +61,7 @@ keys = []
 for i in range({PEOPLE}):
     user = user_create(email=f"person{{i}}@example.gov.uk", password="correct-horse-battery-staple")
     user.groups.add(group)
-    session = SessionStore()
-    session[SESSION_KEY] = str(user.pk)
-    session[BACKEND_SESSION_KEY] = "django.contrib.auth.backends.ModelBackend"
-    session[HASH_SESSION_KEY] = user.get_session_auth_hash()
-    session.create()
-    keys.append(session.session_key)
+    keys.append(signed_in_session(user))
 print("RESULT=" + json.dumps(keys))
 """
 
@@ -99,16 +92,6 @@ def manage_result(env: dict[str, str], code: str):
     line = next((ln for ln in done.stdout.splitlines() if ln.startswith("RESULT=")), None)
     assert line is not None, done.stdout + done.stderr
     return json.loads(line.removeprefix("RESULT="))
-
-
-def stop(process: subprocess.Popen) -> None:
-    if process.poll() is None:
-        process.terminate()
-        try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait(timeout=10)
 
 
 class Asker:
@@ -277,7 +260,7 @@ def test_postgres_restart_while_answers_stream(private_dir: Path):
         assert any(last < starting < final for _, last, final in timeline), ("none ended during the outage", shown)
     finally:
         if daphne is not None:
-            stop(daphne)
+            stop_process(daphne)
         fake.stop()
         server.cleanup()
         log.close()

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import ROOT, free_port, server_environment, wait_for_port
+from tests.conftest import ROOT, free_port, server_environment, stop_process, wait_for_port
 
 
 def readyz(url: str) -> tuple[int, dict]:
@@ -51,15 +51,6 @@ def start_daphne(env: dict[str, str]) -> tuple[subprocess.Popen, str]:
     return process, f"http://127.0.0.1:{port}"
 
 
-def stop(process: subprocess.Popen) -> None:
-    if process.poll() is None:
-        process.terminate()
-        try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-
-
 @pytest.mark.django_db
 def test_readyz_follows_redis_down_and_back():
     """Redis stops: /readyz says the channel layer is down (503). Redis returns: 200 again."""
@@ -73,7 +64,7 @@ def test_readyz_follows_redis_down_and_back():
     try:
         report = wait_for_status(url, 200)
         assert report["channel_layer"]["backend"] == "RedisChannelLayer"
-        stop(redis)
+        stop_process(redis)
         report = wait_for_status(url, 503)
         assert report["channel_layer"]["ok"] is False
         assert report["database"]["ok"] is True
@@ -81,8 +72,8 @@ def test_readyz_follows_redis_down_and_back():
         wait_for_port(port, process=redis)
         wait_for_status(url, 200)
     finally:
-        stop(daphne)
-        stop(redis)
+        stop_process(daphne)
+        stop_process(redis)
 
 
 def test_readyz_follows_postgres_down_and_back(private_dir: Path):
@@ -105,4 +96,4 @@ def test_readyz_follows_postgres_down_and_back(private_dir: Path):
         report = wait_for_status(url, 200)
         assert report["pgvector"]["ok"] is True
     finally:
-        stop(daphne)
+        stop_process(daphne)

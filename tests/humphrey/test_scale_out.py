@@ -11,20 +11,14 @@ import subprocess
 import pytest
 import websockets
 from django.conf import settings
-from django.contrib.auth import BACKEND_SESSION_KEY, HASH_SESSION_KEY, SESSION_KEY
-from django.contrib.sessions.backends.db import SessionStore
 
 from tests.conftest import AsgiServer, free_port, wait_for_port
+from tests.factories import signed_in_session
 
 
 def session_cookie_for(user) -> str:
     """A real signed-in session in the shared database, as the browser would hold it."""
-    session = SessionStore()
-    session[SESSION_KEY] = str(user.pk)
-    session[BACKEND_SESSION_KEY] = "django.contrib.auth.backends.ModelBackend"
-    session[HASH_SESSION_KEY] = user.get_session_auth_hash()
-    session.create()
-    return f"{settings.SESSION_COOKIE_NAME}={session.session_key}"
+    return f"{settings.SESSION_COOKIE_NAME}={signed_in_session(user)}"
 
 
 async def ask(port: int, cookie: str, text: str, conversation: int | None, collection: str) -> dict:

@@ -799,6 +799,17 @@ async def session_alive(session) -> bool:
     return await db_call(_session_alive)(session)
 
 
+async def _question_store(**ask) -> Prepared:
+    try:
+        return await db_call(question_store)(**ask)
+    except DatabaseError:
+        logger.warning("storing a question failed: database unavailable")
+        raise AnswerError(
+            "Your question could not be saved just now, so it was not sent. Try again in a moment.",
+            code="storage_error",
+        ) from None
+
+
 async def answer_start(*, user, conversation_id, text: str, collections: list[str] | None) -> AnswerRun:
     """Store the question and start answering it. Raises ``AnswerError`` (nothing stored) for bad asks."""
     # A new conversation's question is searched as typed: embed it while it is being stored.
@@ -807,17 +818,7 @@ async def answer_start(*, user, conversation_id, text: str, collections: list[st
     if query and len(text) <= settings.HUMPHREY_CHAT_MAX_QUESTION_CHARS:
         early = (query, asyncio.get_running_loop().create_task(query_embedder().embed(query)))
     try:
-        prepared = await db_call(question_store)(
-            user=user, conversation_id=conversation_id, text=text, collections=collections
-        )
-    except DatabaseError:
-        if early:
-            early[1].cancel()
-        logger.warning("storing a question failed: database unavailable")
-        raise AnswerError(
-            "Your question could not be saved just now, so it was not sent. Try again in a moment.",
-            code="storage_error",
-        ) from None
+        prepared = await _question_store(user=user, conversation_id=conversation_id, text=text, collections=collections)
     except BaseException:
         if early:
             early[1].cancel()

@@ -1,61 +1,95 @@
-"""Question embeddings computed together: one model call for every question waiting at that moment.
+"""Work that arrives at once, done together: one call for every item waiting at that moment.
 
-A burst of 100 questions would otherwise run 100 single-text model calls one after another; batched,
-the model pads and multiplies once per batch, and the event loop never blocks on it (the model runs
-in a worker thread, outside the database thread). While one batch is being embedded the next one
-gathers, so batching needs no fixed waiting window and adds no delay to a lone question.
+A burst of 100 questions would otherwise make 100 single-text model calls, and 100 small database
+transactions, one after another. Batched, the model pads and multiplies once per batch and the
+database does a handful of set-based statements per batch. While one batch is being worked on the
+next one gathers, so batching needs no fixed waiting window and adds no delay to a lone item.
+
+``Batcher`` is the mechanism (one per event loop and kind of work); ``query_embedder()`` embeds
+questions in a worker thread, outside the database threads and the event loop.
 """
 
 from __future__ import annotations
 
 import asyncio
 import weakref
+from collections.abc import Awaitable, Callable
+from typing import Any
 
 from documents.embeddings import get_embedder
 
 MAX_BATCH = 64
 
 
-class QueryEmbedder:
-    def __init__(self, *, max_batch: int = MAX_BATCH) -> None:
+class Batcher:
+    """Items submitted while no batch is running start one at the next turn of the loop; items
+    submitted while one runs make up the next. ``run`` takes a list of items and returns one result
+    per item, in order: a result, or an exception instance raised to that item's caller alone. An
+    exception raised by ``run`` itself is given to every item of that batch."""
+
+    def __init__(self, run: Callable[[list], Awaitable[list]], *, max_batch: int = MAX_BATCH) -> None:
+        self.run = run
         self.max_batch = max_batch
-        self.pending: list[tuple[str, asyncio.Future]] = []
+        self.pending: list[tuple[Any, asyncio.Future]] = []
         self.worker: asyncio.Task | None = None
         self.batches = 0  # for tests and the benchmark
 
-    async def embed(self, text: str) -> list[float]:
+    async def submit(self, item: Any) -> Any:
         loop = asyncio.get_running_loop()
         future = loop.create_future()
-        self.pending.append((text, future))
+        self.pending.append((item, future))
         if self.worker is None or self.worker.done():
             self.worker = loop.create_task(self._drain())
         return await future
 
     async def _drain(self) -> None:
-        await asyncio.sleep(0)  # let questions arriving in the same instant join the first batch
+        await asyncio.sleep(0)  # let items arriving in the same instant join the first batch
         while self.pending:
             batch, self.pending = self.pending[: self.max_batch], self.pending[self.max_batch :]
-            embedder = get_embedder()
+            batch = [(item, future) for item, future in batch if not future.done()]  # callers gone
+            if not batch:
+                continue
             try:
-                vectors = await asyncio.to_thread(embedder.embed_documents, [text for text, _ in batch])
+                results = await self.run([item for item, _ in batch])
             except Exception as exc:
                 for _, future in batch:
                     if not future.done():
                         future.set_exception(exc)
                 continue
             self.batches += 1
-            for (_, future), vector in zip(batch, vectors, strict=True):
-                if not future.done():
-                    future.set_result(vector)
+            for (_, future), result in zip(batch, results, strict=True):
+                if future.done():
+                    continue
+                if isinstance(result, BaseException):
+                    future.set_exception(result)
+                else:
+                    future.set_result(result)
 
 
 _per_loop: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 
 
-def query_embedder() -> QueryEmbedder:
-    """This event loop's batcher (futures belong to one loop)."""
+def per_loop(name: str, make: Callable[[], Batcher]) -> Batcher:
+    """This event loop's batcher called ``name`` (futures belong to one loop)."""
     loop = asyncio.get_running_loop()
-    batcher = _per_loop.get(loop)
-    if batcher is None:
-        batcher = _per_loop[loop] = QueryEmbedder()
-    return batcher
+    batchers = _per_loop.setdefault(loop, {})
+    if name not in batchers:
+        batchers[name] = make()
+    return batchers[name]
+
+
+async def _embed(texts: list[str]) -> list[list[float]]:
+    return await asyncio.to_thread(get_embedder().embed_documents, texts)
+
+
+class QueryEmbedder(Batcher):
+    def __init__(self, *, max_batch: int = MAX_BATCH) -> None:
+        super().__init__(_embed, max_batch=max_batch)
+
+    async def embed(self, text: str) -> list[float]:
+        return await self.submit(text)
+
+
+def query_embedder() -> QueryEmbedder:
+    """This event loop's question embedder."""
+    return per_loop("embed", QueryEmbedder)

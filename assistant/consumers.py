@@ -17,6 +17,7 @@ from django.conf import settings
 
 from assistant import services
 from assistant.core.errors import AnswerError
+from assistant.intake import SessionEnded
 
 CLOSE_UNAUTHENTICATED = 4401  # not signed in (or the session ended): sign in and reconnect
 CLOSE_POLICY = 1008  # too many frames
@@ -111,10 +112,6 @@ class ChatConsumer(AsyncWebsocketConsumer):
         ):
             await self.error("bad_frame", "collections must be a list of collection names.")
             return
-        session = self.scope.get("session")
-        if session is not None and not await services.session_alive(session):
-            await self.close(code=CLOSE_UNAUTHENTICATED)
-            return
         if self.pump is not None and not self.pump.done():
             await self.error("busy", "Wait for this answer to finish, or stop it, before asking again.")
             return
@@ -123,8 +120,15 @@ class ChatConsumer(AsyncWebsocketConsumer):
             return
         try:
             self.run = await services.answer_start(
-                user=self.user, conversation_id=conversation, text=text, collections=collections
+                user=self.user,
+                conversation_id=conversation,
+                text=text,
+                collections=collections,
+                session=self.scope.get("session"),  # signed out or expired since connecting: 4401
             )
+        except SessionEnded:
+            await self.close(code=CLOSE_UNAUTHENTICATED)
+            return
         except AnswerError as exc:
             await self.error(exc.code, exc.message)
             return

@@ -53,12 +53,12 @@ def recent_turns(conversation_id: int, *, before_id: int, limit: int = 6) -> lis
     return list(reversed(rows))
 
 
-def tokens_used_today(user) -> int:
-    """Model tokens the user's answers have used since midnight (local time)."""
+def tokens_used_today(user_ids: list[int]) -> dict[int, int]:
+    """Model tokens each user's answers have used since midnight (local time), by user id."""
     midnight = timezone.localtime().replace(hour=0, minute=0, second=0, microsecond=0)
-    total = (
-        Message.objects.filter(conversation__owner=user, role=Role.ASSISTANT, created_at__gte=midnight)
-        .annotate(tokens=Cast(KeyTextTransform("total_tokens", "usage"), IntegerField()))
-        .aggregate(total=Sum("tokens"))["total"]
+    rows = (
+        Message.objects.filter(conversation__owner_id__in=user_ids, role=Role.ASSISTANT, created_at__gte=midnight)
+        .values_list("conversation__owner_id")
+        .annotate(total=Sum(Cast(KeyTextTransform("total_tokens", "usage"), IntegerField())))
     )
-    return int(total or 0)
+    return {user_id: int(total or 0) for user_id, total in rows}

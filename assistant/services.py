@@ -2,9 +2,9 @@
 
 Names are ``<entity>_<action>``. One question, end to end (``answer_start``):
 
-1. ``question_store`` (sync, one transaction): check the conversation and collections through their
-   gates, store the user's question and a *streaming* placeholder for the answer. Nothing later can
-   lose the question.
+1. ``assistant.intake.questions_store`` (sync, one transaction for every question arriving at that
+   moment): check the session, conversation and collections through their gates, store the user's
+   question and a *streaming* placeholder for the answer. Nothing later can lose the question.
 2. A background task (it outlives the socket; see ``AnswerRun``) condenses a follow-up, retrieves
    passages the user may read at a marking the model endpoint is approved for, renders the versioned
    prompt, streams from the chat model and resolves ``[n]`` citations to chunk and version.
@@ -21,13 +21,9 @@ import contextlib
 import logging
 import time
 from collections.abc import AsyncIterator
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from datetime import timedelta
 
-from channels.db import database_sync_to_async
 from django.conf import settings
-from django.contrib.auth import get_user_model
 from django.db import transaction
 from django.db.utils import Error as DatabaseError
 from django.urls import NoReverseMatch, reverse
@@ -40,15 +36,17 @@ from assistant.core.condense import condense
 from assistant.core.errors import AnswerError
 from assistant.core.markdown import render_markdown
 from assistant.core.prompt import PROMPT_VERSION, render_messages
-from assistant.core.types import ChatRequest, Source, TextDelta, Turn, Usage
+from assistant.core.types import ChatRequest, Source, TextDelta, Usage
+from assistant.db import db_call
+from assistant.intake import Ask, Prepared, question_intake
+from assistant.intake import question_store as question_store  # commands and tests store one ask
 from assistant.providers import get_chat_model
 from audit.services import audit_record
-from documents.models import Chunk, Collection
+from documents.models import Chunk
 from documents.retrieval import clean_query, passages_for_user
 from humphrey.metrics import ANSWERS, RETRIEVAL_SECONDS, TIME_TO_FIRST_TOKEN, TOKENS
 
 from .models import Citation, Conversation, Feedback, Message, Rating, Role, Status
-from .selectors import conversation_for_user, recent_turns, tokens_used_today
 
 logger = logging.getLogger(__name__)
 
@@ -59,9 +57,7 @@ OUTCOMES = {
     Status.STALLED: "stalled",
     Status.FAILED: "error",
 }
-STREAMING_GIVE_UP = timedelta(minutes=10)  # far longer than any answer's timeouts allow
 COALESCE_SECONDS = 0.05  # deltas are sent at most this often (never one frame per token)
-TITLE_CHARS = 80
 NOT_COVERED = (
     "The guidance you can search does not cover this question, so Humphrey cannot answer it. "
     "Try rewording it, choosing other collections, or asking the team that owns the guidance."
@@ -75,11 +71,6 @@ class Refused(AnswerError):
 
 
 # --- Conversations ------------------------------------------------------------------------------
-
-
-def _title(text: str) -> str:
-    text = " ".join(text.split())
-    return text if len(text) <= TITLE_CHARS else text[: TITLE_CHARS - 1].rsplit(" ", 1)[0] + "…"
 
 
 def conversation_rename(*, user, conversation: Conversation, title: str) -> Conversation:
@@ -193,100 +184,7 @@ def answer_html(text: str, sources: list[Source], cited: list[int]) -> str:
     )
 
 
-# --- Step 1: the question -----------------------------------------------------------------------
-
-
-@dataclass
-class Prepared:
-    conversation_id: int
-    question_id: int
-    answer_id: int
-    text: str  # the question as typed
-    model_text: str  # what retrieval and the model see (redacted when set to)
-    collections: list[str] | None  # as chosen (None: everything the user may read)
-    searched: list[str]  # the slugs that covers, for the audit
-    turns: list[Turn]
-    user_groups: list[str]
-    personal_data: list[str]
-    tokens_today: int
-    created_conversation: bool
-    streams_open: int = 0  # the user's answers still being written, in any process, before this one
-
-
-@transaction.atomic
-def question_store(*, user, conversation_id, text: str, collections: list[str] | None) -> Prepared:
-    """Check the ask and store the question (and a streaming placeholder for the answer).
-
-    Raises ``AnswerError`` (nothing stored) for a conversation that is not the user's own, a
-    collection they cannot read, or an empty or over-long question.
-    """
-    text = (text or "").strip()
-    if not text:
-        raise AnswerError("Type a question first.", code="empty_question")
-    if len(text) > settings.HUMPHREY_CHAT_MAX_QUESTION_CHARS:
-        raise AnswerError(
-            f"Your question is too long. Keep it under {settings.HUMPHREY_CHAT_MAX_QUESTION_CHARS:,} characters.",
-            code="question_too_long",
-        )
-    if collections is not None:
-        wanted = list(dict.fromkeys(collections))
-        readable = set(Collection.objects.readable_by(user).filter(slug__in=wanted).values_list("slug", flat=True))
-        if len(readable) != len(wanted):
-            raise AnswerError(
-                "One of the collections you chose is not available to you. Reload the page and choose again.",
-                code="collection_unavailable",
-            )
-        collections = wanted or None
-    searched = collections or sorted(Collection.objects.readable_by(user).values_list("slug", flat=True))
-    created = False
-    if conversation_id is None:
-        conversation = Conversation.objects.create(owner=user, title=_title(text))
-        created = True
-    else:
-        conversation = conversation_for_user(user, conversation_id)
-        if conversation is None:
-            raise AnswerError("That conversation cannot be found. Start a new one.", code="conversation_not_found")
-    # The user's row locked for this transaction: one person's asks, in every web process, are
-    # counted one after another, so the concurrent-answer limit holds across processes.
-    get_user_model().objects.select_for_update().filter(pk=user.pk).exists()
-    streams_open = Message.objects.filter(
-        conversation__owner=user,
-        role=Role.ASSISTANT,
-        status=Status.STREAMING,
-        created_at__gte=timezone.now() - STREAMING_GIVE_UP,
-    ).count()
-    findings = pii.find_personal_data(text)
-    mode = settings.HUMPHREY_CHAT_PERSONAL_DATA
-    model_text = pii.redact(text, findings) if findings and mode in ("redact", "block") else text
-    # Blocked questions are stored redacted: personal data the user was told not to send is not kept.
-    question = Message.objects.create(
-        conversation=conversation,
-        role=Role.USER,
-        text=model_text if (findings and mode == "block") else text,
-        collections=collections or [],
-    )
-    answer = Message.objects.create(
-        conversation=conversation, role=Role.ASSISTANT, status=Status.STREAMING, question=question
-    )
-    turns = []
-    if not created:  # a new conversation has no earlier turns, and was stamped as it was created
-        Conversation.objects.filter(pk=conversation.pk).update(updated_at=timezone.now())
-        turns = [Turn(role=m.role, text=m.text) for m in recent_turns(conversation.pk, before_id=question.pk)]
-    return Prepared(
-        conversation_id=conversation.pk,
-        question_id=question.pk,
-        answer_id=answer.pk,
-        text=text,
-        model_text=model_text,
-        collections=collections,
-        searched=list(searched),
-        turns=turns,
-        user_groups=sorted(user.groups.values_list("name", flat=True)),
-        personal_data=pii.kinds(findings),
-        tokens_today=tokens_used_today(user),
-        created_conversation=created,
-        streams_open=streams_open,
-    )
+# --- Step 1: the question (assistant.intake) ----------------------------------------------------
 
 
 # --- Step 3: the record -------------------------------------------------------------------------
@@ -414,19 +312,6 @@ def answer_record(*, user, prepared: Prepared, outcome: Outcome) -> Message:
 
 
 # --- Step 2: the answer, in a task that outlives the socket ------------------------------------
-
-_db_threads: ThreadPoolExecutor | None = None
-
-
-def db_call(func):
-    """``func`` run on the chat's own small pool of database threads (each holding a pooled
-    connection while it works). Channels' default runs every consumer's database work on ONE shared
-    thread: under load, each question waited behind other answers being stored."""
-    global _db_threads
-    if _db_threads is None:
-        _db_threads = ThreadPoolExecutor(max_workers=settings.HUMPHREY_CHAT_DB_THREADS, thread_name_prefix="chat-db")
-    return database_sync_to_async(func, thread_sensitive=False, executor=_db_threads)
-
 
 _running: set[asyncio.Task] = set()  # strong references: a task nobody holds can be collected
 
@@ -790,40 +675,36 @@ def answers_close_interrupted(*, older_than) -> int:
     return sum(_close_one(pk, cutoff) for pk in stale.values_list("pk", flat=True))
 
 
-def _session_alive(session) -> bool:
-    return bool(session.session_key) and session.exists(session.session_key)
-
-
-async def session_alive(session) -> bool:
-    """Whether the socket's session still exists and has not expired (signed out elsewhere, timed out)."""
-    return await db_call(_session_alive)(session)
-
-
-async def _question_store(**ask) -> Prepared:
-    try:
-        return await db_call(question_store)(**ask)
-    except DatabaseError:
-        logger.warning("storing a question failed: database unavailable")
-        raise AnswerError(
-            "Your question could not be saved just now, so it was not sent. Try again in a moment.",
-            code="storage_error",
-        ) from None
-
-
-async def answer_start(*, user, conversation_id, text: str, collections: list[str] | None) -> AnswerRun:
-    """Store the question and start answering it. Raises ``AnswerError`` (nothing stored) for bad asks."""
+async def answer_start(*, user, conversation_id, text: str, collections: list[str] | None, session=None) -> AnswerRun:
+    """Store the question and start answering it. Raises ``AnswerError`` (nothing stored) for bad
+    asks, ``SessionEnded`` when ``session`` (the socket's) was signed out or expired."""
     # A new conversation's question is searched as typed: embed it while it is being stored.
     early = None
     query = clean_query((text or "").strip()) if conversation_id is None and isinstance(text, str) else ""
     if query and len(text) <= settings.HUMPHREY_CHAT_MAX_QUESTION_CHARS:
         early = (query, asyncio.get_running_loop().create_task(query_embedder().embed(query)))
+    # Stored with every other question arriving at the same moment, in one transaction.
+    store = asyncio.ensure_future(question_intake().submit(Ask(user, conversation_id, text, collections, session)))
     try:
-        prepared = await _question_store(user=user, conversation_id=conversation_id, text=text, collections=collections)
+        prepared = await asyncio.shield(store)
+    except asyncio.CancelledError:
+        # The asker went away while the question was being stored: once stored, it is still
+        # answered and recorded (as if the socket closed a moment later).
+        store.add_done_callback(lambda done: _answer_unobserved(user, done, early))
+        raise
     except BaseException:
         if early:
             early[1].cancel()
         raise
     return AnswerRun(user=user, prepared=prepared, early_embedding=early).start()
+
+
+def _answer_unobserved(user, stored: asyncio.Future, early) -> None:
+    if stored.cancelled() or stored.exception() is not None:
+        if early:
+            early[1].cancel()
+        return
+    AnswerRun(user=user, prepared=stored.result(), early_embedding=early).start().detach()
 
 
 async def answer_stream(*, user, conversation_id, text: str, collections: list[str] | None) -> AsyncIterator[dict]:

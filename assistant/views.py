@@ -21,10 +21,10 @@ from documents.models import Collection
 from . import services
 from .core.markdown import render_markdown
 from .forms import FeedbackForm, RenameForm
+from .intake import STREAMING_GIVE_UP
 from .models import Message, Role, Status
 from .selectors import conversation_for_user, conversations_for_user, messages_for_page
 
-STREAMING_GIVE_UP = services.STREAMING_GIVE_UP
 STATUS_NOTES = {
     Status.STOPPED: "You stopped this answer before it finished.",
     Status.STALLED: "The language model stopped part-way through. This answer is incomplete.",

@@ -493,7 +493,11 @@ HUMPHREY_EMBEDDINGS = {
     "CLASS": HUMPHREY_EMBEDDINGS_PROVIDER,
     "CONFIG": {"model": env.str("HUMPHREY_OPENAI_EMBEDDING_MODEL", default="text-embedding-3-small")}
     if HUMPHREY_EMBEDDINGS_PROVIDER == "openai"
-    else {"backend": env.str("HUMPHREY_LOCAL_EMBEDDING_BACKEND", default="onnx-int8")}
+    else {
+        "backend": env.str("HUMPHREY_LOCAL_EMBEDDING_BACKEND", default="onnx-int8"),
+        # threads per model call (0: one per core); fewer leaves cores to the database under load
+        "threads": _int("HUMPHREY_LOCAL_EMBEDDING_THREADS", 0, minimum=0) or None,
+    }
     if HUMPHREY_EMBEDDINGS_PROVIDER == "local"
     else {},
 }  # local backends: onnx-int8 (fastest, same recall), onnx (torch's vectors), torch; switching int8 <-> others: reembed

@@ -31,7 +31,8 @@ def warm_up() -> None:
     except Exception:  # warming is an optimisation: the first question will report a real fault
         logger.warning("warm start failed; models load on first use", exc_info=True)
     try:  # answers a stopped process left unfinished are recorded as failed, with their audit event
-        from assistant.services import STREAMING_GIVE_UP, answers_close_interrupted
+        from assistant.intake import STREAMING_GIVE_UP
+        from assistant.services import answers_close_interrupted
 
         if closed := answers_close_interrupted(older_than=STREAMING_GIVE_UP):
             logger.warning("recorded %s interrupted answer(s) as failed", closed)

@@ -9,7 +9,7 @@ import json
 import pytest
 from channels.db import database_sync_to_async
 
-from assistant import services
+from assistant import intake, services
 from assistant.models import Citation, Conversation, Message, Status
 from assistant.providers.fake import FakeChatModel
 from audit.models import AuditEvent
@@ -424,10 +424,10 @@ async def test_database_unavailable_when_storing_the_question_gives_a_clear_erro
     to a model, and the socket keeps working."""
     from django.db import OperationalError
 
-    def down(**kwargs):
+    def down(asks):
         raise OperationalError("connection refused")
 
-    monkeypatch.setattr(services, "question_store", down)
+    monkeypatch.setattr(intake, "questions_store", down)
     ws = await connect(staff)
     try:
         await ask(ws, "How many days of annual leave do full-time staff get?")

@@ -16,7 +16,7 @@ from django.db import connection, transaction
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from documents.models import Marking
+from documents.models import Collection, Marking
 from documents.retrieval import PLAN_EXACT, RetrievalParams, retrieve
 from tests.documents.test_retrieval import FAKE, add_document, make_collection
 
@@ -107,6 +107,10 @@ def test_no_result_ever_comes_from_an_unreadable_collection(world, django_settin
                     findable.setdefault(slug, set()).add(document.pk)
 
         readable = expected_readable(world, slugs)
+        # The gate the chat's question intake uses, one user or many at once, agrees with the oracle.
+        gate = expected_readable({**world, "restrict": None, "caller_max": None}, slugs)
+        assert set(Collection.objects.readable_by(user).values_list("slug", flat=True)) == gate
+        assert Collection.objects.readable_slugs([user]).get(user.pk, set()) == gate
         restrict = None if world["restrict"] is None else [f"c{i}" for i in world["restrict"]]
         if world["plan"] == "index":
             with connection.cursor() as cursor:

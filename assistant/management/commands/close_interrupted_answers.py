@@ -6,7 +6,8 @@ from datetime import timedelta
 
 from django.core.management.base import BaseCommand
 
-from assistant.services import STREAMING_GIVE_UP, answers_close_interrupted
+from assistant.intake import STREAMING_GIVE_UP
+from assistant.services import answers_close_interrupted
 
 
 class Command(BaseCommand):

@@ -1,0 +1,126 @@
+"""Question intake: many asks stored in one transaction, each checked on its own."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from datetime import timedelta
+
+import pytest
+from django.contrib.sessions.backends.db import SessionStore
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
+from django.utils import timezone
+
+from assistant import intake
+from assistant.core.errors import AnswerError
+from assistant.intake import Ask, Prepared, SessionEnded, questions_store
+from assistant.models import Conversation, Message, Role, Status
+from tests.assistant.helpers import connect, frames_until_end
+from tests.factories import signed_in_session
+
+pytestmark = pytest.mark.django_db
+
+
+def session_of(user, *, expired: bool = False) -> SessionStore:
+    session = SessionStore(session_key=signed_in_session(user))
+    if expired:
+        session.get_model_class().objects.filter(session_key=session.session_key).update(
+            expire_date=timezone.now() - timedelta(seconds=1)
+        )
+    return session
+
+
+def test_each_ask_in_a_batch_is_checked_on_its_own_and_only_good_ones_are_stored(guidance, staff, make_user):
+    """One batch: good asks from several people, a follow-up, and one of each refusal. Each refused
+    ask gets its own error and stores nothing; the rest are stored with their answer placeholders."""
+    other = make_user("other@example.gov.uk", groups=["All staff"])
+    security = make_user("sec@example.gov.uk", groups=["All staff", "Security team"])
+    theirs = Conversation.objects.create(owner=other, title="Theirs")
+    mine = Conversation.objects.create(owner=staff, title="Mine")
+    earlier = Message.objects.create(conversation=mine, role=Role.USER, text="What is annual leave?")
+    asks = [
+        Ask(staff, None, "  How many days of leave?  ", ["hr"], session_of(staff)),
+        Ask(other, theirs.pk, "And for part-time staff?", None, session_of(other)),
+        Ask(security, None, "What is the rota?", ["restricted", "hr"], session_of(security)),
+        Ask(staff, mine.pk, "And after five years?", None),
+        Ask(staff, theirs.pk, "Show me theirs", None),  # not the asker's conversation
+        Ask(other, None, "The rota?", ["restricted"]),  # a collection they cannot read
+        Ask(other, None, "   ", None),  # empty
+        Ask(other, None, "x" * 100_000, None),  # too long
+        Ask(other, None, "Signed out elsewhere", None, session_of(other, expired=True)),
+        Ask(staff, 10**9, "Gone?", None),  # no such conversation
+    ]
+    before = Message.objects.count()
+
+    results = questions_store(asks)
+
+    codes = [r.code if isinstance(r, AnswerError) else "ok" for r in results]
+    assert codes == ["ok"] * 4 + [
+        "conversation_not_found",
+        "collection_unavailable",
+        "empty_question",
+        "question_too_long",
+        "session_ended",
+        "conversation_not_found",
+    ]
+    assert isinstance(results[8], SessionEnded)
+    assert Message.objects.count() == before + 8  # four questions, four streaming answers
+    first, follow_theirs, rota, follow_mine = results[:4]
+    assert isinstance(first, Prepared)
+    assert first.text == "How many days of leave?" and first.created_conversation
+    assert first.collections == ["hr"] and first.searched == ["hr"]
+    assert Conversation.objects.get(pk=first.conversation_id).title == "How many days of leave?"
+    question, answer = Message.objects.get(pk=first.question_id), Message.objects.get(pk=first.answer_id)
+    assert question.text == "How many days of leave?" and question.collections == ["hr"]
+    assert answer.status == Status.STREAMING and answer.question_id == question.pk
+    assert follow_theirs.conversation_id == theirs.pk and not follow_theirs.created_conversation
+    assert follow_theirs.searched == ["hr"] and follow_theirs.user_groups == ["All staff"]
+    assert rota.collections == ["restricted", "hr"] and rota.user_groups == ["All staff", "Security team"]
+    assert [t.text for t in follow_mine.turns] == [earlier.text]
+    # The same person asking twice in one batch: the second counts the first as being written.
+    assert (first.streams_open, follow_mine.streams_open) == (0, 1)
+
+
+def test_an_expired_session_that_was_not_yet_cleared_is_refused(guidance, staff):
+    """A session row past its expiry date is as good as gone (Django's own exists() does not look)."""
+    with pytest.raises(SessionEnded):
+        intake.question_store(
+            user=staff, conversation_id=None, text="Leave?", collections=None, session=session_of(staff, expired=True)
+        )
+    assert not Message.objects.exists()
+
+
+def test_a_batch_costs_the_same_few_statements_however_many_ask(guidance, staff, make_user):
+    """New conversations from different people: the statement count does not grow with the batch."""
+    people = [staff] + [make_user(groups=["All staff"]) for _ in range(9)]
+
+    def statements(n: int) -> int:
+        asks = [Ask(u, None, f"Leave question {i}", ["hr"], session_of(u)) for i, u in enumerate(people[:n])]
+        with CaptureQueriesContext(connection) as queries:
+            assert all(isinstance(r, Prepared) for r in questions_store(asks))
+        return len(queries.captured_queries)
+
+    assert statements(10) == statements(1)
+
+
+@pytest.mark.django_db(transaction=True)
+async def test_questions_arriving_at_once_over_sockets_are_stored_together(guidance, make_user):
+    """Twenty sockets ask in the same instant: all are answered, in fewer storing transactions than
+    questions."""
+    from asgiref.sync import sync_to_async
+
+    people = await sync_to_async(lambda: [make_user(groups=["All staff"]) for _ in range(20)])()
+    sockets = [await connect(user) for user in people]
+    try:
+        batcher = intake.question_intake()  # this event loop's batcher
+        before = batcher.batches
+        for i, ws in enumerate(sockets):
+            await ws.send_to(text_data=json.dumps({"type": "ask", "text": f"How many days of annual leave? {i}"}))
+        finals = await asyncio.gather(*(frames_until_end(ws) for ws in sockets))
+    finally:
+        for ws in sockets:
+            await ws.disconnect()
+    assert all(frames[-1]["type"] == "done" for frames in finals)
+    assert 1 <= batcher.batches - before < 20
+    assert await sync_to_async(Message.objects.filter(role=Role.USER).count)() == 20

@@ -14,7 +14,8 @@ from django.db import connection, connections, transaction
 from django.db.utils import ProgrammingError
 
 from audit.integrity import audit_verify
-from audit.models import AuditContent, AuditEvent
+from audit.models import AuditContent, AuditEvent, LegalHold
+from audit.retention import legal_hold_place
 from audit.selectors import ANSWER_OUTCOMES
 from audit.services import GENESIS, audit_record, sha256_text
 
@@ -89,6 +90,34 @@ def test_raw_sql_update_and_delete_are_refused(record_answer, civil_servant):
             c.execute(sql)
     assert AuditEvent.objects.get().outcome == "answered"
     assert AuditContent.objects.count() == 1
+
+
+def test_raw_sql_truncate_is_refused(record_answer, civil_servant, auditor):
+    """TRUNCATE, which the row triggers never see, is refused on every audit table; every row is still there."""
+    record_answer(civil_servant)
+    legal_hold_place(actor=auditor, reason="Case 1", user=civil_servant)
+    models = (AuditEvent, AuditContent, LegalHold)
+    counts = [model.objects.count() for model in models]
+    assert all(counts)
+    with connection.cursor() as c:  # check the deferred foreign keys now: TRUNCATE refuses tables with pending checks
+        c.execute("SET CONSTRAINTS ALL IMMEDIATE")
+    statements = [
+        "TRUNCATE audit_auditevent CASCADE",
+        "TRUNCATE audit_auditcontent",
+        "TRUNCATE audit_legalhold",
+        "TRUNCATE audit_auditevent, audit_auditcontent, audit_legalhold RESTART IDENTITY",  # as manage.py flush
+    ]
+    for sql in statements:
+        with (
+            pytest.raises(ProgrammingError, match="audit: Cannot truncate audit_"),
+            transaction.atomic(),
+            connection.cursor() as c,
+        ):
+            # The test database allows TRUNCATE so Django can empty it between tests; turned off, as everywhere else.
+            c.execute("SELECT set_config('humphrey.audit_truncate', '', true)")
+            c.execute(sql)
+    assert [model.objects.count() for model in models] == counts
+    assert audit_verify().ok
 
 
 def test_orm_update_and_delete_are_refused(record_answer, civil_servant):

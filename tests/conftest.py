@@ -21,6 +21,28 @@ CORPUS = ROOT.parent / "shared" / "corpus"
 PASSWORD = "correct-horse-battery-staple"
 
 
+@pytest.fixture(scope="session")
+def django_db_setup(django_db_setup, django_db_blocker):
+    """The test database as pytest-django made it, then two things only a throwaway database may do:
+
+    - audit tables refuse TRUNCATE (audit migration 0003) except where ``humphrey.audit_truncate``
+      is ``allow``: Django empties the database between transactional tests with one TRUNCATE;
+    - no autovacuum on chunks: retrieval reads the planner's statistics, and statistics gathered
+      from one test's rows while another runs would make plan choices depend on test order (tests
+      that need statistics run ANALYZE inside their own transaction).
+    """
+    from django.db import connection
+
+    with django_db_blocker.unblock(), connection.cursor() as cursor:
+        name = connection.ops.quote_name(connection.settings_dict["NAME"])
+        cursor.execute(f"ALTER DATABASE {name} SET humphrey.audit_truncate = 'allow'")
+        cursor.execute("SELECT set_config('humphrey.audit_truncate', 'allow', false)")
+        cursor.execute("ALTER TABLE documents_chunk SET (autovacuum_enabled = false)")
+    connection.close()
+    if hasattr(connection, "close_pool"):  # connections opened from now on start with the new default
+        connection.close_pool()
+
+
 @pytest.fixture
 def make_user(db) -> Callable:
     """Create a user: ``make_user("a@x.gov.uk", roles=[Role.CURATOR], groups=["HR"])``."""

@@ -8,8 +8,8 @@ unchanged, so ``makemigrations`` has nothing to add.
 
 The one way through is the ``humphrey.audit_truncate`` setting set to ``allow``. It is for throwaway
 databases only: Django's test runner empties the database between transactional tests with one
-``TRUNCATE`` of every table (``manage.py flush``), so when this migration runs on the test database Django
-created, it sets ``allow`` as that database's default. Nothing sets it anywhere else.
+``TRUNCATE`` of every table (``manage.py flush``), so the test suite's database set-up
+(``tests/conftest.py``) makes ``allow`` that database's default. Nothing sets it anywhere else.
 """
 
 from django.db import migrations
@@ -44,31 +44,6 @@ DROP = "".join(f"DROP TRIGGER IF EXISTS {trigger} ON {table};\n" for table, trig
 )
 
 
-def _is_test_database(schema_editor) -> bool:
-    """True only on the database Django's test runner created (its NAME is then the TEST NAME)."""
-    settings_dict = schema_editor.connection.settings_dict
-    return settings_dict["NAME"] == (settings_dict.get("TEST") or {}).get("NAME")
-
-
-def allow_truncate_on_test_database(apps, schema_editor):
-    if not _is_test_database(schema_editor):
-        return
-    quote = schema_editor.quote_name
-    with schema_editor.connection.cursor() as cursor:
-        cursor.execute(
-            f"ALTER DATABASE {quote(schema_editor.connection.settings_dict['NAME'])} SET {SETTING} = 'allow'"
-        )
-        cursor.execute("SELECT set_config(%s, 'allow', false)", [SETTING])  # this session started before
-
-
-def reset_on_test_database(apps, schema_editor):
-    if not _is_test_database(schema_editor):
-        return
-    quote = schema_editor.quote_name
-    with schema_editor.connection.cursor() as cursor:
-        cursor.execute(f"ALTER DATABASE {quote(schema_editor.connection.settings_dict['NAME'])} RESET {SETTING}")
-
-
 class Migration(migrations.Migration):
     dependencies = [
         ("audit", "0002_canonical_text_legal_hold_search_indexes"),
@@ -76,5 +51,4 @@ class Migration(migrations.Migration):
 
     operations = [
         migrations.RunSQL(sql=CREATE, reverse_sql=DROP),
-        migrations.RunPython(allow_truncate_on_test_database, reset_on_test_database),
     ]

@@ -255,7 +255,7 @@ def retrieve(
         "use_vector": vector_literal is not None,
         "use_keyword": params.keyword_weight > 0,
         "use_codes": params.code_weight > 0 and bool(codes),
-        "codes": " or ".join(f'"{span}"' for span in codes),
+        "code_list": codes,
         "text": text,
         "or_semantics": not _OPERATORS.search(text),
         "common_freq": params.common_term_freq,
@@ -454,9 +454,8 @@ collection_stats AS MATERIALIZED (
     FROM pg_stats s
     WHERE s.schemaname = current_schema() AND s.tablename = '{chunk}' AND s.attname = 'collection_id'
 ),
-population AS MATERIALIZED (
-    -- How many chunks the user may search. A big table: estimated from the statistics (no scan).
-    -- A small one, or no statistics yet: counted, but only up to the threshold.
+estimated AS MATERIALIZED (
+    -- How many chunks the user may search, in a big table: estimated from the statistics (no scan).
     SELECT CASE
         WHEN (SELECT n FROM table_size) > %(exact_below)s AND EXISTS (SELECT 1 FROM collection_stats)
         THEN (
@@ -468,6 +467,13 @@ population AS MATERIALIZED (
                 )))) END
             FROM readable r, collection_stats cs
         )
+    END AS n
+),
+population AS MATERIALIZED (
+    -- Trusted when it says "large"; otherwise (a small table, no statistics yet, or an estimate
+    -- below the threshold, which stale statistics can get wrong) counted, but only up to the threshold.
+    SELECT CASE
+        WHEN (SELECT n FROM estimated) >= %(exact_below)s THEN (SELECT n FROM estimated)
         ELSE (
             SELECT count(*) FROM (
                 SELECT 1 FROM {chunk} ch
@@ -548,9 +554,35 @@ kept_terms AS MATERIALIZED (
     -- The rarest words first, while the rows they are expected to match stay within the budget
     -- (ranking every chunk that says "leave" is what makes full-text search slow at scale), never
     -- a word in more than HUMPHREY_RETRIEVAL_COMMON_TERM_FREQ of chunks, and always the rarest one.
+    -- A small readable population is tested chunk by chunk anyway: no budget needed there.
     SELECT word, q, idf FROM ordered_terms
     WHERE position = 1
-       OR (freq <= %(common_freq)s AND freq_before * (SELECT n FROM table_size) < %(keyword_budget)s)
+       OR (freq <= %(common_freq)s AND (
+           freq_before * (SELECT n FROM table_size) < %(keyword_budget)s
+           OR (SELECT n FROM population) < %(exact_below)s))
+),
+code_stats AS MATERIALIZED (
+    SELECT e.word, e.freq
+    FROM pg_stats s,
+         unnest(s.most_common_elems::text::text[], s.most_common_elem_freqs) AS e(word, freq)
+    WHERE %(use_codes)s
+      AND s.schemaname = current_schema()
+      AND s.tablename = '{chunk}'
+      AND s.attname = 'search_vector_simple'
+      AND e.word IS NOT NULL
+),
+kept_codes AS MATERIALIZED (
+    -- Each code phrase is expected in (its rarest word's share of chunks) x (readable chunks): one
+    -- expected in more than the scan limit ("AI" in guidance about AI) tells nothing and is dropped
+    -- here, from the statistics, before any row is read.
+    SELECT p.phrase
+    FROM unnest(%(code_list)s::text[]) AS p(phrase)
+    WHERE %(use_codes)s
+      AND (
+          SELECT coalesce(min(coalesce(cs.freq, (SELECT min(freq) / 2 FROM code_stats), 0)), 0)
+          FROM unnest(tsvector_to_array(to_tsvector('simple', p.phrase))) AS w(word)
+          LEFT JOIN code_stats cs ON cs.word = w.word
+      ) * (SELECT n FROM population) <= %(code_scan_limit)s
 ),
 tsq AS MATERIALIZED (
     SELECT
@@ -558,7 +590,7 @@ tsq AS MATERIALIZED (
             THEN (SELECT string_agg(quote_literal(word), ' | ')::tsquery FROM kept_terms)
             ELSE websearch_to_tsquery('english', %(text)s)
         END AS english,
-        websearch_to_tsquery('simple', %(codes)s) AS codes
+        websearch_to_tsquery('simple', (SELECT string_agg('"' || phrase || '"', ' or ') FROM kept_codes)) AS codes
 ),
 keyword_candidates AS MATERIALIZED (
     -- A hard cap on rows ranked, whatever the statistics said. Two ways in, chosen at run time:

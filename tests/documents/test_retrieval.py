@@ -338,3 +338,30 @@ def test_ef_search_follows_the_share_the_user_can_read(crowded, make_user):
     again = retrieve(user=reader, query="procurement guidance", k=5, params=params)
     assert first.notes["ef_search"] == 400 and again.notes["ef_search"] == 100
     assert [p.chunk_id for p in first.passages] == [p.chunk_id for p in again.passages]
+
+
+def test_a_code_the_statistics_call_common_is_dropped_before_reading_rows(make_user):
+    """Once analysed, a code expected in more readable chunks than the scan limit is dropped from the
+    statistics alone (no matches read); a rare code in the same question is still searched."""
+    common = make_collection("common-codes", groups=["Everyone"])
+    add_document(common, [f"ABC guidance note {i} for the team." for i in range(40)] + ["Form XYZ 9 is for claims."])
+    user = make_user("stats@example.gov.uk", groups=["Everyone"])
+    with connection.cursor() as cursor:
+        cursor.execute("ANALYZE documents_chunk")
+    only_codes = RetrievalParams(vector_weight=0.0, keyword_weight=0.0, code_weight=0.5, code_scan_limit=10)
+    assert retrieve(user=user, query="ABC", k=5, params=only_codes).passages == []
+    both = retrieve(user=user, query="ABC or XYZ 9", k=5, params=only_codes).passages
+    assert [p.text for p in both] == ["Form XYZ 9 is for claims."]
+
+
+def test_the_statement_runs_on_its_generic_plan_from_the_first_question(library):
+    """Planned once per connection, not once per question."""
+    for _ in range(3):
+        passages_for_user(user=library["user"], query="how many days of annual leave a year", k=3)
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT generic_plans, custom_plans FROM pg_prepared_statements "
+            "WHERE statement LIKE '%%WITH readable AS MATERIALIZED%%'"
+        )
+        rows = cursor.fetchall()
+    assert rows and all(custom == 0 for _, custom in rows) and sum(generic for generic, _ in rows) >= 3

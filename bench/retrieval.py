@@ -10,7 +10,8 @@ the end unless ``--keep``), so nobody else's data is touched:
    blend of two real chunk vectors and its text is sentences drawn from the same two chunks.
 2. Bulk-loads ``--chunks`` chunks over ``--collections`` collections with COPY (indexes dropped
    first and rebuilt after, as a bulk load should), then VACUUM ANALYZE.
-3. Times ``documents.retrieval.retrieve`` (the hybrid SQL, the query vector given) for three users:
+3. Times ``documents.retrieval.retrieve`` (the hybrid SQL, the query vector given), warm (every
+   question run once before the timed pass), for three users:
    one who reads every collection, one who reads 10% and one who reads 1%; reports p50/p95/p99,
    the plans taken, and ANN recall@10 of the vector channel against an exact scan of the same rows.
 4. Times the query embedding on its own (one question at a time, as chat does).
@@ -221,7 +222,7 @@ def measure_ours(cases: dict, queries: list[tuple[str, list[float]]], k: int) ->
 
     results = {}
     for label, (user, collection_ids) in cases.items():
-        for text, vector in queries[:20]:  # warm caches and the connection
+        for text, vector in queries:  # warm: every question once before timing (caches, the connection)
             retrieve(user=user, query=text, query_vector=vector, k=k)
         latencies, plans = [], Counter()
         for text, vector in queries:
@@ -369,8 +370,11 @@ def main() -> int:
     ours = measure_ours(cases, queries, args.k)
     langchain = {} if args.skip_langchain else measure_langchain(cases, queries, args.k)
     with connection.cursor() as cursor:
-        cursor.execute("SELECT version(), (SELECT extversion FROM pg_extension WHERE extname = 'vector')")
-        server, pgvector_version = cursor.fetchone()
+        cursor.execute(
+            "SELECT version(), (SELECT extversion FROM pg_extension WHERE extname = 'vector'), "
+            "current_setting('shared_buffers')"
+        )
+        server, pgvector_version, shared_buffers = cursor.fetchone()
     from django.conf import settings
 
     report = {
@@ -384,6 +388,7 @@ def main() -> int:
             "python": platform.python_version(),
             "postgres": server.split(",")[0],
             "pgvector": pgvector_version,
+            "shared_buffers": shared_buffers,
         },
         "settings": {name: getattr(settings, name) for name in dir(settings) if name.startswith("HUMPHREY_RETRIEVAL_")},
         "query_embedding_ms": percentiles(embed_ms),

@@ -85,7 +85,7 @@ class RetrievalParams:
     vector_depth: int = 40
     keyword_depth: int = 40
     ef_search: int = 400  # the most HNSW candidates (filtered searches); fewer when most is readable
-    ef_search_min: int = 200
+    ef_search_min: int = 250
     ef_search_factor: float = 2.5  # candidates per result wanted, divided by the readable share
     common_term_freq: float = 0.2
     keyword_budget: int = 300  # rows the kept words are expected to match, at most

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import os
+import re
 import warnings
 from pathlib import Path
 
@@ -37,10 +38,15 @@ def embedded_database_settings(data_dir: Path, name: str) -> dict:
         _server = pgserver.get_server(data_dir / "pg", cleanup_mode="stop")
     info = _server.get_postmaster_info()
     host = str(info.socket_dir) if info.socket_dir else "127.0.0.1"
-    exists = _server.psql(f"SELECT 1 FROM pg_database WHERE datname = '{name}';")
-    if "1 row" not in exists:
+    state = _server.psql(
+        f"SELECT 'exists=' || count(*) FROM pg_database WHERE datname = '{name}';"
+        "SELECT 'buffers=' || coalesce((SELECT setting FROM pg_file_settings WHERE name = 'shared_buffers'"
+        " AND sourcefile LIKE '%postgresql.auto.conf' ORDER BY seqno DESC LIMIT 1), '');"
+    )
+    if "exists=1" not in state:
         _server.psql(f'CREATE DATABASE "{name}";')
         logger.info("created embedded database %s", name)
+    _set_shared_buffers(state)
     return {
         "ENGINE": "django.db.backends.postgresql",
         "NAME": name,
@@ -49,3 +55,16 @@ def embedded_database_settings(data_dir: Path, name: str) -> dict:
         "HOST": host,
         "PORT": str(info.port or ""),
     }
+
+
+def _set_shared_buffers(state: str) -> None:
+    """PostgreSQL's own default (128 MB) holds little of a 100,000-chunk collection's indexes, so the
+    embedded server asks for ``HUMPHREY_EMBEDDED_DB_SHARED_BUFFERS`` (default 1GB; PostgreSQL only
+    takes the memory as it uses it). Takes effect when the server next starts."""
+    wanted = os.environ.get("HUMPHREY_EMBEDDED_DB_SHARED_BUFFERS", "1GB").strip()
+    if not re.fullmatch(r"\d+(kB|MB|GB)", wanted):
+        logger.warning("HUMPHREY_EMBEDDED_DB_SHARED_BUFFERS=%r is not like 512MB or 1GB; ignored", wanted)
+        return
+    if f"buffers={wanted}" not in state.split():
+        _server.psql(f"ALTER SYSTEM SET shared_buffers = '{wanted}';")
+        logger.info("embedded PostgreSQL: shared_buffers %s from its next start", wanted)

@@ -452,13 +452,22 @@ WITH readable AS MATERIALIZED (
 table_size AS MATERIALIZED (
     SELECT greatest(reltuples, 1) AS n FROM pg_class WHERE oid = '{chunk}'::regclass
 ),
-collection_stats AS MATERIALIZED (
-    -- The planner's own statistics (ANALYZE): each common collection's share of chunks, and the rest's.
-    SELECT s.most_common_vals::text::bigint[] AS ids, s.most_common_freqs AS freqs,
-        CASE WHEN s.n_distinct < 0 THEN -s.n_distinct * (SELECT n FROM table_size) ELSE s.n_distinct END
-            AS distinct_ids
+chunk_stats AS MATERIALIZED (
+    -- The planner's own statistics (ANALYZE), read once: pg_stats is a view over the catalogue, and
+    -- reading it once per use cost about 2 ms a question.
+    SELECT s.attname, s.most_common_vals::text AS vals, s.most_common_freqs AS freqs, s.n_distinct,
+        s.most_common_elems::text::text[] AS elems, s.most_common_elem_freqs AS elem_freqs
     FROM pg_stats s
-    WHERE s.schemaname = current_schema() AND s.tablename = '{chunk}' AND s.attname = 'collection_id'
+    WHERE s.schemaname = current_schema() AND s.tablename = '{chunk}'
+      AND s.attname IN ('collection_id', 'search_vector', 'search_vector_simple')
+),
+collection_stats AS MATERIALIZED (
+    -- Each common collection's share of chunks, and the rest's.
+    SELECT cs.vals::bigint[] AS ids, cs.freqs,
+        CASE WHEN cs.n_distinct < 0 THEN -cs.n_distinct * (SELECT n FROM table_size) ELSE cs.n_distinct END
+            AS distinct_ids
+    FROM chunk_stats cs
+    WHERE cs.attname = 'collection_id'
 ),
 estimated AS MATERIALIZED (
     -- How many chunks the user may search, in a big table: estimated from the statistics (no scan).
@@ -527,25 +536,21 @@ vector_hits AS (
 ),
 term_stats AS MATERIALIZED (
     -- How common each frequent word is, from the statistics ANALYZE keeps for the tsvector column:
-    -- a cheap inverse document frequency, so "drift" outweighs "model" and "use" is no signal.
-    SELECT e.word, e.freq
-    FROM pg_stats s,
-         unnest(s.most_common_elems::text::text[], s.most_common_elem_freqs) AS e(word, freq)
-    WHERE %(or_semantics)s AND %(use_keyword)s
-      AND s.schemaname = current_schema()
-      AND s.tablename = '{chunk}'
-      AND s.attname = 'search_vector'
-      AND e.word IS NOT NULL
-),
-term_floor AS MATERIALIZED (
-    SELECT min(freq) / 2 AS freq FROM term_stats  -- a word not among the frequent is rarer than all of them
+    -- a cheap inverse document frequency, so "drift" outweighs "model" and "use" is no signal. The
+    -- frequencies are followed by their minimum: a word not among the frequent is rarer than all.
+    SELECT cs.elems AS words, cs.elem_freqs AS freqs, cs.elem_freqs[cardinality(cs.elems) + 1] / 2 AS floor
+    FROM chunk_stats cs
+    WHERE %(or_semantics)s AND %(use_keyword)s AND cs.attname = 'search_vector'
 ),
 terms AS MATERIALIZED (
     SELECT w.word, quote_literal(w.word)::tsquery AS q, f.freq, ln(1 + 1 / f.freq) AS idf
     FROM unnest(tsvector_to_array(to_tsvector('english', %(text)s))) AS w(word)
-    LEFT JOIN term_stats t ON t.word = w.word
     CROSS JOIN LATERAL (
-        SELECT greatest(coalesce(t.freq, (SELECT freq FROM term_floor), 0.01), 1e-6) AS freq
+        SELECT greatest(coalesce(
+            (SELECT ts.freqs[array_position(ts.words, w.word)] FROM term_stats ts),
+            (SELECT ts.floor FROM term_stats ts),
+            0.01
+        ), 1e-6) AS freq
     ) f
     WHERE %(or_semantics)s AND %(use_keyword)s
 ),
@@ -568,14 +573,9 @@ kept_terms AS MATERIALIZED (
            OR (SELECT n FROM population) < %(exact_below)s))
 ),
 code_stats AS MATERIALIZED (
-    SELECT e.word, e.freq
-    FROM pg_stats s,
-         unnest(s.most_common_elems::text::text[], s.most_common_elem_freqs) AS e(word, freq)
-    WHERE %(use_codes)s
-      AND s.schemaname = current_schema()
-      AND s.tablename = '{chunk}'
-      AND s.attname = 'search_vector_simple'
-      AND e.word IS NOT NULL
+    SELECT cs.elems AS words, cs.elem_freqs AS freqs, cs.elem_freqs[cardinality(cs.elems) + 1] / 2 AS floor
+    FROM chunk_stats cs
+    WHERE %(use_codes)s AND cs.attname = 'search_vector_simple'
 ),
 kept_codes AS MATERIALIZED (
     -- Each code phrase is expected in (its rarest word's share of chunks) x (readable chunks): one
@@ -585,9 +585,12 @@ kept_codes AS MATERIALIZED (
     FROM unnest(%(code_list)s::text[]) AS p(phrase)
     WHERE %(use_codes)s
       AND (
-          SELECT coalesce(min(coalesce(cs.freq, (SELECT min(freq) / 2 FROM code_stats), 0)), 0)
+          SELECT coalesce(min(coalesce(
+              (SELECT cs.freqs[array_position(cs.words, w.word)] FROM code_stats cs),
+              (SELECT cs.floor FROM code_stats cs),
+              0
+          )), 0)
           FROM unnest(tsvector_to_array(to_tsvector('simple', p.phrase))) AS w(word)
-          LEFT JOIN code_stats cs ON cs.word = w.word
       ) * (SELECT n FROM population) <= %(code_scan_limit)s
 ),
 tsq AS MATERIALIZED (

@@ -124,3 +124,41 @@ async def test_questions_arriving_at_once_over_sockets_are_stored_together(guida
     assert all(frames[-1]["type"] == "done" for frames in finals)
     assert 1 <= batcher.batches - before < 20
     assert await sync_to_async(Message.objects.filter(role=Role.USER).count)() == 20
+
+
+@pytest.mark.django_db(transaction=True)
+async def test_a_question_stored_as_its_asker_leaves_is_still_answered_and_audited(guidance, staff, monkeypatch):
+    """The socket goes away while its question is being stored: once stored, the question is not
+    left behind with a placeholder that never finishes; it is answered, stored and audited."""
+    import threading
+
+    from asgiref.sync import sync_to_async
+
+    from assistant import services
+    from audit.models import AuditEvent
+
+    storing, release = threading.Event(), threading.Event()
+    real = intake.questions_store
+
+    def slow_store(asks):
+        storing.set()
+        release.wait(10)
+        return real(asks)
+
+    monkeypatch.setattr(intake, "questions_store", slow_store)
+    asking = asyncio.ensure_future(
+        services.answer_start(user=staff, conversation_id=None, text="How many days of annual leave?", collections=None)
+    )
+    await asyncio.to_thread(storing.wait, 10)
+    asking.cancel()  # the consumer's task ends with the socket
+    with pytest.raises(asyncio.CancelledError):
+        await asking
+    release.set()
+    for _ in range(100):  # the store finishes on its database thread, then the answer runs
+        await asyncio.sleep(0.05)
+        await services.answers_wait()
+        answer = await sync_to_async(Message.objects.filter(role=Role.ASSISTANT).first)()
+        if answer is not None and answer.status != Status.STREAMING:
+            break
+    assert answer is not None and answer.status == Status.COMPLETE
+    assert await sync_to_async(AuditEvent.objects.filter(action="answer").count)() == 1

@@ -284,7 +284,7 @@ def retrieve(
     connection = connections[using]
     depth = sizes[_INLINED.index("vector_depth")]
     hint_key = (using, user.pk, None if collections is None else tuple(sorted(collections)), tuple(markings))
-    ef_search = _ef_search(params, depth, _share_hints.get(hint_key))
+    ef_search = _ef_search(params, depth, _share_hints.get(hint_key), _table_rows.get(using))
     with connection.cursor() as cursor:
         rows = _execute_prepared(connection, cursor, sql, sql_params, ef_search=ef_search)
 
@@ -297,6 +297,7 @@ def retrieve(
         plan = PLAN_EMPTY
     elif table_rows:
         _remember_share(hint_key, population / table_rows)
+        _table_rows[using] = table_rows
     return Retrieval(passages=passages, plan=plan, population=population, notes={"ef_search": ef_search})
 
 
@@ -316,13 +317,25 @@ def _remember_share(key: tuple, share: float) -> None:
     _share_hints[key] = (share, time.monotonic())
 
 
-def _ef_search(params: RetrievalParams, depth: int, hint: tuple[float, float] | None) -> int:
+# The ef_search defaults were chosen at 100,000 chunks; a bigger graph needs a wider search for the same
+# recall, so both bounds grow with the square root of the table's size beyond that, up to pgvector's
+# maximum (measured at 1,000,000 chunks: docs/retrieval.md).
+_REFERENCE_ROWS = 100_000
+_EF_SEARCH_MAX = 1000
+_table_rows: dict[str, float] = {}  # the chunk table's size per database, as the last statement saw it
+
+
+def _ef_search(
+    params: RetrievalParams, depth: int, hint: tuple[float, float] | None, table_rows: float | None = None
+) -> int:
     """``params.ef_search`` is the ceiling (and the choice when nothing is known yet)."""
-    ceiling = max(params.ef_search, depth)
+    scale = math.sqrt(table_rows / _REFERENCE_ROWS) if table_rows and table_rows > _REFERENCE_ROWS else 1.0
+    ceiling = max(min(_EF_SEARCH_MAX, math.ceil(params.ef_search * scale)), depth)
+    floor = min(ceiling, math.ceil(params.ef_search_min * scale))
     if hint is None or time.monotonic() - hint[1] > _SHARE_TTL or hint[0] <= 0:
         return ceiling
     wanted = math.ceil(params.ef_search_factor * depth / min(1.0, hint[0]))
-    return max(depth, min(ceiling, max(params.ef_search_min, wanted)))
+    return max(depth, min(ceiling, max(floor, wanted)))
 
 
 _INLINED = (

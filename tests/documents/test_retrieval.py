@@ -333,6 +333,12 @@ def test_ef_search_follows_the_share_the_user_can_read(crowded, make_user):
     assert _ef_search(params, 40, (0.5, now)) == 200
     assert _ef_search(params, 40, (1 / 60, now)) == 400
     assert _ef_search(params, 40, (1.0, now - 3600)) == 400  # stale: the safe choice
+    # A table bigger than the 100,000 chunks the defaults were chosen at: both bounds grow with the
+    # square root of its size, never past pgvector's maximum of 1,000.
+    assert _ef_search(params, 40, (1.0, now), 100_000) == 100
+    assert _ef_search(params, 40, (1.0, now), 400_000) == 200
+    assert _ef_search(params, 40, (1 / 60, now), 400_000) == 800
+    assert _ef_search(params, 40, None, 4_000_000) == 1000
     reader = make_user("everything@example.gov.uk", groups=["Everyone", "Few"])
     first = retrieve(user=reader, query="procurement guidance", k=5, params=params)
     again = retrieve(user=reader, query="procurement guidance", k=5, params=params)

@@ -160,7 +160,8 @@ def questions_store(asks: list[Ask]) -> list[Prepared | AnswerError]:
     )
     tokens_today = tokens_used_today(ids)
 
-    accepted: list[tuple[int, Conversation, list[str] | None, list[str], list]] = []
+    mode = settings.HUMPHREY_CHAT_PERSONAL_DATA
+    accepted: list[tuple[int, Conversation, list[str] | None, list[str], list, str]] = []
     new_conversations = []
     for i, text in texts.items():
         ask = asks[i]
@@ -178,26 +179,32 @@ def questions_store(asks: list[Ask]) -> list[Prepared | AnswerError]:
         except AnswerError as exc:
             results[i] = exc
             continue
-        accepted.append((i, conversation, collections, searched, pii.find_personal_data(text)))
+        findings = pii.find_personal_data(text)
+        model_text = pii.redact(text, findings) if findings and mode in ("redact", "block") else text
+        accepted.append((i, conversation, collections, searched, findings, model_text))
     Conversation.objects.bulk_create(new_conversations)
 
-    mode = settings.HUMPHREY_CHAT_PERSONAL_DATA
-    questions, answers = [], []
-    for i, conversation, collections, _searched, findings in accepted:
-        # Blocked questions are stored redacted: personal data the user was told not to send is not kept.
-        text = pii.redact(texts[i], findings) if findings and mode == "block" else texts[i]
-        questions.append(Message(conversation=conversation, role=Role.USER, text=text, collections=collections or []))
-    Message.objects.bulk_create(questions)
-    for question in questions:
-        answers.append(
-            Message(conversation=question.conversation, role=Role.ASSISTANT, status=Status.STREAMING, question=question)
+    # Blocked questions are stored redacted: personal data the user was told not to send is not kept.
+    questions = [
+        Message(
+            conversation=conversation,
+            role=Role.USER,
+            text=model_text if mode == "block" else texts[i],
+            collections=collections or [],
         )
+        for i, conversation, collections, _searched, _findings, model_text in accepted
+    ]
+    Message.objects.bulk_create(questions)
+    answers = [
+        Message(conversation=q.conversation, role=Role.ASSISTANT, status=Status.STREAMING, question=q)
+        for q in questions
+    ]
     Message.objects.bulk_create(answers)
     followed_up = [c.pk for _, c, *_ in accepted if c.pk in conversations]
     if followed_up:
         Conversation.objects.filter(pk__in=followed_up).update(updated_at=timezone.now())
 
-    for (i, conversation, collections, searched, findings), question, answer in zip(
+    for (i, conversation, collections, searched, findings, model_text), question, answer in zip(
         accepted, questions, answers, strict=True
     ):
         user_id = asks[i].user.pk
@@ -212,7 +219,7 @@ def questions_store(asks: list[Ask]) -> list[Prepared | AnswerError]:
             question_id=question.pk,
             answer_id=answer.pk,
             text=texts[i],
-            model_text=pii.redact(texts[i], findings) if findings and mode in ("redact", "block") else texts[i],
+            model_text=model_text,
             collections=collections,
             searched=searched,
             turns=turns,

@@ -17,7 +17,8 @@ from accounts.roles import Role
 from accounts.services import user_create
 
 ROOT = Path(__file__).resolve().parent.parent
-CORPUS = ROOT.parent / "shared" / "corpus"
+# The shared corpus is read where it lies (beside this checkout), never copied in; elsewhere, name it.
+CORPUS = Path(os.environ.get("HUMPHREY_CORPUS_DIR") or ROOT.parent / "shared" / "corpus")
 PASSWORD = "correct-horse-battery-staple"
 
 

@@ -10,13 +10,15 @@
 3. fuses the ranked lists by weighted reciprocal rank and returns the top ``k``.
 
 Filtering and HNSW: an HNSW index scan visits ``hnsw.ef_search`` candidates and *then* applies the
-WHERE clause, so with a selective filter it silently returns fewer rows than asked. pgvector 0.8
-fixes that with iterative index scans; the server here runs 0.6.2. So the plan is chosen by
-selectivity inside the statement: the readable population is counted (capped); below
-``HUMPHREY_RETRIEVAL_EXACT_BELOW`` chunks the distances are computed exactly (a MATERIALIZED CTE the
-planner cannot answer from the index), above it the HNSW index is used with a raised ef_search,
-and should the index still come back short the exact scan runs as a fallback. Where the server has
-iterative scans (0.8+) they are switched on too.
+WHERE clause, so with a selective filter it can silently return fewer rows than asked. pgvector 0.8
+fixes that with iterative index scans (the scan goes on until the LIMIT is met), which the embedded
+server has and which are used wherever the server has them; on an older pgvector (0.6/0.7, or with
+``HUMPHREY_RETRIEVAL_ITERATIVE_SCAN=0``) ``ef_search`` is raised in proportion to the share of chunks
+the user may read instead. Either way the plan is also chosen by selectivity inside the statement:
+the readable population is estimated (or counted, capped); below ``HUMPHREY_RETRIEVAL_EXACT_BELOW``
+chunks the distances are computed exactly (a MATERIALIZED CTE the planner cannot answer from the
+index), above it the HNSW index is used, and should the index still come back short the exact scan
+runs as a fallback.
 
 Callers in async code wrap it: ``await database_sync_to_async(passages_for_user)(user=..., query=...)``.
 """
@@ -93,6 +95,7 @@ class RetrievalParams:
     code_scan_limit: int = 300  # a code matching more readable chunks than this is skipped
     rank_normalization: int = 1
     exact_below: int = 2_000
+    iterative_scan: bool = True  # pgvector 0.8's iterative index scans, where the server has them
 
     @classmethod
     def from_settings(cls, **overrides) -> RetrievalParams:
@@ -110,6 +113,7 @@ class RetrievalParams:
             "keyword_scan_limit": settings.HUMPHREY_RETRIEVAL_KEYWORD_SCAN_LIMIT,
             "code_scan_limit": settings.HUMPHREY_RETRIEVAL_CODE_SCAN_LIMIT,
             "exact_below": settings.HUMPHREY_RETRIEVAL_EXACT_BELOW,
+            "iterative_scan": settings.HUMPHREY_RETRIEVAL_ITERATIVE_SCAN,
         }
         values.update(overrides)
         return cls(**values)
@@ -284,9 +288,10 @@ def retrieve(
     connection = connections[using]
     depth = sizes[_INLINED.index("vector_depth")]
     hint_key = (using, user.pk, None if collections is None else tuple(sorted(collections)), tuple(markings))
-    ef_search = _ef_search(params, depth, _share_hints.get(hint_key), _table_rows.get(using))
+    iterative = params.iterative_scan and _has_iterative_scans(connection)
+    ef_search = _ef_search(params, depth, _share_hints.get(hint_key), _table_rows.get(using), iterative=iterative)
     with connection.cursor() as cursor:
-        rows = _execute_prepared(connection, cursor, sql, sql_params, ef_search=ef_search)
+        rows = _execute_prepared(connection, cursor, sql, sql_params, ef_search=ef_search, iterative=iterative)
 
     passages: list[Passage] = []
     plan, population, table_rows = PLAN_EMPTY, 0, 0
@@ -298,7 +303,8 @@ def retrieve(
     elif table_rows:
         _remember_share(hint_key, population / table_rows)
         _table_rows[using] = table_rows
-    return Retrieval(passages=passages, plan=plan, population=population, notes={"ef_search": ef_search})
+    notes = {"ef_search": ef_search, "iterative_scan": iterative}
+    return Retrieval(passages=passages, plan=plan, population=population, notes=notes)
 
 
 # What share of all chunks each (user, collections, markings) could read last time: the HNSW search
@@ -326,12 +332,20 @@ _table_rows: dict[str, float] = {}  # the chunk table's size per database, as th
 
 
 def _ef_search(
-    params: RetrievalParams, depth: int, hint: tuple[float, float] | None, table_rows: float | None = None
+    params: RetrievalParams,
+    depth: int,
+    hint: tuple[float, float] | None,
+    table_rows: float | None = None,
+    *,
+    iterative: bool = False,
 ) -> int:
-    """``params.ef_search`` is the ceiling (and the choice when nothing is known yet)."""
+    """``params.ef_search`` is the ceiling (and the choice when nothing is known yet); with iterative
+    scans the floor always (the scan itself goes on until the filter has let ``depth`` rows through)."""
     scale = math.sqrt(table_rows / _REFERENCE_ROWS) if table_rows and table_rows > _REFERENCE_ROWS else 1.0
     ceiling = max(min(_EF_SEARCH_MAX, math.ceil(params.ef_search * scale)), depth)
     floor = min(ceiling, math.ceil(params.ef_search_min * scale))
+    if iterative:
+        return max(depth, floor)
     if hint is None or time.monotonic() - hint[1] > _SHARE_TTL or hint[0] <= 0:
         return ceiling
     wanted = math.ceil(params.ef_search_factor * depth / min(1.0, hint[0]))
@@ -361,7 +375,9 @@ def _sql_with_sizes(sizes: tuple[int, ...]) -> str:
     return sql
 
 
-def _execute_prepared(connection, cursor, sql: str, sql_params: dict, *, ef_search: int) -> list[tuple]:
+def _execute_prepared(
+    connection, cursor, sql: str, sql_params: dict, *, ef_search: int, iterative: bool
+) -> list[tuple]:
     """Run the statement with its settings, in one round trip where the driver allows (psycopg 3).
 
     The settings (``hnsw.ef_search``, and iterative scans where pgvector has them) are ``SET LOCAL``
@@ -373,7 +389,7 @@ def _execute_prepared(connection, cursor, sql: str, sql_params: dict, *, ef_sear
     settings_sql = [
         ("SELECT set_config('hnsw.ef_search', %s, true)", [str(int(ef_search))]),
     ]
-    if _has_iterative_scans(connection):
+    if iterative:
         settings_sql.append(("SELECT set_config('hnsw.iterative_scan', 'relaxed_order', true)", None))
     try:
         import psycopg

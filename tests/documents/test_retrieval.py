@@ -238,12 +238,29 @@ def test_exact_plan_below_threshold(crowded):
     assert {p.collection_slug for p in result.passages} == {"mine"}
 
 
-def test_hnsw_plan_selective_filter_still_returns_k(crowded):
-    """Through the HNSW index a 5-in-305 filter would come back short; the exact fallback fills it to k."""
+def test_hnsw_plan_selective_filter_still_returns_k_without_iterative_scans(crowded):
+    """On a pgvector without iterative scans (0.6/0.7, here switched off) the HNSW index visits
+    ef_search candidates and a 5-in-305 filter comes back short; the exact fallback fills it to k."""
     force_index_scans()
-    params = RetrievalParams(exact_below=1, ef_search=10, vector_depth=5)
+    params = RetrievalParams(exact_below=1, ef_search=10, ef_search_min=10, vector_depth=5, iterative_scan=False)
     result = retrieve(user=crowded, query="procurement guidance", k=5, mode="vector", params=params)
+    assert result.notes["iterative_scan"] is False
     assert result.plan == PLAN_HNSW_FALLBACK
+    assert len(result.passages) == 5
+    assert {p.collection_slug for p in result.passages} == {"mine"}
+
+
+def test_hnsw_plan_selective_filter_returns_k_by_iterative_scan(crowded):
+    """pgvector 0.8 (the embedded server's): the index scan itself goes on past ef_search until the
+    filter has let k rows through, so the same 5-in-305 search is answered by the index alone."""
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT extversion FROM pg_extension WHERE extname = 'vector'")
+        assert supports_iterative_scans(cursor.fetchone()[0]), "the test database's pgvector must be 0.8+"
+    force_index_scans()
+    params = RetrievalParams(exact_below=1, ef_search=10, ef_search_min=10, vector_depth=5)
+    result = retrieve(user=crowded, query="procurement guidance", k=5, mode="vector", params=params)
+    assert result.notes == {"ef_search": 10, "iterative_scan": True}
+    assert result.plan == PLAN_HNSW
     assert len(result.passages) == 5
     assert {p.collection_slug for p in result.passages} == {"mine"}
 
@@ -339,10 +356,16 @@ def test_ef_search_follows_the_share_the_user_can_read(crowded, make_user):
     assert _ef_search(params, 40, (1.0, now), 400_000) == 200
     assert _ef_search(params, 40, (1 / 60, now), 400_000) == 800
     assert _ef_search(params, 40, None, 4_000_000) == 1000
+    # Iterative scans: the filter no longer needs a wider search, only the table's size does.
+    assert _ef_search(params, 40, (1 / 60, now), iterative=True) == 100
+    assert _ef_search(params, 40, None, 400_000, iterative=True) == 200
+    assert _ef_search(params, 400, None, iterative=True) == 400  # never below the depth
     reader = make_user("everything@example.gov.uk", groups=["Everyone", "Few"])
-    first = retrieve(user=reader, query="procurement guidance", k=5, params=params)
-    again = retrieve(user=reader, query="procurement guidance", k=5, params=params)
+    without = RetrievalParams(ef_search=400, ef_search_min=100, vector_depth=40, iterative_scan=False)
+    first = retrieve(user=reader, query="procurement guidance", k=5, params=without)
+    again = retrieve(user=reader, query="procurement guidance", k=5, params=without)
     assert first.notes["ef_search"] == 400 and again.notes["ef_search"] == 100
+    assert retrieve(user=reader, query="procurement guidance", k=5, params=params).notes["ef_search"] == 100
     assert [p.chunk_id for p in first.passages] == [p.chunk_id for p in again.passages]
 
 
@@ -371,3 +394,4 @@ def test_the_statement_runs_on_its_generic_plan_from_the_first_question(library)
         )
         rows = cursor.fetchall()
     assert rows and all(custom == 0 for _, custom in rows) and sum(generic for generic, _ in rows) >= 3
+

@@ -1,4 +1,4 @@
-"""The embedded server's memory setting."""
+"""The embedded server: its memory setting and bringing an older pgvector up to date."""
 
 from __future__ import annotations
 
@@ -34,3 +34,30 @@ def test_shared_buffers_are_asked_for_once_and_only_as_a_size(monkeypatch, env, 
         monkeypatch.setenv("HUMPHREY_EMBEDDED_DB_SHARED_BUFFERS", env)
     embedded_db._set_shared_buffers(state)
     assert server.statements == expected
+
+
+@pytest.mark.django_db
+def test_a_database_made_under_an_older_pgvector_is_brought_up_to_the_servers():
+    """A data folder made by ``pgserver`` holds pgvector's SQL objects at 0.6; the server's library is
+    newer. Starting on it updates the extension in that database (here: a scratch database whose
+    catalogue says 0.8.0, so the real upgrade scripts run), and a second start changes nothing."""
+    server = embedded_db._server
+    assert server is not None, "the tests run on the embedded server"
+    name = 'humphrey_old "pgvector"'
+    quoted = name.replace('"', '""')
+    server.psql(f'DROP DATABASE IF EXISTS "{quoted}";\nCREATE DATABASE "{quoted}";')
+    try:
+        server.psql(
+            f'\\connect "{quoted}"\n'
+            "CREATE EXTENSION vector;\nUPDATE pg_extension SET extversion = '0.8.0' WHERE extname = 'vector';"
+        )
+        version = f"\\connect \"{quoted}\"\nSELECT 'v=' || extversion FROM pg_extension WHERE extname = 'vector';"
+        assert "v=0.8.0" in server.psql(version)
+        embedded_db._update_pgvector(name)
+        after = server.psql(version)
+        default = server.psql("SELECT 'v=' || default_version FROM pg_available_extensions WHERE name = 'vector';")
+        assert after.split("v=")[1].split()[0] == default.split("v=")[1].split()[0] != "0.8.0"
+        embedded_db._update_pgvector(name)  # nothing left to do
+        assert server.psql(version) == after
+    finally:
+        server.psql(f'DROP DATABASE IF EXISTS "{quoted}" WITH (FORCE);')

@@ -1,6 +1,6 @@
 """/readyz fails while PostgreSQL or Redis is down and recovers when they return.
 
-Each test runs its own throwaway server (a second pgserver PostgreSQL, or a redis-server on a free
+Each test runs its own throwaway server (a second embedded PostgreSQL, or a redis-server on a free
 port) and a real Daphne child process pointed at it, so stopping it disturbs nothing else.
 """
 
@@ -17,7 +17,15 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import ROOT, free_port, server_environment, stop_process, wait_for_port
+from tests.conftest import (
+    ROOT,
+    free_port,
+    server_environment,
+    stop_postgres,
+    stop_process,
+    throwaway_postgres,
+    wait_for_port,
+)
 
 
 def readyz(url: str) -> tuple[int, dict]:
@@ -78,17 +86,14 @@ def test_readyz_follows_redis_down_and_back():
 
 def test_readyz_follows_postgres_down_and_back(private_dir: Path):
     """PostgreSQL stops: /readyz reports the database down (503). It restarts: 200 again, no restart of the site."""
-    import pgserver
-    from pgserver._commands import pg_ctl
-
-    server = pgserver.get_server(private_dir / "pg", cleanup_mode="delete")
+    server = throwaway_postgres(private_dir / "pg")
     server.psql("CREATE EXTENSION IF NOT EXISTS vector;")
     socket_dir = server.get_postmaster_info().socket_dir
     env = server_environment(DATABASE_URL=f"postgres://postgres@/postgres?host={socket_dir}")
     daphne, url = start_daphne(env)
     try:
         wait_for_status(url, 200)
-        pg_ctl(["-w", "-m", "fast", "stop"], pgdata=server.pgdata, user=server.system_user)
+        stop_postgres(server)
         report = wait_for_status(url, 503)
         assert report["database"]["ok"] is False
         assert report["channel_layer"]["ok"] is True

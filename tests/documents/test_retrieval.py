@@ -395,3 +395,16 @@ def test_the_statement_runs_on_its_generic_plan_from_the_first_question(library)
         rows = cursor.fetchall()
     assert rows and all(custom == 0 for _, custom in rows) and sum(generic for generic, _ in rows) >= 3
 
+
+@pytest.mark.django_db
+def test_what_every_search_reads_is_kept_in_the_chunks_row():
+    """The embedding (exact distances) and the English tsvector (the words channel ranks hundreds of
+    matches) stay in the row; fetching each from the TOAST table was most of a question's time at
+    100,000 chunks. The text and the codes tsvector, read for the few chunks returned, may go aside."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT attname, attstorage FROM pg_attribute WHERE attrelid = 'documents_chunk'::regclass "
+            "AND attname IN ('embedding', 'search_vector', 'search_vector_simple', 'text')"
+        )
+        storage = dict(cursor.fetchall())
+    assert storage == {"embedding": "p", "search_vector": "m", "search_vector_simple": "x", "text": "x"}

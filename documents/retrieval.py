@@ -26,6 +26,7 @@ Callers in async code wrap it: ``await database_sync_to_async(passages_for_user)
 from __future__ import annotations
 
 import functools
+import json
 import logging
 import math
 import re
@@ -87,7 +88,7 @@ class RetrievalParams:
     vector_depth: int = 40
     keyword_depth: int = 40
     ef_search: int = 400  # the most HNSW candidates (filtered searches); fewer when most is readable
-    ef_search_min: int = 250
+    ef_search_min: int = 160
     ef_search_factor: float = 2.5  # candidates per result wanted, divided by the readable share
     common_term_freq: float = 0.2
     keyword_budget: int = 300  # rows the kept words are expected to match, at most
@@ -246,7 +247,8 @@ def retrieve(
             query_vector = get_embedder().embed_query(text)
         if len(query_vector) != DIMENSIONS:
             raise ValueError(f"query_vector must have {DIMENSIONS} dimensions, not {len(query_vector)}")
-        vector_literal = "[" + ",".join(repr(float(x)) for x in query_vector) + "]"
+        values = query_vector.tolist() if hasattr(query_vector, "tolist") else [float(x) for x in query_vector]
+        vector_literal = json.dumps(values, separators=(",", ":"))  # pgvector's text form; C-speed formatting
     else:
         vector_literal = None
 
@@ -267,7 +269,7 @@ def retrieve(
         "keyword_scan_limit": max(params.keyword_scan_limit, params.keyword_depth),
         "code_scan_limit": params.code_scan_limit,
         "code_scan_limit_plus_one": params.code_scan_limit + 1,
-        "fetch": 2 * k + 10,  # a few spare in case the final checks drop one
+        "fetch": k + 4,  # a few spare in case the final checks drop one (each costs a look-up)
         "rank_norm": params.rank_normalization,
         "exact_below": params.exact_below,
         "vector_depth": max(params.vector_depth, k) if params.vector_weight > 0 else k,
@@ -571,17 +573,24 @@ term_stats AS MATERIALIZED (
     FROM chunk_stats cs
     WHERE %(or_semantics)s AND %(use_keyword)s AND cs.attname = 'search_vector'
 ),
+query_words AS MATERIALIZED (
+    SELECT w.word FROM unnest(tsvector_to_array(to_tsvector('english', %(text)s))) AS w(word)
+    WHERE %(or_semantics)s AND %(use_keyword)s
+),
+query_word_freqs AS MATERIALIZED (
+    -- One pass over the frequent words, each probed against the question's few (a hash), rather than
+    -- a search of the whole list for each word of the question.
+    SELECT u.word, u.freq
+    FROM term_stats ts CROSS JOIN LATERAL unnest(ts.words, ts.freqs[1:cardinality(ts.words)]) AS u(word, freq)
+    WHERE u.word IN (SELECT word FROM query_words)
+),
 terms AS MATERIALIZED (
     SELECT w.word, quote_literal(w.word)::tsquery AS q, f.freq, ln(1 + 1 / f.freq) AS idf
-    FROM unnest(tsvector_to_array(to_tsvector('english', %(text)s))) AS w(word)
+    FROM query_words w
+    LEFT JOIN query_word_freqs qf ON qf.word = w.word
     CROSS JOIN LATERAL (
-        SELECT greatest(coalesce(
-            (SELECT ts.freqs[array_position(ts.words, w.word)] FROM term_stats ts),
-            (SELECT ts.floor FROM term_stats ts),
-            0.01
-        ), 1e-6) AS freq
+        SELECT greatest(coalesce(qf.freq, (SELECT ts.floor FROM term_stats ts), 0.01), 1e-6) AS freq
     ) f
-    WHERE %(or_semantics)s AND %(use_keyword)s
 ),
 ordered_terms AS (
     SELECT word, q, freq, idf,

@@ -525,7 +525,7 @@ HUMPHREY_RETRIEVAL_EF_SEARCH: int = _int(
     "HUMPHREY_RETRIEVAL_EF_SEARCH", 400, minimum=1
 )  # HNSW ef_search for a user who reads a small share of chunks (the most it is raised to)
 HUMPHREY_RETRIEVAL_EF_SEARCH_MIN: int = _int(
-    "HUMPHREY_RETRIEVAL_EF_SEARCH_MIN", 250, minimum=1
+    "HUMPHREY_RETRIEVAL_EF_SEARCH_MIN", 160, minimum=1
 )  # HNSW ef_search for a user who reads (nearly) everything
 HUMPHREY_RETRIEVAL_ITERATIVE_SCAN: bool = _bool(
     "HUMPHREY_RETRIEVAL_ITERATIVE_SCAN", True

@@ -272,6 +272,7 @@ def retrieve(
         "fetch": k + 4,  # a few spare in case the final checks drop one (each costs a look-up)
         "rank_norm": params.rank_normalization,
         "exact_below": params.exact_below,
+        "broad_share": _BROAD_SHARE,
         "vector_depth": max(params.vector_depth, k) if params.vector_weight > 0 else k,
         "keyword_depth": max(params.keyword_depth, k) if params.keyword_weight > 0 else k,
         # The index must find at least this many before its answer is trusted.
@@ -353,6 +354,10 @@ def _ef_search(
     wanted = math.ceil(params.ef_search_factor * depth / min(1.0, hint[0]))
     return max(depth, min(ceiling, max(floor, wanted)))
 
+
+# A user who may read at least this share of the chunks has full-text matches filtered by collection;
+# below it they are intersected with the collections' index first (measured: docs/retrieval.md).
+_BROAD_SHARE = 0.3
 
 _INLINED = (
     "keyword_budget",
@@ -518,7 +523,10 @@ estimated AS MATERIALIZED (
 population AS MATERIALIZED (
     -- Trusted when it says "large"; otherwise (a small table, no statistics yet, or an estimate
     -- below the threshold, which stale statistics can get wrong) counted, but only up to the threshold.
-    SELECT CASE
+    -- "broad": the user may read so much of the table that filtering full-text matches by collection
+    -- is cheaper than intersecting them with the collections' index.
+    SELECT p.n, p.n >= %(exact_below)s AND p.n >= %(broad_share)s * (SELECT n FROM table_size) AS broad
+    FROM (SELECT CASE
         WHEN (SELECT n FROM estimated) >= %(exact_below)s THEN (SELECT n FROM estimated)
         ELSE (
             SELECT count(*) FROM (
@@ -527,7 +535,7 @@ population AS MATERIALIZED (
                 LIMIT %(exact_below)s
             ) counted
         )
-    END AS n
+    END AS n) p
 ),
 ann AS MATERIALIZED (
     -- Large population: the HNSW index (ef_search raised by the caller), filtered.
@@ -640,18 +648,29 @@ tsq AS MATERIALIZED (
         websearch_to_tsquery('simple', (SELECT string_agg('"' || phrase || '"', ' or ') FROM kept_codes)) AS codes
 ),
 keyword_candidates AS MATERIALIZED (
-    -- A hard cap on rows ranked, whatever the statistics said. Two ways in, chosen at run time:
-    -- a large readable population (HNSW plan) starts from the full-text index, the access filter
-    -- ("+ 0": not indexable) applied to its matches; a small one (exact plan) starts from the
-    -- readable chunks and tests each ("IS TRUE": not indexable), so a common word's matches in
-    -- collections the user cannot read are never fetched.
+    -- A hard cap on rows ranked, whatever the statistics said. Three ways in, chosen at run time by
+    -- how much the user may read: a large share starts from the full-text index, the access filter
+    -- ("+ 0": not indexable) applied to its matches; a middling one intersects the full-text index's
+    -- matches with the index of the user's collections before reading a row (a bitmap AND), so a
+    -- common word's matches elsewhere are never fetched; a small population (the exact plan, where
+    -- every word is kept and their matches together can be tens of thousands) starts from the
+    -- user's own chunks and tests each ("IS TRUE": not indexable).
     (SELECT ch.id, ch.search_vector
     FROM {chunk} ch, tsq
     WHERE %(use_keyword)s
-      AND (SELECT n FROM population) >= %(exact_below)s
+      AND (SELECT broad FROM population)
       AND ch.search_vector @@ tsq.english
       AND ch.searchable
       AND ch.collection_id + 0 = ANY(ARRAY(SELECT id FROM readable))
+    LIMIT %(keyword_scan_limit)s)
+    UNION ALL
+    (SELECT ch.id, ch.search_vector
+    FROM {chunk} ch, tsq
+    WHERE %(use_keyword)s
+      AND (SELECT n >= %(exact_below)s AND NOT broad FROM population)
+      AND ch.collection_id = ANY(ARRAY(SELECT id FROM readable))
+      AND ch.search_vector @@ tsq.english
+      AND ch.searchable
     LIMIT %(keyword_scan_limit)s)
     UNION ALL
     (SELECT ch.id, ch.search_vector
@@ -676,12 +695,13 @@ keyword_hits AS (
 code_candidates AS MATERIALIZED (
     -- Codes and numbers, unstemmed, as phrases: "T&S" is two English stop words otherwise. At most
     -- one row past the cap is read: a "code" in more chunks than that ("AI" in guidance about AI)
-    -- tells nothing, and ranking its thousands of matches is what made this channel slow. The two
-    -- ways in are those of keyword_candidates.
+    -- tells nothing, and ranking its thousands of matches is what made this channel slow. The ways
+    -- in are the first two of keyword_candidates (only rare codes are searched, so intersecting
+    -- their matches with the user's collections is cheap however few those are).
     (SELECT ch.id, ch.search_vector_simple
     FROM {chunk} ch, tsq
     WHERE %(use_codes)s
-      AND (SELECT n FROM population) >= %(exact_below)s
+      AND (SELECT broad FROM population)
       AND ch.search_vector_simple @@ tsq.codes
       AND ch.searchable
       AND ch.collection_id + 0 = ANY(ARRAY(SELECT id FROM readable))
@@ -690,10 +710,10 @@ code_candidates AS MATERIALIZED (
     (SELECT ch.id, ch.search_vector_simple
     FROM {chunk} ch, tsq
     WHERE %(use_codes)s
-      AND (SELECT n FROM population) BETWEEN 1 AND %(exact_below)s - 1
+      AND (SELECT n >= 1 AND NOT broad FROM population)
       AND ch.collection_id = ANY(ARRAY(SELECT id FROM readable))
+      AND ch.search_vector_simple @@ tsq.codes
       AND ch.searchable
-      AND (ch.search_vector_simple @@ tsq.codes) IS TRUE
     LIMIT %(code_scan_limit_plus_one)s)
 ),
 code_hits AS (

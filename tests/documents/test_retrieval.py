@@ -308,6 +308,25 @@ def test_code_spans_pick_out_codes_and_numbered_sections():
     assert code_spans("how do I book leave") == []
 
 
+@pytest.mark.parametrize(
+    ("exact_below", "way_in"),
+    [(2_000, "the user's own chunks, each tested"), (1, "the full-text and collection indexes intersected")],
+)
+def test_the_words_channel_finds_only_readable_matches_whichever_way_in(crowded, make_user, exact_below, way_in):
+    """A 5-in-305 reader: as a small population (exact plan) or, with the threshold lowered, as a
+    middling share (bitmap AND of the two indexes): the same matches, all from what they may read.
+    A reader of everything (the broad way in: full-text index, then the access filter) finds both."""
+    force_index_scans()
+    params = RetrievalParams(exact_below=exact_below, vector_weight=0.0, code_weight=0.0)
+    few = retrieve(user=crowded, query="procurement rules team", k=8, params=params)
+    assert len(few.passages) == 5, way_in
+    assert {p.collection_slug for p in few.passages} == {"mine"}
+    everyone = make_user("both@example.gov.uk", groups=["Everyone", "Few"])
+    broad = retrieve(user=everyone, query="procurement rules team", k=8, params=params)
+    assert {p.collection_slug for p in broad.passages} == {"mine", "shared"}
+    assert {p.chunk_id for p in few.passages} <= {p.chunk_id for p in broad.passages}
+
+
 def test_plan_from_planner_statistics_on_a_big_table(crowded, make_user):
     """Once the table is analysed and bigger than the threshold, the population is estimated from
     pg_stats (no counting scan): a 5-chunk reader still gets the exact plan, an all-reader the index."""

@@ -85,7 +85,7 @@ class RetrievalParams:
     vector_weight: float = 1.0
     keyword_weight: float = 0.7
     code_weight: float = 0.5
-    vector_depth: int = 40
+    vector_depth: int = 20
     keyword_depth: int = 40
     ef_search: int = 400  # the most HNSW candidates (filtered searches); fewer when most is readable
     ef_search_min: int = 160

@@ -491,39 +491,32 @@ table_size AS MATERIALIZED (
 chunk_stats AS MATERIALIZED (
     -- The planner's own statistics (ANALYZE), read once: pg_stats is a view over the catalogue, and
     -- reading it once per use cost about 2 ms a question.
-    -- The frequent words stay in their raw form here: turning 1,000 of them into text[] costs about
-    -- 0.1 ms a column, paid below only by the channel that needs them.
     SELECT s.attname, s.most_common_vals::text AS vals, s.most_common_freqs AS freqs, s.n_distinct,
-        s.most_common_elems AS elems, s.most_common_elem_freqs AS elem_freqs
+        s.most_common_elems::text::text[] AS elems, s.most_common_elem_freqs AS elem_freqs
     FROM pg_stats s
     WHERE s.schemaname = current_schema() AND s.tablename = '{chunk}'
       AND s.attname IN ('collection_id', 'search_vector', 'search_vector_simple')
 ),
 collection_stats AS MATERIALIZED (
-    -- Each common collection's share of chunks, and each other collection's (the rest shared out).
-    SELECT c.ids, c.freqs,
-        (1 - coalesce((SELECT sum(f) FROM unnest(c.freqs) f), 0))
-            / greatest(c.distinct_ids - coalesce(cardinality(c.ids), 0), 1) AS other_freq
-    FROM (
-        SELECT cs.vals::bigint[] AS ids, cs.freqs,
-            CASE WHEN cs.n_distinct < 0 THEN -cs.n_distinct * (SELECT n FROM table_size) ELSE cs.n_distinct END
-                AS distinct_ids
-        FROM chunk_stats cs
-        WHERE cs.attname = 'collection_id'
-    ) c
-),
-common_collections AS MATERIALIZED (
-    SELECT u.id, u.freq FROM collection_stats cs CROSS JOIN LATERAL unnest(cs.ids, cs.freqs) AS u(id, freq)
+    -- Each common collection's share of chunks, and the rest's.
+    SELECT cs.vals::bigint[] AS ids, cs.freqs,
+        CASE WHEN cs.n_distinct < 0 THEN -cs.n_distinct * (SELECT n FROM table_size) ELSE cs.n_distinct END
+            AS distinct_ids
+    FROM chunk_stats cs
+    WHERE cs.attname = 'collection_id'
 ),
 estimated AS MATERIALIZED (
     -- How many chunks the user may search, in a big table: estimated from the statistics (no scan).
     SELECT CASE
         WHEN (SELECT n FROM table_size) > %(exact_below)s AND EXISTS (SELECT 1 FROM collection_stats)
         THEN (
-            SELECT CASE WHEN count(r.id) = 0 THEN 0 ELSE greatest(1, round(
-                (SELECT n FROM table_size) * sum(coalesce(m.freq, (SELECT other_freq FROM collection_stats)))
-            )) END
-            FROM readable r LEFT JOIN common_collections m ON m.id = r.id
+            SELECT CASE WHEN count(r.id) = 0 THEN 0 ELSE greatest(1, round((SELECT n FROM table_size) * sum(
+                coalesce(
+                    cs.freqs[array_position(cs.ids, r.id)],
+                    (1 - coalesce((SELECT sum(f) FROM unnest(cs.freqs) f), 0))
+                        / greatest(cs.distinct_ids - coalesce(cardinality(cs.ids), 0), 1)
+                )))) END
+            FROM readable r, collection_stats cs
         )
     END AS n
 ),
@@ -584,8 +577,8 @@ term_stats AS MATERIALIZED (
     -- How common each frequent word is, from the statistics ANALYZE keeps for the tsvector column:
     -- a cheap inverse document frequency, so "drift" outweighs "model" and "use" is no signal. The
     -- frequencies are followed by their minimum: a word not among the frequent is rarer than all.
-    SELECT w.words, cs.elem_freqs AS freqs, cs.elem_freqs[cardinality(w.words) + 1] / 2 AS floor
-    FROM chunk_stats cs CROSS JOIN LATERAL (SELECT cs.elems::text::text[] AS words) w
+    SELECT cs.elems AS words, cs.elem_freqs AS freqs, cs.elem_freqs[cardinality(cs.elems) + 1] / 2 AS floor
+    FROM chunk_stats cs
     WHERE %(or_semantics)s AND %(use_keyword)s AND cs.attname = 'search_vector'
 ),
 query_words AS MATERIALIZED (
@@ -626,8 +619,8 @@ kept_terms AS MATERIALIZED (
            OR (SELECT n FROM population) < %(exact_below)s))
 ),
 code_stats AS MATERIALIZED (
-    SELECT w.words, cs.elem_freqs AS freqs, cs.elem_freqs[cardinality(w.words) + 1] / 2 AS floor
-    FROM chunk_stats cs CROSS JOIN LATERAL (SELECT cs.elems::text::text[] AS words) w
+    SELECT cs.elems AS words, cs.elem_freqs AS freqs, cs.elem_freqs[cardinality(cs.elems) + 1] / 2 AS floor
+    FROM chunk_stats cs
     WHERE %(use_codes)s AND cs.attname = 'search_vector_simple'
 ),
 kept_codes AS MATERIALIZED (

@@ -516,7 +516,7 @@ HUMPHREY_RETRIEVAL_KEYWORD_BUDGET: int = _int(
     "HUMPHREY_RETRIEVAL_KEYWORD_BUDGET", 300, minimum=1
 )  # full-text search keeps the rarest words while they are expected to match at most this many chunks
 HUMPHREY_RETRIEVAL_KEYWORD_SCAN_LIMIT: int = _int(
-    "HUMPHREY_RETRIEVAL_KEYWORD_SCAN_LIMIT", 600, minimum=1
+    "HUMPHREY_RETRIEVAL_KEYWORD_SCAN_LIMIT", 300, minimum=1
 )  # hard cap on chunks full-text search ranks per question
 HUMPHREY_RETRIEVAL_CODE_SCAN_LIMIT: int = _int(
     "HUMPHREY_RETRIEVAL_CODE_SCAN_LIMIT", 300, minimum=1

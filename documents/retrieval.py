@@ -654,7 +654,8 @@ keyword_candidates AS MATERIALIZED (
     -- matches with the index of the user's collections before reading a row (a bitmap AND), so a
     -- common word's matches elsewhere are never fetched; a small population (the exact plan, where
     -- every word is kept and their matches together can be tens of thousands) starts from the
-    -- user's own chunks and tests each ("IS TRUE": not indexable).
+    -- user's own chunks and tests each ("IS TRUE": not indexable). The cap applies to the first
+    -- two, where only the rarest words are searched.
     (SELECT ch.id, ch.search_vector
     FROM {chunk} ch, tsq
     WHERE %(use_keyword)s
@@ -680,7 +681,9 @@ keyword_candidates AS MATERIALIZED (
       AND ch.collection_id = ANY(ARRAY(SELECT id FROM readable))
       AND ch.searchable
       AND (ch.search_vector @@ tsq.english) IS TRUE
-    LIMIT %(keyword_scan_limit)s)
+    -- Every match is ranked here (there are fewer than exact_below readable chunks): a cap would
+    -- keep the first matches of a common word and could drop every match of the rare ones.
+    LIMIT %(exact_below)s)
 ),
 keyword_hits AS (
     SELECT kc.id,

@@ -465,6 +465,11 @@ def _sql() -> str:
             "user": user_model._meta.db_table,
             "user_groups": user_model.groups.through._meta.db_table,
         }
+        # The words channel's rank, computed where each match is read.
+        names["english_rank"] = (
+            "CASE WHEN %(or_semantics)s THEN ts_rank(ch.search_vector, tsq.english, %(rank_norm)s)"
+            " ELSE ts_rank_cd(ch.search_vector, tsq.english, %(rank_norm)s) END"
+        )
         _SQL = _SQL_TEMPLATE.format(**names)
     return _SQL
 
@@ -558,21 +563,6 @@ plan AS MATERIALIZED (
             ELSE 'hnsw'
         END AS name
 ),
-exact AS MATERIALIZED (
-    -- Small population (or the index came back short): every distance, computed. Materialised
-    -- so the planner cannot hand the ORDER BY to the HNSW index.
-    SELECT ch.id, ch.embedding <=> %(vector)s::vector AS distance
-    FROM {chunk} ch
-    WHERE (SELECT name FROM plan) IN ('exact', 'hnsw+exact')
-      AND ch.searchable
-      AND ch.embedding IS NOT NULL
-      AND ch.collection_id = ANY(ARRAY(SELECT id FROM readable))
-),
-vector_hits AS (
-    SELECT id, distance FROM ann WHERE (SELECT name FROM plan) = 'hnsw'
-    UNION ALL
-    (SELECT id, distance FROM exact ORDER BY distance LIMIT %(vector_depth)s)
-),
 term_stats AS MATERIALIZED (
     -- How common each frequent word is, from the statistics ANALYZE keeps for the tsvector column:
     -- a cheap inverse document frequency, so "drift" outweighs "model" and "use" is no signal. The
@@ -647,6 +637,37 @@ tsq AS MATERIALIZED (
         END AS english,
         websearch_to_tsquery('simple', (SELECT string_agg('"' || phrase || '"', ' or ') FROM kept_codes)) AS codes
 ),
+small AS MATERIALIZED (
+    -- A small readable population (the exact plan): each readable chunk read once, for both its
+    -- distance (computed for every one: the planner cannot hand this to the HNSW index) and whether
+    -- and how well its words match. Every word is kept for a small population, so every match is
+    -- ranked: a cap would keep the first matches of a common word and could drop every match of the rare ones.
+    SELECT ch.id,
+        CASE WHEN %(use_vector)s AND ch.embedding IS NOT NULL THEN ch.embedding <=> %(vector)s::vector END
+            AS distance,
+        CASE WHEN %(use_keyword)s AND (ch.search_vector @@ tsq.english) IS TRUE THEN {english_rank} END
+            AS rank_score
+    FROM {chunk} ch, tsq
+    WHERE (SELECT n FROM population) BETWEEN 1 AND %(exact_below)s - 1
+      AND ch.collection_id = ANY(ARRAY(SELECT id FROM readable))
+      AND ch.searchable
+),
+exact AS MATERIALIZED (
+    -- The index came back short: every readable distance, computed (a small population's are above).
+    SELECT ch.id, ch.embedding <=> %(vector)s::vector AS distance
+    FROM {chunk} ch
+    WHERE (SELECT name FROM plan) = 'hnsw+exact'
+      AND ch.searchable
+      AND ch.embedding IS NOT NULL
+      AND ch.collection_id = ANY(ARRAY(SELECT id FROM readable))
+    UNION ALL
+    SELECT id, distance FROM small WHERE (SELECT name FROM plan) = 'exact' AND distance IS NOT NULL
+),
+vector_hits AS (
+    SELECT id, distance FROM ann WHERE (SELECT name FROM plan) = 'hnsw'
+    UNION ALL
+    (SELECT id, distance FROM exact ORDER BY distance LIMIT %(vector_depth)s)
+),
 keyword_candidates AS MATERIALIZED (
     -- A hard cap on rows ranked, whatever the statistics said. Three ways in, chosen at run time by
     -- how much the user may read: a large share starts from the full-text index, the access filter
@@ -654,9 +675,10 @@ keyword_candidates AS MATERIALIZED (
     -- matches with the index of the user's collections before reading a row (a bitmap AND), so a
     -- common word's matches elsewhere are never fetched; a small population (the exact plan, where
     -- every word is kept and their matches together can be tens of thousands) starts from the
-    -- user's own chunks and tests each ("IS TRUE": not indexable). The cap applies to the first
-    -- two, where only the rarest words are searched.
-    (SELECT ch.id, ch.search_vector
+    -- user's own chunks and tests each (``small``, above). The cap applies to the first two, where
+    -- only the rarest words are searched. Each match is ranked as it is read (its tsvector is in the
+    -- row), not carried to a second pass.
+    (SELECT ch.id, {english_rank} AS rank_score
     FROM {chunk} ch, tsq
     WHERE %(use_keyword)s
       AND (SELECT broad FROM population)
@@ -665,7 +687,7 @@ keyword_candidates AS MATERIALIZED (
       AND ch.collection_id + 0 = ANY(ARRAY(SELECT id FROM readable))
     LIMIT %(keyword_scan_limit)s)
     UNION ALL
-    (SELECT ch.id, ch.search_vector
+    (SELECT ch.id, {english_rank} AS rank_score
     FROM {chunk} ch, tsq
     WHERE %(use_keyword)s
       AND (SELECT n >= %(exact_below)s AND NOT broad FROM population)
@@ -674,25 +696,11 @@ keyword_candidates AS MATERIALIZED (
       AND ch.searchable
     LIMIT %(keyword_scan_limit)s)
     UNION ALL
-    (SELECT ch.id, ch.search_vector
-    FROM {chunk} ch, tsq
-    WHERE %(use_keyword)s
-      AND (SELECT n FROM population) BETWEEN 1 AND %(exact_below)s - 1
-      AND ch.collection_id = ANY(ARRAY(SELECT id FROM readable))
-      AND ch.searchable
-      AND (ch.search_vector @@ tsq.english) IS TRUE
-    -- Every match is ranked here (there are fewer than exact_below readable chunks): a cap would
-    -- keep the first matches of a common word and could drop every match of the rare ones.
-    LIMIT %(exact_below)s)
+    SELECT id, rank_score FROM small WHERE rank_score IS NOT NULL
 ),
 keyword_hits AS (
-    SELECT kc.id,
-        CASE WHEN %(or_semantics)s
-            THEN ts_rank(kc.search_vector, tsq.english, %(rank_norm)s)
-            ELSE ts_rank_cd(kc.search_vector, tsq.english, %(rank_norm)s)
-        END AS rank_score
-    FROM keyword_candidates kc, tsq
-    ORDER BY rank_score DESC, kc.id
+    SELECT kc.id, kc.rank_score FROM keyword_candidates kc
+    ORDER BY kc.rank_score DESC, kc.id
     LIMIT %(keyword_depth)s
 ),
 code_candidates AS MATERIALIZED (

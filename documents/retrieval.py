@@ -92,7 +92,7 @@ class RetrievalParams:
     ef_search_factor: float = 2.5  # candidates per result wanted, divided by the readable share
     common_term_freq: float = 0.2
     keyword_budget: int = 300  # rows the kept words are expected to match, at most
-    keyword_scan_limit: int = 300  # rows full-text search ranks, at most
+    keyword_scan_limit: int = 300  # matches ranked where only the rarest words are searched, at most
     code_scan_limit: int = 300  # a code matching more readable chunks than this is skipped
     rank_normalization: int = 1
     exact_below: int = 2_000

@@ -517,7 +517,7 @@ HUMPHREY_RETRIEVAL_KEYWORD_BUDGET: int = _int(
 )  # full-text search keeps the rarest words while they are expected to match at most this many chunks
 HUMPHREY_RETRIEVAL_KEYWORD_SCAN_LIMIT: int = _int(
     "HUMPHREY_RETRIEVAL_KEYWORD_SCAN_LIMIT", 300, minimum=1
-)  # hard cap on chunks full-text search ranks per question
+)  # cap on matches ranked where only the rarest words are searched (a small population ranks all)
 HUMPHREY_RETRIEVAL_CODE_SCAN_LIMIT: int = _int(
     "HUMPHREY_RETRIEVAL_CODE_SCAN_LIMIT", 300, minimum=1
 )  # a code or number in more readable chunks than this is no signal: its channel is skipped

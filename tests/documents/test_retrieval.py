@@ -435,3 +435,47 @@ def test_what_every_search_reads_is_kept_in_the_chunks_row():
         )
         storage = dict(cursor.fetchall())
     assert storage == {"embedding": "p", "search_vector": "m", "search_vector_simple": "x", "text": "x"}
+
+
+def test_without_prepared_statements_the_answer_is_the_same(library):
+    """A deployment behind a pooler that cannot keep prepared statements
+    (HUMPHREY_DB_PREPARE_THRESHOLD=0) runs the same statement unprepared, with the same result."""
+    question = "how many days of annual leave a year"
+    prepared = passages_for_user(user=library["user"], query=question, k=3)
+    connection.ensure_connection()
+    raw = connection.connection
+    threshold = raw.prepare_threshold
+    raw.prepare_threshold = None
+    try:
+        unprepared = passages_for_user(user=library["user"], query=question, k=3)
+    finally:
+        raw.prepare_threshold = threshold
+    assert prepared and unprepared == prepared
+
+
+def test_the_query_vector_reaches_the_server_exactly(library):
+    """The query vector travels in pgvector's binary format: the vector scores it gives are the
+    cosine similarities the server computes from the same vector written out as text."""
+    vector = FAKE.embed_query("sick leave line manager")
+    passages = retrieve(user=library["user"], query="sick leave", query_vector=vector, k=3).passages
+    literal = "[" + ",".join(repr(float(x)) for x in vector) + "]"
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT id, 1 - (embedding <=> %s::vector) FROM documents_chunk WHERE id = ANY(%s)",
+            [literal, [p.chunk_id for p in passages]],
+        )
+        expected = dict(cursor.fetchall())
+    assert passages and all(p.vector_score == pytest.approx(expected[p.chunk_id], abs=1e-6) for p in passages)
+
+
+def test_a_numpy_query_vector_is_sent_the_same_as_a_list():
+    import numpy as np
+
+    from documents.retrieval import _BinaryVector
+
+    values = [0.25, -1.5, 3.0e-8, 1.0]
+    assert _BinaryVector(np.asarray(values, dtype=np.float32)).data == _BinaryVector(values).data
+    text = str(_BinaryVector(values))  # the text form, for a driver without binary parameters
+    assert text.startswith("[0.25,-1.5,") and np.array_equal(
+        np.asarray(text[1:-1].split(","), dtype=np.float32), np.asarray(values, dtype=np.float32)
+    )

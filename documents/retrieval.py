@@ -292,8 +292,16 @@ def retrieve(
     hint_key = (using, user.pk, None if collections is None else tuple(sorted(collections)), tuple(markings))
     iterative = params.iterative_scan and _has_iterative_scans(connection)
     ef_search = _ef_search(params, depth, _share_hints.get(hint_key), _table_rows.get(using), iterative=iterative)
+    stats = _cached_planner_stats(connection)
     with connection.cursor() as cursor:
-        rows = _execute_prepared(connection, cursor, sql, sql_params, ef_search=ef_search, iterative=iterative)
+        rows, version = _execute_prepared(
+            connection, cursor, sql, {**sql_params, **stats}, ef_search=ef_search, iterative=iterative
+        )
+        if version != stats["stats_version"]:  # analysed since the copy was read: reload, run again
+            stats = _load_planner_stats(connection)
+            rows, _ = _execute_prepared(
+                connection, cursor, sql, {**sql_params, **stats}, ef_search=ef_search, iterative=iterative
+            )
 
     passages: list[Passage] = []
     plan, population, table_rows = PLAN_EMPTY, 0, 0
@@ -404,44 +412,140 @@ def _native_statement(sql: str) -> tuple[str, tuple[str, ...]]:
     return _PLACEHOLDER.sub(number, sql), tuple(names)
 
 
-class _BinaryVector:
-    """The query vector in pgvector's binary wire format (dimensions, unused, big-endian float4s).
+class _BinaryParam:
+    """A parameter already in PostgreSQL's binary wire format, sent with an unknown type: the
+    statement's cast (``::vector``, ``::text[]``) makes the server read it with that type's own
+    receive function. ``value`` is the plain Python value, for a driver without binary parameters."""
+
+    __slots__ = ("data", "value")
+
+    def __init__(self, data: bytes, value) -> None:
+        self.data = data
+        self.value = value
+
+
+class _BinaryVector(_BinaryParam):
+    """The query vector in pgvector's binary format (dimensions, unused, big-endian float4s).
 
     Formatting 384 floats as text cost about 0.4 ms a question (Python's float repr); packing them
-    costs microseconds, and the server reads them without parsing. Sent with an unknown type, the
-    statement's ``::vector`` cast makes the server read it with pgvector's own receive function."""
+    costs microseconds, and the server reads them without parsing."""
 
-    __slots__ = ("data",)
+    __slots__ = ()
 
     def __init__(self, values) -> None:
         if hasattr(values, "astype"):  # numpy
-            self.data = struct.pack(">HH", len(values), 0) + values.astype(">f4", copy=False).tobytes()
+            data = struct.pack(">HH", len(values), 0) + values.astype(">f4", copy=False).tobytes()
         else:
-            self.data = struct.pack(f">HH{len(values)}f", len(values), 0, *values)
+            data = struct.pack(f">HH{len(values)}f", len(values), 0, *values)
+        super().__init__(data, None)
 
     def __str__(self) -> str:  # the text form, for a driver that cannot send binary parameters
         count = struct.unpack_from(">H", self.data)[0]
         return "[" + ",".join(repr(x) for x in struct.unpack_from(f">{count}f", self.data, 4)) + "]"
 
 
+_ELEMENT_TYPES = {"text": 25, "int8": 20, "float4": 700}
+
+
+def _binary_array(values: list, element: str) -> _BinaryParam:
+    """A one-dimensional array without NULLs in PostgreSQL's binary format (``array_send``)."""
+    parts = [struct.pack(">iiiii", 1, 0, _ELEMENT_TYPES[element], len(values), 1)]
+    for value in values:
+        if element == "text":
+            encoded = value.encode()
+            parts.append(struct.pack(">i", len(encoded)) + encoded)
+        else:
+            parts.append(struct.pack(">iq" if element == "int8" else ">if", 8 if element == "int8" else 4, value))
+    return _BinaryParam(b"".join(parts), values)
+
+
 @functools.cache
-def _vector_dumper():
+def _binary_dumper():
     from psycopg import adapt, pq
 
-    class BinaryVectorDumper(adapt.Dumper):
+    class BinaryParamDumper(adapt.Dumper):
         format = pq.Format.BINARY
         oid = 0  # unknown: the statement's cast decides the type
 
-        def dump(self, obj: _BinaryVector) -> bytes:
+        def dump(self, obj: _BinaryParam) -> bytes:
             return obj.data
 
-    return BinaryVectorDumper
+    return BinaryParamDumper
+
+
+# The planner's statistics on the chunk table (pg_stats: each common collection's share of chunks,
+# the commonest words of each tsvector column and their shares), kept per process and sent with each
+# question as binary arrays. Reading them inside the statement cost about 0.8 ms a question (the
+# view's word lists are ``anyarray`` and had to go through text). Each question's first statement
+# also reads when the table was last analysed; when that differs from the copy's, the copy is
+# reloaded and the question run again, so no answer is ranked on statistics older than the
+# server's. A copy is also reloaded after _STATS_TTL seconds whatever the server says.
+_STATS_TTL = 300.0
+_STATS_VERSION_SQL = (
+    "coalesce(pg_stat_get_last_analyze_time('{chunk}'::regclass)::text, '') || '/' || "
+    "coalesce(pg_stat_get_last_autoanalyze_time('{chunk}'::regclass)::text, '')"
+)
+_planner_stats: dict[tuple, tuple[float, dict]] = {}
+
+
+def _database_key(connection) -> tuple:
+    settings_dict = connection.settings_dict
+    return (settings_dict.get("HOST"), settings_dict.get("PORT"), settings_dict["NAME"])
+
+
+def _stats_version_sql() -> str:
+    return _STATS_VERSION_SQL.format(chunk=Chunk._meta.db_table)
+
+
+def _load_planner_stats(connection) -> dict:
+    """The chunk table's statistics as statement parameters, with the version they were read at."""
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_stat_clear_snapshot()")  # the analyse times as they are now
+        cursor.execute(
+            f"SELECT {_stats_version_sql()}, s.attname, s.most_common_vals::text::bigint[], "
+            "s.most_common_freqs, s.n_distinct, "
+            "CASE WHEN s.attname <> 'collection_id' THEN s.most_common_elems::text::text[] END, "
+            "s.most_common_elem_freqs "
+            "FROM (SELECT 1) one LEFT JOIN pg_stats s ON s.schemaname = current_schema() AND s.tablename = %s "
+            "AND s.attname IN ('collection_id', 'search_vector', 'search_vector_simple')",
+            [Chunk._meta.db_table],
+        )
+        rows = cursor.fetchall()
+    params = {
+        "stats_version": rows[0][0],
+        "collection_ids": None,
+        "collection_freqs": None,
+        "collection_n_distinct": None,
+        "english_words": None,
+        "english_freqs": None,
+        "simple_words": None,
+        "simple_freqs": None,
+    }
+    for _, attname, vals, freqs, n_distinct, elems, elem_freqs in rows:
+        if attname == "collection_id":
+            params["collection_ids"] = _binary_array(vals or [], "int8")
+            params["collection_freqs"] = _binary_array(freqs or [], "float4")
+            params["collection_n_distinct"] = n_distinct
+        elif attname in ("search_vector", "search_vector_simple") and elems:
+            prefix = "english" if attname == "search_vector" else "simple"
+            params[f"{prefix}_words"] = _binary_array(elems, "text")
+            params[f"{prefix}_freqs"] = _binary_array(elem_freqs, "float4")
+    _planner_stats[_database_key(connection)] = (time.monotonic(), params)
+    return params
+
+
+def _cached_planner_stats(connection) -> dict:
+    cached = _planner_stats.get(_database_key(connection))
+    if cached is None or time.monotonic() - cached[0] > _STATS_TTL:
+        return _load_planner_stats(connection)
+    return cached[1]
 
 
 def _execute_prepared(
     connection, cursor, sql: str, sql_params: dict, *, ef_search: int, iterative: bool
-) -> list[tuple]:
-    """Run the statement with its settings, in one round trip where the driver allows (psycopg 3).
+) -> tuple[list[tuple], str]:
+    """Run the statement with its settings, in one round trip where the driver allows (psycopg 3);
+    return its rows and the version of the planner's statistics the server has now.
 
     The settings (``hnsw.ef_search``, and iterative scans where pgvector has them) are ``SET LOCAL``
     in the statement's transaction, so nothing leaks to the next user of a pooled connection, and
@@ -449,7 +553,7 @@ def _execute_prepared(
     plan used from the first run (every choice in it is made at run time), which saves about 2 ms
     of planning a question.
     """
-    settings = ["set_config('hnsw.ef_search', %s, true)"]
+    settings = ["pg_stat_clear_snapshot()", "set_config('hnsw.ef_search', %s, true)"]
     if iterative:
         settings.append("set_config('hnsw.iterative_scan', 'relaxed_order', true)")
     try:
@@ -460,9 +564,14 @@ def _execute_prepared(
     using = connection.alias
     with transaction.atomic(using=using, savepoint=False):
         if psycopg is None or not isinstance(raw, psycopg.Connection):  # pragma: no cover
-            cursor.execute("SELECT " + ", ".join(settings), [str(int(ef_search))])
-            cursor.execute(sql, {**sql_params, "vector": str(sql_params["vector"])})
-            return cursor.fetchall()
+            cursor.execute(f"SELECT {', '.join(settings)}, {_stats_version_sql()}", [str(int(ef_search))])
+            version = cursor.fetchone()[-1]
+            plain = {
+                name: value.value if isinstance(value, _BinaryParam) else value for name, value in sql_params.items()
+            }
+            plain["vector"] = str(sql_params["vector"]) if sql_params["vector"] is not None else None
+            cursor.execute(sql, plain)
+            return cursor.fetchall(), version
         # Prepared at once (not after psycopg's threshold) unless prepared statements are off on
         # this connection (HUMPHREY_DB_PREPARE_THRESHOLD=0, for a pooler that cannot keep them).
         prepare = raw.prepare_threshold is not None
@@ -474,11 +583,17 @@ def _execute_prepared(
             settings.append("set_config('plan_cache_mode', 'force_generic_plan', true)")
         statement, names = _native_statement(sql)
         values = [sql_params[name] for name in names]
-        with connection.wrap_database_errors, raw.pipeline(), psycopg.RawCursor(raw) as server_cursor:
-            server_cursor.adapters.register_dumper(_BinaryVector, _vector_dumper())
-            server_cursor.execute("SELECT " + ", ".join(settings).replace("%s", "$1"), [str(int(ef_search))])
-            server_cursor.execute(statement, values, prepare=prepare)
-            return server_cursor.fetchall()
+        settings_sql = f"SELECT {', '.join(settings)}, {_stats_version_sql()}".replace("%s", "$1")
+        with (
+            connection.wrap_database_errors,
+            psycopg.RawCursor(raw) as settings_cursor,
+            psycopg.RawCursor(raw) as server_cursor,
+        ):
+            server_cursor.adapters.register_dumper(_BinaryParam, _binary_dumper())
+            with raw.pipeline():
+                settings_cursor.execute(settings_sql, [str(int(ef_search))])
+                server_cursor.execute(statement, values, prepare=prepare)
+            return server_cursor.fetchall(), settings_cursor.fetchone()[-1]
 
 
 _version_lock = threading.Lock()
@@ -487,7 +602,7 @@ _iterative: dict[tuple, bool] = {}
 
 def _has_iterative_scans(connection) -> bool:
     """pgvector 0.8+ can keep scanning the HNSW graph until the filter is satisfied."""
-    key = (connection.settings_dict.get("HOST"), connection.settings_dict.get("PORT"), connection.settings_dict["NAME"])
+    key = _database_key(connection)
     if key not in _iterative:
         with connection.cursor() as cursor:
             cursor.execute("SELECT extversion FROM pg_extension WHERE extname = 'vector'")
@@ -548,22 +663,14 @@ WITH readable AS MATERIALIZED (
 table_size AS MATERIALIZED (
     SELECT greatest(reltuples, 1) AS n FROM pg_class WHERE oid = '{chunk}'::regclass
 ),
-chunk_stats AS MATERIALIZED (
-    -- The planner's own statistics (ANALYZE), read once: pg_stats is a view over the catalogue, and
-    -- reading it once per use cost about 2 ms a question.
-    SELECT s.attname, s.most_common_vals::text AS vals, s.most_common_freqs AS freqs, s.n_distinct,
-        s.most_common_elems::text::text[] AS elems, s.most_common_elem_freqs AS elem_freqs
-    FROM pg_stats s
-    WHERE s.schemaname = current_schema() AND s.tablename = '{chunk}'
-      AND s.attname IN ('collection_id', 'search_vector', 'search_vector_simple')
-),
 collection_stats AS MATERIALIZED (
-    -- Each common collection's share of chunks, and the rest's.
-    SELECT cs.vals::bigint[] AS ids, cs.freqs,
-        CASE WHEN cs.n_distinct < 0 THEN -cs.n_distinct * (SELECT n FROM table_size) ELSE cs.n_distinct END
-            AS distinct_ids
-    FROM chunk_stats cs
-    WHERE cs.attname = 'collection_id'
+    -- Each common collection's share of chunks, and the rest's: the planner's own statistics
+    -- (pg_stats), read once per process and sent with the question (``_planner_stats``).
+    SELECT %(collection_ids)s::bigint[] AS ids, %(collection_freqs)s::float4[] AS freqs,
+        CASE WHEN %(collection_n_distinct)s::float4 < 0
+            THEN -%(collection_n_distinct)s::float4 * (SELECT n FROM table_size)
+            ELSE %(collection_n_distinct)s::float4 END AS distinct_ids
+    WHERE %(collection_ids)s::bigint[] IS NOT NULL
 ),
 estimated AS MATERIALIZED (
     -- How many chunks the user may search, in a big table: estimated from the statistics (no scan).
@@ -622,9 +729,9 @@ term_stats AS MATERIALIZED (
     -- How common each frequent word is, from the statistics ANALYZE keeps for the tsvector column:
     -- a cheap inverse document frequency, so "drift" outweighs "model" and "use" is no signal. The
     -- frequencies are followed by their minimum: a word not among the frequent is rarer than all.
-    SELECT cs.elems AS words, cs.elem_freqs AS freqs, cs.elem_freqs[cardinality(cs.elems) + 1] / 2 AS floor
-    FROM chunk_stats cs
-    WHERE %(or_semantics)s AND %(use_keyword)s AND cs.attname = 'search_vector'
+    SELECT %(english_words)s::text[] AS words, %(english_freqs)s::float4[] AS freqs,
+        (%(english_freqs)s::float4[])[cardinality(%(english_words)s::text[]) + 1] / 2 AS floor
+    WHERE %(or_semantics)s AND %(use_keyword)s AND %(english_words)s::text[] IS NOT NULL
 ),
 query_words AS MATERIALIZED (
     SELECT w.word FROM unnest(tsvector_to_array(to_tsvector('english', %(text)s))) AS w(word)
@@ -664,9 +771,9 @@ kept_terms AS MATERIALIZED (
            OR (SELECT n FROM population) < %(exact_below)s))
 ),
 code_stats AS MATERIALIZED (
-    SELECT cs.elems AS words, cs.elem_freqs AS freqs, cs.elem_freqs[cardinality(cs.elems) + 1] / 2 AS floor
-    FROM chunk_stats cs
-    WHERE %(use_codes)s AND cs.attname = 'search_vector_simple'
+    SELECT %(simple_words)s::text[] AS words, %(simple_freqs)s::float4[] AS freqs,
+        (%(simple_freqs)s::float4[])[cardinality(%(simple_words)s::text[]) + 1] / 2 AS floor
+    WHERE %(use_codes)s AND %(simple_words)s::text[] IS NOT NULL
 ),
 kept_codes AS MATERIALIZED (
     -- Each code phrase is expected in (its rarest word's share of chunks) x (readable chunks): one

@@ -410,6 +410,24 @@ def test_a_code_the_statistics_call_common_is_dropped_before_reading_rows(make_u
     assert [p.text for p in both] == ["Form XYZ 9 is for claims."]
 
 
+def test_a_new_analyze_is_seen_by_the_next_question(make_user):
+    """The statistics are kept per process, but the next question after an ANALYZE is ranked on the
+    new ones: a word that was rare when the copy was read and is common now is no longer searched."""
+    collection = make_collection("growing-words", groups=["Everyone"])
+    add_document(collection, ["Zebra crossing rules.", "Guidance note on leave."] + [f"Form {i}." for i in range(40)])
+    user = make_user("analyse@example.gov.uk", groups=["Everyone"])
+    words_only = RetrievalParams(vector_weight=0.0, code_weight=0.0)
+    with connection.cursor() as cursor:
+        cursor.execute("ANALYZE documents_chunk")
+    found = retrieve(user=user, query="zebra note", k=5, params=words_only).passages
+    assert {p.text for p in found} == {"Zebra crossing rules.", "Guidance note on leave."}
+    add_document(collection, [f"Another note {i}." for i in range(40)])
+    with connection.cursor() as cursor:
+        cursor.execute("ANALYZE documents_chunk")  # "note" is now in half the chunks: no signal
+    found = retrieve(user=user, query="zebra note", k=5, params=words_only).passages
+    assert [p.text for p in found] == ["Zebra crossing rules."]
+
+
 def test_the_statement_runs_on_its_generic_plan_from_the_first_question(library):
     """Planned once per connection, not once per question."""
     for _ in range(3):

@@ -569,9 +569,8 @@ def _execute_prepared(
     except ImportError:  # pragma: no cover - psycopg2
         psycopg = None
     raw = connection.connection
-    using = connection.alias
-    with transaction.atomic(using=using, savepoint=False):
-        if psycopg is None or not isinstance(raw, psycopg.Connection):  # pragma: no cover
+    if psycopg is None or not isinstance(raw, psycopg.Connection):  # pragma: no cover
+        with transaction.atomic(using=connection.alias, savepoint=False):
             cursor.execute(f"SELECT {', '.join(settings)}, {_stats_version_sql()}", [str(int(ef_search))])
             version = cursor.fetchone()[-1]
             plain = {
@@ -580,28 +579,42 @@ def _execute_prepared(
             plain["vector"] = str(sql_params["vector"]) if sql_params["vector"] is not None else None
             cursor.execute(sql, plain)
             return cursor.fetchall(), version
-        # Prepared at once (not after psycopg's threshold) unless prepared statements are off on
-        # this connection (HUMPHREY_DB_PREPARE_THRESHOLD=0, for a pooler that cannot keep them).
-        prepare = raw.prepare_threshold is not None
-        if prepare:
-            # The generic plan from the first run: every choice in the statement is made at run time
-            # (one-time filters on the parameters), so planning it afresh for each question (about
-            # 2 ms, which PostgreSQL's cost estimate otherwise always chose) buys nothing. Measured at
-            # 100k chunks: p50 8.9 -> 6.1 ms (all readable), 9.0 -> 5.1 (10%), 11.0 -> 7.6 (1%).
-            settings.append("set_config('plan_cache_mode', 'force_generic_plan', true)")
-        statement, names = _native_statement(sql)
-        values = [sql_params[name] for name in names]
-        settings_sql = f"SELECT {', '.join(settings)}, {_stats_version_sql()}".replace("%s", "$1")
-        with (
-            connection.wrap_database_errors,
-            psycopg.RawCursor(raw) as settings_cursor,
-            psycopg.RawCursor(raw) as server_cursor,
-        ):
-            server_cursor.adapters.register_dumper(_BinaryParam, _binary_dumper())
+    # Prepared at once (not after psycopg's threshold) unless prepared statements are off on
+    # this connection (HUMPHREY_DB_PREPARE_THRESHOLD=0, for a pooler that cannot keep them).
+    prepare = raw.prepare_threshold is not None
+    if prepare:
+        # The generic plan from the first run: every choice in the statement is made at run time
+        # (one-time filters on the parameters), so planning it afresh for each question (about
+        # 2 ms, which PostgreSQL's cost estimate otherwise always chose) buys nothing. Measured at
+        # 100k chunks: p50 8.9 -> 6.1 ms (all readable), 9.0 -> 5.1 (10%), 11.0 -> 7.6 (1%).
+        settings.append("set_config('plan_cache_mode', 'force_generic_plan', true)")
+    statement, names = _native_statement(sql)
+    values = [sql_params[name] for name in names]
+    settings_sql = f"SELECT {', '.join(settings)}, {_stats_version_sql()}".replace("%s", "$1")
+    # Outside a transaction the statement gets its own, opened and committed in the same pipeline
+    # (Django's atomic() would commit in a second round trip: ~0.15 ms); inside the caller's, it
+    # joins it, as a statement in atomic(savepoint=False) would.
+    own_transaction = connection.get_autocommit() and not connection.in_atomic_block
+    with (
+        connection.wrap_database_errors,
+        psycopg.RawCursor(raw) as control_cursor,
+        psycopg.RawCursor(raw) as settings_cursor,
+        psycopg.RawCursor(raw) as server_cursor,
+    ):
+        server_cursor.adapters.register_dumper(_BinaryParam, _binary_dumper())
+        try:
             with raw.pipeline():
+                if own_transaction:
+                    control_cursor.execute("BEGIN")
                 settings_cursor.execute(settings_sql, [str(int(ef_search))])
                 server_cursor.execute(statement, values, prepare=prepare)
-            return server_cursor.fetchall(), settings_cursor.fetchone()[-1]
+                if own_transaction:
+                    control_cursor.execute("COMMIT")
+        except BaseException:
+            if own_transaction and raw.info.transaction_status != psycopg.pq.TransactionStatus.IDLE:
+                raw.rollback()
+            raise
+        return server_cursor.fetchall(), settings_cursor.fetchone()[-1]
 
 
 _version_lock = threading.Lock()

@@ -10,7 +10,7 @@ import time
 
 import pytest
 from django.contrib.auth.models import Group
-from django.db import connection
+from django.db import DataError, connection
 
 from documents.models import Chunk, Collection, Document, Marking
 from documents.retrieval import (
@@ -497,3 +497,28 @@ def test_a_numpy_query_vector_is_sent_the_same_as_a_list():
     assert text.startswith("[0.25,-1.5,") and np.array_equal(
         np.asarray(text[1:-1].split(","), dtype=np.float32), np.asarray(values, dtype=np.float32)
     )
+
+
+@pytest.mark.django_db(transaction=True)
+def test_outside_a_transaction_the_statement_gets_its_own_and_leaves_nothing_set(library):
+    """In autocommit (as in chat) the search runs in its own transaction, opened and committed with
+    it in one round trip; its SET LOCAL settings end with it."""
+    passages_for_user(user=library["user"], query="how many days of annual leave a year", k=3)
+    assert connection.connection.info.transaction_status.name == "IDLE"
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT current_setting('hnsw.ef_search'), current_setting('plan_cache_mode')")
+        assert cursor.fetchone() == ("40", "auto")
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_failing_search_is_rolled_back_and_the_connection_still_works(library, monkeypatch):
+    import documents.retrieval as retrieval
+
+    question = "how many days of annual leave a year"
+    expected = passages_for_user(user=library["user"], query=question, k=3)
+    monkeypatch.setattr(retrieval, "_sql_with_sizes", lambda sizes: "SELECT 1 / 0")
+    with pytest.raises(DataError, match="division by zero"):
+        passages_for_user(user=library["user"], query=question, k=3)
+    assert connection.connection.info.transaction_status.name == "IDLE"
+    monkeypatch.undo()
+    assert passages_for_user(user=library["user"], query=question, k=3) == expected

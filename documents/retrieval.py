@@ -797,18 +797,22 @@ code_stats AS MATERIALIZED (
 kept_codes AS MATERIALIZED (
     -- Each code phrase is expected in (its rarest word's share of chunks) x (readable chunks): one
     -- expected in more than the scan limit ("AI" in guidance about AI) tells nothing and is dropped
-    -- here, from the statistics, before any row is read.
+    -- here, from the statistics, before any row is read; so is one in more than
+    -- HUMPHREY_RETRIEVAL_COMMON_TERM_FREQ of all chunks, as a word would be (for a small reader it
+    -- may be under the limit, but finding its matches means reading its whole posting list).
     SELECT p.phrase
     FROM unnest(%(code_list)s::text[]) AS p(phrase)
+    CROSS JOIN LATERAL (
+        SELECT coalesce(min(coalesce(
+            (SELECT cs.freqs[array_position(cs.words, w.word)] FROM code_stats cs),
+            (SELECT cs.floor FROM code_stats cs),
+            0
+        )), 0) AS freq
+        FROM unnest(tsvector_to_array(to_tsvector('simple', p.phrase))) AS w(word)
+    ) f
     WHERE %(use_codes)s
-      AND (
-          SELECT coalesce(min(coalesce(
-              (SELECT cs.freqs[array_position(cs.words, w.word)] FROM code_stats cs),
-              (SELECT cs.floor FROM code_stats cs),
-              0
-          )), 0)
-          FROM unnest(tsvector_to_array(to_tsvector('simple', p.phrase))) AS w(word)
-      ) * (SELECT n FROM population) <= %(code_scan_limit)s
+      AND f.freq * (SELECT n FROM population) <= %(code_scan_limit)s
+      AND f.freq <= %(common_freq)s
 ),
 tsq AS MATERIALIZED (
     SELECT

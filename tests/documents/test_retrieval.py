@@ -410,6 +410,23 @@ def test_a_code_the_statistics_call_common_is_dropped_before_reading_rows(make_u
     assert [p.text for p in both] == ["Form XYZ 9 is for claims."]
 
 
+def test_a_code_in_a_large_share_of_all_chunks_is_dropped_even_for_a_small_reader(make_user):
+    """A code in more than HUMPHREY_RETRIEVAL_COMMON_TERM_FREQ of chunks is no signal (as a word would
+    not be) even where the reader's few chunks keep it under the scan limit: finding its matches
+    would mean reading its whole posting list."""
+    collection = make_collection("shared-codes", groups=["Everyone"])
+    add_document(collection, [f"ABC note {i}." for i in range(5)] + ["Form XYZ 9 is for claims."] + ["Other."] * 4)
+    user = make_user("codes@example.gov.uk", groups=["Everyone"])
+    with connection.cursor() as cursor:
+        cursor.execute("ANALYZE documents_chunk")
+    only_codes = RetrievalParams(vector_weight=0.0, keyword_weight=0.0, code_weight=0.5, code_scan_limit=10)
+    assert retrieve(user=user, query="ABC", k=5, params=only_codes).passages == []
+    both = retrieve(user=user, query="ABC or XYZ 9", k=5, params=only_codes).passages
+    assert [p.text for p in both] == ["Form XYZ 9 is for claims."]
+    rare_enough = RetrievalParams(**{**only_codes.__dict__, "common_term_freq": 0.6})
+    assert len(retrieve(user=user, query="ABC", k=5, params=rare_enough).passages) == 5
+
+
 def test_a_new_analyze_is_seen_by_the_next_question(make_user):
     """The statistics are kept per process, but the next question after an ANALYZE is ranked on the
     new ones: a word that was rare when the copy was read and is common now is no longer searched."""

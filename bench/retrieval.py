@@ -8,15 +8,17 @@ the end unless ``--keep``), so nobody else's data is touched:
 1. Parses and chunks the shared corpus and embeds it with the configured (local MiniLM) model; those
    real vectors and sentences shape the synthetic data: each synthetic chunk's vector is a noisy
    blend of two real chunk vectors and its text is sentences drawn from the same two chunks.
-2. Bulk-loads ``--chunks`` chunks over ``--collections`` collections with COPY (indexes dropped
-   first and rebuilt after, as a bulk load should), then VACUUM ANALYZE.
+2. Bulk-loads ``--chunks`` chunks over ``--collections`` collections (ten documents each) with COPY
+   (indexes dropped first and rebuilt after, as a bulk load should), then VACUUM ANALYZE. A document
+   version's chunks are written together, versions in random order, as ingestion writes them.
 3. Times ``documents.retrieval.retrieve`` (the hybrid SQL, the query vector given), warm (every
-   question run once before the timed pass), for three users:
+   question run once before the timed passes; ``--rounds`` passes, each question asked of every user
+   and of LangChain in turn, so the VM's drift in speed falls on all alike), for three users:
    one who reads every collection, one who reads 10% and one who reads 1%; reports p50/p95/p99,
    the plans taken, and ANN recall@10 of the vector channel against an exact scan of the same rows.
 4. Times the query embedding on its own (one question at a time, as chat does).
 5. Copies the same rows into LangChain's ``langchain-postgres`` PGVector tables (with an HNSW index,
-   its documented set-up) and times ``similarity_search_by_vector`` the same way, with recall.
+   its documented set-up) and times ``similarity_search_by_vector`` beside ours (step 3), with recall.
 
 Prints one JSON object on stdout; progress goes to stderr. Needs the ``bench`` extra.
 """
@@ -112,7 +114,11 @@ def load(n_chunks: int, n_collections: int, texts, vectors, seed: int) -> dict:
 
     from documents.models import Chunk, Collection, Document, DocumentVersion
 
-    if Chunk.objects.count() == n_chunks and Collection.objects.count() == n_collections:
+    layout = "document-contiguous-v1"  # bump when the synthetic data changes: a kept database is reloaded
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT obj_description('documents_chunk'::regclass, 'pg_class')")
+        loaded_layout = cursor.fetchone()[0]
+    if loaded_layout == layout and Chunk.objects.count() == n_chunks and Collection.objects.count() == n_collections:
         log("data already loaded (--keep from an earlier run)")
         return {"collections": list(Collection.objects.order_by("id").values_list("id", flat=True))}
     with connection.cursor() as cursor:
@@ -156,9 +162,16 @@ def load(n_chunks: int, n_collections: int, texts, vectors, seed: int) -> dict:
             "char_end, token_count, embedding, embedding_model, embed_sha256"
         )
         ordinals: dict[int, int] = {}
+        # Each chunk belongs to a random document version, and the rows are written a version at a
+        # time, versions in random order (collections interleaved): ingestion writes a version's
+        # chunks together (one bulk insert), so a document's chunks lie together in the table.
+        owners = [versions[rng.randrange(len(versions))] for _ in range(n_chunks)]
+        place = {version: i for i, version in enumerate(rng.sample(versions, len(versions)))}
+        owners.sort(key=place.__getitem__)
         with raw.copy(f"COPY documents_chunk ({columns}) FROM STDIN") as copy:
-            for vector, text in synthetic_rows(n_chunks, texts, vectors, seed):
-                collection_id, version_id = versions[rng.randrange(len(versions))]
+            for (vector, text), (collection_id, version_id) in zip(
+                synthetic_rows(n_chunks, texts, vectors, seed), owners, strict=True
+            ):
                 ordinal = ordinals.get(version_id, 0)
                 ordinals[version_id] = ordinal + 1
                 literal = "[" + ",".join(f"{x:.6f}" for x in vector) + "]"
@@ -191,6 +204,7 @@ def load(n_chunks: int, n_collections: int, texts, vectors, seed: int) -> dict:
             cursor.execute(definition)
             log(f"built {name} ({time.perf_counter() - started:.1f}s)")
         cursor.execute("VACUUM ANALYZE documents_chunk")
+        cursor.execute(f"COMMENT ON TABLE documents_chunk IS '{layout}'")
     return {"collections": [c.pk for c in collections], "index_build_s": round(time.perf_counter() - started, 1)}
 
 
@@ -217,46 +231,14 @@ def exact_top(collection_ids: list[int], vector_literal: str, k: int = 10) -> li
         return [row[0] for row in cursor.fetchall()]
 
 
-def measure_ours(cases: dict, queries: list[tuple[str, list[float]]], k: int) -> dict:
-    from collections import Counter
-
-    from documents.retrieval import retrieve
-
-    results = {}
-    for label, (user, collection_ids) in cases.items():
-        for text, vector in queries:  # warm: every question once before timing (caches, the connection)
-            retrieve(user=user, query=text, query_vector=vector, k=k)
-        latencies, plans = [], Counter()
-        for text, vector in queries:
-            started = time.perf_counter()
-            found = retrieve(user=user, query=text, query_vector=vector, k=k)
-            latencies.append(1000 * (time.perf_counter() - started))
-            plans[found.plan] += 1
-        recalls = []
-        for text, vector in queries:
-            got = [
-                p.chunk_id for p in retrieve(user=user, query=text, query_vector=vector, k=10, mode="vector").passages
-            ]
-            truth = exact_top(collection_ids, "[" + ",".join(map(str, vector)) + "]")
-            recalls.append(len(set(got) & set(truth)) / max(1, len(truth)))
-        results[label] = {
-            "readable_collections": len(collection_ids),
-            "hybrid_sql_ms": percentiles(latencies),
-            "plans": dict(plans),
-            "ann_recall_at_10": round(statistics.fmean(recalls), 4),
-            "min_recall_at_10": round(min(recalls), 4),
-        }
-        log(f"ours {label}: {results[label]}")
-    return results
-
-
-def measure_langchain(cases: dict, queries, k: int) -> dict:
-    """The same rows in langchain-postgres's tables, HNSW (cosine) index as its docs suggest."""
+def langchain_search(cases: dict, k: int):
+    """The same rows in langchain-postgres's tables, HNSW (cosine) index as its docs suggest; returns
+    ``search(label, vector, k)`` or None when the ``bench`` extra is not installed."""
     try:
         from langchain_core.embeddings import Embeddings
         from langchain_postgres import PGVector
     except ImportError:
-        return {"skipped": "pip install -e '.[bench]' for langchain-postgres"}
+        return None
     from django.db import connection
 
     class Given(Embeddings):
@@ -274,14 +256,16 @@ def measure_langchain(cases: dict, queries, k: int) -> dict:
     url = f"postgresql+psycopg://{db['USER']}@/{db['NAME']}?host={db['HOST']}" + (
         f"&port={db['PORT']}" if db.get("PORT") else ""
     )
-    embedder = Given()
-    store = PGVector(embeddings=embedder, connection=url, collection_name="bench", embedding_length=384, use_jsonb=True)
+    store = PGVector(embeddings=Given(), connection=url, collection_name="bench", embedding_length=384, use_jsonb=True)
     with connection.cursor() as cursor:
         cursor.execute("SELECT uuid FROM langchain_pg_collection WHERE name = 'bench'")
         collection_uuid = cursor.fetchone()[0]
-        cursor.execute("SELECT (SELECT count(*) FROM langchain_pg_embedding), (SELECT count(*) FROM documents_chunk)")
+        cursor.execute(
+            "SELECT (SELECT count(*) || '/' || coalesce(max(id::bigint), 0) FROM langchain_pg_embedding), "
+            "(SELECT count(*) || '/' || coalesce(max(id), 0) FROM documents_chunk)"
+        )
         copied, total = cursor.fetchone()
-        if copied != total:
+        if copied != total:  # not yet copied, or copied from an earlier load
             cursor.execute("TRUNCATE langchain_pg_embedding")
             started = time.perf_counter()
             cursor.execute(
@@ -297,29 +281,74 @@ def measure_langchain(cases: dict, queries, k: int) -> dict:
             )
             cursor.execute("VACUUM ANALYZE langchain_pg_embedding")
             log(f"langchain tables loaded and indexed in {time.perf_counter() - started:.1f}s")
-    results = {}
-    for label, (_, collection_ids) in cases.items():
-        search_filter = None if label == "all" else {"collection": {"$in": collection_ids}}
-        for _text, vector in queries[:20]:
-            embedder.vector = vector
-            store.similarity_search_by_vector(vector, k=k, filter=search_filter)
-        latencies, recalls, short = [], [], 0
-        for _text, vector in queries:
-            started = time.perf_counter()
-            docs = store.similarity_search_by_vector(vector, k=k, filter=search_filter)
-            latencies.append(1000 * (time.perf_counter() - started))
-            short += len(docs) < k
-            top10 = store.similarity_search_by_vector(vector, k=10, filter=search_filter)
-            truth = exact_top(collection_ids, "[" + ",".join(map(str, vector)) + "]")
-            got = {int(d.id) for d in top10 if d.id is not None}
-            recalls.append(len(got & set(truth)) / max(1, len(truth)))
-        results[label] = {
-            "vector_search_ms": percentiles(latencies),
+    filters = {
+        label: None if label == "all" else {"collection": {"$in": collection_ids}}
+        for label, (_, collection_ids) in cases.items()
+    }
+
+    def search(label: str, vector: list[float], k: int):
+        return store.similarity_search_by_vector(vector, k=k, filter=filters[label])
+
+    return search
+
+
+def measure(cases: dict, queries: list[tuple[str, list[float]]], k: int, rounds: int, langchain) -> tuple[dict, dict]:
+    """Latency of ours (and LangChain's, when given) for every case, interleaved: each question is
+    asked of every case and both systems in turn, ``rounds`` times, so the VM's drift in speed (it
+    moves by tens of percent within minutes) falls on all of them alike. Then recall, untimed."""
+    from collections import Counter
+
+    from documents.retrieval import retrieve
+
+    for label, (user, _) in cases.items():  # warm: every question once (caches, the connection)
+        for text, vector in queries:
+            retrieve(user=user, query=text, query_vector=vector, k=k)
+            if langchain:
+                langchain(label, vector, k)
+    ours_ms = {label: [] for label in cases}
+    theirs_ms = {label: [] for label in cases}
+    plans = {label: Counter() for label in cases}
+    short = Counter()
+    for round_number in range(rounds):
+        for text, vector in queries:
+            for label, (user, _) in cases.items():
+                started = time.perf_counter()
+                found = retrieve(user=user, query=text, query_vector=vector, k=k)
+                ours_ms[label].append(1000 * (time.perf_counter() - started))
+                plans[label][found.plan] += 1
+                if langchain:
+                    started = time.perf_counter()
+                    docs = langchain(label, vector, k)
+                    theirs_ms[label].append(1000 * (time.perf_counter() - started))
+                    short[label] += round_number == 0 and len(docs) < k
+    ours, theirs = {}, {}
+    for label, (user, collection_ids) in cases.items():
+        recalls, their_recalls = [], []
+        for text, vector in queries:
+            truth = set(exact_top(collection_ids, "[" + ",".join(map(str, vector)) + "]"))
+            got = [
+                p.chunk_id for p in retrieve(user=user, query=text, query_vector=vector, k=10, mode="vector").passages
+            ]
+            recalls.append(len(set(got) & truth) / max(1, len(truth)))
+            if langchain:
+                theirs_got = {int(d.id) for d in langchain(label, vector, 10) if d.id is not None}
+                their_recalls.append(len(theirs_got & truth) / max(1, len(truth)))
+        ours[label] = {
+            "readable_collections": len(collection_ids),
+            "hybrid_sql_ms": percentiles(ours_ms[label]),
+            "plans": dict(plans[label]),
             "ann_recall_at_10": round(statistics.fmean(recalls), 4),
-            "queries_short_of_k": short,
+            "min_recall_at_10": round(min(recalls), 4),
         }
-        log(f"langchain {label}: {results[label]}")
-    return results
+        log(f"ours {label}: {ours[label]}")
+        if langchain:
+            theirs[label] = {
+                "vector_search_ms": percentiles(theirs_ms[label]),
+                "ann_recall_at_10": round(statistics.fmean(their_recalls), 4),
+                "queries_short_of_k": short[label],
+            }
+            log(f"langchain {label}: {theirs[label]}")
+    return ours, theirs
 
 
 def main() -> int:
@@ -332,6 +361,7 @@ def main() -> int:
     parser.add_argument("--corpus", type=Path, default=ROOT.parent / "shared" / "corpus")
     parser.add_argument("--keep", action="store_true", help="keep the bench database for another run")
     parser.add_argument("--skip-langchain", action="store_true")
+    parser.add_argument("--rounds", type=int, default=3, help="timed passes over the questions (interleaved)")
     args = parser.parse_args()
     if args.collections < 100:
         parser.error("--collections must be at least 100 (the 1% case needs one whole collection)")
@@ -369,8 +399,10 @@ def main() -> int:
         norm = sum(x * x for x in jitter) ** 0.5
         queries.append((text, [x / norm for x in jitter]))
 
-    ours = measure_ours(cases, queries, args.k)
-    langchain = {} if args.skip_langchain else measure_langchain(cases, queries, args.k)
+    search = None if args.skip_langchain else langchain_search(cases, args.k)
+    ours, langchain = measure(cases, queries, args.k, args.rounds, search)
+    if search is None and not args.skip_langchain:
+        langchain = {"skipped": "pip install -e '.[bench]' for langchain-postgres"}
     with connection.cursor() as cursor:
         cursor.execute(
             "SELECT version(), (SELECT extversion FROM pg_extension WHERE extname = 'vector'), "
@@ -383,6 +415,7 @@ def main() -> int:
         "chunks": args.chunks,
         "collections": args.collections,
         "queries": len(queries),
+        "rounds": args.rounds,
         "k": args.k,
         "machine": {
             "cpus": os.cpu_count(),

@@ -388,6 +388,7 @@ def main() -> int:
     parser.add_argument("--idle", type=int, default=5000, help="idle: signed-in sockets held")
     parser.add_argument("--users", type=int, default=400, help="distinct signed-in users")
     parser.add_argument("--answer-timeout", type=float, default=120.0)
+    parser.add_argument("--warm", type=int, default=20, help="questions asked at once to warm up (0: one only)")
     parser.add_argument("--settle", type=float, default=3.0, help="seconds to wait for answers to be stored")
     parser.add_argument("--redis", default="", help="REDIS_URL for the channel layer (default: in-memory)")
     args = parser.parse_args()
@@ -455,15 +456,32 @@ def main() -> int:
     try:
         wait_for_port(fake_port, fake)
         wait_for_port(web_port, web)
-        # Warm up: the first question loads the embedding model in the web process.
-        warm = Sample(marker="q-warm")
 
+        # Warm up, as a service that has been answering would be: one question, then --warm at once
+        # (a freshly started process otherwise pays one-off costs inside the first burst: the chat
+        # worker threads' database connections, their prepared statements, lazily imported code).
         async def warm_up():
-            ws = await open_socket(web_port, cookies[0])
-            await run_question(ws, warm, f"{QUESTIONS[0]} [q-warm]", collection, 120)
-            await ws.close()
+            for count in (1, args.warm):
+                sockets = await asyncio.gather(
+                    *(open_socket(web_port, cookies[i % len(cookies)]) for i in range(max(1, count)))
+                )
+                await asyncio.gather(
+                    *(
+                        run_question(
+                            ws,
+                            Sample(marker=f"q-warm{i}"),
+                            f"{QUESTIONS[i % len(QUESTIONS)]} [q-warm{i}]",
+                            collection,
+                            120,
+                        )
+                        for i, ws in enumerate(sockets)
+                    )
+                )
+                await asyncio.gather(*(ws.close() for ws in sockets), return_exceptions=True)
 
         asyncio.run(warm_up())
+        time.sleep(args.settle)  # the warm-up's answers are stored before any shape counts audit events
+        print(f"[bench] warmed up with {args.warm} questions at once", file=sys.stderr, flush=True)
         watch = Watch({"web": web.pid, "fake_model": fake.pid, "bench_client": os.getpid()})
         results = asyncio.run(main_async(args, web_port, f"http://127.0.0.1:{fake_port}", cookies, collection, watch))
     finally:
@@ -472,7 +490,8 @@ def main() -> int:
             with contextlib.suppress(subprocess.TimeoutExpired):
                 process.wait(timeout=10)
     results["config"] = {
-        k: getattr(args, k) for k in ("rate", "duration", "stream_seconds", "ttft_ms", "tokens_per_second", "burst")
+        k: getattr(args, k)
+        for k in ("rate", "duration", "stream_seconds", "ttft_ms", "tokens_per_second", "burst", "warm")
     } | {"idle": args.idle, "channel_layer": "redis" if args.redis else "in-memory"}
     results["machine"] = {
         "cpus": os.cpu_count(),

@@ -170,9 +170,11 @@ def allowed_markings(max_marking: str | None) -> list[str]:
 
 
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f]")
-# websearch syntax the user typed on purpose: then the words are ANDed as PostgreSQL documents;
-# otherwise a question's words are ORed (a question rarely repeats every word of its answer).
-_OPERATORS = re.compile(r'"|(^|\s)-\w|\sor\s', re.IGNORECASE)
+# websearch syntax the user typed on purpose (a quoted phrase, an excluded -word): then the words are
+# ANDed as PostgreSQL documents; otherwise a question's words are ORed (a question rarely repeats
+# every word of its answer). "or" is not taken as syntax: in "category 1, 2 or 3" it is English, the
+# words are ORed anyway, and ANDing the rest (websearch's reading) cost ~15 ms at 100k chunks.
+_OPERATORS = re.compile(r'"|(^|\s)-\w')
 
 
 def clean_query(query: str) -> str:

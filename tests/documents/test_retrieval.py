@@ -183,6 +183,17 @@ def test_keyword_channel_finds_form_codes(library):
         assert passages[0].document_title == "Travel", query
 
 
+def test_or_in_a_question_is_english_not_search_syntax(library):
+    """ "days or weeks" asks about either: the words are ORed as in any question (PostgreSQL's
+    websearch reading would AND the words on each side and find nothing here); a quoted phrase or an
+    excluded -word is still taken as search syntax."""
+    words_only = RetrievalParams(vector_weight=0.0, code_weight=0.0)
+    found = retrieve(user=library["user"], query="how many days or weeks of annual leave", k=3, params=words_only)
+    assert found.passages and found.passages[0].text.startswith("Annual leave is 25 days")
+    quoted = retrieve(user=library["user"], query='"sick leave" -annual', k=3, params=words_only).passages
+    assert [p.text[:10] for p in quoted] == ["Sick leave"]
+
+
 def test_modes_vector_and_keyword_only(library):
     """Vector-only results carry no fused keyword contribution; keyword-only need a word match."""
     vector_only = retrieve(user=library["user"], query="annual leave", k=5, mode="vector").passages

@@ -185,10 +185,15 @@ _WORD_EDGE = re.compile(r"^[^\w&]+|[^\w&]+$")
 
 
 def _is_code(word: str) -> bool:
-    """Form codes, section numbers and acronyms: a digit, an inner & . / -, or two+ capitals."""
+    """Form codes, section numbers and acronyms: a digit, an inner & . /, or two+ capitals.
+
+    A hyphen alone does not make a code: "sign-on" and "third-party" are words, which the English
+    channel finds (it keeps the compound and its parts), while "COVID-19" and "OFFICIAL-SENSITIVE"
+    are codes by their digits or capitals. (As phrases in the unstemmed channel, hyphenated words
+    cost a read of their commonest part's posting list: "on" is in nearly every chunk.)"""
     if any(ch.isdigit() for ch in word):
         return True
-    if re.search(r"\w[&./-]\w", word):
+    if re.search(r"\w[&./]\w", word):
         return True
     return len(word) >= 2 and word.isupper()
 

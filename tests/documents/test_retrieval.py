@@ -317,6 +317,9 @@ def test_code_spans_pick_out_codes_and_numbered_sections():
     assert code_spans("Can I claim T&S under MPM A.4 or section 21?") == ["T&S", "MPM A.4", "section 21"]
     assert code_spans("What does point 12 of the Service Standard say?") == ["point 12"]
     assert code_spans("how do I book leave") == []
+    # A hyphen alone is a word ("sign-on"), found by the English channel; digits or capitals make a code.
+    assert code_spans("Which single sign-on do third-party tools use?") == []
+    assert code_spans("Is COVID-19 guidance OFFICIAL-SENSITIVE?") == ["COVID-19", "OFFICIAL-SENSITIVE"]
 
 
 @pytest.mark.parametrize(

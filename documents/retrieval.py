@@ -198,11 +198,114 @@ def _is_code(word: str) -> bool:
     return len(word) >= 2 and word.isupper()
 
 
+# English function words (PostgreSQL's english stop list, in part): a number after one is prose.
+_FUNCTION_WORDS = frozenset(
+    [
+        "a",
+        "about",
+        "above",
+        "after",
+        "again",
+        "against",
+        "all",
+        "an",
+        "and",
+        "any",
+        "are",
+        "as",
+        "at",
+        "be",
+        "before",
+        "below",
+        "between",
+        "both",
+        "but",
+        "by",
+        "can",
+        "did",
+        "do",
+        "does",
+        "during",
+        "each",
+        "every",
+        "few",
+        "for",
+        "from",
+        "had",
+        "has",
+        "have",
+        "how",
+        "if",
+        "in",
+        "into",
+        "is",
+        "it",
+        "its",
+        "more",
+        "most",
+        "no",
+        "nor",
+        "not",
+        "of",
+        "off",
+        "on",
+        "once",
+        "only",
+        "or",
+        "other",
+        "our",
+        "out",
+        "over",
+        "own",
+        "same",
+        "should",
+        "so",
+        "some",
+        "such",
+        "than",
+        "that",
+        "the",
+        "their",
+        "then",
+        "there",
+        "these",
+        "they",
+        "this",
+        "those",
+        "through",
+        "to",
+        "too",
+        "under",
+        "until",
+        "up",
+        "very",
+        "was",
+        "we",
+        "were",
+        "what",
+        "when",
+        "where",
+        "which",
+        "while",
+        "who",
+        "why",
+        "will",
+        "with",
+        "within",
+        "would",
+        "you",
+        "your",
+    ]
+)
+
+
 def code_spans(query: str) -> list[str]:
     """The code-like phrases of a question, each searched as a phrase without stemming or stop words.
 
     "Can I claim T&S under MPM A.4 or section 21?" -> ["T&S", "MPM A.4", "section 21"]. A bare
-    number keeps the word before it ("point 12"), since the number alone matches too much.
+    number keeps the word before it ("point 12"), since the number alone matches too much; after a
+    function word ("1, 2 or 3", "within 28") it is prose, not a reference, and is left to the English
+    channel (as a phrase, "or 3" meant reading the posting list of "or": in nearly every chunk).
     """
     words = [_WORD_EDGE.sub("", w) for w in query.split()]
     spans: list[str] = []
@@ -213,6 +316,9 @@ def code_spans(query: str) -> list[str]:
             while i + 1 < len(words) and words[i + 1] and _is_code(words[i + 1]):
                 i += 1
             if words[start].isdigit() and start > 0 and words[start - 1]:
+                if words[start - 1].lower() in _FUNCTION_WORDS and start == i:
+                    i += 1
+                    continue
                 start -= 1
             spans.append(" ".join(words[start : i + 1]).replace('"', ""))
         i += 1

@@ -320,6 +320,8 @@ def test_code_spans_pick_out_codes_and_numbered_sections():
     # A hyphen alone is a word ("sign-on"), found by the English channel; digits or capitals make a code.
     assert code_spans("Which single sign-on do third-party tools use?") == []
     assert code_spans("Is COVID-19 guidance OFFICIAL-SENSITIVE?") == ["COVID-19", "OFFICIAL-SENSITIVE"]
+    # A number after a function word is prose ("or 3", "within 28"), not a reference like "point 12".
+    assert code_spans("Who is told about category 1, 2 or 3 incidents within 28 days?") == ["category 1 2"]
 
 
 @pytest.mark.parametrize(

@@ -695,14 +695,14 @@ WITH readable AS MATERIALIZED (
     -- Access control: the one definition of "may read" (CollectionQuerySet.readable_by), in SQL.
     SELECT c.id
     FROM {collection} c
-    JOIN {user} u ON u.id = %(user_id)s AND u.is_active
     WHERE c.is_active
       AND c.marking = ANY(%(markings)s::text[])
       AND (%(all_collections)s OR c.slug = ANY(%(slugs)s::text[]))
-      AND EXISTS (
-          SELECT 1 FROM {reader_groups} rg
+      AND c.id IN (
+          SELECT rg.collection_id FROM {reader_groups} rg
           JOIN {user_groups} ug ON ug.group_id = rg.group_id
-          WHERE rg.collection_id = c.id AND ug.user_id = u.id
+          JOIN {user} u ON u.id = ug.user_id
+          WHERE ug.user_id = %(user_id)s AND u.is_active
       )
 ),
 table_size AS MATERIALIZED (

@@ -145,6 +145,17 @@ def test_inactive_and_anonymous_users_see_nothing(library):
     assert passages_for_user(user=None, query="annual leave", k=5) == []
 
 
+def test_an_account_deactivated_mid_conversation_sees_nothing_at_once(library):
+    """The check is in the SQL too: a caller still holding the active user object (a socket opened
+    before the account was switched off) gets nothing once the row says inactive."""
+    from django.contrib.auth import get_user_model
+
+    user = library["user"]
+    assert passages_for_user(user=user, query="annual leave", k=5)
+    get_user_model().objects.filter(pk=user.pk).update(is_active=False)
+    assert user.is_active and passages_for_user(user=user, query="annual leave", k=5) == []
+
+
 def test_losing_a_group_takes_effect_at_once(library):
     """Access is computed in the query, so removing a user from a group hides its passages immediately."""
     user = library["user"]

@@ -525,6 +525,7 @@ def _database_key(connection) -> tuple:
     return (settings_dict.get("HOST"), settings_dict.get("PORT"), settings_dict["NAME"])
 
 
+@functools.cache
 def _stats_version_sql() -> str:
     return _STATS_VERSION_SQL.format(chunk=Chunk._meta.db_table)
 

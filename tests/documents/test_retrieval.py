@@ -245,6 +245,12 @@ def crowded(make_user):
     return user
 
 
+def analyze_chunks() -> None:
+    """Planner statistics for the chunks as they are now (the test database is never auto-analysed)."""
+    with connection.cursor() as cursor:
+        cursor.execute("ANALYZE documents_chunk")
+
+
 def force_index_scans() -> None:
     """Make the planner use indexes wherever it can (this transaction only), as it would at scale."""
     with connection.cursor() as cursor:
@@ -352,8 +358,7 @@ def test_the_words_channel_finds_only_readable_matches_whichever_way_in(crowded,
     everyone = make_user("both@example.gov.uk", groups=["Everyone", "Few"])
     # The broad way in searches the rarest words only, by the statistics (as a table big enough to be
     # searched that way has them): "procurement", in every chunk, must not crowd out "rules team".
-    with connection.cursor() as cursor:
-        cursor.execute("ANALYZE documents_chunk")
+    analyze_chunks()
     broad = retrieve(user=everyone, query="procurement rules team", k=8, params=params)
     assert [p.collection_slug for p in broad.passages[:5]] == ["mine"] * 5
     assert {p.chunk_id for p in few.passages} == {p.chunk_id for p in broad.passages[:5]}
@@ -362,8 +367,7 @@ def test_the_words_channel_finds_only_readable_matches_whichever_way_in(crowded,
 def test_plan_from_planner_statistics_on_a_big_table(crowded, make_user):
     """Once the table is analysed and bigger than the threshold, the population is estimated from
     pg_stats (no counting scan): a 5-chunk reader still gets the exact plan, an all-reader the index."""
-    with connection.cursor() as cursor:
-        cursor.execute("ANALYZE documents_chunk")
+    analyze_chunks()
     params = RetrievalParams(exact_below=100, vector_depth=5)
     selective = retrieve(user=crowded, query="procurement guidance", k=5, mode="vector", params=params)
     assert selective.plan == PLAN_EXACT
@@ -423,35 +427,32 @@ def test_ef_search_follows_the_share_the_user_can_read(crowded, make_user):
     assert [p.chunk_id for p in first.passages] == [p.chunk_id for p in again.passages]
 
 
-def test_a_code_the_statistics_call_common_is_dropped_before_reading_rows(make_user):
-    """Once analysed, a code expected in more readable chunks than the scan limit is dropped from the
-    statistics alone (no matches read); a rare code in the same question is still searched."""
-    common = make_collection("common-codes", groups=["Everyone"])
-    add_document(common, [f"ABC guidance note {i} for the team." for i in range(40)] + ["Form XYZ 9 is for claims."])
+@pytest.mark.parametrize(
+    ("codes_chunks", "found_if_common_means_over_60_percent"),
+    [
+        # 40 of 41 readable chunks: expected in more than the scan limit (10) of what the user reads.
+        pytest.param([f"ABC guidance note {i} for the team." for i in range(40)], 0, id="over-the-scan-limit"),
+        # 5 of 10: under the scan limit for this small reader, but in more than 20% of all chunks
+        # (finding its matches would mean reading its whole posting list).
+        pytest.param([f"ABC note {i}." for i in range(5)] + ["Other."] * 4, 5, id="in-a-large-share-of-all-chunks"),
+    ],
+)
+def test_a_code_the_statistics_call_common_is_dropped_before_reading_rows(
+    make_user, codes_chunks, found_if_common_means_over_60_percent
+):
+    """Once analysed, a code the statistics call common is dropped from them alone (no matches read),
+    as a word would be; a rare code in the same question is still searched."""
+    collection = make_collection("common-codes", groups=["Everyone"])
+    add_document(collection, [*codes_chunks, "Form XYZ 9 is for claims."])
     user = make_user("stats@example.gov.uk", groups=["Everyone"])
-    with connection.cursor() as cursor:
-        cursor.execute("ANALYZE documents_chunk")
+    analyze_chunks()
     only_codes = RetrievalParams(vector_weight=0.0, keyword_weight=0.0, code_weight=0.5, code_scan_limit=10)
     assert retrieve(user=user, query="ABC", k=5, params=only_codes).passages == []
     both = retrieve(user=user, query="ABC or XYZ 9", k=5, params=only_codes).passages
     assert [p.text for p in both] == ["Form XYZ 9 is for claims."]
-
-
-def test_a_code_in_a_large_share_of_all_chunks_is_dropped_even_for_a_small_reader(make_user):
-    """A code in more than HUMPHREY_RETRIEVAL_COMMON_TERM_FREQ of chunks is no signal (as a word would
-    not be) even where the reader's few chunks keep it under the scan limit: finding its matches
-    would mean reading its whole posting list."""
-    collection = make_collection("shared-codes", groups=["Everyone"])
-    add_document(collection, [f"ABC note {i}." for i in range(5)] + ["Form XYZ 9 is for claims."] + ["Other."] * 4)
-    user = make_user("codes@example.gov.uk", groups=["Everyone"])
-    with connection.cursor() as cursor:
-        cursor.execute("ANALYZE documents_chunk")
-    only_codes = RetrievalParams(vector_weight=0.0, keyword_weight=0.0, code_weight=0.5, code_scan_limit=10)
-    assert retrieve(user=user, query="ABC", k=5, params=only_codes).passages == []
-    both = retrieve(user=user, query="ABC or XYZ 9", k=5, params=only_codes).passages
-    assert [p.text for p in both] == ["Form XYZ 9 is for claims."]
-    rare_enough = RetrievalParams(**{**only_codes.__dict__, "common_term_freq": 0.6})
-    assert len(retrieve(user=user, query="ABC", k=5, params=rare_enough).passages) == 5
+    relaxed = RetrievalParams(**{**only_codes.__dict__, "common_term_freq": 0.6})
+    found = retrieve(user=user, query="ABC", k=5, params=relaxed).passages
+    assert len(found) == found_if_common_means_over_60_percent
 
 
 def test_a_new_analyze_is_seen_by_the_next_question(make_user):
@@ -461,13 +462,11 @@ def test_a_new_analyze_is_seen_by_the_next_question(make_user):
     add_document(collection, ["Zebra crossing rules.", "Guidance note on leave."] + [f"Form {i}." for i in range(40)])
     user = make_user("analyse@example.gov.uk", groups=["Everyone"])
     words_only = RetrievalParams(vector_weight=0.0, code_weight=0.0)
-    with connection.cursor() as cursor:
-        cursor.execute("ANALYZE documents_chunk")
+    analyze_chunks()
     found = retrieve(user=user, query="zebra note", k=5, params=words_only).passages
     assert {p.text for p in found} == {"Zebra crossing rules.", "Guidance note on leave."}
     add_document(collection, [f"Another note {i}." for i in range(40)])
-    with connection.cursor() as cursor:
-        cursor.execute("ANALYZE documents_chunk")  # "note" is now in half the chunks: no signal
+    analyze_chunks()  # "note" is now in half the chunks: no signal
     found = retrieve(user=user, query="zebra note", k=5, params=words_only).passages
     assert [p.text for p in found] == ["Zebra crossing rules."]
 

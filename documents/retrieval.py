@@ -364,8 +364,9 @@ def _remember_share(key: tuple, share: float) -> None:
 
 
 # The ef_search defaults were chosen at 100,000 chunks; a bigger graph needs a wider search for the same
-# recall, so both bounds grow with the square root of the table's size beyond that, up to pgvector's
-# maximum (measured at 1,000,000 chunks: docs/retrieval.md).
+# recall, so both bounds grow with the table's size to the power 2/3 beyond that, up to pgvector's
+# maximum. Measured at 1,000,000 chunks (docs/retrieval.md): the square root's floor, 506, gave recall@10
+# 0.945 / 0.932 (all / 10% readers); this one's, 743, gives 0.982 / 0.973.
 _REFERENCE_ROWS = 100_000
 _EF_SEARCH_MAX = 1000
 _table_rows: dict[str, float] = {}  # the chunk table's size per database, as the last statement saw it
@@ -381,7 +382,7 @@ def _ef_search(
 ) -> int:
     """``params.ef_search`` is the ceiling (and the choice when nothing is known yet); with iterative
     scans the floor always (the scan itself goes on until the filter has let ``depth`` rows through)."""
-    scale = math.sqrt(table_rows / _REFERENCE_ROWS) if table_rows and table_rows > _REFERENCE_ROWS else 1.0
+    scale = (table_rows / _REFERENCE_ROWS) ** (2 / 3) if table_rows and table_rows > _REFERENCE_ROWS else 1.0
     ceiling = max(min(_EF_SEARCH_MAX, math.ceil(params.ef_search * scale)), depth)
     floor = min(ceiling, math.ceil(params.ef_search_min * scale))
     if iterative:

@@ -405,18 +405,19 @@ def test_ef_search_follows_the_share_the_user_can_read(crowded, make_user):
     assert _ef_search(params, 40, (0.5, now)) == 200
     assert _ef_search(params, 40, (1 / 60, now)) == 400
     assert _ef_search(params, 40, (1.0, now - 3600)) == 400  # stale: the safe choice
-    # A table bigger than the 100,000 chunks the defaults were chosen at: both bounds grow with the
-    # square root of its size, never past pgvector's maximum of 1,000.
+    # A table bigger than the 100,000 chunks the defaults were chosen at: both bounds grow with its
+    # size to the power 2/3 (8 times the rows: 4 times the search), never past pgvector's maximum of 1,000.
     assert _ef_search(params, 40, (1.0, now), 100_000) == 100
-    assert _ef_search(params, 40, (1.0, now), 400_000) == 200
-    assert _ef_search(params, 40, (1 / 60, now), 400_000) == 800
+    assert _ef_search(params, 40, (1.0, now), 800_000) == 400
+    assert _ef_search(params, 40, (1 / 60, now), 800_000) == 1000
+    assert _ef_search(RetrievalParams(ef_search_min=160), 20, None, 1_000_000, iterative=True) == 743
     assert _ef_search(params, 40, None, 4_000_000) == 1000
     # Iterative scans: the filter no longer needs a wider search (the scan goes on by itself); the
     # table's size still widens it.
     assert _ef_search(params, 40, None, iterative=True) == 100
     assert _ef_search(params, 40, (1.0, now), iterative=True) == 100
     assert _ef_search(params, 40, (1 / 60, now), iterative=True) == 100
-    assert _ef_search(params, 40, None, 400_000, iterative=True) == 200
+    assert _ef_search(params, 40, None, 800_000, iterative=True) == 400
     assert _ef_search(params, 400, None, iterative=True) == 400  # never below the depth
     reader = make_user("everything@example.gov.uk", groups=["Everyone", "Few"])
     without = RetrievalParams(ef_search=400, ef_search_min=100, vector_depth=40, iterative_scan=False)

@@ -53,6 +53,28 @@ def test_ingest_walks_folders_summarises_and_fails_non_zero(folder, fake_embedde
     assert Chunk.objects.filter(collection=collection, searchable=True).count() >= 2
 
 
+def test_ingest_and_wait_leaves_statistics_that_know_the_new_chunks(folder, fake_embedder, media):
+    """The words channel weighs words by the planner's statistics: after a bulk load they are
+    refreshed at once, not whenever autovacuum gets to it (the test database is never auto-analysed)."""
+    from django.db import connection
+
+    def analysed_words() -> list[str]:
+        with connection.cursor() as cursor:
+            cursor.execute(
+                "SELECT most_common_elems::text::text[] FROM pg_stats "
+                "WHERE tablename = 'documents_chunk' AND attname = 'search_vector'"
+            )
+            row = cursor.fetchone()
+        return (row[0] or []) if row else []
+
+    (folder / "hr" / "broken.pdf").unlink()
+    run("ingest", str(folder), "--collection", "hr", "--create", "--wait", "--no-progress")
+    assert "rail" in analysed_words()
+    (folder / "zebra.md").write_text("# Zebra\n\nZebra crossings are marked in white.\n")
+    run("ingest", str(folder), "--collection", "hr", "--wait", "--no-progress")
+    assert "zebra" in analysed_words()
+
+
 def test_ingest_again_reports_unchanged_and_succeeds(folder, fake_embedder, media):
     """Re-running over the same good files changes nothing and exits zero."""
     (folder / "hr" / "broken.pdf").unlink()

@@ -15,6 +15,7 @@ from django.core.management.base import BaseCommand, CommandError
 from documents import services
 from documents.ingest.parse import EXTENSIONS
 from documents.models import Collection, VersionStatus
+from documents.retrieval import planner_statistics_refresh
 
 
 @dataclass
@@ -156,6 +157,8 @@ class Command(BaseCommand):
                 bar.close()
         for raw in missing:
             summary.failed.append((raw, "not found"))
+        if wait and summary.ingested:
+            planner_statistics_refresh()  # rank the new chunks' words on statistics that know them
         parts = [f"ingested {len(summary.ingested)}"]
         if summary.queued:
             parts.append(f"queued {len(summary.queued)}")

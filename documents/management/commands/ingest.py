@@ -92,6 +92,8 @@ def ingest_files(files: list[Path], *, collection: Collection, user, wait: bool,
             summary.failed.append((name, reason))
         if progress is not None:
             progress(name)
+    if summary.ingested:
+        planner_statistics_refresh()  # rank the new chunks' words on statistics that know them
     return summary
 
 
@@ -157,8 +159,6 @@ class Command(BaseCommand):
                 bar.close()
         for raw in missing:
             summary.failed.append((raw, "not found"))
-        if wait and summary.ingested:
-            planner_statistics_refresh()  # rank the new chunks' words on statistics that know them
         parts = [f"ingested {len(summary.ingested)}"]
         if summary.queued:
             parts.append(f"queued {len(summary.queued)}")

@@ -36,9 +36,10 @@ STATUS_NOTES = {
 def message_html(message: Message) -> str:
     """Sanitised HTML for a stored answer: ``[n]`` links to the exact passage it cited."""
     citations = {c.n: c for c in message.citations.all()}
+    urls = dict(zip(citations, services.passage_urls([c.chunk_id for c in citations.values()]), strict=True))
     return render_markdown(
         message.text,
-        citation_url=lambda n: (services.passage_url(citations[n].chunk_id) or "#") if n in citations else None,
+        citation_url=lambda n: (urls[n] or "#") if n in urls else None,
         allowed_link_text="\n".join(c.quote for c in citations.values()),
         allowed_hosts=settings.HUMPHREY_CHAT_LINK_HOSTS,
     )

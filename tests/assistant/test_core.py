@@ -256,3 +256,20 @@ async def test_questions_arriving_together_are_embedded_in_one_batch():
     vectors = await asyncio.gather(*(batcher.embed(t) for t in texts))
     assert batcher.batches == 1
     assert vectors == [FakeEmbeddings().embed_query(t) for t in texts]
+
+
+def test_passage_links_reversed_once_are_the_links_django_reverses():
+    from django.urls import reverse
+    from django.urls.base import get_script_prefix, set_script_prefix
+
+    from assistant.services import passage_urls
+
+    ids = [1, 7, 42, 987_654, 12_345_678_901]
+    assert passage_urls(ids) == [reverse("documents:passage", args=[i]) for i in ids]
+    assert passage_urls([]) == []
+    before = get_script_prefix()
+    set_script_prefix("/humphrey/")  # served under a path prefix (SCRIPT_NAME)
+    try:
+        assert passage_urls([3, 30]) == ["/humphrey/curate/passage/3/", "/humphrey/curate/passage/30/"]
+    finally:
+        set_script_prefix(before)

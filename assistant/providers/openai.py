@@ -231,7 +231,10 @@ class OpenAIChatModel:
                 else:
                     timeout = max(0.001, started + self.first_token_timeout - time.monotonic())
                 try:
-                    chunk = await asyncio.wait_for(iterator.__anext__(), timeout=timeout)
+                    # asyncio.timeout, not wait_for: wait_for wraps every read in a new task, and with a
+                    # hundred answers streaming that is thousands of tasks a second on the event loop.
+                    async with asyncio.timeout(timeout):
+                        chunk = await iterator.__anext__()
                 except StopAsyncIteration:
                     break
                 except (TimeoutError, openai.APITimeoutError, httpx.TimeoutException):

@@ -15,7 +15,7 @@ from assistant.core.markdown import render_markdown
 from assistant.core.prompt import load_prompt, render_messages
 from assistant.core.types import ChatRequest, Source, TextDelta, Turn, Usage
 from assistant.providers.base import CircuitBreaker
-from assistant.providers.openai import OpenAIChatModel, sse_payloads
+from assistant.providers.openai import AzureOpenAIChatModel, OpenAIChatModel, sse_payloads
 from audit.models import AuditEvent
 
 from .conftest import add_document, make_collection
@@ -168,6 +168,45 @@ async def test_a_stream_that_is_not_json_or_reports_an_error_midway_fails_cleanl
     assert [i.text for i in got] == ["According", " to"]
     openai_server.configure()
     assert "".join(i.text for i in await _collect(model) if isinstance(i, TextDelta)).startswith("According")
+
+
+@pytest.mark.asyncio
+async def test_the_request_body_is_what_the_sdk_would_send_and_authenticates_with_the_key(openai_server):
+    openai_server.requests.clear()
+    openai_server.seen.clear()
+    model = OpenAIChatModel(
+        base_url=openai_server.base_url, model="m", api_key="sk-test", temperature=0.2, max_tokens=99
+    )
+    await _collect(model)
+    assert [{k: v for k, v in r.items() if k != "_timing"} for r in openai_server.requests] == [
+        {
+            "model": "m",
+            "messages": _request().messages,
+            "stream": True,
+            "stream_options": {"include_usage": True},
+            "temperature": 0.2,
+            "max_tokens": 99,
+        }
+    ]
+    assert openai_server.seen == [{"path": "/v1/chat/completions", "authorization": "Bearer sk-test"}]
+
+
+@pytest.mark.asyncio
+async def test_azure_openai_is_asked_at_its_deployment_with_its_api_version_and_key(openai_server):
+    openai_server.requests.clear()
+    openai_server.seen.clear()
+    model = AzureOpenAIChatModel(
+        endpoint=openai_server.base_url.removesuffix("/v1"),
+        api_key="azure-key",
+        api_version="2024-10-21",
+        deployment="humphrey-4o",
+    )
+    items = await _collect(model)
+    assert "".join(i.text for i in items if isinstance(i, TextDelta)).startswith("According")
+    assert openai_server.seen == [
+        {"path": "/openai/deployments/humphrey-4o/chat/completions?api-version=2024-10-21", "api-key": "azure-key"}
+    ]
+    assert openai_server.requests[0]["model"] == "humphrey-4o"
 
 
 @pytest.mark.asyncio

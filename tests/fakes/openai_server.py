@@ -18,7 +18,8 @@ process): ``python -m tests.fakes.openai_server --port 8081 --ttft-ms 300 --toke
 
 The scenario comes from the server's settings, changed with ``POST /_control`` (JSON of the fields
 of ``Behaviour`` to change), or per request from a model name ``fake:<scenario>``. Every request body is kept
-(``GET /_requests``, newest last; ``DELETE /_requests`` forgets them).
+(``GET /_requests``, newest last; ``DELETE /_requests`` forgets them); in a test, ``seen`` holds each
+chat request's path and credentials header.
 """
 
 from __future__ import annotations
@@ -55,6 +56,7 @@ class FakeOpenAIServer:
         self.host, self.port = host, port
         self.behaviour = Behaviour(**behaviour)
         self.requests: list[dict] = []
+        self.seen: list[dict] = []  # each chat request's path (query included) and credentials header
         self.failures = 0
         self._loop: asyncio.AbstractEventLoop | None = None
         self._server: asyncio.base_events.Server | None = None
@@ -121,6 +123,9 @@ class FakeOpenAIServer:
                     name, _, value = h.decode("latin-1").partition(":")
                     headers[name.strip().lower()] = value.strip()
                 body = await reader.readexactly(int(headers.get("content-length", "0") or 0))
+                if "/chat/completions" in path:  # where each request went and how it authenticated
+                    credentials = {k: headers[k] for k in ("api-key", "authorization") if k in headers}
+                    self.seen.append({"path": path, **credentials})
                 keep = await self._route(method, path.split("?")[0], body, writer)
                 if not keep:
                     return

@@ -274,10 +274,11 @@ QUESTIONS = [
 ]
 
 
-async def shape_steady(args, port, cookies, collection) -> tuple[list[Sample], float]:
+async def shape_steady(args, port, cookies, collection, on_start=lambda: None) -> tuple[list[Sample], float]:
     count = int(args.rate * args.duration)
     sockets = await asyncio.gather(*(open_socket(port, cookies[i % len(cookies)]) for i in range(count)))
     samples = [Sample(marker=f"q-s{i:05d}") for i in range(count)]
+    on_start()
     started = time.time()
     tasks = []
     for i, (ws, sample) in enumerate(zip(sockets, samples, strict=True)):
@@ -292,9 +293,10 @@ async def shape_steady(args, port, cookies, collection) -> tuple[list[Sample], f
     return samples, elapsed
 
 
-async def shape_burst(args, port, cookies, collection) -> tuple[list[Sample], float]:
+async def shape_burst(args, port, cookies, collection, on_start=lambda: None) -> tuple[list[Sample], float]:
     sockets = await asyncio.gather(*(open_socket(port, cookies[i % len(cookies)]) for i in range(args.burst)))
     samples = [Sample(marker=f"q-b{i:05d}") for i in range(args.burst)]
+    on_start()
     started = time.time()
     await asyncio.gather(
         *(
@@ -347,6 +349,32 @@ def count_answers_since(since: float) -> int:
     return AuditEvent.objects.filter(action="answer", created_at__gte=datetime.fromtimestamp(since, UTC)).count()
 
 
+async def cpu_window(pid: int, seconds: float) -> dict:
+    """Where the CPU went in a shape's first ``seconds``: the machine's busy share, the web process's
+    CPU, and its main thread's (the event loop's). A loop thread near 1,000 ms a second while the
+    machine has idle time means the one event loop, not the cores, is what the questions wait for."""
+    import psutil
+
+    def snap():
+        process = psutil.Process(pid)
+        loop_thread = next((t.user_time + t.system_time for t in process.threads() if t.id == pid), 0.0)
+        times, machine = process.cpu_times(), psutil.cpu_times()
+        idle = machine.idle + getattr(machine, "iowait", 0.0)
+        busy = sum(getattr(machine, f, 0.0) for f in ("user", "nice", "system", "irq", "softirq", "steal"))
+        return time.monotonic(), times.user + times.system, loop_thread, busy, idle
+
+    t0, web0, loop0, busy0, idle0 = snap()
+    await asyncio.sleep(seconds)
+    t1, web1, loop1, busy1, idle1 = snap()
+    total = (busy1 - busy0) + (idle1 - idle0)
+    return {
+        "seconds": round(t1 - t0, 2),
+        "machine_busy_share": round((busy1 - busy0) / total, 2) if total > 0 else None,
+        "web_cpu_ms": round(1000 * (web1 - web0)),
+        "web_event_loop_thread_cpu_ms": round(1000 * (loop1 - loop0)),
+    }
+
+
 async def main_async(args, port, fake_url, cookies, collection, watch) -> dict:
     from asgiref.sync import sync_to_async
 
@@ -360,7 +388,15 @@ async def main_async(args, port, fake_url, cookies, collection, watch) -> dict:
             results["idle"] = await shape_idle(args, port, cookies, collection)
             continue
         runner = shape_steady if shape == "steady" else shape_burst
-        samples, elapsed = await runner(args, port, cookies, collection)
+        # From the first question sent (its sockets open): the burst's first second, or the steady arrivals.
+        seconds = 1.0 if shape == "burst" else args.duration
+        windows: list[asyncio.Task] = []
+
+        def measure_cpu(seconds=seconds, windows=windows) -> None:
+            windows.append(asyncio.create_task(cpu_window(watch.processes["web"], seconds)))
+
+        samples, elapsed = await runner(args, port, cookies, collection, measure_cpu)
+        cpu = await windows[0]
         await asyncio.sleep(args.settle)  # answers are written after their last frame
         timings = await sync_to_async(model_timings)(fake_url)
         summary = summarise(samples, timings, args.ttft_ms, elapsed)
@@ -369,6 +405,7 @@ async def main_async(args, port, fake_url, cookies, collection, watch) -> dict:
         summary["answers_started"] = started
         summary["answer_audit_events"] = audited
         summary["answers_without_audit_event"] = max(0, started - audited)
+        summary["cpu_first_second" if shape == "burst" else "cpu_during_arrivals"] = cpu
         results[shape] = summary
     stop.set()
     await watcher

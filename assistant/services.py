@@ -154,7 +154,7 @@ _ID_SLOT = 987_654_321_987_654_321  # no chunk's id: marks where an id goes in a
 def passage_urls(chunk_ids: list[int]) -> list[str]:
     """The pages showing these passages in their document versions (the documents app's ``passage``
     view), reversed once for all of them: Django's ``reverse`` costs tens of microseconds, and a burst of
-    answers, each with eight sources, spent a tenth of its event loop's time in it (py-spy)."""
+    answers, each with its six or so sources, spent a tenth of its event loop's time in it (py-spy)."""
     try:
         template = reverse("documents:passage", args=[_ID_SLOT])
     except NoReverseMatch:

@@ -204,6 +204,11 @@ class Chunk(models.Model):
         blank=True,
         help_text="SHA-256 of the text the embedder saw: unchanged chunks are not re-embedded.",
     )
+    # Answer units (sentences, whole list items, table rows: documents.ingest.units) as
+    # [start, end, kind, context] lists, and one vector per unit (float16, 384 each, packed), made
+    # at ingestion so that scoring sentences costs a question no embedding. Empty until embedded.
+    units = models.JSONField(default=list, blank=True)
+    unit_vectors = models.BinaryField(null=True, blank=True, editable=False)
     search_vector = models.GeneratedField(
         expression=SearchVector("heading_path", weight="A", config="english")
         + SearchVector("text", weight="B", config="english"),

@@ -23,6 +23,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import PurePath
 
+import numpy
 from django.conf import settings
 from django.contrib.auth.models import Group
 from django.core.exceptions import ValidationError
@@ -39,6 +40,8 @@ from .embeddings import get_embedder
 from .ingest.chunk import chunk_document
 from .ingest.parse import CONTENT_TYPES, ParseError, ParseLimits, parse, sniff
 from .ingest.types import ChunkDraft
+from .ingest.units import embed_text as unit_embed_text
+from .ingest.units import split_units
 from .models import Chunk, Collection, Document, DocumentVersion, Marking, VersionStatus
 
 logger = logging.getLogger(__name__)
@@ -380,6 +383,21 @@ def _embed_hash(text: str) -> str:
     return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
 
+def chunk_units_embed(chunks: list[Chunk], embedder) -> None:
+    """Each chunk's answer units and their vectors (``documents.ingest.units``), set on the objects."""
+    texts: list[str] = []
+    for chunk in chunks:
+        units = split_units(chunk.text)
+        chunk.units = [u.as_list() for u in units]
+        heading = chunk.heading_path.split(HEADING_SEPARATOR)[-1] if chunk.heading_path else ""
+        texts.extend(unit_embed_text(chunk.text, units, i, heading) for i in range(len(units)))
+    vectors = numpy.asarray(embedder.embed_documents(texts) if texts else [], dtype=numpy.float16)
+    at = 0
+    for chunk in chunks:
+        chunk.unit_vectors = vectors[at : at + len(chunk.units)].tobytes()
+        at += len(chunk.units)
+
+
 def _claim(version_id: int) -> DocumentVersion | None:
     """Mark the version as being parsed by us, unless it is done or someone else is on it."""
     with transaction.atomic():
@@ -440,22 +458,23 @@ def _reuse_embeddings(version: DocumentVersion, pending: list[Chunk], model_id: 
     if not hashes:
         return 0
     found: dict[str, object] = {}
-    for embed_hash, vector in (
+    for embed_hash, vector, units, unit_vectors in (
         Chunk.objects.filter(
             version__document_id=version.document_id,
             embed_sha256__in=hashes,
             embedding_model=model_id,
             embedding__isnull=False,
+            unit_vectors__isnull=False,
         )
         .exclude(version=version)
-        .values_list("embed_sha256", "embedding")
+        .values_list("embed_sha256", "embedding", "units", "unit_vectors")
     ):
-        found.setdefault(embed_hash, vector)
+        found.setdefault(embed_hash, (vector, units, unit_vectors))
     reused = [c for c in pending if c.embed_sha256 in found]
     for chunk in reused:
-        chunk.embedding = found[chunk.embed_sha256]
+        chunk.embedding, chunk.units, chunk.unit_vectors = found[chunk.embed_sha256]
         chunk.embedding_model = model_id
-    Chunk.objects.bulk_update(reused, ["embedding", "embedding_model"], batch_size=500)
+    Chunk.objects.bulk_update(reused, ["embedding", "embedding_model", "units", "unit_vectors"], batch_size=500)
     return len(reused)
 
 
@@ -532,8 +551,9 @@ def version_ingest(version_id: int) -> IngestOutcome:
             for chunk, vector in zip(batch, vectors, strict=True):
                 chunk.embedding = vector
                 chunk.embedding_model = model_id
+            chunk_units_embed(batch, embedder)
             with transaction.atomic():
-                Chunk.objects.bulk_update(batch, ["embedding", "embedding_model"])
+                Chunk.objects.bulk_update(batch, ["embedding", "embedding_model", "units", "unit_vectors"])
                 done += len(batch)
                 DocumentVersion.objects.filter(pk=version.pk).update(progress_done=done, heartbeat_at=timezone.now())
         stage = "publishing"
@@ -572,9 +592,9 @@ def chunks_reembed(*, batch_size: int | None = None, progress=None) -> int:
     embedder = get_embedder()
     model_id = embedder.model_id
     batch_size = batch_size or settings.HUMPHREY_INGEST_BATCH
-    todo = Chunk.objects.filter(~Q(embedding_model=model_id) | Q(embedding__isnull=True)).exclude(
-        version__status__in=[VersionStatus.QUEUED, *RUNNING]
-    )
+    todo = Chunk.objects.filter(
+        ~Q(embedding_model=model_id) | Q(embedding__isnull=True) | Q(unit_vectors__isnull=True)
+    ).exclude(version__status__in=[VersionStatus.QUEUED, *RUNNING])
     done = 0
     while True:
         batch = list(todo.select_related("version__document").order_by("pk")[:batch_size])
@@ -590,8 +610,9 @@ def chunks_reembed(*, batch_size: int | None = None, progress=None) -> int:
             chunk.embedding = vector
             chunk.embedding_model = model_id
             chunk.embed_sha256 = _embed_hash(text)
+        chunk_units_embed(batch, embedder)
         with transaction.atomic():
-            Chunk.objects.bulk_update(batch, ["embedding", "embedding_model", "embed_sha256"])
+            Chunk.objects.bulk_update(batch, ["embedding", "embedding_model", "embed_sha256", "units", "unit_vectors"])
         done += len(batch)
         if progress is not None:
             progress(len(batch))

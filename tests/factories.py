@@ -8,6 +8,7 @@ import itertools
 
 from documents.embeddings import FakeEmbeddings
 from documents.models import Chunk, Collection, Document, DocumentVersion
+from documents.services import chunk_units_embed
 
 FAKE = FakeEmbeddings()
 _counter = itertools.count(1)
@@ -38,7 +39,7 @@ def add_document(
     document.save(update_fields=["current_version"])
     vectors = FAKE.embed_documents(texts)
     offset = 0
-    Chunk.objects.bulk_create(
+    chunks = Chunk.objects.bulk_create(
         Chunk(
             version=version,
             collection=collection,
@@ -54,6 +55,8 @@ def add_document(
         )
         for i, (text, vector) in enumerate(zip(texts, vectors, strict=True))
     )
+    chunk_units_embed(chunks, FAKE)  # answer units and their vectors, as ingestion makes them
+    Chunk.objects.bulk_update(chunks, ["units", "unit_vectors"])
     return document
 
 

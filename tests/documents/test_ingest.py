@@ -74,8 +74,12 @@ def test_unchanged_chunks_are_not_re_embedded(make_collection, curator, monkeypa
     v2 = upload_and_ingest(collection, "travel.md", GUIDE_V2.encode(), curator)
     assert v2.status == VersionStatus.READY
     assert seen, "the changed chunk is embedded"
-    assert all("50p" in text for text in seen)
-    assert v2.chunks.count() > len(seen)
+    changed = v2.chunks.get(text__contains="50p")
+    # The changed chunk, then its answer units (sentences), all from that chunk: nothing else again.
+    assert "50p" in seen[0] and changed.text in seen[0]
+    assert all(text.split(": ", 1)[-1] in changed.text for text in seen[1:]) and len(seen) == 1 + len(changed.units)
+    unchanged = v2.chunks.exclude(pk=changed.pk)
+    assert unchanged.exists() and all(c.unit_vectors for c in unchanged), "units reused with the vectors"
 
 
 def test_identical_reupload_is_recognised(make_collection, curator, monkeypatch):
@@ -143,7 +147,7 @@ def test_worker_killed_mid_embedding_is_never_half_searchable_and_retries(
 
     def dies_on_second_batch(self, texts):
         calls["n"] += 1
-        if calls["n"] == 2:
+        if calls["n"] == 3:  # each batch embeds its chunks, then their answer units
             raise Killed()
         return real(self, texts)
 
@@ -174,7 +178,10 @@ def test_worker_killed_mid_embedding_is_never_half_searchable_and_retries(
     version.refresh_from_db()
     assert outcome.status == VersionStatus.READY and version.status == VersionStatus.READY
     total = version.chunks.count()
-    assert len(embedded) == total - 2
+    redone = version.chunks.order_by("ordinal")[2:]
+    # The chunks left and their answer units: not the two embedded before the crash.
+    assert len(embedded) == sum(1 + len(c.units) for c in redone)
+    assert not any("Rule 0 " in text or "Rule 1 " in text for text in embedded)
     assert version.chunks.filter(searchable=True).count() == total
     assert AuditEvent.objects.filter(action="curation.version_retry", data__version_id=version.pk).exists()
 

@@ -15,7 +15,8 @@ from documents.services import chunks_reembed
 class Command(BaseCommand):
     help = (
         "Re-embed every chunk whose embedding_model differs from the configured embedder's model id "
-        "(after switching HUMPHREY_EMBEDDINGS_PROVIDER). Resumable: each batch commits."
+        "(after switching HUMPHREY_EMBEDDINGS_PROVIDER), or that has no answer-unit vectors yet "
+        "(chunks ingested before they existed). Resumable: each batch commits."
     )
 
     def add_arguments(self, parser):
@@ -24,8 +25,10 @@ class Command(BaseCommand):
 
     def handle(self, *args, dry_run: bool = False, batch_size: int = 0, **options):
         model_id = get_embedder().model_id
-        todo = Chunk.objects.filter(~Q(embedding_model=model_id) | Q(embedding__isnull=True)).count()
-        self.stdout.write(f"{todo} chunk(s) not embedded by {model_id}.")
+        todo = Chunk.objects.filter(
+            ~Q(embedding_model=model_id) | Q(embedding__isnull=True) | Q(unit_vectors__isnull=True)
+        ).count()
+        self.stdout.write(f"{todo} chunk(s) not embedded by {model_id} (or without answer-unit vectors).")
         if dry_run or not todo:
             return
         from tqdm import tqdm

@@ -12,6 +12,8 @@ from django.db import models
 from django.db.models import Q
 from django.utils import timezone
 
+from assistant.core.citations import highlight_query
+
 
 class ConversationQuerySet(models.QuerySet):
     def owned_by(self, user) -> ConversationQuerySet:
@@ -72,6 +74,9 @@ class Message(models.Model):
     usage = models.JSONField(default=dict, blank=True)
     timings = models.JSONField(default=dict, blank=True, help_text="Milliseconds: retrieval, first token, total.")
     prompt_version = models.CharField(max_length=32, blank=True)
+    checks = models.JSONField(
+        default=list, blank=True, help_text="A model answer's sentences checked against their citations."
+    )
     created_at = models.DateTimeField(default=timezone.now)
     purged_at = models.DateTimeField(null=True, blank=True, help_text="Text removed by the retention purge.")
 
@@ -97,6 +102,9 @@ class Citation(models.Model):
     chunk = models.ForeignKey("documents.Chunk", on_delete=models.PROTECT, related_name="+")
     version = models.ForeignKey("documents.DocumentVersion", on_delete=models.PROTECT, related_name="+")
     quote = models.TextField(blank=True)
+    highlights = models.JSONField(
+        default=list, blank=True, help_text="[start, end] of the sentences of the passage the answer drew on."
+    )
 
     class Meta:
         ordering = ["message", "n"]
@@ -104,6 +112,10 @@ class Citation(models.Model):
 
     def __str__(self) -> str:
         return f"[{self.n}] of message {self.message_id}"
+
+    @property
+    def highlight_query(self) -> str:
+        return highlight_query(self.highlights)
 
 
 class Rating(models.TextChoices):

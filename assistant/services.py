@@ -23,6 +23,7 @@ import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 
+import numpy as np
 from django.conf import settings
 from django.db import transaction
 from django.db.utils import Error as DatabaseError
@@ -31,9 +32,20 @@ from django.utils import timezone
 
 from assistant import pii
 from assistant.batching import query_embedder
-from assistant.core.citations import cited_numbers, strip_unshown
-from assistant.core.condense import condense
+from assistant.core.citations import cited_numbers, highlight_query, strip_unshown
+from assistant.core.condense import condense, follow_up_subject
 from assistant.core.errors import AnswerError
+from assistant.core.evidence import (
+    CheckSettings,
+    Coverage,
+    GateSettings,
+    Weights,
+    check_claims,
+    citing_sentences,
+    claim_notes,
+    coverage,
+    score_units,
+)
 from assistant.core.markdown import render_markdown
 from assistant.core.prompt import PROMPT_VERSION, render_messages
 from assistant.core.types import ChatRequest, Source, TextDelta, Usage
@@ -42,8 +54,11 @@ from assistant.intake import Ask, Prepared, question_intake
 from assistant.intake import question_store as question_store  # commands and tests store one ask
 from assistant.providers import get_chat_model
 from audit.services import audit_record
+from documents.embeddings import DIMENSIONS
+from documents.ingest.units import split_units
 from documents.models import Chunk
 from documents.retrieval import clean_query, passages_for_user
+from documents.vocabulary import word_shares
 from humphrey.metrics import ANSWERS, RETRIEVAL_SECONDS, TIME_TO_FIRST_TOKEN, TOKENS
 
 from .models import Citation, Conversation, Feedback, Message, Rating, Role, Status
@@ -162,7 +177,10 @@ def passage_urls(chunk_ids: list[int]) -> list[str]:
     return [template.replace(str(_ID_SLOT), str(int(chunk_id))) for chunk_id in chunk_ids]
 
 
-def source_frames(sources: list[Source]) -> list[dict]:
+def source_frames(sources: list[Source], highlights: dict[int, list] | None = None) -> list[dict]:
+    """The ``sources`` / ``citations`` frames' entries; ``highlights`` (passage n -> spans) make each
+    link open its passage with the sentences the answer used highlighted."""
+    highlights = highlights or {}
     return [
         {
             "n": source.n,
@@ -175,22 +193,29 @@ def source_frames(sources: list[Source]) -> list[dict]:
             "page": source.page,
             "collection": source.collection_slug,
             "quote": source.text[:600],
-            "url": url,
+            "url": url + highlight_query(highlights.get(source.n)) if url else url,
         }
         for source, url in zip(sources, passage_urls([s.chunk_id for s in sources]), strict=True)
     ]
 
 
-def answer_html(text: str, sources: list[Source], cited: list[int]) -> str:
-    """Sanitised HTML of an answer: ``[n]`` links to cited passages; links only if a cited passage has them."""
+def answer_html(
+    text: str, sources: list[Source], cited: list[int], *, highlights: dict | None = None, checks: list | None = None
+) -> str:
+    """Sanitised HTML of an answer: ``[n]`` links to cited passages (their used sentences highlighted);
+    links only if a cited passage has them; sentences the claim check doubts marked."""
     by_n = {s.n: s for s in sources}
+    highlights = highlights or {}
     allowed = "\n".join(by_n[n].text for n in cited if n in by_n)
     urls = dict(zip(by_n, passage_urls([s.chunk_id for s in by_n.values()]), strict=True))
     return render_markdown(
         text,
-        citation_url=lambda n: urls[n] or "#" if n in urls else None,
+        citation_url=lambda n: (
+            (urls[n] + highlight_query(highlights.get(n)) if urls[n] else "#") if n in urls else None
+        ),
         allowed_link_text=allowed,
         allowed_hosts=settings.HUMPHREY_CHAT_LINK_HOSTS,
+        notes=claim_notes(checks or []),
     )
 
 
@@ -216,6 +241,9 @@ class Outcome:
     model: dict = field(default_factory=dict)
     usage: Usage = field(default_factory=Usage)
     timings: dict = field(default_factory=dict)
+    coverage: dict = field(default_factory=dict)  # the gate's evidence (assistant.core.evidence.Coverage)
+    checks: list[dict] = field(default_factory=list)  # a model answer's sentences against their citations
+    highlights: dict[int, list] = field(default_factory=dict)  # passage n -> [start, end] of the units used
 
 
 def _cost(usage: Usage) -> float | None:
@@ -251,11 +279,19 @@ def answer_record(*, user, prepared: Prepared, outcome: Outcome) -> Message:
     message.usage = outcome.usage.as_dict()
     message.timings = outcome.timings
     message.prompt_version = PROMPT_VERSION if outcome.messages else ""
+    message.checks = outcome.checks
     message.save()
     # A citation row refers to the chunk by key: PROTECT keeps what was quoted for as long as the answer.
     existing = set(Chunk.objects.filter(pk__in=[by_n[n].chunk_id for n in cited]).values_list("pk", flat=True))
     Citation.objects.bulk_create(
-        Citation(message=message, n=n, chunk_id=by_n[n].chunk_id, version_id=by_n[n].version_id, quote=by_n[n].text)
+        Citation(
+            message=message,
+            n=n,
+            chunk_id=by_n[n].chunk_id,
+            version_id=by_n[n].version_id,
+            quote=by_n[n].text,
+            highlights=outcome.highlights.get(n, []),
+        )
         for n in cited
         if by_n[n].chunk_id in existing
     )
@@ -281,7 +317,21 @@ def answer_record(*, user, prepared: Prepared, outcome: Outcome) -> Message:
                 "total": outcome.timings.get("total"),
             },
             "error_code": outcome.error_code,
-            "citations": [{"n": n, "chunk_id": by_n[n].chunk_id, "version_id": by_n[n].version_id} for n in cited],
+            "coverage": outcome.coverage,
+            "claims": {
+                "checked": sum(1 for c in outcome.checks if c["cited"]),
+                "unsupported": sum(1 for c in outcome.checks if c["unsupported"]),
+                "uncited": sum(1 for c in outcome.checks if c["uncited"]),
+            },
+            "citations": [
+                {
+                    "n": n,
+                    "chunk_id": by_n[n].chunk_id,
+                    "version_id": by_n[n].version_id,
+                    "highlights": outcome.highlights.get(n, []),
+                }
+                for n in cited
+            ],
             "passages": [
                 {
                     "n": s.n,
@@ -314,6 +364,7 @@ def answer_record(*, user, prepared: Prepared, outcome: Outcome) -> Message:
                 for s in outcome.sources
             ],
             "answer": outcome.text,
+            **({"claims": outcome.checks} if outcome.checks else {}),
             **({"model_output": outcome.model_output} if outcome.model_output else {}),
         },
     )
@@ -330,42 +381,123 @@ def _ms(start: float) -> int:
     return int((time.monotonic() - start) * 1000)
 
 
-def _retrieve(user, query: str, collections, k: int, max_marking: str, query_vector=None) -> list[Source]:
+def _retrieve(
+    user, query: str, collections, k: int, max_marking: str, query_vector=None
+) -> tuple[list[Source], Weights]:
+    """The passages for the question, each with its answer units and their vectors, and the word
+    weights the evidence is scored with (both read here, in the database thread)."""
     passages = passages_for_user(
         user=user, query=query, collections=collections, k=k, max_marking=max_marking, query_vector=query_vector
     )
-    return [
-        Source(
-            n=i,
-            chunk_id=p.chunk_id,
-            text=p.text,
-            document_id=p.document_id,
-            document_title=p.document_title,
-            version_id=p.version_id,
-            version_number=p.version_number,
-            version_sha256=p.version_sha256,
-            collection_slug=p.collection_slug,
-            marking=p.marking,
-            heading_path=p.heading_path,
-            anchor=p.anchor,
-            page=p.page,
-            vector_score=p.vector_score,
-            keyword_score=p.keyword_score,
-            score=p.score,
+    units = {
+        pk: (stored, vectors)
+        for pk, stored, vectors in Chunk.objects.filter(pk__in=[p.chunk_id for p in passages]).values_list(
+            "pk", "units", "unit_vectors"
         )
-        for i, p in enumerate(passages, start=1)
-    ]
+    }
+    sources = []
+    for i, p in enumerate(passages, start=1):
+        stored, vectors = units.get(p.chunk_id, ([], None))
+        if not stored:  # ingested before answer units existed (``manage.py reembed`` adds them)
+            stored, vectors = [u.as_list() for u in split_units(p.text)], None
+        sources.append(
+            Source(
+                n=i,
+                chunk_id=p.chunk_id,
+                text=p.text,
+                document_id=p.document_id,
+                document_title=p.document_title,
+                version_id=p.version_id,
+                version_number=p.version_number,
+                version_sha256=p.version_sha256,
+                collection_slug=p.collection_slug,
+                marking=p.marking,
+                heading_path=p.heading_path,
+                anchor=p.anchor,
+                page=p.page,
+                vector_score=p.vector_score,
+                keyword_score=p.keyword_score,
+                score=p.score,
+                units=tuple(tuple(u) for u in stored),
+                unit_vectors=None
+                if vectors is None
+                else np.frombuffer(bytes(vectors), dtype=np.float16).reshape(-1, DIMENSIONS).astype(np.float32),
+            )
+        )
+    share, floor = word_shares()
+    return sources, Weights(share=share, floor=floor)
 
 
-def good_enough(sources: list[Source]) -> bool:
-    """Whether the best passage is close enough in meaning to be worth answering from."""
-    threshold = settings.HUMPHREY_CHAT_MIN_RELEVANCE
-    for s in sources:
-        if s.vector_score is not None and s.vector_score >= threshold:
-            return True
-        if s.vector_score is None and s.keyword_score:
-            return True
-    return False
+def gate_settings() -> GateSettings:
+    return GateSettings(
+        min_score=settings.HUMPHREY_ANSWER_MIN_EVIDENCE,
+        words_weight=settings.HUMPHREY_ANSWER_WORDS_WEIGHT,
+        unit_weight=settings.HUMPHREY_ANSWER_UNIT_WEIGHT,
+        passage_weight=settings.HUMPHREY_ANSWER_PASSAGE_WEIGHT,
+        min_best_unit=settings.HUMPHREY_ANSWER_MIN_UNIT_SIMILARITY,
+    )
+
+
+def answer_evidence(
+    *, question: str, vector, sources: list[Source], weights: Weights, subject: str = ""
+) -> tuple[Coverage, list]:
+    """Whether the passages cover the question (the gate every answer passes before any model is
+    called), and their units scored against it (what the extractive answerer quotes from).
+    ``subject``: for a follow-up, the earlier question it leans on (its words count half)."""
+    scored = score_units(question=question, vector=vector, sources=sources, weights=weights, subject=subject)
+    gate = gate_settings()
+    top = {s.chunk_id for s in sources[: gate.top_passages]}
+    verdict = coverage(
+        question=question,
+        vector=vector,
+        sources=sources,
+        weights=weights,
+        gate=gate,
+        scored=[u for u in scored if u.source.chunk_id in top],
+        subject=subject,
+    )
+    return verdict, scored
+
+
+def check_settings() -> CheckSettings:
+    return CheckSettings(
+        min_words=settings.HUMPHREY_ANSWER_CHECK_MIN_WORDS, min_meaning=settings.HUMPHREY_ANSWER_CHECK_MIN_SIMILARITY
+    )
+
+
+def answer_finish(out: Outcome, *, model, request: ChatRequest, weights: Weights, vectors: dict) -> None:
+    """What the finished text of an answer becomes: not covered if it cites nothing; citations of
+    passages never shown removed; a model's sentences checked against their citations; the units
+    each cited passage was used for (highlighted on its page)."""
+    shown = [s.n for s in out.sources]
+    out.cited = cited_numbers(out.text, shown)
+    if not out.cited:
+        # Grounded or honest: an answer that cites nothing is not shown as an answer.
+        out.model_output = out.text
+        out.status, out.text = Status.NO_ANSWER, not_covered_text(out.sources)
+        return
+    cleaned = strip_unshown(out.text, shown)
+    if cleaned != out.text:
+        out.model_output, out.text = out.text, cleaned
+    out.status = Status.COMPLETE
+    by_n = {s.n: s for s in out.sources}
+    used: dict[int, set[int]] = {}
+    if model.uses_language_model:
+        checks = check_claims(
+            answer=out.text, sources=out.sources, weights=weights, vectors=vectors, settings=check_settings()
+        )
+        out.checks = [c.as_dict() for c in checks if c.cited or c.uncited]
+        for check in checks:
+            for n, units in check.support.items():
+                used.setdefault(n, set()).update(units)
+    elif hasattr(model, "quotes"):
+        for quote in model.quotes(request):
+            used.setdefault(quote.source.n, set()).update(quote.indexes)
+    out.highlights = {
+        n: sorted([by_n[n].units[i][0], by_n[n].units[i][1]] for i in units)
+        for n, units in used.items()
+        if n in by_n and n in out.cited
+    }
 
 
 def not_covered_text(sources: list[Source]) -> str:
@@ -542,16 +674,25 @@ class AnswerRun:
         t0 = time.monotonic()
         # Embedded outside the database thread, batched with other questions arriving at once.
         vector = await self._query_vector(clean_query(out.condensed))
-        out.sources = await db_call(_retrieve)(
+        out.sources, weights = await db_call(_retrieve)(
             self.user, out.condensed, p.collections, settings.HUMPHREY_CHAT_PASSAGES, model.max_marking, vector
         )
         out.timings["retrieval"] = _ms(t0)
-        if not good_enough(out.sources):
+        subject = follow_up_subject(p.model_text, p.turns)
+        verdict, scored = answer_evidence(
+            question=p.model_text if subject else out.condensed,
+            vector=vector,
+            sources=out.sources,
+            weights=weights,
+            subject=subject,
+        )
+        out.coverage = verdict.as_dict()
+        if not verdict.covered:
             out.status, out.text = Status.NO_ANSWER, not_covered_text(out.sources)
             return
         self._emit({"type": "sources", "message": p.answer_id, "sources": source_frames(out.sources)})
         out.messages = render_messages(question=p.model_text, sources=out.sources, turns=p.turns)
-        request = ChatRequest(messages=out.messages, sources=out.sources, question=out.condensed)
+        request = ChatRequest(messages=out.messages, sources=out.sources, question=out.condensed, evidence=scored)
         parts: list[str] = []
         try:
             async with contextlib.aclosing(model.stream(request)) as stream:
@@ -565,17 +706,13 @@ class AnswerRun:
                         out.usage = item
         finally:
             out.text = "".join(parts)
-        shown = [s.n for s in out.sources]
-        out.cited = cited_numbers(out.text, shown)
-        if not out.cited:
-            # Grounded or honest: an answer that cites nothing is not shown as an answer.
-            out.model_output = out.text
-            out.status, out.text = Status.NO_ANSWER, not_covered_text(out.sources)
-            return
-        cleaned = strip_unshown(out.text, shown)
-        if cleaned != out.text:
-            out.model_output, out.text = out.text, cleaned
-        out.status = Status.COMPLETE
+        vectors = {}
+        if model.uses_language_model:
+            sentences = citing_sentences(out.text, [s.n for s in out.sources])
+            if sentences:  # batched with other questions' embeddings; after the answer, not before it
+                found = await asyncio.gather(*(query_embedder().embed(t) for t in sentences))
+                vectors = dict(zip(sentences, found, strict=True))
+        answer_finish(out, model=model, request=request, weights=weights, vectors=vectors)
 
     async def _record(self, error: AnswerError | None) -> None:
         p, out = self.prepared, self.outcome
@@ -610,8 +747,9 @@ class AnswerRun:
             "conversation": p.conversation_id,
             "status": out.status,
             "text": out.text,
-            "html": answer_html(out.text, out.sources, out.cited),
-            "citations": source_frames([by_n[n] for n in out.cited if n in by_n]),
+            "html": answer_html(out.text, out.sources, out.cited, highlights=out.highlights, checks=out.checks),
+            "citations": source_frames([by_n[n] for n in out.cited if n in by_n], out.highlights),
+            "checks": out.checks,
             "usage": out.usage.as_dict(),
             "timings": {k: out.timings.get(k) for k in ("retrieval", "first_token", "total")},
         }

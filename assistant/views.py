@@ -19,6 +19,7 @@ from django.views.decorators.http import require_POST
 from documents.models import Collection
 
 from . import services
+from .core.evidence import claim_notes
 from .core.markdown import render_markdown
 from .forms import FeedbackForm, RenameForm
 from .intake import STREAMING_GIVE_UP
@@ -39,9 +40,10 @@ def message_html(message: Message) -> str:
     urls = dict(zip(citations, services.passage_urls([c.chunk_id for c in citations.values()]), strict=True))
     return render_markdown(
         message.text,
-        citation_url=lambda n: (urls[n] or "#") if n in urls else None,
+        citation_url=lambda n: (urls[n] + citations[n].highlight_query if urls[n] else "#") if n in urls else None,
         allowed_link_text="\n".join(c.quote for c in citations.values()),
         allowed_hosts=settings.HUMPHREY_CHAT_LINK_HOSTS,
+        notes=claim_notes(message.checks or []),
     )
 
 

@@ -388,6 +388,32 @@ HUMPHREY_INSIGHTS_MAX_GAP_QUESTIONS: int = _int(
     "HUMPHREY_INSIGHTS_MAX_GAP_QUESTIONS", 2000, minimum=2
 )  # most recent gap questions clustered per dashboard view
 
+# The coverage gate: is the question covered by the guidance the person may read? (docs/answers.md)
+HUMPHREY_ANSWER_MIN_EVIDENCE: float = _float(
+    "HUMPHREY_ANSWER_MIN_EVIDENCE", 0.51
+)  # combined evidence needed to answer (below: "not covered"); the trade-off curve is in docs/answers.md
+HUMPHREY_ANSWER_WORDS_WEIGHT: float = _float(
+    "HUMPHREY_ANSWER_WORDS_WEIGHT", 0.2
+)  # weight of the share of the question's words the best passage holds (rarer words count more)
+HUMPHREY_ANSWER_UNIT_WEIGHT: float = _float(
+    "HUMPHREY_ANSWER_UNIT_WEIGHT", 0.65
+)  # weight of the best sentence's (list item's, table row's) cosine to the question
+HUMPHREY_ANSWER_PASSAGE_WEIGHT: float = _float(
+    "HUMPHREY_ANSWER_PASSAGE_WEIGHT", 0.15
+)  # weight of the best passage's cosine to the question
+HUMPHREY_ANSWER_MIN_UNIT_SIMILARITY: float = _float(
+    "HUMPHREY_ANSWER_MIN_UNIT_SIMILARITY", 0.3
+)  # best sentence's cosine below which a question is never answered, whatever its words
+HUMPHREY_ANSWER_CHECK_MIN_WORDS: float = _float(
+    "HUMPHREY_ANSWER_CHECK_MIN_WORDS", 0.5
+)  # a model's sentence is supported by passage n if n holds this share of its words (rarer count more) ...
+HUMPHREY_ANSWER_CHECK_MIN_SIMILARITY: float = _float(
+    "HUMPHREY_ANSWER_CHECK_MIN_SIMILARITY", 0.55
+)  # ... or one of n's sentences is this close to it in meaning (cosine)
+HUMPHREY_ANSWER_QUOTE_WORDS: int = _int(
+    "HUMPHREY_ANSWER_QUOTE_WORDS", 120, minimum=20
+)  # about how long an extractive (no-model) answer is, in words
+
 # OpenAI or any OpenAI-compatible server; empty key and base URL = extractive answers only.
 OPENAI_API_KEY: str = env.str("OPENAI_API_KEY", default="")  # API key (a dummy for local servers)
 OPENAI_BASE_URL: str = env.str("OPENAI_BASE_URL", default="")  # e.g. http://vllm:8000/v1 or Ollama's /v1
@@ -418,7 +444,9 @@ _chat_timeouts = {
 }
 # Chat models by alias, like CACHES (see assistant/providers). No key, base URL or Azure endpoint:
 # the extractive answerer, which quotes passages and needs no model.
-HUMPHREY_CHAT_MODELS: dict = {"extractive": {"CLASS": "extractive", "CONFIG": {}}}
+HUMPHREY_CHAT_MODELS: dict = {
+    "extractive": {"CLASS": "extractive", "CONFIG": {"max_words": HUMPHREY_ANSWER_QUOTE_WORDS}}
+}
 if AZURE_OPENAI_ENDPOINT:
     HUMPHREY_CHAT_MODELS["default"] = {
         "CLASS": "azure",
@@ -467,9 +495,6 @@ HUMPHREY_CHAT_DB_THREADS: int = _int(
     "HUMPHREY_CHAT_DB_THREADS", 4, minimum=1
 )  # threads (each with a pooled connection) storing questions and answers; keep below HUMPHREY_DB_POOL_MAX
 HUMPHREY_CHAT_PASSAGES: int = _int("HUMPHREY_CHAT_PASSAGES", 6, minimum=1)  # passages shown to the model
-HUMPHREY_CHAT_MIN_RELEVANCE: float = _float(
-    "HUMPHREY_CHAT_MIN_RELEVANCE", 0.3
-)  # best passage's cosine below which "not covered" (MiniLM: dev questions 0.36-0.84, off-topic 0.12-0.29)
 HUMPHREY_CHAT_LINK_HOSTS: list[str] = _list(
     "HUMPHREY_CHAT_LINK_HOSTS", ["gov.uk"]
 )  # hosts (and subdomains) an answer may link to, and only when a cited passage has the link

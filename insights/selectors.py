@@ -150,6 +150,7 @@ class Day:
     timed: int = 0  # answers with a time to first token
     first_token_median_ms: float | None = None
     first_token_p90_ms: float | None = None
+    doubted: int = 0  # model answers with a sentence the claim check marked (unsupported or uncited)
 
     @property
     def other(self) -> int:
@@ -171,18 +172,24 @@ SELECT day,
        count(*) FILTER (WHERE feedback = 'down'),
        count(ttft),
        percentile_cont(0.5) WITHIN GROUP (ORDER BY ttft),
-       percentile_cont(0.9) WITHIN GROUP (ORDER BY ttft)
+       percentile_cont(0.9) WITHIN GROUP (ORDER BY ttft),
+       count(*) FILTER (WHERE doubted)
 FROM (
     SELECT day, outcome, feedback,
            CASE WHEN jsonb_typeof(data #> '{{timings_ms,first_token}}') = 'number'
-                THEN (data #>> '{{timings_ms,first_token}}')::float8 END AS ttft
+                THEN (data #>> '{{timings_ms,first_token}}')::float8 END AS ttft,
+           coalesce((data #>> '{{claims,unsupported}}')::int, 0) + coalesce((data #>> '{{claims,uncited}}')::int, 0)
+               > 0 AS doubted
     FROM ev
 ) answers
 GROUP BY day
 """,
         _params(collection, period, failed=list(FAILED_OUTCOMES)),
     )
-    by_day = {row[0]: Day(row[0], *row[1:8], first_token_median_ms=row[8], first_token_p90_ms=row[9]) for row in rows}
+    by_day = {
+        row[0]: Day(row[0], *row[1:8], first_token_median_ms=row[8], first_token_p90_ms=row[9], doubted=row[10])
+        for row in rows
+    }
     return [by_day.get(day, Day(day)) for day in period.dates]
 
 

@@ -150,7 +150,7 @@ class Dashboard:
     def totals(self) -> dict[str, int]:
         total = {
             key: sum(getattr(d, key) for d in self.days)
-            for key in ("questions", "answered", "not_covered", "failed", "up", "down")
+            for key in ("questions", "answered", "not_covered", "failed", "up", "down", "doubted")
         }
         total["other"] = total["questions"] - total["answered"] - total["not_covered"] - total["failed"]
         return total

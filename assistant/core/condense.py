@@ -1,9 +1,11 @@
 """Condense a follow-up into a standalone question for retrieval, from recent turns.
 
 Without asking a model (which would add a whole round trip before the first token): a question that
-leans on the conversation ("what about part-time staff?", "does that apply to them?") is joined to
-the previous question, so retrieval searches for both topics; a question that stands alone is used
-as it is.
+leans on the conversation ("and on my phone?", "does that apply to them?") is joined to the subject
+it leans on, the earlier question (and the one before that, when the earlier one was itself a
+follow-up), so retrieval searches for both; a question that stands alone is used as it is. The
+evidence scoring then counts the follow-up's own words in full and the subject's at half weight
+(``assistant.core.evidence``), so the answer is about what was asked now.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ _FOLLOW_UP = re.compile(
 )
 SHORT_QUESTION_WORDS = 6
 MAX_CONDENSED_CHARS = 1000
+MAX_SUBJECT_QUESTIONS = 2  # a chain of follow-ups keeps the question that started it
 
 
 def is_follow_up(question: str) -> bool:
@@ -26,10 +29,23 @@ def is_follow_up(question: str) -> bool:
     return len(words) <= SHORT_QUESTION_WORDS or bool(_FOLLOW_UP.search(question))
 
 
-def condense(question: str, turns: list[Turn]) -> str:
-    """A standalone question: ``question`` itself, or the previous question plus it for a follow-up."""
-    question = question.strip()
+def follow_up_subject(question: str, turns: list[Turn]) -> str:
+    """The earlier question(s) a follow-up leans on, oldest first; "" for a question standing alone."""
     previous = [t.text.strip() for t in turns if t.role == "user" and t.text.strip()]
-    if not previous or not is_follow_up(question):
+    if not previous or not is_follow_up(question.strip()):
+        return ""
+    subject = [previous[-1]]
+    for earlier in reversed(previous[:-1]):
+        if len(subject) >= MAX_SUBJECT_QUESTIONS or not is_follow_up(subject[0]):
+            break
+        subject.insert(0, earlier)
+    return " ".join(subject)
+
+
+def condense(question: str, turns: list[Turn]) -> str:
+    """A standalone question: ``question`` itself, or for a follow-up its subject then it."""
+    question = question.strip()
+    subject = follow_up_subject(question, turns)
+    if not subject:
         return question
-    return f"{previous[-1]} {question}"[-MAX_CONDENSED_CHARS:].strip()
+    return f"{subject} {question}"[-MAX_CONDENSED_CHARS:].strip()

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
+from html import escape
 from urllib.parse import urlsplit
 
 import nh3
@@ -32,15 +33,37 @@ def _host_allowed(host: str, allowed: tuple[str, ...] | list[str] | None) -> boo
     return any(host == h or host.endswith("." + h) for h in (a.lower().lstrip(".") for a in allowed))
 
 
+_MARK_OPEN, _MARK_CLOSE = "\ue000", "\ue001"  # private-use characters: a note's place in the text
+_MARK = re.compile(_MARK_OPEN + r"(\d+)" + _MARK_CLOSE)
+
+
+def _place_notes(text: str, notes: list[tuple[str, str]]) -> str:
+    """``text`` with a marker after each noted sentence (found in order; a sentence not found is skipped)."""
+    text = text.replace(_MARK_OPEN, "").replace(_MARK_CLOSE, "")  # never the model's own markers
+    at = 0
+    for i, (sentence, _) in enumerate(notes):
+        found = text.find(sentence, at)
+        if found < 0:
+            continue
+        end = found + len(sentence)
+        text = f"{text[:end]}{_MARK_OPEN}{i}{_MARK_CLOSE}{text[end:]}"
+        at = end
+    return text
+
+
 def render_markdown(
     text: str,
     *,
     citation_url: Callable[[int], str | None] | None = None,
     allowed_link_text: str = "",
     allowed_hosts: tuple[str, ...] | list[str] | None = None,
+    notes: list[tuple[str, str]] | None = None,
 ) -> str:
     """Sanitised HTML for ``text``. ``allowed_link_text``: passages a link must appear in to survive;
-    ``allowed_hosts``: host names (and their subdomains) links may point to (None: any host)."""
+    ``allowed_hosts``: host names (and their subdomains) links may point to (None: any host);
+    ``notes``: (sentence, note) pairs, each note shown after its sentence (the claim check's marks)."""
+    if notes:
+        text = _place_notes(text or "", notes)
     html = _md.render(text or "")
 
     def link(match: re.Match) -> str:
@@ -68,10 +91,18 @@ def render_markdown(
             )
 
         html = _CITE.sub(cite, html)
-    return nh3.clean(
+    html = nh3.clean(
         html,
         tags=ALLOWED_TAGS,
         attributes={"a": {"href", "class", "data-n", "aria-label"}, "sup": set()},
         url_schemes={"http", "https"},
         link_rel="noopener noreferrer nofollow",
     )
+    if notes:
+        # Added after sanitising, from our own fixed markup and the escaped note text only.
+        tag = '<strong class="govuk-tag govuk-tag--yellow humphrey-check">{}</strong>'
+        html = _MARK.sub(
+            lambda m: f" {tag.format(escape(notes[int(m.group(1))][1]))}" if int(m.group(1)) < len(notes) else "",
+            html,
+        )
+    return html

@@ -25,6 +25,9 @@ class Source:
     vector_score: float | None = None
     keyword_score: float | None = None
     score: float = 0.0
+    # Answer units ([start, end, kind, context] in ``text``) and their vectors (n x 384), when stored.
+    units: tuple = ()
+    unit_vectors: object = field(default=None, compare=False, repr=False)
 
 
 @dataclass(frozen=True)
@@ -42,6 +45,7 @@ class ChatRequest:
     messages: list[dict]  # OpenAI-style [{"role": ..., "content": ...}], exactly as sent
     sources: list[Source]
     question: str  # the standalone question (after condensing and any redaction)
+    evidence: list | None = None  # the sources' units scored against the question, best first
 
 
 @dataclass(frozen=True)

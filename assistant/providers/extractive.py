@@ -1,52 +1,54 @@
-"""The answerer used when no language model is configured: it quotes the best passages, cited.
+"""The answerer used when no language model is configured: it quotes the sentences that answer, cited.
 
-It never paraphrases, so it cannot invent anything; it says plainly that no language model is set up.
+It never paraphrases, so it cannot invent anything, and it says plainly that no language model is set
+up. From the top passages it picks the units (sentences, whole list items, table rows with their
+header) that answer the question by meaning and by the question's own words
+(``assistant.core.evidence.select_units``), with the sentence or lead-in each needs, and leaves out
+passages that do not help. About ``max_words`` words in all.
 """
 
 from __future__ import annotations
 
 import asyncio
-import re
 from collections.abc import AsyncIterator
 
+from assistant.core.evidence import Quote, Weights, score_units, select_units
 from assistant.core.types import ChatRequest, ModelInfo, TextDelta, Usage
 
 NOTICE = (
-    "No language model is configured, so here are the most relevant passages from the guidance, "
-    "quoted word for word. Check them against your question."
+    "No language model is configured, so Humphrey is quoting the guidance word for word: "
+    "these are the sentences that best match your question. Check them against what you asked."
 )
-_SENTENCE = re.compile(r"(?<=[.!?])\s+")
 
 
-def _quote(text: str, limit: int) -> str:
-    text = " ".join(text.split())
-    if len(text) <= limit:
-        return text
-    sentences, out = _SENTENCE.split(text), ""
-    for sentence in sentences:
-        if len(out) + len(sentence) + 1 > limit:
-            break
-        out = f"{out} {sentence}".strip()
-    return out or text[:limit].rsplit(" ", 1)[0] + "…"
+def _blockquote(text: str) -> str:
+    return "\n".join(f"> {line}" if line.strip() else ">" for line in text.splitlines())
 
 
 class ExtractiveAnswerer:
     uses_language_model = False
 
-    def __init__(self, *, alias: str = "extractive", passages: int = 3, quote_chars: int = 600, **_: object) -> None:
+    def __init__(self, *, alias: str = "extractive", max_words: int = 120, passages: int = 3, **_: object) -> None:
         self.alias = alias
-        self.passages = passages
-        self.quote_chars = quote_chars
+        self.max_words = max_words
+        self.passages = passages  # most sources quoted from
         self.max_marking = "OFFICIAL-SENSITIVE"  # nothing leaves the process
-        self.info = ModelInfo(endpoint=alias, name="extractive", params={"passages": passages})
+        self.info = ModelInfo(endpoint=alias, name="extractive", params={"max_words": max_words, "passages": passages})
+
+    def quotes(self, request: ChatRequest) -> list[Quote]:
+        """What the answer quotes (the services record these as the highlighted units)."""
+        evidence = request.evidence
+        if evidence is None:
+            evidence = score_units(question=request.question, vector=None, sources=request.sources, weights=Weights())
+        return select_units(evidence, max_words=self.max_words, max_sources=self.passages)
 
     async def stream(self, request: ChatRequest) -> AsyncIterator[TextDelta | Usage]:
         yield TextDelta(NOTICE + "\n\n")
-        for source in request.sources[: self.passages]:
+        for quote in self.quotes(request):
+            source = quote.source
             where = source.document_title
             if source.heading_path:
                 where = f"{where}, {source.heading_path.split(' > ')[-1]}"
-            quote = _quote(source.text, self.quote_chars).replace("\n", " ")
-            yield TextDelta(f"**{where}**\n\n> {quote} [{source.n}]\n\n")
+            yield TextDelta(f"**{where}**\n\n{_blockquote(quote.text())} [{source.n}]\n\n")
             await asyncio.sleep(0)
         yield Usage()

@@ -35,7 +35,9 @@ SECRET = (
 def _fakes(settings):
     """No model loads: questions and chunks are embedded by the hashed bag-of-words fake."""
     settings.HUMPHREY_EMBEDDINGS = {"CLASS": "fake", "CONFIG": {}}
-    settings.HUMPHREY_CHAT_MIN_RELEVANCE = 0.2
+    # The gate's defaults are calibrated on MiniLM; the hashed bag of words scores lower for the same match.
+    settings.HUMPHREY_ANSWER_MIN_EVIDENCE = 0.2
+    settings.HUMPHREY_ANSWER_MIN_UNIT_SIMILARITY = 0.1
     settings.HUMPHREY_CHAT_MODELS = {"extractive": {"CLASS": "extractive", "CONFIG": {}}}
     settings.HUMPHREY_CHAT_MODEL_ALIAS = "extractive"
     reset_chat_models()

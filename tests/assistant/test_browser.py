@@ -24,7 +24,8 @@ def site(guidance, staff, openai_server):
         OPENAI_API_KEY="test-key",
         HUMPHREY_CHAT_MODEL="fake-model",
         HUMPHREY_EMBEDDINGS_PROVIDER="fake",
-        HUMPHREY_CHAT_MIN_RELEVANCE="0.2",
+        HUMPHREY_ANSWER_MIN_EVIDENCE="0.2",
+        HUMPHREY_ANSWER_MIN_UNIT_SIMILARITY="0.1",
     )
     yield server
     server.stop()

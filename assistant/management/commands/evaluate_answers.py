@@ -1,0 +1,230 @@
+"""Measure answers on a question set: ``manage.py evaluate_answers QUESTIONS.jsonl --collection SLUG``.
+
+Each line of the file is JSON with ``question``, ``doc`` (the source file's name as ingested, or null
+for a question the guidance does not cover) and ``answer_quote`` (words of that document that answer
+it). A line may carry ``previous``: an earlier question of the same conversation, asked and answered
+first, so the line's question is a follow-up. Every question goes through the steps chat uses
+(``assistant.services``: condense, embed, retrieve with access control, the coverage gate, the chat
+model configured (``--model``: an alias of ``HUMPHREY_CHAT_MODELS``), the finishing checks) as a
+temporary reader created in a transaction that is rolled back. Nothing is stored or audited.
+
+Prints each miss, then one line of JSON:
+
+- ``answered``: share of answerable questions answered (not "not covered");
+- ``quote_in_answer``: share of answerable questions whose answer holds the ``answer_quote``
+  (case, whitespace, quotation marks and Markdown quoting folded);
+- ``doc_cited``: share of answerable questions whose answer cites the right document;
+- ``negatives_refused``: share of questions with ``"doc": null`` answered "not covered";
+- ``unsupported_sentences`` / ``uncited_sentences`` (model answers): share of an answer's cited
+  sentences a citation does not support, and of factual sentences citing nothing.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import re
+import statistics
+import time
+from pathlib import Path
+
+from django.conf import settings
+from django.contrib.auth import get_user_model
+from django.contrib.auth.models import Group
+from django.core.management.base import BaseCommand, CommandError
+from django.db import transaction
+
+from assistant import services
+from assistant.core.condense import condense, follow_up_subject
+from assistant.core.prompt import render_messages
+from assistant.core.types import ChatRequest, TextDelta, Turn
+from assistant.models import Status
+from assistant.providers import get_chat_model
+from documents.embeddings import get_embedder
+from documents.management.commands.evaluate_retrieval import fold
+from documents.models import Collection, Document
+from documents.retrieval import clean_query
+
+
+class _Rollback(Exception):
+    """Raised to undo the temporary reader once the run is over."""
+
+
+_QUOTING = re.compile(r"^\s*>\s?", re.MULTILINE)
+_CITATION = re.compile(r"\s*\[\d{1,3}(?:\s*,\s*\d{1,3})*\]")
+
+
+def answer_holds(answer: str, quote: str) -> bool:
+    """Whether ``answer`` holds ``quote``, Markdown quoting, emphasis and citations aside."""
+    plain = _CITATION.sub("", _QUOTING.sub("", answer)).replace("**", "")
+    return fold(quote) in fold(plain)
+
+
+def read_questions(path: Path) -> list[dict]:
+    if not path.is_file():
+        raise CommandError(f"No such file: {path}")
+    questions = []
+    for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
+        if not line.strip():
+            continue
+        try:
+            record = json.loads(line)
+        except json.JSONDecodeError as exc:
+            raise CommandError(f"{path}:{number}: not valid JSON ({exc.msg})") from None
+        if not isinstance(record, dict) or not isinstance(record.get("question"), str) or not record["question"]:
+            raise CommandError(f"{path}:{number}: each line needs a non-empty 'question'")
+        if record.get("doc") is not None and not (
+            isinstance(record.get("doc"), str) and isinstance(record.get("answer_quote"), str)
+        ):
+            raise CommandError(f"{path}:{number}: 'doc' and 'answer_quote' must be text (or doc null)")
+        if record.get("previous") is not None and not isinstance(record["previous"], str):
+            raise CommandError(f"{path}:{number}: 'previous' must be text")
+        record.setdefault("id", f"line-{number}")
+        questions.append(record)
+    if not questions:
+        raise CommandError(f"{path} has no questions")
+    return questions
+
+
+async def _stream(model, request: ChatRequest) -> str:
+    parts = []
+    async for item in model.stream(request):
+        if isinstance(item, TextDelta):
+            parts.append(item.text)
+    return "".join(parts)
+
+
+def answer_one(*, user, model, question: str, turns: list[Turn], collection: str) -> tuple[services.Outcome, float]:
+    """One question through chat's steps; returns the outcome and the ms the evidence took."""
+    out = services.Outcome()
+    out.condensed = condense(question, turns)
+    query = clean_query(out.condensed)
+    vector = get_embedder().embed_query(query) if query else None
+    out.sources, weights = services._retrieve(
+        user, out.condensed, [collection], settings.HUMPHREY_CHAT_PASSAGES, model.max_marking, vector
+    )
+    started = time.perf_counter()
+    subject = follow_up_subject(question, turns)
+    verdict, scored = services.answer_evidence(
+        question=question if subject else out.condensed,
+        vector=vector,
+        sources=out.sources,
+        weights=weights,
+        subject=subject,
+    )
+    evidence_ms = (time.perf_counter() - started) * 1000
+    out.coverage = verdict.as_dict()
+    if not verdict.covered:
+        out.status, out.text = Status.NO_ANSWER, services.not_covered_text(out.sources)
+        return out, evidence_ms
+    out.messages = render_messages(question=question, sources=out.sources, turns=turns)
+    request = ChatRequest(messages=out.messages, sources=out.sources, question=out.condensed, evidence=scored)
+    out.text = asyncio.run(_stream(model, request))
+    vectors = {}
+    if model.uses_language_model:
+        from assistant.core.evidence import citing_sentences
+
+        sentences = citing_sentences(out.text, [s.n for s in out.sources])
+        vectors = dict(zip(sentences, get_embedder().embed_documents(sentences), strict=True))
+    services.answer_finish(out, model=model, request=request, weights=weights, vectors=vectors)
+    return out, evidence_ms
+
+
+class Command(BaseCommand):
+    help = "Measure answers (coverage gate, quotes, citations) on a JSONL question set; last line is JSON."
+
+    def add_arguments(self, parser):
+        parser.add_argument("questions", type=Path, help="JSONL: question, doc (or null), answer_quote[, previous]")
+        parser.add_argument("--collection", required=True, help="slug of the collection to search")
+        parser.add_argument("--model", help="chat model alias (default: the one chat uses)")
+        parser.add_argument("--quiet", action="store_true", help="print only the JSON line")
+        parser.add_argument("--show", action="store_true", help="print every answer, not only the misses")
+
+    def handle(self, *args, questions: Path, collection: str, model: str | None, quiet: bool, show: bool, **options):
+        records = read_questions(questions)
+        try:
+            target = Collection.objects.get(slug=collection)
+        except Collection.DoesNotExist:
+            raise CommandError(f"No collection with the short name {collection!r}") from None
+        chat_model = get_chat_model(model)
+        names = dict(Document.objects.filter(collection=target).values_list("pk", "source_name"))
+        results = []
+        try:
+            with transaction.atomic():
+                reader = self._reader(target)
+                for record in records:
+                    turns: list[Turn] = []
+                    if record.get("previous"):
+                        first, _ = answer_one(
+                            user=reader, model=chat_model, question=record["previous"], turns=[], collection=target.slug
+                        )
+                        turns = [Turn("user", record["previous"]), Turn("assistant", first.text)]
+                    out, evidence_ms = answer_one(
+                        user=reader, model=chat_model, question=record["question"], turns=turns, collection=target.slug
+                    )
+                    results.append((record, out, evidence_ms))
+                raise _Rollback
+        except _Rollback:
+            pass
+        metrics, lines = self._score(results, names, show)
+        if not quiet:
+            for line in lines:
+                self.stdout.write(line)
+        metrics |= {"collection": target.slug, "model": chat_model.info.name}
+        self.stdout.write(json.dumps(metrics))
+
+    def _score(self, results, names: dict, show: bool) -> tuple[dict, list[str]]:
+        answerable = [(r, o) for r, o, _ in results if r.get("doc") is not None]
+        negatives = [(r, o) for r, o, _ in results if r.get("doc") is None]
+        answered = quoted = cited_doc = refused = 0
+        claims = unsupported = uncited = 0
+        lines = []
+        for record, out in answerable:
+            ok = out.status == Status.COMPLETE
+            docs = {names.get(s.document_id) for s in out.sources if s.n in out.cited}
+            holds = ok and answer_holds(out.text, record["answer_quote"])
+            right_doc = ok and record["doc"] in docs
+            answered += ok
+            quoted += holds
+            cited_doc += right_doc
+            for check in out.checks:
+                claims += bool(check["cited"])
+                unsupported += bool(check["unsupported"])
+                uncited += bool(check["uncited"])
+            if not holds or show:
+                why = "not covered" if not ok else ("quote missing" if right_doc else "wrong document")
+                lines.append(f"{'MISS' if not holds else 'OK'} {record['id']} ({why}): {record['question']}")
+                lines.append(f"    evidence {json.dumps(out.coverage)}")
+                if show or ok:
+                    lines.append("    " + out.text.replace("\n", "\n    ")[:1500])
+        for record, out in negatives:
+            ok = out.status != Status.COMPLETE
+            refused += ok
+            if not ok or show:
+                lines.append(
+                    f"{'MISS' if not ok else 'OK'} {record['id']} (answered, not covered): {record['question']}"
+                )
+                lines.append(f"    evidence {json.dumps(out.coverage)}")
+        n, m = len(answerable), len(negatives)
+        timings = [ms for _, _, ms in results]
+        metrics = {
+            "n": len(results),
+            "answerable": n,
+            "negatives": m,
+            "answered": round(answered / n, 4) if n else None,
+            "quote_in_answer": round(quoted / n, 4) if n else None,
+            "doc_cited": round(cited_doc / n, 4) if n else None,
+            "negatives_refused": round(refused / m, 4) if m else None,
+            "unsupported_sentences": round(unsupported / claims, 4) if claims else None,
+            "uncited_sentences": uncited,
+            "evidence_ms_p50": round(statistics.median(timings), 2) if timings else None,
+        }
+        return metrics, lines
+
+    def _reader(self, collection: Collection):
+        # A throwaway reader, rolled back with the transaction: retrieval's access control is the real one.
+        group = Group.objects.create(name=f"evaluate-answers-{time.time_ns()}")
+        collection.reader_groups.add(group)
+        reader = get_user_model().objects.create(username=group.name, email=f"{group.name}@invalid")
+        reader.groups.add(group)
+        return reader

@@ -1,0 +1,223 @@
+"""The evidence behind answers (``assistant.core.evidence``): sentence selection, the coverage gate,
+the claim check. Plain Python with the deterministic fake embedder: no database, no model."""
+
+from __future__ import annotations
+
+import asyncio
+
+import numpy as np
+
+from assistant.core.citations import highlight_query
+from assistant.core.evidence import (
+    CheckSettings,
+    GateSettings,
+    Weights,
+    check_claims,
+    citing_sentences,
+    claim_notes,
+    coverage,
+    score_units,
+    select_units,
+    terms,
+)
+from assistant.core.types import ChatRequest, Source, TextDelta
+from assistant.providers.extractive import NOTICE, ExtractiveAnswerer
+from documents.embeddings import FakeEmbeddings
+from documents.ingest.units import embed_text, split_units
+
+FAKE = FakeEmbeddings()
+
+DEVICES = """Lock your screen whenever you leave your desk. Screens lock themselves after 5 minutes.
+
+If you lose a laptop or phone, you must:
+
+- report it to the Service Desk within 24 hours
+- tell your line manager the same day
+- change your password if the device was unlocked
+
+Personal devices must not be used for OFFICIAL-SENSITIVE work."""
+
+RATES = """Mileage is paid at the rates below.
+
+| Vehicle | Rate per mile |
+|---|---|
+| Car | 45p |
+| Motorcycle | 24p |
+| Bicycle | 20p |
+
+Claims must be made within 3 months of the journey."""
+
+LEAVE = """Full-time staff get 25 days of annual leave a year. After five years of service this rises to 30 days.
+Part-time staff get annual leave pro rata. Leave must be booked with your manager in advance."""
+
+
+def source(n: int, text: str, *, title: str = "Guide", heading: str = "") -> Source:
+    units = split_units(text)
+    vectors = FAKE.embed_documents([embed_text(text, units, i, heading) for i in range(len(units))])
+    return Source(
+        n=n,
+        chunk_id=100 + n,
+        text=text,
+        document_id=n,
+        document_title=title,
+        version_id=n,
+        version_number=1,
+        version_sha256="0" * 64,
+        collection_slug="hr",
+        marking="OFFICIAL",
+        heading_path=heading,
+        vector_score=0.5,
+        keyword_score=0.1,
+        units=tuple(tuple(u.as_list()) for u in units),
+        unit_vectors=np.asarray(vectors, dtype=np.float32),
+    )
+
+
+def quoted(question: str, sources: list[Source], **options) -> str:
+    scored = score_units(question=question, vector=FAKE.embed_query(question), sources=sources, weights=Weights())
+    return "\n".join(q.text() for q in select_units(scored, **options))
+
+
+def test_the_sentence_that_answers_is_quoted_not_the_start_of_the_passage():
+    """A question about a later sentence gets that sentence, not the passage's first 600 characters."""
+    text = quoted("After how many years does annual leave rise to 30 days?", [source(1, LEAVE)])
+    assert "After five years of service this rises to 30 days." in text
+
+
+def test_a_list_is_quoted_whole_with_its_lead_in():
+    """Asked what to do, the answer keeps the lead-in line and every item of its list, each whole."""
+    text = quoted("What must I do if I lose a laptop?", [source(1, DEVICES, heading="Lost devices")])
+    assert "If you lose a laptop or phone, you must:" in text
+    for item in (
+        "- report it to the Service Desk within 24 hours",
+        "- tell your line manager the same day",
+        "- change your password if the device was unlocked",
+    ):
+        assert item in text.splitlines()
+
+
+def test_a_table_row_is_quoted_with_its_header():
+    """'Bicycle | 20p' means something only under 'Vehicle | Rate per mile': both are quoted, rows whole."""
+    text = quoted("What is the mileage rate for a bicycle?", [source(1, RATES, heading="Mileage")])
+    lines = text.splitlines()
+    assert "| Bicycle | 20p |" in lines
+    assert "| Vehicle | Rate per mile |" in lines
+    assert lines.index("| Vehicle | Rate per mile |") < lines.index("| Bicycle | 20p |")
+    assert "|---|---|" not in text
+
+
+def test_passages_that_do_not_help_are_left_out_and_the_answer_stays_short():
+    """Only units that answer are kept, within the word budget, from the passages that hold them."""
+    sources = [source(1, LEAVE, title="Leave"), source(2, RATES, title="Expenses"), source(3, DEVICES, title="IT")]
+    scored = score_units(
+        question="How many days of annual leave do part-time staff get?",
+        vector=FAKE.embed_query("How many days of annual leave do part-time staff get?"),
+        sources=sources,
+        weights=Weights(),
+    )
+    quotes = select_units(scored, max_words=40)
+    assert quotes and quotes[0].source.n == 1
+    assert {q.source.n for q in quotes} <= {1, 2, 3}
+    assert sum(len(q.text().split()) for q in quotes) <= 40
+    assert "Part-time staff get annual leave pro rata." in "\n".join(q.text() for q in quotes)
+
+
+def test_the_extractive_answer_cites_each_quote_and_says_no_model_is_configured():
+    """Each quoted group ends with its [n]; the notice says plainly that it is quoting, not answering."""
+    sources = [source(1, LEAVE, title="Leave policy"), source(2, DEVICES, title="IT security")]
+    question = "What must I do if I lose my phone?"
+    scored = score_units(question=question, vector=FAKE.embed_query(question), sources=sources, weights=Weights())
+    request = ChatRequest(messages=[], sources=sources, question=question, evidence=scored)
+
+    async def run() -> str:
+        return "".join(
+            [d.text async for d in ExtractiveAnswerer(max_words=60).stream(request) if isinstance(d, TextDelta)]
+        )
+
+    answer = asyncio.run(run())
+    assert answer.startswith(NOTICE)
+    assert "no language model is configured" in answer.lower()
+    assert "[2]" in answer and "**IT security**" in answer
+    assert "> - report it to the Service Desk within 24 hours" in answer
+
+
+def test_coverage_counts_the_questions_rarer_words_and_names_what_is_missing():
+    """A question whose rare words no passage holds is not covered; the missing words are named."""
+    weights = Weights(share={terms("leave")[0]: 0.5, terms("staff")[0]: 0.5}, floor=0.01)
+    sources = [source(1, LEAVE)]
+    gate = GateSettings(min_score=0.7, words_weight=1.0, unit_weight=0.0, passage_weight=0.0, min_best_unit=0.0)
+    covered = coverage(
+        question="How much annual leave do part-time staff get?",
+        vector=None,
+        sources=sources,
+        weights=weights,
+        gate=gate,
+    )
+    uncovered = coverage(
+        question="How much jury service leave do staff get?", vector=None, sources=sources, weights=weights, gate=gate
+    )
+    assert covered.covered and covered.words > 0.9
+    # "jury" is rare and absent; "leave" and "staff" are common and present: well under half the weight.
+    assert not uncovered.covered and uncovered.words < 0.6
+    assert uncovered.missing == (terms("jury")[0],)
+    assert uncovered.as_dict()["missing"] == [terms("jury")[0]]
+
+
+def test_coverage_needs_a_unit_close_in_meaning_as_well_as_the_words():
+    """The words may all be there, but with no sentence near the question in meaning it is not covered."""
+    sources = [source(1, LEAVE)]
+    question = "annual leave staff"
+    far = np.zeros(384, dtype=np.float32)
+    far[0] = 1.0  # a question vector at right angles to every unit
+    gate = GateSettings(min_score=0.3, min_best_unit=0.3)
+    near = coverage(question=question, vector=FAKE.embed_query(LEAVE), sources=sources, weights=Weights(), gate=gate)
+    away = coverage(question=question, vector=far, sources=sources, weights=Weights(), gate=gate)
+    assert near.covered and near.best_unit > 0.3
+    assert not away.covered and away.best_unit < 0.3
+    assert not coverage(question=question, vector=None, sources=[], weights=Weights(), gate=gate).covered
+
+
+def test_the_claim_check_marks_unsupported_and_uncited_sentences():
+    """A sentence is checked against the passage it cites; one about something else, and a factual
+    sentence with no citation in a cited answer, are marked; a supported one is not."""
+    sources = [source(1, LEAVE, title="Leave"), source(2, RATES, title="Expenses")]
+    answer = (
+        "Full-time staff get 25 days of annual leave a year [1]. "
+        "Staff may claim 45p a mile for driving a car [1]. "
+        "Mileage claims must be made within 3 months of the journey [2].\n\n"
+        "Overtime is paid at time and a half on Saturdays and bank holidays."
+    )
+    sentences = citing_sentences(answer, [1, 2])
+    vectors = dict(zip(sentences, FAKE.embed_documents(sentences), strict=True))
+    checks = check_claims(
+        answer=answer, sources=sources, weights=Weights(), vectors=vectors, settings=CheckSettings(min_meaning=0.8)
+    )
+    by_start = {c.sentence.split()[0] + " " + c.sentence.split()[1]: c for c in checks}
+    assert by_start["Full-time staff"].unsupported == () and by_start["Full-time staff"].cited == (1,)
+    assert by_start["Staff may"].unsupported == (1,)
+    assert by_start["Mileage claims"].unsupported == ()
+    assert by_start["Overtime is"].uncited
+    notes = dict(claim_notes([c.as_dict() for c in checks]))
+    assert notes["Staff may claim 45p a mile for driving a car [1]."] == "source 1 may not support this"
+    assert notes["Overtime is paid at time and a half on Saturdays and bank holidays."] == "no source given for this"
+    assert len(notes) == 2
+    # The units of a supported citation are what its passage page highlights.
+    assert by_start["Full-time staff"].support[1]
+
+
+def test_an_answer_that_cites_nothing_flags_no_uncited_sentence():
+    """Uncited sentences are only flagged in an otherwise cited answer (else the whole answer is refused)."""
+    checks = check_claims(
+        answer="The guidance does not say. Ask HR about overtime rates on Saturdays.",
+        sources=[source(1, LEAVE)],
+        weights=Weights(),
+        vectors={},
+        settings=CheckSettings(),
+    )
+    assert not any(c.uncited for c in checks)
+
+
+def test_highlight_links_carry_spans_and_nothing_else():
+    """``?hl=`` lists start-end pairs of the units used; none gives no query."""
+    assert highlight_query([[0, 10], [20, 35]]) == "?hl=0-10,20-35"
+    assert highlight_query([]) == "" and highlight_query(None) == ""

@@ -76,6 +76,42 @@ class Context:
     after: str
     gap_before: bool
     gap_after: bool
+    parts: list[tuple[str, bool]] | None = None  # the passage cut into (text, used by the answer)
+
+
+MAX_HIGHLIGHTS = 20
+
+
+def highlight_spans(raw: str, length: int) -> list[tuple[int, int]]:
+    """``?hl=10-55,80-120`` as spans within a passage of ``length`` characters: clipped, sorted,
+    merged; anything malformed is ignored (a link is only ever a way to point at text)."""
+    spans = []
+    for part in (raw or "").split(",")[:MAX_HIGHLIGHTS]:
+        start, _, end = part.partition("-")
+        if not (start.isdigit() and end.isdigit()):
+            continue
+        start, end = min(int(start), length), min(int(end), length)
+        if end > start:
+            spans.append((start, end))
+    merged: list[tuple[int, int]] = []
+    for start, end in sorted(spans):
+        if merged and start <= merged[-1][1]:
+            merged[-1] = (merged[-1][0], max(end, merged[-1][1]))
+        else:
+            merged.append((start, end))
+    return merged
+
+
+def passage_parts(text: str, spans: list[tuple[int, int]]) -> list[tuple[str, bool]]:
+    parts, at = [], 0
+    for start, end in spans:
+        if start > at:
+            parts.append((text[at:start], False))
+        parts.append((text[start:end], True))
+        at = end
+    if at < len(text):
+        parts.append((text[at:], False))
+    return parts
 
 
 def chunk_context(chunk: Chunk, *, window: int | None = 2) -> Context:
@@ -410,6 +446,10 @@ def passage(request: HttpRequest, chunk_id: int) -> HttpResponse:
     """A cited passage, read-only, in its surrounding text, for anyone who may read its collection."""
     chunk = chunk_for_reader(request.user, chunk_id)
     version = chunk.version
+    context = chunk_context(chunk)
+    spans = highlight_spans(request.GET.get("hl", ""), len(chunk.text))
+    if spans:
+        context.parts = passage_parts(context.passage, spans)
     return render(
         request,
         "documents/passage.html",
@@ -417,7 +457,7 @@ def passage(request: HttpRequest, chunk_id: int) -> HttpResponse:
             "chunk": chunk,
             "version": version,
             "document": version.document,
-            "context": chunk_context(chunk),
+            "context": context,
             "is_current": version.document.current_version_id == version.pk,
             "chat_url": _safe_reverse("assistant:index"),
         },

@@ -84,8 +84,9 @@ def setup_django(base_env: dict[str, str]) -> None:
     django.setup()
 
 
-def prepare_database(users: int) -> tuple[list[str], str]:
-    """Migrate the benchmark database, load the sample collection, and sign ``users`` users in."""
+def prepare_database(users: int, corpus: str = "") -> tuple[list[str], str]:
+    """Migrate the benchmark database, load the sample collection (or ingest ``corpus``, a folder, as
+    the collection ``corpus`` the first time), and sign ``users`` users in."""
     from django.contrib.auth.models import Group
     from django.core.management import call_command
 
@@ -94,8 +95,16 @@ def prepare_database(users: int) -> tuple[list[str], str]:
     from tests.factories import signed_in_session
 
     call_command("migrate", "--noinput", verbosity=0)
-    call_command("load_sample", verbosity=0, stdout=io.StringIO())
-    collection = Collection.objects.get(slug="dde-guidance")
+    if corpus:
+        if not Collection.objects.filter(slug="corpus", documents__isnull=False).exists():
+            call_command(
+                "ingest", corpus, "--collection", "corpus", "--create", "--wait", "--group", "All staff",
+                "--no-progress", stdout=io.StringIO(), stderr=io.StringIO(),
+            )  # fmt: skip
+        collection = Collection.objects.get(slug="corpus")
+    else:
+        call_command("load_sample", verbosity=0, stdout=io.StringIO())
+        collection = Collection.objects.get(slug="dde-guidance")
     group = collection.reader_groups.first() or Group.objects.get_or_create(name="All staff")[0]
     cookies = []
     password = secrets.token_urlsafe(16)
@@ -428,7 +437,18 @@ def main() -> int:
     parser.add_argument("--warm", type=int, default=20, help="questions asked at once to warm up (0: one only)")
     parser.add_argument("--settle", type=float, default=3.0, help="seconds to wait for answers to be stored")
     parser.add_argument("--redis", default="", help="REDIS_URL for the channel layer (default: in-memory)")
+    parser.add_argument("--corpus", default="", help="a folder of guidance to ask about instead of the sample")
+    parser.add_argument(
+        "--questions", nargs="*", default=[], help="JSONL question files to ask (default: five sample questions)"
+    )
     args = parser.parse_args()
+    if args.questions:
+        QUESTIONS[:] = [
+            json.loads(line)["question"]
+            for path in args.questions
+            for line in Path(path).read_text().splitlines()
+            if line.strip()
+        ]
     raise_fd_limit()
 
     base_env = {
@@ -444,7 +464,7 @@ def main() -> int:
         "TRANSFORMERS_OFFLINE": "1",
     }
     setup_django(base_env)
-    cookies, collection = prepare_database(args.users)
+    cookies, collection = prepare_database(args.users, args.corpus)
 
     from django.conf import settings
 
@@ -529,7 +549,13 @@ def main() -> int:
     results["config"] = {
         k: getattr(args, k)
         for k in ("rate", "duration", "stream_seconds", "ttft_ms", "tokens_per_second", "burst", "warm")
-    } | {"idle": args.idle, "channel_layer": "redis" if args.redis else "in-memory"}
+    } | {
+        "idle": args.idle,
+        "users": args.users,
+        "channel_layer": "redis" if args.redis else "in-memory",
+        "collection": collection,
+        "questions": len(QUESTIONS),
+    }
     results["machine"] = {
         "cpus": os.cpu_count(),
         "python": platform.python_version(),

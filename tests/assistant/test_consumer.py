@@ -60,7 +60,16 @@ async def test_answer_streams_sources_deltas_and_done(guidance, staff, fake_mode
     assert event.outcome == "answered" and event.subject == f"conversation:{accepted['conversation']}"
     assert event.data["message_id"] == answer.pk and event.data["question_message_id"] == question.pk
     assert event.data["prompt_version"] == "answer_v1"
-    assert event.data["citations"] == [{"n": 1, "chunk_id": citation.chunk_id, "version_id": citation.version_id}]
+    assert event.data["citations"] == [
+        {
+            "n": 1,
+            "chunk_id": citation.chunk_id,
+            "version_id": citation.version_id,
+            "highlights": citation.highlights,  # the passage's sentences that support the answer
+        }
+    ]
+    assert citation.highlights and event.data["coverage"]["covered"] is True
+    assert event.data["claims"] == {"checked": 1, "unsupported": 0, "uncited": 0}
     assert event.data["user_groups"] == ["All staff"]
     assert event.data["collections"] == ["hr"]  # everything the user may read, not the restricted one
     content = await db(lambda: event.content.body)

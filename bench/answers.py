@@ -1,0 +1,182 @@
+"""Answer quality and the coverage gate's trade-off on the shared corpus: figures for docs/answers.md.
+
+    python bench/answers.py [--corpus ../shared/corpus] [--keep]
+
+In its own database (``humphrey_bench_answers`` on the embedded server; dropped at the end unless
+``--keep``, kept databases are reused): ingests the corpus's documents as ``ingest --wait`` does,
+then runs every question file through the steps chat uses, as ``evaluate_answers`` does (condense,
+embed, retrieve as a temporary reader, the coverage gate, the configured answerer, the finishing
+checks). Prints one JSON object on stdout:
+
+- ``sets``: per question file, the ``evaluate_answers`` figures (answered, quote_in_answer,
+  doc_cited, negatives_refused);
+- ``curve``: for thresholds of ``HUMPHREY_ANSWER_MIN_EVIDENCE`` around the setting, the share of
+  answerable questions answered (per file and all) against the share of uncovered ones refused,
+  recomputed from each question's recorded evidence (so one run gives the whole curve);
+- ``evidence_ms``: p50 / p99 of the gate and the unit scoring per question (the work added before
+  the first token), and ``extractive_ms`` of composing an extractive answer.
+
+Progress goes to stderr.
+"""
+
+from __future__ import annotations
+
+import argparse
+import io
+import json
+import os
+import platform
+import secrets
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+DB_NAME = "humphrey_bench_answers"
+SETS = [
+    "{corpus}/dev-questions.jsonl",
+    "bench/questions-informal.jsonl",
+    "bench/questions-answerable-extra.jsonl",
+    "bench/questions-followups.jsonl",
+    "bench/questions-negative.jsonl",
+]
+
+
+def log(message: str) -> None:
+    print(f"[bench] {message}", file=sys.stderr, flush=True)
+
+
+def setup_django() -> None:
+    os.environ.pop("DATABASE_URL", None)
+    os.environ["HUMPHREY_EMBEDDED_DB_NAME"] = DB_NAME
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "humphrey.settings")
+    os.environ.setdefault("DJANGO_DEBUG", "0")
+    os.environ.setdefault("DJANGO_SECRET_KEY", "bench-" + secrets.token_urlsafe(40))
+    os.environ.setdefault("DJANGO_ALLOWED_HOSTS", "localhost")
+    os.environ.setdefault("HUMPHREY_LOG_LEVEL", "WARNING")
+    os.environ["HF_HUB_OFFLINE"] = "1"
+    sys.path.insert(0, str(ROOT))
+    import django
+
+    django.setup()
+
+
+def pct(values: list[float], q: float) -> float | None:
+    if not values:
+        return None
+    ordered = sorted(values)
+    return round(ordered[min(len(ordered) - 1, round(q / 100 * (len(ordered) - 1)))], 2)
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--corpus", type=Path, default=ROOT.parent / "shared" / "corpus")
+    parser.add_argument("--keep", action="store_true", help="keep the database (and reuse it next time)")
+    args = parser.parse_args()
+    setup_django()
+
+    from django.conf import settings
+    from django.core.management import call_command
+    from django.db import connection, transaction
+
+    from assistant.core.evidence import GateSettings
+    from assistant.core.types import Turn
+    from assistant.management.commands import evaluate_answers as ev
+    from assistant.providers import get_chat_model
+    from documents.models import Collection, Document
+
+    call_command("migrate", "--noinput", verbosity=0)
+    if not Collection.objects.filter(slug="corpus", documents__isnull=False).exists():
+        started = time.perf_counter()
+        call_command(
+            "ingest", str(args.corpus / "docs"), "--collection", "corpus", "--create", "--wait", "--no-progress",
+            stdout=io.StringIO(), stderr=io.StringIO(),
+        )  # fmt: skip
+        log(f"ingested the corpus in {time.perf_counter() - started:.1f}s")
+    collection = Collection.objects.get(slug="corpus")
+    names = dict(Document.objects.filter(collection=collection).values_list("pk", "source_name"))
+    model = get_chat_model()
+    command = ev.Command()
+    sets, rows, evidence_ms, extractive_ms = {}, [], [], []
+    for pattern in SETS:
+        path = ROOT / pattern.format(corpus=args.corpus)
+        records = ev.read_questions(path)
+        results = []
+        with transaction.atomic():
+            reader = command._reader(collection)
+            for record in records:
+                turns: list = []
+                if record.get("previous"):
+                    first, _ = ev.answer_one(
+                        user=reader, model=model, question=record["previous"], turns=[], collection="corpus"
+                    )
+                    turns = [Turn("user", record["previous"]), Turn("assistant", first.text)]
+                started = time.perf_counter()
+                out, ms = ev.answer_one(
+                    user=reader, model=model, question=record["question"], turns=turns, collection="corpus"
+                )
+                if out.status == "complete" and not model.uses_language_model:
+                    extractive_ms.append((time.perf_counter() - started) * 1000 - ms)
+                evidence_ms.append(ms)
+                results.append((record, out, ms))
+                rows.append((path.name, record.get("doc") is not None, out.coverage))
+            transaction.set_rollback(True)
+        metrics, _ = command._score(results, names, show=False)
+        sets[path.name] = metrics
+        log(f"{path.name}: {json.dumps(metrics)}")
+
+    gate = GateSettings(min_best_unit=settings.HUMPHREY_ANSWER_MIN_UNIT_SIMILARITY)
+    curve = []
+    base = settings.HUMPHREY_ANSWER_MIN_EVIDENCE
+    for step in range(-12, 13, 2):
+        threshold = round(base + step / 100, 2)
+
+        def answers(evidence: dict, threshold: float = threshold) -> bool:
+            return evidence.get("score", 0) >= threshold and evidence.get("best_unit", 0) >= gate.min_best_unit
+
+        point = {"threshold": threshold}
+        positives = [r for r in rows if r[1]]
+        negatives = [r for r in rows if not r[1]]
+        for name in sorted({r[0] for r in positives}):
+            mine = [r for r in positives if r[0] == name]
+            point[f"answered:{name}"] = round(sum(answers(r[2]) for r in mine) / len(mine), 3)
+        point["answered:all"] = round(sum(answers(r[2]) for r in positives) / len(positives), 3)
+        point["refused:all"] = round(sum(not answers(r[2]) for r in negatives) / len(negatives), 3)
+        curve.append(point)
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT version()")
+        server = cursor.fetchone()[0].split(",")[0]
+    out = {
+        "sets": sets,
+        "curve": curve,
+        "settings": {
+            "min_evidence": base,
+            "words_weight": settings.HUMPHREY_ANSWER_WORDS_WEIGHT,
+            "unit_weight": settings.HUMPHREY_ANSWER_UNIT_WEIGHT,
+            "passage_weight": settings.HUMPHREY_ANSWER_PASSAGE_WEIGHT,
+            "min_unit_similarity": settings.HUMPHREY_ANSWER_MIN_UNIT_SIMILARITY,
+            "quote_words": settings.HUMPHREY_ANSWER_QUOTE_WORDS,
+        },
+        "evidence_ms": {"p50": pct(evidence_ms, 50), "p99": pct(evidence_ms, 99)},
+        "extractive_ms": {"p50": pct(extractive_ms, 50), "p99": pct(extractive_ms, 99)},
+        "machine": {
+            "cpus": os.cpu_count(),
+            "processor": platform.processor() or platform.machine(),
+            "python": platform.python_version(),
+            "database": server,
+        },
+    }
+    print(json.dumps(out, indent=2))
+    connection.close()
+    if not args.keep:
+        from humphrey import embedded_db
+
+        server_handle = getattr(embedded_db, "_server", None)
+        if server_handle is not None:
+            server_handle.psql(f'DROP DATABASE IF EXISTS "{DB_NAME}" WITH (FORCE);')
+            log(f"dropped {DB_NAME}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -76,3 +76,53 @@ def test_sign_in_ask_watch_it_stream_open_a_citation_and_give_feedback(site, pag
     feedback = Feedback.objects.get(message=answer_row)
     assert (feedback.rating, feedback.comment) == ("down", "I work part-time")
     assert not [e for e in page.console_errors if "Content Security Policy" in e]
+
+
+@pytest.fixture
+def checking_site(guidance, staff, openai_server):
+    openai_server.configure(
+        scenario="ok",
+        reply="Full-time staff get 25 days of annual leave a year [1]. "
+        "Travel claims must be made within 30 days with receipts [1].\n\n"
+        "Overtime is paid at time and a half on Saturdays and bank holidays.",
+    )
+    server = AsgiServer(
+        OPENAI_BASE_URL=openai_server.base_url,
+        OPENAI_API_KEY="test-key",
+        HUMPHREY_CHAT_MODEL="fake-model",
+        HUMPHREY_EMBEDDINGS_PROVIDER="fake",
+        HUMPHREY_ANSWER_MIN_EVIDENCE="0.2",
+        HUMPHREY_ANSWER_MIN_UNIT_SIMILARITY="0.1",
+    )
+    yield server
+    server.stop()
+
+
+def test_doubtful_sentences_are_marked_and_the_citation_highlights_what_supports_it(checking_site, page, staff):
+    """A sentence its source does not support and an uncited claim are marked beside them; opening
+    the citation shows the passage with the sentence the answer drew on highlighted."""
+    sign_in(page, checking_site.url, staff.email)
+    page.goto(checking_site.url + "/")
+    page.get_by_label("Your question").fill("How many days of annual leave do full-time staff get?")
+    page.get_by_role("button", name="Ask").click()
+    answer = page.locator(".humphrey-answer[data-status='complete']")
+    answer.wait_for()
+    marks = answer.locator(".humphrey-check")
+    assert marks.count() == 2
+    assert marks.nth(0).inner_text().lower() == "source 1 may not support this"
+    assert marks.nth(1).inner_text().lower() == "no source given for this"
+    assert marks.nth(0).is_visible()
+
+    page.reload()  # the stored answer shows the same marks
+    stored = page.locator(".humphrey-answer[data-status='complete']")
+    stored.wait_for()
+    assert stored.locator(".humphrey-check").count() == 2
+
+    with page.expect_navigation():
+        stored.locator("a.humphrey-citation").first.click()
+    assert "/passage/" in page.url and "hl=" in page.url
+    used = page.locator("#passage .app-passage--used")
+    assert used.count() >= 1 and used.first.is_visible()
+    assert "25 days of annual leave" in used.all_inner_texts()[0]
+    assert page.get_by_text("The sentences your answer drew on").is_visible()
+    assert not [e for e in page.console_errors if "Content Security Policy" in e]

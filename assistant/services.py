@@ -381,7 +381,7 @@ def _ms(start: float) -> int:
     return int((time.monotonic() - start) * 1000)
 
 
-def _retrieve(
+def sources_retrieve(
     user, query: str, collections, k: int, max_marking: str, query_vector=None
 ) -> tuple[list[Source], Weights]:
     """The passages for the question, each with its answer units and their vectors, and the word
@@ -674,7 +674,7 @@ class AnswerRun:
         t0 = time.monotonic()
         # Embedded outside the database thread, batched with other questions arriving at once.
         vector = await self._query_vector(clean_query(out.condensed))
-        out.sources, weights = await db_call(_retrieve)(
+        out.sources, weights = await db_call(sources_retrieve)(
             self.user, out.condensed, p.collections, settings.HUMPHREY_CHAT_PASSAGES, model.max_marking, vector
         )
         out.timings["retrieval"] = _ms(t0)

@@ -2,8 +2,8 @@
 
     python bench/answers.py [--corpus ../shared/corpus] [--keep]
 
-In its own database (``humphrey_bench_answers`` on the embedded server; dropped at the end unless
-``--keep``, kept databases are reused): ingests the corpus's documents as ``ingest --wait`` does,
+In its own database (``humphrey_bench_answers`` on the embedded server, made afresh unless
+``--reuse``; dropped at the end unless ``--keep``): ingests the corpus's documents as ``ingest --wait`` does,
 then runs every question file through the steps chat uses, as ``evaluate_answers`` does (condense,
 embed, retrieve as a temporary reader, the coverage gate, the configured answerer, the finishing
 checks). Prints one JSON object on stdout:
@@ -14,7 +14,7 @@ checks). Prints one JSON object on stdout:
   answerable questions answered (per file and all) against the share of uncovered ones refused,
   recomputed from each question's recorded evidence (so one run gives the whole curve);
 - ``evidence_ms``: p50 / p99 of the gate and the unit scoring per question (the work added before
-  the first token), and ``extractive_ms`` of composing an extractive answer.
+  the first token; ``bench/chat_load.py`` measures the whole added time to first token under load).
 
 Progress goes to stderr.
 """
@@ -71,9 +71,20 @@ def pct(values: list[float], q: float) -> float | None:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--corpus", type=Path, default=ROOT.parent / "shared" / "corpus")
-    parser.add_argument("--keep", action="store_true", help="keep the database (and reuse it next time)")
+    parser.add_argument("--keep", action="store_true", help="keep the database at the end")
+    parser.add_argument("--reuse", action="store_true", help="reuse a kept database (else ingest afresh)")
     args = parser.parse_args()
     setup_django()
+    if not args.reuse:
+        from django.db import connection as _connection
+
+        from humphrey import embedded_db
+
+        _connection.ensure_connection()  # starts the embedded server and creates the database
+        _connection.close()
+        if embedded_db._server is not None:
+            embedded_db._server.psql(f'DROP DATABASE IF EXISTS "{DB_NAME}" WITH (FORCE);')
+            embedded_db._server.psql(f'CREATE DATABASE "{DB_NAME}";')
 
     from django.conf import settings
     from django.core.management import call_command
@@ -97,7 +108,7 @@ def main() -> int:
     names = dict(Document.objects.filter(collection=collection).values_list("pk", "source_name"))
     model = get_chat_model()
     command = ev.Command()
-    sets, rows, evidence_ms, extractive_ms = {}, [], [], []
+    sets, rows, evidence_ms = {}, [], []
     for pattern in SETS:
         path = ROOT / pattern.format(corpus=args.corpus)
         records = ev.read_questions(path)
@@ -111,12 +122,9 @@ def main() -> int:
                         user=reader, model=model, question=record["previous"], turns=[], collection="corpus"
                     )
                     turns = [Turn("user", record["previous"]), Turn("assistant", first.text)]
-                started = time.perf_counter()
                 out, ms = ev.answer_one(
                     user=reader, model=model, question=record["question"], turns=turns, collection="corpus"
                 )
-                if out.status == "complete" and not model.uses_language_model:
-                    extractive_ms.append((time.perf_counter() - started) * 1000 - ms)
                 evidence_ms.append(ms)
                 results.append((record, out, ms))
                 rows.append((path.name, record.get("doc") is not None, out.coverage))
@@ -158,7 +166,6 @@ def main() -> int:
             "quote_words": settings.HUMPHREY_ANSWER_QUOTE_WORDS,
         },
         "evidence_ms": {"p50": pct(evidence_ms, 50), "p99": pct(evidence_ms, 99)},
-        "extractive_ms": {"p50": pct(extractive_ms, 50), "p99": pct(extractive_ms, 99)},
         "machine": {
             "cpus": os.cpu_count(),
             "processor": platform.processor() or platform.machine(),

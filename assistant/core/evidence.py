@@ -68,7 +68,11 @@ def stem(word: str) -> str:
 _HOW = re.compile(r"\bhow (long|many|much|often|soon|far|quickly)\b|\bwhat time\b|\bby when\b")
 
 
-def terms(text: str) -> list[str]:
+_DIGIT = re.compile(r"\d")
+
+
+@functools.lru_cache(maxsize=32_768)  # a passage's units are scored again for every question that finds it
+def terms(text: str) -> tuple[str, ...]:
     """The content words of ``text``, stemmed (as PostgreSQL's ``english`` configuration stems them),
     in order, repeats kept. Numbers and codes are kept as they are; "how long", "how many" and the
     like ask for an amount, they are not the topic."""
@@ -79,8 +83,8 @@ def terms(text: str) -> list[str]:
             word = word[:-2]
         if not word or word in STOP_WORDS or (len(word) < 2 and not word.isdigit()):
             continue
-        out.append(word if any(c.isdigit() for c in word) else stem(word.replace("'", "")))
-    return out
+        out.append(word if _DIGIT.search(word) else stem(word.replace("'", "")))
+    return tuple(out)
 
 
 @dataclass(frozen=True)
@@ -181,6 +185,27 @@ _DEFINITION = re.compile(
 )
 
 
+# A sentence that defines: "This is when...", "X is defined as...", "X means...", "It refers to...".
+_DEFINES = re.compile(
+    r"^(this|that|it) (is|are|means|refers)\b|^[^.;:]{1,80}\b(is|are) (defined as|when|where|the|a|an)\b"
+    r"|^[^.;:]{1,80}\b(means|refers to)\b",
+    re.IGNORECASE,
+)
+
+
+def _with_negations(found: list[str]) -> set[str]:
+    """A unit's words, with "unpaid" also counting as "paid": a sentence saying something is not so
+    answers the question whether it is."""
+    words = set(found)
+    words.update(
+        w[2:] for w in found if w.startswith("un") and len(w) > 5 and w not in _NOT_NEGATIONS and w[:5] != "under"
+    )
+    return words
+
+
+_NOT_NEGATIONS = frozenset(terms("unless under until union unit unique uniform universal understand undertake"))
+
+
 @dataclass(frozen=True)
 class UnitScoring:
     """How a unit's score is made (``score_units``): weights of meaning and words, and small priors."""
@@ -188,7 +213,8 @@ class UnitScoring:
     meaning: float = 0.6  # the rest of the first 1.0 is the question's words
     section_lead: float = 0.0  # bonus for the first unit under a heading
     passage_rank: float = 0.15  # bonus for the passage retrieval ranked first, less for later ones
-    definition_lead: float = 0.15  # more of it when the question asks what something is or means
+    definition_lead: float = 0.15  # for a question asking what something is or means: the first unit
+    # under a heading, and a sentence that defines ("This is when..."), each get this much more
 
 
 def score_units(
@@ -203,7 +229,8 @@ def score_units(
     """Every quotable unit of ``sources``, scored against the question (and the ``subject`` of the
     question a follow-up leans on), best first."""
     wanted = question_terms(question, weights, subject)
-    lead_bonus = scoring.section_lead + (scoring.definition_lead if _DEFINITION.search(question) else 0.0)
+    definition = bool(_DEFINITION.search(question))
+    lead_bonus = scoring.section_lead + (scoring.definition_lead if definition else 0.0)
     q = None if vector is None else np.asarray(vector, dtype=np.float32)
     scored: list[ScoredUnit] = []
     for rank, source in enumerate(sources, start=1):
@@ -213,7 +240,7 @@ def score_units(
         for index, unit in enumerate(source.units):
             if unit[2] not in QUOTABLE:
                 continue
-            present = set(terms(unit_text(source, index)))
+            present = _with_negations(terms(unit_text(source, index)))
             context = unit[3]
             if context >= 0:
                 present |= set(terms(unit_text(source, context)))
@@ -221,6 +248,8 @@ def score_units(
             meaning = float(sims[index]) if sims is not None else 0.0
             score = words if sims is None else scoring.meaning * meaning + (1 - scoring.meaning) * words
             score += prior + (lead_bonus if _opens_section(source, index) else 0.0)
+            if definition and _DEFINES.match(unit_text(source, index)):
+                score += scoring.definition_lead
             scored.append(ScoredUnit(source, index, meaning, words, score))
     scored.sort(key=lambda s: -s.score)
     return scored
@@ -259,7 +288,7 @@ class GateSettings:
     evidence = words_weight x words + unit_weight x best unit's cosine + passage_weight x best
     passage's cosine. Covered when evidence >= ``min_score`` and the best unit >= ``min_best_unit``."""
 
-    min_score: float = 0.51
+    min_score: float = 0.49
     words_weight: float = 0.2
     unit_weight: float = 0.65
     passage_weight: float = 0.15

@@ -9,7 +9,7 @@ import json
 import pytest
 
 from assistant.core.citations import cited_numbers, strip_unshown
-from assistant.core.condense import condense
+from assistant.core.condense import condense, follow_up_subject
 from assistant.core.errors import ModelBadStream, ModelBusy, ModelError, ModelUnavailable
 from assistant.core.markdown import render_markdown
 from assistant.core.prompt import load_prompt, render_messages
@@ -72,6 +72,21 @@ def test_follow_ups_are_condensed_and_standalone_questions_are_not():
     standalone = "What is the deadline for claiming travel expenses after a journey?"
     assert condense(standalone, turns) == standalone
     assert condense("And part-time staff?", []) == "And part-time staff?"
+
+
+def test_a_chain_of_follow_ups_keeps_the_question_that_started_it():
+    """'and on my phone?' after 'what about a laptop?' after the real question still carries the real
+    question's subject; the follow-up's own words stay last (and count in full when scored)."""
+    turns = [
+        Turn("user", "How long must my MoJ password be?"),
+        Turn("assistant", "At least 15 characters [1]."),
+        Turn("user", "what about a laptop?"),
+        Turn("assistant", "The same [1]."),
+    ]
+    assert follow_up_subject("and on my phone?", turns) == "How long must my MoJ password be? what about a laptop?"
+    assert condense("and on my phone?", turns).endswith("what about a laptop? and on my phone?")
+    assert condense("and on my phone?", turns).startswith("How long must my MoJ password be?")
+    assert follow_up_subject("What is the deadline for claiming travel expenses after a journey?", turns) == ""
 
 
 def test_markdown_is_sanitised_and_links_need_a_cited_passage():

@@ -100,7 +100,7 @@ def answer_one(*, user, model, question: str, turns: list[Turn], collection: str
     out.condensed = condense(question, turns)
     query = clean_query(out.condensed)
     vector = get_embedder().embed_query(query) if query else None
-    out.sources, weights = services._retrieve(
+    out.sources, weights = services.sources_retrieve(
         user, out.condensed, [collection], settings.HUMPHREY_CHAT_PASSAGES, model.max_marking, vector
     )
     started = time.perf_counter()

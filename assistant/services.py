@@ -44,6 +44,7 @@ from assistant.core.evidence import (
     citing_sentences,
     claim_notes,
     coverage,
+    missing_words,
     score_units,
 )
 from assistant.core.markdown import render_markdown
@@ -500,9 +501,13 @@ def answer_finish(out: Outcome, *, model, request: ChatRequest, weights: Weights
     }
 
 
-def not_covered_text(sources: list[Source]) -> str:
-    """The honest reply, naming the nearest documents the user may read (they came from retrieval)."""
+def not_covered_text(sources: list[Source], absent: list[str] | None = None) -> str:
+    """The honest reply, naming the nearest documents the user may read (they came from retrieval)
+    and the question's words those passages never use (``absent``), if any."""
     lines, seen = [NOT_COVERED], set()
+    if absent:
+        quoted = ", ".join(f"“{word}”" for word in absent)
+        lines[0] += f" The closest passages do not mention {quoted}."
     for s, url in zip(sources, passage_urls([s.chunk_id for s in sources]), strict=True):
         if s.document_id in seen:
             continue
@@ -688,7 +693,8 @@ class AnswerRun:
         )
         out.coverage = verdict.as_dict()
         if not verdict.covered:
-            out.status, out.text = Status.NO_ANSWER, not_covered_text(out.sources)
+            absent = missing_words(p.model_text, verdict.missing)
+            out.status, out.text = Status.NO_ANSWER, not_covered_text(out.sources, absent)
             return
         self._emit({"type": "sources", "message": p.answer_id, "sources": source_frames(out.sources)})
         out.messages = render_messages(question=p.model_text, sources=out.sources, turns=p.turns)

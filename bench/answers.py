@@ -68,6 +68,52 @@ def pct(values: list[float], q: float) -> float | None:
     return round(ordered[min(len(ordered) - 1, round(q / 100 * (len(ordered) - 1)))], 2)
 
 
+def claim_pairs(quote: str, sources: list, names: dict) -> list[tuple]:
+    """The answer quote as a claim citing the passage that holds it, and the same claim wrongly citing
+    a passage of another document among those retrieved (what a model citing the wrong source does)."""
+    from documents.management.commands.evaluate_retrieval import fold
+
+    holder = next((s for s in sources if fold(quote) in fold(s.text)), None)
+    other = next((s for s in sources if holder and names.get(s.document_id) != names.get(holder.document_id)), None)
+    return [(quote, holder, other)] if holder and other else []
+
+
+def claim_check_rates(claims: list[tuple]) -> dict:
+    """How the claim check treats verbatim claims: share of true citations it marks (false alarms)
+    and share of wrong citations it catches. A model's paraphrase shares fewer words with its
+    source, so false alarms on real answers run higher than this."""
+    from dataclasses import replace
+
+    from assistant.core.evidence import Weights, check_claims
+    from assistant.services import check_settings
+    from documents.embeddings import get_embedder
+    from documents.vocabulary import word_shares
+
+    share, floor = word_shares()
+    weights = Weights(share=share, floor=floor)
+    settings_ = check_settings()
+    vectors = get_embedder().embed_documents([c for c, _, _ in claims]) if claims else []
+    marked_true = caught_wrong = 0
+    for (claim, holder, other), vector in zip(claims, vectors, strict=True):
+        for source, wrong in ((holder, False), (other, True)):
+            cited = replace(source, n=1)
+            checks = check_claims(
+                answer=f"{claim} [1]", sources=[cited], weights=weights, vectors={claim: vector}, settings=settings_
+            )
+            doubted = any(c.unsupported for c in checks)
+            if wrong:
+                caught_wrong += doubted
+            else:
+                marked_true += doubted
+    n = len(claims)
+    return {
+        "claims": n,
+        "true_citations_marked": round(marked_true / n, 3) if n else None,
+        "wrong_citations_caught": round(caught_wrong / n, 3) if n else None,
+        "settings": {"min_words": settings_.min_words, "min_similarity": settings_.min_meaning},
+    }
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--corpus", type=Path, default=ROOT.parent / "shared" / "corpus")
@@ -109,6 +155,7 @@ def main() -> int:
     model = get_chat_model()
     command = ev.Command()
     sets, rows, evidence_ms = {}, [], []
+    claims: list[tuple[str, object, object]] = []  # (a true sentence, its passage, a passage of another document)
     for pattern in SETS:
         path = ROOT / pattern.format(corpus=args.corpus)
         records = ev.read_questions(path)
@@ -126,6 +173,8 @@ def main() -> int:
                     user=reader, model=model, question=record["question"], turns=turns, collection="corpus"
                 )
                 evidence_ms.append(ms)
+                if record.get("doc"):
+                    claims.extend(claim_pairs(record["answer_quote"], out.sources, names))
                 results.append((record, out, ms))
                 rows.append((path.name, record.get("doc") is not None, out.coverage))
             transaction.set_rollback(True)
@@ -151,6 +200,7 @@ def main() -> int:
         point["answered:all"] = round(sum(answers(r[2]) for r in positives) / len(positives), 3)
         point["refused:all"] = round(sum(not answers(r[2]) for r in negatives) / len(negatives), 3)
         curve.append(point)
+    check = claim_check_rates(claims)
     with connection.cursor() as cursor:
         cursor.execute("SELECT version()")
         server = cursor.fetchone()[0].split(",")[0]
@@ -166,6 +216,7 @@ def main() -> int:
             "quote_words": settings.HUMPHREY_ANSWER_QUOTE_WORDS,
         },
         "evidence_ms": {"p50": pct(evidence_ms, 50), "p99": pct(evidence_ms, 99)},
+        "claim_check": check,
         "machine": {
             "cpus": os.cpu_count(),
             "processor": platform.processor() or platform.machine(),

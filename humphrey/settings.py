@@ -390,7 +390,7 @@ HUMPHREY_INSIGHTS_MAX_GAP_QUESTIONS: int = _int(
 
 # The coverage gate: is the question covered by the guidance the person may read? (docs/answers.md)
 HUMPHREY_ANSWER_MIN_EVIDENCE: float = _float(
-    "HUMPHREY_ANSWER_MIN_EVIDENCE", 0.49
+    "HUMPHREY_ANSWER_MIN_EVIDENCE", 0.5
 )  # combined evidence needed to answer (below: "not covered"); the trade-off curve is in docs/answers.md
 HUMPHREY_ANSWER_WORDS_WEIGHT: float = _float(
     "HUMPHREY_ANSWER_WORDS_WEIGHT", 0.2

@@ -136,24 +136,64 @@ def _unit_matrix(source: Source) -> np.ndarray | None:
     return matrix if matrix.shape[0] == len(source.units) else None
 
 
+def _has(term: str, words: set[str]) -> bool:
+    """``term`` is in ``words``, or one of them is it with a longer ending: Snowball stems
+    "classification" to "classif" and "classified" to "classifi"."""
+    if term in words:
+        return True
+    if len(term) >= 5:
+        return any(len(w) >= 5 and (w.startswith(term) or term.startswith(w)) for w in words)
+    return False
+
+
 def _word_share(question: dict[str, float], present: set[str], partly: set[str] = frozenset()) -> float:
-    """The weighted share of ``question``'s words in ``present`` (words only in ``partly`` count half)."""
+    """The weighted share of ``question``'s words in ``present`` (words only in ``partly``, the heading
+    above a unit or the unit it leans on, count half)."""
     total = sum(question.values())
     if not total:
         return 0.0
-    found = sum(w if t in present else HEADING_WEIGHT * w for t, w in question.items() if t in present or t in partly)
+    found = 0.0
+    for t, w in question.items():
+        if _has(t, present):
+            found += w
+        elif _has(t, partly):
+            found += HEADING_WEIGHT * w
     return found / total
 
 
 SUBJECT_WEIGHT = 0.5  # an earlier question's words count half in a follow-up (the new words lead)
-HEADING_WEIGHT = 0.5  # a word found only in the heading above a unit counts half (the whole section shares it)
+HEADING_WEIGHT = 0.5  # a word found only in the heading above a unit (the whole section shares it) or in
+# the unit it leans on counts half
+
+
+# Shorthand people type into a chat box, spelt out before a question's words are matched with the
+# guidance's ("pwd" is "password" when counting what a passage holds). Only the question is read this way.
+SHORTHAND = {
+    "b4": "before", "r": "are", "u": "you", "ur": "your", "pls": "please", "hav": "have", "w/": "with",
+    "pt": "part", "std": "standard", "info": "information", "docs": "documents", "doc": "document",
+    "min": "minimum", "max": "maximum", "org": "organisation", "dept": "department", "govt": "government",
+    "hols": "holidays", "hol": "holiday", "mat": "maternity", "pat": "paternity", "wfh": "working from home",
+    "pwd": "password", "pw": "password", "passwd": "password", "dob": "date of birth", "mgr": "manager",
+    "3rd": "third", "cat": "category", "reqs": "requirements", "req": "request", "approx": "approximately",
+    "asap": "as soon as possible", "appt": "appointment", "yr": "year", "yrs": "years", "wk": "week",
+    "wks": "weeks", "mth": "month", "mths": "months", "no.": "number", "tel": "telephone", "msg": "message",
+}  # fmt: skip
+_SHORT = re.compile(
+    r"(?<![\w/])(" + "|".join(re.escape(k) for k in sorted(SHORTHAND, key=len, reverse=True)) + r")(?![\w/])",
+    re.IGNORECASE,
+)
+
+
+def spelt_out(question: str) -> str:
+    """``question`` with common shorthand spelt out ("pwd" -> "password")."""
+    return _SHORT.sub(lambda m: SHORTHAND[m.group(1).lower()], question)
 
 
 def question_terms(question: str, weights: Weights, subject: str = "") -> dict[str, float]:
-    """The question's distinct content words with their weights; ``subject`` (the earlier question a
-    follow-up leans on) adds its words at half weight."""
-    wanted = {t: weights.of(t) for t in dict.fromkeys(terms(question))}
-    for t in dict.fromkeys(terms(subject)):
+    """The question's distinct content words (shorthand spelt out) with their weights; ``subject``
+    (the earlier question a follow-up leans on) adds its words at half weight."""
+    wanted = {t: weights.of(t) for t in dict.fromkeys(terms(spelt_out(question)))}
+    for t in dict.fromkeys(terms(spelt_out(subject))):
         wanted.setdefault(t, SUBJECT_WEIGHT * weights.of(t))
     return wanted
 
@@ -241,10 +281,11 @@ def score_units(
             if unit[2] not in QUOTABLE:
                 continue
             present = _with_negations(terms(unit_text(source, index)))
+            partly = set(terms(_heading_text(source, index)))
             context = unit[3]
-            if context >= 0:
-                present |= set(terms(unit_text(source, context)))
-            words = _word_share(wanted, present, set(terms(_heading_text(source, index))))
+            if context >= 0:  # the sentence a unit leans on is shown with it, but is not it
+                partly |= set(terms(unit_text(source, context)))
+            words = _word_share(wanted, present, partly)
             meaning = float(sims[index]) if sims is not None else 0.0
             score = words if sims is None else scoring.meaning * meaning + (1 - scoring.meaning) * words
             score += prior + (lead_bonus if _opens_section(source, index) else 0.0)
@@ -288,7 +329,7 @@ class GateSettings:
     evidence = words_weight x words + unit_weight x best unit's cosine + passage_weight x best
     passage's cosine. Covered when evidence >= ``min_score`` and the best unit >= ``min_best_unit``."""
 
-    min_score: float = 0.49
+    min_score: float = 0.5
     words_weight: float = 0.2
     unit_weight: float = 0.65
     passage_weight: float = 0.15
@@ -320,7 +361,7 @@ def coverage(
     words = max(_word_share(wanted, present) for present in per_passage)
     union = set().union(*per_passage)
     words_union = _word_share(wanted, union)
-    missing = tuple(sorted((t for t in wanted if t not in union), key=lambda t: -wanted[t])[:5])
+    missing = tuple(sorted((t for t in wanted if not _has(t, union)), key=lambda t: -wanted[t])[:5])
     if scored is None:
         scored = score_units(question=question, vector=vector, sources=top, weights=weights, subject=subject)
     has_vectors = any(_unit_matrix(s) is not None for s in top) and vector is not None
@@ -336,6 +377,17 @@ def coverage(
         score = words
         covered = score >= gate.min_score
     return Coverage(covered, words, words_union, missing, best_unit, best_passage, agree, score)
+
+
+def missing_words(question: str, missing: Iterable[str], *, limit: int = 3) -> list[str]:
+    """The words of ``question`` (as typed, shorthand spelt out) whose stems are in ``missing``."""
+    wanted, out = set(missing), []
+    for word in _WORD.findall(spelt_out(question).lower().replace("’", "'")):
+        found = terms(word)
+        if found and found[0] in wanted and word not in out:
+            out.append(word)
+            wanted.discard(found[0])
+    return out[:limit]
 
 
 # --- The extractive answer -----------------------------------------------------------------------
@@ -394,8 +446,8 @@ def select_units(
     in reading order:
 
     1. the best unit, then each unit scoring at least ``keep_ratio`` of it, each with the unit it
-       needs before it; a chosen lead-in ending in ":" brings its list items (the best ones first
-       when they do not all fit);
+       needs before it; when the best unit is a lead-in ending in ":", its list items come with it
+       (the best ones first when they do not all fit); other items only on their own scores;
     2. while words are left, the unit after each chosen one (the sentence after the best match is
        often the rule itself: "... are approved for corporate accounts. General use is not permitted.").
 
@@ -427,7 +479,7 @@ def select_units(
         wanted = room(source, _with_context(source, candidate.index))
         if not wanted:
             continue
-        if unit_text(source, candidate.index).endswith(":"):
+        if not order and unit_text(source, candidate.index).endswith(":"):  # the best match is a lead-in
             items = room(source, _list_items(source, candidate.index))
             items.sort(key=lambda i: -score_of.get((source.chunk_id, i), 0.0))
             left = max_words - used - _cost(source, wanted)

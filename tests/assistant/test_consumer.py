@@ -202,6 +202,7 @@ async def test_guidance_that_does_not_cover_it_gets_an_honest_no_answer(guidance
     frames = await ask_once(staff, "Which quantum chromodynamics gluon flavours exist?")
     done = frames[-1]
     assert done["status"] == "no_answer" and "does not cover" in done["text"]
+    assert "The closest passages do not mention “quantum”, “chromodynamics”, “gluon”." in done["text"]
     assert "test" not in FakeChatModel.requests
     event = (await db(answer_events))[0]
     assert event.outcome == "no_answer"

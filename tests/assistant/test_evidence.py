@@ -16,8 +16,11 @@ from assistant.core.evidence import (
     citing_sentences,
     claim_notes,
     coverage,
+    missing_words,
+    question_terms,
     score_units,
     select_units,
+    spelt_out,
     terms,
 )
 from assistant.core.types import ChatRequest, Source, TextDelta
@@ -221,3 +224,36 @@ def test_highlight_links_carry_spans_and_nothing_else():
     """``?hl=`` lists start-end pairs of the units used; none gives no query."""
     assert highlight_query([[0, 10], [20, 35]]) == "?hl=0-10,20-35"
     assert highlight_query([]) == "" and highlight_query(None) == ""
+
+
+def test_shorthand_in_a_question_is_spelt_out_before_its_words_are_matched():
+    """'pwd', 'b4', 'min org' count as 'password', 'before', 'minimum organisation'; words inside
+    other words and paths are left alone."""
+    assert spelt_out("change my pwd b4 the min org deadline") == (
+        "change my password before the minimum organisation deadline"
+    )
+    assert spelt_out("Mat leave and info/docs") == "maternity leave and info/docs"
+    assert spelt_out("information mature") == "information mature"
+    wanted = question_terms("do i need to change my pwd", Weights())
+    assert terms("password")[0] in wanted
+
+
+def test_a_word_matches_its_longer_stem():
+    """Snowball stems 'classification' and 'classified' differently; a passage holding one answers
+    a question using the other."""
+    passage = source(1, "An OIT can only store or process information classified at OFFICIAL level.")
+    found = coverage(
+        question="highest classification allowed",
+        vector=None,
+        sources=[passage],
+        weights=Weights(),
+        gate=GateSettings(min_score=0.0),
+    )
+    assert terms("classification")[0] not in found.missing
+
+
+def test_the_words_no_passage_holds_are_named_as_the_question_typed_them():
+    """'jury' rather than the stem 'juri', in the question's order, at most three."""
+    missing = (terms("jury")[0], terms("servants")[0])
+    assert missing_words("How many days of jury service leave do civil servants get?", missing) == ["jury", "servants"]
+    assert missing_words("What about it?", ()) == []

@@ -46,6 +46,17 @@ def answer_data(*, conversation_id: int, message_id: int, outcome: str, collecti
         "citations": [{"n": 1, "chunk_id": 501, "version_id": 71}] if outcome == "answered" else [],
         "passages": passages if outcome != "refused" else [],
         "personal_data": [],
+        "coverage": {
+            "covered": outcome == "answered",
+            "score": 0.712,
+            "words": 0.8,
+            "words_union": 0.9,
+            "missing": ["jury"],
+            "best_unit": 0.734,
+            "best_passage": 0.71,
+            "agree": True,
+        },
+        "claims": {"checked": 2, "unsupported": 1, "uncited": 0} if outcome == "answered" else {},
     }
 
 
@@ -69,6 +80,16 @@ def answer_content(*, question: str, answer: str) -> dict:
             for n in (1, 2)
         ],
         "answer": answer,
+        "claims": [
+            {"sentence": answer, "cited": [1], "unsupported": [], "uncited": False, "support": {"1": [0]}},
+            {
+                "sentence": "Jury service is paid leave [2].",
+                "cited": [2],
+                "unsupported": [2],
+                "uncited": False,
+                "support": {"2": []},
+            },
+        ],
     }
 
 

@@ -187,7 +187,7 @@ def test_csv_export_defuses_spreadsheet_formulas(client, auditor, record_answer,
 
 def test_event_trace_shows_everything_the_model_saw(client, auditor, history):
     """The trace page shows question (as asked and condensed), passages with scores and SHA-256, prompt, model,
-    usage, cost, timings, outcome, citations and the later feedback."""
+    usage, cost, timings, outcome, citations, the coverage evidence, the claim check and the later feedback."""
     client.force_login(auditor)
     text = client.get(f"/audit/event/{history['leave'].seq}/").content.decode()
     for expected in [
@@ -209,6 +209,11 @@ def test_event_trace_shows_everything_the_model_saw(client, auditor, history):
         "Not helpful",
         "It is 27 days after five years",
         history["leave"].sha256,
+        "Covered by the guidance?",
+        "evidence 0.712",
+        "words no passage held: jury",
+        "2 cited sentences: 1 not supported by its source",
+        "“Jury service is paid leave [2].”: source 2 may not support it",
     ]:
         assert expected in text, expected
     assert "/audit/conversation/1001/" in text

@@ -150,6 +150,7 @@ def _answer(
     cost=None,
     cites=(),
     personal_data=(),
+    claims=None,
 ):
     conversation_id, message_id = next(_ids), next(_ids)
     passages = [
@@ -181,6 +182,7 @@ def _answer(
         "citations": [{"n": p["n"], "chunk_id": p["chunk_id"], "version_id": p["version_id"]} for p in passages],
         "passages": passages,
         "personal_data": list(personal_data),
+        **({"claims": claims} if claims is not None else {}),
     }
     content = {
         "question": question,
@@ -258,17 +260,27 @@ def seed(make_user) -> Seeded:
     answer("O2", u["u1"], "answered", 100, 0, ttft=900, cost=0.5, cites=[A])
     answer("O1", u["u1"], "answered", 40, 0, ttft=1000, cost=0.2, cites=[C])
     # d = 3
-    answer("A1", u["u1"], "answered", 3, 0, ttft=100, cost=0.01, cites=[A])
+    answer(
+        "A1", u["u1"], "answered", 3, 0, ttft=100, cost=0.01, cites=[A],
+        claims={"checked": 2, "unsupported": 0, "uncited": 0},
+    )  # fmt: skip
     _feedback(ev["A1"], u["u1"], "up", days_ago=3, minute=1)
     answer("A2", u["u2"], "answered", 3, 2, ttft=200, cost=0.02, cites=[A])
     _feedback(ev["A2"], u["u2"], "up", days_ago=3, minute=3)
     _feedback(ev["A2"], u["u2"], "down", days_ago=3, minute=4)
-    answer("A3", u["u3"], "answered", 3, 5, ttft=300, cost=0.03, cites=[A, B])
+    answer(
+        "A3", u["u3"], "answered", 3, 5, ttft=300, cost=0.03, cites=[A, B],
+        claims={"checked": 3, "unsupported": 1, "uncited": 0},
+    )  # fmt: skip
     answer("N1", u["u1"], "no_answer", 3, 6, ttft=50, cost=0.001)
     # d = 2
     answer("A4", u["u4"], "answered", 2, 0, ttft=400, cost=0.04, cites=[A])
     _feedback(ev["A4"], u["u4"], "up", days_ago=2, minute=1)
-    answer("A5", u["u5"], "answered", 2, 2, ttft=500, cost=0.05, cites=[A, B])
+    answer(
+        "A5", u["u5"], "answered", 2, 2, ttft=500, cost=0.05, cites=[A, B],
+        claims={"checked": 2, "unsupported": 0, "uncited": 1},
+    )  # fmt: skip
+
     _feedback(ev["A5"], u["u5"], "down", days_ago=2, minute=3)
     answer("N2", u["u2"], "no_answer", 2, 4, ttft=50, cost=0.001, personal_data=["ni_number"])
     answer("N3", u["u3"], "no_answer", 2, 5, ttft=50, cost=0.001)

@@ -49,6 +49,18 @@ def test_questions_per_day_match_hand_counts(seeded):
     assert sum(int(r[1]) for r in rows[1:]) == 17
 
 
+def test_answers_with_doubted_sentences_are_counted(seeded):
+    """Answers whose claim check marked a sentence (unsupported or uncited) are counted: two in 30 days;
+    a checked answer with nothing marked, and answers never checked, are not."""
+    from insights.selectors import Period
+    from insights.tables import Dashboard
+
+    board = Dashboard(seeded.hr, Period.last(30))
+    assert board.totals["doubted"] == 2
+    page = client_for(seeded.hr_curator).get("/insights/hr/", {"period": 30}).content.decode()
+    assert "Answers with a sentence its sources may not support" in page
+
+
 def test_outcome_shares_match_hand_counts(seeded):
     """17 questions in 30 days: 6 answered (35%), 8 not covered (47%), 2 failed (12%), 1 other (6%)."""
     rows = csv_table(client_for(seeded.hr_curator), "hr", "outcomes")

@@ -36,6 +36,7 @@ from django.db import transaction
 
 from assistant import services
 from assistant.core.condense import condense, follow_up_subject
+from assistant.core.evidence import citing_sentences, missing_words
 from assistant.core.prompt import render_messages
 from assistant.core.types import ChatRequest, TextDelta, Turn
 from assistant.models import Status
@@ -115,15 +116,14 @@ def answer_one(*, user, model, question: str, turns: list[Turn], collection: str
     evidence_ms = (time.perf_counter() - started) * 1000
     out.coverage = verdict.as_dict()
     if not verdict.covered:
-        out.status, out.text = Status.NO_ANSWER, services.not_covered_text(out.sources)
+        absent = missing_words(question, verdict.missing)
+        out.status, out.text = Status.NO_ANSWER, services.not_covered_text(out.sources, absent)
         return out, evidence_ms
     out.messages = render_messages(question=question, sources=out.sources, turns=turns)
     request = ChatRequest(messages=out.messages, sources=out.sources, question=out.condensed, evidence=scored)
     out.text = asyncio.run(_stream(model, request))
     vectors = {}
     if model.uses_language_model:
-        from assistant.core.evidence import citing_sentences
-
         sentences = citing_sentences(out.text, [s.n for s in out.sources])
         vectors = dict(zip(sentences, get_embedder().embed_documents(sentences), strict=True))
     services.answer_finish(out, model=model, request=request, weights=weights, vectors=vectors)

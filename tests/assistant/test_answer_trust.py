@@ -182,3 +182,23 @@ def test_evaluate_answers_reports_a_miss(guidance, tmp_path):
     call_command("evaluate_answers", str(questions), "--collection", "hr", stdout=out)
     assert "MISS m1" in out.getvalue()
     assert json.loads(out.getvalue().strip().splitlines()[-1])["quote_in_answer"] == 0.0
+
+
+def test_evaluate_answers_with_a_model_counts_unsupported_sentences(guidance, tmp_path, openai_model, openai_server):
+    """With a model (the fake server over HTTP), every question is answered through the same client in
+    turn and ``unsupported_sentences`` is the share of cited sentences the claim check marked."""
+    openai_server.configure(reply=f"{SUPPORTED} {UNSUPPORTED}")
+    questions = tmp_path / "q.jsonl"
+    doc = guidance["hr"].documents.get(title="Leave policy").source_name
+    lines = [
+        {"id": f"m{i}", "question": "How many days of annual leave do full-time staff get?", "doc": doc,
+         "answer_quote": "25 days of annual leave"}
+        for i in range(3)
+    ]  # fmt: skip
+    questions.write_text("\n".join(json.dumps(line) for line in lines) + "\n")
+    out = io.StringIO()
+    call_command("evaluate_answers", str(questions), "--collection", "hr", "--model", "test", stdout=out)
+    last = json.loads(out.getvalue().strip().splitlines()[-1])
+    assert last["model"] == "fake-model" and last["answered"] == 1.0
+    assert last["unsupported_sentences"] == 0.5  # one of the two cited sentences, in each answer
+    assert len([r for r in openai_server.requests if "messages" in r]) == 3

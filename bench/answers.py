@@ -26,10 +26,12 @@ import io
 import json
 import os
 import platform
-import secrets
 import sys
 import time
 from pathlib import Path
+
+import harness
+from harness import log
 
 ROOT = Path(__file__).resolve().parent.parent
 DB_NAME = "humphrey_bench_answers"
@@ -40,25 +42,6 @@ SETS = [
     "bench/questions-followups.jsonl",
     "bench/questions-negative.jsonl",
 ]
-
-
-def log(message: str) -> None:
-    print(f"[bench] {message}", file=sys.stderr, flush=True)
-
-
-def setup_django() -> None:
-    os.environ.pop("DATABASE_URL", None)
-    os.environ["HUMPHREY_EMBEDDED_DB_NAME"] = DB_NAME
-    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "humphrey.settings")
-    os.environ.setdefault("DJANGO_DEBUG", "0")
-    os.environ.setdefault("DJANGO_SECRET_KEY", "bench-" + secrets.token_urlsafe(40))
-    os.environ.setdefault("DJANGO_ALLOWED_HOSTS", "localhost")
-    os.environ.setdefault("HUMPHREY_LOG_LEVEL", "WARNING")
-    os.environ["HF_HUB_OFFLINE"] = "1"
-    sys.path.insert(0, str(ROOT))
-    import django
-
-    django.setup()
 
 
 def pct(values: list[float], q: float) -> float | None:
@@ -120,17 +103,9 @@ def main() -> int:
     parser.add_argument("--keep", action="store_true", help="keep the database at the end")
     parser.add_argument("--reuse", action="store_true", help="reuse a kept database (else ingest afresh)")
     args = parser.parse_args()
-    setup_django()
+    harness.setup_django(DB_NAME)
     if not args.reuse:
-        from django.db import connection as _connection
-
-        from humphrey import embedded_db
-
-        _connection.ensure_connection()  # starts the embedded server and creates the database
-        _connection.close()
-        if embedded_db._server is not None:
-            embedded_db._server.psql(f'DROP DATABASE IF EXISTS "{DB_NAME}" WITH (FORCE);')
-            embedded_db._server.psql(f'CREATE DATABASE "{DB_NAME}";')
+        harness.drop_database(DB_NAME, create=True)
 
     from django.conf import settings
     from django.core.management import call_command
@@ -225,14 +200,8 @@ def main() -> int:
         },
     }
     print(json.dumps(out, indent=2))
-    connection.close()
     if not args.keep:
-        from humphrey import embedded_db
-
-        server_handle = getattr(embedded_db, "_server", None)
-        if server_handle is not None:
-            server_handle.psql(f'DROP DATABASE IF EXISTS "{DB_NAME}" WITH (FORCE);')
-            log(f"dropped {DB_NAME}")
+        harness.drop_database(DB_NAME)
     return 0
 
 

@@ -30,34 +30,20 @@ import json
 import os
 import platform
 import random
-import secrets
 import statistics
 import sys
 import time
 from pathlib import Path
 
+import harness
+from harness import log
+
 ROOT = Path(__file__).resolve().parent.parent
 DB_NAME = "humphrey_bench_retrieval"
 
 
-def log(message: str) -> None:
-    print(f"[bench] {message}", file=sys.stderr, flush=True)
-
-
 def setup_django() -> None:
-    # Our own database on the embedded server; production-like settings (DEBUG off: no query log).
-    os.environ.pop("DATABASE_URL", None)
-    os.environ["HUMPHREY_EMBEDDED_DB_NAME"] = DB_NAME
-    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "humphrey.settings")
-    os.environ.setdefault("DJANGO_DEBUG", "0")
-    os.environ.setdefault("DJANGO_SECRET_KEY", "bench-" + secrets.token_urlsafe(40))
-    os.environ.setdefault("DJANGO_ALLOWED_HOSTS", "localhost")
-    os.environ.setdefault("HUMPHREY_LOG_LEVEL", "WARNING")
-    os.environ["HF_HUB_OFFLINE"] = "1"
-    sys.path.insert(0, str(ROOT))
-    import django
-
-    django.setup()
+    harness.setup_django(DB_NAME)
 
 
 def percentiles(values: list[float]) -> dict:
@@ -441,12 +427,7 @@ def main() -> int:
 
     connection.close()
     if not args.keep:
-        from humphrey import embedded_db
-
-        server_handle = getattr(embedded_db, "_server", None)
-        if server_handle is not None:
-            server_handle.psql(f'DROP DATABASE IF EXISTS "{DB_NAME}" WITH (FORCE);')
-            log(f"dropped {DB_NAME}")
+        harness.drop_database(DB_NAME)
     return 0
 
 

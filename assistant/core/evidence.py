@@ -207,15 +207,22 @@ def _heading_text(source: Source, index: int) -> str:
     return source.heading_path.split(" > ")[-1] if source.heading_path else ""
 
 
-def _opens_section(source: Source, index: int) -> bool:
-    """The first quotable unit under a heading: in guidance, often the rule or definition itself."""
-    for i in range(index - 1, -1, -1):
+def _quotable_beside(source: Source, index: int, step: int) -> int | None:
+    """The nearest quotable unit before (``step`` -1) or after (+1) ``index`` under the same heading."""
+    i = index + step
+    while 0 <= i < len(source.units):
         kind = source.units[i][2]
         if kind == HEADING:
-            return True
+            return None
         if kind in QUOTABLE:
-            return False
-    return True
+            return i
+        i += step
+    return None
+
+
+def _opens_section(source: Source, index: int) -> bool:
+    """The first quotable unit under a heading: in guidance, often the rule or definition itself."""
+    return _quotable_beside(source, index, -1) is None
 
 
 _DEFINITION = re.compile(
@@ -419,17 +426,6 @@ def _list_items(source: Source, lead: int) -> list[int]:
     return [i for i, u in enumerate(source.units) if u[3] == lead and u[2] in (ITEM, ROW)]
 
 
-def _next_unit(source: Source, index: int) -> int | None:
-    """The quotable unit after ``index`` under the same heading, if any."""
-    for i in range(index + 1, len(source.units)):
-        kind = source.units[i][2]
-        if kind == HEADING:
-            return None
-        if kind in QUOTABLE:
-            return i
-    return None
-
-
 def _cost(source: Source, indexes: Iterable[int]) -> int:
     return sum(_words(unit_text(source, i)) for i in indexes)
 
@@ -494,7 +490,7 @@ def select_units(
         order.append((source, candidate.index))
     if neighbours:
         for source, index in order:
-            after = _next_unit(source, index)
+            after = _quotable_beside(source, index, 1)
             if after is None:
                 continue
             wanted = room(source, [after])

@@ -7,6 +7,7 @@ import json
 from channels.routing import URLRouter
 from channels.testing import WebsocketCommunicator
 
+from assistant.core.types import Source
 from humphrey.routing import websocket_urlpatterns
 
 APP = URLRouter(websocket_urlpatterns)
@@ -44,3 +45,20 @@ async def ask_once(user, text: str, **ask_options) -> list[dict]:
         return await frames_until_end(communicator)
     finally:
         await communicator.disconnect()
+
+
+def make_source(n: int, text: str, *, title: str = "Guide", **fields) -> Source:
+    """A passage as the model-facing core sees it (no database), numbered ``n``."""
+    return Source(
+        n=n,
+        chunk_id=n,
+        text=text,
+        document_id=n,
+        document_title=title,
+        version_id=n,
+        version_number=1,
+        version_sha256="0" * 64,
+        collection_slug="hr",
+        marking="OFFICIAL",
+        **fields,
+    )

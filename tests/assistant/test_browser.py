@@ -10,22 +10,27 @@ from tests.conftest import AsgiServer, sign_in
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
 
-@pytest.fixture
-def site(guidance, staff, openai_server):
-    openai_server.configure(
-        scenario="ok",
-        ttft_ms=200,
-        tokens_per_second=10,  # about two seconds of streaming to watch
-        reply="Full-time staff get **25 days** of annual leave a year [1]. "
-        "It rises to 30 days after five years of service [1].",
-    )
-    server = AsgiServer(
+def chat_site(openai_server, **behaviour) -> AsgiServer:
+    """Daphne serving the site, answering with the fake OpenAI server behaving as ``behaviour``."""
+    openai_server.configure(scenario="ok", **behaviour)
+    return AsgiServer(
         OPENAI_BASE_URL=openai_server.base_url,
         OPENAI_API_KEY="test-key",
         HUMPHREY_CHAT_MODEL="fake-model",
         HUMPHREY_EMBEDDINGS_PROVIDER="fake",
         HUMPHREY_ANSWER_MIN_EVIDENCE="0.2",
         HUMPHREY_ANSWER_MIN_UNIT_SIMILARITY="0.1",
+    )
+
+
+@pytest.fixture
+def site(guidance, staff, openai_server):
+    server = chat_site(
+        openai_server,
+        ttft_ms=200,
+        tokens_per_second=10,  # about two seconds of streaming to watch
+        reply="Full-time staff get **25 days** of annual leave a year [1]. "
+        "It rises to 30 days after five years of service [1].",
     )
     yield server
     server.stop()
@@ -80,19 +85,11 @@ def test_sign_in_ask_watch_it_stream_open_a_citation_and_give_feedback(site, pag
 
 @pytest.fixture
 def checking_site(guidance, staff, openai_server):
-    openai_server.configure(
-        scenario="ok",
+    server = chat_site(
+        openai_server,
         reply="Full-time staff get 25 days of annual leave a year [1]. "
         "Travel claims must be made within 30 days with receipts [1].\n\n"
         "Overtime is paid at time and a half on Saturdays and bank holidays.",
-    )
-    server = AsgiServer(
-        OPENAI_BASE_URL=openai_server.base_url,
-        OPENAI_API_KEY="test-key",
-        HUMPHREY_CHAT_MODEL="fake-model",
-        HUMPHREY_EMBEDDINGS_PROVIDER="fake",
-        HUMPHREY_ANSWER_MIN_EVIDENCE="0.2",
-        HUMPHREY_ANSWER_MIN_UNIT_SIMILARITY="0.1",
     )
     yield server
     server.stop()

@@ -19,22 +19,11 @@ from assistant.providers.openai import AzureOpenAIChatModel, OpenAIChatModel, ss
 from audit.models import AuditEvent
 
 from .conftest import add_document, make_collection
-from .helpers import ask_once
+from .helpers import ask_once, make_source
 
 
 def source(n: int, text: str, title: str = "Guide") -> Source:
-    return Source(
-        n=n,
-        chunk_id=n,
-        text=text,
-        document_id=n,
-        document_title=title,
-        version_id=n,
-        version_number=1,
-        version_sha256="0" * 64,
-        collection_slug="hr",
-        marking="OFFICIAL",
-    )
+    return make_source(n, text, title=title)
 
 
 def test_passages_are_fenced_and_cannot_close_their_fence():

@@ -28,6 +28,8 @@ from assistant.providers.extractive import NOTICE, ExtractiveAnswerer
 from documents.embeddings import FakeEmbeddings
 from documents.ingest.units import embed_text, split_units
 
+from .helpers import make_source
+
 FAKE = FakeEmbeddings()
 
 DEVICES = """Lock your screen whenever you leave your desk. Screens lock themselves after 5 minutes.
@@ -57,17 +59,10 @@ Part-time staff get annual leave pro rata. Leave must be booked with your manage
 def source(n: int, text: str, *, title: str = "Guide", heading: str = "") -> Source:
     units = split_units(text)
     vectors = FAKE.embed_documents([embed_text(text, units, i, heading) for i in range(len(units))])
-    return Source(
-        n=n,
-        chunk_id=100 + n,
-        text=text,
-        document_id=n,
-        document_title=title,
-        version_id=n,
-        version_number=1,
-        version_sha256="0" * 64,
-        collection_slug="hr",
-        marking="OFFICIAL",
+    return make_source(
+        n,
+        text,
+        title=title,
         heading_path=heading,
         vector_score=0.5,
         keyword_score=0.1,

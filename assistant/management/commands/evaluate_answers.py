@@ -29,8 +29,6 @@ import time
 from pathlib import Path
 
 from django.conf import settings
-from django.contrib.auth import get_user_model
-from django.contrib.auth.models import Group
 from django.core.management.base import BaseCommand, CommandError
 from django.db import transaction
 
@@ -42,7 +40,8 @@ from assistant.core.types import ChatRequest, TextDelta, Turn
 from assistant.models import Status
 from assistant.providers import get_chat_model
 from documents.embeddings import get_embedder
-from documents.management.commands.evaluate_retrieval import fold
+from documents.management.commands.evaluate_retrieval import fold, temporary_reader
+from documents.management.commands.evaluate_retrieval import read_questions as read_retrieval_questions
 from documents.models import Collection, Document
 from documents.retrieval import clean_query
 
@@ -62,26 +61,7 @@ def answer_holds(answer: str, quote: str) -> bool:
 
 
 def read_questions(path: Path) -> list[dict]:
-    if not path.is_file():
-        raise CommandError(f"No such file: {path}")
-    questions = []
-    for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
-        if not line.strip():
-            continue
-        try:
-            record = json.loads(line)
-        except json.JSONDecodeError as exc:
-            raise CommandError(f"{path}:{number}: not valid JSON ({exc.msg})") from None
-        if not isinstance(record, dict) or not isinstance(record.get("question"), str) or not record["question"]:
-            raise CommandError(f"{path}:{number}: each line needs a non-empty 'question'")
-        if record.get("doc") is not None and not (
-            isinstance(record.get("doc"), str) and isinstance(record.get("answer_quote"), str)
-        ):
-            raise CommandError(f"{path}:{number}: 'doc' and 'answer_quote' must be text (or doc null)")
-        if record.get("previous") is not None and not isinstance(record["previous"], str):
-            raise CommandError(f"{path}:{number}: 'previous' must be text")
-        record.setdefault("id", f"line-{number}")
-        questions.append(record)
+    questions, _ = read_retrieval_questions(path, keep_uncovered=True)
     if not questions:
         raise CommandError(f"{path} has no questions")
     return questions
@@ -222,9 +202,4 @@ class Command(BaseCommand):
         return metrics, lines
 
     def _reader(self, collection: Collection):
-        # A throwaway reader, rolled back with the transaction: retrieval's access control is the real one.
-        group = Group.objects.create(name=f"evaluate-answers-{time.time_ns()}")
-        collection.reader_groups.add(group)
-        reader = get_user_model().objects.create(username=group.name, email=f"{group.name}@invalid")
-        reader.groups.add(group)
-        return reader
+        return temporary_reader(collection, "evaluate-answers")

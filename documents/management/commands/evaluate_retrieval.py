@@ -44,8 +44,9 @@ def fold(text: str) -> str:
     return re.sub(r"\s+", " ", text).strip().casefold()
 
 
-def read_questions(path: Path) -> tuple[list[dict], int]:
-    """The answerable questions, and how many were skipped; a malformed line is a clear error."""
+def read_questions(path: Path, *, keep_uncovered: bool = False) -> tuple[list[dict], int]:
+    """The answerable questions (with ``keep_uncovered``, those with ``doc`` null too), and how many
+    were skipped; a malformed line is a clear error."""
     if not path.is_file():
         raise CommandError(f"No such file: {path}")
     questions, skipped = [], 0
@@ -58,8 +59,14 @@ def read_questions(path: Path) -> tuple[list[dict], int]:
             raise CommandError(f"{path}:{number}: not valid JSON ({exc.msg})") from None
         if not isinstance(record, dict) or not isinstance(record.get("question"), str) or not record["question"]:
             raise CommandError(f"{path}:{number}: each line needs a non-empty 'question'")
-        if record.get("doc") is None:
+        if record.get("doc") is None and not keep_uncovered:
             skipped += 1
+            continue
+        if record.get("previous") is not None and not isinstance(record["previous"], str):
+            raise CommandError(f"{path}:{number}: 'previous' must be text")
+        if record.get("doc") is None:
+            record.setdefault("id", f"line-{number}")
+            questions.append(record)
             continue
         if not isinstance(record.get("doc"), str) or not isinstance(record.get("answer_quote"), str):
             raise CommandError(f"{path}:{number}: 'doc' and 'answer_quote' must be text (or doc null)")
@@ -171,10 +178,14 @@ class Command(BaseCommand):
                 return get_user_model().objects.get(email__iexact=email)
             except get_user_model().DoesNotExist:
                 raise CommandError(f"No user with the email {email!r}") from None
-        # A throwaway reader, rolled back with the transaction: the selector's access control is the
-        # real one, and no account or grant outlives the run.
-        group = Group.objects.create(name=f"evaluate-retrieval-{time.time_ns()}")
-        collection.reader_groups.add(group)
-        reader = get_user_model().objects.create(username=group.name, email=f"{group.name}@invalid")
-        reader.groups.add(group)
-        return reader
+        return temporary_reader(collection, "evaluate-retrieval")
+
+
+def temporary_reader(collection: Collection, purpose: str):
+    """A throwaway reader of ``collection``, to be rolled back with the caller's transaction: the
+    selector's access control is the real one, and no account or grant outlives the run."""
+    group = Group.objects.create(name=f"{purpose}-{time.time_ns()}")
+    collection.reader_groups.add(group)
+    reader = get_user_model().objects.create(username=group.name, email=f"{group.name}@invalid")
+    reader.groups.add(group)
+    return reader

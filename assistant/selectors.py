@@ -62,3 +62,11 @@ def tokens_used_today(user_ids: list[int]) -> dict[int, int]:
         .annotate(total=Sum(Cast(KeyTextTransform("total_tokens", "usage"), IntegerField())))
     )
     return {user_id: int(total or 0) for user_id, total in rows}
+
+
+def chunk_cited_to(user, chunk_id: int) -> bool:
+    """Whether a passage was cited in an answer in one of ``user``'s own conversations (deleted ones
+    included: hiding a conversation does not take back what was read)."""
+    if not getattr(user, "is_authenticated", False):
+        return False
+    return Citation.objects.filter(chunk_id=chunk_id, message__conversation__owner=user).exists()

@@ -1,8 +1,9 @@
 """Curation screens (``/curate/``) and the read-only passage view that citations open.
 
 Curators see only the collections they look after (``Collection.objects.curated_by``); anything
-else is a 404, the same answer as for something that does not exist. The passage view is for any
-user who may read the chunk's collection (``Collection.objects.readable_by``), 404 for everyone else.
+else is a 404, the same answer as for something that does not exist. The passage view shows a
+reader of the chunk's collection (``Collection.objects.readable_by``) its searchable passages and
+the passages cited in their own answers (``chunk_for_reader``), 404 for everything else.
 Every write goes through ``documents.services``.
 """
 
@@ -22,8 +23,10 @@ from django.urls import reverse
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from accounts.roles import Role, role_required
+from audit.services import audit_record
 
 from . import services
+from .citations import cited_to
 from .forms import CollectionEditForm, CollectionForm, GrantForm, TryQuestionForm, UploadForm
 from .models import Chunk, Collection, Document, DocumentVersion, Marking, VersionStatus
 
@@ -55,15 +58,26 @@ def version_for_curator(user, version_id: int) -> DocumentVersion:
     )
 
 
-def chunk_for_reader(user, chunk_id: int) -> Chunk:
-    """A chunk the user may read (any version, current or not), or 404."""
-    readable = Collection.objects.readable_by(user)
-    return get_object_or_404(
+def chunk_for_reader(user, chunk_id: int) -> tuple[Chunk, bool]:
+    """A passage the user may read, and whether they may only because it was cited to them; else 404
+    (the same whether it does not exist or is not theirs to read).
+
+    A reader of the collection may read a *searchable* passage (current version, ready, document and
+    collection active), or any passage cited in one of their own answers (a retired document, an
+    older version): citations keep working, but no sequential id opens what nobody gave them. A
+    curator of the collection may read every passage of it."""
+    chunk = get_object_or_404(
         Chunk.objects.select_related("version__document__collection").filter(
-            Q(collection__in=readable) | Q(collection__in=Collection.objects.curated_by(user))
+            Q(collection__in=Collection.objects.readable_by(user))
+            | Q(collection__in=Collection.objects.curated_by(user))
         ),
         pk=chunk_id,
     )
+    if chunk.searchable or Collection.objects.curated_by(user).filter(pk=chunk.collection_id).exists():
+        return chunk, False
+    if cited_to(user, chunk.pk):
+        return chunk, True
+    raise Http404
 
 
 # --- Text around a passage -----------------------------------------------------------------------
@@ -444,7 +458,21 @@ def chunk_detail(request: HttpRequest, chunk_id: int) -> HttpResponse:
 @login_required
 def passage(request: HttpRequest, chunk_id: int) -> HttpResponse:
     """A cited passage, read-only, in its surrounding text, for anyone who may read its collection."""
-    chunk = chunk_for_reader(request.user, chunk_id)
+    chunk, by_citation = chunk_for_reader(request.user, chunk_id)
+    if by_citation:
+        # Recorded: a passage no longer searched, read because an answer gave it to this person.
+        audit_record(
+            action="passage.read_cited",
+            actor=request.user,
+            outcome="read",
+            subject=f"chunk:{chunk.pk}",
+            data={
+                "chunk_id": chunk.pk,
+                "version_id": chunk.version_id,
+                "document_id": chunk.version.document_id,
+                "collection_id": chunk.collection_id,
+            },
+        )
     version = chunk.version
     context = chunk_context(chunk)
     spans = highlight_spans(request.GET.get("hl", ""), len(chunk.text))

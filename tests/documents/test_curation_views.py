@@ -166,12 +166,17 @@ def test_try_a_question_shows_what_retrieval_returns(client, curator, collection
 
 
 def test_passage_view_for_readers_only_and_keeps_old_versions(client, curator, make_user, collection):
-    """A reader sees a cited passage highlighted (also from an older version); anyone else gets a 404."""
+    """A reader sees a passage cited to them highlighted (also from an older version); anyone else
+    gets a 404 (tests/documents/test_passage_access.py tries every case)."""
+    from tests.documents.test_passage_access import cite
+
     v1 = upload_and_ingest(collection, "leave.md", LEAVE, curator)
     old_chunk = v1.chunks.get(text__contains="5 days")
     upload_and_ingest(collection, "leave.md", LEAVE.replace(b"5 days", b"10 days"), curator)
     reader = make_user("rita@example.gov.uk", groups=["HR"])
     outsider = make_user("oscar@example.gov.uk", groups=["Finance"])
+    cite(old_chunk, reader)
+    cite(old_chunk, outsider)  # cited once, but the collection is not theirs to read
     url = reverse("documents:passage", args=[old_chunk.pk])
     signed_in(client, reader)
     page = client.get(url)

@@ -7,6 +7,7 @@ or forge a fence is neutralised, so a document cannot smuggle instructions out o
 from __future__ import annotations
 
 import re
+import unicodedata
 from functools import cache
 from pathlib import Path
 
@@ -38,8 +39,25 @@ def _attr(value: str) -> str:
     return value.replace("&", "&amp;").replace('"', "&quot;").replace("<", "&lt;").replace(">", "&gt;")
 
 
+# Characters a model may read as "<" or "/" although they are not: fullwidth and small forms (which
+# NFKC folds), angle quotation marks and brackets, and the zero-width characters that can hide inside
+# "pas\u200bsage".
+_LOOKALIKES = str.maketrans(
+    {
+        "\u2039": "<", "\u2329": "<", "\u3008": "<", "\u27e8": "<", "\u02c2": "<", "\u276e": "<",
+        "\uff1c": "<", "\ufe64": "<",
+        "\u203a": ">", "\u232a": ">", "\u3009": ">", "\u27e9": ">", "\u02c3": ">", "\u276f": ">",
+        "\uff1e": ">", "\ufe65": ">",
+        "\u2215": "/", "\u2044": "/", "\uff0f": "/", "\u29f8": "/",
+        "\u200b": "", "\u200c": "", "\u200d": "", "\u2060": "", "\ufeff": "", "\u00ad": "",
+    }
+)  # fmt: skip
+
+
 def fence(text: str) -> str:
-    """Passage text with anything that could open or close a ``<passage>`` tag made harmless."""
+    """Passage text with anything that could open or close a ``<passage>`` tag made harmless, lookalike
+    brackets, slashes and letters (fullwidth, angle quotes, zero-width joiners) folded to ASCII first."""
+    text = unicodedata.normalize("NFKC", text).translate(_LOOKALIKES)
     return _FENCE.sub(lambda m: m.group(0).replace("<", "&lt;"), text)
 
 

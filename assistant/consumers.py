@@ -9,19 +9,31 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import logging
 import time
-from collections import deque
+from collections import Counter, deque
 
 from channels.generic.websocket import AsyncWebsocketConsumer
 from django.conf import settings
+from django.db.utils import Error as DatabaseError
 
 from assistant import services
 from assistant.core.errors import AnswerError
-from assistant.intake import SessionEnded
+from assistant.db import db_call
+from assistant.intake import SessionEnded, account_unchanged, refuse_bad_characters
 
-CLOSE_UNAUTHENTICATED = 4401  # not signed in (or the session ended): sign in and reconnect
+logger = logging.getLogger(__name__)
+
+# Not signed in, the session ended, or since the socket opened the account was deactivated or its
+# password changed: sign in and reconnect.
+CLOSE_UNAUTHENTICATED = 4401
 CLOSE_POLICY = 1008  # too many frames
 CLOSE_TOO_BIG = 1009  # a frame larger than HUMPHREY_CHAT_MAX_FRAME_BYTES
+CLOSE_TOO_MANY_SOCKETS = 4429  # this person already has HUMPHREY_CHAT_MAX_SOCKETS_PER_USER chat sockets open here
+
+# Chat sockets open in this process, by user id. Each process counts its own (a socket lives in one
+# process, and a count kept elsewhere would outlive a process that was killed).
+_open_sockets: Counter[int] = Counter()
 
 
 class _Window:
@@ -45,17 +57,31 @@ class ChatConsumer(AsyncWebsocketConsumer):
     async def connect(self) -> None:
         self.run: services.AnswerRun | None = None
         self.pump: asyncio.Task | None = None
+        self.user = None  # set while the socket serves its user
+        self.counted: int | None = None  # the user id this socket counts against in _open_sockets
         user = self.scope.get("user")
         await self.accept()
         if user is None or not user.is_authenticated or not user.is_active:
             # Accept then close, so the browser sees a code it can act on instead of a failed handshake.
             await self.close(code=CLOSE_UNAUTHENTICATED)
             return
+        if _open_sockets[user.pk] >= settings.HUMPHREY_CHAT_MAX_SOCKETS_PER_USER:
+            await self.close(code=CLOSE_TOO_MANY_SOCKETS)
+            return
+        _open_sockets[user.pk] += 1
+        self.counted = user.pk
         self.user = user
+        # The session auth hash as the socket opened: a changed password changes it (checked each frame).
+        self.auth_hash = user.get_session_auth_hash()
         self.frames = _Window(settings.HUMPHREY_CHAT_FRAMES_PER_MINUTE)
         self.questions = _Window(settings.HUMPHREY_CHAT_QUESTIONS_PER_MINUTE)
 
     async def disconnect(self, code) -> None:
+        if getattr(self, "counted", None) is not None:
+            _open_sockets[self.counted] -= 1
+            if _open_sockets[self.counted] <= 0:
+                del _open_sockets[self.counted]
+            self.counted = None
         # The answer keeps going and is stored; only this socket stops listening.
         if self.run is not None:
             self.run.detach()
@@ -68,7 +94,7 @@ class ChatConsumer(AsyncWebsocketConsumer):
         await self.send(text_data=json.dumps({"type": "error", "code": code, "message": message, **extra}))
 
     async def receive(self, text_data=None, bytes_data=None) -> None:
-        if not hasattr(self, "user"):
+        if getattr(self, "user", None) is None:
             return
         size = len(text_data.encode("utf-8", "surrogatepass")) if text_data is not None else len(bytes_data or b"")
         if size > settings.HUMPHREY_CHAT_MAX_FRAME_BYTES:
@@ -77,12 +103,16 @@ class ChatConsumer(AsyncWebsocketConsumer):
         if not self.frames.allow():
             await self.close(code=CLOSE_POLICY)
             return
+        if not await self._account_unchanged():
+            self.user = None  # frames still in flight are ignored
+            await self.close(code=CLOSE_UNAUTHENTICATED)
+            return
         if text_data is None:
             await self.error("bad_frame", "Send text frames holding JSON.")
             return
         try:
             frame = json.loads(text_data)
-        except ValueError:
+        except (ValueError, RecursionError):  # RecursionError: nested too deeply ("[" * 6000)
             await self.error("bad_json", "That message was not valid JSON.")
             return
         if not isinstance(frame, dict):
@@ -119,6 +149,12 @@ class ChatConsumer(AsyncWebsocketConsumer):
             await self.error("rate_limited", "You are asking questions too quickly. Wait a minute and try again.")
             return
         try:
+            # Refused here too, before the question reaches work shared with other people's questions.
+            refuse_bad_characters(text)
+        except AnswerError as exc:
+            await self.error(exc.code, exc.message)
+            return
+        try:
             self.run = await services.answer_start(
                 user=self.user,
                 conversation_id=conversation,
@@ -133,6 +169,16 @@ class ChatConsumer(AsyncWebsocketConsumer):
             await self.error(exc.code, exc.message)
             return
         self.pump = asyncio.get_running_loop().create_task(self._forward(self.run))
+
+    async def _account_unchanged(self) -> bool:
+        """Whether the account is still active with the password it had when the socket opened."""
+        try:
+            return await db_call(account_unchanged)(self.user.pk, self.auth_hash)
+        except DatabaseError:
+            # Nothing can be asked while the database is away (a question is stored before anything
+            # else), and a blip must not close every socket at once: checked again on the next frame.
+            logger.warning("could not check chat user %s's account: database unavailable", self.user.pk)
+            return True
 
     async def _forward(self, run: services.AnswerRun) -> None:
         async for event in run.events():

@@ -5,13 +5,17 @@ o'clock) and stores them in ONE transaction of set-based statements: the session
 (locked, so one person's asks in every web process are counted one after another), the collections
 each may read, their answers still being written and tokens used today, then the conversations,
 questions and streaming answer placeholders. A question that fails its checks gets its own
-``AnswerError`` and nothing of it is stored; the others go on. ``question_intake()`` is the event
+``AnswerError`` and nothing of it is stored; the others go on. Text PostgreSQL cannot store (NUL and
+other control characters, lone surrogates) is refused by the checks; and should a row still be refused
+by the database, the batch is stored again one question at a time, each in its own savepoint, so that
+row fails alone (``storage_error``) and the others are stored. ``question_intake()`` is the event
 loop's batcher for it (see ``assistant.batching``).
 """
 
 from __future__ import annotations
 
 import logging
+import re
 from collections import Counter
 from dataclasses import dataclass
 from datetime import timedelta
@@ -19,10 +23,11 @@ from typing import Any
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
-from django.db import transaction
+from django.db import DataError, IntegrityError, transaction
 from django.db.models import Count
 from django.db.utils import Error as DatabaseError
 from django.utils import timezone
+from django.utils.crypto import constant_time_compare
 
 from assistant import pii
 from assistant.batching import Batcher, per_loop
@@ -39,6 +44,13 @@ logger = logging.getLogger(__name__)
 STREAMING_GIVE_UP = timedelta(minutes=10)  # far longer than any answer's timeouts allow
 TITLE_CHARS = 80
 QUESTIONS_PER_BATCH = 100
+# C0 control characters other than tab, newline and carriage return (PostgreSQL text cannot hold NUL;
+# the others have no place in a question), and lone surrogates (JSON's "\ud800" escapes decode to
+# them; they cannot be encoded as UTF-8, so no database, log or model request can take them).
+BAD_CHARACTERS = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff]")
+# What a row the checks let through may still meet in the database; the row fails alone. A database
+# that is down (OperationalError and the like) fails the whole batch instead.
+ROW_ERRORS = (DataError, IntegrityError, UnicodeError)
 
 
 class SessionEnded(AnswerError):
@@ -76,7 +88,18 @@ def conversation_title(text: str) -> str:
     return text if len(text) <= TITLE_CHARS else text[: TITLE_CHARS - 1].rsplit(" ", 1)[0] + "…"
 
 
+def refuse_bad_characters(text: str) -> None:
+    """Raise ``bad_characters`` if ``text`` holds a character a question may not (``BAD_CHARACTERS``)."""
+    if BAD_CHARACTERS.search(text):
+        raise AnswerError(
+            "Your question contains characters that cannot be used, such as control characters. "
+            "Remove them and try again.",
+            code="bad_characters",
+        )
+
+
 def _check_text(ask: Ask) -> str:
+    refuse_bad_characters(ask.text or "")
     text = (ask.text or "").strip()
     if not text:
         raise AnswerError("Type a question first.", code="empty_question")
@@ -86,6 +109,14 @@ def _check_text(ask: Ask) -> str:
             code="question_too_long",
         )
     return text
+
+
+def account_unchanged(user_id, auth_hash: str) -> bool:
+    """Whether the account ``user_id`` still exists, is active and has the session auth hash
+    ``auth_hash`` (taken when the socket opened; a changed password changes it, as it signs the
+    account out of its other sessions in Django)."""
+    user = get_user_model()._default_manager.filter(pk=user_id).first()
+    return user is not None and user.is_active and constant_time_compare(user.get_session_auth_hash(), auth_hash)
 
 
 def _sessions_alive(sessions: list) -> set[str]:
@@ -114,7 +145,8 @@ def questions_store(asks: list[Ask]) -> list[Prepared | AnswerError]:
 
     Returns, per ask in order, its ``Prepared`` or the ``AnswerError`` that refused it with nothing
     stored: a session that ended, a conversation that is not the user's own, a collection they cannot
-    read, an empty or over-long question.
+    read, an empty or over-long question, one holding control characters (``bad_characters``), or
+    (``storage_error``) one the database refused although it passed the checks.
     """
     results: list[Prepared | AnswerError | None] = [None] * len(asks)
     texts: dict[int, str] = {}
@@ -161,16 +193,13 @@ def questions_store(asks: list[Ask]) -> list[Prepared | AnswerError]:
     tokens_today = tokens_used_today(ids)
 
     mode = settings.HUMPHREY_CHAT_PERSONAL_DATA
-    accepted: list[tuple[int, Conversation, list[str] | None, list[str], list, str]] = []
-    new_conversations = []
+    accepted: list[_Row] = []
     for i, text in texts.items():
         ask = asks[i]
         try:
             collections, searched = _collections(ask, readable.get(ask.user.pk, set()))
-            if ask.conversation_id is None:
-                conversation = Conversation(owner_id=ask.user.pk, title=conversation_title(text))
-                new_conversations.append(conversation)
-            else:
+            conversation = None  # a new one
+            if ask.conversation_id is not None:
                 conversation = conversations.get(_int(ask.conversation_id))
                 if conversation is None or conversation.owner_id != ask.user.pk:
                     raise AnswerError(
@@ -181,34 +210,36 @@ def questions_store(asks: list[Ask]) -> list[Prepared | AnswerError]:
             continue
         findings = pii.find_personal_data(text)
         model_text = pii.redact(text, findings) if findings and mode in ("redact", "block") else text
-        accepted.append((i, conversation, collections, searched, findings, model_text))
-    Conversation.objects.bulk_create(new_conversations)
-
-    # Blocked questions are stored redacted: personal data the user was told not to send is not kept.
-    questions = [
-        Message(
-            conversation=conversation,
-            role=Role.USER,
-            text=model_text if mode == "block" else texts[i],
-            collections=collections or [],
+        # Blocked questions are stored redacted: personal data the user was told not to send is not kept.
+        stored_text = model_text if mode == "block" else text
+        accepted.append(
+            _Row(i, ask.user.pk, conversation, collections, searched, findings, text, model_text, stored_text)
         )
-        for i, conversation, collections, _searched, _findings, model_text in accepted
-    ]
-    Message.objects.bulk_create(questions)
-    answers = [
-        Message(conversation=q.conversation, role=Role.ASSISTANT, status=Status.STREAMING, question=q)
-        for q in questions
-    ]
-    Message.objects.bulk_create(answers)
-    followed_up = [c.pk for _, c, *_ in accepted if c.pk in conversations]
+
+    try:
+        with transaction.atomic():  # a savepoint: all at once, the usual case
+            stored = _insert(accepted)
+    except ROW_ERRORS:
+        # A row the database refused (the checks should make this impossible): store them one at a
+        # time, each in its own savepoint, so only that question fails and the others are stored.
+        logger.exception("storing a batch of %s question(s) failed: storing them one at a time", len(accepted))
+        stored = []
+        for row in accepted:
+            try:
+                with transaction.atomic():
+                    stored += _insert([row])
+            except ROW_ERRORS:
+                logger.exception("a question could not be stored; the others in its batch were")
+                results[row.index] = AnswerError(
+                    "Your question could not be saved, so it was not sent. Check it and try again.",
+                    code="storage_error",
+                )
+    followed_up = [row.conversation.pk for row, _c, _q, _a in stored if row.conversation is not None]
     if followed_up:
         Conversation.objects.filter(pk__in=followed_up).update(updated_at=timezone.now())
 
-    for (i, conversation, collections, searched, findings, model_text), question, answer in zip(
-        accepted, questions, answers, strict=True
-    ):
-        user_id = asks[i].user.pk
-        created = conversation.pk not in conversations
+    for row, conversation, question, answer in stored:
+        i, user_id, created = row.index, row.user_id, row.conversation is None
         turns = (
             []
             if created
@@ -219,18 +250,56 @@ def questions_store(asks: list[Ask]) -> list[Prepared | AnswerError]:
             question_id=question.pk,
             answer_id=answer.pk,
             text=texts[i],
-            model_text=model_text,
-            collections=collections,
-            searched=searched,
+            model_text=row.model_text,
+            collections=row.collections,
+            searched=row.searched,
             turns=turns,
             user_groups=sorted(groups[user_id]),
-            personal_data=pii.kinds(findings),
+            personal_data=pii.kinds(row.findings),
             tokens_today=tokens_today.get(user_id, 0),
             created_conversation=created,
             streams_open=streams_open[user_id],
         )
         streams_open[user_id] += 1  # the same person asking twice in one batch: the second counts the first
     return results
+
+
+@dataclass
+class _Row:
+    """One checked ask, ready to store."""
+
+    index: int  # in the batch
+    user_id: int
+    conversation: Conversation | None  # None: a new conversation
+    collections: list[str] | None
+    searched: list[str]
+    findings: list
+    text: str  # as typed
+    model_text: str
+    stored_text: str
+
+
+def _insert(rows: list[_Row]) -> list[tuple[_Row, Conversation, Message, Message]]:
+    """Store ``rows``: new conversations, the questions and their streaming answer placeholders, a
+    few set-based statements however many. Objects are made afresh on each call, so none carries the
+    id of a row rolled back with a savepoint."""
+    conversations = [
+        row.conversation or Conversation(owner_id=row.user_id, title=conversation_title(row.text)) for row in rows
+    ]
+    Conversation.objects.bulk_create(
+        [c for c, row in zip(conversations, rows, strict=True) if row.conversation is None]
+    )
+    questions = [
+        Message(conversation=c, role=Role.USER, text=row.stored_text, collections=row.collections or [])
+        for c, row in zip(conversations, rows, strict=True)
+    ]
+    Message.objects.bulk_create(questions)
+    answers = [
+        Message(conversation=q.conversation, role=Role.ASSISTANT, status=Status.STREAMING, question=q)
+        for q in questions
+    ]
+    Message.objects.bulk_create(answers)
+    return list(zip(rows, conversations, questions, answers, strict=True))
 
 
 def _collections(ask: Ask, readable: set[str]) -> tuple[list[str] | None, list[str]]:

@@ -482,6 +482,9 @@ HUMPHREY_CHAT_QUESTIONS_PER_MINUTE: int = _int(
 HUMPHREY_CHAT_MAX_STREAMS_PER_USER: int = _int(
     "HUMPHREY_CHAT_MAX_STREAMS_PER_USER", 2, minimum=1
 )  # answers one person may have generating at once (counted across processes in the database)
+HUMPHREY_CHAT_MAX_SOCKETS_PER_USER: int = _int(
+    "HUMPHREY_CHAT_MAX_SOCKETS_PER_USER", 10, minimum=1
+)  # chat sockets one person may have open at once in each web process (counted per process); more: close 4429
 HUMPHREY_CHAT_DAILY_TOKENS: int = _int(
     "HUMPHREY_CHAT_DAILY_TOKENS", 200_000, minimum=0
 )  # model tokens one person may use per day (0 = no limit)

@@ -83,6 +83,17 @@ class Prepared:
     streams_open: int = 0  # the user's answers still being written, in any process, before this one
 
 
+def model_facing(text: str, mode: str | None = None) -> str:
+    """What the model, the embedder and the audit content get of something a person typed: with the
+    personal-data setting ``redact`` or ``block``, the text with personal data replaced (an earlier
+    question is stored as typed, for the person's own view, and redacted again each time it is sent)."""
+    mode = mode or settings.HUMPHREY_CHAT_PERSONAL_DATA
+    if mode not in ("redact", "block"):
+        return text
+    findings = pii.find_personal_data(text)
+    return pii.redact(text, findings) if findings else text
+
+
 def conversation_title(text: str) -> str:
     text = " ".join(text.split())
     return text if len(text) <= TITLE_CHARS else text[: TITLE_CHARS - 1].rsplit(" ", 1)[0] + "…"
@@ -243,7 +254,10 @@ def questions_store(asks: list[Ask]) -> list[Prepared | AnswerError]:
         turns = (
             []
             if created
-            else [Turn(role=m.role, text=m.text) for m in recent_turns(conversation.pk, before_id=question.pk)]
+            else [
+                Turn(role=m.role, text=model_facing(m.text, mode) if m.role == Role.USER else m.text)
+                for m in recent_turns(conversation.pk, before_id=question.pk)
+            ]
         )
         results[i] = Prepared(
             conversation_id=conversation.pk,
@@ -284,7 +298,8 @@ def _insert(rows: list[_Row]) -> list[tuple[_Row, Conversation, Message, Message
     few set-based statements however many. Objects are made afresh on each call, so none carries the
     id of a row rolled back with a savepoint."""
     conversations = [
-        row.conversation or Conversation(owner_id=row.user_id, title=conversation_title(row.text)) for row in rows
+        row.conversation or Conversation(owner_id=row.user_id, title=conversation_title(row.stored_text))
+        for row in rows
     ]
     Conversation.objects.bulk_create(
         [c for c, row in zip(conversations, rows, strict=True) if row.conversation is None]

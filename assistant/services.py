@@ -19,6 +19,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import re
 import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
@@ -51,7 +52,7 @@ from assistant.core.markdown import render_markdown
 from assistant.core.prompt import PROMPT_VERSION, render_messages
 from assistant.core.types import ChatRequest, Source, TextDelta, Usage
 from assistant.db import db_call
-from assistant.intake import Ask, Prepared, question_intake
+from assistant.intake import Ask, Prepared, model_facing, question_intake
 from assistant.intake import question_store as question_store  # commands and tests store one ask
 from assistant.providers import get_chat_model
 from audit.services import audit_record
@@ -350,7 +351,7 @@ def answer_record(*, user, prepared: Prepared, outcome: Outcome) -> Message:
             "personal_data": prepared.personal_data,
         },
         content={
-            "question": prepared.text,
+            "question": prepared.model_text,  # redacted as the model saw it (the setting permitting)
             "condensed_question": outcome.condensed,
             "messages": outcome.messages,
             "passages": [
@@ -813,7 +814,7 @@ def _close_one(message_id: int, cutoff) -> bool:
             "error_code": "interrupted",
             "note": "the process writing this answer stopped before recording it",
         },
-        content={"question": message.question.text if message.question else "", "answer": message.text},
+        content={"question": model_facing(message.question.text) if message.question else "", "answer": message.text},
     )
     return True
 
@@ -828,13 +829,24 @@ def answers_close_interrupted(*, older_than) -> int:
     return sum(_close_one(pk, cutoff) for pk in stale.values_list("pk", flat=True))
 
 
+# Every kind of personal data looked for (assistant.pii) has a digit or an "@": text without either
+# holds none, and its embedding may start before the intake has looked.
+_MAY_BE_PERSONAL = re.compile(r"[\d@\uff20]")
+
+
 async def answer_start(*, user, conversation_id, text: str, collections: list[str] | None, session=None) -> AnswerRun:
     """Store the question and start answering it. Raises ``AnswerError`` (nothing stored) for bad
     asks, ``SessionEnded`` when ``session`` (the socket's) was signed out or expired."""
     # A new conversation's question is searched as typed: embed it while it is being stored.
     early = None
     query = clean_query((text or "").strip()) if conversation_id is None and isinstance(text, str) else ""
-    if query and len(text) <= settings.HUMPHREY_CHAT_MAX_QUESTION_CHARS:
+    redacting = settings.HUMPHREY_CHAT_PERSONAL_DATA in ("redact", "block")
+    # Not when it might hold personal data the intake will redact: the embedder gets only redacted text.
+    if (
+        query
+        and len(text) <= settings.HUMPHREY_CHAT_MAX_QUESTION_CHARS
+        and not (redacting and _MAY_BE_PERSONAL.search(text))
+    ):
         early = (query, asyncio.get_running_loop().create_task(query_embedder().embed(query)))
     # Stored with every other question arriving at the same moment, in one transaction.
     store = asyncio.ensure_future(question_intake().submit(Ask(user, conversation_id, text, collections, session)))

@@ -1,0 +1,97 @@
+"""Personal data in a question reaches neither the model, nor the embedder, nor the audit content:
+not in the question itself, not later as conversation history or in a follow-up's condensed query
+(the person's own conversation still shows what they typed). Over real HTTP to the fake model."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from channels.db import database_sync_to_async
+
+from assistant.models import Conversation, Message, Role
+from audit.models import AuditEvent
+from documents.embeddings import FakeEmbeddings
+
+from .helpers import ask, connect, frames_until_end
+
+pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.asyncio]
+
+NI = "AB 12 34 56 C"
+EMAIL = "jo.bloggs@example.com"
+
+
+@database_sync_to_async
+def db(fn, *args, **kwargs):
+    return fn(*args, **kwargs)
+
+
+@pytest.fixture
+def embedded(monkeypatch) -> list[str]:
+    """Every text the embedder is given, from now on."""
+    seen: list[str] = []
+    real = FakeEmbeddings.embed_documents
+
+    def spy(self, texts):
+        seen.extend(texts)
+        return real(self, texts)
+
+    monkeypatch.setattr(FakeEmbeddings, "embed_documents", spy)
+    return seen
+
+
+def audit_contents() -> str:
+    return json.dumps([e.content.body for e in AuditEvent.objects.filter(action="answer").select_related("content")])
+
+
+async def converse(user, *questions: str) -> list[list[dict]]:
+    communicator = await connect(user)
+    conversation, answers = None, []
+    try:
+        for question in questions:
+            await ask(communicator, question, conversation=conversation)
+            frames = await frames_until_end(communicator)
+            conversation = next(f["conversation"] for f in frames if f["type"] == "accepted")
+            answers.append(frames)
+    finally:
+        await communicator.disconnect()
+    return answers
+
+
+async def test_personal_data_from_the_first_question_never_reaches_the_model_or_embedder_later(
+    guidance, staff, openai_model, openai_server, settings, embedded
+):
+    """An NI number and an email in question 1 are redacted for that answer and stay redacted when
+    question 1 is sent again as history, and in the follow-up's condensed query; the audit content
+    holds the redacted text; the person's own stored question keeps what they typed."""
+    settings.HUMPHREY_CHAT_PERSONAL_DATA = "redact"
+    openai_server.configure(reply="Full-time staff get 25 days of annual leave a year [1].")
+    answers = await converse(
+        staff,
+        f"My NI number is {NI} and my email {EMAIL}. How many days of annual leave do full-time staff get?",
+        "and part-time staff?",
+    )
+    assert [frames[-1]["status"] for frames in answers] == ["complete", "complete"]
+    sent = json.dumps([r for r in openai_server.requests if "messages" in r])
+    assert len([r for r in openai_server.requests if "messages" in r]) == 2
+    assert "annual leave" in sent and "part-time" in sent
+    for secret in (NI, NI.replace(" ", ""), EMAIL, "jo.bloggs"):
+        assert secret not in sent, secret
+        assert not any(secret in text for text in embedded), secret
+        assert secret not in await db(audit_contents), secret
+    stored = await db(lambda: Message.objects.filter(role=Role.USER).order_by("pk").first().text)
+    assert NI in stored  # the person's own view keeps what they typed
+
+
+async def test_blocked_personal_data_is_kept_nowhere(guidance, staff, openai_model, openai_server, settings, embedded):
+    """With ``block``, the question is refused; neither the stored question, the conversation's title,
+    the embedder nor the audit content holds the NI number."""
+    settings.HUMPHREY_CHAT_PERSONAL_DATA = "block"
+    openai_server.requests.clear()
+    (frames,) = await converse(staff, f"My NI number is {NI}. How many days of annual leave do I get?")
+    assert frames[-1]["type"] == "error" and frames[-1]["code"] == "personal_data_blocked"
+    assert not [r for r in openai_server.requests if "messages" in r]
+    assert not any(NI in text or NI.replace(" ", "") in text for text in embedded)
+    assert NI not in await db(audit_contents)
+    assert NI not in await db(lambda: Message.objects.get(role=Role.USER).text)
+    assert NI not in await db(lambda: Conversation.objects.get().title)

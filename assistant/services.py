@@ -309,6 +309,7 @@ def answer_record(*, user, prepared: Prepared, outcome: Outcome) -> Message:
             "question_message_id": prepared.question_id,
             "user_groups": prepared.user_groups,
             "collections": prepared.searched,
+            "chosen_collections": prepared.collections or [],  # [] : asked of everything they may read
             "prompt_version": message.prompt_version,
             "model": outcome.model,
             "usage": outcome.usage.as_dict(),

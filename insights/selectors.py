@@ -111,9 +111,14 @@ WITH ev AS MATERIALIZED (
     FROM {event} e
     WHERE e.action = 'answer'
       AND (
-          e.data @> %(match)s::jsonb
-          -- Asked of "everything I may read" (no collection chosen): the passages say which.
-          OR (e.data @> %(match_passage)s::jsonb AND coalesce(e.data -> 'collections', '[]'::jsonb) = '[]'::jsonb)
+          -- The collection's passages were retrieved for it,
+          e.data @> %(match_passage)s::jsonb
+          -- or the asker chose it. A question asked of everything they may read counts only where
+          -- passages were found: its "collections" are every collection the asker may read,
+          -- curated by others too. Events from before "chosen_collections" was recorded: chosen
+          -- when it was the only collection searched.
+          OR e.data @> %(match_chosen)s::jsonb
+          OR (NOT e.data ? 'chosen_collections' AND e.data -> 'collections' = %(match_only)s::jsonb)
       )
       AND e.created_at >= %(since)s AND e.created_at < %(until)s
 )
@@ -123,7 +128,8 @@ WITH ev AS MATERIALIZED (
 def _params(collection: Collection, period: Period, **extra) -> dict:
     return {
         "tz": timezone.get_current_timezone_name(),
-        "match": json.dumps({"collections": [collection.slug]}),
+        "match_chosen": json.dumps({"chosen_collections": [collection.slug]}),
+        "match_only": json.dumps([collection.slug]),
         "match_passage": json.dumps({"passages": [{"collection": collection.slug}]}),
         "since": period.since,
         "until": period.until,

@@ -151,7 +151,10 @@ def _answer(
     cites=(),
     personal_data=(),
     claims=None,
+    searched=None,
 ):
+    """One answer event; ``collections`` as the asker chose them (() for everything they may read),
+    ``searched`` what that covered (default: the same)."""
     conversation_id, message_id = next(_ids), next(_ids)
     passages = [
         {
@@ -172,7 +175,8 @@ def _answer(
         "message_id": message_id,
         "question_message_id": message_id - 1,
         "user_groups": ["All staff"],
-        "collections": list(collections),
+        "collections": list(collections) if searched is None else list(searched),
+        "chosen_collections": list(collections),
         "prompt_version": "answer_v1",
         "model": {"endpoint": "http://127.0.0.1:9/v1", "name": "fake-model", "params": {"temperature": 0.0}},
         "usage": {"prompt_tokens": 1000, "completion_tokens": 100, "total_tokens": 1100},

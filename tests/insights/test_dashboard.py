@@ -394,6 +394,28 @@ def test_questions_asked_of_everything_count_where_their_passages_came_from(seed
     assert csv_table(client_for(seeded.hr_curator), "hr", "outcomes")[-1] == ["All questions", "18", "100%"]
 
 
+def test_a_question_asked_of_everything_is_not_counted_where_no_passage_came_from(seeded, settings):
+    """Measured before: a question asked of everything the asker may read counted for every collection
+    they may read, so a curator saw gaps (and, with the setting, questions) from collections they do
+    not curate. Now: counted only where its passages came from; an explicit choice still counts."""
+    from tests.insights.conftest import _answer
+
+    settings.HUMPHREY_INSIGHTS_SHOW_QUESTIONS = True
+    asker = seeded.askers[0]
+    _answer("E1", asker, question="Secret travel budget for the minister", outcome="no_answer", days_ago=5,
+            minute=0, collections=(), searched=("hr", "travel"), cites=[seeded.docs["T"]])  # fmt: skip
+    _answer("E2", asker, question="Nothing anywhere", outcome="no_answer", days_ago=5, minute=1,
+            collections=(), searched=("hr", "travel"))  # fmt: skip
+    _answer("E3", asker, question="Chosen and not found", outcome="no_answer", days_ago=5, minute=2,
+            collections=("hr",))  # fmt: skip
+    hr = csv_table(client_for(seeded.hr_curator), "hr", "questions")
+    travel = csv_table(client_for(seeded.travel_curator), "travel", "questions")
+    assert hr[-6][1:4] == ["1", "0", "1"]  # 5 days ago: E3 only (chosen), not E1 nor E2
+    assert travel[-6][1:4] == ["1", "0", "1"]  # E1 (its passages), not E2
+    gaps = client_for(seeded.hr_curator).get("/insights/hr/").content.decode()
+    assert "Secret travel budget" not in gaps
+
+
 def test_only_the_most_recent_gaps_are_grouped_beyond_the_cap(seeded, settings):
     """With a cap of 4, the 4 most recent gap questions are grouped and the page says 11 were found."""
     settings.HUMPHREY_INSIGHTS_MAX_GAP_QUESTIONS = 4

@@ -5,7 +5,9 @@ set -e
 case "${1:-web}" in
   web)
     python manage.py migrate --noinput
-    exec daphne -b 0.0.0.0 -p "${PORT:-8000}" --proxy-headers humphrey.asgi:application ;;
+    # No --proxy-headers: Daphne would take the left-most X-Forwarded-For, which the client writes.
+    # The client's address comes from HUMPHREY_TRUSTED_PROXIES (humphrey/proxies.py).
+    exec daphne -b 0.0.0.0 -p "${PORT:-8000}" humphrey.asgi:application ;;
   worker)
     exec python manage.py db_worker --queue-name "*" ;;
   *)

@@ -10,7 +10,6 @@ import re
 from contextvars import ContextVar
 
 from asgiref.sync import iscoroutinefunction, markcoroutinefunction
-from django.conf import settings
 from django.http import HttpRequest
 
 current_request: ContextVar[HttpRequest | None] = ContextVar("audit_current_request", default=None)
@@ -19,11 +18,8 @@ _REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
 
 
 def client_ip(request: HttpRequest) -> str:
-    """The client's address: behind the TLS proxy, the address that proxy saw (last X-Forwarded-For)."""
-    if getattr(settings, "HUMPHREY_BEHIND_TLS_PROXY", False):
-        forwarded = [part.strip() for part in request.META.get("HTTP_X_FORWARDED_FOR", "").split(",") if part.strip()]
-        if forwarded:
-            return forwarded[-1][:64]
+    """The client's address: ``REMOTE_ADDR``, which ``humphrey.proxies.TrustedProxyMiddleware`` sets
+    from the entries our own proxies added to X-Forwarded-For (never from what a client sent)."""
     return (request.META.get("REMOTE_ADDR") or "")[:64]
 
 

@@ -125,6 +125,7 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    "humphrey.proxies.TrustedProxyMiddleware",  # first: everything after it sees the client's address
     "humphrey.observability.RequestIdMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
@@ -293,6 +294,9 @@ HUMPHREY_BEHIND_TLS_PROXY: bool = _bool(
 )  # trust X-Forwarded-Proto from the proxy
 if HUMPHREY_BEHIND_TLS_PROXY:
     SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+HUMPHREY_TRUSTED_PROXIES: list[str] = _list(
+    "HUMPHREY_TRUSTED_PROXIES", []
+)  # CIDRs of our own reverse proxies: only the X-Forwarded-For entries they added count (humphrey/proxies.py)
 SECURE_SSL_REDIRECT: bool = _bool("DJANGO_SECURE_SSL_REDIRECT", not DEBUG)  # redirect plain HTTP to HTTPS
 SECURE_REDIRECT_EXEMPT = [r"^healthz$", r"^readyz$"]  # probes from inside the cluster speak plain HTTP
 SECURE_HSTS_SECONDS: int = _int("DJANGO_SECURE_HSTS_SECONDS", 0 if DEBUG else 31536000)  # one year in production

@@ -1,21 +1,29 @@
 """Liveness and readiness probes, as JSON.
 
 ``/healthz`` reports the database, the pgvector extension and the channel layer: 200 when all are
-fine, 503 naming what is not. It never shows configuration or secrets, so it is public.
+fine, 503 naming what is not; ``/readyz`` adds the chat model endpoint. Both are public, so each
+process checks at most once every ``HUMPHREY_PROBE_CACHE_SECONDS`` whatever the rate of hits (one
+check at a time: callers arriving meanwhile wait for it), and anyone but staff and the monitoring
+networks (``HUMPHREY_METRICS_NETWORKS``) is told the status alone, not which part failed or how fast.
+Neither ever shows configuration or secrets.
 """
 
 from __future__ import annotations
 
 import asyncio
+import threading
 import time
 import uuid
 
 from asgiref.sync import async_to_sync
 from channels.layers import get_channel_layer
+from django.conf import settings
 from django.db import connection
 from django.http import HttpRequest, JsonResponse
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET
+
+from .metrics import monitoring_client
 
 
 def check_database() -> dict:
@@ -61,14 +69,44 @@ def check_channel_layer() -> dict:
     return {"ok": ok, "backend": type(layer).__name__, "ms": round((time.perf_counter() - started) * 1000, 1)}
 
 
+_probe_lock = threading.Lock()  # one check at a time per process; others wait and share its result
+_probes: dict[str, tuple[float, dict]] = {}
+
+
+def _probe(name: str, build) -> dict:
+    """``build()``'s report, at most ``HUMPHREY_PROBE_CACHE_SECONDS`` old."""
+    with _probe_lock:
+        cached = _probes.get(name)
+        if cached is not None and time.monotonic() - cached[0] < settings.HUMPHREY_PROBE_CACHE_SECONDS:
+            return cached[1]
+        report = build()
+        _probes[name] = (time.monotonic(), report)
+        return report
+
+
+def probes_forget() -> None:
+    """Drop the cached reports (tests)."""
+    with _probe_lock:
+        _probes.clear()
+
+
+def _answer(request: HttpRequest, report: dict, up: str) -> JsonResponse:
+    status = report["status"]
+    body = report if monitoring_client(request) else {"status": status}
+    return JsonResponse(body, status=200 if status == up else 503)
+
+
+def _health() -> dict:
+    report = check_database()
+    report["channel_layer"] = check_channel_layer()
+    report["status"] = "ok" if all(part.get("ok") for part in report.values()) else "unavailable"
+    return report
+
+
 @never_cache
 @require_GET
 def healthz(request: HttpRequest) -> JsonResponse:
-    report = check_database()
-    report["channel_layer"] = check_channel_layer()
-    healthy = all(part.get("ok") for part in report.values())
-    report["status"] = "ok" if healthy else "unavailable"
-    return JsonResponse(report, status=200 if healthy else 503)
+    return _answer(request, _probe("healthz", _health), "ok")
 
 
 def check_model_endpoint() -> dict:
@@ -105,13 +143,16 @@ def check_model_endpoint() -> dict:
     return {**report, "ok": True, "ms": round((time.perf_counter() - started) * 1000, 1)}
 
 
+def _readiness() -> dict:
+    report = check_database()
+    report["channel_layer"] = check_channel_layer()
+    report["model"] = check_model_endpoint()
+    report["status"] = "ready" if all(part.get("ok") for part in report.values()) else "unavailable"
+    return report
+
+
 @never_cache
 @require_GET
 def readyz(request: HttpRequest) -> JsonResponse:
     """Readiness: everything /healthz checks, plus the chat model endpoint being reachable."""
-    report = check_database()
-    report["channel_layer"] = check_channel_layer()
-    report["model"] = check_model_endpoint()
-    ready = all(part.get("ok") for part in report.values())
-    report["status"] = "ready" if ready else "unavailable"
-    return JsonResponse(report, status=200 if ready else 503)
+    return _answer(request, _probe("readyz", _readiness), "ready")

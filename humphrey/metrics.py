@@ -66,7 +66,8 @@ def _register_collectors() -> None:
         _registered = True
 
 
-def _client_allowed(request: HttpRequest) -> bool:
+def monitoring_client(request: HttpRequest) -> bool:
+    """Staff, or a client in ``HUMPHREY_METRICS_NETWORKS``: may see metrics and probe details."""
     if request.user.is_authenticated and request.user.is_staff:
         return True
     try:
@@ -79,7 +80,7 @@ def _client_allowed(request: HttpRequest) -> bool:
 @never_cache
 def metrics_view(request: HttpRequest) -> HttpResponse:
     """Prometheus text format, for staff or clients in ``HUMPHREY_METRICS_NETWORKS`` only."""
-    if not _client_allowed(request):
+    if not monitoring_client(request):
         raise PermissionDenied("Metrics are for staff and the monitoring network only.")
     _register_collectors()
     return HttpResponse(generate_latest(REGISTRY), content_type=CONTENT_TYPE_LATEST)

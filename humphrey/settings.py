@@ -294,6 +294,9 @@ HUMPHREY_BEHIND_TLS_PROXY: bool = _bool(
 )  # trust X-Forwarded-Proto from the proxy
 if HUMPHREY_BEHIND_TLS_PROXY:
     SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+HUMPHREY_PROBE_CACHE_SECONDS: float = _float(
+    "HUMPHREY_PROBE_CACHE_SECONDS", 5.0
+)  # /healthz and /readyz check at most this often per process, whatever the rate of (public) hits
 HUMPHREY_TRUSTED_PROXIES: list[str] = _list(
     "HUMPHREY_TRUSTED_PROXIES", []
 )  # CIDRs of our own reverse proxies: only the X-Forwarded-For entries they added count (humphrey/proxies.py)

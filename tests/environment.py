@@ -11,6 +11,8 @@ os.environ.setdefault("DJANGO_DEBUG", "0")
 os.environ.setdefault("DJANGO_ALLOWED_HOSTS", "testserver,localhost,127.0.0.1")
 os.environ.setdefault("DJANGO_SECURE_SSL_REDIRECT", "0")
 os.environ.setdefault("HUMPHREY_BEHIND_TLS_PROXY", "0")
+# Probes check afresh on every hit in tests (their cache has its own test).
+os.environ.setdefault("HUMPHREY_PROBE_CACHE_SECONDS", "0")
 # Child web processes start serving at once; warming (humphrey/warmup.py) has its own test.
 os.environ.setdefault("HUMPHREY_WARM_START", "0")
 # Never reach a hosted model or hub from a test.

@@ -1,7 +1,14 @@
-"""/healthz reports the database, pgvector and the channel layer as JSON."""
+"""/healthz reports the database, pgvector and the channel layer as JSON (in full to the monitoring
+network and staff, the status alone to anyone else), checking at most every few seconds."""
 
 import pytest
 from django.db import connection
+
+
+@pytest.fixture(autouse=True)
+def _monitoring(settings):
+    """These tests' client (127.0.0.1) is the monitoring network unless a test says otherwise."""
+    settings.HUMPHREY_METRICS_NETWORKS = ["127.0.0.0/8"]
 
 
 @pytest.mark.django_db
@@ -61,3 +68,52 @@ def test_healthz_unavailable_when_database_down(client, monkeypatch):
     assert response.status_code == 503
     assert response.json()["database"] == {"ok": False, "error": "RuntimeError"}
     assert "secret" not in response.content.decode()
+
+
+@pytest.mark.django_db
+def test_anonymous_callers_are_told_the_status_alone(client, settings, make_user):
+    """Outside the monitoring network a probe says only whether it is up, not which part or how fast;
+    staff see the whole report."""
+    settings.HUMPHREY_METRICS_NETWORKS = []
+    for path, up in (("/healthz", "ok"), ("/readyz", "ready")):
+        response = client.get(path)
+        assert response.status_code == 200 and response.json() == {"status": up}
+    staff = make_user("sid@example.gov.uk")
+    staff.is_staff = True
+    staff.save()
+    client.force_login(staff)
+    assert client.get("/readyz").json()["database"]["ok"] is True
+
+
+@pytest.mark.django_db
+def test_probes_check_at_most_once_per_cache_period(client, settings, monkeypatch):
+    """A flood of public hits costs one database connection and one model probe per period, not one
+    each; a failure shows as soon as the period is over."""
+    from humphrey import health
+
+    settings.HUMPHREY_PROBE_CACHE_SECONDS = 60
+    health.probes_forget()
+    calls = {"database": 0, "model": 0}
+    real_db, real_model = health.check_database, health.check_model_endpoint
+
+    def counted_db():
+        calls["database"] += 1
+        return real_db()
+
+    def counted_model():
+        calls["model"] += 1
+        return real_model()
+
+    monkeypatch.setattr(health, "check_database", counted_db)
+    monkeypatch.setattr(health, "check_model_endpoint", counted_model)
+    try:
+        for _ in range(20):
+            assert client.get("/readyz").status_code == 200
+            assert client.get("/healthz").status_code == 200
+        assert calls == {"database": 2, "model": 1}  # one for each probe's report
+        monkeypatch.setattr(health, "check_database", lambda: {"database": {"ok": False}, "pgvector": {"ok": False}})
+        assert client.get("/readyz").status_code == 200  # still the cached report
+        settings.HUMPHREY_PROBE_CACHE_SECONDS = 0
+        assert client.get("/readyz").status_code == 503
+    finally:
+        health.probes_forget()

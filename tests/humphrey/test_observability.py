@@ -57,11 +57,17 @@ def test_request_id_echoed_and_unsafe_ids_replaced(client):
     assert response["X-Request-ID"] != "<script>" and len(response["X-Request-ID"]) == 32
 
 
-def test_readyz_extractive_mode_is_ready(client):
+def test_readyz_extractive_mode_is_ready(monitor, client):
     """With no model configured, readiness needs only the database and channel layer."""
     response = client.get("/readyz")
     assert response.status_code == 200
     assert response.json()["model"] == {"ok": True, "mode": "extractive"}
+
+
+@pytest.fixture
+def monitor(settings):
+    """This client (127.0.0.1) as the monitoring network: it sees the probes' whole report."""
+    settings.HUMPHREY_METRICS_NETWORKS = ["127.0.0.0/8"]
 
 
 @pytest.fixture
@@ -80,7 +86,7 @@ def chat_model(settings):
     reset_chat_models()
 
 
-def test_readyz_unready_when_model_endpoint_unreachable(client, chat_model):
+def test_readyz_unready_when_model_endpoint_unreachable(monitor, client, chat_model):
     """A configured model endpoint that does not answer makes /readyz 503."""
     chat_model("http://127.0.0.1:1/v1")
     response = client.get("/readyz")
@@ -88,7 +94,7 @@ def test_readyz_unready_when_model_endpoint_unreachable(client, chat_model):
     assert response.json()["model"]["ok"] is False
 
 
-def test_readyz_ready_when_model_endpoint_answers(client, chat_model):
+def test_readyz_ready_when_model_endpoint_answers(monitor, client, chat_model):
     """A reachable OpenAI-compatible endpoint (the fake server over real HTTP) makes /readyz 200."""
     from tests.fakes.openai_server import FakeOpenAIServer
 
@@ -103,7 +109,7 @@ def test_readyz_ready_when_model_endpoint_answers(client, chat_model):
     assert response.json()["model"]["endpoint"] == "probe"
 
 
-def test_readyz_unready_while_circuit_open(client, chat_model):
+def test_readyz_unready_while_circuit_open(monitor, client, chat_model):
     """While the endpoint's circuit breaker is open (answers failing fast), the process is not ready."""
     from assistant.providers import get_chat_model
 

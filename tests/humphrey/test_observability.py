@@ -120,3 +120,38 @@ def test_readyz_unready_while_circuit_open(monitor, client, chat_model):
     response = client.get("/readyz")
     assert response.status_code == 503
     assert response.json()["model"]["error"] == "circuit_open"
+
+
+def test_request_logs_never_hold_query_strings_or_email_addresses(client, caplog, make_user):
+    """Search text and email addresses in a URL (a curator's "try a question", the sign-in page's
+    next link, an auditor's search for a person) reach no log line: the access log has the path
+    without its query string, and any message naming a URL is redacted, Django's own 404 warnings too."""
+    import logging as _logging
+
+    from humphrey.observability import RedactFilter
+
+    redacting = RedactFilter()
+    handler_records: list[str] = []
+
+    class Capture(_logging.Handler):
+        def emit(self, record):
+            redacting.filter(record)
+            handler_records.append(self.format(record) if self.formatter else record.getMessage())
+
+    capture = Capture()
+    root = _logging.getLogger()
+    root.addHandler(capture)
+    previous = root.level
+    root.setLevel(_logging.INFO)
+    try:
+        client.get("/curate/c/hr/try/", {"q": "my salary secret", "email": "jo.bloggs@example.com"})
+        client.get("/no-such-page/jo.bloggs@example.com/", {"q": "sick note for my back"})
+        client.get("/accounts/login/", {"next": "/audit/?q=jo.bloggs%40example.com"})
+    finally:
+        root.removeHandler(capture)
+        root.setLevel(previous)
+    logged = "\n".join(handler_records)
+    assert "GET /curate/c/hr/try/ " in logged and "GET /accounts/login/ " in logged
+    for secret in ("salary", "jo.bloggs", "sick note", "example.com", "%40"):
+        assert secret not in logged, secret
+    assert "[email]" in logged  # the 404 path named an address; it was taken out

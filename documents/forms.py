@@ -43,7 +43,14 @@ class Radios(forms.RadioSelect):
 
 
 class CollectionEditForm(forms.Form):
-    """A collection's name, description and marking (its short name and readers change elsewhere)."""
+    """A collection's name, description and marking (its short name and readers change elsewhere).
+
+    Lowering the marking needs a reason and a confirmation: it lets the collection's passages reach
+    model and embedding endpoints approved only for the lower marking, from the next question on."""
+
+    def __init__(self, *args, current_marking: str | None = None, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.current_marking = current_marking
 
     name = forms.CharField(
         max_length=200,
@@ -60,6 +67,29 @@ class CollectionEditForm(forms.Form):
             "invalid_choice": f"Select a security marking: {' or '.join(Marking.values)}",
         },
     )
+    downgrade_reason = forms.CharField(
+        widget=forms.Textarea(attrs={"rows": 3}),
+        required=False,
+        max_length=2000,
+        label="Why is the marking being lowered?",
+    )
+    confirm_downgrade = forms.BooleanField(
+        required=False,
+        label="I confirm this guidance may be sent to services approved only for the lower marking",
+    )
+
+    def lowers_marking(self) -> bool:
+        marking = self.cleaned_data.get("marking")
+        return bool(self.current_marking and marking and Marking.rank(marking) < Marking.rank(self.current_marking))
+
+    def clean(self):
+        cleaned = super().clean()
+        if self.lowers_marking():
+            if not (cleaned.get("downgrade_reason") or "").strip():
+                self.add_error("downgrade_reason", "Say why the marking is being lowered")
+            if not cleaned.get("confirm_downgrade"):
+                self.add_error("confirm_downgrade", "Confirm that the guidance may be sent at the lower marking")
+        return cleaned
 
 
 class MultipleFileInput(forms.ClearableFileInput):

@@ -102,9 +102,17 @@ def collection_create(
 
 
 def collection_update(
-    *, collection: Collection, user, name: str | None = None, description: str | None = None, marking=None
+    *,
+    collection: Collection,
+    user,
+    name: str | None = None,
+    description: str | None = None,
+    marking=None,
+    reason: str = "",
 ) -> Collection:
-    """Change a collection's name, description or marking."""
+    """Change a collection's name, description or marking. Lowering the marking needs a ``reason``,
+    kept in the audit event with the markings before and after."""
+    previous_marking = collection.marking
     changes: dict = {}
     if name is not None and name.strip() and name.strip() != collection.name:
         changes["name"] = name.strip()[:200]
@@ -114,6 +122,9 @@ def collection_update(
         if marking not in Marking.values:
             raise ValidationError(f"Choose a marking: {', '.join(Marking.values)}.")
         changes["marking"] = marking
+    lowered = "marking" in changes and Marking.rank(changes["marking"]) < Marking.rank(previous_marking)
+    if lowered and not (reason or "").strip():
+        raise ValidationError("Say why the marking is being lowered.")
     if not changes:
         return collection
     with transaction.atomic():
@@ -123,8 +134,15 @@ def collection_update(
         audit_record(
             action="curation.collection_update",
             actor=user,
+            outcome="marking_lowered" if lowered else "",
             subject=_subject(collection),
-            data={"collection_id": collection.pk, "changed": sorted(changes), "marking": collection.marking},
+            data={
+                "collection_id": collection.pk,
+                "changed": sorted(changes),
+                "marking": collection.marking,
+                "previous_marking": previous_marking,
+            },
+            content={"reason": reason.strip()} if lowered else None,
         )
     return collection
 

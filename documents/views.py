@@ -303,6 +303,7 @@ def collection_edit(request: HttpRequest, slug: str) -> HttpResponse:
     form = CollectionEditForm(
         request.POST if request.method == "POST" else None,
         initial={"name": collection.name, "description": collection.description, "marking": collection.marking},
+        current_marking=collection.marking,
     )
     if request.method == "POST" and form.is_valid():
         if not form.has_changed():
@@ -315,6 +316,7 @@ def collection_edit(request: HttpRequest, slug: str) -> HttpResponse:
                 name=form.cleaned_data["name"],
                 description=form.cleaned_data["description"],
                 marking=form.cleaned_data["marking"],
+                reason=form.cleaned_data["downgrade_reason"] if form.lowers_marking() else "",
             )
         except ValidationError as exc:
             form.add_error(None, exc)

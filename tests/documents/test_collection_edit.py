@@ -166,3 +166,51 @@ def test_marking_hint_only_when_the_deployment_serves_less_than_every_marking(cl
     settings.HUMPHREY_MAX_MARKING = "OFFICIAL"
     html = client.get(edit_url(collection)).content.decode()
     assert 'id="marking-hint"' in html and "A collection marked OFFICIAL-SENSITIVE is not searched" in html
+
+
+def test_lowering_the_marking_needs_a_reason_and_a_confirmation_and_is_audited(client, curator, collection):
+    """Measured before: one curator's downgrade took effect at once, with nothing asked. Now a
+    downgrade without a reason or the confirmation changes nothing and says what is missing; with
+    both it takes effect and the audit event keeps both markings and the reason. Raising needs neither."""
+    from audit.models import AuditEvent
+
+    signed_in(client, curator)
+    response = client.post(edit_url(collection), {**CHANGES, "marking": Marking.OFFICIAL_SENSITIVE})
+    assert response.status_code == 302
+    collection.refresh_from_db()
+    assert collection.marking == Marking.OFFICIAL_SENSITIVE  # raised: nothing more asked
+
+    lower = {**CHANGES, "marking": Marking.OFFICIAL}
+    for missing in ({}, {"downgrade_reason": "Published on GOV.UK"}, {"confirm_downgrade": "on"}):
+        response = client.post(edit_url(collection), {**lower, **missing})
+        assert response.status_code == 200
+        html = response.content.decode()
+        assert "govuk-error-summary" in html
+        assert ("Say why the marking is being lowered" in html) == ("downgrade_reason" not in missing)
+        assert ("Confirm that the guidance may be sent" in html) == ("confirm_downgrade" not in missing)
+        collection.refresh_from_db()
+        assert collection.marking == Marking.OFFICIAL_SENSITIVE
+
+    response = client.post(
+        edit_url(collection), {**lower, "downgrade_reason": "Published on GOV.UK in full", "confirm_downgrade": "on"}
+    )
+    assert response.status_code == 302
+    collection.refresh_from_db()
+    assert collection.marking == Marking.OFFICIAL
+    event = AuditEvent.objects.filter(action="curation.collection_update").order_by("-seq").first()
+    assert event.outcome == "marking_lowered" and event.actor_id == curator.pk
+    assert (event.data["previous_marking"], event.data["marking"]) == ("OFFICIAL-SENSITIVE", "OFFICIAL")
+    assert event.content.body["reason"] == "Published on GOV.UK in full"
+
+
+def test_the_service_refuses_a_downgrade_without_a_reason(curator, collection):
+    """Whoever calls it (a command, a script), lowering the marking needs a reason."""
+    from django.core.exceptions import ValidationError
+
+    from documents import services
+
+    services.collection_update(collection=collection, user=curator, marking=Marking.OFFICIAL_SENSITIVE)
+    with pytest.raises(ValidationError):
+        services.collection_update(collection=collection, user=curator, marking=Marking.OFFICIAL)
+    collection.refresh_from_db()
+    assert collection.marking == Marking.OFFICIAL_SENSITIVE

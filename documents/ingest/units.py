@@ -21,6 +21,7 @@ ITEM = "item"
 ROW = "row"
 HEADER = "header"  # a table's header row: context for its rows, never quoted alone
 HEADING = "heading"  # a heading line inside a chunk: never quoted
+QUOTABLE = (SENTENCE, ITEM, ROW)  # what an answer may quote
 
 MAX_UNIT_CHARS = 700  # a longer sentence (a run-on paragraph) is still one unit, cut here for embedding
 
@@ -210,4 +211,4 @@ def embed_text(text: str, units: list[Unit], index: int, heading: str = "") -> s
 
 
 def quotable(unit: Unit) -> bool:
-    return unit.kind in (SENTENCE, ITEM, ROW)
+    return unit.kind in QUOTABLE

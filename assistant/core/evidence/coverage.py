@@ -1,0 +1,92 @@
+"""The coverage gate: does the guidance the person may read cover the question at all?"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from ..types import Source
+from .units import ScoredUnit, _unit_matrix, score_units
+from .words import Weights, _has, _word_share, question_terms, terms
+
+
+@dataclass(frozen=True)
+class Coverage:
+    """The evidence for "is this question covered?", and the verdict."""
+
+    covered: bool
+    words: float  # weighted share of the question's words found in the best passage (title and headings too)
+    words_union: float  # ... found across the top passages together
+    missing: tuple[str, ...]  # the question's rarest words no top passage holds
+    best_unit: float  # best unit's cosine to the question
+    best_passage: float  # best passage's cosine (the retrieval vector channel)
+    agree: bool  # the vector channel's best passage also matched the question's words
+    score: float  # the combined evidence the verdict compares with the threshold
+
+    def as_dict(self) -> dict:
+        return {
+            "covered": self.covered,
+            "score": round(self.score, 3),
+            "words": round(self.words, 3),
+            "words_union": round(self.words_union, 3),
+            "missing": list(self.missing),
+            "best_unit": round(self.best_unit, 3),
+            "best_passage": round(self.best_passage, 3),
+            "agree": self.agree,
+        }
+
+
+@dataclass(frozen=True)
+class GateSettings:
+    """The coverage gate's weights and thresholds (``HUMPHREY_ANSWER_*`` settings; docs/answers.md).
+
+    evidence = words_weight x words + unit_weight x best unit's cosine + passage_weight x best
+    passage's cosine. Covered when evidence >= ``min_score`` and the best unit >= ``min_best_unit``."""
+
+    min_score: float = 0.5
+    words_weight: float = 0.2
+    unit_weight: float = 0.65
+    passage_weight: float = 0.15
+    min_best_unit: float = 0.3
+    top_passages: int = 3  # passages whose words and units are counted
+
+
+def _passage_terms(source: Source) -> set[str]:
+    return set(terms(source.text)) | set(terms(source.heading_path)) | set(terms(source.document_title))
+
+
+def coverage(
+    *,
+    question: str,
+    vector,
+    sources: list[Source],
+    weights: Weights,
+    gate: GateSettings,
+    scored: list[ScoredUnit] | None = None,
+    subject: str = "",
+) -> Coverage:
+    """Whether ``sources`` (best first) cover ``question`` (a follow-up: with the ``subject`` of the
+    question it leans on); ``scored``: the top passages' units as ``score_units`` scored them."""
+    if not sources:
+        return Coverage(False, 0.0, 0.0, (), 0.0, 0.0, False, 0.0)
+    wanted = question_terms(question, weights, subject)
+    top = sources[: gate.top_passages]
+    per_passage = [_passage_terms(s) for s in top]
+    words = max(_word_share(wanted, present) for present in per_passage)
+    union = set().union(*per_passage)
+    words_union = _word_share(wanted, union)
+    missing = tuple(sorted((t for t in wanted if not _has(t, union)), key=lambda t: -wanted[t])[:5])
+    if scored is None:
+        scored = score_units(question=question, vector=vector, sources=top, weights=weights, subject=subject)
+    has_vectors = any(_unit_matrix(s) is not None for s in top) and vector is not None
+    best_unit = max((u.meaning for u in scored), default=0.0) if has_vectors else 0.0
+    vector_scores = [s for s in sources if s.vector_score is not None]
+    best_passage = max((s.vector_score for s in vector_scores), default=0.0)
+    best_by_vector = max(vector_scores, key=lambda s: s.vector_score, default=None)
+    agree = bool(best_by_vector is not None and best_by_vector.keyword_score)
+    if has_vectors:
+        score = gate.words_weight * words + gate.unit_weight * best_unit + gate.passage_weight * best_passage
+        covered = score >= gate.min_score and best_unit >= gate.min_best_unit
+    else:  # words alone (keyword-only retrieval, or units not embedded yet)
+        score = words
+        covered = score >= gate.min_score
+    return Coverage(covered, words, words_union, missing, best_unit, best_passage, agree, score)

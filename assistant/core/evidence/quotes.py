@@ -1,0 +1,128 @@
+"""The extractive answer: the units that answer, with the context each needs, as Markdown."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+from documents.ingest.units import HEADER, ITEM, ROW
+
+from ..types import Source
+from .units import ScoredUnit, _quotable_beside, unit_text
+
+
+@dataclass(frozen=True)
+class Quote:
+    """Units of one source to quote together, in reading order, each with its context first."""
+
+    source: Source
+    indexes: tuple[int, ...]
+
+    def text(self) -> str:
+        return render_units(self.source, self.indexes)
+
+
+def _words(text: str) -> int:
+    return len(text.split())
+
+
+def _with_context(source: Source, index: int) -> list[int]:
+    """The unit and the one it needs before it (a table row's header, a list item's lead-in, the
+    sentence a "This means..." leans on), in reading order."""
+    context = source.units[index][3]
+    return [context, index] if context >= 0 else [index]
+
+
+def _list_items(source: Source, lead: int) -> list[int]:
+    return [i for i, u in enumerate(source.units) if u[3] == lead and u[2] in (ITEM, ROW)]
+
+
+def _cost(source: Source, indexes: Iterable[int]) -> int:
+    return sum(_words(unit_text(source, i)) for i in indexes)
+
+
+def select_units(
+    scored: list[ScoredUnit],
+    *,
+    max_words: int = 120,
+    keep_ratio: float = 0.55,
+    max_sources: int = 3,
+    neighbours: bool = True,
+) -> list[Quote]:
+    """The units that answer, about ``max_words`` words in all, grouped by source (best source first)
+    in reading order:
+
+    1. the best unit, then each unit scoring at least ``keep_ratio`` of it, each with the unit it
+       needs before it; when the best unit is a lead-in ending in ":", its list items come with it
+       (the best ones first when they do not all fit); other items only on their own scores;
+    2. while words are left, the unit after each chosen one (the sentence after the best match is
+       often the rule itself: "... are approved for corporate accounts. General use is not permitted.").
+
+    The best unit is always kept, cut to its first items if it is a long list."""
+    if not scored:
+        return []
+    best = scored[0].score
+    score_of = {(u.source.chunk_id, u.index): u.score for u in scored}
+    chosen: dict[int, tuple[Source, set[int]]] = {}
+    order: list[tuple[Source, int]] = []  # chosen units, best first
+    used = 0
+
+    def room(source: Source, indexes: list[int]) -> list[int]:
+        have = chosen.get(source.chunk_id, (source, set()))[1]
+        return [i for i in indexes if i not in have]
+
+    def take(source: Source, indexes: list[int]) -> None:
+        nonlocal used
+        entry = chosen.setdefault(source.chunk_id, (source, set()))
+        entry[1].update(indexes)
+        used += _cost(source, indexes)
+
+    for candidate in scored:
+        if candidate.score < best * keep_ratio or candidate.score <= 0 or used >= max_words:
+            break
+        source = candidate.source
+        if source.chunk_id not in chosen and len(chosen) >= max_sources:
+            continue
+        wanted = room(source, _with_context(source, candidate.index))
+        if not wanted:
+            continue
+        if not order and unit_text(source, candidate.index).endswith(":"):  # the best match is a lead-in
+            items = room(source, _list_items(source, candidate.index))
+            items.sort(key=lambda i: -score_of.get((source.chunk_id, i), 0.0))
+            left = max_words - used - _cost(source, wanted)
+            for i in items:
+                if _cost(source, [i]) <= left or (not used and i == items[0]):
+                    wanted.append(i)
+                    left -= _cost(source, [i])
+        cost = _cost(source, wanted)
+        if used and used + cost > max_words:
+            continue
+        take(source, wanted)
+        order.append((source, candidate.index))
+    if neighbours:
+        for source, index in order:
+            after = _quotable_beside(source, index, 1)
+            if after is None:
+                continue
+            wanted = room(source, [after])
+            if wanted and used + _cost(source, wanted) <= max_words:
+                take(source, wanted)
+    return [Quote(source, tuple(sorted(units))) for source, units in chosen.values()]
+
+
+def render_units(source: Source, indexes: Iterable[int]) -> str:
+    """Markdown for units of one source, verbatim: sentences run together, list items and table
+    rows on lines of their own (a table's header row before its rows)."""
+    parts: list[str] = []
+    previous_kind = None
+    for i in indexes:
+        kind = source.units[i][2]
+        text = unit_text(source, i)
+        if kind in (ITEM, ROW, HEADER):
+            parts.append("\n" + text)
+        elif previous_kind in (ITEM, ROW, HEADER) or not parts:
+            parts.append(("\n\n" if parts else "") + text)
+        else:
+            parts.append(" " + text)
+        previous_kind = kind
+    return "".join(parts).strip()

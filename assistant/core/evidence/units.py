@@ -1,0 +1,139 @@
+"""Answer units (sentences, list items, table rows) scored against a question, by meaning and words."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+import numpy as np
+
+from documents.ingest.units import HEADING, QUOTABLE
+
+from ..types import Source
+from .words import Weights, _with_negations, _word_share, question_terms, terms
+
+
+@dataclass
+class ScoredUnit:
+    source: Source
+    index: int  # the unit's index in ``source.units``
+    meaning: float  # cosine to the question (0 when the source has no unit vectors)
+    words: float  # weighted share of the question's words the unit (with its context) holds
+    score: float
+
+    @property
+    def start(self) -> int:
+        return self.source.units[self.index][0]
+
+    @property
+    def end(self) -> int:
+        return self.source.units[self.index][1]
+
+    @property
+    def kind(self) -> str:
+        return self.source.units[self.index][2]
+
+
+def unit_text(source: Source, index: int) -> str:
+    start, end = source.units[index][0], source.units[index][1]
+    return " ".join(source.text[start:end].split())
+
+
+def _unit_matrix(source: Source) -> np.ndarray | None:
+    vectors = source.unit_vectors
+    if vectors is None or not len(source.units):
+        return None
+    matrix = np.asarray(vectors, dtype=np.float32)
+    return matrix if matrix.shape[0] == len(source.units) else None
+
+
+def _heading_text(source: Source, index: int) -> str:
+    """The heading a unit sits under: the nearest heading line above it in the chunk, else the last
+    of the chunk's heading path (as ``documents.ingest.units.local_heading``)."""
+    for i in range(index - 1, -1, -1):
+        if source.units[i][2] == HEADING:
+            return unit_text(source, i).lstrip("#").strip()
+    return source.heading_path.split(" > ")[-1] if source.heading_path else ""
+
+
+def _quotable_beside(source: Source, index: int, step: int) -> int | None:
+    """The nearest quotable unit before (``step`` -1) or after (+1) ``index`` under the same heading."""
+    i = index + step
+    while 0 <= i < len(source.units):
+        kind = source.units[i][2]
+        if kind == HEADING:
+            return None
+        if kind in QUOTABLE:
+            return i
+        i += step
+    return None
+
+
+def _opens_section(source: Source, index: int) -> bool:
+    """The first quotable unit under a heading: in guidance, often the rule or definition itself."""
+    return _quotable_beside(source, index, -1) is None
+
+
+_DEFINITION = re.compile(
+    r"^\s*(what|whats|what's)\s+(is|are|was|were|does|do)\s+(an?\s+|the\s+)?[\w\s'’-]{1,60}(\?|$)"
+    r"|\b(define|definition of|meaning of|stands? for)\b|\b(mean|meaning|means)\s*\??\s*$",
+    re.IGNORECASE,
+)
+
+
+# A sentence that defines: "This is when...", "X is defined as...", "X means...", "It refers to...".
+_DEFINES = re.compile(
+    r"^(this|that|it) (is|are|means|refers)\b|^[^.;:]{1,80}\b(is|are) (defined as|when|where|the|a|an)\b"
+    r"|^[^.;:]{1,80}\b(means|refers to)\b",
+    re.IGNORECASE,
+)
+
+
+@dataclass(frozen=True)
+class UnitScoring:
+    """How a unit's score is made (``score_units``): weights of meaning and words, and small priors."""
+
+    meaning: float = 0.6  # the rest of the first 1.0 is the question's words
+    section_lead: float = 0.0  # bonus for the first unit under a heading
+    passage_rank: float = 0.15  # bonus for the passage retrieval ranked first, less for later ones
+    definition_lead: float = 0.15  # for a question asking what something is or means: the first unit
+
+
+def score_units(
+    *,
+    question: str,
+    vector,
+    sources: Iterable[Source],
+    weights: Weights,
+    scoring: UnitScoring = UnitScoring(),
+    subject: str = "",
+) -> list[ScoredUnit]:
+    """Every quotable unit of ``sources``, scored against the question (and the ``subject`` of the
+    question a follow-up leans on), best first."""
+    wanted = question_terms(question, weights, subject)
+    definition = bool(_DEFINITION.search(question))
+    lead_bonus = scoring.section_lead + (scoring.definition_lead if definition else 0.0)
+    q = None if vector is None else np.asarray(vector, dtype=np.float32)
+    scored: list[ScoredUnit] = []
+    for rank, source in enumerate(sources, start=1):
+        matrix = _unit_matrix(source) if q is not None else None
+        sims = matrix @ q if matrix is not None else None
+        prior = scoring.passage_rank / rank
+        for index, unit in enumerate(source.units):
+            if unit[2] not in QUOTABLE:
+                continue
+            present = _with_negations(terms(unit_text(source, index)))
+            partly = set(terms(_heading_text(source, index)))
+            context = unit[3]
+            if context >= 0:  # the sentence a unit leans on is shown with it, but is not it
+                partly |= set(terms(unit_text(source, context)))
+            words = _word_share(wanted, present, partly)
+            meaning = float(sims[index]) if sims is not None else 0.0
+            score = words if sims is None else scoring.meaning * meaning + (1 - scoring.meaning) * words
+            score += prior + (lead_bonus if _opens_section(source, index) else 0.0)
+            if definition and _DEFINES.match(unit_text(source, index)):
+                score += scoring.definition_lead
+            scored.append(ScoredUnit(source, index, meaning, words, score))
+    scored.sort(key=lambda s: -s.score)
+    return scored

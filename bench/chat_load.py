@@ -20,6 +20,9 @@ stops by itself.
     .venv/bin/python bench/chat_load.py --shapes burst --burst 100
 """
 
+# Over 500 lines by design: one self-contained script (servers, clients, shapes, report) to run or copy to a
+# load host and read top to bottom; its parts are used nowhere else.
+
 from __future__ import annotations
 
 import argparse

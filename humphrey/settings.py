@@ -5,6 +5,9 @@ Safe production defaults: with nothing set, DEBUG is off and the site refuses to
 our own is named ``HUMPHREY_*``, typed here, and commented in one line; docs in README.md.
 """
 
+# Over 500 lines by design: every setting read, typed and commented in one module (one
+# place to look), grouped by concern under the headings below.
+
 from __future__ import annotations
 
 import secrets

@@ -1,5 +1,8 @@
 """The chat websocket in-process (WebsocketCommunicator): frames, grounding, access, storage, audit."""
 
+# Over 500 lines by design: it mirrors the consumer's frames one test each; shared helpers live in
+# tests/assistant/helpers.py (issue #20 reshapes the test helpers across apps).
+
 from __future__ import annotations
 
 import asyncio

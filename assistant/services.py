@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import logging
 import re
 import time
@@ -471,6 +472,15 @@ def check_settings() -> CheckSettings:
     )
 
 
+def chat_request(model, **fields) -> ChatRequest:
+    """The request for ``model``; for an extractive answerer its quotes chosen here, once, so the
+    answer streamed and the passages highlighted afterwards are the same units."""
+    request = ChatRequest(**fields)
+    if hasattr(model, "quotes"):
+        request = dataclasses.replace(request, quotes=model.quotes(request))
+    return request
+
+
 def answer_finish(out: Outcome, *, model, request: ChatRequest, weights: Weights, vectors: dict) -> None:
     """What the finished text of an answer becomes: not covered if it cites nothing; citations of
     passages never shown removed; a model's sentences checked against their citations; the units
@@ -703,7 +713,9 @@ class AnswerRun:
             return
         self._emit({"type": "sources", "message": p.answer_id, "sources": source_frames(out.sources)})
         out.messages = render_messages(question=p.model_text, sources=out.sources, turns=p.turns)
-        request = ChatRequest(messages=out.messages, sources=out.sources, question=out.condensed, evidence=scored)
+        request = chat_request(
+            model, messages=out.messages, sources=out.sources, question=out.condensed, evidence=scored
+        )
         parts: list[str] = []
         try:
             async with contextlib.aclosing(model.stream(request)) as stream:

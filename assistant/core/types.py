@@ -46,6 +46,7 @@ class ChatRequest:
     sources: list[Source]
     question: str  # the standalone question (after condensing and any redaction)
     evidence: list | None = None  # the sources' units scored against the question, best first
+    quotes: list | None = None  # what an extractive answer quotes, chosen once (streamed, then highlighted)
 
 
 @dataclass(frozen=True)

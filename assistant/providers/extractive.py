@@ -37,6 +37,8 @@ class ExtractiveAnswerer:
 
     def quotes(self, request: ChatRequest) -> list[Quote]:
         """What the answer quotes (the services record these as the highlighted units)."""
+        if request.quotes is not None:
+            return request.quotes
         evidence = request.evidence
         if evidence is None:
             evidence = score_units(question=request.question, vector=None, sources=request.sources, weights=Weights())

@@ -100,7 +100,9 @@ def answer_one(*, user, model, question: str, turns: list[Turn], collection: str
         out.status, out.text = Status.NO_ANSWER, services.not_covered_text(out.sources, absent)
         return out, evidence_ms
     out.messages = render_messages(question=question, sources=out.sources, turns=turns)
-    request = ChatRequest(messages=out.messages, sources=out.sources, question=out.condensed, evidence=scored)
+    request = services.chat_request(
+        model, messages=out.messages, sources=out.sources, question=out.condensed, evidence=scored
+    )
     out.text = asyncio.run(_stream(model, request))
     vectors = {}
     if model.uses_language_model:

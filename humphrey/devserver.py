@@ -3,6 +3,8 @@
 Migrates, creates the demo accounts (printing their credentials), loads the sample collection,
 then runs Daphne (HTTP + websockets) and the django-tasks database worker until interrupted.
 Both children share the embedded database because they name the same data folder.
+Unless HUMPHREY_REQUIRE_MFA_FOR is set, MFA for roles is off here (and the launcher says so), so the
+demo curator and auditor work without an authenticator app; production's default is all roles.
 """
 
 from __future__ import annotations
@@ -23,6 +25,15 @@ def manage(*args: str) -> None:
 
 def main() -> int:
     os.environ.setdefault("DJANGO_DEBUG", "1")
+    if "HUMPHREY_REQUIRE_MFA_FOR" not in os.environ:
+        # The demo curator and auditor have no authenticator app, so with production's default
+        # (MFA for every role) their pages would only ask them to set one up. Said, not hidden.
+        os.environ["HUMPHREY_REQUIRE_MFA_FOR"] = ""
+        print(
+            "MFA enforcement for curator, auditor and staff is OFF for this local demo; "
+            "turn it on with HUMPHREY_REQUIRE_MFA_FOR=curator,auditor,staff make run",
+            flush=True,
+        )
     port = os.environ.get("PORT", "8000")
     manage("migrate", "--noinput", "-v0")
     manage("create_demo_accounts")

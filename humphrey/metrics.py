@@ -16,6 +16,8 @@ from django.views.decorators.cache import never_cache
 from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, Counter, Histogram, generate_latest
 from prometheus_client.core import GaugeMetricFamily
 
+from accounts.roles import has_staff_role
+
 ANSWERS = Counter("humphrey_answers_total", "Answers finished, by outcome", ["outcome"])
 TIME_TO_FIRST_TOKEN = Histogram(
     "humphrey_time_to_first_token_seconds",
@@ -68,7 +70,7 @@ def _register_collectors() -> None:
 
 def monitoring_client(request: HttpRequest) -> bool:
     """Staff, or a client in ``HUMPHREY_METRICS_NETWORKS``: may see metrics and probe details."""
-    if request.user.is_authenticated and request.user.is_staff:
+    if has_staff_role(request.user):  # is_staff, with the MFA staff need (accounts/roles.py)
         return True
     try:
         address = ipaddress.ip_address(request.META.get("REMOTE_ADDR", ""))

@@ -1,11 +1,14 @@
 from django.contrib import admin
 from django.urls import include, path
 
+from accounts.admin_site import secure_admin
 from assistant import views as assistant_views
 from humphrey import health, metrics
 
 admin.site.site_header = "Humphrey administration"
 admin.site.site_title = "Humphrey"
+# Admin sign-in goes through allauth (MFA stage, rate limits); admin pages need staff with MFA.
+secure_admin(admin.site)
 
 urlpatterns = [
     path("", assistant_views.index, name="home"),  # the chat page

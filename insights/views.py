@@ -16,7 +16,7 @@ from django.shortcuts import render
 from django.utils import timezone
 from django.views.decorators.http import require_GET
 
-from accounts.roles import Role, has_role
+from accounts.roles import Role, has_role, mfa_enrolment_for
 from audit.services import audit_record
 from documents.models import Collection
 from insights.forms import DashboardForm
@@ -26,6 +26,7 @@ from insights.tables import TABLES, Dashboard
 
 @require_GET
 @login_required
+@mfa_enrolment_for(Role.CURATOR, Role.AUDITOR)  # a role waiting on MFA: set it up
 def index(request: HttpRequest) -> HttpResponse:
     """The collections whose insights the user may see."""
     if not (has_role(request.user, Role.CURATOR) or has_role(request.user, Role.AUDITOR)):
@@ -36,6 +37,7 @@ def index(request: HttpRequest) -> HttpResponse:
 
 @require_GET
 @login_required
+@mfa_enrolment_for(Role.CURATOR, Role.AUDITOR)  # a role waiting on MFA: set it up
 def dashboard(request: HttpRequest, slug: str) -> HttpResponse:
     collection = collection_for_insights(request.user, slug)
     form = DashboardForm(request.GET)

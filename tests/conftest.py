@@ -47,14 +47,35 @@ def django_db_setup(django_db_setup, django_db_blocker):
 
 @pytest.fixture
 def make_user(db) -> Callable:
-    """Create a user: ``make_user("a@x.gov.uk", roles=[Role.CURATOR], groups=["HR"])``."""
+    """Create a user: ``make_user("a@x.gov.uk", roles=[Role.CURATOR], groups=["HR"], staff=True)``.
+
+    Curators, auditors and staff get an authenticator app (TOTP) unless ``totp=False``, so tests run
+    with production's default that those roles need two-factor authentication
+    (HUMPHREY_REQUIRE_MFA_FOR); a test about someone who has not enrolled says ``totp=False``.
+    """
     from django.contrib.auth.models import Group
 
-    def make(email: str | None = None, *, roles=(), groups=(), password: str = PASSWORD):
+    from tests.factories import enrol_totp
+
+    def make(
+        email: str | None = None,
+        *,
+        roles=(),
+        groups=(),
+        password: str = PASSWORD,
+        staff: bool = False,
+        totp: bool | None = None,
+    ):
         make.count += 1
         user = user_create(email=email or f"user{make.count}@example.gov.uk", password=password, roles=list(roles))
         for name in groups:
             user.groups.add(Group.objects.get_or_create(name=name)[0])
+        if staff:
+            user.is_staff = True
+            user.save(update_fields=["is_staff"])
+        elevated = staff or any(role is not Role.CIVIL_SERVANT for role in roles)
+        if totp if totp is not None else elevated:
+            enrol_totp(user)
         return user
 
     make.count = 0
@@ -225,8 +246,18 @@ def page(chromium):
 
 
 def sign_in(page, base_url: str, email: str, password: str = PASSWORD) -> None:
+    """Sign in through the form, answering the two-factor step with the app's current code when
+    the account has one (curators, auditors and staff do: see ``make_user``)."""
     page.goto(f"{base_url}/accounts/login/")
     page.fill("input[name=login]", email)
     page.fill("input[name=password]", password)
     page.click("button[type=submit]")
-    page.wait_for_url(f"{base_url}/**")
+    page.wait_for_url(lambda url: "/accounts/login/" not in url)
+    if "/accounts/2fa/authenticate/" in page.url:
+        from django.contrib.auth import get_user_model
+
+        from tests.factories import totp_code
+
+        page.fill("input[name=code]", totp_code(get_user_model().objects.get(email__iexact=email)))
+        page.press("input[name=code]", "Enter")
+        page.wait_for_url(lambda url: "/accounts/2fa/authenticate/" not in url)

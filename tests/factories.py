@@ -72,3 +72,30 @@ def signed_in_session(user) -> str:
     session[HASH_SESSION_KEY] = user.get_session_auth_hash()
     session.create()
     return session.session_key
+
+
+def enrol_totp(user) -> str:
+    """Give ``user`` an authenticator app (allauth's TOTP authenticator, made by allauth's own
+    activation helper, as the set-up page would); returns the app's secret."""
+    from allauth.mfa.totp.internal.auth import TOTP, generate_totp_secret
+
+    from accounts.roles import forget_cached_roles
+
+    secret = generate_totp_secret()
+    TOTP.activate(user, secret)
+    forget_cached_roles(user)
+    return secret
+
+
+def totp_code(user) -> str:
+    """The code ``user``'s authenticator app shows now (for the sign-in's two-factor step)."""
+    import time
+
+    from allauth.mfa import app_settings
+    from allauth.mfa.models import Authenticator
+    from allauth.mfa.totp.internal.auth import format_hotp_value, hotp_value
+    from allauth.mfa.utils import decrypt
+
+    authenticator = Authenticator.objects.get(user=user, type=Authenticator.Type.TOTP)
+    secret = decrypt(authenticator.data["secret"])
+    return format_hotp_value(hotp_value(secret, int(time.time()) // app_settings.TOTP_PERIOD))

@@ -19,9 +19,7 @@ def test_metrics_refused_to_anonymous_and_ordinary_users(client, civil_servant):
 
 def test_metrics_for_staff(client, make_user):
     """Staff see Prometheus text including answer and ingestion metrics."""
-    staff = make_user("ops@example.gov.uk")
-    staff.is_staff = True
-    staff.save()
+    staff = make_user("ops@example.gov.uk", staff=True)  # with the authenticator app staff need
     client.force_login(staff)
     response = client.get("/metrics")
     assert response.status_code == 200

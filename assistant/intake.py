@@ -9,7 +9,8 @@ questions and streaming answer placeholders. A question that fails its checks ge
 other control characters, lone surrogates) is refused by the checks; and should a row still be refused
 by the database, the batch is stored again one question at a time, each in its own savepoint, so that
 row fails alone (``storage_error``) and the others are stored. ``question_intake()`` is the event
-loop's batcher for it (see ``assistant.batching``).
+loop's batcher for it (see ``assistant.batching``); ``question_submit()`` looks for personal data in
+each question in a worker process before it joins a batch, so a costly question waits alone.
 """
 
 from __future__ import annotations
@@ -34,6 +35,7 @@ from assistant.batching import Batcher, per_loop
 from assistant.core.errors import AnswerError
 from assistant.core.types import Turn
 from assistant.db import db_call
+from assistant.scanning import personal_data_scan
 from documents.models import Collection
 
 from .models import Conversation, Message, Role, Status
@@ -64,6 +66,7 @@ class Ask:
     text: str
     collections: list[str] | None
     session: Any = None  # the socket's session, checked still alive in the same transaction
+    findings: list | None = None  # personal data found in the stripped text before batching (None: look in the batch)
 
 
 @dataclass
@@ -83,13 +86,17 @@ class Prepared:
     streams_open: int = 0  # the user's answers still being written, in any process, before this one
 
 
-def model_facing(text: str, mode: str | None = None) -> str:
+def model_facing(text: str, mode: str | None = None, redacted: str | None = None) -> str:
     """What the model, the embedder and the audit content get of something a person typed: with the
-    personal-data setting ``redact`` or ``block``, the text with personal data replaced (an earlier
-    question is stored as typed, for the person's own view, and redacted again each time it is sent)."""
+    personal-data setting ``redact`` or ``block``, the text with personal data replaced. A question is
+    stored as typed, for the person's own view, beside its redacted form (``Message.redacted``, made
+    once when it was asked): pass that as ``redacted`` and nothing is scanned again; ``None`` (a
+    question stored before that field existed) scans ``text`` now."""
     mode = mode or settings.HUMPHREY_CHAT_PERSONAL_DATA
     if mode not in ("redact", "block"):
         return text
+    if redacted is not None:
+        return redacted or text
     findings = pii.find_personal_data(text)
     return pii.redact(text, findings) if findings else text
 
@@ -219,12 +226,13 @@ def questions_store(asks: list[Ask]) -> list[Prepared | AnswerError]:
         except AnswerError as exc:
             results[i] = exc
             continue
-        findings = pii.find_personal_data(text)
-        model_text = pii.redact(text, findings) if findings and mode in ("redact", "block") else text
+        findings = ask.findings if ask.findings is not None else pii.find_personal_data(text)
+        redacted = pii.redact(text, findings) if findings else ""
+        model_text = redacted if redacted and mode in ("redact", "block") else text
         # Blocked questions are stored redacted: personal data the user was told not to send is not kept.
         stored_text = model_text if mode == "block" else text
         accepted.append(
-            _Row(i, ask.user.pk, conversation, collections, searched, findings, text, model_text, stored_text)
+            _Row(i, ask.user.pk, conversation, collections, searched, findings, text, model_text, stored_text, redacted)
         )
 
     try:
@@ -255,7 +263,7 @@ def questions_store(asks: list[Ask]) -> list[Prepared | AnswerError]:
             []
             if created
             else [
-                Turn(role=m.role, text=model_facing(m.text, mode) if m.role == Role.USER else m.text)
+                Turn(role=m.role, text=model_facing(m.text, mode, m.redacted) if m.role == Role.USER else m.text)
                 for m in recent_turns(conversation.pk, before_id=question.pk)
             ]
         )
@@ -291,6 +299,7 @@ class _Row:
     text: str  # as typed
     model_text: str
     stored_text: str
+    redacted: str  # "" when nothing was found
 
 
 def _insert(rows: list[_Row]) -> list[tuple[_Row, Conversation, Message, Message]]:
@@ -305,7 +314,13 @@ def _insert(rows: list[_Row]) -> list[tuple[_Row, Conversation, Message, Message
         [c for c, row in zip(conversations, rows, strict=True) if row.conversation is None]
     )
     questions = [
-        Message(conversation=c, role=Role.USER, text=row.stored_text, collections=row.collections or [])
+        Message(
+            conversation=c,
+            role=Role.USER,
+            text=row.stored_text,
+            redacted=row.redacted,
+            collections=row.collections or [],
+        )
         for c, row in zip(conversations, rows, strict=True)
     ]
     Message.objects.bulk_create(questions)
@@ -363,3 +378,17 @@ def question_intake() -> Batcher:
             ) from None
 
     return per_loop("questions", lambda: Batcher(store, max_batch=QUESTIONS_PER_BATCH))
+
+
+async def question_submit(ask: Ask) -> Prepared:
+    """Look for personal data in ``ask`` (in a worker process, ``assistant.scanning``), then store it
+    with every other question arriving at that moment (``question_intake``). Raises its ``AnswerError``."""
+    text = ask.text.strip() if isinstance(ask.text, str) else ""
+    if ask.findings is None and text and len(text) <= settings.HUMPHREY_CHAT_MAX_QUESTION_CHARS:
+        # Scanned here, per question and before batching, a costly question waits alone: inside the
+        # batch it would hold every question stored with it.
+        if pii.may_hold_personal_data(text):
+            ask.findings = await personal_data_scan(text, person=getattr(ask.user, "pk", None))
+        else:
+            ask.findings = []
+    return await question_intake().submit(ask)

@@ -64,6 +64,13 @@ class Message(models.Model):
     conversation = models.ForeignKey(Conversation, on_delete=models.PROTECT, related_name="messages")
     role = models.CharField(max_length=16, choices=Role.choices)
     text = models.TextField(blank=True)
+    # null and "" differ: a question stored before scanning was recorded must be scanned again when sent.
+    redacted = models.TextField(  # noqa: DJ001
+        null=True,
+        blank=True,
+        help_text="A question with its personal data replaced, as the model and embedder get it when redacting "
+        '("": none found; null: not scanned when stored).',
+    )
     status = models.CharField(max_length=16, choices=Status.choices, default=Status.COMPLETE)
     error_code = models.CharField(max_length=64, blank=True)
     question = models.OneToOneField(

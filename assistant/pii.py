@@ -127,6 +127,15 @@ def _name_before(text: str, name_ends: list[int], postcode_start: int) -> bool:
     return i < len(name_ends) and name_ends[i] <= postcode_start
 
 
+# Every kind looked for has a digit or an "@" (or its full-width form): text without one holds none.
+_MAY_HOLD = re.compile(r"[\d@\uff20]")
+
+
+def may_hold_personal_data(text: str) -> bool:
+    """False only when ``text`` certainly holds no personal data (a cheap test before the real one)."""
+    return _MAY_HOLD.search(text) is not None
+
+
 def find_personal_data(text: str) -> list[Finding]:
     """Every personal-data finding in ``text``, in order, overlaps removed (first, longest wins).
 
@@ -178,3 +187,19 @@ def redact(text: str, findings: list[Finding]) -> str:
 def kinds(findings: list[Finding]) -> list[str]:
     """The distinct kinds found, in a stable order (what the audit records: never the values)."""
     return sorted({f.kind for f in findings})
+
+
+def _serve() -> None:
+    """A scanning worker (``python -m assistant.pii``, see ``assistant.scanning``): one JSON line in
+    (the text), one JSON line out (its findings as ``[kind, start, end]``), until stdin closes."""
+    import json
+    import sys
+
+    for line in sys.stdin:
+        findings = find_personal_data(json.loads(line))
+        sys.stdout.write(json.dumps([[f.kind, f.start, f.end] for f in findings]) + "\n")
+        sys.stdout.flush()
+
+
+if __name__ == "__main__":
+    _serve()

@@ -23,7 +23,6 @@ import asyncio
 import contextlib
 import dataclasses
 import logging
-import re
 import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
@@ -56,7 +55,7 @@ from assistant.core.markdown import render_markdown
 from assistant.core.prompt import PROMPT_VERSION, render_messages
 from assistant.core.types import ChatRequest, Source, TextDelta, Usage
 from assistant.db import db_call
-from assistant.intake import Ask, Prepared, model_facing, question_intake
+from assistant.intake import Ask, Prepared, model_facing, question_submit
 from assistant.intake import question_store as question_store  # commands and tests store one ask
 from assistant.providers import get_chat_model
 from audit.services import audit_record
@@ -156,7 +155,7 @@ def conversations_purge(*, before, held_user_ids, held_conversation_ids) -> int:
     ids = list(messages.values_list("pk", flat=True))
     Feedback.objects.filter(message_id__in=ids).exclude(comment="").update(comment="")
     Citation.objects.filter(message_id__in=ids).exclude(quote="").update(quote="")
-    purged = Message.objects.filter(pk__in=ids).update(text="", purged_at=timezone.now())
+    purged = Message.objects.filter(pk__in=ids).update(text="", redacted=None, purged_at=timezone.now())
     conversations = Conversation.objects.filter(created_at__lt=before)
     if held_user_ids:
         conversations = conversations.exclude(owner_id__in=list(held_user_ids))
@@ -830,7 +829,12 @@ def _close_one(message_id: int, cutoff) -> bool:
             "error_code": "interrupted",
             "note": "the process writing this answer stopped before recording it",
         },
-        content={"question": model_facing(message.question.text) if message.question else "", "answer": message.text},
+        content={
+            "question": model_facing(message.question.text, redacted=message.question.redacted)
+            if message.question
+            else "",
+            "answer": message.text,
+        },
     )
     return True
 
@@ -845,11 +849,6 @@ def answers_close_interrupted(*, older_than) -> int:
     return sum(_close_one(pk, cutoff) for pk in stale.values_list("pk", flat=True))
 
 
-# Every kind of personal data looked for (assistant.pii) has a digit or an "@": text without either
-# holds none, and its embedding may start before the intake has looked.
-_MAY_BE_PERSONAL = re.compile(r"[\d@\uff20]")
-
-
 async def answer_start(*, user, conversation_id, text: str, collections: list[str] | None, session=None) -> AnswerRun:
     """Store the question and start answering it. Raises ``AnswerError`` (nothing stored) for bad
     asks, ``SessionEnded`` when ``session`` (the socket's) was signed out or expired."""
@@ -861,11 +860,11 @@ async def answer_start(*, user, conversation_id, text: str, collections: list[st
     if (
         query
         and len(text) <= settings.HUMPHREY_CHAT_MAX_QUESTION_CHARS
-        and not (redacting and _MAY_BE_PERSONAL.search(text))
+        and not (redacting and pii.may_hold_personal_data(text))
     ):
         early = (query, asyncio.get_running_loop().create_task(query_embedder().embed(query)))
     # Stored with every other question arriving at the same moment, in one transaction.
-    store = asyncio.ensure_future(question_intake().submit(Ask(user, conversation_id, text, collections, session)))
+    store = asyncio.ensure_future(question_submit(Ask(user, conversation_id, text, collections, session)))
     try:
         prepared = await asyncio.shield(store)
     except asyncio.CancelledError:

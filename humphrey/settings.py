@@ -512,6 +512,12 @@ HUMPHREY_CHAT_PASSAGES: int = _int("HUMPHREY_CHAT_PASSAGES", 6, minimum=1)  # pa
 HUMPHREY_CHAT_LINK_HOSTS: list[str] = _list(
     "HUMPHREY_CHAT_LINK_HOSTS", ["gov.uk"]
 )  # hosts (and subdomains) an answer may link to, and only when a cited passage has the link
+HUMPHREY_CHAT_SCAN_PROCESSES: int = _int(
+    "HUMPHREY_CHAT_SCAN_PROCESSES", 2, minimum=1
+)  # worker processes per web process that look for personal data in questions (one person uses one at a time)
+HUMPHREY_CHAT_SCAN_TIMEOUT: float = _float(
+    "HUMPHREY_CHAT_SCAN_TIMEOUT", 5.0, minimum=0.1
+)  # seconds a question's personal-data scan may take before the question is refused (question_unchecked)
 HUMPHREY_CHAT_PERSONAL_DATA: str = env.str(
     "HUMPHREY_CHAT_PERSONAL_DATA", default="redact"
 )  # personal data in questions: warn | redact (before the model) | block

@@ -95,3 +95,36 @@ async def test_blocked_personal_data_is_kept_nowhere(guidance, staff, openai_mod
     assert NI not in await db(audit_contents)
     assert NI not in await db(lambda: Message.objects.get(role=Role.USER).text)
     assert NI not in await db(lambda: Conversation.objects.get().title)
+
+
+async def test_a_question_asked_while_only_warning_is_redacted_when_sent_again_after_redaction_is_switched_on(
+    guidance, staff, openai_model, openai_server, settings
+):
+    """The redacted form is kept beside every question (``Message.redacted``), whatever the setting
+    when it was asked: switched from ``warn`` to ``redact`` mid-conversation, the earlier question goes
+    to the model redacted. One stored before that field existed (null) is scanned again when sent."""
+    settings.HUMPHREY_CHAT_PERSONAL_DATA = "warn"
+    openai_server.configure(reply="Full-time staff get 25 days of annual leave a year [1].")
+    communicator = await connect(staff)
+    try:
+        await ask(communicator, f"My NI number is {NI}. How many days of annual leave do full-time staff get?")
+        first = await frames_until_end(communicator)
+        conversation = next(f["conversation"] for f in first if f["type"] == "accepted")
+        question = await db(lambda: Message.objects.get(role=Role.USER))
+        assert NI in question.text and question.redacted and NI not in question.redacted
+
+        settings.HUMPHREY_CHAT_PERSONAL_DATA = "redact"
+        openai_server.requests.clear()
+        await ask(communicator, "and part-time staff?", conversation=conversation)
+        await frames_until_end(communicator)
+        history = json.dumps([r for r in openai_server.requests if "messages" in r])
+        assert "annual leave" in history and NI not in history
+
+        await db(lambda: Message.objects.filter(pk=question.pk).update(redacted=None))  # as stored before
+        openai_server.requests.clear()
+        await ask(communicator, "and contractors?", conversation=conversation)
+        await frames_until_end(communicator)
+        history = json.dumps([r for r in openai_server.requests if "messages" in r])
+        assert "annual leave" in history and NI not in history
+    finally:
+        await communicator.disconnect()

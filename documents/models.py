@@ -243,3 +243,43 @@ class Chunk(models.Model):
 
     def __str__(self) -> str:
         return f"{self.version} #{self.ordinal}"
+
+
+class MarkingChangeState(models.TextChoices):
+    PENDING = "pending", "waiting for a second curator"
+    APPROVED = "approved", "approved"
+    REJECTED = "rejected", "rejected"
+    WITHDRAWN = "withdrawn", "withdrawn"
+
+
+class MarkingChange(models.Model):
+    """A curator's request to lower a collection's marking, which takes effect only when another of its
+    curators approves (``HUMPHREY_MARKING_DOWNGRADE_APPROVAL``). Kept after the decision, for the record."""
+
+    collection = models.ForeignKey(Collection, on_delete=models.PROTECT, related_name="marking_changes")
+    from_marking = models.CharField(max_length=32, choices=Marking.choices)
+    to_marking = models.CharField(max_length=32, choices=Marking.choices)
+    reason = models.TextField()
+    requested_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    requested_at = models.DateTimeField(default=timezone.now)
+    state = models.CharField(max_length=16, choices=MarkingChangeState.choices, default=MarkingChangeState.PENDING)
+    decided_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    decided_at = models.DateTimeField(null=True, blank=True)
+    note = models.TextField(blank=True, help_text="The second curator's reason for rejecting, or a note.")
+
+    class Meta:
+        ordering = ["-requested_at"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["collection"], condition=Q(state="pending"), name="marking_change_one_pending"
+            ),
+            models.CheckConstraint(
+                name="marking_change_decider_is_another_person",
+                condition=Q(decided_by__isnull=True) | ~Q(decided_by=models.F("requested_by")) | Q(state="withdrawn"),
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.collection}: {self.from_marking} -> {self.to_marking} ({self.state})"

@@ -45,6 +45,7 @@ from .ingest.parse import CONTENT_TYPES, ParseError, ParseLimits, parse, sniff
 from .ingest.types import ChunkDraft
 from .ingest.units import embed_text as unit_embed_text
 from .ingest.units import split_units
+from .marking_changes import marking_change_request
 from .models import Chunk, Collection, Document, DocumentVersion, Marking, VersionStatus
 
 logger = logging.getLogger(__name__)
@@ -114,7 +115,8 @@ def collection_update(
     reason: str = "",
 ) -> Collection:
     """Change a collection's name, description or marking. Lowering the marking needs a ``reason``,
-    kept in the audit event with the markings before and after."""
+    kept in the audit event with the markings before and after; with
+    ``HUMPHREY_MARKING_DOWNGRADE_APPROVAL`` it becomes a request a second curator must approve."""
     previous_marking = collection.marking
     changes: dict = {}
     if name is not None and name.strip() and name.strip() != collection.name:
@@ -128,6 +130,13 @@ def collection_update(
     lowered = "marking" in changes and Marking.rank(changes["marking"]) < Marking.rank(previous_marking)
     if lowered and not (reason or "").strip():
         raise ValidationError("Say why the marking is being lowered.")
+    if lowered and settings.HUMPHREY_MARKING_DOWNGRADE_APPROVAL:
+        # Lowered only when a second curator approves (documents.marking_changes); the rest now.
+        with transaction.atomic():
+            marking_change_request(collection=collection, user=user, marking=changes.pop("marking"), reason=reason)
+            return collection_update(
+                collection=collection, user=user, name=changes.get("name"), description=changes.get("description")
+            )
     if not changes:
         return collection
     with transaction.atomic():

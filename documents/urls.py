@@ -14,6 +14,7 @@ urlpatterns = [
     path("c/<slug:slug>/edit/", views.collection_edit, name="collection_edit"),
     path("c/<slug:slug>/upload/", views.collection_upload, name="collection_upload"),
     path("c/<slug:slug>/readers/", views.collection_readers, name="collection_readers"),
+    path("c/<slug:slug>/marking-change/<int:change_id>/", views.marking_change, name="marking_change"),
     path("c/<slug:slug>/retire/", views.collection_retire, name="collection_retire"),
     path("c/<slug:slug>/try/", views.collection_try, name="collection_try"),
     path("documents/<int:document_id>/", views.document_detail, name="document"),

@@ -28,7 +28,7 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 from accounts.roles import Role, role_required
 from audit.services import audit_record
 
-from . import services
+from . import marking_changes, services
 from .citations import cited_to
 from .forms import CollectionEditForm, CollectionForm, GrantForm, TryQuestionForm, UploadForm
 from .models import Chunk, Collection, Document, DocumentVersion, Marking, VersionStatus
@@ -236,6 +236,7 @@ def collection_detail(request: HttpRequest, slug: str) -> HttpResponse:
             "upload_form": UploadForm(),
             "try_form": TryQuestionForm(),
             "max_upload_mb": settings.HUMPHREY_MAX_UPLOAD_MB,
+            "marking_change": marking_changes.marking_change_pending(collection),
         },
     )
 
@@ -324,7 +325,16 @@ def collection_edit(request: HttpRequest, slug: str) -> HttpResponse:
         except ValidationError as exc:
             form.add_error(None, exc)
         else:
-            messages.success(request, f"Collection “{collection.name}” updated.")
+            pending = marking_changes.marking_change_pending(collection)
+            if form.lowers_marking() and pending and pending.requested_by_id == request.user.pk:
+                messages.success(
+                    request,
+                    f"Your request to lower the marking to {pending.to_marking} is waiting for another curator "
+                    "of this collection to approve it. Until then it stays "
+                    f"{pending.from_marking}.",
+                )
+            else:
+                messages.success(request, f"Collection “{collection.name}” updated.")
             return redirect("documents:collection", slug=collection.slug)
     return render(
         request,
@@ -334,8 +344,39 @@ def collection_edit(request: HttpRequest, slug: str) -> HttpResponse:
             "form": form,
             "max_marking": settings.HUMPHREY_MAX_MARKING,
             "not_served": [m for m in Marking.values if m not in Marking.at_most(settings.HUMPHREY_MAX_MARKING)],
+            "downgrade_needs_approval": settings.HUMPHREY_MARKING_DOWNGRADE_APPROVAL,
         },
     )
+
+
+@require_POST
+@curator_only
+def marking_change(request: HttpRequest, slug: str, change_id: int) -> HttpResponse:
+    """Approve, reject or withdraw a request to lower the collection's marking (see documents.marking_changes)."""
+    collection = collection_for_curator(request.user, slug)
+    change = get_object_or_404(collection.marking_changes, pk=change_id)
+    action = request.POST.get("action")
+    try:
+        if action in ("approve", "reject"):
+            change = marking_changes.marking_change_decide(
+                change=change, user=request.user, approve=action == "approve", note=request.POST.get("note", "")
+            )
+        elif action == "withdraw":
+            change = marking_changes.marking_change_withdraw(change=change, user=request.user)
+        else:
+            return HttpResponse("Choose approve, reject or withdraw.", status=400)
+    except ValidationError as exc:
+        for message in exc.messages:
+            messages.error(request, message)
+    else:
+        collection.refresh_from_db(fields=["marking"])
+        messages.success(
+            request,
+            f"Marking now {collection.marking}."
+            if change.state == "approved"
+            else f"Request {change.get_state_display()}: the marking stays {collection.marking}.",
+        )
+    return redirect("documents:collection", slug=collection.slug)
 
 
 @require_POST

@@ -365,6 +365,9 @@ if HUMPHREY_MAX_MARKING not in ("OFFICIAL", "OFFICIAL-SENSITIVE"):
     raise ImproperlyConfigured(
         f"HUMPHREY_MAX_MARKING must be OFFICIAL or OFFICIAL-SENSITIVE, not {HUMPHREY_MAX_MARKING!r}"
     )
+HUMPHREY_MARKING_DOWNGRADE_APPROVAL: bool = _bool(
+    "HUMPHREY_MARKING_DOWNGRADE_APPROVAL", False
+)  # lowering a collection's marking waits for a second curator of it to approve
 HUMPHREY_MAX_UPLOAD_MB: int = _int("HUMPHREY_MAX_UPLOAD_MB", 25, minimum=1)  # largest document accepted
 HUMPHREY_INGEST_MAX_PAGES: int = _int("HUMPHREY_INGEST_MAX_PAGES", 500, minimum=1)  # longest PDF accepted
 HUMPHREY_INGEST_MAX_UNCOMPRESSED_MB: int = _int(

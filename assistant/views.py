@@ -9,22 +9,23 @@ from __future__ import annotations
 from django.conf import settings
 from django.contrib import messages as flash
 from django.contrib.auth.decorators import login_required
-from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
+from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.safestring import mark_safe
 from django.views.decorators.http import require_POST
 
-from documents.models import Collection
+from documents.access import readable_collections
 
 from . import services
+from .access import access_answer, access_conversation, owned_conversations
 from .core.evidence import claim_notes
 from .core.markdown import render_markdown
 from .forms import FeedbackForm, RenameForm
 from .intake import STREAMING_GIVE_UP
 from .models import Message, Role, Status
-from .selectors import conversation_for_user, conversations_for_user, messages_for_page
+from .selectors import messages_for_page
 
 STATUS_NOTES = {
     Status.STOPPED: "You stopped this answer before it finished.",
@@ -65,8 +66,8 @@ def _page(request: HttpRequest, conversation=None) -> HttpResponse:
         {
             "conversation": conversation,
             "turns": turns,
-            "conversations": conversations_for_user(request.user, limit=20),
-            "collections": Collection.objects.readable_by(request.user).order_by("name"),
+            "conversations": owned_conversations(request.user)[:20],
+            "collections": readable_collections(request.user).order_by("name"),
             "feedback_form": FeedbackForm(),
             "ws_path": "/ws/chat/",
             "max_question_chars": settings.HUMPHREY_CHAT_MAX_QUESTION_CHARS,
@@ -82,22 +83,18 @@ def index(request: HttpRequest) -> HttpResponse:
 
 @login_required
 def conversation(request: HttpRequest, pk: int) -> HttpResponse:
-    found = conversation_for_user(request.user, pk)
-    if found is None:
-        raise Http404
+    found = access_conversation(request.user, pk)
     return _page(request, found)
 
 
 @login_required
 def history(request: HttpRequest) -> HttpResponse:
-    return render(request, "assistant/history.html", {"conversations": conversations_for_user(request.user)})
+    return render(request, "assistant/history.html", {"conversations": owned_conversations(request.user)})
 
 
 @login_required
 def rename(request: HttpRequest, pk: int) -> HttpResponse:
-    found = conversation_for_user(request.user, pk)
-    if found is None:
-        raise Http404
+    found = access_conversation(request.user, pk)
     form = RenameForm(request.POST or None, initial={"title": found.title})
     if request.method == "POST" and form.is_valid():
         services.conversation_rename(user=request.user, conversation=found, title=form.cleaned_data["title"])
@@ -108,9 +105,7 @@ def rename(request: HttpRequest, pk: int) -> HttpResponse:
 
 @login_required
 def delete(request: HttpRequest, pk: int) -> HttpResponse:
-    found = conversation_for_user(request.user, pk)
-    if found is None:
-        raise Http404
+    found = access_conversation(request.user, pk)
     if request.method == "POST":
         services.conversation_hide(user=request.user, conversation=found)
         flash.success(request, f"“{found}” was deleted.")
@@ -122,13 +117,7 @@ def delete(request: HttpRequest, pk: int) -> HttpResponse:
 @require_POST
 def feedback(request: HttpRequest, pk: int) -> HttpResponse:
     """Thumbs up or down with an optional comment. JSON for the page's script, a redirect without it."""
-    message = (
-        Message.objects.filter(pk=pk, role=Role.ASSISTANT, conversation__in=conversations_for_user(request.user))
-        .select_related("conversation")
-        .first()
-    )
-    if message is None:
-        raise Http404
+    message = access_answer(request.user, pk)
     form = FeedbackForm(request.POST)
     wants_json = "application/json" in request.headers.get("Accept", "")
     if not form.is_valid():

@@ -1,10 +1,9 @@
 """Curation screens (``/curate/``) and the read-only passage view that citations open.
 
-Curators see only the collections they look after (``Collection.objects.curated_by``); anything
-else is a 404, the same answer as for something that does not exist. The passage view shows a
-reader of the chunk's collection (``Collection.objects.readable_by``) its searchable passages and
-the passages cited in their own answers (``chunk_for_reader``), 404 for everything else.
-Every write goes through ``documents.services``.
+Curators see only the collections they look after; anything else is a 404, the same answer as for
+something that does not exist. The passage view shows a reader of the chunk's collection its
+searchable passages and the passages cited in their own answers, 404 for everything else. Every
+door is in ``documents.access``; every write goes through ``documents.services``.
 """
 
 # Over 500 lines on purpose for now: the access gates move to documents/access.py and the views split by
@@ -29,58 +28,19 @@ from accounts.roles import Role, role_required
 from audit.services import audit_record
 
 from . import marking_changes, services
-from .citations import cited_to
+from .access import (
+    access_chunk_for_curator,
+    access_collection_for_curator,
+    access_document_for_curator,
+    access_passage,
+    access_version_for_curator,
+    curated_collections,
+    may_read_collection,
+)
 from .forms import CollectionEditForm, CollectionForm, GrantForm, TryQuestionForm, UploadForm
-from .models import Chunk, Collection, Document, DocumentVersion, Marking, VersionStatus
+from .models import Chunk, Collection, DocumentVersion, Marking, VersionStatus
 
 curator_only = role_required(Role.CURATOR)
-
-
-# --- Gates: one per object type; each 404s for anything the curator does not look after -------------
-
-
-def collection_for_curator(user, slug: str) -> Collection:
-    return get_object_or_404(Collection.objects.curated_by(user), slug=slug)
-
-
-def document_for_curator(user, document_id: int) -> Document:
-    return get_object_or_404(
-        Document.objects.select_related("collection", "current_version").filter(
-            collection__in=Collection.objects.curated_by(user)
-        ),
-        pk=document_id,
-    )
-
-
-def version_for_curator(user, version_id: int) -> DocumentVersion:
-    return get_object_or_404(
-        DocumentVersion.objects.select_related("document__collection", "uploaded_by").filter(
-            document__collection__in=Collection.objects.curated_by(user)
-        ),
-        pk=version_id,
-    )
-
-
-def chunk_for_reader(user, chunk_id: int) -> tuple[Chunk, bool]:
-    """A passage the user may read, and whether they may only because it was cited to them; else 404
-    (the same whether it does not exist or is not theirs to read).
-
-    A reader of the collection may read a *searchable* passage (current version, ready, document and
-    collection active), or any passage cited in one of their own answers (a retired document, an
-    older version): citations keep working, but no sequential id opens what nobody gave them. A
-    curator of the collection may read every passage of it."""
-    chunk = get_object_or_404(
-        Chunk.objects.select_related("version__document__collection").filter(
-            Q(collection__in=Collection.objects.readable_by(user))
-            | Q(collection__in=Collection.objects.curated_by(user))
-        ),
-        pk=chunk_id,
-    )
-    if chunk.searchable or Collection.objects.curated_by(user).filter(pk=chunk.collection_id).exists():
-        return chunk, False
-    if cited_to(user, chunk.pk):
-        return chunk, True
-    raise Http404
 
 
 # --- Text around a passage -----------------------------------------------------------------------
@@ -174,7 +134,7 @@ def chunk_context(chunk: Chunk, *, window: int | None = 2) -> Context:
 @curator_only
 def collection_list(request: HttpRequest) -> HttpResponse:
     collections = (
-        Collection.objects.curated_by(request.user)
+        curated_collections(request.user)
         .annotate(document_count=Count("documents", filter=Q(documents__is_active=True), distinct=True))
         .prefetch_related("reader_groups")
         .order_by("-is_active", "name")
@@ -221,7 +181,7 @@ def _documents_with_latest(collection: Collection):
 @require_GET
 @curator_only
 def collection_detail(request: HttpRequest, slug: str) -> HttpResponse:
-    collection = collection_for_curator(request.user, slug)
+    collection = access_collection_for_curator(request.user, slug)
     documents = _documents_with_latest(collection)
     busy = any(d.latest and d.latest.status in (VersionStatus.QUEUED, *services.RUNNING) for d in documents)
     return render(
@@ -245,7 +205,7 @@ def collection_detail(request: HttpRequest, slug: str) -> HttpResponse:
 @curator_only
 def collection_status(request: HttpRequest, slug: str) -> JsonResponse:
     """Ingestion progress of each document's newest version, for the page's poller."""
-    collection = collection_for_curator(request.user, slug)
+    collection = access_collection_for_curator(request.user, slug)
     rows = []
     for document in _documents_with_latest(collection):
         version = document.latest
@@ -268,7 +228,7 @@ def collection_status(request: HttpRequest, slug: str) -> JsonResponse:
 @require_POST
 @curator_only
 def collection_upload(request: HttpRequest, slug: str) -> HttpResponse:
-    collection = collection_for_curator(request.user, slug)
+    collection = access_collection_for_curator(request.user, slug)
     form = UploadForm(request.POST, request.FILES)
     if not form.is_valid():
         messages.error(request, "Choose one or more files to upload.")
@@ -303,7 +263,7 @@ def collection_upload(request: HttpRequest, slug: str) -> HttpResponse:
 @curator_only
 def collection_edit(request: HttpRequest, slug: str) -> HttpResponse:
     """Change a collection's name, description or marking (its short name stays: addresses use it)."""
-    collection = collection_for_curator(request.user, slug)
+    collection = access_collection_for_curator(request.user, slug)
     form = CollectionEditForm(
         request.POST if request.method == "POST" else None,
         initial={"name": collection.name, "description": collection.description, "marking": collection.marking},
@@ -353,7 +313,7 @@ def collection_edit(request: HttpRequest, slug: str) -> HttpResponse:
 @curator_only
 def marking_change(request: HttpRequest, slug: str, change_id: int) -> HttpResponse:
     """Approve, reject or withdraw a request to lower the collection's marking (see documents.marking_changes)."""
-    collection = collection_for_curator(request.user, slug)
+    collection = access_collection_for_curator(request.user, slug)
     change = get_object_or_404(collection.marking_changes, pk=change_id)
     action = request.POST.get("action")
     try:
@@ -382,7 +342,7 @@ def marking_change(request: HttpRequest, slug: str, change_id: int) -> HttpRespo
 @require_POST
 @curator_only
 def collection_readers(request: HttpRequest, slug: str) -> HttpResponse:
-    collection = collection_for_curator(request.user, slug)
+    collection = access_collection_for_curator(request.user, slug)
     if "revoke" in request.POST:
         group = get_object_or_404(collection.reader_groups.all(), pk=request.POST.get("revoke"))
         services.collection_revoke(collection=collection, group=group, user=request.user)
@@ -401,7 +361,7 @@ def collection_readers(request: HttpRequest, slug: str) -> HttpResponse:
 @require_http_methods(["GET", "POST"])
 @curator_only
 def collection_retire(request: HttpRequest, slug: str) -> HttpResponse:
-    collection = collection_for_curator(request.user, slug)
+    collection = access_collection_for_curator(request.user, slug)
     if request.method == "POST":
         services.collection_retire(collection=collection, user=request.user)
         messages.success(request, f"“{collection.name}” is retired and will no longer be searched.")
@@ -413,14 +373,14 @@ def collection_retire(request: HttpRequest, slug: str) -> HttpResponse:
 @curator_only
 def collection_try(request: HttpRequest, slug: str) -> HttpResponse:
     """What retrieval returns for this user from this collection (the same call the chat makes)."""
-    collection = collection_for_curator(request.user, slug)
+    collection = access_collection_for_curator(request.user, slug)
     form = TryQuestionForm(request.GET or None)
     passages = None
     if form.is_bound and form.is_valid():
         from .retrieval import passages_for_user
 
         passages = passages_for_user(user=request.user, query=form.cleaned_data["q"], collections=[slug], k=8)
-    can_read = Collection.objects.readable_by(request.user).filter(pk=collection.pk).exists()
+    can_read = may_read_collection(request.user, collection)
     return render(
         request,
         "documents/collection_try.html",
@@ -434,7 +394,7 @@ def collection_try(request: HttpRequest, slug: str) -> HttpResponse:
 @require_GET
 @curator_only
 def document_detail(request: HttpRequest, document_id: int) -> HttpResponse:
-    document = document_for_curator(request.user, document_id)
+    document = access_document_for_curator(request.user, document_id)
     versions = document.versions.select_related("uploaded_by").annotate(chunk_count=Count("chunks"))
     return render(request, "documents/document_detail.html", {"document": document, "versions": versions})
 
@@ -442,7 +402,7 @@ def document_detail(request: HttpRequest, document_id: int) -> HttpResponse:
 @require_http_methods(["GET", "POST"])
 @curator_only
 def document_retire(request: HttpRequest, document_id: int) -> HttpResponse:
-    document = document_for_curator(request.user, document_id)
+    document = access_document_for_curator(request.user, document_id)
     if request.method == "POST":
         services.document_retire(document=document, user=request.user)
         messages.success(request, f"“{document.title}” is retired and will no longer be searched.")
@@ -453,7 +413,7 @@ def document_retire(request: HttpRequest, document_id: int) -> HttpResponse:
 @require_GET
 @curator_only
 def version_detail(request: HttpRequest, version_id: int) -> HttpResponse:
-    version = version_for_curator(request.user, version_id)
+    version = access_version_for_curator(request.user, version_id)
     chunks = version.chunks.only(
         "id", "ordinal", "anchor", "heading_path", "page", "token_count", "searchable", "text", "char_start", "char_end"
     )
@@ -473,7 +433,7 @@ def version_detail(request: HttpRequest, version_id: int) -> HttpResponse:
 @require_POST
 @curator_only
 def version_retry(request: HttpRequest, version_id: int) -> HttpResponse:
-    version = version_for_curator(request.user, version_id)
+    version = access_version_for_curator(request.user, version_id)
     try:
         services.version_retry(version=version, user=request.user)
     except ValidationError as exc:
@@ -487,12 +447,7 @@ def version_retry(request: HttpRequest, version_id: int) -> HttpResponse:
 @curator_only
 def chunk_detail(request: HttpRequest, chunk_id: int) -> HttpResponse:
     """A chunk highlighted in the whole text of its version (for curators)."""
-    chunk = get_object_or_404(
-        Chunk.objects.select_related("version__document__collection").filter(
-            collection__in=Collection.objects.curated_by(request.user)
-        ),
-        pk=chunk_id,
-    )
+    chunk = access_chunk_for_curator(request.user, chunk_id)
     return render(
         request,
         "documents/chunk_detail.html",
@@ -504,7 +459,7 @@ def chunk_detail(request: HttpRequest, chunk_id: int) -> HttpResponse:
 @login_required
 def passage(request: HttpRequest, chunk_id: int) -> HttpResponse:
     """A cited passage, read-only, in its surrounding text, for anyone who may read its collection."""
-    chunk, by_citation = chunk_for_reader(request.user, chunk_id)
+    chunk, by_citation = access_passage(request.user, chunk_id)
     if by_citation:
         # Recorded: a passage no longer searched, read because an answer gave it to this person.
         audit_record(

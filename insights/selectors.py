@@ -1,4 +1,4 @@
-"""Reading insights from the audit trail: the access gate and the SQL behind every figure.
+"""Reading insights from the audit trail: the SQL behind every figure (who may see it: ``insights.access``).
 
 The audit trail is the record of every answer and every rating (see ``audit.services`` for the
 event schema). An answer belongs to a collection's insights when the collection's slug is among
@@ -23,34 +23,14 @@ from dataclasses import dataclass
 
 from django.db import connection
 from django.db.models import QuerySet
-from django.http import Http404
 from django.utils import timezone
 
-from accounts.roles import Role, has_role
 from audit.models import AuditContent, AuditEvent
 from documents.models import Chunk, Collection, Document, DocumentVersion
 
 PERIODS = (7, 30, 90)
 DEFAULT_PERIOD = 30
 FAILED_OUTCOMES = ("error", "stalled")
-
-
-# --- Access --------------------------------------------------------------------------------
-
-
-def collections_for_insights(user) -> QuerySet[Collection]:
-    """The collections whose insights ``user`` may see: every one for auditors, their own for curators."""
-    if has_role(user, Role.AUDITOR):
-        return Collection.objects.all()
-    return Collection.objects.curated_by(user)  # none unless a curator of it
-
-
-def collection_for_insights(user, slug: str) -> Collection:
-    """The one gate: the collection, if ``user`` may see its insights; else 404, as if it did not exist."""
-    collection = collections_for_insights(user).filter(slug=slug).first()
-    if collection is None:
-        raise Http404("No such collection.")
-    return collection
 
 
 # --- Period --------------------------------------------------------------------------------

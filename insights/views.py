@@ -1,6 +1,6 @@
 """Curators' insights pages: one dashboard per collection, its tables as CSV, every view recorded.
 
-Who may see a dashboard is decided by ``selectors.collection_for_insights`` (auditors: every
+Who may see a dashboard is decided by ``insights.access`` (auditors: every
 collection; curators: those they look after). Anyone else gets the same 404 as for a collection
 that does not exist, so the page never confirms that one does.
 """
@@ -18,9 +18,10 @@ from django.views.decorators.http import require_GET
 
 from accounts.roles import Role, has_role, mfa_enrolment_for
 from audit.services import audit_record
-from documents.models import Collection
+from documents.access import may_curate_collection
+from insights.access import access_collection_insights, insight_collections
 from insights.forms import DashboardForm
-from insights.selectors import Period, collection_for_insights, collections_for_insights
+from insights.selectors import Period
 from insights.tables import TABLES, Dashboard
 
 
@@ -31,7 +32,7 @@ def index(request: HttpRequest) -> HttpResponse:
     """The collections whose insights the user may see."""
     if not (has_role(request.user, Role.CURATOR) or has_role(request.user, Role.AUDITOR)):
         raise Http404("No such page.")
-    collections = collections_for_insights(request.user).order_by("name", "pk")
+    collections = insight_collections(request.user).order_by("name", "pk")
     return render(request, "insights/index.html", {"collections": collections})
 
 
@@ -39,7 +40,7 @@ def index(request: HttpRequest) -> HttpResponse:
 @login_required
 @mfa_enrolment_for(Role.CURATOR, Role.AUDITOR)  # a role waiting on MFA: set it up
 def dashboard(request: HttpRequest, slug: str) -> HttpResponse:
-    collection = collection_for_insights(request.user, slug)
+    collection = access_collection_insights(request.user, slug)
     form = DashboardForm(request.GET)
     subject = f"collection:{collection.slug}"
     if not form.is_valid():
@@ -54,7 +55,7 @@ def dashboard(request: HttpRequest, slug: str) -> HttpResponse:
         return render(request, "insights/dashboard.html", context, status=400)
     period = Period.last(form.days)
     # The curation pages are for the collection's curators; an auditor who is not one gets plain titles.
-    curates = Collection.objects.curated_by(request.user).filter(pk=collection.pk).exists()
+    curates = may_curate_collection(request.user, collection)
     board = Dashboard(collection, period, link_documents=curates)
     filters = {"collection": collection.slug, "period_days": period.days}
     if form.cleaned_data["format"] == "csv":

@@ -12,7 +12,7 @@ from django.test import RequestFactory
 
 from accounts.roles import MFA_SETUP_MESSAGE, Role, has_role, has_staff_role, roles_awaiting_mfa
 from documents.models import Collection
-from insights.selectors import collections_for_insights
+from insights.access import insight_collections
 from tests.conftest import PASSWORD
 from tests.factories import enrol_totp, totp_code
 
@@ -115,13 +115,13 @@ def test_a_curator_without_an_authenticator_app_is_sent_to_set_one_up(client, ma
     assert not has_role(cara, Role.CURATOR)
     assert roles_awaiting_mfa(cara) == ["curator"]
     assert not Collection.objects.curated_by(cara).exists()
-    assert not collections_for_insights(cara).exists()
+    assert not insight_collections(cara).exists()
     assert client.get("/").status_code == 200  # the civil-servant chat
 
     enrol_totp(cara)
     assert has_role(cara, Role.CURATOR)
     assert list(Collection.objects.curated_by(cara)) == [collection]
-    assert list(collections_for_insights(cara)) == [collection]
+    assert list(insight_collections(cara)) == [collection]
     assert client.get("/curate/").status_code == 200
     assert client.get("/insights/").status_code == 200
 
@@ -132,7 +132,7 @@ def test_an_auditor_without_an_authenticator_app_cannot_read_the_trail(client, m
     response = client.get("/audit/")
     assert response.status_code == 302 and response["Location"] == TOTP_SETUP
     assert not has_role(aditya, Role.AUDITOR)
-    assert not collections_for_insights(aditya).exists()
+    assert not insight_collections(aditya).exists()
 
 
 def test_staff_without_an_authenticator_app_cannot_reach_admin_or_metrics(client, make_user, settings):

@@ -6,12 +6,26 @@ from __future__ import annotations
 import hashlib
 import itertools
 
+from django.contrib.auth.models import Group
+
 from documents.embeddings import FakeEmbeddings
-from documents.models import Chunk, Collection, Document, DocumentVersion
+from documents.models import Chunk, Collection, Document, DocumentVersion, Marking
 from documents.services import chunk_units_embed
 
 FAKE = FakeEmbeddings()
 _counter = itertools.count(1)
+
+
+def make_collection(
+    slug: str, *, groups=(), marking=Marking.OFFICIAL, active: bool = True, name: str = ""
+) -> Collection:
+    """A collection written straight in (no curator, no audit event), readable by ``groups``."""
+    collection = Collection.objects.create(
+        name=name or slug.replace("-", " ").title(), slug=slug, marking=marking, is_active=active
+    )
+    for group in groups:
+        collection.reader_groups.add(Group.objects.get_or_create(name=group)[0])
+    return collection
 
 
 def add_document(

@@ -6,13 +6,13 @@ from __future__ import annotations
 import itertools
 
 import pytest
-from django.contrib.auth.models import Group
 
 from assistant.providers import reset_chat_models
 from assistant.providers.fake import FakeChatModel
 from documents.embeddings import FakeEmbeddings
-from documents.models import Collection, Document, Marking
+from documents.models import Collection, Document
 from tests import factories
+from tests.factories import make_collection
 from tests.fakes.openai_server import FakeOpenAIServer
 
 FAKE = FakeEmbeddings()
@@ -90,13 +90,6 @@ def openai_model(settings, openai_server):
 
     configure()
     return configure
-
-
-def make_collection(slug: str, *, groups=(), marking=Marking.OFFICIAL) -> Collection:
-    collection = Collection.objects.create(name=slug.replace("-", " ").title(), slug=slug, marking=marking)
-    for name in groups:
-        collection.reader_groups.add(Group.objects.get_or_create(name=name)[0])
-    return collection
 
 
 def add_document(collection: Collection, texts: list[str], *, title: str | None = None) -> Document:

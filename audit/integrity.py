@@ -3,17 +3,29 @@
 Used by ``manage.py verify_audit`` and the auditors' "verify integrity" button. It reads in
 keyset-paginated batches (no server-side cursor, so it works through pgbouncer and the pool) and
 holds one batch in memory at a time.
+
+Beyond the chain itself it checks what the chain alone cannot show:
+
+- the head anchor (``audit.anchor``), a signed checkpoint kept outside the database: the anchored
+  event must still be there with the anchored digest, and the chain must reach at least that far;
+  no anchor at all for a chain that has events is a problem too (tail deletion could not be seen);
+- each ``retention.purge`` event's cutoff: one newer than its own date minus
+  ``HUMPHREY_RETENTION_DAYS`` is reported and accounts for no missing content;
+- missing content: it must be covered by a valid purge at which no legal hold covered the event.
 """
 
 from __future__ import annotations
 
 import json
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
+from decimal import Decimal
 
+from django.conf import settings
 from django.db import DatabaseError, connection, transaction
 
-from audit.models import AuditContent, AuditEvent
+from audit.anchor import AnchorState, anchor_read
+from audit.models import AuditContent, AuditEvent, LegalHold
 from audit.services import GENESIS, NO_CONTENT, canonical_json, event_digest, sha256_text
 
 PURGE_ACTION = "retention.purge"
@@ -41,7 +53,9 @@ _HASHED = ("seq", "action", "outcome", "actor_id", "actor_label", "subject", "co
 @dataclass(frozen=True)
 class Problem:
     seq: int
-    kind: str  # missing | altered | out_of_order | content_altered | content_missing | head
+    # missing | altered | out_of_order | content_altered | content_missing | held_content_missing
+    # | purge_too_new | head
+    kind: str
     message: str
 
     def __str__(self) -> str:
@@ -58,6 +72,9 @@ class VerifyResult:
     purged: int = 0
     problems: list[Problem] = field(default_factory=list)
     more_problems: bool = False
+    anchor_seq: int | None = None  # the furthest signed checkpoint of this chain, if any
+    anchor_at: str = ""
+    anchor_path: str = ""
 
     @property
     def ok(self) -> bool:
@@ -70,9 +87,14 @@ class VerifyResult:
     def summary(self) -> str:
         span = "no events" if not self.checked else f"{self.checked} events (#{self.first_seq} to #{self.last_seq})"
         verdict = "chain intact" if self.ok else f"{len(self.problems)}{'+' if self.more_problems else ''} problem(s)"
+        anchor = (
+            f"Anchored head #{self.anchor_seq} (signed {self.anchor_at})."
+            if self.anchor_seq is not None
+            else "No anchored head."
+        )
         return (
             f"Checked {span}: {verdict}. {self.with_content} with content, {self.purged} with content purged "
-            f"by retention. Head #{self.last_seq or 0} sha256 {self.head_sha256}."
+            f"by retention. Head #{self.last_seq or 0} sha256 {self.head_sha256}. {anchor}"
         )
 
     def as_record(self) -> dict:
@@ -83,6 +105,7 @@ class VerifyResult:
             "last_seq": self.last_seq,
             "head_sha256": self.head_sha256,
             "purged": self.purged,
+            "anchor_seq": self.anchor_seq,
             "problems": [{"seq": p.seq, "kind": p.kind} for p in self.problems[:5]],
         }
 
@@ -100,15 +123,90 @@ def _same(a, b) -> bool:
     return type(a) is type(b) and a == b
 
 
-def _purge_cutoff() -> datetime | None:
-    """The latest ``before`` of any retention purge: content of older events may be gone."""
-    cutoffs = []
-    for data in AuditEvent.objects.filter(action=PURGE_ACTION).values_list("data", flat=True):
+@dataclass(frozen=True)
+class _Purge:
+    seq: int
+    at: datetime  # when the purge ran (its event's time)
+    before: datetime  # its cutoff
+
+
+@dataclass
+class _Holds:
+    """Every legal hold ever placed, by target, with when it was active."""
+
+    by_user: dict[int, list[tuple[datetime, datetime | None]]] = field(default_factory=dict)
+    by_conversation: dict[int, list[tuple[datetime, datetime | None]]] = field(default_factory=dict)
+
+    @classmethod
+    def load(cls) -> _Holds:
+        holds = cls()
+        for user_id, conversation_id, placed, released in LegalHold.objects.values_list(
+            "user_id", "conversation_id", "created_at", "released_at"
+        ):
+            if user_id is not None:
+                holds.by_user.setdefault(user_id, []).append((placed, released))
+            if conversation_id is not None:
+                holds.by_conversation.setdefault(conversation_id, []).append((placed, released))
+        return holds
+
+    def spans(self, row: dict) -> list[tuple[datetime, datetime | None]]:
+        """When a hold covered this event: by its actor, a person it is about, or its conversation."""
+        spans: list[tuple[datetime, datetime | None]] = []
+        if not (self.by_user or self.by_conversation):
+            return spans
+        subject = row.get("subject") or ""
+        kind, _, ident = subject.partition(":")
+        users = {row.get("actor_id")}
+        conversations = {row.get("conversation")}
+        if ident.isdigit():
+            (users if kind == "user" else conversations if kind == "conversation" else set()).add(int(ident))
+        for user_id in users:
+            spans += self.by_user.get(user_id, []) if isinstance(user_id, int) else []
+        for conversation_id in conversations:
+            if isinstance(conversation_id, int) and not isinstance(conversation_id, bool):
+                spans += self.by_conversation.get(conversation_id, [])
+        return spans
+
+
+def _purges(report) -> list[_Purge]:
+    """Every retention purge whose cutoff the retention period allowed; the others are reported."""
+    days = settings.HUMPHREY_RETENTION_DAYS
+    valid = []
+    for seq, at, data in AuditEvent.objects.filter(action=PURGE_ACTION).values_list("seq", "created_at", "data"):
         try:
-            cutoffs.append(datetime.fromisoformat(data["before"]))
+            before = datetime.fromisoformat(data["before"])
+            if before.tzinfo is None:
+                raise ValueError("a cutoff without a time zone")
         except (KeyError, TypeError, ValueError):
+            report(seq, "purge_too_new", f"Event #{seq} ({PURGE_ACTION}) has no readable cutoff.")
             continue
-    return max(cutoffs) if cutoffs else None
+        allowed = at - timedelta(days=days)
+        if before > allowed:
+            report(
+                seq,
+                "purge_too_new",
+                f"Event #{seq} ({PURGE_ACTION}, {at.isoformat(timespec='seconds')}) claims a cutoff of "
+                f"{before.isoformat(timespec='seconds')}, newer than the {days}-day retention period allowed "
+                f"({allowed.isoformat(timespec='seconds')}): it accounts for no missing content.",
+            )
+            continue
+        valid.append(_Purge(seq=seq, at=at, before=before))
+    return valid
+
+
+def _missing_content_reason(row: dict, purges: list[_Purge], holds: _Holds) -> tuple[str, str] | None:
+    """Why this event's missing content is not accounted for by a purge, or None if it is."""
+    covering = [p for p in purges if row["created_at"] < p.before]
+    if not covering:
+        return "content_missing", "its content is missing and no retention purge covers it"
+    spans = holds.spans(row)
+    for purge in covering:
+        if not any(placed <= purge.at and (released is None or released > purge.at) for placed, released in spans):
+            return None
+    return (
+        "held_content_missing",
+        "its content is missing although a legal hold covered it at every purge that could have removed it",
+    )
 
 
 def _event_problem(row: dict) -> str | None:
@@ -134,12 +232,12 @@ def _event_problem(row: dict) -> str | None:
     return None if recomputed == row["sha256"] else "its digest does not match its fields"
 
 
-def _content_problem(row: dict, cutoff: datetime | None) -> tuple[str, str] | None:
+def _content_problem(row: dict, purges: list[_Purge], holds: _Holds) -> tuple[str, str] | None:
     """(kind, reason) if the event's content is altered or missing without a purge, else None."""
     if row["content__event_id"] is None:
-        if row["content_sha256"] == NO_CONTENT or (cutoff is not None and row["created_at"] < cutoff):
+        if row["content_sha256"] == NO_CONTENT:
             return None
-        return "content_missing", "its content is missing and no retention purge covers it"
+        return _missing_content_reason(row, purges, holds)
     if row["content_sha256"] == NO_CONTENT:
         return "content_altered", "it has content although none was recorded"
     text = row["content__canonical"] or canonical_json(row["content__body"])
@@ -169,6 +267,8 @@ def _fast_sql() -> str:
     event, content = AuditEvent._meta.db_table, AuditContent._meta.db_table
     return f"""
         SELECT e.seq, e.created_at, e.action, e.prev_sha256, e.sha256, e.canonical, e.content_sha256,
+               e.subject, e.actor_id, CASE WHEN jsonb_typeof(e.data -> 'conversation_id') = 'number'
+                                           THEN (e.data ->> 'conversation_id')::numeric END,
                c.event_id, c.canonical,
                (h.j IS NOT NULL
                 AND h.j -> 'seq' = to_jsonb(e.seq)
@@ -199,6 +299,9 @@ _FAST_KEYS = (
     "sha256",
     "canonical",
     "content_sha256",
+    "subject",
+    "actor_id",
+    "conversation",
     "content__event_id",
     "content__canonical",
     "fields_match",
@@ -231,16 +334,20 @@ def _fast_content_ok(row: dict) -> bool:
     return bool(row.get("content_match")) and bool(text) and sha256_text(text) == row["content_sha256"]
 
 
+def _chain_id() -> str | None:
+    return AuditEvent.objects.filter(seq=1).values_list("sha256", flat=True).first()
+
+
 def audit_verify(
     *, batch_size: int = 5000, max_problems: int = 20, expect_head: tuple[int, str] | None = None
 ) -> VerifyResult:
     """Walk the whole chain in order and report what is missing, altered or out of order.
 
-    ``expect_head`` is a (seq, sha256) recorded earlier outside the database: it must still be in
-    the chain, which catches removal of the newest events (the one thing a chain alone cannot).
+    The head anchor kept outside the database (``audit.anchor``) must still be in the chain with
+    its digest. ``expect_head`` is another (seq, sha256) recorded earlier outside the database
+    (say, printed by an earlier run and kept in a ticket): it must be in the chain too.
     """
     result = VerifyResult()
-    cutoff = _purge_cutoff()
     expected_seq, prev_digest = 1, GENESIS
     head_seen = False
 
@@ -251,6 +358,14 @@ def audit_verify(
         result.problems.append(Problem(seq=seq, kind=kind, message=message))
         return True
 
+    purges = _purges(report)
+    holds = _Holds.load()
+    anchor = anchor_read(_chain_id())
+    anchored = anchor.checkpoint
+    if anchored is not None:
+        result.anchor_seq, result.anchor_at = anchored.seq, anchored.at
+    result.anchor_path = str(anchor.path)
+    anchored_seen = False
     last = 0
     while True:
         rows = _fast_batch(last, batch_size)
@@ -273,27 +388,96 @@ def audit_verify(
                 content_ok = _fast_content_ok(row)
             elif row["content_sha256"] == NO_CONTENT:
                 content_ok = True
-            elif cutoff is not None and row["created_at"] < cutoff:
+            elif _missing_content_reason(_with_conversation(row), purges, holds) is None:
                 content_ok = True
                 result.purged += 1
             else:
-                content_ok = False  # missing: the slow path says so
+                content_ok = False  # missing: the slow path says why
             if not (event_ok and content_ok):
                 # The slow, explaining path: every column, compared in Python.
-                full = row if "data" in row else _full_rows(seq=seq)[0]
+                full = _with_conversation(row if "data" in row else _full_rows(seq=seq)[0])
                 reason = None if event_ok else _event_problem(full)
                 if reason:
                     report(seq, "altered", f"{_describe(row)} altered: {reason}.")
-                content = None if content_ok else _content_problem(full, cutoff)
+                content = None if content_ok else _content_problem(full, purges, holds)
                 if content:
                     report(seq, content[0], f"{_describe(row)}: {content[1]}.")
             if expect_head and seq == expect_head[0]:
                 head_seen = True
                 if row["sha256"] != expect_head[1]:
                     report(seq, "head", f"{_describe(row)} is not the event recorded earlier as the head.")
+            if anchored is not None and seq == anchored.seq:
+                anchored_seen = True
+                if row["sha256"] != anchored.sha256:
+                    report(
+                        seq,
+                        "head",
+                        f"The chain was rewritten before #{seq}: {_describe(row)} is not the event the anchor "
+                        f"recorded (signed {anchored.at}).",
+                    )
             expected_seq, prev_digest = seq + 1, row["sha256"]
             result.last_seq, result.head_sha256 = seq, row["sha256"]
         last = rows[-1]["seq"]
     if expect_head and not head_seen:
         report(expect_head[0], "missing", f"Event #{expect_head[0]}, recorded earlier as the head, is missing.")
+    _anchor_problems(result, anchor, anchored_seen, report)
     return result
+
+
+def _with_conversation(row: dict) -> dict:
+    """``row`` with ``conversation``: its data's conversation_id as a whole number, if it is one."""
+    value = row["conversation"] if "conversation" in row else (row.get("data") or {}).get("conversation_id")
+    try:
+        whole = None if isinstance(value, bool) or not isinstance(value, int | float | Decimal) else int(value)
+    except (OverflowError, ValueError):
+        whole = None
+    return {**row, "conversation": whole if whole is not None and whole == value else None}
+
+
+def _anchor_problems(result: VerifyResult, anchor: AnchorState, anchored_seen: bool, report) -> None:
+    """What the head anchor says about the walk just made."""
+    where = str(anchor.path)
+    if anchor.unreadable:
+        report(result.last_seq or 0, "head", f"The head anchor {where} cannot be read: {anchor.unreadable}.")
+    if anchor.bad_signatures:
+        report(
+            result.last_seq or 0,
+            "head",
+            f"{anchor.bad_signatures} checkpoint(s) of this chain in the head anchor {where} have a bad signature: "
+            "the anchor was altered (or signed with another HUMPHREY_AUDIT_ANCHOR_KEY).",
+        )
+    anchored = anchor.checkpoint
+    if not result.checked:
+        if anchor.other_chains:
+            report(
+                0,
+                "head",
+                f"There are no events, but the head anchor {where} records {anchor.other_chains} chain(s): "
+                "the audit trail may have been emptied.",
+            )
+        return
+    if anchored is None:
+        others = (
+            f" (it records {anchor.other_chains} other chain(s): was the chain replaced from event #1?)"
+            if anchor.other_chains
+            else ""
+        )
+        report(
+            result.last_seq or 0,
+            "head",
+            f"No anchor: tail deletion cannot be detected. The head anchor {where} has no signed checkpoint "
+            f"of this chain{others}.",
+        )
+        return
+    if anchored_seen:
+        return
+    if (result.last_seq or 0) < anchored.seq:
+        deleted = anchored.seq - (result.last_seq or 0)
+        report(
+            anchored.seq,
+            "head",
+            f"The newest {deleted} event(s) were deleted: the anchor (signed {anchored.at}) records event "
+            f"#{anchored.seq}, the chain ends at #{result.last_seq}.",
+        )
+    else:
+        report(anchored.seq, "head", f"Event #{anchored.seq}, recorded by the head anchor, is missing.")

@@ -3,9 +3,11 @@
 An event's *metadata* (who, when, what kind, outcome, digests) lives in ``AuditEvent`` forever. Its
 *content* (question, prompt, passages, answer: personal and sensitive) lives in ``AuditContent``
 and may be purged after the retention period; ``AuditEvent.content_sha256`` keeps its digest, so
-the chain still verifies after a purge. The database refuses UPDATE and DELETE on both tables
-(pgtrigger); the only exception is the purge command, which deletes content inside
-``pgtrigger.ignore``.
+the chain still verifies after a purge. The database refuses UPDATE, DELETE and TRUNCATE on both
+tables with plain SQL triggers (migration 0004), whatever the session has set: the one exception is
+content deleted by ``audit_purge_content``, a SECURITY DEFINER function that refuses cutoffs newer
+than the retention period and spares anything under a legal hold. They are not pgtrigger triggers
+because every pgtrigger trigger obeys ``pgtrigger.ignore``, which any session may set.
 
 Each row also keeps the exact JSON text that was hashed (``canonical``). PostgreSQL's ``jsonb``
 rewrites numbers (``1e20`` comes back as ``100000000000000000000``, ``-0.0`` as ``0.0``), so a digest
@@ -15,7 +17,6 @@ stored text and then checks that every column says what the hashed text says.
 
 from __future__ import annotations
 
-import pgtrigger
 from django.conf import settings
 from django.contrib.postgres.indexes import GinIndex
 from django.contrib.postgres.search import SearchVector
@@ -76,9 +77,6 @@ class AuditEvent(models.Model):
                 condition=Q(action="feedback"),
             ),
         ]
-        triggers = [
-            pgtrigger.Protect(name="audit_event_append_only", operation=pgtrigger.Update | pgtrigger.Delete),
-        ]
 
     def __str__(self) -> str:
         return f"#{self.seq} {self.action} {self.outcome}".strip()
@@ -95,10 +93,6 @@ class AuditContent(models.Model):
 
     class Meta:
         indexes = [GinIndex(content_search_vector(), name="audit_content_search")]
-        triggers = [
-            pgtrigger.Protect(name="audit_content_no_update", operation=pgtrigger.Update),
-            pgtrigger.Protect(name="audit_content_no_delete", operation=pgtrigger.Delete),
-        ]
 
     def __str__(self) -> str:
         return f"content of event {self.event_id}"
@@ -112,7 +106,8 @@ class LegalHoldQuerySet(models.QuerySet):
 class LegalHold(models.Model):
     """While active, the retention purge keeps everything about one user or one conversation.
 
-    Holds are released (``released_at`` set), never deleted: the database refuses DELETE.
+    Holds are released (``released_at`` set), never deleted: the database refuses DELETE, and
+    UPDATE of anything but an active hold's release (whose time it sets from the database's clock).
     """
 
     user = models.ForeignKey(
@@ -161,7 +156,6 @@ class LegalHold(models.Model):
             ),
         ]
         indexes = [models.Index(name="legal_hold_conversation", fields=["conversation_id"])]
-        triggers = [pgtrigger.Protect(name="legal_hold_no_delete", operation=pgtrigger.Delete)]
 
     def __str__(self) -> str:
         target = f"user {self.user_id}" if self.user_id else f"conversation {self.conversation_id}"

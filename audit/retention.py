@@ -1,9 +1,12 @@
 """Retention: remove conversation content past ``HUMPHREY_RETENTION_DAYS``, except under legal hold.
 
-The purge deletes ``AuditContent`` rows (the only deletion the database triggers allow, and only
-inside ``pgtrigger.ignore``) and asks the assistant app to purge its conversations. Event metadata
-and digests stay, so the chain still verifies; the purge is itself an audit event recording its
-cutoff, which is how ``verify_audit`` tells purged content from removed content.
+The purge deletes ``AuditContent`` rows through ``audit_purge_content`` (migration 0004), a
+SECURITY DEFINER function and the only deletion the database triggers allow: it refuses a cutoff
+newer than the database's ``now()`` minus the retention period recorded at ``migrate``, and keeps
+whatever an active legal hold covers, whoever calls it. The purge then asks the assistant app to
+purge its conversations. Event metadata and digests stay, so the chain still verifies; the purge is
+itself an audit event recording its cutoff, which is how ``verify_audit`` tells purged content from
+removed content.
 """
 
 from __future__ import annotations
@@ -11,17 +14,18 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass, field
 
-import pgtrigger
 from django.conf import settings
-from django.db import transaction
+from django.db import DatabaseError, connection, transaction
 from django.db.models import Q
 from django.utils import timezone
 
 from audit.integrity import PURGE_ACTION
-from audit.models import AuditContent, AuditEvent, LegalHold
+from audit.models import AuditEvent, LegalHold
 from audit.services import audit_record
 
-_CONTENT_DELETE_TRIGGER = "audit.AuditContent:audit_content_no_delete"
+
+class PurgeRefused(RuntimeError):
+    """The database refused the purge (a cutoff newer than the retention period allows)."""
 
 
 class ConversationsPurgeUnavailable(RuntimeError):
@@ -64,33 +68,45 @@ def _conversations_purge():
     return conversations_purge
 
 
+def _database_now() -> dt.datetime:
+    """The database's ``now()``: the clock the purge function checks the cutoff against."""
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT now()")
+        return cursor.fetchone()[0]
+
+
 def retention_purge(*, now: dt.datetime | None = None, dry_run: bool = False, actor=None) -> PurgeResult:
     """Purge content older than the retention period, keeping anything under an active legal hold.
 
     One transaction: audit content, the assistant's conversations and the purge's own audit event
     commit together or not at all. When the assistant's purge function is missing, audit content
     is still purged and the missing step is recorded in the event and in ``conversations_error``.
+    ``now`` defaults to the database's clock; a ``now`` later than it makes a cutoff the database
+    refuses (``PurgeRefused``).
     """
-    before = (now or timezone.now()) - dt.timedelta(days=settings.HUMPHREY_RETENTION_DAYS)
-    holds = LegalHold.objects.active()
-    result = PurgeResult(
-        before=before,
-        dry_run=dry_run,
-        held_user_ids=sorted(set(holds.exclude(user=None).values_list("user_id", flat=True))),
-        held_conversation_ids=sorted(
-            set(holds.exclude(conversation_id=None).values_list("conversation_id", flat=True))
-        ),
-    )
-    expired = AuditEvent.objects.filter(created_at__lt=before, content__isnull=False)
-    held = _held_condition(result.held_user_ids, result.held_conversation_ids)
-    purgeable = expired.exclude(held)
-    result.held = expired.filter(held).count()
-    if dry_run:
-        result.contents = purgeable.count()
-        return result
     with transaction.atomic():
-        with pgtrigger.ignore(_CONTENT_DELETE_TRIGGER):
-            result.contents, _ = AuditContent.objects.filter(event__in=purgeable.values("pk")).delete()
+        before = (now or _database_now()) - dt.timedelta(days=settings.HUMPHREY_RETENTION_DAYS)
+        holds = LegalHold.objects.active()
+        result = PurgeResult(
+            before=before,
+            dry_run=dry_run,
+            held_user_ids=sorted(set(holds.exclude(user=None).values_list("user_id", flat=True))),
+            held_conversation_ids=sorted(
+                set(holds.exclude(conversation_id=None).values_list("conversation_id", flat=True))
+            ),
+        )
+        expired = AuditEvent.objects.filter(created_at__lt=before, content__isnull=False)
+        held = _held_condition(result.held_user_ids, result.held_conversation_ids)
+        result.held = expired.filter(held).count()
+        if dry_run:
+            result.contents = expired.exclude(held).count()
+            return result
+        try:
+            with transaction.atomic(), connection.cursor() as cursor:
+                cursor.execute("SELECT audit_purge_content(%s)", [before])
+                result.contents = cursor.fetchone()[0]
+        except DatabaseError as exc:
+            raise PurgeRefused(str(exc).strip()) from exc
         try:
             purge = _conversations_purge()
         except ConversationsPurgeUnavailable as exc:

@@ -23,6 +23,7 @@ from django.core.serializers.json import DjangoJSONEncoder
 from django.db import connection, transaction
 from django.utils import timezone
 
+from audit.anchor import checkpoint_after_commit
 from audit.context import current_request, request_facts
 from audit.models import AuditContent, AuditEvent
 
@@ -141,7 +142,8 @@ def audit_record(
     ``request`` (or, by default, the HTTP request being served) adds the client's IP address and
     request id to ``data`` as ``ip`` / ``request_id`` unless ``data`` already has them.
     Writers are serialised by a transaction-scoped advisory lock, so concurrent writers cannot
-    fork the chain, and a rolled-back writer leaves no gap.
+    fork the chain, and a rolled-back writer leaves no gap. Once the event commits, the head is
+    anchored outside the database (``audit.anchor``).
     """
     if not action or len(action) > 64:
         raise ValueError("audit_record needs an action of 1 to 64 characters")
@@ -192,4 +194,5 @@ def audit_record(
         event.save(force_insert=True)
         if body is not None:
             AuditContent.objects.create(event=event, body=body, canonical=content_text)
+    checkpoint_after_commit(event.seq, event.sha256)
     return event

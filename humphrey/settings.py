@@ -191,9 +191,8 @@ if _bool("HUMPHREY_DB_POOL", True):  # psycopg connection pool (off for pgbounce
     # server dropped (restart, failover) is replaced on checkout instead of failing the request.
     _db["OPTIONS"]["pool"] = {"min_size": 1, "max_size": HUMPHREY_DB_POOL_MAX, "timeout": 10}
 # Server-side prepared statements (psycopg prepares a query run this many times; Django leaves it
-# off): planned once per connection instead of on every run. Retrieval's statement, prepared, runs in
-# 1.6 ms instead of 4.4 on the sample collection. 0 = off, for a pooler that cannot keep them
-# (pgbouncer in transaction mode before 1.21).
+# off): planned once per connection instead of on every run (docs/retrieval.md, "Prepared statements").
+# 0 = off, for a pooler that cannot keep them (pgbouncer in transaction mode before 1.21).
 HUMPHREY_DB_PREPARE_THRESHOLD: int = _int("HUMPHREY_DB_PREPARE_THRESHOLD", 5, minimum=0)
 _db["OPTIONS"]["prepare_threshold"] = HUMPHREY_DB_PREPARE_THRESHOLD or None
 _db["TEST"] = {"NAME": env.str("HUMPHREY_TEST_DB_NAME", default="test_humphrey")}  # lets parallel runs not collide

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import itertools
+import types
 from collections.abc import Callable
 
 import pytest
@@ -144,3 +146,84 @@ def record_feedback(db) -> Callable:
         )
 
     return record
+
+
+@pytest.fixture(autouse=True)
+def audit_anchor(tmp_path, settings, monkeypatch):
+    """Each test gets a head anchor of its own; returns its path.
+
+    Checkpoints are written when the transaction holding the event commits. In a test that is not
+    transactional the test's own transaction never commits, so just before verification reads the
+    anchor, the checkpoints still waiting on it are written, as a commit would (the ones of
+    rolled-back savepoints are already gone: Django drops them on rollback).
+    """
+    import audit.integrity
+
+    path = tmp_path / "audit-anchor" / "anchor.json"
+    settings.HUMPHREY_AUDIT_ANCHOR_PATH = path
+    real_read = audit.integrity.anchor_read
+
+    def read_after_commit(*args, **kwargs):
+        anchor_commit_pending()
+        return real_read(*args, **kwargs)
+
+    monkeypatch.setattr(audit.integrity, "anchor_read", read_after_commit)
+    return path
+
+
+def anchor_commit_pending() -> None:
+    """Run the anchor checkpoints waiting for the (test's) transaction to commit."""
+    from django.db import connection
+
+    pending = [entry for entry in connection.run_on_commit if getattr(entry[1], "audit_checkpoint", False)]
+    connection.run_on_commit = [entry for entry in connection.run_on_commit if entry not in pending]
+    for _, write, _ in pending:
+        write()
+
+
+@pytest.fixture
+def retention_days(settings, db):
+    """``retention_days(30)``: HUMPHREY_RETENTION_DAYS and the floor the purge function enforces,
+    as ``migrate`` would record them after the setting changed."""
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT days FROM audit_retention_floor WHERE id = 1")
+        original = cursor.fetchone()[0]
+
+    def set_days(days: int) -> None:
+        settings.HUMPHREY_RETENTION_DAYS = days
+        with connection.cursor() as cursor:
+            cursor.execute("UPDATE audit_retention_floor SET days = %s WHERE id = 1", [days])
+
+    yield set_days
+    with connection.cursor() as cursor:
+        cursor.execute("UPDATE audit_retention_floor SET days = %s WHERE id = 1", [original])
+
+
+@contextlib.contextmanager
+def written_at(when):
+    """Audit events written inside are dated ``when`` (to make old events without waiting)."""
+    from unittest import mock
+
+    import audit.services
+
+    with mock.patch.object(audit.services, "timezone", types.SimpleNamespace(now=lambda: when)):
+        yield
+
+
+@contextlib.contextmanager
+def tampering():
+    """A cursor with every trigger off, as a database superuser could (full compromise of the database).
+
+    ``session_replication_role = replica`` is for superusers only; it is put back before leaving,
+    since SET LOCAL would otherwise outlive the block in a test's own transaction.
+    """
+    from django.db import connection, transaction
+
+    with transaction.atomic(), connection.cursor() as cursor:
+        cursor.execute("SET LOCAL session_replication_role = replica")
+        try:
+            yield cursor
+        finally:
+            cursor.execute("SET LOCAL session_replication_role = origin")

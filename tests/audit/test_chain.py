@@ -6,7 +6,6 @@ import datetime as dt
 import itertools
 import threading
 
-import pgtrigger
 import pytest
 from django.core.management import call_command
 from django.core.management.base import CommandError
@@ -18,8 +17,17 @@ from audit.models import AuditContent, AuditEvent, LegalHold
 from audit.retention import legal_hold_place
 from audit.selectors import ANSWER_OUTCOMES
 from audit.services import GENESIS, audit_record, sha256_text
+from tests.audit.conftest import tampering
 
 pytestmark = pytest.mark.django_db
+
+# What ``pgtrigger.ignore`` set for the pgtrigger triggers that guarded these tables until audit 0004.
+OLD_IGNORE = (
+    "{audit_auditevent:pgtrigger_audit_event_append_only_27797,"
+    "audit_auditcontent:pgtrigger_audit_content_no_update_4bdb0,"
+    "audit_auditcontent:pgtrigger_audit_content_no_delete_41c16,"
+    "audit_legalhold:pgtrigger_legal_hold_no_delete_d681a}"
+)
 
 
 def verify_output() -> tuple[bool, str]:
@@ -77,7 +85,8 @@ def test_digests_recompute_from_what_postgresql_returns(civil_servant):
 
 
 def test_raw_sql_update_and_delete_are_refused(record_answer, civil_servant):
-    """The database itself refuses UPDATE and DELETE on events and content, whatever the caller."""
+    """The database itself refuses UPDATE and DELETE on events and content, whatever the caller (here the
+    owner, with pgtrigger.ignore set as the old triggers would have obeyed)."""
     record_answer(civil_servant)
     statements = [
         "UPDATE audit_auditevent SET outcome = 'answered-ok'",
@@ -86,7 +95,8 @@ def test_raw_sql_update_and_delete_are_refused(record_answer, civil_servant):
         "DELETE FROM audit_auditcontent",
     ]
     for sql in statements:
-        with pytest.raises(ProgrammingError, match="pgtrigger: Cannot"), transaction.atomic(), connection.cursor() as c:
+        with pytest.raises(ProgrammingError, match="audit: Cannot"), transaction.atomic(), connection.cursor() as c:
+            c.execute("SELECT set_config('pgtrigger.ignore', %s, true)", [OLD_IGNORE])
             c.execute(sql)
     assert AuditEvent.objects.get().outcome == "answered"
     assert AuditContent.objects.count() == 1
@@ -113,8 +123,14 @@ def test_raw_sql_truncate_is_refused(record_answer, civil_servant, auditor):
             transaction.atomic(),
             connection.cursor() as c,
         ):
-            # The test database allows TRUNCATE so Django can empty it between tests; turned off, as everywhere else.
-            c.execute("SELECT set_config('humphrey.audit_truncate', '', true)")
+            # The test database's own default allows TRUNCATE so Django can empty it between tests; taken
+            # away (rolled back with the failed statement), as everywhere else. A session's own setting
+            # counts for nothing.
+            c.execute(
+                f"ALTER DATABASE {connection.ops.quote_name(connection.settings_dict['NAME'])} "
+                "RESET humphrey.audit_truncate"
+            )
+            c.execute("SELECT set_config('humphrey.audit_truncate', 'allow', true)")
             c.execute(sql)
     assert [model.objects.count() for model in models] == counts
     assert audit_verify().ok
@@ -130,9 +146,9 @@ def test_orm_update_and_delete_are_refused(record_answer, civil_servant):
 
 
 def test_row_altered_with_trigger_disabled_is_named(record_answer, civil_servant):
-    """An event changed behind the trigger's back (pgtrigger.ignore) is caught and named by verify_audit."""
+    """An event changed behind the trigger's back (triggers off, as a superuser) is caught and named."""
     events = [record_answer(civil_servant) for _ in range(4)]
-    with pgtrigger.ignore("audit.AuditEvent:audit_event_append_only"), connection.cursor() as c:
+    with tampering() as c:
         c.execute("UPDATE audit_auditevent SET outcome = 'refused' WHERE seq = %s", [events[2].seq])
     passed, output = verify_output()
     assert not passed
@@ -162,7 +178,7 @@ def test_rehashed_row_breaks_the_chain_at_the_next_event(record_answer, civil_se
     """Rewriting an event's text and digest consistently still shows: the next event no longer follows it."""
     events = [record_answer(civil_servant) for _ in range(3)]
     forged = events[1].canonical.replace('"answered"', '"refused"')
-    with pgtrigger.ignore("audit.AuditEvent:audit_event_append_only"), connection.cursor() as c:
+    with tampering() as c:
         c.execute(
             "UPDATE audit_auditevent SET outcome = 'refused', canonical = %s, sha256 = %s WHERE seq = %s",
             [forged, sha256_text(forged), events[1].seq],
@@ -175,7 +191,7 @@ def test_rehashed_row_breaks_the_chain_at_the_next_event(record_answer, civil_se
 def test_content_altered_is_named(record_answer, civil_servant):
     """A changed answer text is caught by the content digest, naming the event."""
     events = [record_answer(civil_servant) for _ in range(2)]
-    with pgtrigger.ignore("audit.AuditContent:audit_content_no_update"), connection.cursor() as c:
+    with tampering() as c:
         c.execute(
             "UPDATE audit_auditcontent SET body = jsonb_set(body, '{answer}', '\"Something else\"') "
             "WHERE event_id = %s",
@@ -188,7 +204,7 @@ def test_content_altered_is_named(record_answer, civil_servant):
 def test_content_deleted_outside_a_purge_is_named(record_answer, civil_servant):
     """Content removed without a retention purge is reported as missing, naming the event."""
     events = [record_answer(civil_servant) for _ in range(2)]
-    with pgtrigger.ignore("audit.AuditContent:audit_content_no_delete"):
+    with tampering():
         AuditContent.objects.filter(pk=events[1].pk).delete()
     result = audit_verify()
     assert (result.first_problem.seq, result.first_problem.kind) == (events[1].seq, "content_missing")
@@ -211,14 +227,16 @@ def test_deleted_row_is_a_gap(record_answer, civil_servant):
 
 
 def test_truncated_head_is_caught_with_an_expected_head(record_answer, civil_servant):
-    """Removing the newest events is caught when an earlier head, kept elsewhere, is given."""
+    """Removing the newest events is caught when an earlier head, kept elsewhere, is given (and by the anchor)."""
     events = [record_answer(civil_servant) for _ in range(3)]
     head = f"{events[-1].seq}:{events[-1].sha256}"
     assert verify_output()[0]
-    with pgtrigger.ignore("audit.AuditEvent:audit_event_append_only", "audit.AuditContent:audit_content_no_delete"):
+    with tampering():
         AuditContent.objects.filter(pk=events[-1].pk).delete()
         AuditEvent.objects.filter(pk=events[-1].pk).delete()
-    assert verify_output()[0]  # the chain alone cannot tell
+    passed, output = verify_output()  # the chain alone cannot tell; the head anchor can
+    assert not passed
+    assert "The newest 1 event(s) were deleted: the anchor (signed" in output
     with pytest.raises(CommandError, match=f"Event #{events[-1].seq}, recorded earlier as the head, is missing"):
         call_command("verify_audit", expect_head=head, stdout=__import__("io").StringIO())
 
@@ -277,7 +295,7 @@ def test_chain_verifies_after_concurrent_writers(make_user):
 def test_garbled_hashed_text_is_named(record_answer, civil_servant):
     """A hashed text overwritten with non-JSON is still checked (in Python) and named, not a crash."""
     events = [record_answer(civil_servant) for _ in range(3)]
-    with pgtrigger.ignore("audit.AuditEvent:audit_event_append_only"), connection.cursor() as c:
+    with tampering() as c:
         c.execute("UPDATE audit_auditevent SET canonical = 'not json' WHERE seq = %s", [events[1].seq])
     result = audit_verify()
     assert [(p.seq, p.kind) for p in result.problems] == [(events[1].seq, "altered")]
@@ -287,9 +305,9 @@ def test_garbled_hashed_text_is_named(record_answer, civil_servant):
 def test_events_without_hashed_text_verify_from_their_columns(record_answer, civil_servant):
     """Events written before the hashed text was kept are verified by recomputing from their columns."""
     events = [record_answer(civil_servant) for _ in range(2)]
-    with pgtrigger.ignore("audit.AuditEvent:audit_event_append_only"), connection.cursor() as c:
+    with tampering() as c:
         c.execute("UPDATE audit_auditevent SET canonical = '' WHERE seq = %s", [events[0].seq])
     assert audit_verify().ok
-    with pgtrigger.ignore("audit.AuditEvent:audit_event_append_only"), connection.cursor() as c:
+    with tampering() as c:
         c.execute("UPDATE audit_auditevent SET subject = 'conversation:0' WHERE seq = %s", [events[0].seq])
     assert audit_verify().first_problem.seq == events[0].seq

@@ -237,10 +237,9 @@ def test_verify_button_shows_the_result(client, auditor, history):
     assert event.outcome == "ok"
     assert event.data["checked"] == event.seq - 1
 
-    import pgtrigger
-    from django.db import connection
+    from tests.audit.conftest import tampering
 
-    with pgtrigger.ignore("audit.AuditEvent:audit_event_append_only"), connection.cursor() as c:
+    with tampering() as c:
         c.execute("UPDATE audit_auditevent SET outcome = 'answered' WHERE seq = %s", [history["refused"].seq])
     text = client.post("/audit/verify/").content.decode()
     assert "The audit trail has been tampered with" in text
@@ -272,7 +271,7 @@ def test_subject_access_gathers_everything_about_one_person(client, auditor, his
     assert recorded.subject == f"user:{civil_servant.pk}"
 
 
-def test_purged_content_is_shown_as_purged(client, auditor, record_answer, civil_servant, settings, monkeypatch):
+def test_purged_content_is_shown_as_purged(client, auditor, record_answer, civil_servant, retention_days, monkeypatch):
     """After the retention purge, pages say the content was purged instead of failing."""
     import sys
     import types
@@ -284,13 +283,16 @@ def test_purged_content_is_shown_as_purged(client, auditor, record_answer, civil
     module.conversations_purge = lambda **kwargs: 0
     monkeypatch.setitem(sys.modules, "assistant.services", module)
     monkeypatch.setattr(assistant, "services", module, raising=False)
-    event = record_answer(civil_servant)
-    settings.HUMPHREY_RETENTION_DAYS = 1
     import datetime as dt
 
     from django.utils import timezone
 
-    retention_purge(now=timezone.now() + dt.timedelta(days=2))
+    from tests.audit.conftest import written_at
+
+    with written_at(timezone.now() - dt.timedelta(days=2)):
+        event = record_answer(civil_servant)
+    retention_days(1)
+    retention_purge()
     client.force_login(auditor)
     assert "purged" in client.get("/audit/").content.decode()
     text = client.get(f"/audit/event/{event.seq}/").content.decode()

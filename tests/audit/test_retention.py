@@ -17,6 +17,7 @@ from django.utils import timezone
 from audit.integrity import audit_verify
 from audit.models import AuditContent, AuditEvent, LegalHold
 from audit.retention import legal_hold_place, legal_hold_release, retention_purge
+from tests.audit.conftest import written_at
 
 pytestmark = pytest.mark.django_db
 
@@ -40,32 +41,33 @@ def fake_conversations_purge(monkeypatch):
 
 
 def test_purge_keeps_chain_valid_and_respects_legal_hold(
-    settings, record_answer, record_feedback, make_user, auditor, fake_conversations_purge
+    retention_days, record_answer, record_feedback, make_user, auditor, fake_conversations_purge
 ):
     """Old content goes, held and recent content stays, digests stay, and the chain still verifies."""
-    settings.HUMPHREY_RETENTION_DAYS = 30
+    retention_days(30)
     alice, bob, carol = (make_user(f"{n}@example.gov.uk") for n in ("alice", "bob", "carol"))
-    old_alice = record_answer(alice, conversation_id=1)
-    old_feedback = record_feedback(alice, old_alice, "down", "Wrong number of days")
-    old_bob = record_answer(bob, conversation_id=2)
-    old_carol = record_answer(carol, conversation_id=3)
-    hold_user = legal_hold_place(actor=auditor, reason="Employment tribunal case 123", user=bob)
-    legal_hold_place(actor=auditor, reason="FOI request 9", conversation_id=3)
-    later = timezone.now() + dt.timedelta(days=31)
+    with written_at(timezone.now() - dt.timedelta(days=31)):
+        old_alice = record_answer(alice, conversation_id=1)
+        old_feedback = record_feedback(alice, old_alice, "down", "Wrong number of days")
+        old_bob = record_answer(bob, conversation_id=2)
+        old_carol = record_answer(carol, conversation_id=3)
+        hold_user = legal_hold_place(actor=auditor, reason="Employment tribunal case 123", user=bob)
+        legal_hold_place(actor=auditor, reason="FOI request 9", conversation_id=3)
 
-    dry = retention_purge(now=later, dry_run=True)
+    dry = retention_purge(dry_run=True)
     # Purgeable: alice's answer and feedback. Held: bob's and carol's answers and both holds' reasons.
     assert (dry.contents, dry.held) == (2, 4)
     assert AuditContent.objects.filter(pk__in=[old_alice.pk, old_feedback.pk]).count() == 2
     assert not AuditEvent.objects.filter(action="retention.purge").exists()
 
-    result = retention_purge(now=later, actor=auditor)
+    result = retention_purge(actor=auditor)
     assert result.contents == 2
     assert not AuditContent.objects.filter(pk__in=[old_alice.pk, old_feedback.pk]).exists()
     assert AuditContent.objects.filter(pk__in=[old_bob.pk, old_carol.pk]).count() == 2
     assert AuditEvent.objects.filter(pk=old_alice.pk).exists()  # metadata and digests stay
+    assert abs(result.before - (timezone.now() - dt.timedelta(days=30))) < dt.timedelta(minutes=5)
     assert fake_conversations_purge == [
-        {"before": later - dt.timedelta(days=30), "held_user_ids": [bob.pk], "held_conversation_ids": [3]}
+        {"before": result.before, "held_user_ids": [bob.pk], "held_conversation_ids": [3]}
     ]
     purge = AuditEvent.objects.get(action="retention.purge")
     assert purge.actor == auditor
@@ -77,25 +79,25 @@ def test_purge_keeps_chain_valid_and_respects_legal_hold(
 
     # Released, the hold no longer protects: the next purge removes bob's content too.
     legal_hold_release(hold=hold_user, actor=auditor)
-    retention_purge(now=later, actor=auditor)
+    retention_purge(actor=auditor)
     assert not AuditContent.objects.filter(pk=old_bob.pk).exists()
     assert AuditContent.objects.filter(pk=old_carol.pk).exists()
     assert audit_verify().ok
 
 
-def test_recent_content_is_not_purged(settings, record_answer, civil_servant, fake_conversations_purge):
+def test_recent_content_is_not_purged(retention_days, record_answer, civil_servant, fake_conversations_purge):
     """Content younger than the retention period is kept."""
-    settings.HUMPHREY_RETENTION_DAYS = 30
+    retention_days(30)
     event = record_answer(civil_servant)
     assert retention_purge().contents == 0
     assert AuditContent.objects.filter(pk=event.pk).exists()
 
 
 def test_purge_command_reports_and_dry_run_changes_nothing(
-    settings, record_answer, civil_servant, fake_conversations_purge
+    retention_days, record_answer, civil_servant, fake_conversations_purge
 ):
     """The command prints what it did; --dry-run purges nothing and records nothing."""
-    settings.HUMPHREY_RETENTION_DAYS = 1
+    retention_days(1)
     record_answer(civil_servant)
     out = io.StringIO()
     call_command("purge_retention", "--dry-run", stdout=out)
@@ -107,13 +109,13 @@ def test_purge_command_reports_and_dry_run_changes_nothing(
     assert "Conversations purged: {'conversations': 2}" in out.getvalue()
 
 
-def test_purge_without_the_assistant_function_says_so(settings, record_answer, civil_servant, monkeypatch):
+def test_purge_without_the_assistant_function_says_so(retention_days, record_answer, civil_servant, monkeypatch):
     """Without assistant.services.conversations_purge, the purge says loudly that conversations were not purged."""
     import assistant
 
     monkeypatch.setitem(sys.modules, "assistant.services", types.ModuleType("assistant.services"))
     monkeypatch.setattr(assistant, "services", sys.modules["assistant.services"], raising=False)
-    settings.HUMPHREY_RETENTION_DAYS = 1
+    retention_days(1)
     out, err = io.StringIO(), io.StringIO()
     call_command("purge_retention", stdout=out, stderr=err)
     assert "conversations were NOT purged" in err.getvalue()
@@ -156,11 +158,12 @@ def test_legal_hold_command(auditor, civil_servant):
     assert hold.released_at is not None
 
 
-def test_purge_calls_the_assistant_purge(settings, record_answer, civil_servant):
+def test_purge_calls_the_assistant_purge(retention_days, record_answer, civil_servant):
     """With the chat app's conversations_purge in place, the purge calls it and records what it returned."""
-    settings.HUMPHREY_RETENTION_DAYS = 1
-    record_answer(civil_servant)
-    result = retention_purge(now=timezone.now() + dt.timedelta(days=2))
+    retention_days(1)
+    with written_at(timezone.now() - dt.timedelta(days=2)):
+        record_answer(civil_servant)
+    result = retention_purge()
     assert result.conversations_error == ""
     event = AuditEvent.objects.get(action="retention.purge")
     assert event.outcome == "done"

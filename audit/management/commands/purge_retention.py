@@ -6,7 +6,7 @@ from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from audit.retention import retention_purge
+from audit.retention import PurgeRefused, retention_purge
 
 
 class Command(BaseCommand):
@@ -25,7 +25,10 @@ class Command(BaseCommand):
             actor = get_user_model().objects.filter(email__iexact=options["actor"].strip()).first()
             if actor is None:
                 raise CommandError(f"No user with email {options['actor']!r}.")
-        result = retention_purge(dry_run=options["dry_run"], actor=actor)
+        try:
+            result = retention_purge(dry_run=options["dry_run"], actor=actor)
+        except PurgeRefused as exc:
+            raise CommandError(f"The database refused the purge: {exc}") from None
         days = settings.HUMPHREY_RETENTION_DAYS
         verb = "Would purge" if result.dry_run else "Purged"
         self.stdout.write(

@@ -1,0 +1,314 @@
+"""Attacks from someone holding the site's own database login, and from someone holding the whole database.
+
+The runtime role is made here exactly as deployments make it (``manage.py audit_db_roles``) and
+connected to with psycopg, as an attacker with the site's DATABASE_URL would. What full control of
+the database (a superuser) can still do to the rows is caught by the head anchor kept outside it.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import io
+import json
+import threading
+import uuid
+
+import psycopg
+import pytest
+from django.core.management import call_command
+from django.core.management.base import CommandError
+from django.db import connection, connections, transaction
+from django.utils import timezone
+
+from audit.anchor import anchor_read
+from audit.integrity import PURGE_ACTION, audit_verify
+from audit.models import AuditContent, AuditEvent, LegalHold
+from audit.retention import legal_hold_place, retention_purge
+from audit.services import NO_CONTENT, audit_record, canonical_json, event_payload, sha256_text
+from tests.audit.conftest import tampering, written_at
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+OLD_IGNORE = (
+    "{audit_auditevent:pgtrigger_audit_event_append_only_27797,"
+    "audit_auditcontent:pgtrigger_audit_content_no_update_4bdb0,"
+    "audit_auditcontent:pgtrigger_audit_content_no_delete_41c16,"
+    "audit_legalhold:pgtrigger_legal_hold_no_delete_d681a}"
+)
+AUDIT_TABLES = ("audit_auditevent", "audit_auditcontent", "audit_legalhold")
+
+
+@pytest.fixture
+def runtime_db(monkeypatch):
+    """A psycopg connection (autocommit) as a fresh runtime role with the grants audit_db_roles gives."""
+    role, password = f"humphrey_app_{uuid.uuid4().hex[:8]}", uuid.uuid4().hex
+    monkeypatch.setenv("TEST_RUNTIME_PASSWORD", password)
+    call_command("audit_db_roles", "--role", role, "--password-env", "TEST_RUNTIME_PASSWORD", stdout=io.StringIO())
+    db = connection.settings_dict
+    conn = psycopg.connect(
+        host=db["HOST"], port=db["PORT"] or None, dbname=db["NAME"], user=role, password=password, autocommit=True
+    )
+    conn.role = role
+    yield conn
+    conn.close()
+    with connection.cursor() as cursor:
+        cursor.execute(f'DROP OWNED BY "{role}"')
+        cursor.execute(f'DROP ROLE "{role}"')
+
+
+def refused(conn, statement: str, params=None) -> str:
+    """Run ``statement`` as the runtime role; it must fail. Returns the database's message."""
+    with pytest.raises(psycopg.errors.InsufficientPrivilege) as caught, conn.transaction():
+        conn.execute(statement, params)
+    return str(caught.value)
+
+
+def verify_failure() -> str:
+    with pytest.raises(CommandError) as caught:
+        call_command("verify_audit", stdout=io.StringIO(), stderr=(err := io.StringIO()))
+    return err.getvalue() + str(caught.value)
+
+
+def test_runtime_role_cannot_update_delete_or_truncate_the_trail(runtime_db, record_answer, civil_servant, auditor):
+    """With pgtrigger.ignore and every audit setting set, the site's login still changes nothing."""
+    record_answer(civil_servant)
+    legal_hold_place(actor=auditor, reason="Case 1", user=civil_servant)
+    counts = [AuditEvent.objects.count(), AuditContent.objects.count(), LegalHold.objects.count()]
+    runtime_db.execute("SELECT set_config('pgtrigger.ignore', %s, false)", [OLD_IGNORE])
+    runtime_db.execute("SET humphrey.audit_truncate = 'allow'")
+    runtime_db.execute("SET humphrey.audit_purge = 'on'")
+    for statement in (
+        "UPDATE audit_auditevent SET outcome = 'x'",
+        "DELETE FROM audit_auditevent",
+        "UPDATE audit_auditcontent SET body = '{}'::jsonb",
+        "DELETE FROM audit_auditcontent",
+        "DELETE FROM audit_legalhold",
+        "UPDATE audit_retention_floor SET days = 1",
+        *(f"TRUNCATE {table} CASCADE" for table in AUDIT_TABLES),
+    ):
+        assert "permission denied" in refused(runtime_db, statement)
+    # Releasing is the one update a runtime role may make to a hold, and only that.
+    assert "audit: Cannot update" in refused(runtime_db, "UPDATE audit_legalhold SET reason = 'none'")
+    assert "audit: Cannot update" in refused(
+        runtime_db, "UPDATE audit_legalhold SET released_at = now() - interval '1 year', user_id = NULL"
+    )
+    assert [AuditEvent.objects.count(), AuditContent.objects.count(), LegalHold.objects.count()] == counts
+    assert audit_verify().ok
+
+
+def test_triggers_refuse_a_role_granted_too_much(runtime_db, record_answer, civil_servant, auditor):
+    """Even a runtime role wrongly granted UPDATE, DELETE and TRUNCATE cannot change the trail: the triggers
+    trust neither pgtrigger.ignore nor any setting a session can make."""
+    record_answer(civil_servant)
+    legal_hold_place(actor=auditor, reason="Case 1", user=civil_servant)
+    with connection.cursor() as cursor:
+        cursor.execute(f'GRANT ALL ON {", ".join(AUDIT_TABLES)} TO "{runtime_db.role}"')
+    runtime_db.execute("SELECT set_config('pgtrigger.ignore', %s, false)", [OLD_IGNORE])
+    runtime_db.execute("SET humphrey.audit_truncate = 'allow'")
+    runtime_db.execute("SET humphrey.audit_purge = 'on'")
+    for statement in (
+        "UPDATE audit_auditevent SET outcome = 'x'",
+        "DELETE FROM audit_auditevent",
+        "UPDATE audit_auditcontent SET body = '{}'::jsonb",
+        "DELETE FROM audit_auditcontent",
+        "DELETE FROM audit_legalhold",
+    ):
+        assert "audit: Cannot" in refused(runtime_db, statement)
+    for table in AUDIT_TABLES:
+        assert f"audit: Cannot truncate {table}" in refused(runtime_db, f"TRUNCATE {table} CASCADE")
+    assert AuditContent.objects.count() == 2
+    assert audit_verify().ok
+
+
+def forge(conn, *, action: str, data: dict) -> int:
+    """Append a well-chained event as the runtime role (what its INSERT grant allows); returns its seq."""
+    seq, prev = conn.execute("SELECT seq, sha256 FROM audit_auditevent ORDER BY seq DESC LIMIT 1").fetchone()
+    created_at = timezone.now()
+    fields = dict(
+        seq=seq + 1,
+        created_at=created_at,
+        action=action,
+        outcome="done",
+        actor_id=None,
+        actor_label="",
+        subject="",
+        data=data,
+        content_sha256=NO_CONTENT,
+        prev_sha256=prev,
+    )
+    text = event_payload(**fields)
+    conn.execute(
+        "INSERT INTO audit_auditevent (seq, created_at, action, outcome, actor_id, actor_label, subject, data,"
+        " content_sha256, prev_sha256, sha256, canonical) VALUES (%s, %s, %s, %s, NULL, '', '', %s::jsonb, %s, %s,"
+        " %s, %s)",
+        [seq + 1, created_at, action, "done", canonical_json(data), NO_CONTENT, prev, sha256_text(text), text],
+    )
+    return seq + 1
+
+
+def test_forged_purge_with_a_future_cutoff_deletes_nothing_and_is_reported(runtime_db, record_answer, civil_servant):
+    """A well-chained purge event claiming a far-future cutoff: the content cannot be deleted (not by hand,
+    not through the purge function), and verify_audit names the forged cutoff. Content then removed by a
+    superuser is still reported missing: the forged purge accounts for nothing."""
+    events = [record_answer(civil_servant) for _ in range(2)]
+    future = (timezone.now() + dt.timedelta(days=3650)).isoformat()
+    forged = forge(runtime_db, action=PURGE_ACTION, data={"before": future, "retention_days": 365})
+    assert "permission denied" in refused(runtime_db, "DELETE FROM audit_auditcontent")
+    assert "newer than the retention period allows" in refused(
+        runtime_db, "SELECT audit_purge_content(%s::timestamptz)", [future]
+    )
+    assert AuditContent.objects.count() == 2
+    output = verify_failure()
+    assert f"Event #{forged} ({PURGE_ACTION}" in output and "newer than the 365-day retention period" in output
+
+    with tampering():
+        AuditContent.objects.filter(pk=events[0].pk).delete()
+    kinds = {(p.seq, p.kind) for p in audit_verify().problems}
+    assert (forged, "purge_too_new") in kinds
+    assert (events[0].seq, "content_missing") in kinds
+
+
+def test_purge_function_refuses_a_too_new_cutoff_and_spares_held_content(
+    runtime_db, record_answer, make_user, auditor, retention_days
+):
+    """The runtime role may call the purge function, but only with a cutoff the retention period allows,
+    and it never removes content under an active legal hold; called without a purge event, what it
+    removed is reported."""
+    retention_days(30)
+    alice, bob = make_user("alice@example.gov.uk"), make_user("bob@example.gov.uk")
+    with written_at(timezone.now() - dt.timedelta(days=40)):
+        old_alice, old_bob = record_answer(alice), record_answer(bob)
+    legal_hold_place(actor=auditor, reason="Tribunal 7", user=bob)
+    assert "newer than the retention period allows (30 days)" in refused(
+        runtime_db, "SELECT audit_purge_content(now() - interval '29 days')"
+    )
+    (purged,) = runtime_db.execute("SELECT audit_purge_content(now() - interval '30 days')").fetchone()
+    assert purged == 1
+    assert not AuditContent.objects.filter(pk=old_alice.pk).exists()
+    assert AuditContent.objects.filter(pk=old_bob.pk).exists()
+    problems = audit_verify().problems
+    assert [(p.seq, p.kind) for p in problems] == [(old_alice.seq, "content_missing")]
+
+
+def test_content_removed_under_a_legal_hold_is_reported(record_answer, make_user, auditor, retention_days, monkeypatch):
+    """Held content the purge kept, then removed behind its back, is named even though purges cover its date."""
+    import sys
+    import types
+
+    import assistant
+
+    module = types.ModuleType("assistant.services")
+    module.conversations_purge = lambda **kwargs: 0
+    monkeypatch.setitem(sys.modules, "assistant.services", module)
+    monkeypatch.setattr(assistant, "services", module, raising=False)
+    retention_days(30)
+    alice, bob = make_user("alice@example.gov.uk"), make_user("bob@example.gov.uk")
+    with written_at(timezone.now() - dt.timedelta(days=40)):
+        old_alice, old_bob = record_answer(alice), record_answer(bob)
+    legal_hold_place(actor=auditor, reason="Tribunal 7", user=bob)
+    assert retention_purge().contents == 1
+    assert audit_verify().ok
+    with tampering():
+        AuditContent.objects.filter(pk=old_bob.pk).delete()
+    problem = audit_verify().first_problem
+    assert (problem.seq, problem.kind) == (old_bob.seq, "held_content_missing")
+    assert "a legal hold covered it at every purge" in problem.message
+    assert not AuditContent.objects.filter(pk=old_alice.pk).exists()
+
+
+def test_newest_events_deleted_are_caught_by_the_anchor(client, record_answer, civil_servant, auditor):
+    """A superuser deleting the newest events leaves a valid shorter chain; the anchor, the command and the
+    auditors' Verify page all say so."""
+    events = [record_answer(civil_servant) for _ in range(5)]
+    head = AuditEvent.objects.order_by("-seq").first()
+    assert anchor_read(AuditEvent.objects.get(seq=1).sha256).checkpoint.seq == head.seq
+    with tampering() as cursor:
+        cursor.execute("DELETE FROM audit_auditcontent WHERE event_id = ANY(%s)", [[e.pk for e in events[-2:]]])
+        cursor.execute("DELETE FROM audit_auditevent WHERE seq > %s", [events[-3].seq])
+    assert "The newest 2 event(s) were deleted" in verify_failure()
+    client.force_login(auditor)
+    text = client.post("/audit/verify/").content.decode()
+    assert "The audit trail has been tampered with" in text
+    # Signing in wrote an event since (taking one of the deleted numbers): one is still missing.
+    assert "The newest 1 event(s) were deleted: the anchor (signed" in text
+    assert f"records event #{head.seq}" in text
+
+
+def test_chain_rewritten_from_an_earlier_event_is_caught_by_the_anchor(record_answer, civil_servant):
+    """Rewriting an event and recomputing every later digest makes a valid chain; the anchor does not match it."""
+    events = [record_answer(civil_servant) for _ in range(4)]
+    assert audit_verify().ok
+    rows = list(AuditEvent.objects.filter(seq__gte=events[1].seq).order_by("seq"))
+    prev = AuditEvent.objects.get(seq=events[1].seq - 1).sha256
+    with tampering() as cursor:
+        for row in rows:
+            hashed = json.loads(row.canonical)
+            hashed["prev_sha256"] = prev
+            if row.seq == events[1].seq:
+                hashed["outcome"] = "refused"
+            text = canonical_json(hashed)
+            prev = sha256_text(text)
+            cursor.execute(
+                "UPDATE audit_auditevent SET outcome = %s, prev_sha256 = %s, canonical = %s, sha256 = %s"
+                " WHERE seq = %s",
+                [hashed["outcome"], hashed["prev_sha256"], text, prev, row.seq],
+            )
+    result = audit_verify()
+    assert [(p.seq, p.kind) for p in result.problems] == [(rows[-1].seq, "head")]
+    assert f"The chain was rewritten before #{rows[-1].seq}" in str(result.first_problem)
+
+
+def test_anchor_tampering_is_reported(record_answer, civil_servant, audit_anchor):
+    """An anchor checkpoint edited without the key has a bad signature; an anchor deleted is reported, not
+    ignored."""
+    events = [record_answer(civil_servant) for _ in range(2)]
+    assert audit_verify().ok
+    log = audit_anchor.with_name(audit_anchor.name + ".log")
+    # Claim the chain ended elsewhere: the file's checkpoint, then the log's newest line.
+    document = json.loads(audit_anchor.read_text())
+    (chain,) = document["chains"]
+    document["chains"][chain]["sha256"] = "0" * 64
+    audit_anchor.write_text(json.dumps(document))
+    problems = audit_verify().problems
+    assert [p.kind for p in problems] == ["head"]
+    assert "have a bad signature" in str(problems[0])
+    lines = log.read_text().splitlines(True)
+    forged = json.loads(lines[-1])
+    forged["seq"] = events[-1].seq + 5
+    log.write_text("".join(lines[:-1]) + json.dumps(forged) + "\n")
+    assert any("have a bad signature" in str(p) for p in audit_verify().problems)
+
+    audit_anchor.unlink()
+    log.unlink()
+    result = audit_verify()
+    assert [p.kind for p in result.problems] == ["head"]
+    assert "No anchor: tail deletion cannot be detected" in str(result.first_problem)
+
+
+def test_anchor_only_moves_forward_under_concurrent_writers(make_user):
+    """Writers in several threads, each committing and anchoring on its own: the anchor ends at the head."""
+    user = make_user("writer@example.gov.uk")
+    errors: list[BaseException] = []
+    start = threading.Barrier(6)
+
+    def writer(n: int) -> None:
+        try:
+            start.wait()
+            for i in range(10):
+                with transaction.atomic():
+                    audit_record(action="test.write", actor=user, data={"n": n, "i": i})
+        except BaseException as exc:  # reported below
+            errors.append(exc)
+        finally:
+            connections.close_all()
+
+    threads = [threading.Thread(target=writer, args=(n,)) for n in range(6)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert errors == []
+    head = AuditEvent.objects.order_by("-seq").first()
+    anchored = anchor_read(AuditEvent.objects.get(seq=1).sha256).checkpoint
+    assert (anchored.seq, anchored.sha256) == (head.seq, head.sha256)
+    assert audit_verify().ok

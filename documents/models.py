@@ -233,7 +233,7 @@ class Chunk(models.Model):
                 name="chunk_embedding_hnsw",
                 fields=["embedding"],
                 m=16,
-                ef_construction=128,  # recall@10 0.973 at ef_search 160 (64 needed 250 for 0.96): docs/retrieval.md
+                ef_construction=128,  # a denser graph: the recall the default ef_search needs (docs/retrieval.md)
                 opclasses=["vector_cosine_ops"],
             ),
             GinIndex(name="chunk_search_vector_gin", fields=["search_vector"]),

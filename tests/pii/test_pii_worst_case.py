@@ -23,7 +23,7 @@ MAX_CHARS = 2000  # HUMPHREY_CHAT_MAX_QUESTION_CHARS: the intake refuses longer 
 MAX_RATIO = 20  # worst case against an ordinary question of the same length
 # Phone numbers are parsed by libphonenumber, candidate by candidate and then the parts of each candidate:
 # linear, but a question made only of digits and spaced hyphens makes it parse about one candidate per
-# character (about 50x an ordinary question, some 40 ms). Capping its work would miss numbers in ordinary
+# character (tens of times an ordinary question: docs/security.md). Capping its work would miss numbers in ordinary
 # questions full of figures, so those inputs are held to this looser bound (and to linear growth).
 PHONE_PARSER_RATIO = 80
 MAX_GROWTH = 8  # four times the length: 4x if linear, 16x if quadratic

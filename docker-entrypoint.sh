@@ -1,10 +1,31 @@
 #!/bin/sh
 # web: migrate (idempotent; safe with several replicas thanks to Django's migration lock) then serve.
+#      HUMPHREY_MIGRATE_ON_START=0 skips that (compose runs the migrate service first instead).
 # worker: run queued ingestion tasks.
+# migrate: migrate, then bring the runtime role's grants up to date (audit_db_roles), and exit.
+#
+# With DATABASE_MIGRATION_URL set, migrations run as that login (the schema's owner) and the site
+# keeps DATABASE_URL (the runtime role, which may not alter the audit trail). Without it, everything
+# runs as DATABASE_URL, as a single-login deployment always did (no protection from that login).
 set -e
-case "${1:-web}" in
-  web)
+migrate() {
+  if [ -n "${DATABASE_MIGRATION_URL:-}" ]; then
+    DATABASE_URL="$DATABASE_MIGRATION_URL" python manage.py migrate --noinput
+    if [ -n "${HUMPHREY_APP_DB_ROLE:-}" ]; then
+      DATABASE_URL="$DATABASE_MIGRATION_URL" python manage.py audit_db_roles --role "$HUMPHREY_APP_DB_ROLE" \
+        --password-env HUMPHREY_APP_DB_PASSWORD
+    fi
+  else
     python manage.py migrate --noinput
+  fi
+}
+case "${1:-web}" in
+  migrate)
+    migrate ;;
+  web)
+    if [ "${HUMPHREY_MIGRATE_ON_START:-1}" != "0" ]; then
+      migrate
+    fi
     # No --proxy-headers: Daphne would take the left-most X-Forwarded-For, which the client writes.
     # The client's address comes from HUMPHREY_TRUSTED_PROXIES (humphrey/proxies.py).
     # Daphne's own access log prints whole URLs (search text, emails): the site logs requests itself.

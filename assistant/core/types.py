@@ -2,32 +2,38 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import InitVar, dataclass, field
+
+from documents.retrieval.types import VECTOR, WORDS, PassageFields
 
 
-@dataclass(frozen=True)
-class Source:
-    """A passage as shown to the model, numbered ``n`` (1-based) in the prompt."""
+@dataclass(frozen=True, kw_only=True)
+class Source(PassageFields):
+    """A passage as shown to the model, numbered ``n`` (1-based) in the prompt.
+
+    Its provenance and scores are retrieval's own fields (``PassageFields``, Django-free, from
+    ``documents.retrieval.types``: documents may not import assistant, so the shared part lives
+    there); build one from a retrieved passage with ``Source(n=..., **Source.passage_fields(p))``.
+    """
 
     n: int
-    chunk_id: int
-    text: str
-    document_id: int
-    document_title: str
-    version_id: int
-    version_number: int
-    version_sha256: str
-    collection_slug: str
-    marking: str
-    heading_path: str = ""
-    anchor: str = ""
-    page: int | None = None
-    vector_score: float | None = None
-    keyword_score: float | None = None
-    score: float = 0.0
     # Answer units ([start, end, kind, context] in ``text``) and their vectors (n x 384), when stored.
     units: tuple = ()
     unit_vectors: object = field(default=None, compare=False, repr=False)
+    # The scores' older names, still accepted when a source is built by hand: each fills its channel
+    # in ``scores`` unless that is given; read back through PassageFields' properties.
+    vector_score: InitVar[float | None] = None
+    keyword_score: InitVar[float | None] = None
+
+    def __post_init__(self, vector_score: float | None, keyword_score: float | None) -> None:
+        given = {VECTOR: vector_score, WORDS: keyword_score}
+        missing = {name: value for name, value in given.items() if value is not None and name not in self.scores}
+        if missing:
+            object.__setattr__(self, "scores", {**self.scores, **missing})
+
+
+# @dataclass leaves the InitVars' defaults on the class, where they would hide the properties.
+del Source.vector_score, Source.keyword_score
 
 
 @dataclass(frozen=True)

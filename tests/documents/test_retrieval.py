@@ -396,7 +396,7 @@ def test_a_code_in_too_many_chunks_is_no_signal(make_user):
 
 def test_ef_search_follows_the_share_the_user_can_read(crowded, make_user):
     """Unknown share: the ceiling. Someone who reads everything: the floor. A 1-in-60 reader: the ceiling."""
-    from documents.retrieval import _ef_search
+    from documents.retrieval.tuning import ef_search as _ef_search
 
     params = RetrievalParams(ef_search=400, ef_search_min=100, vector_depth=40)
     now = time.monotonic()
@@ -552,7 +552,7 @@ def test_the_query_vector_reaches_the_server_exactly(library):
 def test_a_numpy_query_vector_is_sent_the_same_as_a_list():
     import numpy as np
 
-    from documents.retrieval import _BinaryVector
+    from documents.retrieval.wire import BinaryVector as _BinaryVector
 
     values = [0.25, -1.5, 3.0e-8, 1.0]
     assert _BinaryVector(np.asarray(values, dtype=np.float32)).data == _BinaryVector(values).data
@@ -575,11 +575,11 @@ def test_outside_a_transaction_the_statement_gets_its_own_and_leaves_nothing_set
 
 @pytest.mark.django_db(transaction=True)
 def test_a_failing_search_is_rolled_back_and_the_connection_still_works(library, monkeypatch):
-    import documents.retrieval as retrieval
+    from documents.retrieval import sql
 
     question = "how many days of annual leave a year"
     expected = passages_for_user(user=library["user"], query=question, k=3)
-    monkeypatch.setattr(retrieval, "_sql_with_sizes", lambda sizes: "SELECT 1 / 0")
+    monkeypatch.setattr(sql, "statement", lambda sizes: "SELECT 1 / 0")
     with pytest.raises(DataError, match="division by zero"):
         passages_for_user(user=library["user"], query=question, k=3)
     assert connection.connection.info.transaction_status.name == "IDLE"

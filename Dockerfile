@@ -33,6 +33,8 @@ COPY --from=assets --chown=humphrey /src/static/vendor static/vendor
 # collectstatic needs settings but no database or real secret.
 RUN DJANGO_SECRET_KEY=build-only DATABASE_URL=postgres://build@localhost/build \
     python manage.py collectstatic --noinput -v0
+# The volumes' mount points, owned by the app's user: an empty named volume takes this ownership.
+RUN mkdir -p /data/media /data/audit-anchor && chown -R humphrey /data
 USER humphrey
 EXPOSE 8000
 HEALTHCHECK --interval=30s --timeout=5s --start-period=30s --retries=3 \

@@ -3,15 +3,16 @@
 The purge deletes ``AuditContent`` rows through ``audit_purge_content`` (migration 0004), a
 SECURITY DEFINER function and the only deletion the database triggers allow: it refuses a cutoff
 newer than the database's ``now()`` minus the retention period recorded at ``migrate``, and keeps
-whatever an active legal hold covers, whoever calls it. The purge then asks the assistant app to
-purge its conversations. Event metadata and digests stay, so the chain still verifies; the purge is
-itself an audit event recording its cutoff, which is how ``verify_audit`` tells purged content from
-removed content.
+whatever an active legal hold covers, whoever calls it. The purge then calls the purgers other apps
+registered (``register_purger``: the assistant's conversations), so the audit app depends on none.
+Event metadata and digests stay, so the chain still verifies; the purge is itself an audit event
+recording its cutoff, which is how ``verify_audit`` tells purged content from removed content.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from django.conf import settings
@@ -26,10 +27,6 @@ from audit.services import audit_record
 
 class PurgeRefused(RuntimeError):
     """The database refused the purge (a cutoff newer than the retention period allows)."""
-
-
-class ConversationsPurgeUnavailable(RuntimeError):
-    """``assistant.services.conversations_purge`` does not exist (yet)."""
 
 
 @dataclass
@@ -56,16 +53,15 @@ def _held_condition(user_ids: list[int], conversation_ids: list[int]) -> Q:
     return condition
 
 
-def _conversations_purge():
-    """The assistant app's purge, imported late so the audit app does not depend on it at import."""
-    try:
-        from assistant.services import conversations_purge
-    except ImportError as exc:
-        raise ConversationsPurgeUnavailable(
-            "assistant.services.conversations_purge(before=..., held_user_ids=..., held_conversation_ids=...) "
-            f"is not available ({exc}); conversations were NOT purged"
-        ) from exc
-    return conversations_purge
+_purgers: dict[str, Callable[..., object]] = {}
+
+
+def register_purger(name: str, purge: Callable[..., object]) -> None:
+    """Register an app's own purge of content past retention, called inside the retention purge's
+    transaction as ``purge(before=..., held_user_ids=[...], held_conversation_ids=[...])``; what it
+    returns is recorded in the purge's audit event. The assistant registers "conversations" in its
+    ``AppConfig.ready``."""
+    _purgers[name] = purge
 
 
 def _database_now() -> dt.datetime:
@@ -79,7 +75,7 @@ def retention_purge(*, now: dt.datetime | None = None, dry_run: bool = False, ac
     """Purge content older than the retention period, keeping anything under an active legal hold.
 
     One transaction: audit content, the assistant's conversations and the purge's own audit event
-    commit together or not at all. When the assistant's purge function is missing, audit content
+    commit together or not at all. When no conversations purger is registered, audit content
     is still purged and the missing step is recorded in the event and in ``conversations_error``.
     ``now`` defaults to the database's clock; a ``now`` later than it makes a cutoff the database
     refuses (``PurgeRefused``).
@@ -107,10 +103,12 @@ def retention_purge(*, now: dt.datetime | None = None, dry_run: bool = False, ac
                 result.contents = cursor.fetchone()[0]
         except DatabaseError as exc:
             raise PurgeRefused(str(exc).strip()) from exc
-        try:
-            purge = _conversations_purge()
-        except ConversationsPurgeUnavailable as exc:
-            result.conversations_error = str(exc)
+        purge = _purgers.get("conversations")
+        if purge is None:
+            result.conversations_error = (
+                "no conversations_purge is registered (the assistant app registers it when installed); "
+                "conversations were NOT purged"
+            )
         else:
             result.conversations = purge(
                 before=before,

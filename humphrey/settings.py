@@ -241,7 +241,6 @@ ACCOUNT_LOGOUT_REDIRECT_URL = "account_login"
 ACCOUNT_LOGIN_METHODS = {"email"}
 ACCOUNT_SIGNUP_FIELDS = ["email*", "password1*", "password2*"]
 ACCOUNT_UNIQUE_EMAIL = True
-ACCOUNT_EMAIL_VERIFICATION = env.str("HUMPHREY_EMAIL_VERIFICATION", default="optional")  # none|optional|mandatory
 ACCOUNT_ADAPTER = "accounts.adapters.AccountAdapter"
 SOCIALACCOUNT_ADAPTER = "accounts.adapters.SocialAccountAdapter"
 ACCOUNT_LOGIN_ON_PASSWORD_RESET = False
@@ -252,6 +251,35 @@ MFA_TOTP_ISSUER = "Humphrey"
 HUMPHREY_SIGNUP_DOMAINS: list[str] = [
     d.lower().lstrip("@") for d in _list("HUMPHREY_SIGNUP_DOMAINS", [])
 ]  # email domains that may sign up; empty = sign-up closed
+# Open sign-up means anyone who can type an address in an allowed domain: only a confirmed address
+# proves they can read that mailbox, so verification is then mandatory and a weaker value refused.
+_email_verification = env.str("HUMPHREY_EMAIL_VERIFICATION", default="")
+if _email_verification not in {"", "none", "optional", "mandatory"}:
+    raise ImproperlyConfigured(
+        f"HUMPHREY_EMAIL_VERIFICATION must be none, optional or mandatory, not {_email_verification!r}"
+    )
+if HUMPHREY_SIGNUP_DOMAINS and _email_verification not in {"", "mandatory"}:
+    raise ImproperlyConfigured(
+        "HUMPHREY_SIGNUP_DOMAINS opens sign-up, so HUMPHREY_EMAIL_VERIFICATION must be mandatory "
+        f"(or unset), not {_email_verification!r}"
+    )
+ACCOUNT_EMAIL_VERIFICATION = _email_verification or (
+    "mandatory" if HUMPHREY_SIGNUP_DOMAINS else "optional"
+)  # none|optional|mandatory; mandatory (and only that) while sign-up is open
+# Roles usable only after enrolling an authenticator app (TOTP): until then pages send the person
+# to set it up and every other check treats the role as not held (accounts/roles.py). "none" or an
+# empty value = no role needs it (make run's local demo does this, and says so).
+_mfa_roles = env.str("HUMPHREY_REQUIRE_MFA_FOR", default="curator,auditor,staff")
+HUMPHREY_REQUIRE_MFA_FOR: frozenset[str] = frozenset(
+    r.strip().lower() for r in _mfa_roles.split(",") if r.strip() and r.strip().lower() != "none"
+)  # curator, auditor and/or staff
+if HUMPHREY_REQUIRE_MFA_FOR - {"curator", "auditor", "staff"}:
+    raise ImproperlyConfigured(
+        f"HUMPHREY_REQUIRE_MFA_FOR lists roles among curator, auditor and staff, not {_mfa_roles!r}"
+    )
+HUMPHREY_PASSWORD_SIGNUP_WITH_SSO: bool = _bool(
+    "HUMPHREY_PASSWORD_SIGNUP_WITH_SSO", False
+)  # with SSO configured, also allow password sign-up (off: people sign up through SSO)
 HUMPHREY_OIDC_CLIENT_ID: str = env.str(
     "HUMPHREY_OIDC_CLIENT_ID", default=""
 )  # OpenID Connect client id; set to enable SSO
@@ -383,6 +411,12 @@ HUMPHREY_DEMO_PASSWORD: str = env.str("HUMPHREY_DEMO_PASSWORD", default="")  # d
 HUMPHREY_RETENTION_DAYS: int = _int(
     "HUMPHREY_RETENTION_DAYS", 365, minimum=1
 )  # days conversation content is kept before purge_retention removes it
+HUMPHREY_AUDIT_ANCHOR_PATH: Path = Path(
+    env.str("HUMPHREY_AUDIT_ANCHOR_PATH", default=str(DATA_DIR / "audit-anchor" / "anchor.json"))
+)  # signed checkpoints of the audit chain's head, outside the database (a .log beside it); back it up
+HUMPHREY_AUDIT_ANCHOR_KEY: str = env.str(
+    "HUMPHREY_AUDIT_ANCHOR_KEY", default=""
+)  # HMAC key signing the anchor; empty: derived from DJANGO_SECRET_KEY (never stored in the database)
 
 # Insights (curators' dashboards, built on the audit trail): privacy first, see docs/insights.md.
 HUMPHREY_INSIGHTS_SHOW_QUESTIONS: bool = _bool(

@@ -26,8 +26,9 @@ PASSWORD = "correct-horse-battery-staple"
 def django_db_setup(django_db_setup, django_db_blocker):
     """The test database as pytest-django made it, then two things only a throwaway database may do:
 
-    - audit tables refuse TRUNCATE (audit migration 0003) except where ``humphrey.audit_truncate``
-      is ``allow``: Django empties the database between transactional tests with one TRUNCATE;
+    - audit tables refuse TRUNCATE (audit migration 0004) except, for the tables' owner, in a database
+      whose default sets ``humphrey.audit_truncate`` to ``allow`` (a session's own SET counts for
+      nothing): Django empties the database between transactional tests with one TRUNCATE;
     - no automatic ANALYZE of chunks: retrieval reads the planner's statistics, and statistics gathered
       from one test's rows while another runs would make plan choices depend on test order (tests
       that need statistics run ANALYZE inside their own transaction).
@@ -37,7 +38,6 @@ def django_db_setup(django_db_setup, django_db_blocker):
     with django_db_blocker.unblock(), connection.cursor() as cursor:
         name = connection.ops.quote_name(connection.settings_dict["NAME"])
         cursor.execute(f"ALTER DATABASE {name} SET humphrey.audit_truncate = 'allow'")
-        cursor.execute("SELECT set_config('humphrey.audit_truncate', 'allow', false)")
         # Vacuumed as usual (dead index entries from rolled-back tests are cleared), never analysed.
         cursor.execute("ALTER TABLE documents_chunk SET (autovacuum_analyze_threshold = 2000000000)")
     connection.close()

@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import datetime as dt
 import io
-import sys
-import types
 
 import pytest
 from django.core.management import call_command
@@ -14,6 +12,7 @@ from django.db import transaction
 from django.db.utils import ProgrammingError
 from django.utils import timezone
 
+from audit import retention
 from audit.integrity import audit_verify
 from audit.models import AuditContent, AuditEvent, LegalHold
 from audit.retention import legal_hold_place, legal_hold_release, retention_purge
@@ -24,19 +23,14 @@ pytestmark = pytest.mark.django_db
 
 @pytest.fixture
 def fake_conversations_purge(monkeypatch):
-    """Stands in for assistant.services.conversations_purge (the chat engineer's), recording its calls."""
+    """Stands in for the conversations purger the assistant registers, recording its calls."""
     calls = []
 
     def conversations_purge(*, before, held_user_ids, held_conversation_ids):
         calls.append({"before": before, "held_user_ids": held_user_ids, "held_conversation_ids": held_conversation_ids})
         return {"conversations": 2}
 
-    import assistant
-
-    module = sys.modules.get("assistant.services") or types.ModuleType("assistant.services")
-    monkeypatch.setattr(module, "conversations_purge", conversations_purge, raising=False)
-    monkeypatch.setitem(sys.modules, "assistant.services", module)
-    monkeypatch.setattr(assistant, "services", module, raising=False)
+    monkeypatch.setitem(retention._purgers, "conversations", conversations_purge)
     return calls
 
 
@@ -110,11 +104,8 @@ def test_purge_command_reports_and_dry_run_changes_nothing(
 
 
 def test_purge_without_the_assistant_function_says_so(retention_days, record_answer, civil_servant, monkeypatch):
-    """Without assistant.services.conversations_purge, the purge says loudly that conversations were not purged."""
-    import assistant
-
-    monkeypatch.setitem(sys.modules, "assistant.services", types.ModuleType("assistant.services"))
-    monkeypatch.setattr(assistant, "services", sys.modules["assistant.services"], raising=False)
+    """With no conversations purger registered, the purge says loudly that conversations were not purged."""
+    monkeypatch.delitem(retention._purgers, "conversations")
     retention_days(1)
     out, err = io.StringIO(), io.StringIO()
     call_command("purge_retention", stdout=out, stderr=err)
@@ -169,3 +160,10 @@ def test_purge_calls_the_assistant_purge(retention_days, record_answer, civil_se
     assert event.outcome == "done"
     assert event.data["conversations"] == result.conversations
     assert audit_verify().ok
+
+
+def test_the_assistant_registers_its_conversations_purge():
+    """The audit app imports no other app: the assistant hands it its purge when it starts."""
+    from assistant.services import conversations_purge
+
+    assert retention._purgers["conversations"] is conversations_purge

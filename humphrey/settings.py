@@ -208,6 +208,15 @@ if REDIS_URL:
             "CONFIG": {"hosts": [REDIS_URL], "prefix": env.str("HUMPHREY_CHANNEL_PREFIX", default="humphrey")},
         }
     }
+    # One cache for every process: sign-in rate limits and the probes' cached checks count across
+    # web processes instead of per process.
+    CACHES = {
+        "default": {
+            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "LOCATION": REDIS_URL,
+            "KEY_PREFIX": env.str("HUMPHREY_CHANNEL_PREFIX", default="humphrey"),
+        }
+    }
 else:
     CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
 

@@ -6,6 +6,23 @@
 
 Vectors are L2-normalised lists of floats. One deployment uses one model: every chunk records the
 ``model_id`` that embedded it, and ``manage.py reembed`` switches models.
+
+Marking ceilings: an embedder declares ``max_marking``, the highest security marking whose text may
+be sent to it, as chat endpoints do (``None``: nothing leaves the process, no ceiling). The remote
+embedder's is ``HUMPHREY_EMBEDDINGS_MAX_MARKING`` (default OFFICIAL). Because every chunk must be
+embedded by the same model (vectors of two models are not comparable, and both give 384-d vectors,
+so a mix would be silently wrong rather than an error), text above the ceiling is never given to
+another embedder instead:
+
+- ingesting (or re-embedding) into a collection above the ceiling is refused, with the reason from
+  ``embedding_refusal`` (``documents.services``);
+- a question asked of collections above the ceiling is not embedded: it is searched by its words
+  only (``query_embedding_refusal``, used by the chat in ``assistant.services``).
+
+Raising a collection's marking above the ceiling is allowed (refusing it would leave guidance
+under-marked): the chunks it already has (sent when its marking allowed) stay searchable, questions
+asked of it from then on are searched by their words, and new uploads to it are refused.
+An embedder class that declares no ``max_marking`` is taken to be approved up to OFFICIAL only.
 """
 
 from __future__ import annotations
@@ -52,6 +69,7 @@ class LocalMiniLM:
     """
 
     dimensions = DIMENSIONS
+    max_marking = None  # in the process: no marking ceiling
     BACKENDS = ("torch", "onnx", "onnx-int8")
     MAX_TOKENS = 256
 
@@ -241,11 +259,28 @@ class LocalMiniLM:
 
 
 class OpenAIEmbeddings:
-    """OpenAI (or Azure OpenAI / compatible) embeddings at 384 dimensions."""
+    """OpenAI (or Azure OpenAI / compatible) embeddings at 384 dimensions.
+
+    ``max_marking``: the highest marking the endpoint is approved for (text above it is never sent).
+    """
 
     dimensions = DIMENSIONS
 
-    def __init__(self, *, model: str = "text-embedding-3-small", batch_size: int = 256, timeout: float = 30.0) -> None:
+    def __init__(
+        self,
+        *,
+        model: str = "text-embedding-3-small",
+        batch_size: int = 256,
+        timeout: float = 30.0,
+        max_marking: str = "OFFICIAL",
+    ) -> None:
+        from .models import Marking
+
+        if max_marking not in Marking.values:
+            raise ImproperlyConfigured(
+                f"HUMPHREY_EMBEDDINGS_MAX_MARKING must be one of {', '.join(Marking.values)}, not {max_marking!r}"
+            )
+        self.max_marking = max_marking
         self.model_name = model
         self.model_id = f"openai/{model}@{DIMENSIONS}"
         self.batch_size = batch_size
@@ -285,6 +320,7 @@ class FakeEmbeddings:
 
     dimensions = DIMENSIONS
     model_id = "fake/hashed-bag-of-words"
+    max_marking = None  # in the process: no marking ceiling
 
     def __init__(self, **_: object) -> None:
         pass
@@ -336,3 +372,62 @@ def get_embedder() -> Embedder:
                 raise ImproperlyConfigured(f"HUMPHREY_EMBEDDINGS must produce {DIMENSIONS}-d vectors")
             _instance, _instance_key = instance, key
     return _instance
+
+
+# --- Marking ceilings -----------------------------------------------------------------------------
+
+#: The ceiling assumed for an embedder class that declares none: where it sends text is unknown.
+UNDECLARED_MAX_MARKING = "OFFICIAL"
+
+
+def embedder_max_marking(embedder: Embedder | None = None) -> str | None:
+    """The highest marking whose text may go to ``embedder`` (default: the configured one); None: any."""
+    embedder = embedder or get_embedder()
+    return getattr(embedder, "max_marking", UNDECLARED_MAX_MARKING)
+
+
+def embeds_marking(marking: str, embedder: Embedder | None = None) -> bool:
+    """Whether text marked ``marking`` may be sent to ``embedder`` (default: the configured one)."""
+    from .models import Marking
+
+    ceiling = embedder_max_marking(embedder)
+    return ceiling is None or Marking.rank(marking) <= Marking.rank(ceiling)
+
+
+def embedding_refusal(marking: str, embedder: Embedder | None = None) -> str:
+    """Why a collection marked ``marking`` cannot be embedded here, for its curator ("" when it can)."""
+    if embeds_marking(marking, embedder):
+        return ""
+    return (
+        f"This collection is {marking}; the embedding endpoint is approved up to "
+        f"{embedder_max_marking(embedder)}, so nothing from this collection is sent to it. "
+        "Ask the service team to use the local embedder (HUMPHREY_EMBEDDINGS_PROVIDER=local) for this marking."
+    )
+
+
+def query_embedding_refusal(*, user, collections: list[str] | None, max_marking: str | None = None) -> dict:
+    """Why a question must not be sent to the embedder ({} when it may), as facts for the audit.
+
+    A question is taken to be as sensitive as what it is asked of: the collections ``user`` may read
+    among ``collections`` (None: all they may read) at a marking retrieval would return (at most
+    ``max_marking`` and the deployment's). If any is above the embedder's ceiling the question is
+    searched by its words only. Needs the database only when such a collection could exist.
+    """
+    from .access import readable_collections
+    from .models import Marking
+    from .retrieval import allowed_markings
+
+    markings = allowed_markings(max_marking)
+    if embeds_marking(markings[-1]):
+        return {}
+    scope = readable_collections(user).filter(marking__in=markings)
+    if collections is not None:
+        scope = scope.filter(slug__in=list(collections))
+    above = [m for m in set(scope.values_list("marking", flat=True)) if not embeds_marking(m)]
+    if not above:
+        return {}
+    return {
+        "skipped": "marking",
+        "marking": max(above, key=Marking.rank),
+        "embeddings_max_marking": embedder_max_marking(),
+    }

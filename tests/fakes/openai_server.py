@@ -16,6 +16,11 @@ process): ``python -m tests.fakes.openai_server --port 8081 --ttft-ms 300 --toke
 - ``echo``: the reply is the ``reply`` text with ``{passages}`` replaced by the number of
   ``<passage`` fences it was sent.
 
+``POST /v1/embeddings`` answers with deterministic vectors (a hashed bag of words, L2-normalised, of
+the ``dimensions`` asked for; base64 when ``encoding_format`` is ``base64``, as the SDK asks by
+default). Each request body is kept in ``embedding_requests`` (``GET /_embeddings``): what an
+embedding endpoint was sent.
+
 The scenario comes from the server's settings, changed with ``POST /_control`` (JSON of the fields
 of ``Behaviour`` to change), or per request from a model name ``fake:<scenario>``. Every request body is kept
 (``GET /_requests``, newest last; ``DELETE /_requests`` forgets them); in a test, ``seen`` holds each
@@ -26,8 +31,13 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import base64
 import contextlib
+import hashlib
 import json
+import math
+import re
+import struct
 import threading
 import time
 from dataclasses import asdict, dataclass, fields
@@ -56,6 +66,7 @@ class FakeOpenAIServer:
         self.host, self.port = host, port
         self.behaviour = Behaviour(**behaviour)
         self.requests: list[dict] = []
+        self.embedding_requests: list[dict] = []  # each /embeddings request body, newest last
         self.seen: list[dict] = []  # each chat request's path (query included) and credentials header
         self.failures = 0
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -156,9 +167,39 @@ class FakeOpenAIServer:
             return await self._json(writer, 200, self.requests)
         if path.endswith("/chat/completions") and method == "POST":
             return await self._completion(json.loads(body), writer)
+        if path == "/_embeddings":
+            if method == "DELETE":
+                self.embedding_requests.clear()
+            return await self._json(writer, 200, self.embedding_requests)
+        if path.endswith("/embeddings") and method == "POST":
+            return await self._embeddings(json.loads(body), writer)
         if path.endswith("/models"):
             return await self._json(writer, 200, {"object": "list", "data": [{"id": "fake", "object": "model"}]})
         return await self._json(writer, 404, {"error": {"message": "not found", "type": "not_found"}})
+
+    async def _embeddings(self, request: dict, writer) -> bool:
+        self.embedding_requests.append(request)
+        del self.embedding_requests[:-500]
+        texts = request.get("input", [])
+        texts = [texts] if isinstance(texts, str) else list(texts)
+        size = int(request.get("dimensions") or 384)
+        as_base64 = request.get("encoding_format") == "base64"
+        data = []
+        for index, text in enumerate(texts):
+            vector = _hashed_vector(str(text), size)
+            embedding = base64.b64encode(struct.pack(f"<{size}f", *vector)).decode() if as_base64 else vector
+            data.append({"object": "embedding", "index": index, "embedding": embedding})
+        words = sum(len(str(t).split()) for t in texts)
+        return await self._json(
+            writer,
+            200,
+            {
+                "object": "list",
+                "data": data,
+                "model": str(request.get("model", "fake")),
+                "usage": {"prompt_tokens": words, "total_tokens": words},
+            },
+        )
 
     async def _completion(self, request: dict, writer) -> bool:
         received = time.monotonic()  # for the load benchmark: the model's own time to first token
@@ -255,6 +296,18 @@ class FakeOpenAIServer:
         writer.write(b"data: [DONE]\n\n")
         await writer.drain()
         return False
+
+
+def _hashed_vector(text: str, size: int) -> list[float]:
+    """Shared words make nearby vectors; meaningless otherwise (as ``documents.embeddings.FakeEmbeddings``)."""
+    vector = [0.0] * size
+    for word in re.findall(r"[a-z0-9]+", text.lower()):
+        digest = hashlib.blake2b(word.encode(), digest_size=8).digest()
+        vector[int.from_bytes(digest[:4], "little") % size] += 1.0 if digest[4] & 1 else -1.0
+    norm = math.sqrt(sum(v * v for v in vector))
+    if not norm:
+        vector[0], norm = 1.0, 1.0
+    return [v / norm for v in vector]
 
 
 def main() -> None:

@@ -13,6 +13,9 @@ embed in batches (progress and a heartbeat after each) -> publish in ONE transac
 version current and its chunks searchable and the previous version's chunks unsearchable. A worker
 killed part-way leaves a version that is not searchable and whose heartbeat goes stale, so
 ``version_retry`` may take it up again; the chunks already embedded are kept and not re-embedded.
+A collection marked above the embedder's ceiling (``documents.embeddings``) is never embedded: the
+upload fails with the reason (its file kept, so it can be retried once the embedder may take it), and
+ingestion and re-embedding check again, before each batch, in case the marking was raised meanwhile.
 """
 
 # Over 500 lines on purpose for now: collections, documents and ingestion split into documents/services/
@@ -39,7 +42,7 @@ from django.utils.text import slugify
 from audit.services import audit_record
 from humphrey.metrics import INGESTION_FAILURES
 
-from .embeddings import get_embedder
+from .embeddings import embedder_max_marking, embedding_refusal, embeds_marking, get_embedder
 from .ingest.chunk import chunk_document
 from .ingest.parse import CONTENT_TYPES, ParseError, ParseLimits, parse, sniff
 from .ingest.types import ChunkDraft
@@ -244,6 +247,8 @@ def document_upload(
         raise ValidationError("This collection is retired: no documents can be added to it.")
     digest = hashlib.sha256(data).hexdigest()
     too_large = len(data) > settings.HUMPHREY_MAX_UPLOAD_MB * 1024 * 1024
+    # Refused before anything is sent; the file is kept so it can be retried under another embedder.
+    above_ceiling = "" if too_large else embedding_refusal(collection.marking)
     with transaction.atomic():
         document, created = Document.objects.select_for_update().get_or_create(
             collection=collection, source_name=name, defaults={"title": _title_from_filename(name)[:300]}
@@ -289,13 +294,18 @@ def document_upload(
             version.finished_at = timezone.now()
             version.save()
         else:
+            if above_ceiling:
+                version.status = VersionStatus.FAILED
+                version.error = above_ceiling
+                version.finished_at = timezone.now()
             version.file.save(name, ContentFile(data), save=False)
             version.save()
+        refused = too_large or bool(above_ceiling)
         audit_record(
             action="curation.document_upload",
             actor=user,
             subject=_subject(version),
-            outcome="refused" if too_large else "queued",
+            outcome="refused" if refused else "queued",
             data={
                 "collection_id": collection.pk,
                 "document_id": document.pk,
@@ -306,9 +316,10 @@ def document_upload(
                 "size_bytes": len(data),
                 "new_document": created,
                 "restored": restored,
+                **(_ceiling_facts(collection.marking) if above_ceiling else {}),
             },
         )
-        if enqueue and not too_large:
+        if enqueue and not refused:
             transaction.on_commit(lambda: _enqueue(version.pk))
     version.duplicate = False
     version.restored = restored
@@ -451,6 +462,44 @@ def _fail(version: DocumentVersion, message: str) -> None:
     )
 
 
+class EmbeddingRefused(Exception):
+    """The version's collection is marked above what the embedder may be sent."""
+
+    def __init__(self, message: str, marking: str) -> None:
+        super().__init__(message)
+        self.message, self.marking = message, marking
+
+
+def _ceiling_facts(marking: str) -> dict:
+    return {"refused": "embedding_marking", "marking": marking, "embeddings_max_marking": embedder_max_marking()}
+
+
+def _check_embedding_ceiling(version: DocumentVersion) -> None:
+    """Raise ``EmbeddingRefused`` if the collection, as it is marked now, is above the embedder's ceiling."""
+    marking = Collection.objects.filter(pk=version.document.collection_id).values_list("marking", flat=True).get()
+    message = embedding_refusal(marking)
+    if message:
+        raise EmbeddingRefused(message, marking)
+
+
+def _refuse(version: DocumentVersion, exc: EmbeddingRefused) -> None:
+    """Fail the version with the reason and record the refusal, together."""
+    with transaction.atomic():
+        _fail(version, exc.message)
+        audit_record(
+            action="curation.version_ingest",
+            outcome="refused",
+            subject=_subject(version),
+            data={
+                "collection_id": version.document.collection_id,
+                "document_id": version.document_id,
+                "version_id": version.pk,
+                **_ceiling_facts(exc.marking),
+            },
+        )
+    INGESTION_FAILURES.labels(code="embedding_marking").inc()
+
+
 def _store_chunks(version: DocumentVersion, drafts: list[ChunkDraft]) -> list[Chunk]:
     """This version's chunks, unsearchable; kept from an earlier attempt if they are the same cut."""
     wanted = [(d.ordinal, d.char_start, d.char_end, _embed_hash(d.embed_text)) for d in drafts]
@@ -546,6 +595,7 @@ def version_ingest(version_id: int) -> IngestOutcome:
         return IngestOutcome(version_id=version_id, status=current or "missing")
     stage = "reading the file"
     try:
+        _check_embedding_ceiling(version)
         with version.file.open("rb") as handle:
             data = handle.read()
         stage = "parsing"
@@ -577,6 +627,7 @@ def version_ingest(version_id: int) -> IngestOutcome:
         batch_size = settings.HUMPHREY_INGEST_BATCH
         for start in range(0, len(pending), batch_size):
             batch = pending[start : start + batch_size]
+            _check_embedding_ceiling(version)  # the marking may have been raised since the last batch
             vectors = embedder.embed_documents([texts[c.ordinal] for c in batch])
             for chunk, vector in zip(batch, vectors, strict=True):
                 chunk.embedding = vector
@@ -591,6 +642,9 @@ def version_ingest(version_id: int) -> IngestOutcome:
     except ParseError as exc:
         _fail(version, exc.message)
         INGESTION_FAILURES.labels(code=exc.code).inc()
+        return IngestOutcome(version_id=version_id, status=VersionStatus.FAILED, error=exc.message)
+    except EmbeddingRefused as exc:
+        _refuse(version, exc)
         return IngestOutcome(version_id=version_id, status=VersionStatus.FAILED, error=exc.message)
     except Exception as exc:
         logger.exception("ingestion of version %s failed while %s", version_id, stage)
@@ -616,15 +670,16 @@ def chunks_reembed(*, batch_size: int | None = None, progress=None) -> int:
 
     Works from the stored text: title + heading path + text, as the chunker builds it. Each batch
     commits on its own, so an interrupted run resumes where it stopped. Returns the number done.
+    Chunks of collections marked above the embedder's ceiling are left as they are
+    (``chunks_reembed_refused`` counts them).
     """
     from .ingest import chunk as chunking
 
     embedder = get_embedder()
     model_id = embedder.model_id
     batch_size = batch_size or settings.HUMPHREY_INGEST_BATCH
-    todo = Chunk.objects.filter(
-        ~Q(embedding_model=model_id) | Q(embedding__isnull=True) | Q(unit_vectors__isnull=True)
-    ).exclude(version__status__in=[VersionStatus.QUEUED, *RUNNING])
+    # Filtered by the collections' markings as they are at each batch (one may be raised meanwhile).
+    todo = _reembed_todo(model_id).filter(collection__marking__in=_embeddable_markings())
     done = 0
     while True:
         batch = list(todo.select_related("version__document").order_by("pk")[:batch_size])
@@ -646,3 +701,27 @@ def chunks_reembed(*, batch_size: int | None = None, progress=None) -> int:
         done += len(batch)
         if progress is not None:
             progress(len(batch))
+
+
+def _reembed_todo(model_id: str):
+    return Chunk.objects.filter(
+        ~Q(embedding_model=model_id) | Q(embedding__isnull=True) | Q(unit_vectors__isnull=True)
+    ).exclude(version__status__in=[VersionStatus.QUEUED, *RUNNING])
+
+
+def _embeddable_markings() -> list[str]:
+    return [m for m in Marking.values if embeds_marking(m)]
+
+
+def chunks_reembed_refused() -> tuple[int, str]:
+    """How many chunks ``chunks_reembed`` leaves because their collection is above the embedder's
+    ceiling, and why ("" when none)."""
+    todo = _reembed_todo(get_embedder().model_id).exclude(collection__marking__in=_embeddable_markings())
+    count = todo.count()
+    if not count:
+        return 0, ""
+    markings = " and ".join(sorted(set(todo.values_list("collection__marking", flat=True)), key=Marking.rank))
+    return count, (
+        f"{count} chunk(s) are in {markings} collections; the embedding endpoint is approved up to "
+        f"{embedder_max_marking()}, so they are not sent to it."
+    )

@@ -59,10 +59,10 @@ from assistant.intake import Ask, Prepared, model_facing, question_submit
 from assistant.intake import question_store as question_store  # commands and tests store one ask
 from assistant.providers import get_chat_model
 from audit.services import audit_record
-from documents.embeddings import DIMENSIONS
+from documents.embeddings import DIMENSIONS, embeds_marking, query_embedding_refusal
 from documents.ingest.units import split_units
 from documents.models import Chunk
-from documents.retrieval import clean_query, passages_for_user
+from documents.retrieval import allowed_markings, clean_query, retrieve
 from documents.vocabulary import word_shares
 from humphrey.metrics import ANSWERS, RETRIEVAL_SECONDS, TIME_TO_FIRST_TOKEN, TOKENS
 
@@ -249,6 +249,7 @@ class Outcome:
     coverage: dict = field(default_factory=dict)  # the gate's evidence (assistant.core.evidence.Coverage)
     checks: list[dict] = field(default_factory=list)  # a model answer's sentences against their citations
     highlights: dict[int, list] = field(default_factory=dict)  # passage n -> [start, end] of the units used
+    vector_search: dict = field(default_factory=dict)  # why the question was not embedded ({}: it was)
 
 
 def _cost(usage: Usage) -> float | None:
@@ -324,6 +325,7 @@ def answer_record(*, user, prepared: Prepared, outcome: Outcome) -> Message:
             },
             "error_code": outcome.error_code,
             "coverage": outcome.coverage,
+            **({"vector_search": outcome.vector_search} if outcome.vector_search else {}),
             "claims": {
                 "checked": sum(1 for c in outcome.checks if c["cited"]),
                 "unsupported": sum(1 for c in outcome.checks if c["unsupported"]),
@@ -391,10 +393,17 @@ def sources_retrieve(
     user, query: str, collections, k: int, max_marking: str, query_vector=None
 ) -> tuple[list[Source], Weights]:
     """The passages for the question, each with its answer units and their vectors, and the word
-    weights the evidence is scored with (both read here, in the database thread)."""
-    passages = passages_for_user(
-        user=user, query=query, collections=collections, k=k, max_marking=max_marking, query_vector=query_vector
-    )
+    weights the evidence is scored with (both read here, in the database thread). Without
+    ``query_vector`` the question is searched by its words only: nothing here embeds it."""
+    passages = retrieve(
+        user=user,
+        query=query,
+        collections=collections,
+        k=k,
+        max_marking=max_marking,
+        query_vector=query_vector,
+        mode="keyword" if query_vector is None else "hybrid",
+    ).passages
     units = {
         pk: (stored, vectors)
         for pk, stored, vectors in Chunk.objects.filter(pk__in=[p.chunk_id for p in passages]).values_list(
@@ -676,10 +685,19 @@ class AnswerRun:
                 "You have reached today's limit for questions. You can ask again tomorrow.", code="daily_limit"
             )
 
-    async def _query_vector(self, query: str) -> list[float] | None:
+    async def _query_vector(self, query: str, model) -> list[float] | None:
         """The query's embedding: the one started early if it was for this very text (a first
-        question, not redacted), else computed now."""
+        question, not redacted), else computed now. None when it is asked of a collection marked
+        above what the embedder may be sent (``outcome.vector_search`` says so): searched by words."""
         early, self.early_embedding = self.early_embedding, None
+        if query and not embeds_marking(allowed_markings(model.max_marking)[-1]):
+            self.outcome.vector_search = await db_call(query_embedding_refusal)(
+                user=self.user, collections=self.prepared.searched, max_marking=model.max_marking
+            )
+        if self.outcome.vector_search:
+            if early is not None:
+                early[1].cancel()
+            return None
         if early is not None:
             if early[0] == query:
                 with contextlib.suppress(Exception):
@@ -692,7 +710,7 @@ class AnswerRun:
         out.condensed = condense(p.model_text, p.turns)
         t0 = time.monotonic()
         # Embedded outside the database thread, batched with other questions arriving at once.
-        vector = await self._query_vector(clean_query(out.condensed))
+        vector = await self._query_vector(clean_query(out.condensed), model)
         out.sources, weights = await db_call(sources_retrieve)(
             self.user, out.condensed, p.collections, settings.HUMPHREY_CHAT_PASSAGES, model.max_marking, vector
         )
@@ -731,6 +749,9 @@ class AnswerRun:
         vectors = {}
         if model.uses_language_model:
             sentences = citing_sentences(out.text, [s.n for s in out.sources])
+            # Not embedded when the question was not, or a passage is above the embedder's ceiling.
+            if out.vector_search or not all(embeds_marking(s.marking) for s in out.sources):
+                sentences = []
             if sentences:  # batched with other questions' embeddings; after the answer, not before it
                 found = await asyncio.gather(*(query_embedder().embed(t) for t in sentences))
                 vectors = dict(zip(sentences, found, strict=True))
@@ -849,6 +870,16 @@ def answers_close_interrupted(*, older_than) -> int:
     return sum(_close_one(pk, cutoff) for pk in stale.values_list("pk", flat=True))
 
 
+def _may_embed_early() -> bool:
+    """Whether a question may go to the embedder before what it is asked of is known: only if the
+    embedder may be sent every marking the chat model may be given (``AnswerRun._query_vector``
+    decides, with the question's collections, otherwise)."""
+    try:
+        return embeds_marking(allowed_markings(get_chat_model().max_marking)[-1])
+    except Exception:  # a misconfigured model or embedder is reported by the answer itself
+        return False
+
+
 async def answer_start(*, user, conversation_id, text: str, collections: list[str] | None, session=None) -> AnswerRun:
     """Store the question and start answering it. Raises ``AnswerError`` (nothing stored) for bad
     asks, ``SessionEnded`` when ``session`` (the socket's) was signed out or expired."""
@@ -860,6 +891,7 @@ async def answer_start(*, user, conversation_id, text: str, collections: list[st
     if (
         query
         and len(text) <= settings.HUMPHREY_CHAT_MAX_QUESTION_CHARS
+        and _may_embed_early()
         and not (redacting and pii.may_hold_personal_data(text))
     ):
         early = (query, asyncio.get_running_loop().create_task(query_embedder().embed(query)))

@@ -116,9 +116,13 @@ def test_a_curator_without_an_authenticator_app_is_sent_to_set_one_up(client, ma
     assert roles_awaiting_mfa(cara) == ["curator"]
     assert not Collection.objects.curated_by(cara).exists()
     assert not insight_collections(cara).exists()
-    assert client.get("/").status_code == 200  # the civil-servant chat
+    home = client.get("/")  # the civil-servant chat, whose header says what is waiting
+    assert home.status_code == 200
+    assert f'href="{TOTP_SETUP}">Set up two-factor authentication' in home.content.decode()
+    assert "to use your curator role" in home.content.decode()
 
     enrol_totp(cara)
+    assert "Set up two-factor authentication" not in client.get("/").content.decode()
     assert has_role(cara, Role.CURATOR)
     assert list(Collection.objects.curated_by(cara)) == [collection]
     assert list(insight_collections(cara)) == [collection]

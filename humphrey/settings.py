@@ -579,9 +579,23 @@ HUMPHREY_CHAT_COST_PER_1K_TOKENS: tuple[float, float] | None = (
 # Embeddings: "local" (all-MiniLM-L6-v2, offline), "openai" (text-embedding-3-small at 384-d),
 # "fake" (tests only), or a dotted class path.
 HUMPHREY_EMBEDDINGS_PROVIDER: str = env.str("HUMPHREY_EMBEDDINGS_PROVIDER", default="local")  # which embedder
+# Like HUMPHREY_CHAT_MAX_MARKING, for the remote (openai) embedding endpoint: collections above it
+# refuse uploads and re-embedding, and questions asked of them are searched by their words only (see
+# documents/embeddings.py). The local and fake embedders run in the process and have no ceiling.
+HUMPHREY_EMBEDDINGS_MAX_MARKING: str = env.str(
+    "HUMPHREY_EMBEDDINGS_MAX_MARKING", default="OFFICIAL"
+)  # highest marking the remote embedding endpoint is approved for
+if HUMPHREY_EMBEDDINGS_MAX_MARKING not in ("OFFICIAL", "OFFICIAL-SENSITIVE"):
+    raise ImproperlyConfigured(
+        "HUMPHREY_EMBEDDINGS_MAX_MARKING must be OFFICIAL or OFFICIAL-SENSITIVE, "
+        f"not {HUMPHREY_EMBEDDINGS_MAX_MARKING!r}"
+    )
 HUMPHREY_EMBEDDINGS = {
     "CLASS": HUMPHREY_EMBEDDINGS_PROVIDER,
-    "CONFIG": {"model": env.str("HUMPHREY_OPENAI_EMBEDDING_MODEL", default="text-embedding-3-small")}
+    "CONFIG": {
+        "model": env.str("HUMPHREY_OPENAI_EMBEDDING_MODEL", default="text-embedding-3-small"),
+        "max_marking": HUMPHREY_EMBEDDINGS_MAX_MARKING,
+    }
     if HUMPHREY_EMBEDDINGS_PROVIDER == "openai"
     else {
         "backend": env.str("HUMPHREY_LOCAL_EMBEDDING_BACKEND", default="onnx-int8"),

@@ -49,6 +49,15 @@ def test_debug_defaults_to_off():
         ({"HUMPHREY_MAX_UPLOAD_MB": "0"}, "HUMPHREY_MAX_UPLOAD_MB must be at least 1"),
         ({"DATABASE_URL": "mysql://u@h/db"}, "DATABASE_URL must be a postgres:// URL"),
         ({"HUMPHREY_MAX_MARKING": "SECRET"}, "HUMPHREY_MAX_MARKING must be OFFICIAL or OFFICIAL-SENSITIVE"),
+        (
+            {"HUMPHREY_EMBEDDINGS_MAX_MARKING": "SECRET"},
+            "HUMPHREY_EMBEDDINGS_MAX_MARKING must be OFFICIAL or OFFICIAL-SENSITIVE",
+        ),
+        ({"HUMPHREY_REQUIRE_MFA_FOR": "curator,admin"}, "HUMPHREY_REQUIRE_MFA_FOR lists roles among"),
+        (
+            {"HUMPHREY_SIGNUP_DOMAINS": "example.gov.uk", "HUMPHREY_EMAIL_VERIFICATION": "optional"},
+            "HUMPHREY_EMAIL_VERIFICATION must be mandatory",
+        ),
         ({"HUMPHREY_OIDC_CLIENT_ID": "abc"}, "HUMPHREY_OIDC_SERVER_URL and HUMPHREY_OIDC_CLIENT_SECRET"),
     ],
 )

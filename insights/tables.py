@@ -170,6 +170,16 @@ class Dashboard:
         if not with_text:
             info.update(hidden_topics=0, hidden_questions=0)
             return [], info
+        from documents.embeddings import embedder_max_marking, embeds_marking
+        from documents.retrieval import allowed_markings
+
+        # A question is as sensitive as what it was asked of, which may be any collection the asker
+        # reads: grouped only when the embedder may be sent the highest marking the site serves.
+        highest = allowed_markings(None)[-1]
+        if not embeds_marking(highest):
+            reason = f"The embedding endpoint is approved up to {embedder_max_marking()}; this site serves {highest}."
+            info.update(hidden_topics=0, hidden_questions=0, not_grouped=len(with_text), not_grouped_reason=reason)
+            return [], info
         from insights.services import question_embeddings_ensure, question_embeddings_prune
 
         question_embeddings_prune()
@@ -287,6 +297,11 @@ class Dashboard:
         )
         if info.get("without_text"):
             notes.append(f"{info['without_text']} questions are counted but not grouped: their text was purged.")
+        if info.get("not_grouped"):
+            notes.append(
+                f"{info['not_grouped']} questions are counted but not grouped into topics, because grouping "
+                f"sends their text to the embedding endpoint. {info['not_grouped_reason']}"
+            )
         if info.get("beyond_cap"):
             notes.append(f"Only the most recent {info['total'] - info['beyond_cap']} of {info['total']} were grouped.")
         if info.get("beyond_max_topics"):

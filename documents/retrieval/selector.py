@@ -5,7 +5,7 @@ from __future__ import annotations
 from django.conf import settings
 from django.db import connections
 
-from documents.embeddings import DIMENSIONS, get_embedder
+from documents.embeddings import DIMENSIONS, get_embedder, query_embedding_refusal
 from documents.models import Marking
 
 from . import sql, stats, tuning
@@ -30,7 +30,8 @@ def passages_for_user(
     unreadable slugs are silently ignored, so the answer never reveals that they exist).
     ``max_marking``: the highest marking the caller may receive (e.g. the chat model's approval);
     the deployment's ``HUMPHREY_MAX_MARKING`` caps it too.
-    ``query_vector``: a precomputed embedding of ``query`` (otherwise the configured embedder runs).
+    ``query_vector``: a precomputed embedding of ``query`` (otherwise the configured embedder runs,
+    unless the question is asked of a collection above its marking ceiling: then words only).
     """
     return retrieve(
         user=user,
@@ -83,6 +84,14 @@ def retrieve(
     elif mode == "keyword":
         params = RetrievalParams(**{**params.__dict__, "vector_weight": 0.0})
     codes = code_spans(text)
+    if (
+        params.vector_weight > 0
+        and query_vector is None
+        and query_embedding_refusal(user=user, collections=collections, max_marking=max_marking)
+    ):
+        # Asked of a collection above the embedder's approval: the question is not sent to it,
+        # whoever calls (the chat decides this earlier itself, and records it).
+        params = RetrievalParams(**{**params.__dict__, "vector_weight": 0.0})
 
     if params.vector_weight > 0:
         if query_vector is None:

@@ -198,6 +198,9 @@ def test_reembedding_leaves_sensitive_collections_alone(remote, curator):
     assert "25 days" in sent_text(remote) and CANARY not in sent_text(remote)
     count, reason = services.chunks_reembed_refused()
     assert count == 1 and "OFFICIAL-SENSITIVE" in reason and "approved up to OFFICIAL" in reason
+    out, err = io.StringIO(), io.StringIO()
+    call_command("reembed", "--dry-run", stdout=out, stderr=err)
+    assert "1 of them will be left as they are" in err.getvalue() and "OFFICIAL-SENSITIVE" in err.getvalue()
 
 
 def test_an_endpoint_approved_for_sensitive_embeds_it(settings, embedding_server, curator, media):
@@ -226,3 +229,27 @@ def test_in_process_embedders_have_no_ceiling_and_unknown_ones_are_official(sett
     assert embeds_marking("OFFICIAL-SENSITIVE", FakeEmbeddings())
     with pytest.raises(ImproperlyConfigured, match="HUMPHREY_EMBEDDINGS_MAX_MARKING"):
         OpenAIEmbeddings(max_marking="SECRET")
+
+
+def test_searching_a_sensitive_collection_never_sends_the_question(remote, curator, client):
+    """Retrieval itself refuses to embed a question asked of a collection above the ceiling (words
+    only), whoever calls it: the curators' "try a question" page, a command, a direct selector call.
+    A question of the OFFICIAL collection alone is embedded as usual."""
+    from documents.retrieval import passages_for_user
+
+    official = collection(curator, "leave")
+    sensitive = collection(curator, "postings", Marking.OFFICIAL_SENSITIVE)
+    factories.add_document(official, ["Full-time staff get 25 days of annual leave."])
+    factories.add_document(sensitive, [f"Sensitive postings for the {CANARY} team are agreed in advance."])
+    curator.groups.add(Group.objects.get(name="All staff"))
+    question = f"Who agrees {CANARY} postings?"
+
+    assert client.login(username=curator.username, password=PASSWORD)
+    page = client.get(f"/curate/c/postings/try/?q={question}")
+    assert page.status_code == 200 and "agreed in advance" in page.content.decode()
+    found = passages_for_user(user=curator, query=question)  # everything they read, sensitive included
+    assert any(CANARY in p.text for p in found)
+    assert CANARY not in sent_text(remote) and not remote.embedding_requests
+
+    passages_for_user(user=curator, query="annual leave days", collections=["leave"])
+    assert "annual leave days" in sent_text(remote)

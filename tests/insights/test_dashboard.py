@@ -431,3 +431,29 @@ def test_only_the_most_recent_gaps_are_grouped_beyond_the_cap(seeded, settings):
     assert "Only the most recent 4 of 11 were grouped." in page
     rows = csv_table(client, "hr", "topics")
     assert sum(int(row[1]) for row in rows[1:]) == 4
+
+
+class OfficialOnlyEmbeddings:
+    """The fake embedder as if it were a remote endpoint approved up to OFFICIAL."""
+
+    def __new__(cls, **config):
+        from documents.embeddings import FakeEmbeddings
+
+        embedder = FakeEmbeddings()
+        embedder.max_marking = "OFFICIAL"
+        return embedder
+
+
+def test_questions_are_not_sent_to_an_embedder_not_approved_for_every_marking(seeded, settings):
+    """Grouping gaps into topics embeds the questions' text; a question may have been asked of any
+    collection its asker reads, so an embedder approved below the site's highest marking gets none:
+    the topics table says why instead."""
+    from insights.models import QuestionEmbedding
+
+    settings.HUMPHREY_EMBEDDINGS = {"CLASS": f"{__name__}.OfficialOnlyEmbeddings", "CONFIG": {}}
+    settings.HUMPHREY_INSIGHTS_MIN_ASKERS = 5
+    page = client_for(seeded.hr_curator).get("/insights/hr/").content.decode()
+    assert "counted but not grouped into topics" in page
+    assert "approved up to OFFICIAL; this site serves OFFICIAL-SENSITIVE" in page
+    assert QuestionEmbedding.objects.count() == 0
+    assert len(csv_table(client_for(seeded.hr_curator), "hr", "topics")) == 1  # the header only

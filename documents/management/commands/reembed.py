@@ -9,7 +9,7 @@ from django.db.models import Q
 
 from documents.embeddings import get_embedder
 from documents.models import Chunk
-from documents.services import chunks_reembed
+from documents.services import chunks_reembed, chunks_reembed_refused
 
 
 class Command(BaseCommand):
@@ -29,6 +29,9 @@ class Command(BaseCommand):
             ~Q(embedding_model=model_id) | Q(embedding__isnull=True) | Q(unit_vectors__isnull=True)
         ).count()
         self.stdout.write(f"{todo} chunk(s) not embedded by {model_id} (or without answer-unit vectors).")
+        refused, reason = chunks_reembed_refused()
+        if refused:
+            self.stderr.write(self.style.WARNING(f"{refused} of them will be left as they are: {reason}"))
         if dry_run or not todo:
             return
         from tqdm import tqdm

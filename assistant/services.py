@@ -35,6 +35,7 @@ from django.urls import NoReverseMatch, reverse
 from django.utils import timezone
 
 from assistant import pii
+from assistant.access import owns
 from assistant.batching import query_embedder
 from assistant.core.citations import cited_numbers, highlight_query, strip_unshown
 from assistant.core.condense import condense, follow_up_subject
@@ -122,7 +123,7 @@ def feedback_record(*, user, message: Message, rating: str, comment: str = "") -
     """The user's thumbs up or down (and optional comment) on an answer in their own conversation."""
     if rating not in Rating.values:
         raise ValueError("Choose helpful or not helpful.")
-    if message.role != Role.ASSISTANT or message.conversation.owner_id != user.pk:
+    if message.role != Role.ASSISTANT or not owns(user, message.conversation):
         raise PermissionError("not your answer")
     comment = (comment or "").strip()[:2000]
     feedback, _ = Feedback.objects.update_or_create(

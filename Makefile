@@ -19,6 +19,7 @@ export PIP_DISABLE_PIP_VERSION_CHECK := 1
 help:
 	@echo "make run    - set up and serve Humphrey on http://127.0.0.1:$(PORT) (demo accounts printed)"
 	@echo "make test   - set up and run the whole test suite"
+	@echo "make manage ARGS=\"ingest docs/ --collection x\" - a manage.py command against the local site"
 	@echo "make lint   - ruff format check and lint"
 	@echo "make bench  - run the benchmarks (JSON figures)"
 
@@ -58,6 +59,12 @@ run: setup
 	DJANGO_DEBUG=1 $(PY) manage.py migrate --noinput -v0
 	DJANGO_DEBUG=1 PORT=$(PORT) $(PY) -m humphrey.devserver
 
+# A command against the local site `make run` serves: development mode, the same data folder.
+#   make manage ARGS="ingest docs/ --collection x --create"
+.PHONY: manage
+manage: setup
+	DJANGO_DEBUG=1 $(PY) manage.py $(ARGS)
+
 lint: setup
 	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/ruff check .
@@ -70,8 +77,12 @@ format: setup
 migrations-check: setup
 	DJANGO_DEBUG=1 $(PY) manage.py makemigrations --check --dry-run
 
+# What ships is checked, whatever the shell holds: every DJANGO_*, HUMPHREY_*, model and database
+# setting is dropped (DJANGO_DEBUG=1 left exported would check development mode), then only a
+# throwaway key and a host name are given.
 check-deploy: setup
-	DJANGO_SECRET_KEY=$$(openssl rand -base64 48) DJANGO_ALLOWED_HOSTS=humphrey.example.gov.uk \
+	env $$(env | sed -n 's/^\(\(DJANGO\|HUMPHREY\|OPENAI\|AZURE_OPENAI\)_[A-Za-z0-9_]*\|DATABASE_URL\|REDIS_URL\)=.*/-u \1/p') \
+	  DJANGO_SECRET_KEY=$$(openssl rand -base64 48) DJANGO_ALLOWED_HOSTS=humphrey.example.gov.uk \
 	  $(PY) manage.py check --deploy --fail-level WARNING
 
 # --create-db: a fresh test database each run (planner statistics left by an earlier run change

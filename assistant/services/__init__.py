@@ -67,7 +67,7 @@ from documents.retrieval import allowed_markings, clean_query, retrieve
 from documents.vocabulary import word_shares
 from humphrey.metrics import ANSWERS, RETRIEVAL_SECONDS, TIME_TO_FIRST_TOKEN, TOKENS
 
-from .models import Citation, Conversation, Feedback, Message, Rating, Role, Status
+from assistant.models import Citation, Conversation, Feedback, Message, Rating, Role, Status
 
 logger = logging.getLogger(__name__)
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from django.http import Http404
 
-from .models import Conversation, Message, Role
+from .models import Conversation, Message, Speaker
 
 
 def owned_conversations(user):
@@ -41,7 +41,7 @@ def access_answer(user, message_id) -> Message:
         raise Http404 from None
     found = (
         Message.objects.select_related("conversation")
-        .filter(pk=pk, role=Role.ASSISTANT, conversation__in=Conversation.objects.owned_by(user))
+        .filter(pk=pk, role=Speaker.ASSISTANT, conversation__in=Conversation.objects.owned_by(user))
         .first()
     )
     if found is None:

@@ -39,7 +39,7 @@ from assistant.scanning import personal_data_scan
 from documents.access import readable_slugs
 
 from .access import owns
-from .models import Conversation, Message, Role, Status
+from .models import Conversation, Message, Speaker, Status
 from .selectors import recent_turns, tokens_used_today
 
 logger = logging.getLogger(__name__)
@@ -201,7 +201,7 @@ def questions_store(asks: list[Ask]) -> list[Prepared | AnswerError]:
         dict(
             Message.objects.filter(
                 conversation__owner_id__in=ids,
-                role=Role.ASSISTANT,
+                role=Speaker.ASSISTANT,
                 status=Status.STREAMING,
                 created_at__gte=timezone.now() - STREAMING_GIVE_UP,
             )
@@ -264,7 +264,7 @@ def questions_store(asks: list[Ask]) -> list[Prepared | AnswerError]:
             []
             if created
             else [
-                Turn(role=m.role, text=model_facing(m.text, mode, m.redacted) if m.role == Role.USER else m.text)
+                Turn(role=m.role, text=model_facing(m.text, mode, m.redacted) if m.role == Speaker.USER else m.text)
                 for m in recent_turns(conversation.pk, before_id=question.pk)
             ]
         )
@@ -317,7 +317,7 @@ def _insert(rows: list[_Row]) -> list[tuple[_Row, Conversation, Message, Message
     questions = [
         Message(
             conversation=c,
-            role=Role.USER,
+            role=Speaker.USER,
             text=row.stored_text,
             redacted=row.redacted,
             collections=row.collections or [],
@@ -326,7 +326,7 @@ def _insert(rows: list[_Row]) -> list[tuple[_Row, Conversation, Message, Message
     ]
     Message.objects.bulk_create(questions)
     answers = [
-        Message(conversation=q.conversation, role=Role.ASSISTANT, status=Status.STREAMING, question=q)
+        Message(conversation=q.conversation, role=Speaker.ASSISTANT, status=Status.STREAMING, question=q)
         for q in questions
     ]
     Message.objects.bulk_create(answers)

@@ -46,9 +46,17 @@ class Conversation(models.Model):
         return self.title or f"Conversation {self.pk}"
 
 
-class Role(models.TextChoices):
+class Speaker(models.TextChoices):
+    """Who wrote a message: the person asking, or the assistant answering. (Not a person's role on the
+    site: that is ``accounts.roles.Role``.) The database column keeps its name, ``role``."""
+
     USER = "user", "User"
     ASSISTANT = "assistant", "Assistant"
+
+
+# The old name, kept only while tests/documents/test_passage_access.py (being changed elsewhere) still
+# imports it; remove once it uses ``Speaker``.
+Role = Speaker
 
 
 class Status(models.TextChoices):
@@ -62,7 +70,7 @@ class Status(models.TextChoices):
 
 class Message(models.Model):
     conversation = models.ForeignKey(Conversation, on_delete=models.PROTECT, related_name="messages")
-    role = models.CharField(max_length=16, choices=Role.choices)
+    role = models.CharField(max_length=16, choices=Speaker.choices)
     text = models.TextField(blank=True)
     # null and "" differ: a question stored before scanning was recorded must be scanned again when sent.
     redacted = models.TextField(  # noqa: DJ001

@@ -7,7 +7,7 @@ from django.db.models.fields.json import KeyTextTransform
 from django.db.models.functions import Cast
 from django.utils import timezone
 
-from .models import Citation, Conversation, Message, Role, Status
+from .models import Citation, Conversation, Message, Speaker, Status
 
 
 def messages_for_page(conversation: Conversation):
@@ -24,12 +24,12 @@ def recent_turns(conversation_id: int, *, before_id: int, limit: int = 6) -> lis
     """The last ``limit`` finished messages before ``before_id``, oldest first (context for follow-ups)."""
     rows = list(
         Message.objects.filter(conversation_id=conversation_id, pk__lt=before_id, purged_at__isnull=True)
-        .filter(role=Role.USER)
+        .filter(role=Speaker.USER)
         .union(
             Message.objects.filter(
                 conversation_id=conversation_id,
                 pk__lt=before_id,
-                role=Role.ASSISTANT,
+                role=Speaker.ASSISTANT,
                 status=Status.COMPLETE,
                 purged_at__isnull=True,
             )
@@ -43,7 +43,7 @@ def tokens_used_today(user_ids: list[int]) -> dict[int, int]:
     """Model tokens each user's answers have used since midnight (local time), by user id."""
     midnight = timezone.localtime().replace(hour=0, minute=0, second=0, microsecond=0)
     rows = (
-        Message.objects.filter(conversation__owner_id__in=user_ids, role=Role.ASSISTANT, created_at__gte=midnight)
+        Message.objects.filter(conversation__owner_id__in=user_ids, role=Speaker.ASSISTANT, created_at__gte=midnight)
         .values_list("conversation__owner_id")
         .annotate(total=Sum(Cast(KeyTextTransform("total_tokens", "usage"), IntegerField())))
     )

@@ -24,7 +24,7 @@ from .core.evidence import claim_notes
 from .core.markdown import render_markdown
 from .forms import FeedbackForm, RenameForm
 from .intake import STREAMING_GIVE_UP
-from .models import Message, Role, Status
+from .models import Message, Speaker, Status
 from .selectors import messages_for_page
 
 STATUS_NOTES = {
@@ -52,7 +52,7 @@ def _page(request: HttpRequest, conversation=None) -> HttpResponse:
     turns = []
     if conversation is not None:
         for message in messages_for_page(conversation):
-            if message.role == Role.ASSISTANT:
+            if message.role == Speaker.ASSISTANT:
                 message.html = mark_safe(message_html(message))  # noqa: S308 - sanitised by nh3
                 if message.status == Status.STREAMING and timezone.now() - message.created_at > STREAMING_GIVE_UP:
                     # The process writing it stopped (a restart): say so rather than wait forever.

@@ -58,6 +58,7 @@ from assistant.core.types import ChatRequest, Source, TextDelta, Usage
 from assistant.db import db_call
 from assistant.intake import Ask, Prepared, model_facing, question_submit
 from assistant.intake import question_store as question_store  # commands and tests store one ask
+from assistant.models import Citation, Conversation, Feedback, Message, Rating, Speaker, Status
 from assistant.providers import get_chat_model
 from audit.services import audit_record
 from documents.embeddings import DIMENSIONS, embeds_marking, query_embedding_refusal
@@ -66,8 +67,6 @@ from documents.models import Chunk
 from documents.retrieval import allowed_markings, clean_query, retrieve
 from documents.vocabulary import word_shares
 from humphrey.metrics import ANSWERS, RETRIEVAL_SECONDS, TIME_TO_FIRST_TOKEN, TOKENS
-
-from assistant.models import Citation, Conversation, Feedback, Message, Rating, Role, Status
 
 logger = logging.getLogger(__name__)
 
@@ -123,7 +122,7 @@ def feedback_record(*, user, message: Message, rating: str, comment: str = "") -
     """The user's thumbs up or down (and optional comment) on an answer in their own conversation."""
     if rating not in Rating.values:
         raise ValueError("Choose helpful or not helpful.")
-    if message.role != Role.ASSISTANT or not owns(user, message.conversation):
+    if message.role != Speaker.ASSISTANT or not owns(user, message.conversation):
         raise PermissionError("not your answer")
     comment = (comment or "").strip()[:2000]
     feedback, _ = Feedback.objects.update_or_create(
@@ -867,7 +866,7 @@ def answers_close_interrupted(*, older_than) -> int:
     its one ``answer`` audit event, so no question goes unaccounted for. Safe to run from several
     processes at once. Returns how many were closed."""
     cutoff = timezone.now() - older_than
-    stale = Message.objects.filter(role=Role.ASSISTANT, status=Status.STREAMING, created_at__lt=cutoff)
+    stale = Message.objects.filter(role=Speaker.ASSISTANT, status=Status.STREAMING, created_at__lt=cutoff)
     return sum(_close_one(pk, cutoff) for pk in stale.values_list("pk", flat=True))
 
 

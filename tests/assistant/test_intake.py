@@ -15,7 +15,7 @@ from django.utils import timezone
 from assistant import intake
 from assistant.core.errors import AnswerError
 from assistant.intake import Ask, Prepared, SessionEnded, questions_store
-from assistant.models import Conversation, Message, Role, Status
+from assistant.models import Conversation, Message, Speaker, Status
 from tests.assistant.helpers import connect, frames_until_end
 from tests.factories import signed_in_session
 
@@ -38,7 +38,7 @@ def test_each_ask_in_a_batch_is_checked_on_its_own_and_only_good_ones_are_stored
     security = make_user("sec@example.gov.uk", groups=["All staff", "Security team"])
     theirs = Conversation.objects.create(owner=other, title="Theirs")
     mine = Conversation.objects.create(owner=staff, title="Mine")
-    earlier = Message.objects.create(conversation=mine, role=Role.USER, text="What is annual leave?")
+    earlier = Message.objects.create(conversation=mine, role=Speaker.USER, text="What is annual leave?")
     asks = [
         Ask(staff, None, "  How many days of leave?  ", ["hr"], session_of(staff)),
         Ask(other, theirs.pk, "And for part-time staff?", None, session_of(other)),
@@ -123,7 +123,7 @@ async def test_questions_arriving_at_once_over_sockets_are_stored_together(guida
             await ws.disconnect()
     assert all(frames[-1]["type"] == "done" for frames in finals)
     assert 1 <= batcher.batches - before < 20
-    assert await sync_to_async(Message.objects.filter(role=Role.USER).count)() == 20
+    assert await sync_to_async(Message.objects.filter(role=Speaker.USER).count)() == 20
 
 
 @pytest.mark.django_db(transaction=True)
@@ -157,7 +157,7 @@ async def test_a_question_stored_as_its_asker_leaves_is_still_answered_and_audit
     for _ in range(100):  # the store finishes on its database thread, then the answer runs
         await asyncio.sleep(0.05)
         await services.answers_wait()
-        answer = await sync_to_async(Message.objects.filter(role=Role.ASSISTANT).first)()
+        answer = await sync_to_async(Message.objects.filter(role=Speaker.ASSISTANT).first)()
         if answer is not None and answer.status != Status.STREAMING:
             break
     assert answer is not None and answer.status == Status.COMPLETE

@@ -75,10 +75,10 @@ print("RESULT=" + json.dumps(keys))
 
 STATE = """
 import json
-from assistant.models import Message, Role
+from assistant.models import Message, Speaker
 from audit.models import AuditEvent
 
-answers = list(Message.objects.filter(role=Role.ASSISTANT).values("id", "status", "error_code", "text"))
+answers = list(Message.objects.filter(role=Speaker.ASSISTANT).values("id", "status", "error_code", "text"))
 events = [
     {"message_id": e.data.get("message_id"), "outcome": e.outcome, "error_code": e.data.get("error_code")}
     for e in AuditEvent.objects.filter(action="answer").order_by("seq")

@@ -9,7 +9,7 @@ import json
 import pytest
 from channels.db import database_sync_to_async
 
-from assistant.models import Conversation, Message, Role
+from assistant.models import Conversation, Message, Speaker
 from audit.models import AuditEvent
 from documents.embeddings import FakeEmbeddings
 
@@ -79,7 +79,7 @@ async def test_personal_data_from_the_first_question_never_reaches_the_model_or_
         assert secret not in sent, secret
         assert not any(secret in text for text in embedded), secret
         assert secret not in await db(audit_contents), secret
-    stored = await db(lambda: Message.objects.filter(role=Role.USER).order_by("pk").first().text)
+    stored = await db(lambda: Message.objects.filter(role=Speaker.USER).order_by("pk").first().text)
     assert NI in stored  # the person's own view keeps what they typed
 
 
@@ -93,7 +93,7 @@ async def test_blocked_personal_data_is_kept_nowhere(guidance, staff, openai_mod
     assert not [r for r in openai_server.requests if "messages" in r]
     assert not any(NI in text or NI.replace(" ", "") in text for text in embedded)
     assert NI not in await db(audit_contents)
-    assert NI not in await db(lambda: Message.objects.get(role=Role.USER).text)
+    assert NI not in await db(lambda: Message.objects.get(role=Speaker.USER).text)
     assert NI not in await db(lambda: Conversation.objects.get().title)
 
 
@@ -110,7 +110,7 @@ async def test_a_question_asked_while_only_warning_is_redacted_when_sent_again_a
         await ask(communicator, f"My NI number is {NI}. How many days of annual leave do full-time staff get?")
         first = await frames_until_end(communicator)
         conversation = next(f["conversation"] for f in first if f["type"] == "accepted")
-        question = await db(lambda: Message.objects.get(role=Role.USER))
+        question = await db(lambda: Message.objects.get(role=Speaker.USER))
         assert NI in question.text and question.redacted and NI not in question.redacted
 
         settings.HUMPHREY_CHAT_PERSONAL_DATA = "redact"

@@ -13,7 +13,7 @@ from django.contrib.auth import get_user_model
 from assistant import consumers, intake
 from assistant.core.errors import AnswerError
 from assistant.intake import Ask, Prepared, questions_store
-from assistant.models import Conversation, Message, Role, Status
+from assistant.models import Conversation, Message, Speaker, Status
 from audit.models import AuditEvent
 
 from .helpers import ask, connect, frames_until_end
@@ -31,7 +31,7 @@ def db(fn, *args, **kwargs):
 
 
 def questions_of(user) -> list[str]:
-    return list(Message.objects.filter(conversation__owner=user, role=Role.USER).values_list("text", flat=True))
+    return list(Message.objects.filter(conversation__owner=user, role=Speaker.USER).values_list("text", flat=True))
 
 
 def stored_rows_of(user) -> tuple[int, int, int]:
@@ -133,7 +133,7 @@ def test_a_row_the_database_refuses_fails_alone_and_the_rest_of_the_batch_is_sto
     checks_off(monkeypatch)
     attacker = make_user("mallory@example.gov.uk", groups=["All staff"])
     mine = Conversation.objects.create(owner=staff, title="Mine")
-    Message.objects.create(conversation=mine, role=Role.USER, text="What is annual leave?")
+    Message.objects.create(conversation=mine, role=Speaker.USER, text="What is annual leave?")
     Conversation.objects.filter(pk=mine.pk).update(updated_at=mine.created_at)
     asks = [
         Ask(staff, None, "How many days of leave?", None),

@@ -1,6 +1,6 @@
 """Answer quality and the coverage gate's trade-off on the shared corpus: figures for docs/answers.md.
 
-    python bench/answers.py [--corpus ../shared/corpus] [--keep]
+    python bench/answers.py [--corpus DIR (default: HUMPHREY_CORPUS_DIR, else ../shared/corpus)] [--keep]
 
 In its own database (``humphrey_bench_answers`` on the embedded server, made afresh unless
 ``--reuse``; dropped at the end unless ``--keep``): ingests the corpus's documents as ``ingest --wait`` does,
@@ -99,7 +99,7 @@ def claim_check_rates(claims: list[tuple]) -> dict:
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--corpus", type=Path, default=ROOT.parent / "shared" / "corpus")
+    parser.add_argument("--corpus", type=Path, default=harness.CORPUS)
     parser.add_argument("--keep", action="store_true", help="keep the database at the end")
     parser.add_argument("--reuse", action="store_true", help="reuse a kept database (else ingest afresh)")
     args = parser.parse_args()

@@ -8,6 +8,8 @@ import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
+# The shared corpus, where the tests and the evaluate_* commands look for it too.
+CORPUS = Path(os.environ.get("HUMPHREY_CORPUS_DIR") or ROOT.parent / "shared" / "corpus")
 
 
 def log(message: str) -> None:

@@ -1,6 +1,7 @@
 """Ingestion throughput on the shared corpus with the local embedder; prints one JSON object.
 
-Parses and chunks every file in ``../shared/corpus/docs`` (as the ingestion task does), then embeds
+Parses and chunks every file in the shared corpus's ``docs`` (``HUMPHREY_CORPUS_DIR``, else
+``../shared/corpus``; as the ingestion task does), then embeds
 the chunks' ``embed_text`` with ``LocalMiniLM`` on each backend asked for, and reports for each:
 chunks per second and MB of source per minute for the whole parse -> chunk -> embed path, the
 embedding time alone, and how close its vectors are to the torch backend's (cosine, min and mean,
@@ -24,7 +25,7 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-CORPUS = ROOT.parent / "shared" / "corpus" / "docs"
+CORPUS = Path(os.environ.get("HUMPHREY_CORPUS_DIR") or ROOT.parent / "shared" / "corpus") / "docs"
 sys.path.insert(0, str(ROOT))
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "humphrey.settings")
 os.environ.setdefault("DJANGO_DEBUG", "1")

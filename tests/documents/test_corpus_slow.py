@@ -13,19 +13,18 @@ from django.core.management import call_command
 from documents.embeddings import get_embedder
 from documents.models import Chunk, Collection, Document, VersionStatus
 from documents.retrieval import passages_for_user
-from tests.conftest import CORPUS
 
 pytestmark = [pytest.mark.django_db, pytest.mark.slow]
 
 
-def test_ingest_the_whole_corpus_with_the_real_embedder(settings, media, make_user):
+def test_ingest_the_whole_corpus_with_the_real_embedder(corpus, settings, media, make_user):
     """Every corpus file becomes a ready, searchable version embedded by MiniLM; questions find their documents."""
     settings.HUMPHREY_EMBEDDINGS = {"CLASS": "local", "CONFIG": {"backend": "onnx-int8"}}  # the default
-    docs = sorted(p for p in (CORPUS / "docs").iterdir() if p.is_file())
+    docs = sorted(p for p in (corpus / "docs").iterdir() if p.is_file())
     out = io.StringIO()
     call_command(
         "ingest",
-        str(CORPUS / "docs"),
+        str(corpus / "docs"),
         "--collection",
         "corpus",
         "--create",
@@ -50,7 +49,7 @@ def test_ingest_the_whole_corpus_with_the_real_embedder(settings, media, make_us
     ).exists()  # titles from front matter
 
     reader = make_user("reader@example.gov.uk", groups=["Staff"])
-    questions = [json.loads(line) for line in (CORPUS / "dev-questions.jsonl").read_text().splitlines() if line.strip()]
+    questions = [json.loads(line) for line in (corpus / "dev-questions.jsonl").read_text().splitlines() if line.strip()]
     by_source = {d.source_name: d.pk for d in documents}
     found = 0
     for q in questions[:20]:
@@ -60,7 +59,7 @@ def test_ingest_the_whole_corpus_with_the_real_embedder(settings, media, make_us
     assert Group.objects.filter(name="Staff").exists()
 
 
-def test_answers_on_the_corpus_quote_what_answers_and_refuse_what_it_does_not_cover(settings, media):
+def test_answers_on_the_corpus_quote_what_answers_and_refuse_what_it_does_not_cover(corpus, settings, media):
     """With the real embedder and the corpus ingested, the extractive answers hold the sentence that
     answers most dev questions, and most questions the guidance does not cover are refused
     (docs/answers.md has the figures; these floors leave room for CPUs whose int8 kernels differ)."""
@@ -68,7 +67,7 @@ def test_answers_on_the_corpus_quote_what_answers_and_refuse_what_it_does_not_co
     settings.HUMPHREY_CHAT_MODELS = {"extractive": {"CLASS": "extractive", "CONFIG": {"max_words": 120}}}
     settings.HUMPHREY_CHAT_MODEL_ALIAS = "extractive"
     call_command(
-        "ingest", str(CORPUS / "docs"), "--collection", "corpus", "--create", "--wait", "--no-progress",
+        "ingest", str(corpus / "docs"), "--collection", "corpus", "--create", "--wait", "--no-progress",
         stdout=io.StringIO(), stderr=io.StringIO(),
     )  # fmt: skip
     bench = Path(__file__).resolve().parents[2] / "bench"
@@ -78,7 +77,7 @@ def test_answers_on_the_corpus_quote_what_answers_and_refuse_what_it_does_not_co
         call_command("evaluate_answers", str(path), "--collection", "corpus", "--quiet", stdout=out)
         return json.loads(out.getvalue().strip().splitlines()[-1])
 
-    dev = evaluate(CORPUS / "dev-questions.jsonl")
+    dev = evaluate(corpus / "dev-questions.jsonl")
     assert dev["answered"] >= 0.9 and dev["doc_cited"] >= 0.9, dev
     assert dev["quote_in_answer"] >= 0.8, dev
     negatives = evaluate(bench / "questions-negative.jsonl")

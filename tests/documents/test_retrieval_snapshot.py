@@ -19,7 +19,7 @@ from django.core.management import call_command
 from django.db import connection
 
 from documents.retrieval import RetrievalParams, planner_statistics_refresh, retrieve
-from tests.conftest import CORPUS, ROOT
+from tests.conftest import ROOT
 
 SNAPSHOT = os.environ.get("HUMPHREY_RETRIEVAL_SNAPSHOT")
 
@@ -45,13 +45,13 @@ CASES = [
 KNOBS = ("enable_seqscan", "enable_bitmapscan", "enable_sort")
 
 
-def questions() -> list[str]:
-    lines = (CORPUS / "dev-questions.jsonl").read_text().splitlines()
+def questions(corpus: Path) -> list[str]:
+    lines = (corpus / "dev-questions.jsonl").read_text().splitlines()
     lines += (ROOT / "bench" / "questions-informal.jsonl").read_text().splitlines()
     return [json.loads(line)["question"] for line in lines if line.strip()]
 
 
-def results(readers: dict) -> dict:
+def results(readers: dict, corpus: Path) -> dict:
     from tests.factories import FAKE
 
     out = {}
@@ -61,7 +61,7 @@ def results(readers: dict) -> dict:
             for knob in KNOBS:
                 cursor.execute(f"SET LOCAL {knob} = {'off' if forced else 'on'}")
         for reader, user in readers.items():
-            for question in questions():
+            for question in questions(corpus):
                 found = retrieve(
                     user=user,
                     query=question,
@@ -88,11 +88,11 @@ def results(readers: dict) -> dict:
     return out
 
 
-def test_results_match_the_recorded_snapshot(settings, make_user, tmp_path):
+def test_results_match_the_recorded_snapshot(corpus, settings, make_user, tmp_path):
     """The same passages, order and scores as the recorded run, for every question, reader and plan."""
     settings.HUMPHREY_EMBEDDINGS = {"CLASS": "fake", "CONFIG": {}}
     settings.MEDIA_ROOT = str(tmp_path / "media")
-    docs = sorted(p for p in (CORPUS / "docs").iterdir() if p.is_file())
+    docs = sorted(p for p in (corpus / "docs").iterdir() if p.is_file())
     for slug, part in (("few", docs[:3]), ("most", docs[3:])):
         call_command(
             "ingest",
@@ -111,9 +111,9 @@ def test_results_match_the_recorded_snapshot(settings, make_user, tmp_path):
         "all": make_user("all@example.gov.uk", groups=["few", "most"]),
         "few": make_user("few@example.gov.uk", groups=["few"]),
     }
-    got = {"before-analyze": results(readers)}
+    got = {"before-analyze": results(readers, corpus)}
     planner_statistics_refresh()
-    got["after-analyze"] = results(readers)
+    got["after-analyze"] = results(readers, corpus)
     with connection.cursor() as cursor:
         cursor.execute("SELECT count(*) FROM documents_chunk")
         got["chunks"] = cursor.fetchone()[0]

@@ -8,6 +8,9 @@ first, so the line's question is a follow-up. Every question goes through the st
 model configured (``--model``: an alias of ``HUMPHREY_CHAT_MODELS``), the finishing checks) as a
 temporary reader created in a transaction that is rolled back. Nothing is stored or audited.
 
+The questions file defaults to the shared corpus's ``dev-questions.jsonl`` (``HUMPHREY_CORPUS_DIR``,
+else ``../shared/corpus``); a relative name not found here is looked for in the corpus too.
+
 Prints each miss, then one line of JSON:
 
 - ``answered``: share of answerable questions answered (not "not covered");
@@ -40,7 +43,7 @@ from assistant.core.types import ChatRequest, TextDelta, Turn
 from assistant.models import Status
 from assistant.providers import get_chat_model
 from documents.embeddings import get_embedder
-from documents.management.commands.evaluate_retrieval import fold, temporary_reader
+from documents.management.commands.evaluate_retrieval import fold, questions_path, temporary_reader
 from documents.management.commands.evaluate_retrieval import read_questions as read_retrieval_questions
 from documents.models import Collection, Document
 from documents.retrieval import clean_query
@@ -116,14 +119,21 @@ class Command(BaseCommand):
     help = "Measure answers (coverage gate, quotes, citations) on a JSONL question set; last line is JSON."
 
     def add_arguments(self, parser):
-        parser.add_argument("questions", type=Path, help="JSONL: question, doc (or null), answer_quote[, previous]")
+        parser.add_argument(
+            "questions",
+            type=Path,
+            nargs="?",
+            help="JSONL: question, doc (or null), answer_quote[, previous] (default: the corpus's dev-questions.jsonl)",
+        )
         parser.add_argument("--collection", required=True, help="slug of the collection to search")
         parser.add_argument("--model", help="chat model alias (default: the one chat uses)")
         parser.add_argument("--quiet", action="store_true", help="print only the JSON line")
         parser.add_argument("--show", action="store_true", help="print every answer, not only the misses")
 
-    def handle(self, *args, questions: Path, collection: str, model: str | None, quiet: bool, show: bool, **options):
-        records = read_questions(questions)
+    def handle(
+        self, *args, questions: Path | None, collection: str, model: str | None, quiet: bool, show: bool, **options
+    ):
+        records = read_questions(questions_path(questions))
         try:
             target = Collection.objects.get(slug=collection)
         except Collection.DoesNotExist:

@@ -10,6 +10,10 @@ selector chat uses (``documents.retrieval``), prints each miss, and ends with on
 - ``passage_recall_at_5/10``: a top-5/10 passage contains the answer quote (whitespace and case
   folded). This is the one that matters: the model can only cite what it is shown.
 
+The questions file defaults to the shared corpus's ``dev-questions.jsonl``; a relative name not found
+here is looked for in the corpus too. The corpus is ``HUMPHREY_CORPUS_DIR``, else ``../shared/corpus``
+beside the checkout (where the tests and ``bench/`` look for it as well).
+
 The search runs as ``--user`` (an existing account, by email) or, by default, as a temporary reader
 of the collection created inside a transaction that is rolled back: nothing is left behind and the
 access-control path is the real one.
@@ -18,10 +22,12 @@ access-control path is the real one.
 from __future__ import annotations
 
 import json
+import os
 import re
 import time
 from pathlib import Path
 
+from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Group
 from django.core.management.base import BaseCommand, CommandError
@@ -36,6 +42,24 @@ DEPTH = 10  # passages fetched per question: enough for every metric reported
 
 class _Rollback(Exception):
     """Raised to undo the temporary reader once the run is over."""
+
+
+def corpus_dir() -> Path:
+    """The shared corpus: ``HUMPHREY_CORPUS_DIR``, else ``../shared/corpus`` beside the checkout."""
+    named = os.environ.get("HUMPHREY_CORPUS_DIR")
+    return Path(named) if named else Path(settings.BASE_DIR).parent / "shared" / "corpus"
+
+
+def questions_path(path: Path | None) -> Path:
+    """The question file named (a relative name not found here is looked for in the corpus), or by
+    default the corpus's dev questions; a missing one is a clear error naming where it was sought."""
+    if path is None:
+        path = corpus_dir() / "dev-questions.jsonl"
+    elif not path.is_absolute() and not path.exists() and (corpus_dir() / path).exists():
+        path = corpus_dir() / path
+    if not path.is_file():
+        raise CommandError(f"No such file: {path} (the shared corpus is HUMPHREY_CORPUS_DIR, else ../shared/corpus)")
+    return path
 
 
 def fold(text: str) -> str:
@@ -106,16 +130,22 @@ class Command(BaseCommand):
     help = "Measure retrieval on a JSONL question set against one collection; last line is JSON metrics."
 
     def add_arguments(self, parser):
-        parser.add_argument("questions", type=Path, help="JSONL file: question, doc, answer_quote per line")
+        parser.add_argument(
+            "questions",
+            type=Path,
+            nargs="?",
+            help="JSONL file: question, doc, answer_quote per line (default: the corpus's dev-questions.jsonl)",
+        )
         parser.add_argument("--collection", required=True, help="slug of the collection to search")
         parser.add_argument("--k", type=int, default=5, help="passages an answer would be given (default 5)")
         parser.add_argument("--mode", choices=["hybrid", "vector", "keyword"], default="hybrid")
         parser.add_argument("--user", help="search as this user (email); default: a temporary reader")
         parser.add_argument("--quiet", action="store_true", help="print only the JSON line")
 
-    def handle(self, *args, questions: Path, collection: str, k: int, mode: str, user: str | None, **options):
+    def handle(self, *args, questions: Path | None, collection: str, k: int, mode: str, user: str | None, **options):
         if k < 1 or k > DEPTH:
             raise CommandError(f"--k must be between 1 and {DEPTH}")
+        questions = questions_path(questions)
         records, skipped = read_questions(questions)
         if not records:
             raise CommandError(f"{questions} has no answerable questions")

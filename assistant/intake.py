@@ -357,8 +357,9 @@ def _ints(values) -> list[int]:
     return [v for v in map(_int, values) if v is not None]
 
 
-def question_store(*, user, conversation_id, text: str, collections: list[str] | None, session=None) -> Prepared:
-    """One ask stored on its own (commands and tests). Raises its ``AnswerError``."""
+def ask_store(*, user, conversation_id, text: str, collections: list[str] | None, session=None) -> Prepared:
+    """One ask stored on its own, through ``questions_store`` (commands and tests; chat batches its
+    questions with ``question_submit``). Raises its ``AnswerError``."""
     (result,) = questions_store([Ask(user, conversation_id, text, collections, session)])
     if isinstance(result, AnswerError):
         raise result

@@ -57,7 +57,6 @@ from assistant.core.prompt import PROMPT_VERSION, render_messages
 from assistant.core.types import ChatRequest, Source, TextDelta, Usage
 from assistant.db import db_call
 from assistant.intake import Ask, Prepared, model_facing, question_submit
-from assistant.intake import question_store as question_store  # commands and tests store one ask
 from assistant.models import Citation, Conversation, Feedback, Message, Rating, Speaker, Status
 from assistant.providers import get_chat_model
 from audit.services import audit_record
@@ -673,7 +672,7 @@ class AnswerRun:
                 "Remove it and ask again.",
                 code="personal_data_blocked",
             )
-        # Counted by question_store in the database, across processes, this answer not included.
+        # Counted by intake.questions_store in the database, across processes, this answer not included.
         if p.streams_open >= settings.HUMPHREY_CHAT_MAX_STREAMS_PER_USER:
             raise Refused(
                 "You already have answers being written. Wait for one to finish, then ask again.",

@@ -413,7 +413,7 @@ async def test_the_answer_limit_counts_answers_being_written_by_other_processes(
     settings.HUMPHREY_CHAT_MAX_STREAMS_PER_USER = 1
 
     def elsewhere(minutes_ago: int) -> int:
-        prepared = services.question_store(user=staff, conversation_id=None, text="Elsewhere?", collections=None)
+        prepared = intake.ask_store(user=staff, conversation_id=None, text="Elsewhere?", collections=None)
         Message.objects.filter(pk=prepared.answer_id).update(created_at=timezone.now() - timedelta(minutes=minutes_ago))
         return prepared.answer_id
 
@@ -515,10 +515,8 @@ async def test_answers_left_streaming_by_a_stopped_process_are_closed_once(guida
     from django.utils import timezone
 
     def store_two():
-        old = services.question_store(
-            user=staff, conversation_id=None, text="What is the leave policy?", collections=None
-        )
-        young = services.question_store(user=staff, conversation_id=None, text="And sick leave?", collections=None)
+        old = intake.ask_store(user=staff, conversation_id=None, text="What is the leave policy?", collections=None)
+        young = intake.ask_store(user=staff, conversation_id=None, text="And sick leave?", collections=None)
         Message.objects.filter(pk=old.answer_id).update(created_at=timezone.now() - timedelta(minutes=30))
         return old.answer_id, young.answer_id
 

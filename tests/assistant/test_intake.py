@@ -85,7 +85,7 @@ def test_each_ask_in_a_batch_is_checked_on_its_own_and_only_good_ones_are_stored
 def test_an_expired_session_that_was_not_yet_cleared_is_refused(guidance, staff):
     """A session row past its expiry date is as good as gone (Django's own exists() does not look)."""
     with pytest.raises(SessionEnded):
-        intake.question_store(
+        intake.ask_store(
             user=staff, conversation_id=None, text="Leave?", collections=None, session=session_of(staff, expired=True)
         )
     assert not Message.objects.exists()

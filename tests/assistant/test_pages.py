@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from django.urls import reverse
 
-from assistant import services
+from assistant import intake, services
 from assistant.core.errors import AnswerError
 from assistant.models import Citation, Conversation, Feedback, Message, Status
 from audit.models import AuditEvent
@@ -128,13 +128,13 @@ def test_conversations_purge_blanks_old_text_except_under_hold(guidance, staff, 
     assert held.text != ""
 
 
-def test_question_store_checks_gates_before_storing(guidance, staff, make_user):
-    """question_store refuses another person's conversation and unreadable collections, storing nothing."""
+def test_ask_store_checks_gates_before_storing(guidance, staff, make_user):
+    """ask_store refuses another person's conversation and unreadable collections, storing nothing."""
     other = make_user("olive@example.gov.uk")
     theirs = Conversation.objects.create(owner=other)
     with pytest.raises(AnswerError) as first:
-        services.question_store(user=staff, conversation_id=theirs.pk, text="hi", collections=None)
+        intake.ask_store(user=staff, conversation_id=theirs.pk, text="hi", collections=None)
     with pytest.raises(AnswerError) as second:
-        services.question_store(user=staff, conversation_id=None, text="hi", collections=["restricted"])
+        intake.ask_store(user=staff, conversation_id=None, text="hi", collections=["restricted"])
     assert first.value.code == "conversation_not_found" and second.value.code == "collection_unavailable"
     assert Message.objects.count() == 0

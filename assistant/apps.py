@@ -10,7 +10,7 @@ class AssistantConfig(AppConfig):
         from documents.citations import register_cited_check
 
         from .selectors import chunk_cited_to
-        from .services import conversations_purge
+        from .services.conversations import conversations_purge
 
         register_cited_check(chunk_cited_to)
         register_purger("conversations", conversations_purge)  # the audit app depends on no other app

@@ -1,5 +1,6 @@
 """The chat websocket: a doorway. Parse and check a frame, hand the question to
-``assistant.services``, send back the events, stop on request. No ORM, prompt or provider code here.
+``assistant.services.pipeline``, send back the events, stop on request. No ORM, prompt or provider
+code here.
 
 Frames and close codes: docs/websocket-protocol.md.
 """
@@ -17,10 +18,10 @@ from channels.generic.websocket import AsyncWebsocketConsumer
 from django.conf import settings
 from django.db.utils import Error as DatabaseError
 
-from assistant import services
 from assistant.core.errors import AnswerError
 from assistant.db import db_call
 from assistant.intake import SessionEnded, account_unchanged, refuse_bad_characters
+from assistant.services.pipeline import AnswerRun, answer_start
 
 logger = logging.getLogger(__name__)
 
@@ -55,7 +56,7 @@ class _Window:
 
 class ChatConsumer(AsyncWebsocketConsumer):
     async def connect(self) -> None:
-        self.run: services.AnswerRun | None = None
+        self.run: AnswerRun | None = None
         self.pump: asyncio.Task | None = None
         self.user = None  # set while the socket serves its user
         self.counted: int | None = None  # the user id this socket counts against in _open_sockets
@@ -155,7 +156,7 @@ class ChatConsumer(AsyncWebsocketConsumer):
             await self.error(exc.code, exc.message)
             return
         try:
-            self.run = await services.answer_start(
+            self.run = await answer_start(
                 user=self.user,
                 conversation_id=conversation,
                 text=text,
@@ -180,6 +181,6 @@ class ChatConsumer(AsyncWebsocketConsumer):
             logger.warning("could not check chat user %s's account: database unavailable", self.user.pk)
             return True
 
-    async def _forward(self, run: services.AnswerRun) -> None:
+    async def _forward(self, run: AnswerRun) -> None:
         async for event in run.events():
             await self.send(text_data=json.dumps(event))

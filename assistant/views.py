@@ -18,7 +18,6 @@ from django.views.decorators.http import require_POST
 
 from documents.access import readable_collections
 
-from . import services
 from .access import access_answer, access_conversation, owned_conversations
 from .core.evidence import claim_notes
 from .core.markdown import render_markdown
@@ -26,6 +25,8 @@ from .forms import FeedbackForm, RenameForm
 from .intake import STREAMING_GIVE_UP
 from .models import Message, Speaker, Status
 from .selectors import messages_for_page
+from .services.conversations import conversation_hide, conversation_rename, feedback_record
+from .services.frames import passage_urls
 
 STATUS_NOTES = {
     Status.STOPPED: "You stopped this answer before it finished.",
@@ -38,7 +39,7 @@ STATUS_NOTES = {
 def message_html(message: Message) -> str:
     """Sanitised HTML for a stored answer: ``[n]`` links to the exact passage it cited."""
     citations = {c.n: c for c in message.citations.all()}
-    urls = dict(zip(citations, services.passage_urls([c.chunk_id for c in citations.values()]), strict=True))
+    urls = dict(zip(citations, passage_urls([c.chunk_id for c in citations.values()]), strict=True))
     return render_markdown(
         message.text,
         citation_url=lambda n: (urls[n] + citations[n].highlight_query if urls[n] else "#") if n in urls else None,
@@ -97,7 +98,7 @@ def rename(request: HttpRequest, pk: int) -> HttpResponse:
     found = access_conversation(request.user, pk)
     form = RenameForm(request.POST or None, initial={"title": found.title})
     if request.method == "POST" and form.is_valid():
-        services.conversation_rename(user=request.user, conversation=found, title=form.cleaned_data["title"])
+        conversation_rename(user=request.user, conversation=found, title=form.cleaned_data["title"])
         flash.success(request, "Conversation renamed.")
         return redirect("assistant:history")
     return render(request, "assistant/rename.html", {"conversation": found, "form": form})
@@ -107,7 +108,7 @@ def rename(request: HttpRequest, pk: int) -> HttpResponse:
 def delete(request: HttpRequest, pk: int) -> HttpResponse:
     found = access_conversation(request.user, pk)
     if request.method == "POST":
-        services.conversation_hide(user=request.user, conversation=found)
+        conversation_hide(user=request.user, conversation=found)
         flash.success(request, f"“{found}” was deleted.")
         return redirect("assistant:history")
     return render(request, "assistant/delete.html", {"conversation": found})
@@ -126,7 +127,7 @@ def feedback(request: HttpRequest, pk: int) -> HttpResponse:
             return JsonResponse({"ok": False, "errors": errors}, status=400)
         flash.error(request, " ".join(e for errs in errors.values() for e in errs))
     else:
-        services.feedback_record(
+        feedback_record(
             user=request.user, message=message, rating=form.cleaned_data["rating"], comment=form.cleaned_data["comment"]
         )
         if wants_json:

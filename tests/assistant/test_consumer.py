@@ -15,6 +15,7 @@ from channels.db import database_sync_to_async
 from assistant import intake, services
 from assistant.models import Citation, Conversation, Message, Status
 from assistant.providers.fake import FakeChatModel
+from assistant.services import pipeline
 from audit.models import AuditEvent
 from documents.models import Marking
 
@@ -476,7 +477,7 @@ def answer_record_failing(monkeypatch, *, times: int) -> list:
     wait at most 10 ms. Returns the list that grows by one per attempt."""
     from django.db import OperationalError
 
-    real, calls = services.answer_record, []
+    real, calls = pipeline.answer_record, []
 
     def flaky(**kwargs):
         calls.append(1)
@@ -484,8 +485,9 @@ def answer_record_failing(monkeypatch, *, times: int) -> list:
             raise OperationalError("server closed the connection unexpectedly")
         return real(**kwargs)
 
-    monkeypatch.setattr(services, "answer_record", flaky)
-    monkeypatch.setattr(services.asyncio, "sleep", _no_wait(asyncio.sleep))
+    # Patched where AnswerRun looks it up (assistant.services.pipeline), not on the package's re-export.
+    monkeypatch.setattr(pipeline, "answer_record", flaky)
+    monkeypatch.setattr(pipeline.asyncio, "sleep", _no_wait(asyncio.sleep))
     return calls
 
 

@@ -326,7 +326,7 @@ def test_passage_links_reversed_once_are_the_links_django_reverses():
     from django.urls import reverse
     from django.urls.base import get_script_prefix, set_script_prefix
 
-    from assistant.services import passage_urls
+    from assistant.services.frames import passage_urls
 
     ids = [1, 7, 42, 987_654, 12_345_678_901]
     assert passage_urls(ids) == [reverse("documents:passage", args=[i]) for i in ids]

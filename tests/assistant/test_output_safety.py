@@ -14,7 +14,7 @@ from urllib.parse import urlsplit
 import pytest
 
 from assistant.core.types import Source
-from assistant.services import answer_html
+from assistant.services.frames import answer_html
 from tests.data.injection import PAYLOADS
 
 SAFE_TAGS = {"p", "br", "strong", "em", "code", "pre", "ul", "ol", "li", "blockquote", "h2", "h3", "h4", "a", "sup",

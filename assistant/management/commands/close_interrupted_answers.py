@@ -7,7 +7,7 @@ from datetime import timedelta
 from django.core.management.base import BaseCommand
 
 from assistant.intake import STREAMING_GIVE_UP
-from assistant.services import answers_close_interrupted
+from assistant.services.record import answers_close_interrupted
 
 
 class Command(BaseCommand):

@@ -1,0 +1,95 @@
+"""What an answer looks like to the person who asked: links to passages, the ``sources`` /
+``citations`` frames' entries, the answer's sanitised HTML and the honest "not covered" reply.
+
+No writes and no queries here: everything is built from the ``Source`` passages already retrieved.
+"""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.urls import NoReverseMatch, reverse
+
+from assistant.core.citations import highlight_query
+from assistant.core.evidence import claim_notes
+from assistant.core.markdown import render_markdown
+from assistant.core.types import Source
+
+NOT_COVERED = (
+    "The guidance you can search does not cover this question, so Humphrey cannot answer it. "
+    "Try rewording it, choosing other collections, or asking the team that owns the guidance."
+)
+
+_ID_SLOT = 987_654_321_987_654_321  # no chunk's id: marks where an id goes in a URL reversed once
+
+
+def passage_urls(chunk_ids: list[int]) -> list[str]:
+    """The pages showing these passages in their document versions (the documents app's ``passage``
+    view), reversed once for all of them: ``reverse`` is costly enough that a burst of answers spent a
+    noticeable share of its event loop's time in it when each source was reversed on its own (the
+    profile: docs/answers.md, "Figures")."""
+    try:
+        template = reverse("documents:passage", args=[_ID_SLOT])
+    except NoReverseMatch:
+        return [""] * len(chunk_ids)
+    return [template.replace(str(_ID_SLOT), str(int(chunk_id))) for chunk_id in chunk_ids]
+
+
+def source_frames(sources: list[Source], highlights: dict[int, list] | None = None) -> list[dict]:
+    """The ``sources`` / ``citations`` frames' entries; ``highlights`` (passage n -> spans) make each
+    link open its passage with the sentences the answer used highlighted."""
+    highlights = highlights or {}
+    return [
+        {
+            "n": source.n,
+            "chunk_id": source.chunk_id,
+            "document_title": source.document_title,
+            "version": source.version_number,
+            "version_id": source.version_id,
+            "section": source.heading_path,
+            "anchor": source.anchor,
+            "page": source.page,
+            "collection": source.collection_slug,
+            "quote": source.text[:600],
+            "url": url + highlight_query(highlights.get(source.n)) if url else url,
+        }
+        for source, url in zip(sources, passage_urls([s.chunk_id for s in sources]), strict=True)
+    ]
+
+
+def answer_html(
+    text: str, sources: list[Source], cited: list[int], *, highlights: dict | None = None, checks: list | None = None
+) -> str:
+    """Sanitised HTML of an answer: ``[n]`` links to cited passages (their used sentences highlighted);
+    links only if a cited passage has them; sentences the claim check doubts marked."""
+    by_n = {s.n: s for s in sources}
+    highlights = highlights or {}
+    allowed = "\n".join(by_n[n].text for n in cited if n in by_n)
+    urls = dict(zip(by_n, passage_urls([s.chunk_id for s in by_n.values()]), strict=True))
+    return render_markdown(
+        text,
+        citation_url=lambda n: (
+            (urls[n] + highlight_query(highlights.get(n)) if urls[n] else "#") if n in urls else None
+        ),
+        allowed_link_text=allowed,
+        allowed_hosts=settings.HUMPHREY_CHAT_LINK_HOSTS,
+        notes=claim_notes(checks or []),
+    )
+
+
+def not_covered_text(sources: list[Source], absent: list[str] | None = None) -> str:
+    """The honest reply, naming the nearest documents the user may read (they came from retrieval)
+    and the question's words those passages never use (``absent``), if any."""
+    lines, seen = [NOT_COVERED], set()
+    if absent:
+        quoted = ", ".join(f"“{word}”" for word in absent)
+        lines[0] += f" The closest passages do not mention {quoted}."
+    for s, url in zip(sources, passage_urls([s.chunk_id for s in sources]), strict=True):
+        if s.document_id in seen:
+            continue
+        seen.add(s.document_id)
+        lines.append(f"- [{s.document_title}]({url})" if url else f"- {s.document_title}")
+        if len(seen) == 3:
+            break
+    if len(lines) > 1:
+        lines.insert(1, "\nThe nearest guidance found:\n")
+    return "\n".join(lines)

@@ -1,0 +1,396 @@
+"""Step 2 of an answer, as it runs: ``answer_start`` stores the question (``assistant.intake``) and
+hands it to an ``AnswerRun``, a task that outlives the socket. It condenses a follow-up, embeds and
+retrieves (``assistant.services.steps``), passes the evidence gate, streams from the chat model,
+finishes the text, and always ends in ``answer_record`` (``assistant.services.record``), retrying
+while PostgreSQL restarts. Frames go out as ``docs/websocket-protocol.md`` describes them.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import AsyncIterator
+
+from django.conf import settings
+from django.db.utils import Error as DatabaseError
+
+from assistant import pii
+from assistant.batching import query_embedder
+from assistant.core.citations import cited_numbers
+from assistant.core.condense import condense, follow_up_subject
+from assistant.core.errors import AnswerError
+from assistant.core.evidence import citing_sentences, missing_words
+from assistant.core.prompt import render_messages
+from assistant.core.types import TextDelta, Usage
+from assistant.db import db_call
+from assistant.intake import Ask, Prepared, question_submit
+from assistant.models import Status
+from assistant.providers import get_chat_model
+from documents.embeddings import embeds_marking, query_embedding_refusal
+from documents.retrieval import allowed_markings, clean_query
+
+from .frames import answer_html, not_covered_text, source_frames
+from .record import Outcome, answer_record
+from .steps import answer_evidence, answer_finish, chat_request, sources_retrieve
+
+logger = logging.getLogger(__name__)
+
+COALESCE_SECONDS = 0.05  # deltas are sent at most this often (never one frame per token)
+RECORD_RETRY_INTERVAL = 10.0  # seconds between late attempts to record an answer
+
+_running: set[asyncio.Task] = set()  # strong references: a task nobody holds can be collected
+
+
+class Refused(AnswerError):
+    """A question refused by a limit or policy (stored and audited as ``refused``)."""
+
+    status = "failed"
+
+
+def _ms(start: float) -> int:
+    return int((time.monotonic() - start) * 1000)
+
+
+class AnswerRun:
+    """One answer being generated. ``events()`` yields frames; ``stop()`` ends it early (kept as
+    *stopped*); ``detach()`` (the socket went away) lets it finish and be stored unobserved."""
+
+    def __init__(self, *, user, prepared: Prepared, early_embedding: tuple[str, asyncio.Task] | None = None) -> None:
+        self.user = user
+        self.prepared = prepared
+        self.early_embedding = early_embedding  # (query, task) started while the question was stored
+        self.queue: asyncio.Queue = asyncio.Queue()
+        self.listening = True
+        self.stopped = False
+        self.finished = asyncio.Event()
+        self.outcome = Outcome()
+        self._generation: asyncio.Task | None = None
+        self.task: asyncio.Task | None = None
+
+    # --- control -----------------------------------------------------------------------------
+    def start(self) -> AnswerRun:
+        self.task = asyncio.get_running_loop().create_task(self._run())
+        _running.add(self.task)
+        self.task.add_done_callback(_running.discard)
+        return self
+
+    def stop(self) -> None:
+        if not self.finished.is_set():
+            self.stopped = True
+            if self._generation is not None:
+                self._generation.cancel()
+
+    def detach(self) -> None:
+        self.listening = False
+        while not self.queue.empty():
+            self.queue.get_nowait()
+
+    def _emit(self, event: dict) -> None:
+        if self.listening:
+            self.queue.put_nowait(event)
+
+    # --- frames out --------------------------------------------------------------------------
+    async def events(self) -> AsyncIterator[dict]:
+        """Frames for the client, deltas coalesced (first at once, then at most every 50 ms)."""
+        last_delta = 0.0
+        try:
+            while True:
+                event = await self.queue.get()
+                if event["type"] != "delta":
+                    yield event
+                    if event["type"] in ("done", "error"):
+                        return
+                    continue
+                wait = last_delta + COALESCE_SECONDS - time.monotonic()
+                if wait > 0:
+                    await asyncio.sleep(wait)
+                parts, after = [event["text"]], None
+                while not self.queue.empty():
+                    nxt = self.queue.get_nowait()
+                    if nxt["type"] == "delta":
+                        parts.append(nxt["text"])
+                    else:
+                        after = nxt
+                        break
+                last_delta = time.monotonic()
+                yield {"type": "delta", "message": event["message"], "text": "".join(parts)}
+                if after is not None:
+                    yield after
+                    if after["type"] in ("done", "error"):
+                        return
+        finally:
+            if not self.finished.is_set():
+                self.detach()
+
+    # --- the work ----------------------------------------------------------------------------
+    async def _run(self) -> None:
+        p, out = self.prepared, self.outcome
+        started = time.monotonic()
+        error: AnswerError | None = None
+        self._emit(
+            {"type": "accepted", "conversation": p.conversation_id, "message": p.question_id, "answer": p.answer_id}
+        )
+        if p.personal_data and settings.HUMPHREY_CHAT_PERSONAL_DATA != "block":
+            labels = ", ".join(pii.KIND_LABELS[k] for k in p.personal_data)
+            redacted = settings.HUMPHREY_CHAT_PERSONAL_DATA == "redact"
+            self._emit(
+                {
+                    "type": "notice",
+                    "code": "personal_data",
+                    "message": f"Your question seems to contain personal data ({labels}). "
+                    + ("It was removed before searching and answering. " if redacted else "")
+                    + "Please do not include personal data in questions.",
+                }
+            )
+        try:
+            model = get_chat_model()
+            out.model = model.info.as_dict()
+            self._check_limits(model)
+            self._generation = asyncio.get_running_loop().create_task(self._generate(model, started))
+            if self.stopped:  # stop arrived before generation began
+                self._generation.cancel()
+            await self._generation
+        except asyncio.CancelledError:
+            if not self.stopped:
+                raise  # the process is shutting down
+            out.status = Status.STOPPED
+        except AnswerError as exc:
+            error = exc
+            out.status = exc.status
+            out.error_code = exc.code
+            if isinstance(exc, Refused):
+                out.outcome = "refused"
+        except Exception:  # a bug must still leave a record and a message for the user
+            logger.exception("answer %s failed", p.answer_id)
+            error = AnswerError()
+            out.status, out.error_code = Status.FAILED, error.code
+        if self.early_embedding is not None:  # refused or stopped before retrieval
+            self.early_embedding[1].cancel()
+            self.early_embedding = None
+        out.timings["total"] = _ms(started)
+        if out.status in (Status.STOPPED, Status.STALLED):
+            out.cited = cited_numbers(out.text, [s.n for s in out.sources])
+        await self._record(error)
+
+    def _check_limits(self, model) -> None:
+        p = self.prepared
+        if p.personal_data and settings.HUMPHREY_CHAT_PERSONAL_DATA == "block":
+            labels = ", ".join(pii.KIND_LABELS[k] for k in p.personal_data)
+            raise Refused(
+                f"Your question seems to contain personal data ({labels}), so it was not sent. "
+                "Remove it and ask again.",
+                code="personal_data_blocked",
+            )
+        # Counted by intake.questions_store in the database, across processes, this answer not included.
+        if p.streams_open >= settings.HUMPHREY_CHAT_MAX_STREAMS_PER_USER:
+            raise Refused(
+                "You already have answers being written. Wait for one to finish, then ask again.",
+                code="too_many_streams",
+            )
+        budget = settings.HUMPHREY_CHAT_DAILY_TOKENS
+        if budget and model.uses_language_model and p.tokens_today >= budget:
+            raise Refused(
+                "You have reached today's limit for questions. You can ask again tomorrow.", code="daily_limit"
+            )
+
+    async def _query_vector(self, query: str, model) -> list[float] | None:
+        """The query's embedding: the one started early if it was for this very text (a first
+        question, not redacted), else computed now. None when it is asked of a collection marked
+        above what the embedder may be sent (``outcome.vector_search`` says so): searched by words."""
+        early, self.early_embedding = self.early_embedding, None
+        if query and not embeds_marking(allowed_markings(model.max_marking)[-1]):
+            self.outcome.vector_search = await db_call(query_embedding_refusal)(
+                user=self.user, collections=self.prepared.searched, max_marking=model.max_marking
+            )
+        if self.outcome.vector_search:
+            if early is not None:
+                early[1].cancel()
+            return None
+        if early is not None:
+            if early[0] == query:
+                with contextlib.suppress(Exception):
+                    return await early[1]
+            early[1].cancel()
+        return await query_embedder().embed(query) if query else None
+
+    async def _generate(self, model, started: float) -> None:
+        p, out = self.prepared, self.outcome
+        out.condensed = condense(p.model_text, p.turns)
+        t0 = time.monotonic()
+        # Embedded outside the database thread, batched with other questions arriving at once.
+        vector = await self._query_vector(clean_query(out.condensed), model)
+        out.sources, weights = await db_call(sources_retrieve)(
+            self.user, out.condensed, p.collections, settings.HUMPHREY_CHAT_PASSAGES, model.max_marking, vector
+        )
+        out.timings["retrieval"] = _ms(t0)
+        subject = follow_up_subject(p.model_text, p.turns)
+        verdict, scored = answer_evidence(
+            question=p.model_text if subject else out.condensed,
+            vector=vector,
+            sources=out.sources,
+            weights=weights,
+            subject=subject,
+        )
+        out.coverage = verdict.as_dict()
+        if not verdict.covered:
+            absent = missing_words(p.model_text, verdict.missing)
+            out.status, out.text = Status.NO_ANSWER, not_covered_text(out.sources, absent)
+            return
+        self._emit({"type": "sources", "message": p.answer_id, "sources": source_frames(out.sources)})
+        out.messages = render_messages(question=p.model_text, sources=out.sources, turns=p.turns)
+        request = chat_request(
+            model, messages=out.messages, sources=out.sources, question=out.condensed, evidence=scored
+        )
+        parts: list[str] = []
+        try:
+            async with contextlib.aclosing(model.stream(request)) as stream:
+                async for item in stream:
+                    if isinstance(item, TextDelta):
+                        if not parts:
+                            out.timings["first_token"] = _ms(started)
+                        parts.append(item.text)
+                        self._emit({"type": "delta", "message": p.answer_id, "text": item.text})
+                    elif isinstance(item, Usage):
+                        out.usage = item
+        finally:
+            out.text = "".join(parts)
+        vectors = {}
+        if model.uses_language_model:
+            sentences = citing_sentences(out.text, [s.n for s in out.sources])
+            # Not embedded when the question was not, or a passage is above the embedder's ceiling.
+            if out.vector_search or not all(embeds_marking(s.marking) for s in out.sources):
+                sentences = []
+            if sentences:  # batched with other questions' embeddings; after the answer, not before it
+                found = await asyncio.gather(*(query_embedder().embed(t) for t in sentences))
+                vectors = dict(zip(sentences, found, strict=True))
+        answer_finish(out, model=model, request=request, weights=weights, vectors=vectors)
+
+    async def _record(self, error: AnswerError | None) -> None:
+        p, out = self.prepared, self.outcome
+        message = None
+        for attempt in range(5):
+            try:
+                message = await db_call(answer_record)(user=self.user, prepared=p, outcome=out)
+                break
+            except DatabaseError:
+                # PostgreSQL restarting: the pool replaces dead connections; try again shortly.
+                logger.warning("storing answer %s failed (attempt %s)", p.answer_id, attempt + 1)
+                await asyncio.sleep(0.5 * 2**attempt)
+        self.finished.set()
+        if message is None:
+            self._emit(
+                {
+                    "type": "error",
+                    "message_id": p.answer_id,
+                    "code": "storage_error",
+                    "message": "Your answer could not be saved. Try again in a moment.",
+                }
+            )
+            await self._record_failure_later()
+            return
+        if error is not None and out.status != Status.STALLED:
+            self._emit({"type": "error", "message_id": p.answer_id, "code": error.code, "message": error.message})
+            return
+        by_n = {s.n: s for s in out.sources}
+        frame = {
+            "type": "done",
+            "message": p.answer_id,
+            "conversation": p.conversation_id,
+            "status": out.status,
+            "text": out.text,
+            "html": answer_html(out.text, out.sources, out.cited, highlights=out.highlights, checks=out.checks),
+            "citations": source_frames([by_n[n] for n in out.cited if n in by_n], out.highlights),
+            "checks": out.checks,
+            "usage": out.usage.as_dict(),
+            "timings": {k: out.timings.get(k) for k in ("retrieval", "first_token", "total")},
+        }
+        if error is not None:  # stalled: the partial answer is kept, and the user is told why it ended
+            frame["error"] = {"code": error.code, "message": error.message}
+        self._emit(frame)
+
+    async def _record_failure_later(self) -> None:
+        """The database stayed away longer than the retries: the user has been told the answer was
+        not saved. Keep trying (HUMPHREY_CHAT_RECORD_RETRY_SECONDS) to record it as what the user
+        saw, a failure with ``storage_error``, with its audit event holding what the model said.
+        Should the process stop first, ``answers_close_interrupted`` records it later."""
+        out = self.outcome
+        if out.text and not out.model_output:
+            out.model_output = out.text
+        out.status, out.error_code, out.outcome = Status.FAILED, "storage_error", ""
+        deadline = time.monotonic() + settings.HUMPHREY_CHAT_RECORD_RETRY_SECONDS
+        while time.monotonic() < deadline:
+            await asyncio.sleep(RECORD_RETRY_INTERVAL)
+            try:
+                await db_call(answer_record)(user=self.user, prepared=self.prepared, outcome=out)
+            except DatabaseError:
+                continue
+            logger.warning(
+                "answer %s recorded as failed (storage_error) once the database returned", self.prepared.answer_id
+            )
+            return
+        logger.error("answer %s could not be recorded; answers_close_interrupted will", self.prepared.answer_id)
+
+
+def _may_embed_early() -> bool:
+    """Whether a question may go to the embedder before what it is asked of is known: only if the
+    embedder may be sent every marking the chat model may be given (``AnswerRun._query_vector``
+    decides, with the question's collections, otherwise)."""
+    try:
+        return embeds_marking(allowed_markings(get_chat_model().max_marking)[-1])
+    except Exception:  # a misconfigured model or embedder is reported by the answer itself
+        return False
+
+
+async def answer_start(*, user, conversation_id, text: str, collections: list[str] | None, session=None) -> AnswerRun:
+    """Store the question and start answering it. Raises ``AnswerError`` (nothing stored) for bad
+    asks, ``SessionEnded`` when ``session`` (the socket's) was signed out or expired."""
+    # A new conversation's question is searched as typed: embed it while it is being stored.
+    early = None
+    query = clean_query((text or "").strip()) if conversation_id is None and isinstance(text, str) else ""
+    redacting = settings.HUMPHREY_CHAT_PERSONAL_DATA in ("redact", "block")
+    # Not when it might hold personal data the intake will redact: the embedder gets only redacted text.
+    if (
+        query
+        and len(text) <= settings.HUMPHREY_CHAT_MAX_QUESTION_CHARS
+        and _may_embed_early()
+        and not (redacting and pii.may_hold_personal_data(text))
+    ):
+        early = (query, asyncio.get_running_loop().create_task(query_embedder().embed(query)))
+    # Stored with every other question arriving at the same moment, in one transaction.
+    store = asyncio.ensure_future(question_submit(Ask(user, conversation_id, text, collections, session)))
+    try:
+        prepared = await asyncio.shield(store)
+    except asyncio.CancelledError:
+        # The asker went away while the question was being stored: once stored, it is still
+        # answered and recorded (as if the socket closed a moment later).
+        store.add_done_callback(lambda done: _answer_unobserved(user, done, early))
+        raise
+    except BaseException:
+        if early:
+            early[1].cancel()
+        raise
+    return AnswerRun(user=user, prepared=prepared, early_embedding=early).start()
+
+
+def _answer_unobserved(user, stored: asyncio.Future, early) -> None:
+    if stored.cancelled() or stored.exception() is not None:
+        if early:
+            early[1].cancel()
+        return
+    AnswerRun(user=user, prepared=stored.result(), early_embedding=early).start().detach()
+
+
+async def answer_stream(*, user, conversation_id, text: str, collections: list[str] | None) -> AsyncIterator[dict]:
+    """``answer_start`` as one async generator of frames (for commands, benchmarks and tests)."""
+    run = await answer_start(user=user, conversation_id=conversation_id, text=text, collections=collections)
+    async for event in run.events():
+        yield event
+
+
+async def answers_wait() -> None:
+    """Wait for every answer still being generated in this process (tests, graceful shutdown)."""
+    while _running:
+        with contextlib.suppress(Exception):
+            await asyncio.gather(*list(_running), return_exceptions=True)

@@ -1,0 +1,168 @@
+"""Step 2 of an answer, one synchronous step at a time: the passages retrieved, the evidence gate,
+the chat request, and what the finished text becomes. ``AnswerRun`` (``assistant.services.pipeline``)
+calls them around the model's stream; ``manage.py evaluate_answers`` and ``bench/answers.py`` call
+them one by one, so both measure the steps chat really takes.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+from django.conf import settings
+
+from assistant.core.citations import cited_numbers, strip_unshown
+from assistant.core.evidence import (
+    CheckSettings,
+    Coverage,
+    GateSettings,
+    Weights,
+    check_claims,
+    coverage,
+    score_units,
+)
+from assistant.core.types import ChatRequest, Source
+from assistant.models import Status
+from documents.embeddings import DIMENSIONS
+from documents.ingest.units import split_units
+from documents.models import Chunk
+from documents.retrieval import retrieve
+from documents.vocabulary import word_shares
+
+from .frames import not_covered_text
+from .record import Outcome
+
+
+def sources_retrieve(
+    user, query: str, collections, k: int, max_marking: str, query_vector=None
+) -> tuple[list[Source], Weights]:
+    """The passages for the question, each with its answer units and their vectors, and the word
+    weights the evidence is scored with (both read here, in the database thread). Without
+    ``query_vector`` the question is searched by its words only: nothing here embeds it."""
+    passages = retrieve(
+        user=user,
+        query=query,
+        collections=collections,
+        k=k,
+        max_marking=max_marking,
+        query_vector=query_vector,
+        mode="keyword" if query_vector is None else "hybrid",
+    ).passages
+    units = {
+        pk: (stored, vectors)
+        for pk, stored, vectors in Chunk.objects.filter(pk__in=[p.chunk_id for p in passages]).values_list(
+            "pk", "units", "unit_vectors"
+        )
+    }
+    sources = []
+    for i, p in enumerate(passages, start=1):
+        stored, vectors = units.get(p.chunk_id, ([], None))
+        if not stored:  # ingested before answer units existed (``manage.py reembed`` adds them)
+            stored, vectors = [u.as_list() for u in split_units(p.text)], None
+        sources.append(
+            Source(
+                n=i,
+                chunk_id=p.chunk_id,
+                text=p.text,
+                document_id=p.document_id,
+                document_title=p.document_title,
+                version_id=p.version_id,
+                version_number=p.version_number,
+                version_sha256=p.version_sha256,
+                collection_slug=p.collection_slug,
+                marking=p.marking,
+                heading_path=p.heading_path,
+                anchor=p.anchor,
+                page=p.page,
+                vector_score=p.vector_score,
+                keyword_score=p.keyword_score,
+                score=p.score,
+                units=tuple(tuple(u) for u in stored),
+                unit_vectors=None
+                if vectors is None
+                else np.frombuffer(bytes(vectors), dtype=np.float16).reshape(-1, DIMENSIONS).astype(np.float32),
+            )
+        )
+    share, floor = word_shares()
+    return sources, Weights(share=share, floor=floor)
+
+
+def gate_settings() -> GateSettings:
+    return GateSettings(
+        min_score=settings.HUMPHREY_ANSWER_MIN_EVIDENCE,
+        words_weight=settings.HUMPHREY_ANSWER_WORDS_WEIGHT,
+        unit_weight=settings.HUMPHREY_ANSWER_UNIT_WEIGHT,
+        passage_weight=settings.HUMPHREY_ANSWER_PASSAGE_WEIGHT,
+        min_best_unit=settings.HUMPHREY_ANSWER_MIN_UNIT_SIMILARITY,
+    )
+
+
+def answer_evidence(
+    *, question: str, vector, sources: list[Source], weights: Weights, subject: str = ""
+) -> tuple[Coverage, list]:
+    """Whether the passages cover the question (the gate every answer passes before any model is
+    called), and their units scored against it (what the extractive answerer quotes from).
+    ``subject``: for a follow-up, the earlier question it leans on (its words count half)."""
+    scored = score_units(question=question, vector=vector, sources=sources, weights=weights, subject=subject)
+    gate = gate_settings()
+    top = {s.chunk_id for s in sources[: gate.top_passages]}
+    verdict = coverage(
+        question=question,
+        vector=vector,
+        sources=sources,
+        weights=weights,
+        gate=gate,
+        scored=[u for u in scored if u.source.chunk_id in top],
+        subject=subject,
+    )
+    return verdict, scored
+
+
+def check_settings() -> CheckSettings:
+    return CheckSettings(
+        min_words=settings.HUMPHREY_ANSWER_CHECK_MIN_WORDS, min_meaning=settings.HUMPHREY_ANSWER_CHECK_MIN_SIMILARITY
+    )
+
+
+def chat_request(model, **fields) -> ChatRequest:
+    """The request for ``model``; for an extractive answerer its quotes chosen here, once, so the
+    answer streamed and the passages highlighted afterwards are the same units."""
+    request = ChatRequest(**fields)
+    if hasattr(model, "quotes"):
+        request = dataclasses.replace(request, quotes=model.quotes(request))
+    return request
+
+
+def answer_finish(out: Outcome, *, model, request: ChatRequest, weights: Weights, vectors: dict) -> None:
+    """What the finished text of an answer becomes: not covered if it cites nothing; citations of
+    passages never shown removed; a model's sentences checked against their citations; the units
+    each cited passage was used for (highlighted on its page)."""
+    shown = [s.n for s in out.sources]
+    out.cited = cited_numbers(out.text, shown)
+    if not out.cited:
+        # Grounded or honest: an answer that cites nothing is not shown as an answer.
+        out.model_output = out.text
+        out.status, out.text = Status.NO_ANSWER, not_covered_text(out.sources)
+        return
+    cleaned = strip_unshown(out.text, shown)
+    if cleaned != out.text:
+        out.model_output, out.text = out.text, cleaned
+    out.status = Status.COMPLETE
+    by_n = {s.n: s for s in out.sources}
+    used: dict[int, set[int]] = {}
+    if model.uses_language_model:
+        checks = check_claims(
+            answer=out.text, sources=out.sources, weights=weights, vectors=vectors, settings=check_settings()
+        )
+        out.checks = [c.as_dict() for c in checks if c.cited or c.uncited]
+        for check in checks:
+            for n, units in check.support.items():
+                used.setdefault(n, set()).update(units)
+    elif hasattr(model, "quotes"):
+        for quote in model.quotes(request):
+            used.setdefault(quote.source.n, set()).update(quote.indexes)
+    out.highlights = {
+        n: sorted([by_n[n].units[i][0], by_n[n].units[i][1]] for i in units)
+        for n, units in used.items()
+        if n in by_n and n in out.cited
+    }

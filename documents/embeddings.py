@@ -15,7 +15,7 @@ so a mix would be silently wrong rather than an error), text above the ceiling i
 another embedder instead:
 
 - ingesting (or re-embedding) into a collection above the ceiling is refused, with the reason from
-  ``embedding_refusal`` (``documents.services``);
+  ``embedding_refusal`` (``documents.services.documents``, ``documents.ingest.pipeline``);
 - a question asked of collections above the ceiling is not embedded: it is searched by its words
   only (``query_embedding_refusal``, used by the chat in ``assistant.services``).
 
@@ -27,11 +27,14 @@ An embedder class that declares no ``max_marking`` is taken to be approved up to
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import logging
 import math
 import re
 import threading
+import time
+import warnings
 from typing import Protocol, runtime_checkable
 
 from django.conf import settings
@@ -40,6 +43,48 @@ from django.utils.module_loading import import_string
 
 DIMENSIONS = 384
 logger = logging.getLogger(__name__)
+
+
+class _NotFromLibraries(logging.Filter):
+    """Drops records onnxruntime's quantiser and onnx log straight to the root logger."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not any(part in record.pathname for part in ("/onnxruntime/", "/onnx/"))
+
+
+@contextlib.contextmanager
+def _quiet_libraries():
+    """The one-time export talks a lot: torch's tracer warnings, transformers' progress bar, a root
+    log line per tensor from the quantiser. Silenced for its duration; a failure still raises."""
+    import importlib
+
+    names = ("onnx", "onnxruntime", "torch", "transformers")
+    for name in names:  # imported first: their own logging set-up must not undo ours, nor ours theirs
+        with contextlib.suppress(ImportError):
+            importlib.import_module(name)
+    levels = {name: logging.getLogger(name).level for name in names}
+    root_filter = _NotFromLibraries()
+    logging.getLogger().addFilter(root_filter)
+    for name in names:
+        logging.getLogger(name).setLevel(logging.ERROR)
+    progress = None
+    try:
+        from transformers.utils import logging as transformers_logging
+
+        progress = transformers_logging.is_progress_bar_enabled()
+        transformers_logging.disable_progress_bar()
+    except ImportError:
+        transformers_logging = None
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            yield
+    finally:
+        if transformers_logging is not None and progress:
+            transformers_logging.enable_progress_bar()
+        for name, level in levels.items():
+            logging.getLogger(name).setLevel(level)
+        logging.getLogger().removeFilter(root_filter)
 
 
 @runtime_checkable
@@ -198,7 +243,16 @@ class LocalMiniLM:
                     from tokenizers import Tokenizer
 
                     fp32, int8 = self._onnx_path()
-                    self._export(fp32, int8)
+                    if not fp32.exists() or (self.backend == "onnx-int8" and not int8.exists()):
+                        started = time.monotonic()
+                        with _quiet_libraries():
+                            self._export(fp32, int8)
+                        logger.info(
+                            "prepared the local embedding model for ONNX Runtime (%s, once; kept in %s) in %.1f s",
+                            "export and int8 quantisation" if self.backend == "onnx-int8" else "export",
+                            fp32.parent,
+                            time.monotonic() - started,
+                        )
                     options = onnxruntime.SessionOptions()
                     # No busy-waiting between operators: on a shared machine spinning threads
                     # steal the CPU the other process (and our own next batch) needs.

@@ -1,8 +1,10 @@
 """``make run``: prepare a local Humphrey and serve it with a task worker beside it.
 
-Migrates, creates the demo accounts (printing their credentials), loads the sample collection,
-then runs Daphne (HTTP + websockets) and the django-tasks database worker until interrupted.
-Both children share the embedded database because they name the same data folder.
+Migrates, creates the demo accounts, loads the sample collection, then runs Daphne (HTTP +
+websockets) and the django-tasks database worker until interrupted. Both children share the embedded
+database because they name the same data folder. Their output passes through this process, so the
+last lines printed once both are ready are the site's address and the demo accounts (a request's
+log lines follow as they come).
 Unless HUMPHREY_REQUIRE_MFA_FOR is set, MFA for roles is off here (and the launcher says so), so the
 demo curator and auditor work without an authenticator app; production's default is all roles.
 """
@@ -13,52 +15,87 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 
 # Daphne's own access log prints whole URLs (search text, emails): the site logs requests itself.
 DAPHNE = [sys.executable, "-m", "daphne", "-b", "127.0.0.1", "--access-log", os.devnull]
+# What each child prints once it is serving; the banner waits for both (at most READY_TIMEOUT).
+READY = {"web": "Listening on TCP address", "worker": "Starting worker"}
+READY_TIMEOUT = 180.0
 
 
-def manage(*args: str) -> None:
-    subprocess.run([sys.executable, "manage.py", *args], check=True)
+def manage(*args: str, capture: bool = False) -> str:
+    done = subprocess.run([sys.executable, "manage.py", *args], check=True, stdout=subprocess.PIPE if capture else None)
+    return done.stdout.decode() if capture else ""
+
+
+def forward(child: subprocess.Popen, ready: threading.Event, marker: str) -> None:
+    """Copy a child's output to ours line by line, and note when it says it is serving."""
+    for raw in iter(child.stdout.readline, b""):
+        sys.stdout.write(raw.decode(errors="replace"))
+        sys.stdout.flush()
+        if marker in raw.decode(errors="replace"):
+            ready.set()
+    ready.set()  # it ended: the loop in main notices
 
 
 def main() -> int:
     os.environ.setdefault("DJANGO_DEBUG", "1")
+    os.environ.setdefault("PYTHONUNBUFFERED", "1")  # the children's lines arrive as they are written
+    mfa_note = ""
     if "HUMPHREY_REQUIRE_MFA_FOR" not in os.environ:
         # The demo curator and auditor have no authenticator app, so with production's default
         # (MFA for every role) their pages would only ask them to set one up. Said, not hidden.
         os.environ["HUMPHREY_REQUIRE_MFA_FOR"] = ""
-        print(
-            "MFA enforcement for curator, auditor and staff is OFF for this local demo; "
-            "turn it on with HUMPHREY_REQUIRE_MFA_FOR=curator,auditor,staff make run",
-            flush=True,
+        mfa_note = (
+            "MFA for curator, auditor and staff is OFF for this local demo "
+            "(HUMPHREY_REQUIRE_MFA_FOR=curator,auditor,staff make run turns it on)."
         )
     port = os.environ.get("PORT", "8000")
     manage("migrate", "--noinput", "-v0")
-    manage("create_demo_accounts")
+    accounts = manage("create_demo_accounts", capture=True)
     if os.path.exists("documents/management/commands/load_sample.py"):
         manage("load_sample")
-    children = [
-        subprocess.Popen([sys.executable, "manage.py", "db_worker", "--queue-name", "*"]),
-        subprocess.Popen([*DAPHNE, "-p", port, "humphrey.asgi:application"]),
-    ]
-    print(f"\nHumphrey is running on http://127.0.0.1:{port}/  (Ctrl-C to stop)\n", flush=True)
+    children = {
+        "worker": subprocess.Popen(
+            [sys.executable, "manage.py", "db_worker", "--queue-name", "*"],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+        ),
+        "web": subprocess.Popen(
+            [*DAPHNE, "-p", port, "humphrey.asgi:application"], stdout=subprocess.PIPE, stderr=subprocess.STDOUT
+        ),
+    }
+    ready = {name: threading.Event() for name in children}
+    for name, child in children.items():
+        threading.Thread(target=forward, args=(child, ready[name], READY[name]), daemon=True).start()
 
     def stop(*_: object) -> None:
-        for child in children:
+        for child in children.values():
             if child.poll() is None:
                 child.send_signal(signal.SIGINT)
 
     signal.signal(signal.SIGTERM, stop)
     try:
-        while all(child.poll() is None for child in children):
+        deadline = time.monotonic() + READY_TIMEOUT
+        while not all(event.is_set() for event in ready.values()) and time.monotonic() < deadline:
+            time.sleep(0.2)
+        if all(child.poll() is None for child in children.values()):
+            print(f"\nHumphrey is running on http://127.0.0.1:{port}/  (Ctrl-C to stop)", flush=True)
+            if mfa_note:
+                print(mfa_note, flush=True)
+            print(accounts, end="", flush=True)
+        else:
+            stopped = ", ".join(f"{n} (exit {c.returncode})" for n, c in children.items() if c.poll() is not None)
+            print(f"\nHumphrey did not start: {stopped} stopped; its output is above.", flush=True)
+        while all(child.poll() is None for child in children.values()):
             time.sleep(0.5)
     except KeyboardInterrupt:
         pass
     finally:
         stop()
-        for child in children:
+        for child in children.values():
             try:
                 child.wait(timeout=10)
             except subprocess.TimeoutExpired:

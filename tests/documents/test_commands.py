@@ -141,10 +141,74 @@ def test_ingestion_queue_lists_failed_and_queued(folder, fake_embedder, media):
 
 
 def test_ingest_reports_an_oversized_file_without_reading_it(folder, fake_embedder, media, settings):
-    """A file over HUMPHREY_MAX_UPLOAD_MB is reported as failed with the reason; the others go on."""
+    """A file over HUMPHREY_MAX_UPLOAD_MB is skipped with the reason; the others go on."""
     settings.HUMPHREY_MAX_UPLOAD_MB = 1
     (folder / "hr" / "broken.pdf").unlink()
     (folder / "huge.txt").write_bytes(b"a " * (700 * 1024))
     out, error = run("ingest", str(folder), "--collection", "hr", "--create", "--wait", "--no-progress")
+    assert error is None
+    assert "ingested 2" in out and "failed 0" in out
+    assert f"skipped: {folder / 'huge.txt'}: too big: 1.4 MB, the most we accept is 1 MB" in out
+    assert not Document.objects.filter(source_name="huge.txt").exists()
+
+
+@pytest.fixture
+def mixed(tmp_path, settings):
+    """What a department's shared folder holds: one readable file among others we cannot take."""
+    settings.HUMPHREY_MAX_UPLOAD_MB = 1
+    root = tmp_path / "shared"
+    (root / "policies").mkdir(parents=True)
+    (root / "policies" / "passwords.md").write_text("# Passwords\n\nUse a password manager.\n")
+    (root / "deck.pptx").write_bytes(b"PK\x03\x04 slides")
+    (root / "policies" / "budget.xlsx").write_bytes(b"PK\x03\x04 sheet")
+    (root / "reply.eml").write_text("From: someone@example.gov.uk\n\nHello\n")
+    (root / ".draft.md").write_text("# Draft\n\nNot yet.\n")
+    (root / ".git").mkdir()
+    (root / ".git" / "config").write_text("[core]\n")
+    (root / "policies" / "archive.md").write_bytes(b"# Archive\n\n" + b"old words " * 120_000)
+    return root
+
+
+def test_ingest_reports_every_file_and_why_it_skipped_one(mixed, fake_embedder, media):
+    """Ingested, unchanged, failed and skipped are each named; a skip says why (unsupported type,
+    hidden, too big) and is not an error without --strict."""
+    out, error = run("ingest", str(mixed), "--collection", "it", "--create", "--wait", "--no-progress")
+    assert error is None, out
+    assert "it: ingested 1, unchanged 0, failed 0, skipped 6" in out
+    lines = out.splitlines()
+    assert f"  ingested: {mixed / 'policies' / 'passwords.md'}" in lines
+    accepted = "(accepted: .docx, .htm, .html, .markdown, .md, .pdf, .text, .txt)"
+    assert f"  skipped: {mixed / 'deck.pptx'}: unsupported type .pptx {accepted}" in lines
+    assert f"  skipped: {mixed / 'policies' / 'budget.xlsx'}: unsupported type .xlsx {accepted}" in lines
+    assert f"  skipped: {mixed / 'reply.eml'}: unsupported type .eml {accepted}" in lines
+    assert f"  skipped: {mixed / '.draft.md'}: hidden" in lines
+    assert f"  skipped: {mixed / '.git'}/: hidden" in lines  # the folder once, not each file in it
+    assert any(
+        line.startswith(f"  skipped: {mixed / 'policies' / 'archive.md'}: too big: 1.1 MB, the most we accept is 1 MB")
+        for line in lines
+    ), out
+    assert list(Document.objects.values_list("source_name", flat=True)) == ["passwords.md"]
+
+    again, error = run("ingest", str(mixed), "--collection", "it", "--wait", "--no-progress")
+    assert error is None
+    assert "it: ingested 0, unchanged 1, failed 0, skipped 6" in again
+    assert f"  unchanged: {mixed / 'policies' / 'passwords.md'}" in again.splitlines()
+
+
+def test_ingest_strict_makes_a_skip_an_error(mixed, fake_embedder, media):
+    """With --strict a skipped file fails the run (after the readable files are ingested)."""
+    out, error = run("ingest", str(mixed), "--collection", "it", "--create", "--wait", "--strict", "--no-progress")
     assert error is not None and error.returncode == 1
-    assert "ingested 2" in out and "failed 1" in out and "huge.txt" in out and "1 MB" in out
+    assert "6 file(s) skipped (--strict)" in str(error)
+    assert "ingested 1" in out and "skipped 6" in out
+    (mixed / "deck.pptx").unlink()
+    out, error = run("ingest", str(mixed / "deck.pptx"), "--collection", "it", "--strict", "--no-progress")
+    assert error is not None and "failed 1" in out  # named and not there: failed, not found
+
+
+def test_ingest_skips_a_file_named_directly_whose_type_it_cannot_read(mixed, fake_embedder, media):
+    out, error = run("ingest", str(mixed / "reply.eml"), "--collection", "it", "--create", "--no-progress")
+    assert error is None
+    assert "ingested 0, unchanged 0, failed 0, skipped 1" in out and "unsupported type .eml" in out
+    out, error = run("ingest", str(mixed / "reply.eml"), "--collection", "it", "--strict", "--no-progress")
+    assert error is not None and error.returncode == 1

@@ -24,29 +24,52 @@ class Summary:
     queued: list[str] = field(default_factory=list)
     unchanged: list[str] = field(default_factory=list)
     failed: list[tuple[str, str]] = field(default_factory=list)
+    skipped: list[tuple[str, str]] = field(default_factory=list)
     chunks: int = 0
+
+
+def unsupported(path: Path) -> str:
+    accepted = ", ".join(sorted(EXTENSIONS))
+    return f"unsupported type {path.suffix.lower() or '(no extension)'} (accepted: {accepted})"
+
+
+def collect(paths: list[str]) -> tuple[list[Path], list[str], list[tuple[str, str]]]:
+    """Files to upload, paths not found, and what was left out with the reason: files of a type we
+    cannot read, and hidden files and folders under a named folder (a hidden folder once, not each
+    file in it). A file named directly is taken even if hidden; its type is still checked."""
+    files: list[Path] = []
+    missing: list[str] = []
+    skipped: list[tuple[str, str]] = []
+    for raw in paths:
+        path = Path(raw)
+        if path.is_dir():
+            pending = [path]
+            while pending:
+                folder = pending.pop()
+                for entry in sorted(folder.iterdir()):
+                    if entry.name.startswith("."):
+                        skipped.append((f"{entry}/" if entry.is_dir() else str(entry), "hidden"))
+                    elif entry.is_dir():
+                        pending.append(entry)
+                    elif not entry.is_file():
+                        skipped.append((str(entry), "not a regular file"))
+                    elif entry.suffix.lower() not in EXTENSIONS:
+                        skipped.append((str(entry), unsupported(entry)))
+                    else:
+                        files.append(entry)
+        elif path.is_file():
+            if path.suffix.lower() in EXTENSIONS:
+                files.append(path)
+            else:
+                skipped.append((raw, unsupported(path)))
+        else:
+            missing.append(raw)
+    return sorted(files), missing, sorted(skipped)
 
 
 def collect_files(paths: list[str]) -> tuple[list[Path], list[str]]:
     """Files named directly, plus files with an accepted extension found under named folders."""
-    files: list[Path] = []
-    missing: list[str] = []
-    for raw in paths:
-        path = Path(raw)
-        if path.is_dir():
-            files.extend(
-                sorted(
-                    p
-                    for p in path.rglob("*")
-                    if p.is_file()
-                    and p.suffix.lower() in EXTENSIONS
-                    and not any(part.startswith(".") for part in p.relative_to(path).parts)
-                )
-            )
-        elif path.is_file():
-            files.append(path)
-        else:
-            missing.append(raw)
+    files, missing, _ = collect(paths)
     return files, missing
 
 
@@ -58,11 +81,11 @@ def ingest_files(files: list[Path], *, collection: Collection, user, wait: bool,
         try:
             size = path.stat().st_size
             if size > settings.HUMPHREY_MAX_UPLOAD_MB * 1024 * 1024:  # not read into memory at all
-                summary.failed.append(
+                summary.skipped.append(
                     (
                         name,
-                        f"the file is {size / (1024 * 1024):.1f} MB; "
-                        f"the most we accept is {settings.HUMPHREY_MAX_UPLOAD_MB} MB",
+                        f"too big: {size / (1024 * 1024):.1f} MB, "
+                        f"the most we accept is {settings.HUMPHREY_MAX_UPLOAD_MB} MB (HUMPHREY_MAX_UPLOAD_MB)",
                     )
                 )
                 if progress is not None:
@@ -101,7 +124,8 @@ class Command(BaseCommand):
     help = (
         "Ingest files and folders into a collection. Folders are walked for PDF, Word, HTML, Markdown and text "
         "files. Without --wait the files are queued for the task worker; with it they are ingested here. "
-        "Exits non-zero if any file failed."
+        "Every file is reported: ingested (or queued), unchanged, failed (with the reason) or skipped (with the "
+        "reason: unsupported type, hidden, too big). Exits non-zero if any file failed, or with --strict was skipped."
     )
 
     def add_arguments(self, parser):
@@ -115,8 +139,11 @@ class Command(BaseCommand):
         parser.add_argument("--wait", action="store_true", help="ingest here and wait, instead of queueing")
         parser.add_argument("--user", default="", help="email of the curator to record as uploader")
         parser.add_argument("--no-progress", action="store_true", help="no progress bar")
+        parser.add_argument(
+            "--strict", action="store_true", help="a skipped file (unsupported type, hidden, too big) is an error"
+        )
 
-    def handle(self, *args, paths, collection, create, name, group, wait, user, no_progress, **options):
+    def handle(self, *args, paths, collection, create, name, group, wait, user, no_progress, strict, **options):
         actor = None
         if user:
             actor = get_user_model().objects.filter(email__iexact=user).first()
@@ -139,7 +166,7 @@ class Command(BaseCommand):
             self.stdout.write(f"Created collection {target.slug!r}.")
         if not target.is_active:
             raise CommandError(f"The collection {collection!r} is retired.")
-        files, missing = collect_files(paths)
+        files, missing, skipped = collect(paths)
         for raw in missing:
             self.stderr.write(f"Not found: {raw}")
         progress = None
@@ -159,12 +186,25 @@ class Command(BaseCommand):
                 bar.close()
         for raw in missing:
             summary.failed.append((raw, "not found"))
+        summary.skipped = sorted(skipped + summary.skipped)
         parts = [f"ingested {len(summary.ingested)}"]
         if summary.queued:
             parts.append(f"queued {len(summary.queued)}")
-        parts += [f"unchanged {len(summary.unchanged)}", f"failed {len(summary.failed)}"]
+        parts += [
+            f"unchanged {len(summary.unchanged)}",
+            f"failed {len(summary.failed)}",
+            f"skipped {len(summary.skipped)}",
+        ]
         self.stdout.write(f"{target.slug}: " + ", ".join(parts) + (f" ({summary.chunks} chunks)" if wait else ""))
-        for failed_name, reason in summary.failed:
-            self.stdout.write(f"  failed: {failed_name}: {reason}")
+        listed = (("ingested", summary.ingested), ("queued", summary.queued), ("unchanged", summary.unchanged))
+        for label, names in listed:
+            for file_name in names:
+                self.stdout.write(f"  {label}: {file_name}")
+        for file_name, reason in summary.failed:
+            self.stdout.write(f"  failed: {file_name}: {reason}")
+        for file_name, reason in summary.skipped:
+            self.stdout.write(f"  skipped: {file_name}: {reason}")
         if summary.failed:
             raise CommandError(f"{len(summary.failed)} file(s) failed.", returncode=1)
+        if strict and summary.skipped:
+            raise CommandError(f"{len(summary.skipped)} file(s) skipped (--strict).", returncode=1)

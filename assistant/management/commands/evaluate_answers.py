@@ -4,7 +4,7 @@ Each line of the file is JSON with ``question``, ``doc`` (the source file's name
 for a question the guidance does not cover) and ``answer_quote`` (words of that document that answer
 it). A line may carry ``previous``: an earlier question of the same conversation, asked and answered
 first, so the line's question is a follow-up. Every question goes through the steps chat uses
-(``assistant.services``: condense, embed, retrieve with access control, the coverage gate, the chat
+(``assistant.services.steps``: condense, embed, retrieve with access control, the coverage gate, the chat
 model configured (``--model``: an alias of ``HUMPHREY_CHAT_MODELS``), the finishing checks) as a
 temporary reader created in a transaction that is rolled back. Nothing is stored or audited.
 
@@ -35,13 +35,15 @@ from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 from django.db import transaction
 
-from assistant import services
 from assistant.core.condense import condense, follow_up_subject
 from assistant.core.evidence import citing_sentences, missing_words
 from assistant.core.prompt import render_messages
 from assistant.core.types import ChatRequest, TextDelta, Turn
 from assistant.models import Status
 from assistant.providers import get_chat_model
+from assistant.services.frames import not_covered_text
+from assistant.services.record import Outcome
+from assistant.services.steps import answer_evidence, answer_finish, chat_request, sources_retrieve
 from documents.embeddings import get_embedder
 from documents.management.commands.evaluate_retrieval import fold, questions_path, temporary_reader
 from documents.management.commands.evaluate_retrieval import read_questions as read_retrieval_questions
@@ -78,18 +80,18 @@ async def _stream(model, request: ChatRequest) -> str:
     return "".join(parts)
 
 
-def answer_one(*, user, model, question: str, turns: list[Turn], collection: str) -> tuple[services.Outcome, float]:
+def answer_one(*, user, model, question: str, turns: list[Turn], collection: str) -> tuple[Outcome, float]:
     """One question through chat's steps; returns the outcome and the ms the evidence took."""
-    out = services.Outcome()
+    out = Outcome()
     out.condensed = condense(question, turns)
     query = clean_query(out.condensed)
     vector = get_embedder().embed_query(query) if query else None
-    out.sources, weights = services.sources_retrieve(
+    out.sources, weights = sources_retrieve(
         user, out.condensed, [collection], settings.HUMPHREY_CHAT_PASSAGES, model.max_marking, vector
     )
     started = time.perf_counter()
     subject = follow_up_subject(question, turns)
-    verdict, scored = services.answer_evidence(
+    verdict, scored = answer_evidence(
         question=question if subject else out.condensed,
         vector=vector,
         sources=out.sources,
@@ -100,18 +102,16 @@ def answer_one(*, user, model, question: str, turns: list[Turn], collection: str
     out.coverage = verdict.as_dict()
     if not verdict.covered:
         absent = missing_words(question, verdict.missing)
-        out.status, out.text = Status.NO_ANSWER, services.not_covered_text(out.sources, absent)
+        out.status, out.text = Status.NO_ANSWER, not_covered_text(out.sources, absent)
         return out, evidence_ms
     out.messages = render_messages(question=question, sources=out.sources, turns=turns)
-    request = services.chat_request(
-        model, messages=out.messages, sources=out.sources, question=out.condensed, evidence=scored
-    )
+    request = chat_request(model, messages=out.messages, sources=out.sources, question=out.condensed, evidence=scored)
     out.text = asyncio.run(_stream(model, request))
     vectors = {}
     if model.uses_language_model:
         sentences = citing_sentences(out.text, [s.n for s in out.sources])
         vectors = dict(zip(sentences, get_embedder().embed_documents(sentences), strict=True))
-    services.answer_finish(out, model=model, request=request, weights=weights, vectors=vectors)
+    answer_finish(out, model=model, request=request, weights=weights, vectors=vectors)
     return out, evidence_ms
 
 

@@ -60,3 +60,56 @@ def who(event) -> str:
     """The actor as recorded, or for a failed sign-in the address that was tried."""
     data = event.data if isinstance(event.data, dict) else {}
     return event.actor_label or (f"{data['email']} (not signed in)" if data.get("email") else "—")
+
+
+# Chunks record their heading path as one string joined by documents' HEADING_SEPARATOR (audit
+# imports no feature app, so it is named here); a list is taken too.
+_HEADING_SEPARATOR = " > "
+
+
+def _headings(value) -> list[str]:
+    if isinstance(value, str):
+        return [part.strip() for part in value.split(_HEADING_SEPARATOR) if part.strip()]
+    if isinstance(value, list | tuple):
+        return [str(part).strip() for part in value if str(part).strip()]
+    return []
+
+
+@register.filter
+def section(passage) -> str:
+    """A passage's place in its document, "Part 1 › 2 Passwords and sign-in" (the document's own
+    title, which heads most paths, left out: it is shown beside), with its anchor when that adds
+    something (a page number) rather than restating the heading; "" when there is none."""
+    if not isinstance(passage, dict):
+        return ""
+    title = str(passage.get("document_title") or "").strip().casefold()
+    headings = [h for h in _headings(passage.get("heading_path") or passage.get("section")) if h.casefold() != title]
+    text = " › ".join(headings)
+    anchor = str(passage.get("anchor") or "").strip()
+    restated = {h.casefold() for h in headings} | {f"section {h}".casefold() for h in headings}
+    if anchor and anchor.casefold() not in restated:
+        text = f"{text} ({anchor})" if text else anchor
+    return text
+
+
+@register.filter
+def sig3(value) -> str:
+    """A score to three significant figures (0.0327868852459016 -> 0.0328); "—" when not recorded."""
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return "—" if value in (None, "") else str(value)
+    if abs(value) >= 1000:
+        return f"{value:,.0f}"
+    return f"{value:.3g}"
+
+
+@register.filter
+def money(cost) -> str:
+    """A recorded cost as an amount ("£0.0042"), or "not priced" when no rate was configured."""
+    amount = cost.get("amount") if isinstance(cost, dict) else None
+    if isinstance(amount, bool) or not isinstance(amount, int | float):
+        return "not priced"
+    digits = f"{amount:.6f}".rstrip("0")
+    whole, _, fraction = digits.partition(".")
+    digits = f"{whole}.{fraction.ljust(2, '0')}"
+    currency = cost.get("currency") or ""
+    return f"£{digits}" if currency == "GBP" else f"{digits} {currency}".strip()

@@ -75,8 +75,8 @@ def answer_content(*, question: str, answer: str) -> dict:
                 "n": n,
                 "chunk_id": 500 + n,
                 "document_title": f"Guidance document {n}",
-                "heading_path": ["Part 1", f"Section {n}"],
-                "anchor": f"section-{n}",
+                "heading_path": f"Part 1 > {n} Passwords and sign-in",  # one string, as chunks hold it
+                "anchor": f"Section {n} Passwords and sign-in",
                 "text": f"Passage {n} text about annual leave.",
             }
             for n in (1, 2)

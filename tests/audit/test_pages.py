@@ -197,13 +197,14 @@ def test_event_trace_shows_everything_the_model_saw(client, auditor, history):
         "Passage 1 text about annual leave.",
         "Guidance document 1",
         f"{1:064x}",
-        "vector 0.7123456789",
+        "vector 0.712, keyword 0.25, fused 0.0164",
+        "Part 1 › 1 Passwords and sign-in",
         "Answer only from the numbered passages.",
         "gpt-4o-mini",
         "temperature",
         "answer_v1",
         "1350 total",
-        "0.0042 GBP",
+        "£0.0042",
         "first token 380 ms",
         "cited",
         "Not helpful",
@@ -217,6 +218,64 @@ def test_event_trace_shows_everything_the_model_saw(client, auditor, history):
     ]:
         assert expected in text, expected
     assert "/audit/conversation/1001/" in text
+    assert "0.7123456789" not in text and "0.01639344262295082" not in text
+
+
+def test_event_trace_reads_well_for_new_and_old_events(client, auditor, civil_servant, record_answer):
+    """Sections as headings (never a string taken letter by letter), each passage collapsible under a
+    summary naming its document and section, a cost that was never priced said so, scores to 3 figures."""
+    from audit.services import audit_record
+    from tests.audit.conftest import answer_content, answer_data
+
+    new = record_answer(civil_servant)
+    data = answer_data(conversation_id=77, message_id=78, outcome="answered", collections=["hr"], model="m")
+    data["cost"] = {"currency": "GBP", "amount": None}  # no HUMPHREY_CHAT_COST_PER_1K_TOKENS
+    content = answer_content(question="Old?", answer="Old answer [1].")
+    content["passages"][0]["heading_path"] = ["Part 1", "2 Leave"]  # a list, should one ever be stored
+    content["passages"][0]["anchor"] = "Section 2 Leave"
+    content["passages"][1]["heading_path"] = ""
+    content["passages"][1]["anchor"] = "page 4"
+    old = audit_record(action="answer", actor=civil_servant, outcome="answered", subject="conversation:77",
+                       data=data, content=content)  # fmt: skip
+    client.force_login(auditor)
+
+    text = client.get(f"/audit/event/{new.seq}/").content.decode()
+    assert "[1] Guidance document 1: Part 1 › 1 Passwords and sign-in</span>" in text
+    assert "P › a › s › s" not in text and "Section 1 Passwords" not in text  # the anchor only restates it
+    assert text.count('<details class="govuk-details audit-passage">') == 2
+    assert "£0.0042" in text
+
+    text = client.get(f"/audit/event/{old.seq}/").content.decode()
+    assert "[1] Guidance document 1: Part 1 › 2 Leave</span>" in text
+    assert "[2] Guidance document 2: page 4</span>" in text
+    assert "not priced" in text and "None" not in text
+
+
+@pytest.mark.parametrize(
+    ("value", "shown"),
+    [(0.01639344262295082, "0.0164"), (0.8123456789, "0.812"), (17, "17"), (0.25, "0.25"), (None, "—")],
+)
+def test_scores_are_shown_to_three_significant_figures(value, shown):
+    from audit.templatetags.audit_tags import sig3
+
+    assert sig3(value) == shown
+
+
+@pytest.mark.parametrize(
+    ("cost", "shown"),
+    [
+        ({"currency": "GBP", "amount": 0.0042}, "£0.0042"),
+        ({"currency": "GBP", "amount": 0.5}, "£0.50"),
+        ({"currency": "GBP", "amount": 0.000123}, "£0.000123"),
+        ({"currency": "USD", "amount": 1.25}, "1.25 USD"),
+        ({"currency": "GBP", "amount": None}, "not priced"),
+        (None, "not priced"),
+    ],
+)
+def test_costs_are_an_amount_or_not_priced(cost, shown):
+    from audit.templatetags.audit_tags import money
+
+    assert money(cost) == shown
 
 
 def test_conversation_view_gathers_its_answers(client, auditor, history):

@@ -1,0 +1,98 @@
+"""What every format's reader shares: the refusal, the limits, and building text with sections."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from ..types import Section
+
+
+class ParseError(Exception):
+    """A file we will not ingest; ``message`` is plain English for the curator."""
+
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
+
+    def __str__(self) -> str:
+        return self.message
+
+
+@dataclass(frozen=True)
+class ParseLimits:
+    """What one file may cost us. The service fills these from settings."""
+
+    max_bytes: int = 25 * 1024 * 1024
+    max_pages: int = 500
+    max_uncompressed_bytes: int = 200 * 1024 * 1024
+    max_compression_ratio: int = 100
+    max_zip_entries: int = 5_000
+    max_text_chars: int = 5_000_000
+
+
+class Builder:
+    """Accumulates text and sections: a new section at each heading and each page."""
+
+    def __init__(self) -> None:
+        self.parts: list[str] = []
+        self.length = 0
+        self.sections: list[Section] = []
+        self._spans: list[tuple[int, int, tuple[str, ...], int | None]] = []
+        self.path: list[tuple[int, str]] = []
+        self._open: tuple[int, tuple[str, ...], int | None] | None = None
+
+    def _append(self, text: str) -> tuple[int, int]:
+        if self.parts:
+            self.parts.append("\n\n")
+            self.length += 2
+        start = self.length
+        self.parts.append(text)
+        self.length += len(text)
+        return start, self.length
+
+    def _close(self) -> None:
+        if self._open is not None:
+            start, path, page = self._open
+            if self.length > start:
+                self._spans.append((start, self.length, path, page))
+            self._open = None
+
+    def heading(self, level: int, text: str) -> None:
+        text = squash(text)
+        if not text:
+            return
+        self._close()
+        self.path = [(lvl, t) for lvl, t in self.path if lvl < level]
+        self.path.append((level, text))
+        self._append(text)
+
+    def paragraph(self, text: str, page: int | None = None) -> None:
+        text = text.strip()
+        if not text:
+            return
+        path = tuple(t for _, t in self.path)
+        if self._open is not None and (self._open[1] != path or self._open[2] != page):
+            self._close()
+        start, _ = self._append(text)
+        if self._open is None:
+            self._open = (start, path, page)
+
+    def set_path(self, path: list[tuple[int, str]]) -> None:
+        self.path = list(path)
+
+    def text(self) -> str:
+        """The whole text; fills ``sections`` (call once, at the end)."""
+        self._close()
+        text = "".join(self.parts)
+        self.sections = [
+            Section(text=text[start:end], heading_path=path, page=page, char_start=start, char_end=end)
+            for start, end, path, page in self._spans
+        ]
+        return text
+
+
+def squash(text: str) -> str:
+    """Runs of whitespace as one space, trimmed."""
+    return re.sub(r"\s+", " ", text).strip()

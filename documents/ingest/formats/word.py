@@ -1,0 +1,81 @@
+"""Word documents (python-docx): paragraphs under their heading styles, and tables row by row.
+
+A .docx is a zip: it is checked for zip and decompression bombs before anything inflates.
+"""
+
+from __future__ import annotations
+
+import io
+import re
+import zipfile
+
+from ..types import Section
+from .base import Builder, ParseError, ParseLimits, squash
+
+
+def _check_zip(data: bytes, limits: ParseLimits) -> None:
+    """Refuse zip and decompression bombs before anything inflates a byte."""
+    try:
+        with zipfile.ZipFile(io.BytesIO(data)) as archive:
+            infos = archive.infolist()
+    except (zipfile.BadZipFile, OSError, ValueError):
+        raise ParseError("corrupt", "The Word document could not be opened: it looks damaged.") from None
+    if len(infos) > limits.max_zip_entries:
+        raise ParseError("bomb", "The Word document holds an unreasonable number of parts.")
+    uncompressed = sum(info.file_size for info in infos)
+    compressed = sum(info.compress_size for info in infos) or 1
+    if uncompressed > limits.max_uncompressed_bytes:
+        raise ParseError(
+            "bomb",
+            f"The Word document would expand to {uncompressed // (1024 * 1024)} MB; "
+            f"the most we accept is {limits.max_uncompressed_bytes // (1024 * 1024)} MB.",
+        )
+    if uncompressed > 1024 * 1024 and uncompressed / compressed > limits.max_compression_ratio:
+        raise ParseError("bomb", "The Word document expands to far more data than its size suggests.")
+
+
+def parse_docx(data: bytes, limits: ParseLimits) -> tuple[str, str, list[Section]]:
+    _check_zip(data, limits)
+    import docx
+    from docx.table import Table
+    from docx.text.paragraph import Paragraph
+
+    try:
+        document = docx.Document(io.BytesIO(data))
+    except Exception as exc:
+        raise ParseError(
+            "corrupt", f"The Word document could not be read: it looks damaged ({type(exc).__name__})."
+        ) from None
+    builder = Builder()
+    title = squash(document.core_properties.title or "")
+    first_heading = ""
+    for block in document.iter_inner_content():
+        if isinstance(block, Paragraph):
+            level = _docx_heading_level(block)
+            text = block.text
+            if level is not None:
+                if level == 0:  # the Title style sits above Heading 1
+                    title = title or squash(text)
+                first_heading = first_heading or squash(text)
+                builder.heading(level, text)
+            else:
+                builder.paragraph(text)
+        elif isinstance(block, Table):
+            rows = []
+            for row in block.rows:
+                cells: list[str] = []
+                for cell in row.cells:
+                    value = squash(cell.text)
+                    if not cells or cells[-1] != value:  # merged cells repeat
+                        cells.append(value)
+                rows.append(" | ".join(cells))
+            builder.paragraph("\n".join(rows))
+    return title or first_heading, builder.text(), builder.sections
+
+
+def _docx_heading_level(paragraph) -> int | None:
+    name = (paragraph.style.name if paragraph.style is not None else "") or ""
+    if name == "Title":
+        return 0
+    match = re.match(r"Heading (\d)", name)
+    return int(match.group(1)) if match else None

@@ -12,8 +12,14 @@ from django.db.models import Q
 from django.http import Http404
 from django.shortcuts import get_object_or_404
 
+from accounts.roles import Role, role_required
+
 from .citations import cited_to
 from .models import Chunk, Collection, Document, DocumentVersion
+
+# The curation screens' gate, before any object is looked up: sign-in, then two-factor if the role
+# needs it, then the curator role (403). Which collections a curator may touch is decided below.
+curator_only = role_required(Role.CURATOR)
 
 
 def readable_collections(user):

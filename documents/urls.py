@@ -2,25 +2,25 @@
 
 from django.urls import path
 
-from . import views
+from .views import collections, documents, marking_changes, passages
 
 app_name = "documents"
 
 urlpatterns = [
-    path("", views.collection_list, name="collections"),
-    path("new/", views.collection_create, name="collection_create"),
-    path("c/<slug:slug>/", views.collection_detail, name="collection"),
-    path("c/<slug:slug>/status.json", views.collection_status, name="collection_status"),
-    path("c/<slug:slug>/edit/", views.collection_edit, name="collection_edit"),
-    path("c/<slug:slug>/upload/", views.collection_upload, name="collection_upload"),
-    path("c/<slug:slug>/readers/", views.collection_readers, name="collection_readers"),
-    path("c/<slug:slug>/marking-change/<int:change_id>/", views.marking_change, name="marking_change"),
-    path("c/<slug:slug>/retire/", views.collection_retire, name="collection_retire"),
-    path("c/<slug:slug>/try/", views.collection_try, name="collection_try"),
-    path("documents/<int:document_id>/", views.document_detail, name="document"),
-    path("documents/<int:document_id>/retire/", views.document_retire, name="document_retire"),
-    path("versions/<int:version_id>/", views.version_detail, name="version"),
-    path("versions/<int:version_id>/retry/", views.version_retry, name="version_retry"),
-    path("chunks/<int:chunk_id>/", views.chunk_detail, name="chunk"),
-    path("passage/<int:chunk_id>/", views.passage, name="passage"),
+    path("", collections.collection_list, name="collections"),
+    path("new/", collections.collection_create, name="collection_create"),
+    path("c/<slug:slug>/", collections.collection_detail, name="collection"),
+    path("c/<slug:slug>/status.json", collections.collection_status, name="collection_status"),
+    path("c/<slug:slug>/edit/", collections.collection_edit, name="collection_edit"),
+    path("c/<slug:slug>/upload/", documents.collection_upload, name="collection_upload"),
+    path("c/<slug:slug>/readers/", collections.collection_readers, name="collection_readers"),
+    path("c/<slug:slug>/marking-change/<int:change_id>/", marking_changes.marking_change, name="marking_change"),
+    path("c/<slug:slug>/retire/", collections.collection_retire, name="collection_retire"),
+    path("c/<slug:slug>/try/", collections.collection_try, name="collection_try"),
+    path("documents/<int:document_id>/", documents.document_detail, name="document"),
+    path("documents/<int:document_id>/retire/", documents.document_retire, name="document_retire"),
+    path("versions/<int:version_id>/", documents.version_detail, name="version"),
+    path("versions/<int:version_id>/retry/", documents.version_retry, name="version_retry"),
+    path("chunks/<int:chunk_id>/", passages.chunk_detail, name="chunk"),
+    path("passage/<int:chunk_id>/", passages.passage, name="passage"),
 ]

@@ -78,7 +78,9 @@ def anchor_for(heading_path: tuple[str, ...], page: int | None) -> str:
     return anchor[:200]
 
 
-def _embed_text(title: str, heading_path: tuple[str, ...], text: str) -> str:
+def chunk_embed_text(title: str, heading_path: tuple[str, ...], text: str) -> str:
+    """What the embedder is given for a chunk: title and heading path above its text (re-embedding
+    rebuilds it from the stored chunk, so both must build it here)."""
     context = [title] if title else []
     context.extend(h for h in heading_path if h and h != title)
     return ("\n".join(context) + "\n\n" + text) if context else text
@@ -143,7 +145,7 @@ def chunk_document(parsed: ParsedDocument) -> list[ChunkDraft]:
                 ChunkDraft(
                     ordinal=len(drafts),
                     text=text,
-                    embed_text=_embed_text(parsed.title, section.heading_path, text),
+                    embed_text=chunk_embed_text(parsed.title, section.heading_path, text),
                     heading_path=section.heading_path,
                     anchor=anchor_for(section.heading_path, section.page),
                     page=section.page,

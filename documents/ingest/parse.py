@@ -26,7 +26,7 @@ from .formats.plain import parse_text
 from .formats.word import parse_docx
 from .types import ParsedDocument
 
-__all__ = ["CONTENT_TYPES", "EXTENSIONS", "ParseError", "ParseLimits", "parse", "sniff", "_title_from_name"]
+__all__ = ["CONTENT_TYPES", "EXTENSIONS", "ParseError", "ParseLimits", "parse", "sniff", "title_from_filename"]
 
 
 PDF, DOCX, HTML, MARKDOWN, TEXT = "pdf", "docx", "html", "markdown", "text"
@@ -152,7 +152,7 @@ def parse(data: bytes, filename: str, *, limits: ParseLimits | None = None) -> P
     if not text.strip():
         hint = " It may be a scanned image: upload a version with real text." if kind == PDF else ""
         raise ParseError("no_text", f"No text could be found in the file.{hint}")
-    title = title or _title_from_name(name)
+    title = title or title_from_filename(name)
     return ParsedDocument(
         title=title[:300],
         text=text,
@@ -163,7 +163,7 @@ def parse(data: bytes, filename: str, *, limits: ParseLimits | None = None) -> P
     )
 
 
-def _title_from_name(name: str) -> str:
+def title_from_filename(name: str) -> str:
     stem = PurePath(name).stem
     stem = re.sub(r"^\d+[-_ ]+", "", stem)
     return squash(re.sub(r"[-_]+", " ", stem)).capitalize() or "Untitled"

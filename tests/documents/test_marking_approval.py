@@ -9,8 +9,8 @@ from django.urls import reverse
 
 from accounts.roles import Role
 from audit.models import AuditEvent
-from documents.marking_changes import marking_change_decide, marking_change_pending, marking_change_request
 from documents.models import Marking, MarkingChange
+from documents.services.marking_changes import marking_change_decide, marking_change_pending, marking_change_request
 from tests.conftest import PASSWORD
 
 pytestmark = pytest.mark.django_db

@@ -6,8 +6,8 @@ from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Group
 from django.core.management.base import BaseCommand, CommandError
 
-from documents import services
 from documents.models import Collection
+from documents.services import collections
 
 
 class Command(BaseCommand):
@@ -40,8 +40,8 @@ class Command(BaseCommand):
             if actor is None:
                 raise CommandError(f"No user with the email {by!r}")
         if revoke:
-            services.collection_revoke(collection=found, group=target, user=actor)
+            collections.collection_revoke(collection=found, group=target, user=actor)
             self.stdout.write(f"Group {target.name!r} can no longer read {found.slug!r} through this grant.")
         else:
-            services.collection_grant(collection=found, group=target, user=actor)
+            collections.collection_grant(collection=found, group=target, user=actor)
             self.stdout.write(f"Group {target.name!r} can now read {found.slug!r}.")

@@ -6,8 +6,9 @@ from django.core.exceptions import ValidationError
 from django.core.management.base import BaseCommand
 from django.utils import timezone
 
-from documents import services
+from documents.lifecycle import RUNNING, version_is_stale
 from documents.models import DocumentVersion, VersionStatus
+from documents.services.documents import version_retry
 
 
 class Command(BaseCommand):
@@ -19,7 +20,7 @@ class Command(BaseCommand):
         parser.add_argument("--retry-failed", action="store_true", help="queue failed versions again")
 
     def handle(self, *args, failed: bool = False, retry_stale: bool = False, retry_failed: bool = False, **options):
-        statuses = [VersionStatus.FAILED] if failed else [*services.RUNNING, VersionStatus.QUEUED, VersionStatus.FAILED]
+        statuses = [VersionStatus.FAILED] if failed else [*RUNNING, VersionStatus.QUEUED, VersionStatus.FAILED]
         versions = list(
             DocumentVersion.objects.filter(status__in=statuses)
             .select_related("document__collection")
@@ -32,7 +33,7 @@ class Command(BaseCommand):
         self.stdout.write(f"{'id':>6}  {'status':<10} {'progress':>9}  {'age':>7}  collection / document")
         retried = 0
         for version in versions:
-            stale = services.version_is_stale(version, now=now)
+            stale = version_is_stale(version, now=now)
             age = int((now - version.uploaded_at).total_seconds() // 60)
             progress = f"{version.progress_done}/{version.progress_total}" if version.progress_total else "-"
             label = version.status + (" (stalled)" if stale else "")
@@ -44,7 +45,7 @@ class Command(BaseCommand):
                 self.stdout.write(f"{'':>8}{version.error}")
             if (retry_stale and stale) or (retry_failed and version.status == VersionStatus.FAILED):
                 try:
-                    services.version_retry(version=version, user=None)
+                    version_retry(version=version, user=None)
                     retried += 1
                 except ValidationError as exc:
                     self.stdout.write(f"{'':>8}not retried: {'; '.join(exc.messages)}")

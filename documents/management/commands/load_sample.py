@@ -8,9 +8,9 @@ from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Group
 from django.core.management.base import BaseCommand, CommandError
 
-from documents import services
 from documents.management.commands.ingest import collect_files, ingest_files
 from documents.models import Collection
+from documents.services import collections
 
 SAMPLE_DIR = Path(__file__).resolve().parents[2] / "sample"
 SLUG = "dde-guidance"
@@ -34,11 +34,11 @@ class Command(BaseCommand):
         curator = get_user_model().objects.filter(email__iexact=CURATOR_EMAIL).first()
         collection = Collection.objects.filter(slug=SLUG).first()
         if collection is None:
-            collection = services.collection_create(
+            collection = collections.collection_create(
                 user=curator, name=NAME, slug=SLUG, description=DESCRIPTION, reader_groups=[readers]
             )
         elif not collection.reader_groups.filter(pk=readers.pk).exists():
-            services.collection_grant(collection=collection, group=readers, user=curator)
+            collections.collection_grant(collection=collection, group=readers, user=curator)
         if curator is not None and not collection.curators.filter(pk=curator.pk).exists():
             collection.curators.add(curator)
         files, _ = collect_files([str(SAMPLE_DIR)])

@@ -14,7 +14,7 @@ from django.utils import timezone
 
 from audit.services import audit_record
 
-from .models import Collection, Marking, MarkingChange, MarkingChangeState
+from ..models import Collection, Marking, MarkingChange, MarkingChangeState
 
 REQUESTED = "curation.marking_change_requested"
 DECIDED = "curation.marking_change_decided"

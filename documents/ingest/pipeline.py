@@ -1,0 +1,372 @@
+"""Ingestion: parse -> chunk -> store -> embed -> publish one version, and re-embedding.
+
+``version_ingest`` runs in a worker (queued by ``documents.tasks.version_ingest_task``, or inline by
+``ingest --wait``): parse -> chunk -> store chunks unsearchable -> embed in batches (progress and a
+heartbeat after each) -> publish in ONE transaction that makes the version current and its chunks
+searchable and the previous version's chunks unsearchable. A worker killed part-way leaves a
+version that is not searchable and whose heartbeat goes stale, so ``version_retry``
+(``documents.services``) may take it up again; the chunks already embedded are kept and not
+re-embedded: the same cut keeps its rows, and a chunk whose embedded text another version of the
+document already has takes that vector.
+
+A collection marked above the embedder's ceiling (``documents.embeddings``) is never embedded: the
+upload is refused (``ceiling_refusal_facts`` says why in its audit event), and ingestion and
+re-embedding check again before each batch, in case the marking was raised meanwhile.
+
+Each chunk's answer units are embedded beside it (``chunk_units_embed``), so a question never has to.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+from dataclasses import dataclass
+
+import numpy
+from django.conf import settings
+from django.db import transaction
+from django.db.models import Q
+from django.utils import timezone
+
+from audit.services import audit_record
+from humphrey.metrics import INGESTION_FAILURES
+
+from ..embeddings import embedder_max_marking, embedding_refusal, embeds_marking, get_embedder
+from ..lifecycle import RUNNING, document_searchable_refresh, version_is_stale
+from ..models import Chunk, Collection, Document, DocumentVersion, Marking, VersionStatus
+from ..subjects import audit_subject
+from .chunk import chunk_document, chunk_embed_text
+from .parse import ParseError, ParseLimits, parse
+from .types import ChunkDraft
+from .units import embed_text as unit_embed_text
+from .units import split_units
+
+logger = logging.getLogger(__name__)
+
+# How a chunk's heading path is stored in one text column (and split again to rebuild its embed text).
+HEADING_SEPARATOR = " > "
+
+
+def parse_limits() -> ParseLimits:
+    """What one file may cost to parse, from settings."""
+    return ParseLimits(
+        max_bytes=settings.HUMPHREY_MAX_UPLOAD_MB * 1024 * 1024,
+        max_pages=settings.HUMPHREY_INGEST_MAX_PAGES,
+        max_uncompressed_bytes=settings.HUMPHREY_INGEST_MAX_UNCOMPRESSED_MB * 1024 * 1024,
+    )
+
+
+@dataclass
+class IngestOutcome:
+    version_id: int
+    status: str
+    chunks: int = 0
+    embedded: int = 0
+    reused: int = 0
+    error: str = ""
+
+
+def _embed_hash(text: str) -> str:
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+def chunk_units_embed(chunks: list[Chunk], embedder) -> None:
+    """Each chunk's answer units and their vectors (``documents.ingest.units``), set on the objects."""
+    texts: list[str] = []
+    for chunk in chunks:
+        units = split_units(chunk.text)
+        chunk.units = [u.as_list() for u in units]
+        heading = chunk.heading_path.split(HEADING_SEPARATOR)[-1] if chunk.heading_path else ""
+        texts.extend(unit_embed_text(chunk.text, units, i, heading) for i in range(len(units)))
+    vectors = numpy.asarray(embedder.embed_documents(texts) if texts else [], dtype=numpy.float16)
+    at = 0
+    for chunk in chunks:
+        chunk.unit_vectors = vectors[at : at + len(chunk.units)].tobytes()
+        at += len(chunk.units)
+
+
+def _claim(version_id: int) -> DocumentVersion | None:
+    """Mark the version as being parsed by us, unless it is done or someone else is on it."""
+    with transaction.atomic():
+        version = DocumentVersion.objects.select_for_update().select_related("document__collection").get(pk=version_id)
+        if version.status in (VersionStatus.READY, VersionStatus.FAILED):
+            return None
+        if version.status in RUNNING and not version_is_stale(version):
+            return None
+        now = timezone.now()
+        version.status = VersionStatus.PARSING
+        version.started_at = now
+        version.heartbeat_at = now
+        version.error = ""
+        version.save(update_fields=["status", "started_at", "heartbeat_at", "error"])
+    return version
+
+
+def _fail(version: DocumentVersion, message: str) -> None:
+    DocumentVersion.objects.filter(pk=version.pk).update(
+        status=VersionStatus.FAILED, error=message[:2000], finished_at=timezone.now(), heartbeat_at=timezone.now()
+    )
+
+
+class EmbeddingRefused(Exception):
+    """The version's collection is marked above what the embedder may be sent."""
+
+    def __init__(self, message: str, marking: str) -> None:
+        super().__init__(message)
+        self.message, self.marking = message, marking
+
+
+def ceiling_refusal_facts(marking: str) -> dict:
+    """The audit facts of a refusal at the embedder's ceiling (the upload's and the worker's alike)."""
+    return {"refused": "embedding_marking", "marking": marking, "embeddings_max_marking": embedder_max_marking()}
+
+
+def _check_embedding_ceiling(version: DocumentVersion) -> None:
+    """Raise ``EmbeddingRefused`` if the collection, as it is marked now, is above the embedder's ceiling."""
+    marking = Collection.objects.filter(pk=version.document.collection_id).values_list("marking", flat=True).get()
+    message = embedding_refusal(marking)
+    if message:
+        raise EmbeddingRefused(message, marking)
+
+
+def _refuse(version: DocumentVersion, exc: EmbeddingRefused) -> None:
+    """Fail the version with the reason and record the refusal, together."""
+    with transaction.atomic():
+        _fail(version, exc.message)
+        audit_record(
+            action="curation.version_ingest",
+            outcome="refused",
+            subject=audit_subject(version),
+            data={
+                "collection_id": version.document.collection_id,
+                "document_id": version.document_id,
+                "version_id": version.pk,
+                **ceiling_refusal_facts(exc.marking),
+            },
+        )
+    INGESTION_FAILURES.labels(code="embedding_marking").inc()
+
+
+def _store_chunks(version: DocumentVersion, drafts: list[ChunkDraft]) -> list[Chunk]:
+    """This version's chunks, unsearchable; kept from an earlier attempt if they are the same cut."""
+    wanted = [(d.ordinal, d.char_start, d.char_end, _embed_hash(d.embed_text)) for d in drafts]
+    with transaction.atomic():
+        existing = list(version.chunks.order_by("ordinal"))
+        have = [(c.ordinal, c.char_start, c.char_end, c.embed_sha256) for c in existing]
+        if have == wanted:
+            return existing
+        if existing:
+            version.chunks.all().delete()
+        collection_id = version.document.collection_id
+        chunks = [
+            Chunk(
+                version=version,
+                collection_id=collection_id,
+                searchable=False,
+                ordinal=d.ordinal,
+                text=d.text,
+                heading_path=HEADING_SEPARATOR.join(d.heading_path)[:1000],
+                anchor=d.anchor[:200],
+                page=d.page,
+                char_start=d.char_start,
+                char_end=d.char_end,
+                token_count=d.token_count,
+                embed_sha256=_embed_hash(d.embed_text),
+            )
+            for d in drafts
+        ]
+        return Chunk.objects.bulk_create(chunks, batch_size=500)
+
+
+def _reuse_embeddings(version: DocumentVersion, pending: list[Chunk], model_id: str) -> int:
+    """Copy vectors from the same document's other versions for chunks whose embedded text is unchanged."""
+    hashes = {c.embed_sha256 for c in pending}
+    if not hashes:
+        return 0
+    found: dict[str, object] = {}
+    for embed_hash, vector, units, unit_vectors in (
+        Chunk.objects.filter(
+            version__document_id=version.document_id,
+            embed_sha256__in=hashes,
+            embedding_model=model_id,
+            embedding__isnull=False,
+            unit_vectors__isnull=False,
+        )
+        .exclude(version=version)
+        .values_list("embed_sha256", "embedding", "units", "unit_vectors")
+    ):
+        found.setdefault(embed_hash, (vector, units, unit_vectors))
+    reused = [c for c in pending if c.embed_sha256 in found]
+    for chunk in reused:
+        chunk.embedding, chunk.units, chunk.unit_vectors = found[chunk.embed_sha256]
+        chunk.embedding_model = model_id
+    Chunk.objects.bulk_update(reused, ["embedding", "embedding_model", "units", "unit_vectors"], batch_size=500)
+    return len(reused)
+
+
+def _publish(version: DocumentVersion, title: str) -> bool:
+    """One transaction: the version becomes ready and (if newest) current and searchable."""
+    with transaction.atomic():
+        document = Document.objects.select_for_update().get(pk=version.document_id)
+        version = DocumentVersion.objects.select_for_update().get(pk=version.pk)
+        if version.status != VersionStatus.EMBEDDING:
+            return False  # another attempt finished it, or someone changed it under us
+        if version.chunks.filter(embedding__isnull=True).exists():
+            return False
+        current = document.current_version
+        becomes_current = current is None or current.status != VersionStatus.READY or current.number < version.number
+        version.status = VersionStatus.READY
+        version.finished_at = timezone.now()
+        version.heartbeat_at = version.finished_at
+        version.progress_done = version.progress_total
+        version.save(update_fields=["status", "finished_at", "heartbeat_at", "progress_done"])
+        if becomes_current:
+            document.current_version = version
+            if title:
+                document.title = title[:300]
+            document.save(update_fields=["current_version", "title", "updated_at"])
+        document_searchable_refresh(document)
+    return True
+
+
+def version_ingest(version_id: int) -> IngestOutcome:
+    """Parse, chunk, embed and publish one version. Safe to call again: it does only what is left.
+
+    Returns without doing anything if the version is ready or failed, or if another worker is on it
+    (its heartbeat is fresh). A ``ParseError`` or any other error fails this version only, with a
+    message for the curator; an interrupted process (killed worker) leaves it stale and retryable.
+    """
+    version = _claim(version_id)
+    if version is None:
+        current = DocumentVersion.objects.filter(pk=version_id).values_list("status", flat=True).first()
+        return IngestOutcome(version_id=version_id, status=current or "missing")
+    stage = "reading the file"
+    try:
+        _check_embedding_ceiling(version)
+        with version.file.open("rb") as handle:
+            data = handle.read()
+        stage = "parsing"
+        parsed = parse(data, version.original_filename, limits=parse_limits())
+        stage = "chunking"
+        drafts = chunk_document(parsed)
+        if not drafts:
+            raise ParseError("no_text", "No text could be found in the file.")
+        chunks = _store_chunks(version, drafts)
+        embedder = get_embedder()
+        model_id = embedder.model_id
+        pending = [c for c in chunks if c.embedding is None or c.embedding_model != model_id]
+        stage = "embedding"
+        reused = _reuse_embeddings(version, pending, model_id)
+        pending = [c for c in pending if c.embedding_model != model_id]
+        done = len(chunks) - len(pending)
+        DocumentVersion.objects.filter(pk=version.pk).update(
+            status=VersionStatus.EMBEDDING,
+            title=parsed.title[:300],
+            content_type=parsed.content_type,
+            page_count=parsed.page_count,
+            progress_total=len(chunks),
+            progress_done=done,
+            heartbeat_at=timezone.now(),
+        )
+        texts = {d.ordinal: d.embed_text for d in drafts}
+        # Similar lengths together: less padding per batch, so faster on CPU.
+        pending.sort(key=lambda c: len(texts[c.ordinal]))
+        batch_size = settings.HUMPHREY_INGEST_BATCH
+        for start in range(0, len(pending), batch_size):
+            batch = pending[start : start + batch_size]
+            _check_embedding_ceiling(version)  # the marking may have been raised since the last batch
+            vectors = embedder.embed_documents([texts[c.ordinal] for c in batch])
+            for chunk, vector in zip(batch, vectors, strict=True):
+                chunk.embedding = vector
+                chunk.embedding_model = model_id
+            chunk_units_embed(batch, embedder)
+            with transaction.atomic():
+                Chunk.objects.bulk_update(batch, ["embedding", "embedding_model", "units", "unit_vectors"])
+                done += len(batch)
+                DocumentVersion.objects.filter(pk=version.pk).update(progress_done=done, heartbeat_at=timezone.now())
+        stage = "publishing"
+        _publish(version, parsed.title)
+    except ParseError as exc:
+        _fail(version, exc.message)
+        INGESTION_FAILURES.labels(code=exc.code).inc()
+        return IngestOutcome(version_id=version_id, status=VersionStatus.FAILED, error=exc.message)
+    except EmbeddingRefused as exc:
+        _refuse(version, exc)
+        return IngestOutcome(version_id=version_id, status=VersionStatus.FAILED, error=exc.message)
+    except Exception as exc:
+        logger.exception("ingestion of version %s failed while %s", version_id, stage)
+        message = (
+            f"Something went wrong while {stage} ({type(exc).__name__}). "
+            "Try again; if it keeps failing, tell the service team."
+        )
+        _fail(version, message)
+        INGESTION_FAILURES.labels(code="internal").inc()
+        return IngestOutcome(version_id=version_id, status=VersionStatus.FAILED, error=message)
+    status = DocumentVersion.objects.filter(pk=version_id).values_list("status", flat=True).first()
+    return IngestOutcome(
+        version_id=version_id,
+        status=status,
+        chunks=len(chunks),
+        embedded=len(pending),
+        reused=reused,
+    )
+
+
+def chunks_reembed(*, batch_size: int | None = None, progress=None) -> int:
+    """Re-embed every chunk whose vector came from another model than the configured one.
+
+    Works from the stored text: title + heading path + text, as the chunker builds it. Each batch
+    commits on its own, so an interrupted run resumes where it stopped. Returns the number done.
+    Chunks of collections marked above the embedder's ceiling are left as they are
+    (``chunks_reembed_refused`` counts them).
+    """
+    embedder = get_embedder()
+    model_id = embedder.model_id
+    batch_size = batch_size or settings.HUMPHREY_INGEST_BATCH
+    # Filtered by the collections' markings as they are at each batch (one may be raised meanwhile).
+    todo = _reembed_todo(model_id).filter(collection__marking__in=_embeddable_markings())
+    done = 0
+    while True:
+        batch = list(todo.select_related("version__document").order_by("pk")[:batch_size])
+        if not batch:
+            return done
+        texts = []
+        for chunk in batch:
+            title = chunk.version.title or chunk.version.document.title
+            path = tuple(p for p in chunk.heading_path.split(HEADING_SEPARATOR) if p)
+            texts.append(chunk_embed_text(title, path, chunk.text))
+        vectors = embedder.embed_documents(texts)
+        for chunk, vector, text in zip(batch, vectors, texts, strict=True):
+            chunk.embedding = vector
+            chunk.embedding_model = model_id
+            chunk.embed_sha256 = _embed_hash(text)
+        chunk_units_embed(batch, embedder)
+        with transaction.atomic():
+            Chunk.objects.bulk_update(batch, ["embedding", "embedding_model", "embed_sha256", "units", "unit_vectors"])
+        done += len(batch)
+        if progress is not None:
+            progress(len(batch))
+
+
+def _reembed_todo(model_id: str):
+    return Chunk.objects.filter(
+        ~Q(embedding_model=model_id) | Q(embedding__isnull=True) | Q(unit_vectors__isnull=True)
+    ).exclude(version__status__in=[VersionStatus.QUEUED, *RUNNING])
+
+
+def _embeddable_markings() -> list[str]:
+    return [m for m in Marking.values if embeds_marking(m)]
+
+
+def chunks_reembed_refused() -> tuple[int, str]:
+    """How many chunks ``chunks_reembed`` leaves because their collection is above the embedder's
+    ceiling, and why ("" when none)."""
+    todo = _reembed_todo(get_embedder().model_id).exclude(collection__marking__in=_embeddable_markings())
+    count = todo.count()
+    if not count:
+        return 0, ""
+    markings = " and ".join(sorted(set(todo.values_list("collection__marking", flat=True)), key=Marking.rank))
+    return count, (
+        f"{count} chunk(s) are in {markings} collections; the embedding endpoint is approved up to "
+        f"{embedder_max_marking()}, so they are not sent to it."
+    )

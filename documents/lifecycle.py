@@ -1,0 +1,54 @@
+"""Where a version stands, read by both the curators' services and the ingestion worker.
+
+Searchability is copied down onto ``Chunk.searchable`` so retrieval filters one table. It is true
+exactly when the chunk's version is its document's current version, that version is ready, the
+document is active and the collection is active; every service that moves one of those keeps it
+right in the same transaction (``document_searchable_refresh``, or an update of its own when the
+answer is simply "none").
+
+This module sits below both ``documents.services`` and ``documents.ingest.pipeline``: the services
+queue work for the pipeline and re-export what it does, and the pipeline needs these same answers
+to claim and publish a version, so neither imports the other's package to get them.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from django.conf import settings
+from django.utils import timezone
+
+from .models import Chunk, Collection, Document, DocumentVersion, VersionStatus
+
+# A worker is on the version (or was, if its heartbeat has gone stale).
+RUNNING = (VersionStatus.PARSING, VersionStatus.EMBEDDING)
+
+
+def version_is_stale(version: DocumentVersion, *, now=None) -> bool:
+    """True if a worker should be working on it but has shown no sign of life for a while."""
+    now = now or timezone.now()
+    limit = timedelta(seconds=settings.HUMPHREY_INGEST_STALE_SECONDS)
+    if version.status in RUNNING:
+        seen = version.heartbeat_at or version.started_at or version.uploaded_at
+        return now - seen > limit
+    if version.status == VersionStatus.QUEUED:
+        return now - version.uploaded_at > limit
+    return False
+
+
+def document_searchable_refresh(document: Document) -> None:
+    """Make ``Chunk.searchable`` true exactly for the current, ready version of an active document.
+
+    Call it inside the transaction that changed the document, its current version or its status."""
+    collection_active = Collection.objects.filter(pk=document.collection_id, is_active=True).exists()
+    current = document.current_version_id
+    Chunk.objects.filter(version__document=document, searchable=True).exclude(version_id=current).update(
+        searchable=False
+    )
+    if current is not None:
+        visible = (
+            document.is_active
+            and collection_active
+            and DocumentVersion.objects.filter(pk=current, status=VersionStatus.READY).exists()
+        )
+        Chunk.objects.filter(version_id=current).exclude(searchable=visible).update(searchable=visible)

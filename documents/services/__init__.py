@@ -1,0 +1,50 @@
+"""Every write to collections, documents, versions and chunks, by room.
+
+- ``collections``: create, update, grant and revoke readers, retire;
+- ``marking_changes``: a lowered marking waiting for a second curator;
+- ``documents``: upload, retire and retry documents' versions;
+- ingestion itself is ``documents.ingest.pipeline``, beside parse, chunk and units.
+
+Inside the documents app, import from those modules. This package re-exports the names other apps,
+commands, tests and benches import from ``documents.services``, so they need not know the rooms.
+"""
+
+from ..ingest.pipeline import (
+    IngestOutcome,
+    chunk_units_embed,
+    chunks_reembed,
+    chunks_reembed_refused,
+    version_ingest,
+)
+from ..lifecycle import RUNNING, version_is_stale
+from .collections import collection_create, collection_grant, collection_retire, collection_revoke, collection_update
+from .documents import document_retire, document_upload, version_can_retry, version_retry
+from .marking_changes import (
+    marking_change_decide,
+    marking_change_pending,
+    marking_change_request,
+    marking_change_withdraw,
+)
+
+__all__ = [
+    "RUNNING",
+    "IngestOutcome",
+    "chunk_units_embed",
+    "chunks_reembed",
+    "chunks_reembed_refused",
+    "collection_create",
+    "collection_grant",
+    "collection_retire",
+    "collection_revoke",
+    "collection_update",
+    "document_retire",
+    "document_upload",
+    "marking_change_decide",
+    "marking_change_pending",
+    "marking_change_request",
+    "marking_change_withdraw",
+    "version_can_retry",
+    "version_ingest",
+    "version_is_stale",
+    "version_retry",
+]

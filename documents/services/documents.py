@@ -1,0 +1,187 @@
+"""Documents and their versions: upload, retire, retry, and whether a version's ingestion has stalled.
+
+Names are ``<entity>_<action>``. Each change records an audit event (``curation.<what>``) last in the
+same transaction, so both happen or neither does, and keeps ``Chunk.searchable`` right
+(``documents.lifecycle``). An upload is queued for ``documents.ingest.pipeline.version_ingest``
+(the worker's ``documents.tasks.version_ingest_task``) once the transaction commits.
+
+A collection marked above the embedder's ceiling (``documents.embeddings``) takes no new upload: the
+version fails with the reason, its file kept, so it can be retried once the embedder may take it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from pathlib import PurePath
+
+from django.conf import settings
+from django.core.exceptions import ValidationError
+from django.core.files.base import ContentFile
+from django.db import transaction
+from django.db.models import Max
+from django.utils import timezone
+
+from audit.services import audit_record
+
+from ..embeddings import embedding_refusal
+from ..ingest.parse import CONTENT_TYPES, sniff, title_from_filename
+from ..ingest.pipeline import ceiling_refusal_facts
+from ..lifecycle import document_searchable_refresh, version_is_stale
+from ..models import Chunk, Collection, Document, DocumentVersion, VersionStatus
+from ..subjects import audit_subject
+from ..tasks import version_ingest_task
+
+
+def _enqueue(version_id: int) -> None:
+    result = version_ingest_task.enqueue(version_id)
+    DocumentVersion.objects.filter(pk=version_id).update(task_id=str(result.id)[:64])
+
+
+def document_upload(
+    *, collection: Collection, filename: str, data: bytes, user, enqueue: bool = True
+) -> DocumentVersion:
+    """Store an upload as a new version of the document with that file name, queued for ingestion.
+
+    The same bytes as the document's latest version are recognised by SHA-256: that version is
+    returned (with ``duplicate = True``) and nothing is stored or embedded again. A file too large
+    to accept still gets a version, failed with the reason, so a batch reports it and goes on; its
+    bytes are not kept. With ``enqueue`` the ingestion task is queued once the transaction commits;
+    without it the caller runs ``version_ingest`` itself (the ``ingest --wait`` command does).
+    """
+    name = PurePath(filename.replace("\\", "/")).name.strip()[:255]
+    if not name:
+        raise ValidationError("The file has no name.")
+    if not collection.is_active:
+        raise ValidationError("This collection is retired: no documents can be added to it.")
+    digest = hashlib.sha256(data).hexdigest()
+    too_large = len(data) > settings.HUMPHREY_MAX_UPLOAD_MB * 1024 * 1024
+    # Refused before anything is sent; the file is kept so it can be retried under another embedder.
+    above_ceiling = "" if too_large else embedding_refusal(collection.marking)
+    with transaction.atomic():
+        document, created = Document.objects.select_for_update().get_or_create(
+            collection=collection, source_name=name, defaults={"title": title_from_filename(name)[:300]}
+        )
+        latest = document.versions.order_by("-number").first()
+        restored = False
+        if latest is not None and latest.sha256 == digest:
+            if not document.is_active:
+                document.is_active, document.retired_at = True, None
+                document.save(update_fields=["is_active", "retired_at", "updated_at"])
+                document_searchable_refresh(document)
+                restored = True
+                audit_record(
+                    action="curation.document_restore",
+                    actor=user,
+                    subject=audit_subject(document),
+                    data={"collection_id": collection.pk, "document_id": document.pk, "version_id": latest.pk},
+                )
+            latest.duplicate = True
+            latest.restored = restored
+            return latest
+        if not document.is_active:
+            document.is_active, document.retired_at = True, None
+            document.save(update_fields=["is_active", "retired_at", "updated_at"])
+            restored = True
+        number = (document.versions.aggregate(n=Max("number"))["n"] or 0) + 1
+        kind = sniff(data) if data else None
+        version = DocumentVersion(
+            document=document,
+            number=number,
+            original_filename=name,
+            sha256=digest,
+            size_bytes=len(data),
+            content_type=CONTENT_TYPES.get(kind, "") if kind else "",
+            uploaded_by=user if getattr(user, "is_authenticated", False) else None,
+        )
+        if too_large:
+            version.status = VersionStatus.FAILED
+            version.error = (
+                f"The file is {len(data) / (1024 * 1024):.1f} MB; the most we accept is "
+                f"{settings.HUMPHREY_MAX_UPLOAD_MB} MB."
+            )
+            version.finished_at = timezone.now()
+            version.save()
+        else:
+            if above_ceiling:
+                version.status = VersionStatus.FAILED
+                version.error = above_ceiling
+                version.finished_at = timezone.now()
+            version.file.save(name, ContentFile(data), save=False)
+            version.save()
+        refused = too_large or bool(above_ceiling)
+        audit_record(
+            action="curation.document_upload",
+            actor=user,
+            subject=audit_subject(version),
+            outcome="refused" if refused else "queued",
+            data={
+                "collection_id": collection.pk,
+                "document_id": document.pk,
+                "version_id": version.pk,
+                "version": number,
+                "filename": name,
+                "sha256": digest,
+                "size_bytes": len(data),
+                "new_document": created,
+                "restored": restored,
+                **(ceiling_refusal_facts(collection.marking) if above_ceiling else {}),
+            },
+        )
+        if enqueue and not refused:
+            transaction.on_commit(lambda: _enqueue(version.pk))
+    version.duplicate = False
+    version.restored = restored
+    return version
+
+
+def document_retire(*, document: Document, user) -> Document:
+    """Retire a document: never searched again; its versions and chunks are kept for past answers."""
+    with transaction.atomic():
+        document = Document.objects.select_for_update().get(pk=document.pk)
+        if not document.is_active:
+            return document
+        document.is_active = False
+        document.retired_at = timezone.now()
+        document.save(update_fields=["is_active", "retired_at", "updated_at"])
+        hidden = Chunk.objects.filter(version__document=document, searchable=True).update(searchable=False)
+        audit_record(
+            action="curation.document_retire",
+            actor=user,
+            subject=audit_subject(document),
+            data={"collection_id": document.collection_id, "document_id": document.pk, "chunks_hidden": hidden},
+        )
+    return document
+
+
+def version_can_retry(version: DocumentVersion) -> bool:
+    return bool(version.file) and (version.status == VersionStatus.FAILED or version_is_stale(version))
+
+
+def version_retry(*, version: DocumentVersion, user, enqueue: bool = True) -> DocumentVersion:
+    """Queue a failed (or stalled) version again. Chunks it already embedded are kept."""
+    with transaction.atomic():
+        version = DocumentVersion.objects.select_for_update().select_related("document").get(pk=version.pk)
+        if not version_can_retry(version):
+            if not version.file:
+                raise ValidationError("This version's file was not kept (it was too large), so upload it again.")
+            raise ValidationError("Only a failed version, or one whose ingestion has stalled, can be retried.")
+        previous = version.status
+        version.status = VersionStatus.QUEUED
+        version.error = ""
+        version.heartbeat_at = None
+        version.finished_at = None
+        version.save(update_fields=["status", "error", "heartbeat_at", "finished_at"])
+        audit_record(
+            action="curation.version_retry",
+            actor=user,
+            subject=audit_subject(version),
+            data={
+                "collection_id": version.document.collection_id,
+                "document_id": version.document_id,
+                "version_id": version.pk,
+                "previous_status": previous,
+            },
+        )
+        if enqueue:
+            transaction.on_commit(lambda: _enqueue(version.pk))
+    return version

@@ -1,0 +1,214 @@
+"""A curator's collections: the list, one collection's page and its status poll, create, edit,
+readers, retire, and trying a question against it."""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.contrib import messages
+from django.contrib.auth.models import Group
+from django.core.exceptions import ValidationError
+from django.db.models import Count, Prefetch, Q
+from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
+
+from ..access import access_collection_for_curator, curated_collections, curator_only, may_read_collection
+from ..forms import CollectionEditForm, CollectionForm, GrantForm, TryQuestionForm, UploadForm
+from ..lifecycle import RUNNING
+from ..models import Collection, DocumentVersion, Marking, VersionStatus
+from ..services import collections as collection_services
+from ..services.marking_changes import marking_change_pending
+
+
+@require_GET
+@curator_only
+def collection_list(request: HttpRequest) -> HttpResponse:
+    collections = (
+        curated_collections(request.user)
+        .annotate(document_count=Count("documents", filter=Q(documents__is_active=True), distinct=True))
+        .prefetch_related("reader_groups")
+        .order_by("-is_active", "name")
+    )
+    return render(request, "documents/collection_list.html", {"collections": collections})
+
+
+@require_http_methods(["GET", "POST"])
+@curator_only
+def collection_create(request: HttpRequest) -> HttpResponse:
+    form = CollectionForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        try:
+            collection = collection_services.collection_create(
+                user=request.user,
+                name=form.cleaned_data["name"],
+                slug=form.cleaned_data["slug"],
+                description=form.cleaned_data["description"],
+                marking=form.cleaned_data["marking"],
+                reader_groups=form.cleaned_data["reader_groups"],
+            )
+        except ValidationError as exc:
+            form.add_error(None, exc)
+        else:
+            messages.success(request, f"Collection “{collection.name}” created.")
+            return redirect("documents:collection", slug=collection.slug)
+    return render(request, "documents/collection_form.html", {"form": form})
+
+
+def _documents_with_latest(collection: Collection):
+    latest = DocumentVersion.objects.order_by("-number").only(
+        "id", "document_id", "number", "status", "progress_done", "progress_total", "error", "uploaded_at"
+    )
+    documents = list(
+        collection.documents.select_related("current_version")
+        .prefetch_related(Prefetch("versions", queryset=latest, to_attr="newest_first"))
+        .order_by("-is_active", "title")
+    )
+    for document in documents:
+        document.latest = document.newest_first[0] if document.newest_first else None
+    return documents
+
+
+@require_GET
+@curator_only
+def collection_detail(request: HttpRequest, slug: str) -> HttpResponse:
+    collection = access_collection_for_curator(request.user, slug)
+    documents = _documents_with_latest(collection)
+    busy = any(d.latest and d.latest.status in (VersionStatus.QUEUED, *RUNNING) for d in documents)
+    return render(
+        request,
+        "documents/collection_detail.html",
+        {
+            "collection": collection,
+            "documents": documents,
+            "busy": busy,
+            "readers": collection.reader_groups.order_by("name"),
+            "grant_form": GrantForm(),
+            "upload_form": UploadForm(),
+            "try_form": TryQuestionForm(),
+            "max_upload_mb": settings.HUMPHREY_MAX_UPLOAD_MB,
+            "marking_change": marking_change_pending(collection),
+        },
+    )
+
+
+@require_GET
+@curator_only
+def collection_status(request: HttpRequest, slug: str) -> JsonResponse:
+    """Ingestion progress of each document's newest version, for the page's poller."""
+    collection = access_collection_for_curator(request.user, slug)
+    rows = []
+    for document in _documents_with_latest(collection):
+        version = document.latest
+        if version is None:
+            continue
+        rows.append(
+            {
+                "version": version.pk,
+                "status": version.status,
+                "label": version.get_status_display(),
+                "done": version.progress_done,
+                "total": version.progress_total,
+                "error": version.error,
+            }
+        )
+    busy = any(r["status"] in (VersionStatus.QUEUED, *RUNNING) for r in rows)
+    return JsonResponse({"versions": rows, "busy": busy})
+
+
+@require_http_methods(["GET", "POST"])
+@curator_only
+def collection_edit(request: HttpRequest, slug: str) -> HttpResponse:
+    """Change a collection's name, description or marking (its short name stays: addresses use it)."""
+    collection = access_collection_for_curator(request.user, slug)
+    form = CollectionEditForm(
+        request.POST if request.method == "POST" else None,
+        initial={"name": collection.name, "description": collection.description, "marking": collection.marking},
+        current_marking=collection.marking,
+    )
+    if request.method == "POST" and form.is_valid():
+        if not form.has_changed():
+            messages.info(request, "Nothing was changed.")
+            return redirect("documents:collection", slug=collection.slug)
+        try:
+            collection_services.collection_update(
+                collection=collection,
+                user=request.user,
+                name=form.cleaned_data["name"],
+                description=form.cleaned_data["description"],
+                marking=form.cleaned_data["marking"],
+                reason=form.cleaned_data["downgrade_reason"] if form.lowers_marking() else "",
+            )
+        except ValidationError as exc:
+            form.add_error(None, exc)
+        else:
+            pending = marking_change_pending(collection)
+            if form.lowers_marking() and pending and pending.requested_by_id == request.user.pk:
+                messages.success(
+                    request,
+                    f"Your request to lower the marking to {pending.to_marking} is waiting for another curator "
+                    "of this collection to approve it. Until then it stays "
+                    f"{pending.from_marking}.",
+                )
+            else:
+                messages.success(request, f"Collection “{collection.name}” updated.")
+            return redirect("documents:collection", slug=collection.slug)
+    return render(
+        request,
+        "documents/collection_edit.html",
+        {
+            "collection": collection,
+            "form": form,
+            "max_marking": settings.HUMPHREY_MAX_MARKING,
+            "not_served": [m for m in Marking.values if m not in Marking.at_most(settings.HUMPHREY_MAX_MARKING)],
+            "downgrade_needs_approval": settings.HUMPHREY_MARKING_DOWNGRADE_APPROVAL,
+        },
+    )
+
+
+@require_POST
+@curator_only
+def collection_readers(request: HttpRequest, slug: str) -> HttpResponse:
+    collection = access_collection_for_curator(request.user, slug)
+    if "revoke" in request.POST:
+        group = get_object_or_404(collection.reader_groups.all(), pk=request.POST.get("revoke"))
+        collection_services.collection_revoke(collection=collection, group=group, user=request.user)
+        messages.success(request, f"“{group.name}” can no longer read this collection.")
+    else:
+        form = GrantForm(request.POST)
+        if form.is_valid():
+            group: Group = form.cleaned_data["group"]
+            collection_services.collection_grant(collection=collection, group=group, user=request.user)
+            messages.success(request, f"“{group.name}” can now read this collection.")
+        else:
+            messages.error(request, "Choose a group to grant.")
+    return redirect("documents:collection", slug=slug)
+
+
+@require_http_methods(["GET", "POST"])
+@curator_only
+def collection_retire(request: HttpRequest, slug: str) -> HttpResponse:
+    collection = access_collection_for_curator(request.user, slug)
+    if request.method == "POST":
+        collection_services.collection_retire(collection=collection, user=request.user)
+        messages.success(request, f"“{collection.name}” is retired and will no longer be searched.")
+        return redirect("documents:collections")
+    return render(request, "documents/confirm_retire.html", {"thing": collection, "kind": "collection"})
+
+
+@require_GET
+@curator_only
+def collection_try(request: HttpRequest, slug: str) -> HttpResponse:
+    """What retrieval returns for this user from this collection (the same call the chat makes)."""
+    collection = access_collection_for_curator(request.user, slug)
+    form = TryQuestionForm(request.GET or None)
+    passages = None
+    if form.is_bound and form.is_valid():
+        from ..retrieval import passages_for_user
+
+        passages = passages_for_user(user=request.user, query=form.cleaned_data["q"], collections=[slug], k=8)
+    can_read = may_read_collection(request.user, collection)
+    return render(
+        request,
+        "documents/collection_try.html",
+        {"collection": collection, "form": form, "passages": passages, "can_read": can_read},
+    )

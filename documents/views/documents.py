@@ -1,0 +1,109 @@
+"""Documents and their versions: uploading into a collection, a document's page, a version's page,
+retiring a document and retrying a version."""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.contrib import messages
+from django.core.exceptions import ValidationError
+from django.db.models import Count
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
+
+from ..access import (
+    access_collection_for_curator,
+    access_document_for_curator,
+    access_version_for_curator,
+    curator_only,
+)
+from ..forms import UploadForm
+from ..lifecycle import version_is_stale
+from ..models import VersionStatus
+from ..services import documents as document_services
+
+
+@require_POST
+@curator_only
+def collection_upload(request: HttpRequest, slug: str) -> HttpResponse:
+    collection = access_collection_for_curator(request.user, slug)
+    form = UploadForm(request.POST, request.FILES)
+    if not form.is_valid():
+        messages.error(request, "Choose one or more files to upload.")
+        return redirect("documents:collection", slug=slug)
+    limit = settings.HUMPHREY_MAX_UPLOAD_MB * 1024 * 1024
+    queued, unchanged, refused = [], [], []
+    for upload in form.cleaned_data["files"]:
+        if upload.size > limit:  # never read an oversized file into memory
+            refused.append(f"{upload.name}: larger than {settings.HUMPHREY_MAX_UPLOAD_MB} MB")
+            continue
+        try:
+            version = document_services.document_upload(
+                collection=collection, filename=upload.name, data=upload.read(), user=request.user
+            )
+        except ValidationError as exc:
+            refused.append(f"{upload.name}: {'; '.join(exc.messages)}")
+            continue
+        if version.duplicate:
+            unchanged.append(upload.name)
+        elif version.status == VersionStatus.FAILED:
+            refused.append(f"{upload.name}: {version.error}")
+        else:
+            queued.append(upload.name)
+    summary = f"{len(queued)} queued for ingestion, {len(unchanged)} unchanged, {len(refused)} refused."
+    (messages.success if not refused else messages.warning)(request, summary)
+    for line in refused:
+        messages.error(request, line)
+    return redirect("documents:collection", slug=slug)
+
+
+@require_GET
+@curator_only
+def document_detail(request: HttpRequest, document_id: int) -> HttpResponse:
+    document = access_document_for_curator(request.user, document_id)
+    versions = document.versions.select_related("uploaded_by").annotate(chunk_count=Count("chunks"))
+    return render(request, "documents/document_detail.html", {"document": document, "versions": versions})
+
+
+@require_http_methods(["GET", "POST"])
+@curator_only
+def document_retire(request: HttpRequest, document_id: int) -> HttpResponse:
+    document = access_document_for_curator(request.user, document_id)
+    if request.method == "POST":
+        document_services.document_retire(document=document, user=request.user)
+        messages.success(request, f"“{document.title}” is retired and will no longer be searched.")
+        return redirect("documents:collection", slug=document.collection.slug)
+    return render(request, "documents/confirm_retire.html", {"thing": document, "kind": "document"})
+
+
+@require_GET
+@curator_only
+def version_detail(request: HttpRequest, version_id: int) -> HttpResponse:
+    version = access_version_for_curator(request.user, version_id)
+    chunks = version.chunks.only(
+        "id", "ordinal", "anchor", "heading_path", "page", "token_count", "searchable", "text", "char_start", "char_end"
+    )
+    return render(
+        request,
+        "documents/version_detail.html",
+        {
+            "version": version,
+            "document": version.document,
+            "chunks": chunks,
+            "can_retry": document_services.version_can_retry(version),
+            "stale": version_is_stale(version),
+        },
+    )
+
+
+@require_POST
+@curator_only
+def version_retry(request: HttpRequest, version_id: int) -> HttpResponse:
+    version = access_version_for_curator(request.user, version_id)
+    try:
+        document_services.version_retry(version=version, user=request.user)
+    except ValidationError as exc:
+        messages.error(request, "; ".join(exc.messages))
+    else:
+        messages.success(request, f"Version {version.number} of “{version.document.title}” is queued again.")
+    return redirect(version.get_absolute_url())

@@ -1,0 +1,72 @@
+"""Passages: a chunk highlighted in its version's whole text (curators), and the read-only passage a
+citation opens (readers of its collection, or the person it was cited to)."""
+
+from __future__ import annotations
+
+from django.contrib.auth.decorators import login_required
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import render
+from django.urls import reverse
+from django.views.decorators.http import require_GET
+
+from audit.services import audit_record
+
+from ..access import access_chunk_for_curator, access_passage, curator_only
+from .text import chunk_context, highlight_spans, passage_parts
+
+
+@require_GET
+@curator_only
+def chunk_detail(request: HttpRequest, chunk_id: int) -> HttpResponse:
+    """A chunk highlighted in the whole text of its version (for curators)."""
+    chunk = access_chunk_for_curator(request.user, chunk_id)
+    return render(
+        request,
+        "documents/chunk_detail.html",
+        {"chunk": chunk, "version": chunk.version, "context": chunk_context(chunk, window=None)},
+    )
+
+
+@require_GET
+@login_required
+def passage(request: HttpRequest, chunk_id: int) -> HttpResponse:
+    """A cited passage, read-only, in its surrounding text, for anyone who may read its collection."""
+    chunk, by_citation = access_passage(request.user, chunk_id)
+    if by_citation:
+        # Recorded: a passage no longer searched, read because an answer gave it to this person.
+        audit_record(
+            action="passage.read_cited",
+            actor=request.user,
+            outcome="read",
+            subject=f"chunk:{chunk.pk}",
+            data={
+                "chunk_id": chunk.pk,
+                "version_id": chunk.version_id,
+                "document_id": chunk.version.document_id,
+                "collection_id": chunk.collection_id,
+            },
+        )
+    version = chunk.version
+    context = chunk_context(chunk)
+    spans = highlight_spans(request.GET.get("hl", ""), len(chunk.text))
+    if spans:
+        context.parts = passage_parts(context.passage, spans)
+    return render(
+        request,
+        "documents/passage.html",
+        {
+            "chunk": chunk,
+            "version": version,
+            "document": version.document,
+            "context": context,
+            "is_current": version.document.current_version_id == version.pk,
+            "chat_url": _safe_reverse("assistant:index"),
+        },
+    )
+
+
+def _safe_reverse(name: str) -> str:
+    try:
+        return reverse(name)
+    except Exception:  # the chat app may name its pages differently
+        return reverse("home")

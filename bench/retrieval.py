@@ -16,6 +16,12 @@ the end unless ``--keep``), so nobody else's data is touched:
    and of LangChain in turn, so the VM's drift in speed falls on all alike), for three users:
    one who reads every collection, one who reads 10% and one who reads 1%; reports p50/p95/p99,
    the plans taken, and ANN recall@10 of the vector channel against an exact scan of the same rows.
+   With ``--baseline DIR`` (another checkout, e.g. a git worktree of an older commit) that
+   checkout's ``documents/retrieval`` is timed too, question by question beside this one's (which
+   goes first alternates by round, and the second of a pair finds the caches the first warmed: use
+   an even ``--rounds``), and their results are compared: the same passages, order and scores, or
+   the differences are counted. This is how a change to retrieval is measured against
+   the code before it in the same minutes (docs/retrieval.md).
 4. Times the query embedding on its own (one question at a time, as chat does).
 5. Copies the same rows into LangChain's ``langchain-postgres`` PGVector tables (with an HNSW index,
    its documented set-up) and times ``similarity_search_by_vector`` beside ours (step 3), with recall.
@@ -131,66 +137,73 @@ def load(n_chunks: int, n_collections: int, texts, vectors, seed: int) -> dict:
                 document.current_version = version
                 document.save(update_fields=["current_version"])
                 versions.append((collection.pk, version.pk))
-    with connection.cursor() as cursor:
-        cursor.execute(
-            "SELECT indexname, indexdef FROM pg_indexes WHERE tablename = 'documents_chunk' "
-            "AND indexname IN ('chunk_embedding_hnsw', 'chunk_search_vector_gin', 'chunk_search_simple_gin')"
-        )
-        indexes = cursor.fetchall()
-        for name, _ in indexes:
-            cursor.execute(f'DROP INDEX "{name}"')
-    started = time.perf_counter()
-    rng = random.Random(seed)
-    with connection.cursor() as cursor:
-        raw = cursor.cursor  # psycopg 3 cursor: COPY
-        columns = (
-            "version_id, collection_id, searchable, ordinal, text, heading_path, anchor, page, char_start, "
-            "char_end, token_count, embedding, embedding_model, embed_sha256"
-        )
-        ordinals: dict[int, int] = {}
-        # Each chunk belongs to a random document version, and the rows are written a version at a
-        # time, versions in random order (collections interleaved): ingestion writes a version's
-        # chunks together (one bulk insert), so a document's chunks lie together in the table.
-        owners = [versions[rng.randrange(len(versions))] for _ in range(n_chunks)]
-        place = {version: i for i, version in enumerate(rng.sample(versions, len(versions)))}
-        owners.sort(key=place.__getitem__)
-        with raw.copy(f"COPY documents_chunk ({columns}) FROM STDIN") as copy:
-            for (vector, text), (collection_id, version_id) in zip(
-                synthetic_rows(n_chunks, texts, vectors, seed), owners, strict=True
-            ):
-                ordinal = ordinals.get(version_id, 0)
-                ordinals[version_id] = ordinal + 1
-                literal = "[" + ",".join(f"{x:.6f}" for x in vector) + "]"
-                copy.write_row(
-                    (
-                        version_id,
-                        collection_id,
-                        True,
-                        ordinal,
-                        text,
-                        "",
-                        "",
-                        None,
-                        0,
-                        len(text),
-                        0,
-                        literal,
-                        "bench",
-                        "",
+    # One transaction from dropping the indexes to building them again: a load that fails part
+    # way leaves the table as it was, indexes and all (a kept database is reused as it is).
+    with transaction.atomic():
+        with connection.cursor() as cursor:
+            # Foreign keys checked as rows arrive: deferred checks would still be pending at CREATE INDEX.
+            cursor.execute("SET CONSTRAINTS ALL IMMEDIATE")
+            cursor.execute(
+                "SELECT indexname, indexdef FROM pg_indexes WHERE tablename = 'documents_chunk' "
+                "AND indexname IN ('chunk_embedding_hnsw', 'chunk_search_vector_gin', 'chunk_search_simple_gin')"
+            )
+            indexes = cursor.fetchall()
+            for name, _ in indexes:
+                cursor.execute(f'DROP INDEX "{name}"')
+        started = time.perf_counter()
+        rng = random.Random(seed)
+        with connection.cursor() as cursor:
+            raw = cursor.cursor  # psycopg 3 cursor: COPY
+            columns = (
+                "version_id, collection_id, searchable, ordinal, text, heading_path, anchor, page, char_start, "
+                "char_end, token_count, embedding, embedding_model, embed_sha256, units"
+            )
+            ordinals: dict[int, int] = {}
+            # Each chunk belongs to a random document version, and the rows are written a version at a
+            # time, versions in random order (collections interleaved): ingestion writes a version's
+            # chunks together (one bulk insert), so a document's chunks lie together in the table.
+            owners = [versions[rng.randrange(len(versions))] for _ in range(n_chunks)]
+            place = {version: i for i, version in enumerate(rng.sample(versions, len(versions)))}
+            owners.sort(key=place.__getitem__)
+            with raw.copy(f"COPY documents_chunk ({columns}) FROM STDIN") as copy:
+                for (vector, text), (collection_id, version_id) in zip(
+                    synthetic_rows(n_chunks, texts, vectors, seed), owners, strict=True
+                ):
+                    ordinal = ordinals.get(version_id, 0)
+                    ordinals[version_id] = ordinal + 1
+                    literal = "[" + ",".join(f"{x:.6f}" for x in vector) + "]"
+                    copy.write_row(
+                        (
+                            version_id,
+                            collection_id,
+                            True,
+                            ordinal,
+                            text,
+                            "",
+                            "",
+                            None,
+                            0,
+                            len(text),
+                            0,
+                            literal,
+                            "bench",
+                            "",
+                            "[]",  # no answer units: retrieval never reads them
+                        )
                     )
-                )
-    log(f"copied {n_chunks} chunks in {time.perf_counter() - started:.1f}s")
-    started = time.perf_counter()
+        log(f"copied {n_chunks} chunks in {time.perf_counter() - started:.1f}s")
+        started = time.perf_counter()
+        with connection.cursor() as cursor:
+            # Enough for the HNSW graph to be built in memory (about 3 kB a chunk); a graph that does not fit
+            # spills and builds several times slower.
+            cursor.execute(f"SET maintenance_work_mem = '{max(1, -(-n_chunks * 3 // 1_000_000))}GB'")
+            cursor.execute("SET max_parallel_maintenance_workers = 1")
+            for name, definition in indexes:
+                cursor.execute(definition)
+                log(f"built {name} ({time.perf_counter() - started:.1f}s)")
+            cursor.execute(f"COMMENT ON TABLE documents_chunk IS '{layout}'")
     with connection.cursor() as cursor:
-        # Enough for the HNSW graph to be built in memory (about 3 kB a chunk); a graph that does not fit
-        # spills and builds several times slower.
-        cursor.execute(f"SET maintenance_work_mem = '{max(1, -(-n_chunks * 3 // 1_000_000))}GB'")
-        cursor.execute("SET max_parallel_maintenance_workers = 1")
-        for name, definition in indexes:
-            cursor.execute(definition)
-            log(f"built {name} ({time.perf_counter() - started:.1f}s)")
         cursor.execute("VACUUM ANALYZE documents_chunk")
-        cursor.execute(f"COMMENT ON TABLE documents_chunk IS '{layout}'")
     return {"collections": [c.pk for c in collections], "index_build_s": round(time.perf_counter() - started, 1)}
 
 
@@ -278,10 +291,43 @@ def langchain_search(cases: dict, k: int):
     return search
 
 
-def measure(cases: dict, queries: list[tuple[str, list[float]]], k: int, rounds: int, langchain) -> tuple[dict, dict]:
-    """Latency of ours (and LangChain's, when given) for every case, interleaved: each question is
-    asked of every case and both systems in turn, ``rounds`` times, so the VM's drift in speed (it
-    moves by tens of percent within minutes) falls on all of them alike. Then recall, untimed."""
+def load_baseline(checkout: Path):
+    """``retrieve`` from another checkout's ``documents/retrieval`` (a module or a package), loaded
+    under a name of its own beside this checkout's; the models are this checkout's."""
+    import importlib.util
+
+    package = checkout / "documents" / "retrieval" / "__init__.py"
+    path = package if package.exists() else checkout / "documents" / "retrieval.py"
+    locations = [str(path.parent)] if package.exists() else None
+    spec = importlib.util.spec_from_file_location("baseline_retrieval", path, submodule_search_locations=locations)
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # before running it: dataclasses look their module up
+    spec.loader.exec_module(module)
+    return module.retrieve
+
+
+def same_passages(ours, theirs) -> bool:
+    """The same passages in the same order with the same scores (to float tolerance)."""
+
+    def close(a, b) -> bool:
+        return (a is None and b is None) or (a is not None and b is not None and abs(a - b) <= 1e-6 * max(1, abs(b)))
+
+    return len(ours) == len(theirs) and all(
+        p.chunk_id == q.chunk_id
+        and close(p.score, q.score)
+        and close(p.vector_score, q.vector_score)
+        and close(p.keyword_score, q.keyword_score)
+        for p, q in zip(ours, theirs, strict=True)
+    )
+
+
+def measure(
+    cases: dict, queries: list[tuple[str, list[float]]], k: int, rounds: int, langchain, baseline=None
+) -> tuple[dict, dict]:
+    """Latency of ours (and LangChain's, and the baseline checkout's, when given) for every case,
+    interleaved: each question is asked of every case and every system in turn, ``rounds`` times, so
+    the VM's drift in speed (it moves by tens of percent within minutes) falls on all of them alike.
+    Then recall, untimed."""
     from collections import Counter
 
     from documents.retrieval import retrieve
@@ -289,19 +335,33 @@ def measure(cases: dict, queries: list[tuple[str, list[float]]], k: int, rounds:
     for label, (user, _) in cases.items():  # warm: every question once (caches, the connection)
         for text, vector in queries:
             retrieve(user=user, query=text, query_vector=vector, k=k)
+            if baseline:
+                baseline(user=user, query=text, query_vector=vector, k=k)
             if langchain:
                 langchain(label, vector, k)
     ours_ms = {label: [] for label in cases}
     theirs_ms = {label: [] for label in cases}
+    baseline_ms = {label: [] for label in cases}
+    differ = Counter()
     plans = {label: Counter() for label in cases}
     short = Counter()
     for round_number in range(rounds):
         for text, vector in queries:
             for label, (user, _) in cases.items():
+                if baseline and round_number % 2:  # the baseline first in odd rounds
+                    started = time.perf_counter()
+                    before = baseline(user=user, query=text, query_vector=vector, k=k)
+                    baseline_ms[label].append(1000 * (time.perf_counter() - started))
                 started = time.perf_counter()
                 found = retrieve(user=user, query=text, query_vector=vector, k=k)
                 ours_ms[label].append(1000 * (time.perf_counter() - started))
                 plans[label][found.plan] += 1
+                if baseline and not round_number % 2:
+                    started = time.perf_counter()
+                    before = baseline(user=user, query=text, query_vector=vector, k=k)
+                    baseline_ms[label].append(1000 * (time.perf_counter() - started))
+                if baseline:
+                    differ[label] += before.plan != found.plan or not same_passages(found.passages, before.passages)
                 if langchain:
                     started = time.perf_counter()
                     docs = langchain(label, vector, k)
@@ -326,6 +386,9 @@ def measure(cases: dict, queries: list[tuple[str, list[float]]], k: int, rounds:
             "ann_recall_at_10": round(statistics.fmean(recalls), 4),
             "min_recall_at_10": round(min(recalls), 4),
         }
+        if baseline:
+            ours[label]["baseline_hybrid_sql_ms"] = percentiles(baseline_ms[label])
+            ours[label]["baseline_results_differ"] = differ[label]
         log(f"ours {label}: {ours[label]}")
         if langchain:
             theirs[label] = {
@@ -348,6 +411,7 @@ def main() -> int:
     parser.add_argument("--keep", action="store_true", help="keep the bench database for another run")
     parser.add_argument("--skip-langchain", action="store_true")
     parser.add_argument("--rounds", type=int, default=3, help="timed passes over the questions (interleaved)")
+    parser.add_argument("--baseline", type=Path, help="another checkout whose retrieval to time beside this one")
     args = parser.parse_args()
     if args.collections < 100:
         parser.error("--collections must be at least 100 (the 1% case needs one whole collection)")
@@ -386,7 +450,8 @@ def main() -> int:
         queries.append((text, [x / norm for x in jitter]))
 
     search = None if args.skip_langchain else langchain_search(cases, args.k)
-    ours, langchain = measure(cases, queries, args.k, args.rounds, search)
+    baseline = load_baseline(args.baseline) if args.baseline else None
+    ours, langchain = measure(cases, queries, args.k, args.rounds, search, baseline)
     if search is None and not args.skip_langchain:
         langchain = {"skipped": "pip install -e '.[bench]' for langchain-postgres"}
     with connection.cursor() as cursor:
@@ -402,6 +467,7 @@ def main() -> int:
         "collections": args.collections,
         "queries": len(queries),
         "rounds": args.rounds,
+        **({"baseline": str(args.baseline)} if args.baseline else {}),
         "k": args.k,
         "machine": {
             "cpus": os.cpu_count(),

@@ -48,11 +48,11 @@ def main() -> int:
     django.setup()
     import numpy as np
 
-    from documents.embeddings import LocalMiniLM
     from documents.ingest.chunk import chunk_document
     from documents.ingest.parse import parse
     from documents.ingest.units import embed_text as unit_embed_text
     from documents.ingest.units import split_units
+    from documents.local_embedder import LocalMiniLM
 
     load_before = os.getloadavg()[0]
     files = sorted(p for p in Path(args.corpus).rglob("*") if p.is_file())

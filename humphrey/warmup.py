@@ -21,7 +21,8 @@ logger = logging.getLogger(__name__)
 
 def warm_up() -> None:
     from assistant.providers import get_chat_model
-    from documents.embeddings import LocalMiniLM, get_embedder
+    from documents.embeddings import get_embedder
+    from documents.local_embedder import LocalMiniLM
 
     started = time.monotonic()
     try:

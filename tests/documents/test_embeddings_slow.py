@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from documents.embeddings import LocalMiniLM
+from documents.local_embedder import LocalMiniLM
 
 pytestmark = pytest.mark.slow
 

@@ -7,6 +7,7 @@ import gc
 import pytest
 
 from documents import embeddings
+from documents.local_embedder import LocalMiniLM
 from humphrey.warmup import warm_up
 
 
@@ -19,7 +20,7 @@ def unfrozen():
 def test_warm_up_loads_the_local_embedder_and_freezes_the_heap(settings, monkeypatch, unfrozen):
     used = []
 
-    class Local(embeddings.LocalMiniLM):
+    class Local(LocalMiniLM):
         def embed_documents(self, texts):
             used.append(texts)
             return [[0.0] * embeddings.DIMENSIONS for _ in texts]

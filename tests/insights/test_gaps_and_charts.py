@@ -118,7 +118,7 @@ def test_nice_steps(peak, step):
 @pytest.mark.slow
 def test_real_embedder_groups_paraphrases_at_the_default_distance():
     """With the real MiniLM model and the default 0.55, paraphrases group together and topics stay apart."""
-    from documents.embeddings import LocalMiniLM
+    from documents.local_embedder import LocalMiniLM
 
     texts = [
         ("Can I carry over unused annual leave to next year?", 1),

@@ -39,6 +39,6 @@ MAX_HIGHLIGHTS = 20  # spans a passage link carries, at most
 
 def highlight_query(spans) -> str:
     """``?hl=start-end,...``: the sentences of a passage an answer drew on, for its page to highlight
-    (``documents.views.passage`` reads it). Empty when there are none."""
+    (``documents.views.passages.passage`` reads it). Empty when there are none."""
     parts = [f"{int(start)}-{int(end)}" for start, end in list(spans or [])[:MAX_HIGHLIGHTS] if int(end) > int(start)]
     return f"?hl={','.join(parts)}" if parts else ""

@@ -4,6 +4,9 @@ Chunks are written directly here (ingestion has its own tests); embeddings come 
 hashed bag-of-words embedder, so shared words mean nearby vectors.
 """
 
+# Over 400 lines by design: one library of collections and passages, every access rule and plan checked
+# against it; the Hypothesis oracle lives in test_retrieval_properties.py.
+
 from __future__ import annotations
 
 import time

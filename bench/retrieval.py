@@ -410,7 +410,7 @@ def main() -> int:
     parser.add_argument("--queries", type=int, default=200)
     parser.add_argument("--k", type=int, default=8)
     parser.add_argument("--seed", type=int, default=7)
-    parser.add_argument("--corpus", type=Path, default=ROOT.parent / "shared" / "corpus")
+    parser.add_argument("--corpus", type=Path, default=harness.CORPUS)  # HUMPHREY_CORPUS_DIR or ../shared/corpus
     parser.add_argument("--keep", action="store_true", help="keep the bench database for another run")
     parser.add_argument("--skip-langchain", action="store_true")
     parser.add_argument("--rounds", type=int, default=3, help="timed passes over the questions (interleaved)")

@@ -54,11 +54,6 @@ class Speaker(models.TextChoices):
     ASSISTANT = "assistant", "Assistant"
 
 
-# The old name, kept only while tests/documents/test_passage_access.py (being changed elsewhere) still
-# imports it; remove once it uses ``Speaker``.
-Role = Speaker
-
-
 class Status(models.TextChoices):
     COMPLETE = "complete", "Complete"
     STREAMING = "streaming", "Streaming"

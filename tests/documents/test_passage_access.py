@@ -11,7 +11,7 @@ from django.test import Client
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from assistant.models import Citation, Conversation, Message, Role
+from assistant.models import Citation, Conversation, Message, Speaker
 from audit.models import AuditEvent
 from documents import services
 from documents.models import Chunk, DocumentVersion, VersionStatus
@@ -25,8 +25,8 @@ _seq = itertools.count(1)
 def cite(chunk: Chunk, user) -> Citation:
     """An answer in ``user``'s own conversation that cited ``chunk``."""
     conversation = Conversation.objects.create(owner=user)
-    question = Message.objects.create(conversation=conversation, role=Role.USER, text="q")
-    answer = Message.objects.create(conversation=conversation, role=Role.ASSISTANT, text="a [1]", question=question)
+    question = Message.objects.create(conversation=conversation, role=Speaker.USER, text="q")
+    answer = Message.objects.create(conversation=conversation, role=Speaker.ASSISTANT, text="a [1]", question=question)
     return Citation.objects.create(message=answer, n=1, chunk=chunk, version=chunk.version, quote=chunk.text)
 
 

@@ -12,7 +12,7 @@ from django.db import connection
 from django.test import Client
 from django.test.utils import CaptureQueriesContext
 
-from assistant.models import Citation, Conversation, Message, Role
+from assistant.models import Citation, Conversation, Message, Speaker
 from documents.models import Chunk, Document, DocumentVersion, VersionStatus
 from documents.services.documents import document_retire
 from tests import factories
@@ -77,8 +77,8 @@ def add_version(document: Document, *, user, status: str = VersionStatus.READY, 
 def cite(chunk: Chunk, user) -> None:
     """An answer in one of ``user``'s own conversations that cited ``chunk``."""
     conversation = Conversation.objects.create(owner=user)
-    question = Message.objects.create(conversation=conversation, role=Role.USER, text=f"q{next(_seq)}")
-    answer = Message.objects.create(conversation=conversation, role=Role.ASSISTANT, text="a [1]", question=question)
+    question = Message.objects.create(conversation=conversation, role=Speaker.USER, text=f"q{next(_seq)}")
+    answer = Message.objects.create(conversation=conversation, role=Speaker.ASSISTANT, text="a [1]", question=question)
     Citation.objects.create(message=answer, n=1, chunk=chunk, version=chunk.version, quote=chunk.text)
 
 

@@ -30,15 +30,22 @@ from packaging.utils import canonicalize_name
 ROOT = Path(__file__).resolve().parents[2]
 
 
-def closure(requirements: list[str]) -> dict[str, str]:
-    """Installed name -> version for every distribution the requirements need, markers evaluated."""
-    env = default_environment()
+def closure(requirements: list[str], floor: str) -> tuple[dict[str, str], list[Requirement]]:
+    """Installed name -> version for every distribution the requirements need, with markers evaluated
+    for this interpreter and for Python ``floor``; and the requirements only ``floor`` needs that are
+    not installed here (e.g. a backport for Python < 3.11.3)."""
+    here = default_environment()
+    envs = [here, {**here, "python_full_version": floor, "python_version": ".".join(floor.split(".")[:2])}]
     pins: dict[str, str] = {}
+    floor_only: list[Requirement] = []
     todo: list[tuple[Requirement, frozenset[str]]] = [(Requirement(r), frozenset([""])) for r in requirements]
     seen: set[tuple[str, frozenset[str]]] = set()
     while todo:
         req, extras_of_parent = todo.pop()
-        if req.marker and not any(req.marker.evaluate({**env, "extra": e}) for e in extras_of_parent):
+        applies = [
+            not req.marker or any(req.marker.evaluate({**env, "extra": e}) for e in extras_of_parent) for env in envs
+        ]
+        if not any(applies):
             continue
         name = canonicalize_name(req.name)
         key = (name, frozenset(req.extras))
@@ -48,6 +55,9 @@ def closure(requirements: list[str]) -> dict[str, str]:
         try:
             dist = metadata.distribution(req.name)
         except metadata.PackageNotFoundError:
+            if not applies[0]:
+                floor_only.append(req)
+                continue
             sys.exit(f"{req.name} is required but not installed in {sys.prefix}: run make setup first")
         if not req.specifier.contains(dist.version.split("+")[0], prereleases=True):
             sys.exit(f"installed {req.name} {dist.version} does not satisfy {req}")
@@ -55,7 +65,16 @@ def closure(requirements: list[str]) -> dict[str, str]:
         wanted = frozenset(["", *req.extras])
         for sub in dist.requires or []:
             todo.append((Requirement(sub), wanted))
-    return pins
+    return pins, floor_only
+
+
+def newest_for(requirement: str, floor: str, tmp: Path) -> str:
+    """The version pip would take for ``requirement`` on Python ``floor`` (a wheel, no dependencies)."""
+    dest = tmp / f"floor-{canonicalize_name(Requirement(requirement).name)}"
+    pip = [sys.executable, "-m", "pip", "download", "-q", "--no-deps", "--only-binary=:all:"]
+    subprocess.run([*pip, "--python-version", floor, "--dest", str(dest), requirement], check=True)
+    (wheel,) = dest.glob("*.whl")
+    return wheel.name.split("-")[1]
 
 
 def fit_floor(pins: dict[str, str], floor: str, tmp: Path) -> list[str]:
@@ -65,26 +84,7 @@ def fit_floor(pins: dict[str, str], floor: str, tmp: Path) -> list[str]:
         requires = metadata.distribution(name).metadata.get("Requires-Python")
         if not requires or SpecifierSet(requires).contains(floor):
             continue
-        dest = tmp / f"floor-{name}"
-        subprocess.run(
-            [
-                sys.executable,
-                "-m",
-                "pip",
-                "download",
-                "-q",
-                "--no-deps",
-                "--only-binary=:all:",
-                "--python-version",
-                floor,
-                "--dest",
-                str(dest),
-                name,
-            ],
-            check=True,
-        )
-        (wheel,) = dest.glob("*.whl")
-        pins[name] = wheel.name.split("-")[1]
+        pins[name] = newest_for(name, floor, tmp)
         notes.append(f"# {name}: {version} in .venv needs Python {requires}; {pins[name]} is the newest for {floor}")
     return notes
 
@@ -99,9 +99,13 @@ def main() -> None:
     )
     args = parser.parse_args()
     project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
-    pins = closure(project["dependencies"])
+    pins, floor_only = closure(project["dependencies"], args.python_floor)
     with tempfile.TemporaryDirectory() as tmp:
         notes = fit_floor(pins, args.python_floor, Path(tmp))
+        for req in floor_only:
+            name = canonicalize_name(req.name)
+            pins[name] = newest_for(f"{req.name}{req.specifier}", args.python_floor, Path(tmp))
+            notes.append(f"# {name}: not in .venv; needed on Python {args.python_floor} ({req})")
         lines = [f"{name}=={version}" for name, version in sorted(pins.items())]
         reqs = Path(tmp) / "pins.txt"
         reqs.write_text("\n".join(lines) + "\n")

@@ -1,6 +1,9 @@
 #!/bin/sh
-# web: migrate (idempotent; safe with several replicas thanks to Django's migration lock) then serve.
-#      HUMPHREY_MIGRATE_ON_START=0 skips that (compose runs the migrate service first instead).
+# web: migrate (idempotent) then serve. Django has no migration lock: two processes migrating one
+#      fresh database at once collide (one fails, e.g. DuplicateColumn). So with more than one web
+#      process set HUMPHREY_MIGRATE_ON_START=0 and migrate once before they start: compose's one-shot
+#      migrate service does, and web and worker wait for it to succeed. The default (1) suits a
+#      single process.
 # worker: run queued ingestion tasks.
 # migrate: migrate, then bring the runtime role's grants up to date (audit_db_roles), and exit.
 #

@@ -2,7 +2,8 @@
 
 Searchability is copied down onto ``Chunk.searchable`` so retrieval filters one table. It is true
 exactly when the chunk's version is its document's current version, that version is ready, the
-document is active and the collection is active; every service that moves one of those keeps it
+document is active, the collection is active and no curator switched the chunk off; when the document
+expires (``documents.review``) is copied down as ``Chunk.search_until``; every service that moves one of those keeps it
 right in the same transaction (``document_searchable_refresh``, or an update of its own when the
 answer is simply "none").
 
@@ -19,6 +20,7 @@ from django.conf import settings
 from django.utils import timezone
 
 from .models import Chunk, Collection, Document, DocumentVersion, VersionStatus
+from .review import review_of, search_until
 
 # A worker is on the version (or was, if its heartbeat has gone stale).
 RUNNING = (VersionStatus.PARSING, VersionStatus.EMBEDDING)
@@ -51,4 +53,18 @@ def document_searchable_refresh(document: Document) -> None:
             and collection_active
             and DocumentVersion.objects.filter(pk=current, status=VersionStatus.READY).exists()
         )
-        Chunk.objects.filter(version_id=current).exclude(searchable=visible).update(searchable=visible)
+        chunks = Chunk.objects.filter(version_id=current)
+        chunks.filter(excluded_at__isnull=True).exclude(searchable=visible).update(searchable=visible)
+        chunks.filter(excluded_at__isnull=False, searchable=True).update(searchable=False)  # switched off
+        document_expiry_refresh(document)
+
+
+def document_expiry_refresh(document: Document) -> None:
+    """Copy the document's expiry (past its review date by more than its collection allows) onto its
+    current version's chunks, where retrieval checks it. Call it whenever the review date, the
+    collection's review period or expiry, or the current version changes."""
+    if document.current_version_id is None:
+        return
+    document = Document.objects.select_related("collection", "current_version").get(pk=document.pk)
+    until = search_until(review_of(document))
+    Chunk.objects.filter(version_id=document.current_version_id).exclude(search_until=until).update(search_until=until)

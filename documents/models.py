@@ -87,6 +87,16 @@ class Collection(models.Model):
         Group, blank=True, related_name="readable_collections", help_text="Groups whose members may read it."
     )
     is_active = models.BooleanField(default=True, help_text="Retired collections are never searched.")
+    review_months = models.PositiveSmallIntegerField(
+        default=12,
+        help_text="A document is due for review this many months after its current version was uploaded "
+        "(unless a date is set for it or in the file); 0: no review dates.",
+    )
+    expire_after_days = models.PositiveIntegerField(
+        null=True,
+        blank=True,
+        help_text="Days past its review date after which an overdue document is no longer searched; empty: never.",
+    )
     created_at = models.DateTimeField(default=timezone.now)
     updated_at = models.DateTimeField(auto_now=True)
     retired_at = models.DateTimeField(null=True, blank=True)
@@ -115,6 +125,18 @@ class Document(models.Model):
         "DocumentVersion", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
     is_active = models.BooleanField(default=True)
+    owner_email = models.EmailField(
+        blank=True, help_text="Who keeps it true: a person or a team mailbox (review reminders go here)."
+    )
+    review_by = models.DateField(
+        null=True,
+        blank=True,
+        help_text="Set by a curator or by confirming it still correct; empty: from the file or the collection.",
+    )
+    review_by_source = models.CharField(
+        max_length=16, blank=True, choices=[("curator", "set by a curator"), ("reviewed", "confirmed still correct")]
+    )
+    reviewed_at = models.DateTimeField(null=True, blank=True, help_text="Last confirmed still correct.")
     created_at = models.DateTimeField(default=timezone.now)
     updated_at = models.DateTimeField(auto_now=True)
     retired_at = models.DateTimeField(null=True, blank=True)
@@ -160,6 +182,9 @@ class DocumentVersion(models.Model):
     finished_at = models.DateTimeField(null=True, blank=True)
     task_id = models.CharField(max_length=64, blank=True)
     title = models.CharField(max_length=300, blank=True, help_text="The title parsed from this version.")
+    review_by = models.DateField(
+        null=True, blank=True, help_text="A review date in the file's own metadata (front matter, DOCX properties)."
+    )
     heartbeat_at = models.DateTimeField(
         null=True, blank=True, help_text="Last sign of life from the worker ingesting it (stale means retryable)."
     )
@@ -189,6 +214,14 @@ class Chunk(models.Model):
     # Copied down from version.document.collection so retrieval filters one table (see module doc).
     collection = models.ForeignKey(Collection, on_delete=models.PROTECT, related_name="+")
     searchable = models.BooleanField(default=False)
+    search_until = models.DateTimeField(
+        null=True, blank=True, help_text="When its document expires (past its review date); empty: no expiry."
+    )
+    excluded_at = models.DateTimeField(null=True, blank=True, help_text="Switched off by a curator: not searched.")
+    excluded_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    excluded_reason = models.TextField(blank=True)
     ordinal = models.PositiveIntegerField(help_text="Position of the chunk in its version.")
     text = models.TextField()
     heading_path = models.CharField(max_length=1000, blank=True, help_text="Headings above it, ' > ' separated.")
@@ -283,3 +316,18 @@ class MarkingChange(models.Model):
 
     def __str__(self) -> str:
         return f"{self.collection}: {self.from_marking} -> {self.to_marking} ({self.state})"
+
+
+class ReviewReminder(models.Model):
+    """One day's review reminder to one owner: ``send_review_reminders`` sends at most one a day each."""
+
+    owner_email = models.EmailField()
+    sent_on = models.DateField()
+    documents = models.JSONField(default=list, help_text="Ids of the documents it listed.")
+    sent_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["owner_email", "sent_on"], name="review_reminder_once_a_day")]
+
+    def __str__(self) -> str:
+        return f"reminder to {self.owner_email} on {self.sent_on}"

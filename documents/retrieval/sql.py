@@ -142,6 +142,12 @@ def _tables() -> dict[str, str]:
     }
 
 
+#: A chunk is searched while it is searchable (current, ready, active, not switched off: kept by
+#: ``documents.lifecycle``) and its document has not expired (past its review date by more than its
+#: collection allows): the one time-dependent condition, so it is checked here, at the moment asked.
+SEARCHABLE = "ch.searchable AND (ch.search_until IS NULL OR ch.search_until > now())"
+
+
 @functools.cache
 def _composed() -> str:
     return compose()
@@ -150,4 +156,5 @@ def _composed() -> str:
 @functools.lru_cache(maxsize=64)
 def statement(sizes: tuple[int, ...]) -> str:
     """The statement for these sizes (in ``SIZES`` order), with ``%(name)s`` placeholders left to bind."""
-    return _composed().format(**_tables(), **{name: int(value) for name, value in zip(SIZES, sizes, strict=True)})
+    sized = {name: int(value) for name, value in zip(SIZES, sizes, strict=True)}
+    return _composed().format(**_tables(), searchable=SEARCHABLE, **sized)

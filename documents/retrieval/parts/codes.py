@@ -45,7 +45,7 @@ code_candidates AS MATERIALIZED (
     WHERE %(use_codes)s
       AND (SELECT broad FROM population)
       AND ch.search_vector_simple @@ tsq.codes
-      AND ch.searchable
+      AND {searchable}
       AND ch.collection_id + 0 = ANY(ARRAY(SELECT id FROM readable))
     LIMIT {code_scan_limit_plus_one})
     UNION ALL
@@ -55,7 +55,7 @@ code_candidates AS MATERIALIZED (
       AND (SELECT n >= 1 AND NOT broad FROM population)
       AND ch.collection_id = ANY(ARRAY(SELECT id FROM readable))
       AND ch.search_vector_simple @@ tsq.codes
-      AND ch.searchable
+      AND {searchable}
     LIMIT {code_scan_limit_plus_one})
 ),
 code_hits AS (

@@ -55,7 +55,7 @@ population AS MATERIALIZED (
         ELSE (
             SELECT count(*) FROM (
                 SELECT 1 FROM {chunk} ch
-                WHERE ch.searchable AND ch.collection_id = ANY(ARRAY(SELECT id FROM readable))
+                WHERE {searchable} AND ch.collection_id = ANY(ARRAY(SELECT id FROM readable))
                 LIMIT {exact_below}
             ) counted
         )
@@ -65,4 +65,4 @@ population AS MATERIALIZED (
 SMALL_WHERE = """
     WHERE (SELECT n FROM population) BETWEEN 1 AND {exact_below} - 1
       AND ch.collection_id = ANY(ARRAY(SELECT id FROM readable))
-      AND ch.searchable"""
+      AND {searchable}"""

@@ -10,7 +10,7 @@ ann AS MATERIALIZED (
     FROM {chunk} ch
     WHERE %(use_vector)s
       AND (SELECT n FROM population) >= {exact_below}
-      AND ch.searchable
+      AND {searchable}
       AND ch.collection_id = ANY(ARRAY(SELECT id FROM readable))
     ORDER BY ch.embedding <=> %(vector)s::vector
     LIMIT {vector_depth}
@@ -32,7 +32,7 @@ exact AS MATERIALIZED (
     SELECT ch.id, ch.embedding <=> %(vector)s::vector AS distance
     FROM {chunk} ch
     WHERE (SELECT name FROM plan) = 'hnsw+exact'
-      AND ch.searchable
+      AND {searchable}
       AND ch.embedding IS NOT NULL
       AND ch.collection_id = ANY(ARRAY(SELECT id FROM readable))
     UNION ALL

@@ -79,7 +79,7 @@ keyword_candidates AS MATERIALIZED (
     WHERE %(use_keyword)s
       AND (SELECT broad FROM population)
       AND ch.search_vector @@ tsq.english
-      AND ch.searchable
+      AND {searchable}
       AND ch.collection_id + 0 = ANY(ARRAY(SELECT id FROM readable))
     LIMIT {keyword_scan_limit})
     UNION ALL
@@ -91,7 +91,7 @@ keyword_candidates AS MATERIALIZED (
       AND (SELECT n >= {exact_below} AND NOT broad FROM population)
       AND ch.collection_id = ANY(ARRAY(SELECT id FROM readable))
       AND ch.search_vector @@ tsq.english
-      AND ch.searchable
+      AND {searchable}
     LIMIT {keyword_scan_limit})
     UNION ALL
     SELECT id, rank_score FROM small WHERE rank_score IS NOT NULL

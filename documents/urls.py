@@ -22,5 +22,6 @@ urlpatterns = [
     path("versions/<int:version_id>/", documents.version_detail, name="version"),
     path("versions/<int:version_id>/retry/", documents.version_retry, name="version_retry"),
     path("chunks/<int:chunk_id>/", passages.chunk_detail, name="chunk"),
+    path("chunks/<int:chunk_id>/exclusion/", passages.chunk_exclusion, name="chunk_exclusion"),
     path("passage/<int:chunk_id>/", passages.passage, name="passage"),
 ]

@@ -3,15 +3,18 @@ citation opens (readers of its collection, or the person it was cited to)."""
 
 from __future__ import annotations
 
+from django.contrib import messages
 from django.contrib.auth.decorators import login_required
+from django.core.exceptions import ValidationError
 from django.http import HttpRequest, HttpResponse
-from django.shortcuts import render
+from django.shortcuts import redirect, render
 from django.urls import reverse
-from django.views.decorators.http import require_GET
+from django.views.decorators.http import require_GET, require_POST
 
 from audit.services import audit_record
 
 from ..access import access_chunk_for_curator, access_passage, curator_only
+from ..services.passages import chunk_exclude, chunk_include
 from .text import chunk_context, highlight_spans, passage_parts
 
 
@@ -25,6 +28,27 @@ def chunk_detail(request: HttpRequest, chunk_id: int) -> HttpResponse:
         "documents/chunk_detail.html",
         {"chunk": chunk, "version": chunk.version, "context": chunk_context(chunk, window=None)},
     )
+
+
+@require_POST
+@curator_only
+def chunk_exclusion(request: HttpRequest, chunk_id: int) -> HttpResponse:
+    """Switch a passage off (with a reason) or put it back."""
+    chunk = access_chunk_for_curator(request.user, chunk_id)
+    try:
+        if request.POST.get("action") == "exclude":
+            chunk_exclude(chunk=chunk, user=request.user, reason=request.POST.get("reason", ""))
+            messages.success(request, "This passage is no longer searched. Answers that cited it still show it.")
+        elif request.POST.get("action") == "include":
+            chunk = chunk_include(chunk=chunk, user=request.user)
+            again = "This passage is searched again."
+            messages.success(request, again if chunk.searchable else "This passage is back in its version.")
+        else:
+            return HttpResponse("Choose exclude or include.", status=400)
+    except ValidationError as exc:
+        for message in exc.messages:
+            messages.error(request, message)
+    return redirect("documents:chunk", chunk_id=chunk.pk)
 
 
 @require_GET

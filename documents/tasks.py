@@ -1,8 +1,11 @@
-"""Background work for documents, on Django's tasks API (queue ``ingest``).
+"""Background work for documents, on Django's tasks API (queues ``ingest`` and ``default``).
 
 The worker is ``python manage.py db_worker --queue-name "*"``; ``HUMPHREY_TASKS_IMMEDIATE=1`` runs
-tasks inline instead. The task is a thin wrapper: ``documents.ingest.pipeline.version_ingest`` does
-the work, in whichever process calls it, and is safe to run twice.
+tasks inline instead. The tasks are thin wrappers: ``documents.ingest.pipeline.version_ingest`` does
+the ingestion, in whichever process calls it, and is safe to run twice;
+``documents.services.review.review_reminders_send`` sends the day's review reminders, at most once a
+day per owner, and the task queues itself again for the next day (started once by
+``manage.py send_review_reminders --schedule``).
 """
 
 from __future__ import annotations
@@ -23,6 +26,18 @@ def version_ingest_task(version_id: int) -> dict:
         "embedded": outcome.embedded,
         "reused": outcome.reused,
     }
+
+
+@task(queue_name="default")
+def review_reminders_task() -> dict:
+    """The day's review reminders, then the same task again tomorrow (``run_after``)."""
+    from .services.review import review_reminders_schedule, review_reminders_send
+
+    try:
+        run = review_reminders_send()
+    finally:  # a failed day must not stop the next one
+        review_reminders_schedule(from_task=True)
+    return {"sent": len(run.sent), "already_sent": len(run.already_sent), "no_owner": run.no_owner}
 
 
 # Jobs queued before the task's rename name it by its old path: they still run after an upgrade.

@@ -14,10 +14,16 @@ upload is refused (``ceiling_refusal_facts`` says why in its audit event), and i
 re-embedding check again before each batch, in case the marking was raised meanwhile.
 
 Each chunk's answer units are embedded beside it (``chunk_units_embed``), so a question never has to.
+
+A review date in the file itself (Markdown front matter ``review_by:``, a DOCX custom property) is kept
+on the version (``file_review_date``). Publishing a new current version clears a document's review
+date that only confirmed the previous version still correct (``review_by_source`` "reviewed"); one a
+curator set stays. ``document_searchable_refresh`` then copies the document's expiry onto its chunks.
 """
 
 from __future__ import annotations
 
+import datetime as dt
 import hashlib
 import logging
 from dataclasses import dataclass
@@ -36,8 +42,9 @@ from ..lifecycle import RUNNING, document_searchable_refresh, version_is_stale
 from ..models import Chunk, Collection, Document, DocumentVersion, Marking, VersionStatus
 from ..subjects import audit_subject
 from .chunk import chunk_document, chunk_embed_text
-from .parse import ParseError, ParseLimits, parse
-from .types import ChunkDraft
+from .formats.word import docx_review_by
+from .parse import CONTENT_TYPES, ParseError, ParseLimits, parse
+from .types import ChunkDraft, ParsedDocument, review_date_value
 from .units import embed_text as unit_embed_text
 from .units import split_units
 
@@ -54,6 +61,14 @@ def parse_limits() -> ParseLimits:
         max_pages=settings.HUMPHREY_INGEST_MAX_PAGES,
         max_uncompressed_bytes=settings.HUMPHREY_INGEST_MAX_UNCOMPRESSED_MB * 1024 * 1024,
     )
+
+
+def file_review_date(parsed: ParsedDocument, data: bytes) -> dt.date | None:
+    """The review date the file gives itself: front matter ``review_by:`` (Markdown) or a custom
+    property (DOCX, ``documents.ingest.formats.word.docx_review_by``); None for other formats."""
+    if parsed.content_type == CONTENT_TYPES["docx"]:
+        return docx_review_by(data, parse_limits())
+    return review_date_value(parsed.metadata.get("review_by"))
 
 
 @dataclass
@@ -220,12 +235,31 @@ def _publish(version: DocumentVersion, title: str) -> bool:
         version.heartbeat_at = version.finished_at
         version.progress_done = version.progress_total
         version.save(update_fields=["status", "finished_at", "heartbeat_at", "progress_done"])
+        cleared, previous_current_id = None, document.current_version_id
         if becomes_current:
             document.current_version = version
             if title:
                 document.title = title[:300]
-            document.save(update_fields=["current_version", "title", "updated_at"])
-        document_searchable_refresh(document)
+            fields = ["current_version", "title", "updated_at"]
+            # A confirmation vouched for the previous version only; a curator's date stays.
+            if document.review_by_source == "reviewed":
+                cleared, document.review_by, document.review_by_source = document.review_by, None, ""
+                fields += ["review_by", "review_by_source"]
+            document.save(update_fields=fields)
+        document_searchable_refresh(document)  # and the expiry, from the (new) current version
+        if cleared is not None:
+            audit_record(
+                action="curation.document_review",
+                outcome="confirmation_cleared",
+                subject=audit_subject(document),
+                data={
+                    "collection_id": document.collection_id,
+                    "document_id": document.pk,
+                    "version_id": version.pk,
+                    "previous_version_id": previous_current_id,
+                    "previous_review_by": cleared.isoformat(),
+                },
+            )
     return True
 
 
@@ -251,6 +285,7 @@ def version_ingest(version_id: int) -> IngestOutcome:
         drafts = chunk_document(parsed)
         if not drafts:
             raise ParseError("no_text", "No text could be found in the file.")
+        review_by = file_review_date(parsed, data)
         chunks = _store_chunks(version, drafts)
         embedder = get_embedder()
         model_id = embedder.model_id
@@ -264,6 +299,7 @@ def version_ingest(version_id: int) -> IngestOutcome:
             title=parsed.title[:300],
             content_type=parsed.content_type,
             page_count=parsed.page_count,
+            review_by=review_by,
             progress_total=len(chunks),
             progress_done=done,
             heartbeat_at=timezone.now(),

@@ -5,6 +5,8 @@ parse (file -> ParsedDocument) -> chunk (ParsedDocument -> list[ChunkDraft]) -> 
 
 from __future__ import annotations
 
+import datetime as dt
+import re
 from dataclasses import dataclass, field
 
 
@@ -51,3 +53,32 @@ class ChunkDraft:
     char_start: int
     char_end: int
     token_count: int
+
+
+#: Names a file's own review date goes by (front matter keys, DOCX custom properties), compared
+#: lower-cased with spaces, hyphens and underscores removed.
+REVIEW_DATE_NAMES = frozenset({"reviewby", "reviewdate", "nextreview", "nextreviewdate"})
+
+_ISO_DAY = re.compile(r"\s*(\d{4})-(\d{2})-(\d{2})")
+
+
+def is_review_date_name(name: str) -> bool:
+    return re.sub(r"[\s_-]+", "", str(name)).lower() in REVIEW_DATE_NAMES
+
+
+def review_date_value(value) -> dt.date | None:
+    """A review date from a file's metadata: a date, a datetime, or text starting ``YYYY-MM-DD``
+    (an ISO date or date-time); None for anything else, or for an impossible date."""
+    if isinstance(value, dt.datetime):
+        return value.date()
+    if isinstance(value, dt.date):
+        return value
+    if not isinstance(value, str):
+        return None
+    match = _ISO_DAY.match(value)
+    if not match:
+        return None
+    try:
+        return dt.date(*(int(part) for part in match.groups()))
+    except ValueError:
+        return None

@@ -3,6 +3,7 @@
 - ``collections``: create, update, grant and revoke readers, retire;
 - ``marking_changes``: a lowered marking waiting for a second curator;
 - ``documents``: upload, retire and retry documents' versions;
+- ``review``: owners and review dates, "reviewed, still correct", the work list and reminders;
 - ingestion itself is ``documents.ingest.pipeline``, beside parse, chunk and units.
 
 Inside the documents app, import from those modules. This package re-exports the names other apps,
@@ -25,6 +26,13 @@ from .marking_changes import (
     marking_change_request,
     marking_change_withdraw,
 )
+from .review import (
+    collection_expiry_refresh,
+    document_review_confirm,
+    document_review_set,
+    review_reminders_schedule,
+    review_reminders_send,
+)
 
 __all__ = [
     "RUNNING",
@@ -33,16 +41,21 @@ __all__ = [
     "chunks_reembed",
     "chunks_reembed_refused",
     "collection_create",
+    "collection_expiry_refresh",
     "collection_grant",
     "collection_retire",
     "collection_revoke",
     "collection_update",
     "document_retire",
+    "document_review_confirm",
+    "document_review_set",
     "document_upload",
     "marking_change_decide",
     "marking_change_pending",
     "marking_change_request",
     "marking_change_withdraw",
+    "review_reminders_schedule",
+    "review_reminders_send",
     "version_can_retry",
     "version_ingest",
     "version_is_stale",

@@ -2,7 +2,8 @@
 
 Names are ``<entity>_<action>``. Each change records an audit event (``curation.<what>``) last in the
 same transaction, so both happen or neither does. Lowering a marking may need a second curator
-(``marking_changes``).
+(``marking_changes``). A changed review period or expiry moves every document's expiry at once
+(``review.collection_expiry_refresh``).
 """
 
 from __future__ import annotations
@@ -19,6 +20,9 @@ from audit.services import audit_record
 from ..models import Chunk, Collection, Marking
 from ..subjects import audit_subject
 from .marking_changes import marking_change_request
+from .review import collection_expiry_refresh
+
+UNCHANGED = object()  # ``expire_after_days`` not given (None means "never")
 
 
 def collection_create(
@@ -73,12 +77,26 @@ def collection_update(
     description: str | None = None,
     marking=None,
     reason: str = "",
+    review_months: int | None = None,
+    expire_after_days=UNCHANGED,
 ) -> Collection:
-    """Change a collection's name, description or marking. Lowering the marking needs a ``reason``,
-    kept in the audit event with the markings before and after; with
-    ``HUMPHREY_MARKING_DOWNGRADE_APPROVAL`` it becomes a request a second curator must approve."""
+    """Change a collection's name, description, marking, review period (months; 0: no review dates)
+    or expiry (days past a review date after which a document is no longer searched; None: never).
+
+    Lowering the marking needs a ``reason``, kept in the audit event with the markings before and
+    after; with ``HUMPHREY_MARKING_DOWNGRADE_APPROVAL`` it becomes a request a second curator must
+    approve. A new review period or expiry takes effect on search as the change commits."""
     previous_marking = collection.marking
+    previous_review = {"review_months": collection.review_months, "expire_after_days": collection.expire_after_days}
     changes: dict = {}
+    if review_months is not None and review_months != collection.review_months:
+        if not 0 <= review_months <= 1200:
+            raise ValidationError("The review period must be between 0 and 1200 months.")
+        changes["review_months"] = review_months
+    if expire_after_days is not UNCHANGED and expire_after_days != collection.expire_after_days:
+        if expire_after_days is not None and expire_after_days < 0:
+            raise ValidationError("The days after the review date cannot be negative.")
+        changes["expire_after_days"] = expire_after_days
     if name is not None and name.strip() and name.strip() != collection.name:
         changes["name"] = name.strip()[:200]
     if description is not None and description != collection.description:
@@ -95,7 +113,12 @@ def collection_update(
         with transaction.atomic():
             marking_change_request(collection=collection, user=user, marking=changes.pop("marking"), reason=reason)
             return collection_update(
-                collection=collection, user=user, name=changes.get("name"), description=changes.get("description")
+                collection=collection,
+                user=user,
+                name=changes.get("name"),
+                description=changes.get("description"),
+                review_months=changes.get("review_months"),
+                expire_after_days=changes.get("expire_after_days", UNCHANGED),
             )
     if not changes:
         return collection
@@ -103,6 +126,14 @@ def collection_update(
         for field, value in changes.items():
             setattr(collection, field, value)
         collection.save(update_fields=[*changes, "updated_at"])
+        review_changed = {"review_months", "expire_after_days"} & set(changes)
+        expiry_facts = {}
+        if review_changed:
+            expiry_facts = {
+                **{f: getattr(collection, f) for f in ("review_months", "expire_after_days")},
+                **{f"previous_{f}": v for f, v in previous_review.items()},
+                "chunks_expiry_changed": collection_expiry_refresh(collection),
+            }
         audit_record(
             action="curation.collection_update",
             actor=user,
@@ -113,6 +144,7 @@ def collection_update(
                 "changed": sorted(changes),
                 "marking": collection.marking,
                 "previous_marking": previous_marking,
+                **expiry_facts,
             },
             content={"reason": reason.strip()} if lowered else None,
         )

@@ -5,6 +5,9 @@ same transaction, so both happen or neither does, and keeps ``Chunk.searchable``
 (``documents.lifecycle``). An upload is queued for ``documents.ingest.pipeline.version_ingest``
 (the worker's ``documents.tasks.version_ingest_task``) once the transaction commits.
 
+A new document's owner (who is reminded of its review date) is its first uploader, until a curator
+changes it (``review.document_review_set``).
+
 A collection marked above the embedder's ceiling (``documents.embeddings``) takes no new upload: the
 version fails with the reason, its file kept, so it can be retried once the embedder may take it.
 """
@@ -58,8 +61,11 @@ def document_upload(
     # Refused before anything is sent; the file is kept so it can be retried under another embedder.
     above_ceiling = "" if too_large else embedding_refusal(collection.marking)
     with transaction.atomic():
+        owner = (getattr(user, "email", "") or "") if getattr(user, "is_authenticated", False) else ""
         document, created = Document.objects.select_for_update().get_or_create(
-            collection=collection, source_name=name, defaults={"title": title_from_filename(name)[:300]}
+            collection=collection,
+            source_name=name,
+            defaults={"title": title_from_filename(name)[:300], "owner_email": owner},
         )
         latest = document.versions.order_by("-number").first()
         restored = False

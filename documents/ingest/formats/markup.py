@@ -1,12 +1,12 @@
 """Markup: web pages (BeautifulSoup; scripts, styles and other active content dropped: only text is
-kept) and Markdown (markdown-it-py finds the headings; YAML front matter gives the title and is not
-indexed)."""
+kept) and Markdown (markdown-it-py finds the headings; YAML front matter gives the title and the
+review date, ``review_by:`` as a YAML date or ISO text, and is not indexed)."""
 
 from __future__ import annotations
 
 import re
 
-from ..types import Section
+from ..types import Section, is_review_date_name, review_date_value
 from .base import Builder, squash
 
 # --- HTML --------------------------------------------------------------------------------------
@@ -111,6 +111,12 @@ def parse_markdown(text: str) -> tuple[str, str, list[Section], dict]:
     if not title:
         title = next((h[3] for h in headings if h[2] == 1), "")
     safe_meta = {k: v for k, v in (meta or {}).items() if isinstance(v, str | int | float | bool)}
+    review_by = next(
+        (day for key, value in (meta or {}).items() if is_review_date_name(key) and (day := review_date_value(value))),
+        None,
+    )
+    if review_by is not None:  # read back by the pipeline (documents.ingest.pipeline.file_review_date)
+        safe_meta["review_by"] = review_by.isoformat()
     return title, body, sections, safe_meta
 
 

@@ -1,15 +1,17 @@
-"""Word documents (python-docx): paragraphs under their heading styles, and tables row by row.
+"""Word documents (python-docx): paragraphs under their heading styles, and tables row by row; and the
+document's own review date, from a custom property (``docx_review_by``).
 
 A .docx is a zip: it is checked for zip and decompression bombs before anything inflates.
 """
 
 from __future__ import annotations
 
+import datetime as dt
 import io
 import re
 import zipfile
 
-from ..types import Section
+from ..types import Section, is_review_date_name, review_date_value
 from .base import Builder, ParseError, ParseLimits, squash
 
 
@@ -79,3 +81,48 @@ def _docx_heading_level(paragraph) -> int | None:
         return 0
     match = re.match(r"Heading (\d)", name)
     return int(match.group(1)) if match else None
+
+
+_CUSTOM_PROPERTIES = "docProps/custom.xml"
+_CUSTOM_PROPERTIES_MAX_BYTES = 1024 * 1024  # a few properties; anything bigger is not a review date
+
+
+def docx_review_by(data: bytes, limits: ParseLimits) -> dt.date | None:
+    """The review date in a Word document's custom properties (File > Info > Properties > Advanced >
+    Custom: "review_by", "Review by" or "ReviewDate", as a date or ISO text), or None.
+
+    Core properties have no review field, so it is read from ``docProps/custom.xml``: after the same
+    zip checks as the text, only if that part is small, and parsed without DTDs, entities or network.
+    A document whose properties cannot be read simply has no date from the file."""
+    _check_zip(data, limits)
+    try:
+        with zipfile.ZipFile(io.BytesIO(data)) as archive:
+            try:
+                info = archive.getinfo(_CUSTOM_PROPERTIES)
+            except KeyError:
+                return None
+            if info.file_size > _CUSTOM_PROPERTIES_MAX_BYTES:
+                return None
+            with archive.open(info) as handle:
+                xml = handle.read(_CUSTOM_PROPERTIES_MAX_BYTES + 1)
+    except (zipfile.BadZipFile, OSError, ValueError, RuntimeError):
+        return None
+    if len(xml) > _CUSTOM_PROPERTIES_MAX_BYTES:
+        return None
+    from lxml import etree
+
+    parser = etree.XMLParser(resolve_entities=False, no_network=True, load_dtd=False, huge_tree=False)
+    try:
+        root = etree.fromstring(xml, parser=parser)
+    except etree.XMLSyntaxError:
+        return None
+    for prop in root:
+        if not isinstance(prop.tag, str) or etree.QName(prop).localname != "property":
+            continue
+        if not is_review_date_name(prop.get("name", "")):
+            continue
+        for value in prop:
+            day = review_date_value((value.text or "").strip())
+            if day is not None:
+                return day
+    return None

@@ -15,7 +15,7 @@ from django.shortcuts import get_object_or_404
 from accounts.roles import Role, role_required
 
 from .citations import cited_to
-from .models import Chunk, Collection, Document, DocumentVersion
+from .models import Chunk, Collection, Document, DocumentVersion, VersionStatus
 
 # The curation screens' gate, before any object is looked up: sign-in, then two-factor if the role
 # needs it, then the curator role (403). Which collections a curator may touch is decided below.
@@ -92,4 +92,40 @@ def access_passage(user, chunk_id: int) -> tuple[Chunk, bool]:
         return chunk, False
     if cited_to(user, chunk.pk):
         return chunk, True
+    raise Http404
+
+
+def access_version_comparison(
+    user, document_id: int, from_id: int, to_id: int, *, cited_chunk_id: int | None = None
+) -> tuple[Document, DocumentVersion, DocumentVersion, bool]:
+    """Two versions of a document to compare (what changed between them), and whether the user may
+    see them only because the older was cited to them; else 404, the same whether they do not exist
+    or are not the person's to see.
+
+    A curator of the collection may compare any of its versions. A reader of the collection (active,
+    at a marking served) may compare the ready versions of an active document; once the document is
+    retired, only if ``cited_chunk_id`` (the "changed since" link on their answer carries it) is a
+    passage of ``from_id`` cited in one of their own answers (``citations.cited_to``)."""
+    document = get_object_or_404(
+        Document.objects.select_related("collection", "current_version").filter(
+            Q(collection__in=readable_collections(user)) | Q(collection__in=curated_collections(user))
+        ),
+        pk=document_id,
+    )
+    versions = {v.pk: v for v in DocumentVersion.objects.filter(document=document, pk__in=[from_id, to_id])}
+    if from_id not in versions or to_id not in versions:
+        raise Http404
+    older, newer = versions[from_id], versions[to_id]
+    if curated_collections(user).filter(pk=document.collection_id).exists():
+        return document, older, newer, False
+    if older.status != VersionStatus.READY or newer.status != VersionStatus.READY:
+        raise Http404
+    if document.is_active:
+        return document, older, newer, False
+    if (
+        cited_chunk_id is not None
+        and Chunk.objects.filter(pk=cited_chunk_id, version=older).exists()
+        and cited_to(user, cited_chunk_id)
+    ):
+        return document, older, newer, True
     raise Http404

@@ -1,8 +1,8 @@
-"""Curation screens under /curate/, and the passage view that citations link to."""
+"""Curation screens under /curate/, and the passage and version comparison views that citations link to."""
 
 from django.urls import path
 
-from .views import collections, documents, marking_changes, passages
+from .views import changes, collections, documents, marking_changes, passages
 
 app_name = "documents"
 
@@ -19,6 +19,11 @@ urlpatterns = [
     path("c/<slug:slug>/try/", collections.collection_try, name="collection_try"),
     path("documents/<int:document_id>/", documents.document_detail, name="document"),
     path("documents/<int:document_id>/retire/", documents.document_retire, name="document_retire"),
+    path(
+        "documents/<int:document_id>/changes/<int:from_id>/<int:to_id>/",
+        changes.version_changes,
+        name="version_changes",
+    ),
     path("versions/<int:version_id>/", documents.version_detail, name="version"),
     path("versions/<int:version_id>/retry/", documents.version_retry, name="version_retry"),
     path("chunks/<int:chunk_id>/", passages.chunk_detail, name="chunk"),

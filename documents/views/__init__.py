@@ -5,7 +5,9 @@
 - ``documents``: uploads, a document's page, its versions, retire and retry;
 - ``marking_changes``: approving, rejecting or withdrawing a lowered marking;
 - ``passages``: a chunk in its version's text (curators) and a cited passage (readers);
-  ``text`` rebuilds the text around a passage for both.
+  ``text`` rebuilds the text around a passage for both;
+- ``changes``: what changed between two versions of a document (its curators, its readers, and
+  whoever an answer quoted the older version to).
 
 Curators see only the collections they look after; anything else is a 404, the same answer as for
 something that does not exist. The passage view shows a reader of the chunk's collection its

@@ -73,7 +73,8 @@ RUN DJANGO_SECRET_KEY=build-only DATABASE_URL=postgres://build@localhost/build \
     python -c "import django; django.setup(); from documents.embeddings import get_embedder; \
 assert len(get_embedder().embed_query('offline check')) == 384"
 EXPOSE 8000
+# The probe names the first allowed host: Django answers 400 to Host: 127.0.0.1 when it is not listed.
 HEALTHCHECK --interval=30s --timeout=5s --start-period=30s --retries=3 \
-  CMD python -c "import os,urllib.request,sys; sys.exit(0 if urllib.request.urlopen(f'http://127.0.0.1:{os.environ[\"PORT\"]}/healthz', timeout=4).status == 200 else 1)"
+  CMD python -c "import os,urllib.request as u,sys; h=(os.environ.get('DJANGO_ALLOWED_HOSTS') or '127.0.0.1').split(',')[0].strip(); sys.exit(0 if u.urlopen(u.Request(f'http://127.0.0.1:{os.environ[\"PORT\"]}/healthz', headers={'Host': h}), timeout=4).status == 200 else 1)"
 ENTRYPOINT ["/app/docker-entrypoint.sh"]
 CMD ["web"]

@@ -92,3 +92,28 @@ test: setup browser lint migrations-check check-deploy collectstatic
 
 bench: setup
 	$(PY) bench/run_all.py
+
+# --- Offline image builds and the compose smoke test (docs/deploy.md) -------------------------------
+WHEELHOUSE ?= deploy/offline/wheelhouse
+.PHONY: lock wheelhouse stand-ins deploy-test
+
+# requirements.lock: the image's dependencies pinned to .venv's versions, with hashes.
+lock: $(STAMP_PY)
+	$(PY) deploy/offline/lock.py
+
+# The wheels of requirements.lock (torch's CPU wheel included) and the built front-end assets, in one
+# folder, for `docker build --build-arg WHEELHOUSE=$(WHEELHOUSE)` with no network.
+wheelhouse: setup
+	PY=$(PY) deploy/offline/wheelhouse.sh $(WHEELHOUSE)
+
+# Local stand-ins for python:3.11-slim, redis:7-alpine, caddy:2 and pgvector/pgvector:pg16, from Debian
+# packages (debootstrap + docker import), in the engine DOCKER_HOST names.
+stand-ins:
+	deploy/offline/host-packages.sh
+	deploy/offline/stand-ins.sh
+
+# A private Docker engine, the stand-ins, the image built offline from the wheelhouse, the compose
+# stack up, checked through Caddy over HTTPS, and everything torn down again.
+deploy-test: wheelhouse
+	deploy/offline/host-packages.sh
+	deploy/offline/deploy-test.sh

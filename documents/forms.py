@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import datetime as dt
+
 from django import forms
 from django.contrib.auth.models import Group
 
@@ -77,6 +79,31 @@ class CollectionEditForm(forms.Form):
         required=False,
         label="I confirm this guidance may be sent to services approved only for the lower marking",
     )
+    review_months = forms.IntegerField(
+        required=False,
+        min_value=0,
+        max_value=1200,
+        label="Review period in months",
+        help_text="A document is due for review this many months after its current version was uploaded, "
+        "unless a date is set for it or in its file. 0: no review dates.",
+        error_messages={
+            "invalid": "Enter the review period as a whole number of months",
+            "min_value": "The review period cannot be negative",
+            "max_value": "The review period must be 1200 months or fewer",
+        },
+    )
+    expire_after_days = forms.IntegerField(
+        required=False,
+        min_value=0,
+        max_value=36500,
+        label="Stop searching documents this many days after their review date",
+        help_text="Leave empty to keep searching overdue documents, shown as due for review.",
+        error_messages={
+            "invalid": "Enter a whole number of days, or leave it empty",
+            "min_value": "The number of days cannot be negative",
+            "max_value": "The number of days must be 36500 or fewer",
+        },
+    )
 
     def lowers_marking(self) -> bool:
         marking = self.cleaned_data.get("marking")
@@ -89,6 +116,47 @@ class CollectionEditForm(forms.Form):
                 self.add_error("downgrade_reason", "Say why the marking is being lowered")
             if not cleaned.get("confirm_downgrade"):
                 self.add_error("confirm_downgrade", "Confirm that the guidance may be sent at the lower marking")
+        return cleaned
+
+
+class DocumentReviewForm(forms.Form):
+    """A document's owner and review date: a date of its own, or "use the collection's period" (the
+    file's own date first, if it has one). The date is GOV.UK's three-field date input."""
+
+    OWN, COLLECTION = "date", "collection"
+
+    owner_email = forms.EmailField(
+        max_length=254,
+        label="Owner",
+        help_text="A person or a team mailbox: review reminders go here.",
+        error_messages={
+            "required": "Enter the owner's email address",
+            "invalid": "Enter an email address in the correct format, like name@example.gov.uk",
+        },
+    )
+    review_from = forms.ChoiceField(
+        choices=[(OWN, "On this date"), (COLLECTION, "Use the file's date or the collection's review period")],
+        widget=Radios,
+        label="When should it be reviewed?",
+        error_messages={"required": "Select when it should be reviewed"},
+    )
+    review_day = forms.IntegerField(required=False, min_value=1, max_value=31)
+    review_month = forms.IntegerField(required=False, min_value=1, max_value=12)
+    review_year = forms.IntegerField(required=False, min_value=2000, max_value=2200)
+
+    def clean(self):
+        cleaned = super().clean()
+        cleaned["review_by"] = None
+        if cleaned.get("review_from") != self.OWN:
+            return cleaned
+        parts = [cleaned.get(f"review_{p}") for p in ("day", "month", "year")]
+        if any(self.has_error(f"review_{p}") for p in ("day", "month", "year")) or None in parts:
+            self.add_error("review_day", "Enter the review date as a real date, like 1 3 2027")
+            return cleaned
+        try:
+            cleaned["review_by"] = dt.date(parts[2], parts[1], parts[0])
+        except ValueError:
+            self.add_error("review_day", "Review date must be a real date")
         return cleaned
 
 

@@ -2,13 +2,14 @@
 
 from django.urls import path
 
-from .views import changes, collections, documents, marking_changes, passages
+from .views import changes, collections, documents, marking_changes, passages, review
 
 app_name = "documents"
 
 urlpatterns = [
     path("", collections.collection_list, name="collections"),
     path("new/", collections.collection_create, name="collection_create"),
+    path("review/", review.review_list, name="review"),
     path("c/<slug:slug>/", collections.collection_detail, name="collection"),
     path("c/<slug:slug>/status.json", collections.collection_status, name="collection_status"),
     path("c/<slug:slug>/edit/", collections.collection_edit, name="collection_edit"),
@@ -19,6 +20,8 @@ urlpatterns = [
     path("c/<slug:slug>/try/", collections.collection_try, name="collection_try"),
     path("documents/<int:document_id>/", documents.document_detail, name="document"),
     path("documents/<int:document_id>/retire/", documents.document_retire, name="document_retire"),
+    path("documents/<int:document_id>/review/", documents.document_review, name="document_review"),
+    path("documents/<int:document_id>/reviewed/", review.document_reviewed, name="document_reviewed"),
     path(
         "documents/<int:document_id>/changes/<int:from_id>/<int:to_id>/",
         changes.version_changes,

@@ -118,13 +118,23 @@ def collection_status(request: HttpRequest, slug: str) -> JsonResponse:
 @require_http_methods(["GET", "POST"])
 @curator_only
 def collection_edit(request: HttpRequest, slug: str) -> HttpResponse:
-    """Change a collection's name, description or marking (its short name stays: addresses use it)."""
+    """Change a collection's name, description, marking, review period or expiry (its short name stays:
+    addresses use it)."""
     collection = access_collection_for_curator(request.user, slug)
-    form = CollectionEditForm(
-        request.POST if request.method == "POST" else None,
-        initial={"name": collection.name, "description": collection.description, "marking": collection.marking},
-        current_marking=collection.marking,
-    )
+    initial = {
+        "name": collection.name,
+        "description": collection.description,
+        "marking": collection.marking,
+        "review_months": collection.review_months,
+        "expire_after_days": collection.expire_after_days,
+    }
+    data = None
+    if request.method == "POST":
+        data = request.POST.copy()
+        for field in ("review_months", "expire_after_days"):  # a form without them leaves them be
+            if field not in data:
+                data[field] = "" if initial[field] is None else str(initial[field])
+    form = CollectionEditForm(data, initial=initial, current_marking=collection.marking)
     if request.method == "POST" and form.is_valid():
         if not form.has_changed():
             messages.info(request, "Nothing was changed.")
@@ -137,6 +147,8 @@ def collection_edit(request: HttpRequest, slug: str) -> HttpResponse:
                 description=form.cleaned_data["description"],
                 marking=form.cleaned_data["marking"],
                 reason=form.cleaned_data["downgrade_reason"] if form.lowers_marking() else "",
+                review_months=form.cleaned_data["review_months"],
+                expire_after_days=form.cleaned_data["expire_after_days"],
             )
         except ValidationError as exc:
             form.add_error(None, exc)

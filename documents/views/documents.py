@@ -1,5 +1,6 @@
-"""Documents and their versions: uploading into a collection, a document's page, a version's page,
-retiring a document and retrying a version."""
+"""Documents and their versions: uploading into a collection, a document's page (with its owner and
+review date, changed by ``document_review``), a version's page, retiring a document and retrying a
+version."""
 
 from __future__ import annotations
 
@@ -17,10 +18,12 @@ from ..access import (
     access_version_for_curator,
     curator_only,
 )
-from ..forms import UploadForm
+from ..forms import DocumentReviewForm, UploadForm
 from ..lifecycle import version_is_stale
-from ..models import VersionStatus
+from ..models import Document, VersionStatus
+from ..review import review_of
 from ..services import documents as document_services
+from ..services import review as review_services
 
 
 @require_POST
@@ -57,12 +60,59 @@ def collection_upload(request: HttpRequest, slug: str) -> HttpResponse:
     return redirect("documents:collection", slug=slug)
 
 
+def _review_form_initial(document: Document) -> dict:
+    day = document.review_by if document.review_by_source == "curator" else None
+    return {
+        "owner_email": document.owner_email,
+        "review_from": DocumentReviewForm.OWN if day else DocumentReviewForm.COLLECTION,
+        "review_day": day.day if day else None,
+        "review_month": day.month if day else None,
+        "review_year": day.year if day else None,
+    }
+
+
+def _document_page(request: HttpRequest, document: Document, review_form: DocumentReviewForm) -> HttpResponse:
+    versions = document.versions.select_related("uploaded_by").annotate(chunk_count=Count("chunks"))
+    return render(
+        request,
+        "documents/document_detail.html",
+        {
+            "document": document,
+            "versions": versions,
+            "review": review_of(document),
+            "review_form": review_form,
+            "default_owner": review_services.document_owner(document),
+        },
+    )
+
+
 @require_GET
 @curator_only
 def document_detail(request: HttpRequest, document_id: int) -> HttpResponse:
     document = access_document_for_curator(request.user, document_id)
-    versions = document.versions.select_related("uploaded_by").annotate(chunk_count=Count("chunks"))
-    return render(request, "documents/document_detail.html", {"document": document, "versions": versions})
+    return _document_page(request, document, DocumentReviewForm(initial=_review_form_initial(document)))
+
+
+@require_POST
+@curator_only
+def document_review(request: HttpRequest, document_id: int) -> HttpResponse:
+    """Change a document's owner and review date (a date of its own, or the file's or collection's)."""
+    document = access_document_for_curator(request.user, document_id)
+    form = DocumentReviewForm(request.POST)
+    if form.is_valid():
+        try:
+            review_services.document_review_set(
+                document=document,
+                user=request.user,
+                owner_email=form.cleaned_data["owner_email"],
+                review_by=form.cleaned_data["review_by"],
+            )
+        except ValidationError as exc:
+            form.add_error("owner_email", exc)
+        else:
+            messages.success(request, f"Owner and review date of “{document.title}” saved.")
+            return redirect("documents:document", document_id=document.pk)
+    return _document_page(request, document, form)
 
 
 @require_http_methods(["GET", "POST"])

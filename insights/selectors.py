@@ -27,6 +27,7 @@ from django.utils import timezone
 
 from audit.models import AuditContent, AuditEvent
 from documents.models import Chunk, Collection, Document, DocumentVersion
+from documents.review import Review, review_of
 
 PERIODS = (7, 30, 90)
 DEFAULT_PERIOD = 30
@@ -275,11 +276,29 @@ def documents_never_cited(collection: Collection, period: Period, cited_ids: set
     return [_age(d) for d in _current_documents(collection).exclude(pk__in=cited_ids)]
 
 
-def documents_stale(collection: Collection, *, older_than_days: int) -> list[DocumentAge]:
-    """Active documents whose current version is older than ``older_than_days``, oldest first."""
+@dataclass(frozen=True)
+class StaleDocument(DocumentAge):
+    review: Review | None = None  # its review (``documents.review``), None without a review date
+
+
+def documents_stale(
+    collection: Collection, *, older_than_days: int, today: dt.date | None = None
+) -> list[StaleDocument]:
+    """Active documents that need looking at, oldest first: where a document has a review date, when
+    it is due, overdue or expired (``documents.review``); where it has none (its collection has no
+    review period and nobody set one), when its current version is older than ``older_than_days``.
+    One query (the collection is the one given)."""
     cutoff = timezone.now() - dt.timedelta(days=older_than_days)
-    documents = _current_documents(collection).filter(current_version__uploaded_at__lt=cutoff)
-    return sorted((_age(d) for d in documents), key=lambda a: (a.updated, a.title))
+    stale = []
+    for document in _current_documents(collection):
+        document.collection = collection
+        review = review_of(document, today=today)
+        if review.review_by is not None:
+            if review.needs_attention:
+                stale.append(StaleDocument(**vars(_age(document)), review=review))
+        elif document.current_version.uploaded_at < cutoff:
+            stale.append(StaleDocument(**vars(_age(document))))
+    return sorted(stale, key=lambda a: (a.updated, a.title))
 
 
 # --- Gaps ----------------------------------------------------------------------------------

@@ -38,7 +38,7 @@ TABLES = {
     "most_cited": "Most cited documents",
     "rated_down": "Documents cited in answers rated down",
     "never_cited": "Documents never cited in the period",
-    "stale": "Documents not updated for a long time",
+    "stale": "Documents due for review or not updated for a long time",
 }
 MAX_TOPICS = 15
 EXAMPLES_PER_TOPIC = 3
@@ -337,12 +337,36 @@ class Dashboard:
         return Table("never_cited", caption, ["Document", "Current version uploaded"], rows, [False, False])
 
     def _table_stale(self) -> Table:
+        """Stale documents (``selectors.documents_stale``), those still cited most in the period first
+        (answers citing it, counted only where ``min_askers`` people are behind them, as in "most
+        cited"), then the oldest."""
         days = settings.HUMPHREY_INSIGHTS_STALE_DAYS
         documents = selectors.documents_stale(self.collection, older_than_days=days)
-        rows = [[self._doc(d.document_id, d.title), _updated(d), _num(d.age_days)] for d in documents]
-        caption = f"Documents not updated for more than {days} days"
-        headers = ["Document", "Current version uploaded", "Age (days)"]
-        return Table("stale", caption, headers, rows, [False, False, True])
+        cited = {c.document_id: c.answers for c in self.citations if c.askers >= self.min_askers}
+        documents.sort(key=lambda d: (-cited.get(d.document_id, 0), d.updated, d.title, d.document_id))
+        rows = []
+        for d in documents:
+            review = d.review
+            rows.append(
+                [
+                    self._doc(d.document_id, d.title),
+                    _updated(d),
+                    _num(d.age_days),
+                    Cell(REVIEW_WORDS.get(str(review.status), "") if review else "No review date"),
+                    Cell(f"{review.review_by:%-d %B %Y}", review.review_by) if review else Cell("–", ""),
+                    _num(cited.get(d.document_id)) if d.document_id in cited else Cell("–", "", numeric=True),
+                ]
+            )
+        caption = (
+            "Documents due for review, overdue or expired, or, without a review date, not updated for more "
+            f"than {days} days: the most cited in the period first"
+        )
+        headers = ["Document", "Current version uploaded", "Age (days)", "Review", "Review by", "Answers citing it"]
+        notes = [
+            f"Answers citing a document are shown where at least {self.min_askers} people are behind them "
+            "(else –, and it is ordered as if not cited)."
+        ]
+        return Table("stale", caption, headers, rows, [False, False, True, False, False, True], notes)
 
     # --- charts ----------------------------------------------------------------------------
 
@@ -413,6 +437,9 @@ class Dashboard:
             "first_token": first_token,
             "cost": cost,
         }
+
+
+REVIEW_WORDS = {"due": "Due for review", "overdue": "Overdue", "expired": "Expired: no longer searched"}
 
 
 def _updated(document: selectors.DocumentAge) -> Cell:

@@ -127,15 +127,21 @@ def test_documents_tables_with_every_row_shown(seeded, settings):
     assert [row[0] for row in never[1:]] == ["Flexible working"]  # the retired D is not listed
     assert [row[0] for row in csv_table(client, "hr", "never_cited", period=90)[1:]] == []
     stale = csv_table(client, "hr", "stale")
-    assert [row[0] for row in stale[1:]] == ["Flexible working"]
+    assert [row[0] for row in stale[1:]] == ["Flexible working"]  # 12 months after its upload: overdue
     assert int(stale[1][2]) in (399, 400)
+    assert stale[1][3] == "Overdue"
 
 
 def test_stale_age_is_a_setting(seeded, settings):
-    """Documents older than HUMPHREY_INSIGHTS_STALE_DAYS are stale: at 7 days, A and B are too."""
+    """Without review dates (a collection with no review period), documents older than
+    HUMPHREY_INSIGHTS_STALE_DAYS are stale: at 7 days, A and B are too. The most cited come first (A,
+    cited by 5 people), then the oldest (B's 2 askers are under the threshold: ordered as uncited)."""
     settings.HUMPHREY_INSIGHTS_STALE_DAYS = 7
+    seeded.hr.review_months = 0
+    seeded.hr.save(update_fields=["review_months"])
     rows = csv_table(client_for(seeded.hr_curator), "hr", "stale")
-    assert [row[0] for row in rows[1:]] == ["Flexible working", "Annual leave policy", "Shared parental leave guidance"]
+    assert [row[0] for row in rows[1:]] == ["Annual leave policy", "Flexible working", "Shared parental leave guidance"]
+    assert [row[3] for row in rows[1:]] == ["No review date"] * 3
 
 
 def test_gap_topics_group_by_meaning(seeded, settings):

@@ -270,10 +270,17 @@ def review_reminders_send(*, today: dt.date | None = None) -> ReminderRun:
 
 
 def next_reminder_time(now: dt.datetime | None = None) -> dt.datetime:
-    """When the daily reminders run next: tomorrow at ``HUMPHREY_REVIEW_REMINDER_HOUR`` (default 7)
-    local time."""
+    """When the daily reminders run next: tomorrow at ``HUMPHREY_REVIEW_REMINDER_HOUR`` (a setting or
+    the environment; default 7) local time."""
     now = timezone.localtime(now)
-    hour = int(getattr(settings, "HUMPHREY_REVIEW_REMINDER_HOUR", 7))
+    raw = getattr(settings, "HUMPHREY_REVIEW_REMINDER_HOUR", None)
+    if raw is None:
+        raw = os.environ.get("HUMPHREY_REVIEW_REMINDER_HOUR", "7")
+    try:
+        hour = int(raw)
+    except ValueError:
+        hour = 7
+    hour = hour if 0 <= hour <= 23 else 7
     tomorrow = now.date() + dt.timedelta(days=1)
     return timezone.make_aware(dt.datetime.combine(tomorrow, dt.time(hour)))
 

@@ -9,6 +9,7 @@ from django.contrib.auth.models import Group
 
 from accounts.roles import ROLE_GROUPS
 
+from .ingest.parse import ACCEPTED_FORMATS, accepted_extensions
 from .models import Marking
 
 
@@ -182,6 +183,9 @@ class UploadForm(forms.Form):
     files = MultipleFileField(
         label="Files", error_messages={"required": "Choose one or more files to upload"}, allow_empty_file=True
     )
+    # What may be uploaded, from the one list the parser accepts (``documents.ingest.parse.EXTENSIONS``).
+    accept = accepted_extensions()
+    accepted_formats = ACCEPTED_FORMATS
 
 
 class GrantForm(forms.Form):

@@ -24,7 +24,7 @@ from .types import ChunkDraft, ParsedDocument, Section
 # About 250 MiniLM word pieces: the model truncates at 256, so longer chunks lose their tail.
 CHUNK_SIZE = 1100
 CHUNK_OVERLAP = 120
-# Consecutive sections smaller than this are merged with the next one (same page only).
+# Consecutive sections smaller than this are merged with the next one (same page or place only).
 MERGE_BELOW = 350
 
 _SEPARATORS = ["\n\n", "\n", ". ", "; ", ", ", " ", ""]
@@ -64,9 +64,14 @@ def count_tokens(text: str) -> int:
     return len(tokenizer.encode(text, add_special_tokens=False).ids)
 
 
-def anchor_for(heading_path: tuple[str, ...], page: int | None) -> str:
-    """Where a chunk is, for people: "page 4", "Section 3.2 Expenses", or the nearest heading."""
-    if page is not None:
+def anchor_for(heading_path: tuple[str, ...], page: int | None, place: str = "") -> str:
+    """Where a chunk is, for people: "page 4", "slide 4, Mileage", "sheet Rates", "Section 3.2
+    Expenses", or the nearest heading."""
+    if place:
+        anchor = place
+        if heading_path and heading_path[-1].casefold() not in place.casefold():
+            anchor += f", {heading_path[-1]}"
+    elif page is not None:
         anchor = f"page {page}"
         if heading_path:
             anchor += f", {heading_path[-1]}"
@@ -97,6 +102,7 @@ def _merge_small(sections: list[Section]) -> list[Section]:
             if (
                 last.char_end - last.char_start < MERGE_BELOW  # merged sections carry no text
                 and last.page == section.page
+                and last.place == section.place  # slide 3's text is never cited as slide 4's
                 and last.char_end <= section.char_start
                 and section.char_end - last.char_start <= CHUNK_SIZE
             ):
@@ -104,6 +110,7 @@ def _merge_small(sections: list[Section]) -> list[Section]:
                     text="",  # filled from the document text below, so it stays an exact slice
                     heading_path=_common_prefix(last.heading_path, section.heading_path) or last.heading_path,
                     page=last.page,
+                    place=last.place,
                     char_start=last.char_start,
                     char_end=section.char_end,
                 )
@@ -147,7 +154,7 @@ def chunk_document(parsed: ParsedDocument) -> list[ChunkDraft]:
                     text=text,
                     embed_text=chunk_embed_text(parsed.title, section.heading_path, text),
                     heading_path=section.heading_path,
-                    anchor=anchor_for(section.heading_path, section.page),
+                    anchor=anchor_for(section.heading_path, section.page, section.place),
                     page=section.page,
                     char_start=start,
                     char_end=end,

@@ -9,7 +9,16 @@ This module decides what a file is and whether to read it; each family of format
 ``documents.ingest.formats`` (which says how to add one): PDF (pypdf; pages, and the bookmarks as
 headings), DOCX (python-docx; heading styles), HTML (BeautifulSoup; headings; scripts, styles and
 other active content dropped: only text is kept), Markdown (markdown-it-py finds the headings; YAML
-front matter gives the title and is not indexed), plain text (numbered or underlined headings).
+front matter gives the title and is not indexed), plain text (numbered or underlined headings),
+PowerPoint (python-pptx; a slide is a section, "slide 4"), Excel and CSV (openpyxl, csv; a sheet and
+its rows, each row with its header), OpenDocument text (its XML; headings), RTF (striprtf), and email
+(.eml with the standard library, Outlook .msg with extract-msg; an email's attachments of accepted
+types come back in ``ParsedDocument.attachments`` to be ingested as documents of their own).
+
+What is accepted is said once, here: ``EXTENSIONS`` (the upload form's ``accept`` list and the
+``ingest`` command's skip reasons) and ``ACCEPTED_FORMATS`` (the words for people). Macro-enabled
+Office files (.docm, .xlsm, .pptm) are refused by name, and an .xlsx or .pptx that carries macros
+anyway is refused by content: macros are never run or kept.
 """
 
 from __future__ import annotations
@@ -20,22 +29,45 @@ import zipfile
 from pathlib import PurePath
 
 from .formats.base import ParseError, ParseLimits, squash
+from .formats.mail import is_outlook_message, looks_like_email, parse_eml, parse_msg
 from .formats.markup import parse_html, parse_markdown
+from .formats.opendocument import is_odt, parse_odt
 from .formats.pdf import parse_pdf
 from .formats.plain import parse_text
+from .formats.rtf import parse_rtf
+from .formats.sheets import parse_csv, parse_xlsx
+from .formats.slides import parse_pptx
 from .formats.word import parse_docx
 from .types import ParsedDocument
 
-__all__ = ["CONTENT_TYPES", "EXTENSIONS", "ParseError", "ParseLimits", "parse", "sniff", "title_from_filename"]
+__all__ = [
+    "ACCEPTED_FORMATS",
+    "CONTENT_TYPES",
+    "EXTENSIONS",
+    "ParseError",
+    "ParseLimits",
+    "accepted_extensions",
+    "parse",
+    "sniff",
+    "title_from_filename",
+]
 
 
 PDF, DOCX, HTML, MARKDOWN, TEXT = "pdf", "docx", "html", "markdown", "text"
+PPTX, XLSX, CSV, ODT, RTF, EMAIL, MSG = "pptx", "xlsx", "csv", "odt", "rtf", "email", "msg"
 CONTENT_TYPES = {
     PDF: "application/pdf",
     DOCX: "application/vnd.openxmlformats-officedocument.wordprocessingml.document",
     HTML: "text/html",
     MARKDOWN: "text/markdown",
     TEXT: "text/plain",
+    PPTX: "application/vnd.openxmlformats-officedocument.presentationml.presentation",
+    XLSX: "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+    CSV: "text/csv",
+    ODT: "application/vnd.oasis.opendocument.text",
+    RTF: "application/rtf",
+    EMAIL: "message/rfc822",
+    MSG: "application/vnd.ms-outlook",
 }
 #: What each accepted extension may contain. Markdown and plain text are both text.
 EXTENSIONS = {
@@ -47,8 +79,59 @@ EXTENSIONS = {
     ".markdown": {MARKDOWN, TEXT},
     ".txt": {TEXT, MARKDOWN},
     ".text": {TEXT, MARKDOWN},
+    ".pptx": {PPTX},
+    ".xlsx": {XLSX},
+    ".csv": {CSV},
+    ".odt": {ODT},
+    ".rtf": {RTF},
+    ".eml": {EMAIL},
+    ".msg": {MSG},
 }
-FORMAT_NAMES = {PDF: "a PDF", DOCX: "a Word document", HTML: "a web page", MARKDOWN: "text", TEXT: "text"}
+#: The accepted types in words, for the upload form, the ``ingest`` command and refusals.
+ACCEPTED_FORMATS = (
+    "PDF, Word (.docx), OpenDocument text (.odt), RTF, PowerPoint (.pptx), Excel (.xlsx), CSV, "
+    "web pages (.html), Markdown (.md), text (.txt) or email (.eml, Outlook .msg)"
+)
+FORMAT_NAMES = {
+    PDF: "a PDF",
+    DOCX: "a Word document",
+    HTML: "a web page",
+    MARKDOWN: "text",
+    TEXT: "text",
+    PPTX: "a PowerPoint presentation",
+    XLSX: "an Excel workbook",
+    CSV: "text",
+    ODT: "an OpenDocument text file",
+    RTF: "an RTF document",
+    EMAIL: "an email",
+    MSG: "an Outlook message",
+}
+#: Office files that carry macros: refused by name (and by content when renamed: ``_refuse_macros``).
+MACRO_EXTENSIONS = {
+    ".docm": ".docx",
+    ".dotm": ".docx",
+    ".xlsm": ".xlsx",
+    ".xltm": ".xlsx",
+    ".xlsb": ".xlsx",
+    ".pptm": ".pptx",
+    ".potm": ".pptx",
+    ".ppsm": ".pptx",
+}
+_ZIP_KINDS = {DOCX, PPTX, XLSX, ODT}
+_OLE_MAGIC = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"
+
+
+def accepted_extensions() -> str:
+    """The accepted extensions as an ``accept`` attribute: ".csv,.docx,..."."""
+    return ",".join(sorted(EXTENSIONS))
+
+
+def _unaccepted(name: str) -> str:
+    """Why an attachment of this name is not ingested ("" if it would be)."""
+    extension = PurePath(name).suffix.lower()
+    if extension in EXTENSIONS:
+        return ""
+    return f"files ending {extension} are not accepted" if extension else "it has no file extension"
 
 
 # --- Sniffing ----------------------------------------------------------------------------------
@@ -57,7 +140,12 @@ _HTML_START = re.compile(rb"^\s*(<!--.*?-->\s*)*<(!doctype\s+html|html|head|body
 
 
 def sniff(data: bytes) -> str | None:
-    """What the bytes are: pdf, docx, html, text, or None for anything else (binary, other zips)."""
+    """What the bytes are: pdf, docx, pptx, xlsx, odt, msg, html, rtf, email, text, or None for anything
+    else (binary, other zips, other OLE files such as .doc or .xls).
+
+    An .xlsx or .pptx is a zip with the OOXML content types part and its main part; an .odt a zip
+    whose ``mimetype`` says so; a .msg an OLE compound file with Outlook's property streams. CSV is
+    text (its extension says it is a table)."""
     head = data[:2048]
     if head.lstrip(b"\xef\xbb\xbf \t\r\n").startswith(b"%PDF-"):
         return PDF
@@ -65,14 +153,52 @@ def sniff(data: bytes) -> str | None:
         try:
             with zipfile.ZipFile(io.BytesIO(data)) as archive:
                 names = set(archive.namelist())
+                if "word/document.xml" in names:
+                    return DOCX
+                if "[Content_Types].xml" in names and "ppt/presentation.xml" in names:
+                    return PPTX
+                if "[Content_Types].xml" in names and "xl/workbook.xml" in names:
+                    return XLSX
+                return ODT if is_odt(archive) else None
         except (zipfile.BadZipFile, OSError, ValueError):
             return DOCX  # a damaged zip: the DOCX reader says so plainly
-        return DOCX if "word/document.xml" in names else None
+    if head.startswith(_OLE_MAGIC):
+        return MSG if is_outlook_message(data) else None
     if b"\x00" in head:
         return None
     if _HTML_START.match(head.lstrip(b"\xef\xbb\xbf")):
         return HTML
+    if head.lstrip(b"\xef\xbb\xbf \t\r\n").startswith(b"{\\rtf"):
+        return RTF
+    if looks_like_email(head):
+        return EMAIL
     return TEXT
+
+
+def _zip_damaged(data: bytes) -> bool:
+    try:
+        with zipfile.ZipFile(io.BytesIO(data)):
+            return False
+    except (zipfile.BadZipFile, OSError, ValueError):
+        return True
+
+
+def _refuse_macros(data: bytes, kind: str) -> None:
+    """An .xlsx or .pptx with a VBA project (a macro-enabled file renamed) is refused: never kept."""
+    try:
+        with zipfile.ZipFile(io.BytesIO(data)) as archive:
+            names = archive.namelist()
+            info = archive.getinfo("[Content_Types].xml")
+            types = archive.read(info) if info.file_size <= 1024 * 1024 else b""
+    except (zipfile.BadZipFile, OSError, ValueError, KeyError, RuntimeError):
+        return  # damaged: its reader says so plainly
+    if any(name.lower().endswith("vbaproject.bin") for name in names) or b"macroenabled" in types.lower():
+        clean = ".xlsx" if kind == XLSX else ".pptx"
+        raise ParseError(
+            "macros",
+            f"The file contains macros, which we never run or keep. Save a copy as {clean} "
+            "(without macros) and upload that.",
+        )
 
 
 def _decode(data: bytes) -> str:
@@ -110,20 +236,41 @@ def parse(data: bytes, filename: str, *, limits: ParseLimits | None = None) -> P
             f"{limits.max_bytes // (1024 * 1024)} MB.",
         )
     extension = PurePath(name).suffix.lower()
+    if extension in MACRO_EXTENSIONS:
+        raise ParseError(
+            "macros",
+            f"Files ending {extension} carry macros, which we never run or keep. Save a copy as "
+            f"{MACRO_EXTENSIONS[extension]} (without macros) and upload that.",
+        )
     if extension not in EXTENSIONS:
         raise ParseError(
             "unsupported_type",
-            f"Files ending {extension or '(no extension)'} are not accepted. "
-            "Upload PDF, Word (.docx), web page (.html), Markdown (.md) or text (.txt) files.",
-        )
-    kind = sniff(data)
-    if kind is None:
-        raise ParseError(
-            "unsupported_type", "The file's content is not a PDF, Word document, web page, Markdown or text."
+            f"Files ending {extension or '(no extension)'} are not accepted. Upload {ACCEPTED_FORMATS} files.",
         )
     expected = EXTENSIONS[extension]
+    kind = sniff(data)
+    if kind == DOCX and expected & _ZIP_KINDS and DOCX not in expected and _zip_damaged(data):
+        kind = next(iter(expected & _ZIP_KINDS))  # a damaged zip: its own reader says so plainly
+    if kind is None:
+        if data.startswith(_OLE_MAGIC):
+            raise ParseError(
+                "unsupported_type",
+                "The file is an older Office file (.doc, .xls, .ppt) or a password-protected one. "
+                "Save a copy as .docx, .xlsx or .pptx without a password and upload that.",
+            )
+        if expected == {CSV}:
+            raise ParseError("type_mismatch", "The file is named .csv but its content is not text.")
+        raise ParseError(
+            "unsupported_type",
+            "The file's content is not a PDF, Word, OpenDocument, RTF, PowerPoint, Excel, email, web page, "
+            "Markdown or text file.",
+        )
+    if kind in (RTF, EMAIL) and TEXT in expected:
+        kind = TEXT  # a text file that happens to look like one: read as text, as it always was
     if kind == TEXT and MARKDOWN in expected:
         kind = MARKDOWN if extension in (".md", ".markdown") else TEXT
+    if kind in (TEXT, EMAIL) and CSV in expected:
+        kind = CSV
     if kind not in expected:
         raise ParseError(
             "type_mismatch",
@@ -133,15 +280,33 @@ def parse(data: bytes, filename: str, *, limits: ParseLimits | None = None) -> P
 
     page_count = None
     metadata: dict = {}
+    attachments: list = []
     if kind == PDF:
         title, text, sections, page_count = parse_pdf(data, limits)
     elif kind == DOCX:
         title, text, sections = parse_docx(data, limits)
+    elif kind == PPTX:
+        _refuse_macros(data, kind)
+        title, text, sections, slides = parse_pptx(data, limits)
+        metadata = {"slides": slides}
+    elif kind == XLSX:
+        _refuse_macros(data, kind)
+        title, text, sections = parse_xlsx(data, limits)
+    elif kind == ODT:
+        title, text, sections = parse_odt(data, limits)
+    elif kind == RTF:
+        title, text, sections = parse_rtf(data, limits)
+    elif kind == EMAIL:
+        title, text, sections, attachments, metadata = parse_eml(data, name, limits, _unaccepted)
+    elif kind == MSG:
+        title, text, sections, attachments, metadata = parse_msg(data, name, limits, _unaccepted)
     else:
         decoded = _decode(data)
         if len(decoded) > limits.max_text_chars:
             raise ParseError("too_large", "The file holds more text than we accept in one document.")
-        if kind == HTML:
+        if kind == CSV:
+            title, text, sections = parse_csv(decoded, limits)
+        elif kind == HTML:
             title, text, sections = parse_html(decoded)
         elif kind == MARKDOWN:
             title, text, sections, metadata = parse_markdown(decoded)
@@ -160,6 +325,7 @@ def parse(data: bytes, filename: str, *, limits: ParseLimits | None = None) -> P
         content_type=CONTENT_TYPES[kind],
         page_count=page_count,
         metadata=metadata,
+        attachments=attachments,
     )
 
 

@@ -22,6 +22,8 @@ class Section:
     page: int | None = None
     char_start: int = 0
     char_end: int = 0
+    #: Where it is, for formats whose unit is not a page: "slide 4", "sheet Rates" (else "").
+    place: str = ""
 
 
 @dataclass(frozen=True)
@@ -34,6 +36,17 @@ class ParsedDocument:
     content_type: str
     page_count: int | None = None
     metadata: dict = field(default_factory=dict)
+    #: Files inside this one that are documents in their own right (an email's attachments), to be
+    #: ingested each as its own document; what they are is not checked here.
+    attachments: list[Attachment] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class Attachment:
+    """A file carried inside another (an email's attachment): its name and its bytes."""
+
+    filename: str
+    data: bytes = field(repr=False)
 
 
 @dataclass(frozen=True)

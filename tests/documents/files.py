@@ -76,3 +76,198 @@ def upload_and_ingest(collection, filename: str, data: bytes, user):
     version.refresh_from_db()
     version.duplicate = duplicate
     return version
+
+
+# --- More formats (tests/documents/test_formats.py) ----------------------------------------------
+
+
+def make_pptx(slides: list[dict], *, title: str = "") -> bytes:
+    """A deck, one slide per dict: ``title``, ``bullets`` (list), ``table`` (rows, the first the
+    header) and ``notes`` (speaker notes)."""
+    from pptx import Presentation
+    from pptx.util import Inches
+
+    deck = Presentation()
+    if title:
+        deck.core_properties.title = title
+    for spec in slides:
+        slide = deck.slides.add_slide(deck.slide_layouts[1 if spec.get("bullets") else 5])
+        if spec.get("title"):
+            slide.shapes.title.text = spec["title"]
+        if spec.get("bullets"):
+            body = slide.placeholders[1].text_frame
+            body.text = spec["bullets"][0]
+            for bullet in spec["bullets"][1:]:
+                body.add_paragraph().text = bullet
+        if spec.get("table"):
+            rows = spec["table"]
+            shape = slide.shapes.add_table(len(rows), len(rows[0]), Inches(0.5), Inches(2), Inches(8), Inches(2))
+            for r, row in enumerate(rows):
+                for c, value in enumerate(row):
+                    shape.table.cell(r, c).text = value
+        if spec.get("notes"):
+            slide.notes_slide.notes_text_frame.text = spec["notes"]
+    out = io.BytesIO()
+    deck.save(out)
+    return out.getvalue()
+
+
+def make_xlsx(sheets: dict[str, list[list]], *, hidden: tuple[str, ...] = ()) -> bytes:
+    """A workbook: sheet name -> rows of values (a string starting "=" is a formula)."""
+    from openpyxl import Workbook
+
+    workbook = Workbook()
+    workbook.remove(workbook.active)
+    for name, rows in sheets.items():
+        sheet = workbook.create_sheet(name)
+        for row in rows:
+            sheet.append(row)
+        if name in hidden:
+            sheet.sheet_state = "hidden"
+    out = io.BytesIO()
+    workbook.save(out)
+    return out.getvalue()
+
+
+def rezip(data: bytes, *, add: dict[str, bytes] | None = None, replace: dict[str, bytes] | None = None) -> bytes:
+    """The same zip with parts added or replaced (a VBA project slipped into an .xlsx, say)."""
+    add, replace = add or {}, replace or {}
+    out = io.BytesIO()
+    with zipfile.ZipFile(io.BytesIO(data)) as source, zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as target:
+        for info in source.infolist():
+            target.writestr(info.filename, replace.get(info.filename, source.read(info.filename)))
+        for name, content in add.items():
+            target.writestr(name, content)
+    return out.getvalue()
+
+
+_ODT_NS = (
+    'xmlns:office="urn:oasis:names:tc:opendocument:xmlns:office:1.0" '
+    'xmlns:text="urn:oasis:names:tc:opendocument:xmlns:text:1.0" '
+    'xmlns:table="urn:oasis:names:tc:opendocument:xmlns:table:1.0" '
+    'xmlns:draw="urn:oasis:names:tc:opendocument:xmlns:drawing:1.0" '
+    'xmlns:dc="http://purl.org/dc/elements/1.1/" '
+    'xmlns:meta="urn:oasis:names:tc:opendocument:xmlns:meta:1.0"'
+)
+
+
+def make_odt(body_xml: str, *, title: str = "", encrypted: bool = False) -> bytes:
+    """An OpenDocument text file whose body is ``body_xml`` (``text:h``, ``text:p``, ``table:table``...),
+    written as LibreOffice writes one: ``mimetype`` first and stored, then the XML parts."""
+    content = (
+        f'<?xml version="1.0" encoding="UTF-8"?><office:document-content {_ODT_NS} office:version="1.3">'
+        f"<office:body><office:text>{body_xml}</office:text></office:body></office:document-content>"
+    )
+    meta = (
+        f'<?xml version="1.0" encoding="UTF-8"?><office:document-meta {_ODT_NS} office:version="1.3">'
+        f"<office:meta><dc:title>{title}</dc:title></office:meta></office:document-meta>"
+    )
+    entry = '<manifest:encryption-data manifest:checksum-type="SHA1/1K"/>' if encrypted else ""
+    manifest = (
+        '<?xml version="1.0" encoding="UTF-8"?><manifest:manifest '
+        'xmlns:manifest="urn:oasis:names:tc:opendocument:xmlns:manifest:1.0" manifest:version="1.3">'
+        '<manifest:file-entry manifest:full-path="/" manifest:media-type="application/vnd.oasis.opendocument.text"/>'
+        f'<manifest:file-entry manifest:full-path="content.xml" manifest:media-type="text/xml">{entry}'
+        "</manifest:file-entry></manifest:manifest>"
+    )
+    out = io.BytesIO()
+    with zipfile.ZipFile(out, "w") as archive:
+        archive.writestr("mimetype", "application/vnd.oasis.opendocument.text", compress_type=zipfile.ZIP_STORED)
+        archive.writestr("content.xml", content, compress_type=zipfile.ZIP_DEFLATED)
+        archive.writestr("meta.xml", meta, compress_type=zipfile.ZIP_DEFLATED)
+        archive.writestr("META-INF/manifest.xml", manifest, compress_type=zipfile.ZIP_DEFLATED)
+    return out.getvalue()
+
+
+def make_eml(
+    *,
+    subject: str,
+    body: str,
+    html: str = "",
+    sender: str = "Jane Smith <jane.smith@example.gov.uk>",
+    to: str = "Policy Team <policy@example.gov.uk>",
+    date: str = "Tue, 04 Mar 2025 10:15:00 +0000",
+    attachments: list[tuple[str, bytes, str]] = (),
+) -> bytes:
+    """An email (the standard library's ``EmailMessage``) with a plain body, optionally an HTML
+    alternative (or only HTML when ``body`` is empty), and attachments as (filename, data, MIME type)."""
+    from email.message import EmailMessage
+
+    message = EmailMessage()
+    message["From"] = sender
+    message["To"] = to
+    message["Date"] = date
+    message["Subject"] = subject
+    message["Message-ID"] = "<test-1@example.gov.uk>"
+    if body:
+        message.set_content(body)
+        if html:
+            message.add_alternative(html, subtype="html")
+    else:
+        message.set_content(html, subtype="html")
+    for filename, data, mime in attachments:
+        if mime == "message/rfc822":  # a forwarded message is attached as a message, not encoded
+            from email import message_from_bytes, policy
+
+            message.add_attachment(message_from_bytes(data, policy=policy.default), filename=filename)
+            continue
+        maintype, subtype = mime.split("/", 1)
+        message.add_attachment(data, maintype=maintype, subtype=subtype, filename=filename)
+    return message.as_bytes()
+
+
+def make_msg(
+    *,
+    subject: str,
+    body: str,
+    sender: str = "Jane Smith <jane.smith@example.gov.uk>",
+    to: str = "policy@example.gov.uk",
+    date: str = "Tue, 04 Mar 2025 10:15:00 +0000",
+    attachments: list[tuple[str, bytes]] = (),
+) -> bytes:
+    """An Outlook .msg, written as the [MS-OXMSG] layout of an OLE compound file (extract-msg's own
+    ``OleWriter``): the message class, subject, body and transport headers as Unicode string streams,
+    and each attachment a storage with its file name and data (attached by value)."""
+    import struct
+
+    from extract_msg.ole_writer import OleWriter
+
+    def text(value: str) -> bytes:
+        return value.encode("utf-16-le")
+
+    def long_property(prop_id: int, value: int) -> bytes:  # one fixed-length property entry
+        return struct.pack("<IIQ", (prop_id << 16) | 0x0003, 0x6, value)
+
+    headers = f"From: {sender}\r\nTo: {to}\r\nDate: {date}\r\nSubject: {subject}\r\n\r\n"
+    writer = OleWriter()
+    writer.addEntry("__nameid_version1.0", storage=True)
+    for stream in ("__substg1.0_00020102", "__substg1.0_00030102", "__substg1.0_00040102"):
+        writer.addEntry(f"__nameid_version1.0/{stream}", b"")
+    header = struct.pack("<8sIIII8s", b"\0" * 8, 1, len(attachments), 1, len(attachments), b"\0" * 8)
+    from email.utils import parsedate_to_datetime
+
+    sent = parsedate_to_datetime(date).timestamp()
+    filetime = round((sent + 11_644_473_600) * 10_000_000)  # 100 ns ticks since 1601
+    submit_time = struct.pack("<IIQ", (0x0039 << 16) | 0x0040, 0x6, filetime)  # PR_CLIENT_SUBMIT_TIME
+    writer.addEntry("__properties_version1.0", header + submit_time)
+    writer.addEntry("__substg1.0_001A001F", text("IPM.Note"))
+    writer.addEntry("__substg1.0_0037001F", text(subject))
+    writer.addEntry("__substg1.0_1000001F", text(body))
+    writer.addEntry("__substg1.0_007D001F", text(headers))
+    writer.addEntry("__substg1.0_0C1A001F", text(sender.split("<")[0].strip()))
+    writer.addEntry("__substg1.0_0E04001F", text(to))
+    recipient = "__recip_version1.0_#00000000"
+    writer.addEntry(recipient, storage=True)
+    writer.addEntry(f"{recipient}/__properties_version1.0", b"\0" * 8 + long_property(0x0C15, 1))
+    writer.addEntry(f"{recipient}/__substg1.0_3001001F", text(to))
+    writer.addEntry(f"{recipient}/__substg1.0_39FE001F", text(to))
+    for index, (filename, data) in enumerate(attachments):
+        storage = f"__attach_version1.0_#{index:08X}"
+        writer.addEntry(storage, storage=True)
+        writer.addEntry(f"{storage}/__properties_version1.0", b"\0" * 8 + long_property(0x3705, 1))
+        writer.addEntry(f"{storage}/__substg1.0_3707001F", text(filename))
+        writer.addEntry(f"{storage}/__substg1.0_3704001F", text(filename[:12]))
+        writer.addEntry(f"{storage}/__substg1.0_37010102", data)
+    out = io.BytesIO()
+    writer.write(out)
+    return out.getvalue()

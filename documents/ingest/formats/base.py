@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import dataclasses
+import io
 import re
+import zipfile
 from dataclasses import dataclass
 
 from ..types import Section
@@ -30,6 +33,44 @@ class ParseLimits:
     max_compression_ratio: int = 100
     max_zip_entries: int = 5_000
     max_text_chars: int = 5_000_000
+    # Spreadsheets, decks and messages (their own caps: a table's cost is its cells, not its bytes).
+    max_slides: int = 1_000
+    max_sheets: int = 200
+    max_rows: int = 200_000
+    max_columns: int = 256
+    max_cells: int = 2_000_000
+    max_attachments: int = 50
+
+
+def check_zip(data: bytes, limits: ParseLimits, what: str) -> list[zipfile.ZipInfo]:
+    """Refuse zip and decompression bombs before anything inflates a byte; ``what`` names the file
+    for the curator ("The workbook"). Returns the archive's entries."""
+    try:
+        with zipfile.ZipFile(io.BytesIO(data)) as archive:
+            infos = archive.infolist()
+    except (zipfile.BadZipFile, OSError, ValueError):
+        raise ParseError("corrupt", f"{what} could not be opened: it looks damaged.") from None
+    if len(infos) > limits.max_zip_entries:
+        raise ParseError("bomb", f"{what} holds an unreasonable number of parts.")
+    uncompressed = sum(info.file_size for info in infos)
+    compressed = sum(info.compress_size for info in infos) or 1
+    if uncompressed > limits.max_uncompressed_bytes:
+        raise ParseError(
+            "bomb",
+            f"{what} would expand to {uncompressed // (1024 * 1024)} MB; "
+            f"the most we accept is {limits.max_uncompressed_bytes // (1024 * 1024)} MB.",
+        )
+    if uncompressed > 1024 * 1024 and uncompressed / compressed > limits.max_compression_ratio:
+        raise ParseError("bomb", f"{what} expands to far more data than its size suggests.")
+    return infos
+
+
+def safe_xml(data: bytes):
+    """Parse XML from inside a file without DTDs, entities or the network (lxml)."""
+    from lxml import etree
+
+    parser = etree.XMLParser(resolve_entities=False, no_network=True, load_dtd=False, huge_tree=False)
+    return etree.fromstring(data, parser=parser)
 
 
 class Builder:
@@ -96,3 +137,33 @@ class Builder:
 def squash(text: str) -> str:
     """Runs of whitespace as one space, trimmed."""
     return re.sub(r"\s+", " ", text).strip()
+
+
+class PlacedBuilder(Builder):
+    """A ``Builder`` whose sections also say where they are when the format's unit is not a page
+    ("slide 4", "sheet Rates"): a new place always starts a new section."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.place = ""
+        self._places: list[str] = []
+
+    def _close(self) -> None:
+        before = len(self._spans)
+        super()._close()
+        if len(self._spans) > before:
+            self._places.append(self.place)
+
+    def at(self, place: str) -> None:
+        """What follows is at ``place``."""
+        if place != self.place:
+            self._close()
+            self.place = place
+
+    def text(self) -> str:
+        text = super().text()
+        self.sections = [
+            dataclasses.replace(section, place=place)
+            for section, place in zip(self.sections, self._places, strict=True)
+        ]
+        return text

@@ -13,7 +13,7 @@ from django.core.exceptions import ValidationError
 from django.core.management.base import BaseCommand, CommandError
 
 from documents import services
-from documents.ingest.parse import EXTENSIONS
+from documents.ingest.parse import ACCEPTED_FORMATS, EXTENSIONS
 from documents.models import Collection, VersionStatus
 from documents.retrieval import planner_statistics_refresh
 
@@ -122,8 +122,8 @@ def ingest_files(files: list[Path], *, collection: Collection, user, wait: bool,
 
 class Command(BaseCommand):
     help = (
-        "Ingest files and folders into a collection. Folders are walked for PDF, Word, HTML, Markdown and text "
-        "files. Without --wait the files are queued for the task worker; with it they are ingested here. "
+        f"Ingest files and folders into a collection. Folders are walked for {ACCEPTED_FORMATS} files. "
+        "Without --wait the files are queued for the task worker; with it they are ingested here. "
         "Every file is reported: ingested (or queued), unchanged, failed (with the reason) or skipped (with the "
         "reason: unsupported type, hidden, too big). Exits non-zero if any file failed, or with --strict was skipped."
     )

@@ -1,0 +1,277 @@
+"""Email: ``.eml`` (the standard library's parser, ``policy.default``) and Outlook ``.msg``
+(extract-msg). The message's subject is its heading; its sender, recipients, date and subject are its
+first lines; its body is the plain text, or the HTML read as a web page (``markup.parse_html``:
+scripts, styles and other active content dropped); then its attachments are listed.
+
+Each attachment of a type we accept is returned (``ParsedDocument.attachments``) to be ingested as a
+document of its own, named after the message ("message.eml › rates.xlsx": ``attachment_name``); one we
+do not accept is only listed in the message's text. Attachments are capped (``ParseLimits``) and never
+opened here. Nothing in a message is run: not its HTML's scripts, not an attachment.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import io
+import re
+from collections.abc import Callable
+from pathlib import PurePath
+
+from ..types import Attachment, Section
+from .base import Builder, ParseError, ParseLimits, squash
+from .markup import parse_html
+
+#: Between a message's file name and its attachment's, in the attachment document's name.
+LINK = " › "
+
+
+def attachment_name(message_name: str, name: str) -> str:
+    """The name an attachment is ingested under: it says which message it came from."""
+    return f"{message_name}{LINK}{name}"
+
+
+def _safe_name(name: str, fallback: str) -> str:
+    name = PurePath(str(name or "").replace("\\", "/")).name
+    name = squash(re.sub(r"[\x00-\x1f\x7f]", "", name))
+    return name[:150] or fallback
+
+
+_HEADER = re.compile(rb"^[!-9;-~]+:")
+_EMAIL_KEYS = {b"from", b"to", b"subject", b"date", b"message-id", b"mime-version", b"received", b"return-path"}
+
+
+def looks_like_email(head: bytes) -> bool:
+    """Whether text starts as an Internet message does: header lines (with folded continuations) up to
+    a blank line, among them From and at least one more of the usual ones."""
+    names: set[bytes] = set()
+    for line in head.lstrip(b"\xef\xbb\xbf").splitlines():
+        if not line.strip():
+            break
+        if line[:1] in (b" ", b"\t") and names:
+            continue
+        if not _HEADER.match(line):
+            return False
+        names.add(line.split(b":", 1)[0].strip().lower())
+    return b"from" in names and len(names & _EMAIL_KEYS) >= 2
+
+
+class _Message:
+    """What a message says, however it was stored; written out by ``_build``."""
+
+    def __init__(self) -> None:
+        self.subject = ""
+        self.headers: list[tuple[str, str]] = []
+        self.sent: dt.datetime | None = None
+        self.plain = ""
+        self.html = ""
+        self.attachments: list[tuple[str, bytes | None, str]] = []  # (name, data or None, why not)
+
+
+def _build(
+    message: _Message, filename: str, limits: ParseLimits, accepted: Callable[[str], str]
+) -> tuple[str, str, list[Section], list[Attachment], dict]:
+    subject = squash(message.subject) or "(no subject)"
+    builder = Builder()
+    builder.heading(1, subject)
+    builder.paragraph("\n".join(f"{name}: {value}" for name, value in message.headers if value))
+    if message.plain.strip():
+        for paragraph in re.split(r"\n\s*\n", message.plain.replace("\r\n", "\n")):
+            builder.paragraph(paragraph)
+    elif message.html.strip():
+        _, _, sections = parse_html(message.html)
+        for section in sections:
+            builder.set_path([(1, subject)] + [(i + 2, h) for i, h in enumerate(section.heading_path)])
+            builder.paragraph(section.text)
+    found: list[Attachment] = []
+    lines: list[str] = []
+    for index, (name, data, why_not) in enumerate(message.attachments):
+        if not why_not and data is not None:
+            if len(found) >= limits.max_attachments:
+                why_not = f"more than {limits.max_attachments} attachments"
+            elif not data:
+                why_not = "it is empty"
+            else:
+                why_not = accepted(name)
+        if why_not:
+            lines.append(f"- {name} (not ingested: {why_not})")
+        else:
+            found.append(Attachment(filename=attachment_name(filename, name), data=data))
+            lines.append(f"- {name} (ingested as its own document, {attachment_name(filename, name)})")
+        if index > 10 * limits.max_attachments:
+            lines.append("- (more attachments, not listed)")
+            break
+    if lines:
+        builder.heading(2, "Attachments")
+        builder.paragraph("\n".join(lines))
+    metadata = {"sent": message.sent.isoformat()} if message.sent else {}
+    return subject, builder.text(), builder.sections, found, metadata
+
+
+# --- .eml --------------------------------------------------------------------------------------
+
+
+def _part_leaves(part, depth: int = 0):
+    """The parts that are not containers, in order (a forwarded message is one leaf, not opened)."""
+    if depth > 20:
+        return
+    if part.get_content_maintype() == "multipart":
+        for inner in part.iter_parts():
+            yield from _part_leaves(inner, depth + 1)
+    else:
+        yield part
+
+
+def _text_of(part) -> str:
+    try:
+        return str(part.get_content())
+    except (LookupError, ValueError, AssertionError, UnicodeError):  # unknown charset, damaged encoding
+        payload = part.get_payload(decode=True) or b""
+        return payload.decode("utf-8", errors="replace")
+
+
+def parse_eml(
+    data: bytes, filename: str, limits: ParseLimits, accepted: Callable[[str], str]
+) -> tuple[str, str, list[Section], list[Attachment], dict]:
+    from email import policy
+    from email.parser import BytesParser
+
+    try:
+        email = BytesParser(policy=policy.default).parsebytes(data)
+        result = _Message()
+        result.subject = str(email.get("subject", "") or "")
+        for name in ("From", "To", "Cc", "Date", "Subject"):
+            value = email.get(name)
+            result.headers.append((name, squash(str(value)) if value is not None else ""))
+            if name == "Date" and value is not None:
+                result.sent = getattr(value, "datetime", None)
+        body = email.get_body(preferencelist=("plain", "html"))
+        if body is not None:
+            if body.get_content_subtype() == "html":
+                result.html = _text_of(body)
+            else:
+                result.plain = _text_of(body)
+        for number, part in enumerate(_part_leaves(email), start=1):
+            if part is body:
+                continue
+            is_message = part.get_content_type() == "message/rfc822"
+            if not (part.get_filename() or part.get_content_disposition() == "attachment" or is_message):
+                continue  # the body's other alternative, an unnamed inline image
+            if is_message:
+                inner = part.get_payload()
+                name = _safe_name(part.get_filename() or "", f"attached-message-{number}.eml")
+                if isinstance(inner, list) and inner:
+                    content = inner[0].as_bytes(policy=policy.default)
+                else:  # a forwarded message sent encoded, as some clients do
+                    content = part.get_payload(decode=True) or b""
+            else:
+                name = _safe_name(part.get_filename() or "", f"attachment-{number}")
+                content = part.get_payload(decode=True) or b""
+            if is_message and not name.lower().endswith(".eml"):
+                name += ".eml"
+            result.attachments.append((name, content, ""))
+    except ParseError:
+        raise
+    except Exception as exc:  # the parser is lenient; what is left is a message too damaged to read
+        raise ParseError("corrupt", f"The email could not be read: it looks damaged ({type(exc).__name__}).") from None
+    return _build(result, filename, limits, accepted)
+
+
+# --- .msg --------------------------------------------------------------------------------------
+
+
+def is_outlook_message(data: bytes) -> bool:
+    """Whether an OLE compound file is an Outlook message (it has the message property streams)."""
+    import olefile
+
+    try:
+        ole = olefile.OleFileIO(data)
+    except Exception:
+        return False
+    try:
+        return ole.exists("__properties_version1.0") and any(
+            entry[0].startswith("__substg1.0_") for entry in ole.listdir(streams=True, storages=False)
+        )
+    except Exception:
+        return False
+    finally:
+        ole.close()
+
+
+def parse_msg(
+    data: bytes, filename: str, limits: ParseLimits, accepted: Callable[[str], str]
+) -> tuple[str, str, list[Section], list[Attachment], dict]:
+    import extract_msg
+
+    try:
+        message = extract_msg.openMsg(data, strict=False, delayAttachments=False)
+    except Exception as exc:
+        raise ParseError(
+            "corrupt", f"The Outlook message could not be read: it looks damaged ({type(exc).__name__})."
+        ) from None
+    try:
+        result = _Message()
+        result.subject = str(getattr(message, "subject", "") or "")
+        sent = getattr(message, "date", None)  # when it was sent (a property), else its Date header
+        if not isinstance(sent, dt.datetime):
+            sent = _header_date(getattr(message, "header", None))
+        result.sent = sent
+        result.headers = [
+            ("From", squash(str(getattr(message, "sender", "") or ""))),
+            ("To", squash(str(getattr(message, "to", "") or ""))),
+            ("Cc", squash(str(getattr(message, "cc", "") or ""))),
+            ("Date", result.sent.strftime("%a, %d %b %Y %H:%M:%S %z").strip() if result.sent else ""),
+            ("Subject", squash(result.subject)),
+        ]
+        result.plain = str(getattr(message, "body", "") or "")
+        if not result.plain.strip():
+            html = getattr(message, "htmlBody", None) or b""
+            result.html = html.decode("utf-8", errors="replace") if isinstance(html, bytes) else str(html)
+        for number, attachment in enumerate(getattr(message, "attachments", []) or [], start=1):
+            result.attachments.append(_msg_attachment(attachment, number))
+    except ParseError:
+        raise
+    except Exception as exc:
+        raise ParseError(
+            "corrupt", f"The Outlook message could not be read: it looks damaged ({type(exc).__name__})."
+        ) from None
+    finally:
+        message.close()
+    if not result.subject and not result.plain and not result.html and not result.attachments:
+        raise ParseError("unsupported_type", "The Outlook file is not an email message (it has no subject or body).")
+    return _build(result, filename, limits, accepted)
+
+
+def _header_date(header) -> dt.datetime | None:
+    from email.utils import parsedate_to_datetime
+
+    try:
+        value = header.get("Date") if header is not None else None
+        return parsedate_to_datetime(str(value)) if value else None
+    except (TypeError, ValueError, IndexError):
+        return None
+
+
+def _msg_attachment(attachment, number: int) -> tuple[str, bytes | None, str]:
+    name = ""
+    try:
+        name = attachment.getFilename() if hasattr(attachment, "getFilename") else ""
+    except Exception:
+        name = ""
+    name = _safe_name(name or getattr(attachment, "longFilename", "") or "", f"attachment-{number}")
+    content = getattr(attachment, "data", None)
+    if isinstance(content, bytes):
+        return name, content, ""
+    if content is not None and hasattr(content, "subject"):  # an attached Outlook message
+        try:
+            from extract_msg.ole_writer import OleWriter
+
+            writer = OleWriter()
+            writer.fromMsg(content)
+            out = io.BytesIO()
+            writer.write(out)
+            if not name.lower().endswith(".msg"):
+                name += ".msg"
+            return name, out.getvalue(), ""
+        except Exception:
+            return name, None, "an attached Outlook message that could not be copied out"
+    return name, None, "a link or embedded object, not a file"

@@ -2,17 +2,24 @@
 
 from __future__ import annotations
 
-from django.db.models import IntegerField, Prefetch, Sum
+from django.db.models import Exists, F, IntegerField, OuterRef, Prefetch, Sum
 from django.db.models.fields.json import KeyTextTransform
 from django.db.models.functions import Cast
 from django.utils import timezone
+
+from audit.templatetags.audit_tags import register_superseded_check
+from documents.models import DocumentVersion, VersionStatus
 
 from .models import Citation, Conversation, Message, Speaker, Status
 
 
 def messages_for_page(conversation: Conversation):
-    """The conversation's messages with their citations (chunk, version, document) for rendering."""
-    citations = Citation.objects.select_related("chunk", "version__document").order_by("n")
+    """The conversation's messages with their citations (chunk, version, document, its collection and
+    current version: how fresh the guidance is and whether it has changed since, without a query
+    more) for rendering."""
+    citations = Citation.objects.select_related(
+        "chunk", "version__document__collection", "version__document__current_version"
+    ).order_by("n")
     return (
         conversation.messages.all()
         .order_by("created_at", "pk")
@@ -56,3 +63,60 @@ def chunk_cited_to(user, chunk_id: int) -> bool:
     if not getattr(user, "is_authenticated", False):
         return False
     return Citation.objects.filter(chunk_id=chunk_id, message__conversation__owner=user).exists()
+
+
+def citation_superseded(citation: Citation) -> bool:
+    """Whether the document a citation quoted has a newer searchable version than the one quoted (its
+    current version, ready, of an active document in an active collection). No query: the citation's
+    version, document, collection and current version are loaded (``messages_for_page``)."""
+    document = citation.version.document
+    current = document.current_version
+    return (
+        current is not None
+        and current.pk != citation.version_id
+        and current.number > citation.version.number
+        and current.status == VersionStatus.READY
+        and document.is_active
+        and document.collection.is_active
+    )
+
+
+def superseded_citations():
+    """Citations of a version their document has since replaced by a newer searchable one (what
+    ``citation_superseded`` says of one, as a query)."""
+    return Citation.objects.filter(
+        version__document__is_active=True,
+        version__document__collection__is_active=True,
+        version__document__current_version__status=VersionStatus.READY,
+        version__document__current_version__number__gt=F("version__number"),
+    )
+
+
+def conversations_flag_changed(conversations):
+    """``conversations`` each annotated ``guidance_changed``: an answer in it quoted guidance that has
+    changed since (in the same query: the history page costs no more however many it lists)."""
+    return conversations.annotate(
+        guidance_changed=Exists(superseded_citations().filter(message__conversation=OuterRef("pk")))
+    )
+
+
+def versions_superseded(version_ids) -> set[int]:
+    """Of ``version_ids``, those their document has since replaced by a newer searchable version
+    (one query; for the auditors' trace, which records the versions an answer quoted)."""
+    ids = [int(v) for v in version_ids if isinstance(v, int) or (isinstance(v, str) and v.isdigit())]
+    if not ids:
+        return set()
+    return set(
+        DocumentVersion.objects.filter(
+            pk__in=ids,
+            document__is_active=True,
+            document__collection__is_active=True,
+            document__current_version__status=VersionStatus.READY,
+            document__current_version__number__gt=F("number"),
+        ).values_list("pk", flat=True)
+    )
+
+
+# The auditors' trace marks the versions an answer quoted that have changed since; the audit app asks
+# no feature app, so it is told how. Registered on import: ``AssistantConfig.ready`` imports this module.
+register_superseded_check(versions_superseded)

@@ -17,6 +17,7 @@ from django.utils.safestring import mark_safe
 from django.views.decorators.http import require_POST
 
 from documents.access import readable_collections
+from documents.review import review_of
 
 from .access import access_answer, access_conversation, owned_conversations
 from .core.evidence import claim_notes
@@ -24,7 +25,7 @@ from .core.markdown import render_markdown
 from .forms import FeedbackForm, RenameForm
 from .intake import STREAMING_GIVE_UP
 from .models import Message, Speaker, Status
-from .selectors import messages_for_page
+from .selectors import citation_superseded, conversations_flag_changed, messages_for_page
 from .services.conversations import conversation_hide, conversation_rename, feedback_record
 from .services.frames import passage_urls
 
@@ -49,12 +50,31 @@ def message_html(message: Message) -> str:
     )
 
 
+def freshness_mark(message: Message) -> None:
+    """How fresh the guidance an answer quoted is now, on the message and each citation: its review
+    (``c.review``, ``c.review_note``), whether a newer searchable version has replaced the version
+    quoted (``c.superseded``) and, for each document that changed, a link to what changed
+    (``message.changes``). No queries: ``messages_for_page`` loaded what it needs."""
+    message.changes = []
+    seen = set()
+    for c in message.citations.all():
+        document = c.version.document
+        c.review = review_of(document)
+        c.review_note = c.review.note()
+        c.superseded = citation_superseded(c)
+        if c.superseded and (document.pk, c.version_id) not in seen:
+            seen.add((document.pk, c.version_id))
+            url = reverse("documents:version_changes", args=[document.pk, c.version_id, document.current_version_id])
+            message.changes.append({"title": document.title, "url": f"{url}?via={c.chunk_id}"})
+
+
 def _page(request: HttpRequest, conversation=None) -> HttpResponse:
     turns = []
     if conversation is not None:
         for message in messages_for_page(conversation):
             if message.role == Speaker.ASSISTANT:
                 message.html = mark_safe(message_html(message))  # noqa: S308 - sanitised by nh3
+                freshness_mark(message)
                 if message.status == Status.STREAMING and timezone.now() - message.created_at > STREAMING_GIVE_UP:
                     # The process writing it stopped (a restart): say so rather than wait forever.
                     message.status, message.note = "interrupted", "This answer was interrupted. Ask again."
@@ -90,7 +110,8 @@ def conversation(request: HttpRequest, pk: int) -> HttpResponse:
 
 @login_required
 def history(request: HttpRequest) -> HttpResponse:
-    return render(request, "assistant/history.html", {"conversations": owned_conversations(request.user)})
+    conversations = conversations_flag_changed(owned_conversations(request.user))
+    return render(request, "assistant/history.html", {"conversations": conversations})
 
 
 @login_required

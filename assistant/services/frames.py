@@ -13,6 +13,7 @@ from assistant.core.citations import highlight_query
 from assistant.core.evidence import claim_notes
 from assistant.core.markdown import render_markdown
 from assistant.core.types import Source
+from documents.review import Review
 
 NOT_COVERED = (
     "The guidance you can search does not cover this question, so Humphrey cannot answer it. "
@@ -34,10 +35,26 @@ def passage_urls(chunk_ids: list[int]) -> list[str]:
     return [template.replace(str(_ID_SLOT), str(int(chunk_id))) for chunk_id in chunk_ids]
 
 
-def source_frames(sources: list[Source], highlights: dict[int, list] | None = None) -> list[dict]:
+def review_fields(review: Review | None, *, superseded: bool = False) -> dict:
+    """How fresh a passage's document is, for a frame: ``review_status`` and ``review_by`` (None when
+    not known), what the reader is told (``review_note``, "" when nothing needs saying) and whether a
+    newer version of the document has replaced the one quoted (``superseded``)."""
+    facts = review.as_facts() if review else {"review_status": None, "review_by": None}
+    return {**facts, "review_note": review.note() if review else "", "superseded": superseded}
+
+
+def source_frames(
+    sources: list[Source],
+    highlights: dict[int, list] | None = None,
+    reviews: dict[int, Review] | None = None,
+    superseded: set[int] | frozenset = frozenset(),
+) -> list[dict]:
     """The ``sources`` / ``citations`` frames' entries; ``highlights`` (passage n -> spans) make each
-    link open its passage with the sentences the answer used highlighted."""
+    link open its passage with the sentences the answer used highlighted; ``reviews`` (document id ->
+    its review, ``steps.sources_retrieve_reviewed``) say how fresh each passage's guidance is;
+    ``superseded``: ids of versions a newer searchable one replaced while the answer was written."""
     highlights = highlights or {}
+    reviews = reviews or {}
     return [
         {
             "n": source.n,
@@ -51,6 +68,7 @@ def source_frames(sources: list[Source], highlights: dict[int, list] | None = No
             "collection": source.collection_slug,
             "quote": source.text[:600],
             "url": url + highlight_query(highlights.get(source.n)) if url else url,
+            **review_fields(reviews.get(source.document_id), superseded=source.version_id in superseded),
         }
         for source, url in zip(sources, passage_urls([s.chunk_id for s in sources]), strict=True)
     ]

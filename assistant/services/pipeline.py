@@ -33,7 +33,7 @@ from documents.retrieval import allowed_markings, clean_query
 
 from .frames import answer_html, not_covered_text, source_frames
 from .record import Outcome, answer_record
-from .steps import answer_evidence, answer_finish, chat_request, sources_retrieve
+from .steps import answer_evidence, answer_finish, chat_request, sources_retrieve_reviewed
 
 logger = logging.getLogger(__name__)
 
@@ -221,7 +221,7 @@ class AnswerRun:
         t0 = time.monotonic()
         # Embedded outside the database thread, batched with other questions arriving at once.
         vector = await self._query_vector(clean_query(out.condensed), model)
-        out.sources, weights = await db_call(sources_retrieve)(
+        out.sources, weights, out.reviews = await db_call(sources_retrieve_reviewed)(
             self.user, out.condensed, p.collections, settings.HUMPHREY_CHAT_PASSAGES, model.max_marking, vector
         )
         out.timings["retrieval"] = _ms(t0)
@@ -238,7 +238,9 @@ class AnswerRun:
             absent = missing_words(p.model_text, verdict.missing)
             out.status, out.text = Status.NO_ANSWER, not_covered_text(out.sources, absent)
             return
-        self._emit({"type": "sources", "message": p.answer_id, "sources": source_frames(out.sources)})
+        self._emit(
+            {"type": "sources", "message": p.answer_id, "sources": source_frames(out.sources, reviews=out.reviews)}
+        )
         out.messages = render_messages(question=p.model_text, sources=out.sources, turns=p.turns)
         request = chat_request(
             model, messages=out.messages, sources=out.sources, question=out.condensed, evidence=scored
@@ -301,7 +303,12 @@ class AnswerRun:
             "status": out.status,
             "text": out.text,
             "html": answer_html(out.text, out.sources, out.cited, highlights=out.highlights, checks=out.checks),
-            "citations": source_frames([by_n[n] for n in out.cited if n in by_n], out.highlights),
+            "citations": source_frames(
+                [by_n[n] for n in out.cited if n in by_n],
+                out.highlights,
+                out.reviews,
+                getattr(message, "superseded_versions", frozenset()),
+            ),
             "checks": out.checks,
             "usage": out.usage.as_dict(),
             "timings": {k: out.timings.get(k) for k in ("retrieval", "first_token", "total")},

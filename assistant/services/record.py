@@ -18,8 +18,10 @@ from assistant.core.prompt import PROMPT_VERSION
 from assistant.core.types import Source, Usage
 from assistant.intake import Prepared, model_facing
 from assistant.models import Citation, Conversation, Message, Speaker, Status
+from assistant.selectors import versions_superseded
 from audit.services import audit_record
 from documents.models import Chunk
+from documents.review import Review
 from humphrey.metrics import ANSWERS, RETRIEVAL_SECONDS, TIME_TO_FIRST_TOKEN, TOKENS
 
 OUTCOMES = {
@@ -51,6 +53,7 @@ class Outcome:
     checks: list[dict] = field(default_factory=list)  # a model answer's sentences against their citations
     highlights: dict[int, list] = field(default_factory=dict)  # passage n -> [start, end] of the units used
     vector_search: dict = field(default_factory=dict)  # why the question was not embedded ({}: it was)
+    reviews: dict[int, Review] = field(default_factory=dict)  # document id -> its review when answered
 
     @property
     def audit_outcome(self) -> str:
@@ -139,6 +142,9 @@ def answer_record(*, user, prepared: Prepared, outcome: Outcome) -> Message:
         for n in cited
         if by_n[n].chunk_id in existing
     )
+    # A version published while the answer was written has already replaced what it quotes: the
+    # ``done`` frame says so (``superseded``), as the page will.
+    message.superseded_versions = versions_superseded({by_n[n].version_id for n in cited})
     Conversation.objects.filter(pk=prepared.conversation_id).update(updated_at=timezone.now())
     answer_audit(
         actor=user,
@@ -200,6 +206,12 @@ def _answer_data(prepared: Prepared, outcome: Outcome, message: Message, cited: 
                 "vector_score": s.vector_score,
                 "keyword_score": s.keyword_score,
                 "score": s.score,
+                # How fresh its guidance was when answered (review_status, review_by; None: not known).
+                **(
+                    outcome.reviews[s.document_id].as_facts()
+                    if s.document_id in outcome.reviews
+                    else {"review_status": None, "review_by": None}
+                ),
             }
             for s in outcome.sources
         ],

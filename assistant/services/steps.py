@@ -27,10 +27,33 @@ from documents.embeddings import DIMENSIONS
 from documents.ingest.units import split_units
 from documents.models import Chunk
 from documents.retrieval import retrieve
+from documents.review import Review, review_date, review_status
 from documents.vocabulary import word_shares
 
 from .frames import not_covered_text
 from .record import Outcome
+
+#: What a passage's document is reviewed by (``documents.review``), read with its answer units.
+_REVIEW_COLUMNS = (
+    "version__document_id",
+    "version__document__review_by",
+    "version__document__review_by_source",
+    "version__document__current_version__review_by",
+    "version__document__current_version__uploaded_at",
+    "version__document__collection__review_months",
+    "version__document__collection__expire_after_days",
+)
+
+
+def _review(document_review_by, source, version_review_by, uploaded_at, months, expire_after_days) -> Review:
+    review_by, came_from = review_date(
+        document_review_by=document_review_by,
+        document_source=source,
+        version_review_by=version_review_by,
+        uploaded_at=uploaded_at,
+        review_months=months,
+    )
+    return review_status(review_by, came_from, expire_after_days)
 
 
 def sources_retrieve(
@@ -39,6 +62,15 @@ def sources_retrieve(
     """The passages for the question, each with its answer units and their vectors, and the word
     weights the evidence is scored with (both read here, in the database thread). Without
     ``query_vector`` the question is searched by its words only: nothing here embeds it."""
+    sources, weights, _ = sources_retrieve_reviewed(user, query, collections, k, max_marking, query_vector)
+    return sources, weights
+
+
+def sources_retrieve_reviewed(
+    user, query: str, collections, k: int, max_marking: str, query_vector=None
+) -> tuple[list[Source], Weights, dict[int, Review]]:
+    """``sources_retrieve``, and each passage's document's review (document id -> ``Review``: how
+    fresh the guidance is, for the frames and the audit), read in the same query as the units."""
     passages = retrieve(
         user=user,
         query=query,
@@ -48,12 +80,13 @@ def sources_retrieve(
         query_vector=query_vector,
         mode="keyword" if query_vector is None else "hybrid",
     ).passages
-    units = {
-        pk: (stored, vectors)
-        for pk, stored, vectors in Chunk.objects.filter(pk__in=[p.chunk_id for p in passages]).values_list(
-            "pk", "units", "unit_vectors"
-        )
-    }
+    units, reviews = {}, {}
+    rows = Chunk.objects.filter(pk__in=[p.chunk_id for p in passages]).values_list(
+        "pk", "units", "unit_vectors", *_REVIEW_COLUMNS
+    )
+    for pk, stored, vectors, document_id, *review in rows:
+        units[pk] = (stored, vectors)
+        reviews[document_id] = _review(*review)
     sources = []
     for i, p in enumerate(passages, start=1):
         stored, vectors = units.get(p.chunk_id, ([], None))
@@ -84,7 +117,7 @@ def sources_retrieve(
             )
         )
     share, floor = word_shares()
-    return sources, Weights(share=share, floor=floor)
+    return sources, Weights(share=share, floor=floor), reviews
 
 
 def gate_settings() -> GateSettings:

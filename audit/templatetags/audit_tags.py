@@ -113,3 +113,48 @@ def money(cost) -> str:
     digits = f"{whole}.{fraction.ljust(2, '0')}"
     currency = cost.get("currency") or ""
     return f"£{digits}" if currency == "GBP" else f"{digits} {currency}".strip()
+
+
+# Whether the document versions an answer quoted have since been replaced by a newer searchable
+# version is the documents' to know, and the audit app imports no feature app: the assistant
+# registers the check when it starts (``register_superseded_check``); each takes version ids and
+# returns those replaced, in one query.
+_superseded_checks: list = []
+
+
+def register_superseded_check(check) -> None:
+    if check not in _superseded_checks:
+        _superseded_checks.append(check)
+
+
+@register.simple_tag
+def superseded_versions(passages) -> set:
+    """Of the versions ``passages`` (a trace's) quote, the ids of those replaced since."""
+    ids = [p.get("version_id") for p in passages or [] if isinstance(p, dict) and p.get("version_id") is not None]
+    found: set = set()
+    for check in _superseded_checks if ids else []:
+        found |= set(check(ids))
+    return found
+
+
+_REVIEW_WORDS = {
+    "none": "no review date",
+    "current": "current",
+    "due": "due for review soon",
+    "overdue": "overdue for review",
+    "expired": "expired (past its review date, no longer searched)",
+}
+
+
+@register.filter
+def review_at_answer(passage) -> str:
+    """How fresh a passage's document was when the answer was given, as recorded: "overdue for
+    review (review by 1 March 2026)"; "not recorded" for answers from before it was."""
+    if not isinstance(passage, dict) or not passage.get("review_status"):
+        return "not recorded"
+    words = _REVIEW_WORDS.get(str(passage["review_status"]), str(passage["review_status"]))
+    try:
+        day = dt.date.fromisoformat(str(passage.get("review_by")))
+    except ValueError:
+        return words
+    return f"{words} (review by {day.day} {day.strftime('%B %Y')})"

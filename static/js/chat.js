@@ -145,6 +145,17 @@ if (root) {
       }
       if (s.section) li.appendChild(document.createTextNode(", " + s.section));
       if (s.anchor) li.appendChild(document.createTextNode(" (" + s.anchor + ")"));
+      // How fresh the guidance is ("due for review since 1 March 2026"), as the server words it.
+      if (s.review_status) li.dataset.reviewStatus = s.review_status;
+      if (s.review_note) {
+        li.appendChild(document.createTextNode(" "));
+        li.appendChild(el("strong", "govuk-tag govuk-tag--yellow humphrey-source__review", s.review_note));
+      }
+      if (s.superseded === true) {
+        li.dataset.superseded = "true";
+        li.appendChild(document.createTextNode(" "));
+        li.appendChild(el("strong", "govuk-tag govuk-tag--grey humphrey-source__superseded", "changed since"));
+      }
       list.appendChild(li);
     }
     return list;

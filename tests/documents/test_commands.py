@@ -9,6 +9,7 @@ from django.core.management import CommandError, call_command
 
 from accounts.roles import Role
 from documents.embeddings import FakeEmbeddings
+from documents.ingest.parse import EXTENSIONS
 from documents.models import Chunk, Collection, Document, DocumentVersion, VersionStatus
 
 pytestmark = pytest.mark.django_db
@@ -159,9 +160,9 @@ def mixed(tmp_path, settings):
     root = tmp_path / "shared"
     (root / "policies").mkdir(parents=True)
     (root / "policies" / "passwords.md").write_text("# Passwords\n\nUse a password manager.\n")
-    (root / "deck.pptx").write_bytes(b"PK\x03\x04 slides")
-    (root / "policies" / "budget.xlsx").write_bytes(b"PK\x03\x04 sheet")
-    (root / "reply.eml").write_text("From: someone@example.gov.uk\n\nHello\n")
+    (root / "deck.key").write_bytes(b"PK\x03\x04 slides")
+    (root / "policies" / "budget.numbers").write_bytes(b"PK\x03\x04 sheet")
+    (root / "reply.pages").write_bytes(b"PK\x03\x04 letter")
     (root / ".draft.md").write_text("# Draft\n\nNot yet.\n")
     (root / ".git").mkdir()
     (root / ".git" / "config").write_text("[core]\n")
@@ -177,10 +178,10 @@ def test_ingest_reports_every_file_and_why_it_skipped_one(mixed, fake_embedder, 
     assert "it: ingested 1, unchanged 0, failed 0, skipped 6" in out
     lines = out.splitlines()
     assert f"  ingested: {mixed / 'policies' / 'passwords.md'}" in lines
-    accepted = "(accepted: .docx, .htm, .html, .markdown, .md, .pdf, .text, .txt)"
-    assert f"  skipped: {mixed / 'deck.pptx'}: unsupported type .pptx {accepted}" in lines
-    assert f"  skipped: {mixed / 'policies' / 'budget.xlsx'}: unsupported type .xlsx {accepted}" in lines
-    assert f"  skipped: {mixed / 'reply.eml'}: unsupported type .eml {accepted}" in lines
+    accepted = f"(accepted: {', '.join(sorted(EXTENSIONS))})"
+    assert f"  skipped: {mixed / 'deck.key'}: unsupported type .key {accepted}" in lines
+    assert f"  skipped: {mixed / 'policies' / 'budget.numbers'}: unsupported type .numbers {accepted}" in lines
+    assert f"  skipped: {mixed / 'reply.pages'}: unsupported type .pages {accepted}" in lines
     assert f"  skipped: {mixed / '.draft.md'}: hidden" in lines
     assert f"  skipped: {mixed / '.git'}/: hidden" in lines  # the folder once, not each file in it
     assert any(
@@ -201,14 +202,14 @@ def test_ingest_strict_makes_a_skip_an_error(mixed, fake_embedder, media):
     assert error is not None and error.returncode == 1
     assert "6 file(s) skipped (--strict)" in str(error)
     assert "ingested 1" in out and "skipped 6" in out
-    (mixed / "deck.pptx").unlink()
-    out, error = run("ingest", str(mixed / "deck.pptx"), "--collection", "it", "--strict", "--no-progress")
+    (mixed / "deck.key").unlink()
+    out, error = run("ingest", str(mixed / "deck.key"), "--collection", "it", "--strict", "--no-progress")
     assert error is not None and "failed 1" in out  # named and not there: failed, not found
 
 
 def test_ingest_skips_a_file_named_directly_whose_type_it_cannot_read(mixed, fake_embedder, media):
-    out, error = run("ingest", str(mixed / "reply.eml"), "--collection", "it", "--create", "--no-progress")
+    out, error = run("ingest", str(mixed / "reply.pages"), "--collection", "it", "--create", "--no-progress")
     assert error is None
-    assert "ingested 0, unchanged 0, failed 0, skipped 1" in out and "unsupported type .eml" in out
-    out, error = run("ingest", str(mixed / "reply.eml"), "--collection", "it", "--strict", "--no-progress")
+    assert "ingested 0, unchanged 0, failed 0, skipped 1" in out and "unsupported type .pages" in out
+    out, error = run("ingest", str(mixed / "reply.pages"), "--collection", "it", "--strict", "--no-progress")
     assert error is not None and error.returncode == 1

@@ -74,7 +74,9 @@ def test_answers_that_cited_it_keep_showing_it_and_others_cannot_open_it(travel,
     outdated = document.current_version.chunks.get(text=OUTDATED)
     conversation = Conversation.objects.create(owner=cited)
     question = Message.objects.create(conversation=conversation, role=Speaker.USER, text="mileage?")
-    answer = Message.objects.create(conversation=conversation, role=Speaker.ASSISTANT, text="40p [1]", question=question)
+    answer = Message.objects.create(
+        conversation=conversation, role=Speaker.ASSISTANT, text="40p [1]", question=question
+    )
     Citation.objects.create(message=answer, n=1, chunk=outdated, version=outdated.version, quote=OUTDATED)
 
     exclusion(signed_in(curator), outdated, action="exclude", reason="Out of date.")

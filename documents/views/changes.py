@@ -107,9 +107,10 @@ def compare_sections(old: dict[str, str], new: dict[str, str]) -> list[Section]:
 def version_changes(request: HttpRequest, document_id: int, from_id: int, to_id: int) -> HttpResponse:
     """What changed in a document between two of its versions (``?via=<chunk id>``: the passage of
     the older one an answer quoted, which lets its reader see this once the document is retired)."""
-    via = request.GET.get("via", "")
+    raw = request.GET.get("via", "")
+    via = int(raw) if raw.isascii() and raw.isdigit() and len(raw) <= 18 else None  # anything else: ignored
     document, older, newer, by_citation = access_version_comparison(
-        request.user, document_id, from_id, to_id, cited_chunk_id=int(via) if via.isdigit() else None
+        request.user, document_id, from_id, to_id, cited_chunk_id=via
     )
     if by_citation:
         # Recorded, as a cited passage read is: a document no longer searched, shown because an
@@ -123,7 +124,7 @@ def version_changes(request: HttpRequest, document_id: int, from_id: int, to_id:
                 "document_id": document.pk,
                 "from_version_id": older.pk,
                 "to_version_id": newer.pk,
-                "chunk_id": int(via),
+                "chunk_id": via,
                 "collection_id": document.collection_id,
             },
         )

@@ -141,6 +141,8 @@ def test_once_the_document_is_retired_only_the_person_it_was_quoted_to_may_compa
     services.document_retire(document=document, user=curator)
 
     assert client_for(reader).get(url(document, old, new)).status_code == 404  # not without the citation
+    for junk in ("²", "9" * 40, "-1", "x"):
+        assert client_for(reader).get(url(document, old, new, via=junk)).status_code == 404
     page = client_for(reader).get(url(document, old, new, via=quoted.pk))
     assert page.status_code == 200 and b"60" in page.content
     event = AuditEvent.objects.get(action="version_changes.read_cited")

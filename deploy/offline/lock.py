@@ -112,7 +112,9 @@ def main() -> None:
         hashes: dict[str, set[str]] = {}
         # Twice: the files pip picks here, and those it would pick on a newer glibc (the official
         # python:3.11-slim is Debian trixie, glibc 2.41), so either base installs with --require-hashes.
-        trixie = ["--only-binary=:all:", "--python-version", args.python_floor]
+        # --prefer-binary, not --only-binary: a few pure-Python packages publish no wheel (extract-msg's
+        # red-black-tree-mod); their source archive is locked and built in the image.
+        trixie = ["--prefer-binary", "--python-version", args.python_floor]
         for tag in [*(f"manylinux_2_{y}" for y in range(41, 4, -1)), "manylinux2014", "manylinux2010", "manylinux1"]:
             trixie += ["--platform", f"{tag}_x86_64"]
         for n, platform in enumerate([[], trixie]):

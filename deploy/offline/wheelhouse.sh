@@ -15,12 +15,16 @@ mkdir -p "$out/wheels"
 # install on the Debian bookworm and trixie bases alike. Files already there are re-checked against
 # the lock's hashes, not fetched again.
 "$py" -m pip download -q --no-deps --require-hashes --dest "$out/wheels" -r requirements.lock 2> >(grep -v "is ignored: it is neither a file nor a directory" >&2)
-# Drop files no longer in the lock (after make lock changed a version).
+# What pip needs to build the few locked source archives (packages that publish no wheel) offline.
+"$py" -m pip download -q --only-binary=:all: --dest "$out/wheels" "setuptools>=70" wheel 2> >(grep -v "is ignored: it is neither a file nor a directory" >&2)
+# Drop files no longer in the lock (after make lock changed a version), but the build tools above.
 "$py" - "$out/wheels" <<'PY'
 import hashlib, re, sys
 from pathlib import Path
 wanted = set(re.findall(r"sha256:([0-9a-f]{64})", Path("requirements.lock").read_text()))
-for f in Path(sys.argv[1]).glob("*.whl"):
+for f in [*Path(sys.argv[1]).glob("*.whl"), *Path(sys.argv[1]).glob("*.tar.gz")]:
+    if f.name.startswith(("setuptools-", "wheel-")):
+        continue
     if hashlib.sha256(f.read_bytes()).hexdigest() not in wanted:
         print(f"wheelhouse: removing {f.name} (not in requirements.lock)")
         f.unlink()

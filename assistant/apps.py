@@ -7,10 +7,13 @@ class AssistantConfig(AppConfig):
 
     def ready(self) -> None:
         from audit.retention import register_purger
+        from audit.templatetags.audit_tags import register_superseded_check
         from documents.citations import register_cited_check
 
-        from .selectors import chunk_cited_to
+        from .selectors import chunk_cited_to, versions_superseded
         from .services.conversations import conversations_purge
 
+        # The audit and documents apps depend on no feature app: the assistant tells them how.
         register_cited_check(chunk_cited_to)
-        register_purger("conversations", conversations_purge)  # the audit app depends on no other app
+        register_purger("conversations", conversations_purge)
+        register_superseded_check(versions_superseded)  # the auditors' trace marks versions replaced since

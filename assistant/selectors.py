@@ -7,7 +7,6 @@ from django.db.models.fields.json import KeyTextTransform
 from django.db.models.functions import Cast
 from django.utils import timezone
 
-from audit.templatetags.audit_tags import register_superseded_check
 from documents.models import DocumentVersion, VersionStatus
 
 from .models import Citation, Conversation, Message, Speaker, Status
@@ -115,8 +114,3 @@ def versions_superseded(version_ids) -> set[int]:
             document__current_version__number__gt=F("number"),
         ).values_list("pk", flat=True)
     )
-
-
-# The auditors' trace marks the versions an answer quoted that have changed since; the audit app asks
-# no feature app, so it is told how. Registered on import: ``AssistantConfig.ready`` imports this module.
-register_superseded_check(versions_superseded)

@@ -4,17 +4,13 @@ from __future__ import annotations
 
 from django import forms
 
+from audit.actions import FAMILIES, Action
 from audit.selectors import ANSWER_OUTCOMES, AuditFilters
 
 ACTION_CHOICES = [
-    ("answer", "Answers"),
-    ("feedback", "Feedback"),
-    ("auth.*", "Sign-ins and sign-outs"),
-    ("role.*", "Role changes"),
-    ("curation.*", "Curation changes"),
-    ("legal_hold.*", "Legal holds"),
-    ("retention.*", "Retention purges"),
-    ("audit.*", "Auditors' own activity"),
+    (Action.ANSWER.value, "Answers"),
+    (Action.FEEDBACK.value, "Feedback"),
+    *((f"{family}.*", label) for family, label in FAMILIES.items()),
     ("", "Every kind of event"),
 ]
 OUTCOME_CHOICES = [("", "Any outcome")] + [(o, o.replace("_", " ").capitalize()) for o in ANSWER_OUTCOMES]

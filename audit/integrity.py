@@ -27,11 +27,12 @@ from decimal import Decimal
 from django.conf import settings
 from django.db import DatabaseError, connection, transaction
 
+from audit.actions import Action
 from audit.anchor import AnchorState, anchor_read
 from audit.models import AuditContent, AuditEvent, LegalHold
 from audit.services import GENESIS, NO_CONTENT, canonical_json, event_digest, sha256_text
 
-PURGE_ACTION = "retention.purge"
+PURGE_ACTION = Action.RETENTION_PURGE
 
 _COLUMNS = (
     "seq",

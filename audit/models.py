@@ -25,6 +25,7 @@ from django.db.models import Q
 from django.db.models.fields.json import KT, KeyTransform
 from django.utils import timezone
 
+from audit.actions import Action
 from audit.selectors import AuditEventQuerySet
 
 #: The text fields of an answer's content that free-text search looks in.
@@ -74,7 +75,7 @@ class AuditEvent(models.Model):
             models.Index(
                 KeyTransform("message_id", "data"),
                 name="audit_feedback_message",
-                condition=Q(action="feedback"),
+                condition=Q(action=Action.FEEDBACK),
             ),
         ]
 

@@ -20,6 +20,7 @@ from django.db import DatabaseError, connection, transaction
 from django.db.models import Q
 from django.utils import timezone
 
+from audit.actions import Action
 from audit.integrity import PURGE_ACTION
 from audit.models import AuditEvent, LegalHold
 from audit.services import audit_record
@@ -152,7 +153,7 @@ def legal_hold_place(*, actor, reason: str, user=None, conversation_id: int | No
         created_by_label=getattr(actor, "email", "") or "",
     )
     audit_record(
-        action="legal_hold.place",
+        action=Action.LEGAL_HOLD_PLACE,
         actor=actor,
         subject=hold.target,
         data={"hold_id": hold.pk, "user_id": hold.user_id, "conversation_id": conversation_id},
@@ -171,5 +172,5 @@ def legal_hold_release(*, hold: LegalHold, actor) -> LegalHold:
     hold.released_by = actor if getattr(actor, "pk", None) else None
     hold.released_by_label = getattr(actor, "email", "") or ""
     hold.save(update_fields=["released_at", "released_by", "released_by_label"])
-    audit_record(action="legal_hold.release", actor=actor, subject=hold.target, data={"hold_id": hold.pk})
+    audit_record(action=Action.LEGAL_HOLD_RELEASE, actor=actor, subject=hold.target, data={"hold_id": hold.pk})
     return hold

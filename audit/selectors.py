@@ -14,6 +14,8 @@ from django.db import models
 from django.db.models import OuterRef, Q, Subquery
 from django.utils import timezone
 
+from audit.actions import Action
+
 #: Outcomes an ``answer`` event may carry (written by the chat engineer's answer pipeline).
 ANSWER_OUTCOMES = ("answered", "no_answer", "stopped", "stalled", "error", "refused")
 FEEDBACK_CHOICES = ("up", "down", "none")
@@ -61,12 +63,12 @@ def _day_start(day: dt.date) -> dt.datetime:
 
 class AuditEventQuerySet(models.QuerySet):
     def answers(self) -> AuditEventQuerySet:
-        return self.filter(action="answer")
+        return self.filter(action=Action.ANSWER)
 
     def with_feedback(self) -> AuditEventQuerySet:
         """Annotate ``feedback`` / ``feedback_seq``: the latest feedback event on the same message."""
         latest = (
-            self.model.objects.filter(action="feedback", data__message_id=OuterRef("data__message_id"))
+            self.model.objects.filter(action=Action.FEEDBACK, data__message_id=OuterRef("data__message_id"))
             .exclude(data__message_id=None)
             .order_by("-seq")
         )
@@ -132,7 +134,7 @@ class AuditEventQuerySet(models.QuerySet):
         conversation_ids = sorted(
             {
                 cid
-                for cid in self.model.objects.filter(actor_id=user.pk, action="answer").values_list(
+                for cid in self.model.objects.filter(actor_id=user.pk, action=Action.ANSWER).values_list(
                     "data__conversation_id", flat=True
                 )
                 if isinstance(cid, int)

@@ -23,6 +23,7 @@ from django.core.serializers.json import DjangoJSONEncoder
 from django.db import connection, transaction
 from django.utils import timezone
 
+from audit.actions import Action
 from audit.anchor import checkpoint_after_commit
 from audit.context import current_request, request_facts
 from audit.models import AuditContent, AuditEvent
@@ -123,7 +124,7 @@ def event_digest(**fields: Any) -> str:
 
 def audit_record(
     *,
-    action: str,
+    action: Action,
     actor=None,
     outcome: str = "",
     subject: str = "",
@@ -145,8 +146,10 @@ def audit_record(
     fork the chain, and a rolled-back writer leaves no gap. Once the event commits, the head is
     anchored outside the database (``audit.anchor``).
     """
-    if not action or len(action) > 64:
-        raise ValueError("audit_record needs an action of 1 to 64 characters")
+    try:
+        action = Action(action)
+    except ValueError:
+        raise ValueError(f"{action!r} is not an audit action: add it to audit.actions.Action") from None
     data = _clean(dict(data or {}))
     for key, value in request_facts(request if request is not None else current_request.get()).items():
         data.setdefault(key, value)

@@ -14,6 +14,7 @@ from django.db.models.signals import m2m_changed, post_init, post_save
 from django.dispatch import receiver
 
 from accounts.roles import ROLE_GROUPS
+from audit.actions import Action
 from audit.context import current_request
 from audit.services import audit_record
 
@@ -39,14 +40,14 @@ def _attempted_email(credentials: dict) -> str:
 
 @receiver(user_logged_in, dispatch_uid="audit_sign_in")
 def record_sign_in(sender, request, user, **kwargs):
-    audit_record(action="auth.sign_in", actor=user, outcome="success", subject=f"user:{user.pk}", request=request)
+    audit_record(action=Action.AUTH_SIGN_IN, actor=user, outcome="success", subject=f"user:{user.pk}", request=request)
 
 
 @receiver(user_login_failed, dispatch_uid="audit_sign_in_failed")
 def record_sign_in_failed(sender, credentials, request=None, **kwargs):
     # Only the address tried: never the password (Django masks it, but we do not even look).
     audit_record(
-        action="auth.sign_in",
+        action=Action.AUTH_SIGN_IN,
         outcome="failure",
         data={"email": _attempted_email(credentials or {})},
         request=request,
@@ -56,14 +57,14 @@ def record_sign_in_failed(sender, credentials, request=None, **kwargs):
 @receiver(user_logged_out, dispatch_uid="audit_sign_out")
 def record_sign_out(sender, request, user, **kwargs):
     if user is not None:
-        audit_record(action="auth.sign_out", actor=user, subject=f"user:{user.pk}", request=request)
+        audit_record(action=Action.AUTH_SIGN_OUT, actor=user, subject=f"user:{user.pk}", request=request)
 
 
 def _group_change(user_ids, group_names, action: str) -> None:
     for user_id in sorted(user_ids):
         for name in sorted(group_names):
             audit_record(
-                action=f"role.{action}",
+                action=Action(f"role.{action}"),
                 actor=_acting_user(),
                 subject=f"user:{user_id}",
                 data={"user_id": user_id, "group": name},
@@ -120,7 +121,7 @@ def record_user_flags(sender, instance, created, raw=False, **kwargs):
         now = getattr(instance, flag)
         if was is not None and was != now:
             audit_record(
-                action="role.grant" if now else "role.revoke",
+                action=Action.ROLE_GRANT if now else Action.ROLE_REVOKE,
                 actor=_acting_user(),
                 subject=f"user:{instance.pk}",
                 data={"user_id": instance.pk, "flag": flag},

@@ -19,6 +19,7 @@ from django.utils import timezone
 from django.views.decorators.http import require_GET, require_http_methods
 
 from accounts.roles import Role, role_required
+from audit.actions import Action
 from audit.exports import aexport_rows, export_queryset
 from audit.forms import AuditFilterForm, PersonForm
 from audit.integrity import audit_verify
@@ -62,12 +63,14 @@ def search(request: HttpRequest) -> HttpResponse:
         events = _listing(AuditEvent.objects.matching(filters)).order_by("-seq")
         page = _page(events, request)
         audit_record(
-            action="audit.search",
+            action=Action.AUDIT_SEARCH,
             actor=request.user,
             data={"filters": filters.as_record(), "page": page.number, "results": page.paginator.count},
         )
     else:
-        audit_record(action="audit.search", actor=request.user, outcome="invalid", data={"errors": list(form.errors)})
+        audit_record(
+            action=Action.AUDIT_SEARCH, actor=request.user, outcome="invalid", data={"errors": list(form.errors)}
+        )
     query = urlencode(filters.as_query()) if filters else ""
     return render(
         request,
@@ -94,7 +97,7 @@ def _feedback_for(message_id) -> list[AuditEvent]:
     if message_id is None:
         return []
     return list(
-        AuditEvent.objects.filter(action="feedback", data__message_id=message_id)
+        AuditEvent.objects.filter(action=Action.FEEDBACK, data__message_id=message_id)
         .select_related("content")
         .order_by("seq")
     )
@@ -124,7 +127,7 @@ def event_detail(request: HttpRequest, seq: int) -> HttpResponse:
     event = AuditEvent.objects.select_related("content").filter(seq=seq).first()
     if event is None:
         raise Http404("No such audit event")
-    audit_record(action="audit.view", actor=request.user, subject=f"audit_event:{seq}", data={"page": "event"})
+    audit_record(action=Action.AUDIT_VIEW, actor=request.user, subject=f"audit_event:{seq}", data={"page": "event"})
     trace = _trace(event)
     return render(request, "audit/event.html", {**trace, "trace_self": trace})
 
@@ -134,7 +137,7 @@ def event_detail(request: HttpRequest, seq: int) -> HttpResponse:
 def conversation(request: HttpRequest, conversation_id: int) -> HttpResponse:
     events = list(AuditEvent.objects.of_conversation(conversation_id).select_related("content").order_by("seq")[:1000])
     audit_record(
-        action="audit.view",
+        action=Action.AUDIT_VIEW,
         actor=request.user,
         subject=f"conversation:{conversation_id}",
         data={"page": "conversation", "events": len(events)},
@@ -161,7 +164,7 @@ def export(request: HttpRequest, kind: str) -> HttpResponse:
     form, filters = _filtered(request)
     if filters is None:
         return render(request, "audit/search.html", {"form": form, "page": None, "query": ""}, status=400)
-    audit_record(action="audit.export", actor=request.user, data={"format": kind, "filters": filters.as_record()})
+    audit_record(action=Action.AUDIT_EXPORT, actor=request.user, data={"format": kind, "filters": filters.as_record()})
     stamp = timezone.now().strftime("%Y%m%dT%H%M%SZ")
     return _stream(AuditEvent.objects.matching(filters), kind, f"audit-{stamp}.{'csv' if kind == 'csv' else 'jsonl'}")
 
@@ -173,13 +176,13 @@ def verify(request: HttpRequest) -> HttpResponse:
     if request.method == "POST":
         result = audit_verify()
         audit_record(
-            action="audit.verify",
+            action=Action.AUDIT_VERIFY,
             actor=request.user,
             outcome="ok" if result.ok else "failed",
             data=result.as_record(),
         )
     else:
-        audit_record(action="audit.view", actor=request.user, data={"page": "verify"})
+        audit_record(action=Action.AUDIT_VIEW, actor=request.user, data={"page": "verify"})
     return render(request, "audit/verify.html", {"result": result})
 
 
@@ -212,15 +215,15 @@ def person(request: HttpRequest) -> HttpResponse:
             "holds": LegalHold.objects.filter(user=subject) if subject else [],
         }
         audit_record(
-            action="audit.subject_access",
+            action=Action.AUDIT_SUBJECT_ACCESS,
             actor=request.user,
             subject=f"user:{subject.pk}" if subject else "",
             data={"email": email, "page": page.number, "results": page.paginator.count},
         )
     elif form.is_bound:
-        audit_record(action="audit.subject_access", actor=request.user, outcome="invalid")
+        audit_record(action=Action.AUDIT_SUBJECT_ACCESS, actor=request.user, outcome="invalid")
     else:
-        audit_record(action="audit.view", actor=request.user, data={"page": "subject_access"})
+        audit_record(action=Action.AUDIT_VIEW, actor=request.user, data={"page": "subject_access"})
     return render(request, "audit/person.html", context, status=400 if form.is_bound and form.errors else 200)
 
 
@@ -232,7 +235,7 @@ def person_export(request: HttpRequest) -> HttpResponse:
         return render(request, "audit/person.html", {"form": form}, status=400)
     email, subject = _person(form)
     audit_record(
-        action="audit.export",
+        action=Action.AUDIT_EXPORT,
         actor=request.user,
         subject=f"user:{subject.pk}" if subject else "",
         data={"format": "jsonl", "subject_access": email},

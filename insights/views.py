@@ -17,6 +17,7 @@ from django.utils import timezone
 from django.views.decorators.http import require_GET
 
 from accounts.roles import Role, has_role, mfa_enrolment_for
+from audit.actions import Action
 from audit.services import audit_record
 from documents.access import may_curate_collection
 from insights.access import access_collection_insights, insight_collections
@@ -45,7 +46,7 @@ def dashboard(request: HttpRequest, slug: str) -> HttpResponse:
     subject = f"collection:{collection.slug}"
     if not form.is_valid():
         audit_record(
-            action="insights.view",
+            action=Action.INSIGHTS_VIEW,
             actor=request.user,
             outcome="invalid",
             subject=subject,
@@ -62,14 +63,14 @@ def dashboard(request: HttpRequest, slug: str) -> HttpResponse:
         name = form.cleaned_data["table"]
         table = board.table(name)
         audit_record(
-            action="insights.export",
+            action=Action.INSIGHTS_EXPORT,
             actor=request.user,
             subject=subject,
             data={**filters, "table": name, "format": "csv", "rows": len(table.rows)},
         )
         return _csv(table.csv_rows(), f"{collection.slug}-{name}-{period.days}d-{timezone.localdate():%Y%m%d}.csv")
     tables = {name: board.table(name) for name in TABLES}
-    audit_record(action="insights.view", actor=request.user, subject=subject, data=filters)
+    audit_record(action=Action.INSIGHTS_VIEW, actor=request.user, subject=subject, data=filters)
     context = {
         "collection": collection,
         "form": form,

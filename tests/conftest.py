@@ -267,3 +267,13 @@ def sign_in(page, base_url: str, email: str, password: str = PASSWORD) -> None:
         page.fill("input[name=code]", totp_code(get_user_model().objects.get(email__iexact=email)))
         page.press("input[name=code]", "Enter")
         page.wait_for_url(lambda url: "/accounts/2fa/authenticate/" not in url)
+
+
+@pytest.fixture(autouse=True)
+def _empty_cache():
+    """Each test starts with an empty cache: sign-in rate limits, used two-factor codes and the probes'
+    cached checks are counted per test, never carried over from whichever test ran before."""
+    from django.core.cache import cache
+
+    cache.clear()
+    yield

@@ -9,6 +9,7 @@ from django.utils import timezone
 
 from assistant.access import owns
 from assistant.models import Citation, Conversation, Feedback, Message, Rating, Speaker
+from audit.actions import Action
 from audit.services import audit_record
 
 
@@ -27,7 +28,7 @@ def conversation_hide(*, user, conversation: Conversation) -> Conversation:
     conversation.hidden_at = timezone.now()
     conversation.save(update_fields=["hidden_at"])
     audit_record(
-        action="conversation.delete",
+        action=Action.CONVERSATION_DELETE,
         actor=user,
         outcome="hidden",
         subject=f"conversation:{conversation.pk}",
@@ -50,7 +51,7 @@ def feedback_record(*, user, message: Message, rating: str, comment: str = "") -
         defaults={"rating": rating, "comment": comment, "updated_at": timezone.now()},
     )
     audit_record(
-        action="feedback",
+        action=Action.FEEDBACK,
         actor=user,
         outcome=rating,
         subject=f"message:{message.pk}",

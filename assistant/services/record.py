@@ -19,6 +19,7 @@ from assistant.core.types import Source, Usage
 from assistant.intake import Prepared, model_facing
 from assistant.models import Citation, Conversation, Message, Speaker, Status
 from assistant.selectors import versions_superseded
+from audit.actions import Action
 from audit.services import audit_record
 from documents.models import Chunk
 from documents.review import Review
@@ -98,7 +99,7 @@ def answer_audit(
     ``data`` and ``content`` add what the caller knows. The caller's transaction must also hold the
     write to the answer's message, so the event and the answer stand or fall together."""
     audit_record(
-        action="answer",
+        action=Action.ANSWER,
         actor=actor,
         outcome=outcome,
         subject=f"conversation:{conversation_id}",

@@ -34,6 +34,7 @@ from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
 
+from audit.actions import Action
 from audit.services import audit_record
 from humphrey.metrics import INGESTION_FAILURES
 
@@ -149,7 +150,7 @@ def _refuse(version: DocumentVersion, exc: EmbeddingRefused) -> None:
     with transaction.atomic():
         _fail(version, exc.message)
         audit_record(
-            action="curation.version_ingest",
+            action=Action.VERSION_INGEST,
             outcome="refused",
             subject=audit_subject(version),
             data={
@@ -249,7 +250,7 @@ def _publish(version: DocumentVersion, title: str) -> bool:
         document_searchable_refresh(document)  # and the expiry, from the (new) current version
         if cleared is not None:
             audit_record(
-                action="curation.document_review",
+                action=Action.DOCUMENT_REVIEW,
                 outcome="confirmation_cleared",
                 subject=audit_subject(document),
                 data={

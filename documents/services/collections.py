@@ -15,6 +15,7 @@ from django.db import transaction
 from django.utils import timezone
 from django.utils.text import slugify
 
+from audit.actions import Action
 from audit.services import audit_record
 
 from ..models import Chunk, Collection, Marking
@@ -56,7 +57,7 @@ def collection_create(
         groups = list(reader_groups)
         collection.reader_groups.set(groups)
         audit_record(
-            action="curation.collection_create",
+            action=Action.COLLECTION_CREATE,
             actor=user,
             subject=audit_subject(collection),
             data={
@@ -135,7 +136,7 @@ def collection_update(
                 "chunks_expiry_changed": collection_expiry_refresh(collection),
             }
         audit_record(
-            action="curation.collection_update",
+            action=Action.COLLECTION_UPDATE,
             actor=user,
             outcome="marking_lowered" if lowered else "",
             subject=audit_subject(collection),
@@ -156,7 +157,7 @@ def collection_grant(*, collection: Collection, group: Group, user) -> None:
     with transaction.atomic():
         collection.reader_groups.add(group)
         audit_record(
-            action="curation.collection_grant",
+            action=Action.COLLECTION_GRANT,
             actor=user,
             subject=audit_subject(collection),
             data={"collection_id": collection.pk, "group_id": group.pk, "group": group.name},
@@ -168,7 +169,7 @@ def collection_revoke(*, collection: Collection, group: Group, user) -> None:
     with transaction.atomic():
         collection.reader_groups.remove(group)
         audit_record(
-            action="curation.collection_revoke",
+            action=Action.COLLECTION_REVOKE,
             actor=user,
             subject=audit_subject(collection),
             data={"collection_id": collection.pk, "group_id": group.pk, "group": group.name},
@@ -186,7 +187,7 @@ def collection_retire(*, collection: Collection, user) -> Collection:
         collection.save(update_fields=["is_active", "retired_at", "updated_at"])
         hidden = Chunk.objects.filter(collection=collection, searchable=True).update(searchable=False)
         audit_record(
-            action="curation.collection_retire",
+            action=Action.COLLECTION_RETIRE,
             actor=user,
             subject=audit_subject(collection),
             data={"collection_id": collection.pk, "chunks_hidden": hidden},

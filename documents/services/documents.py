@@ -24,6 +24,7 @@ from django.db import transaction
 from django.db.models import Max
 from django.utils import timezone
 
+from audit.actions import Action
 from audit.services import audit_record
 
 from ..embeddings import embedding_refusal
@@ -76,7 +77,7 @@ def document_upload(
                 document_searchable_refresh(document)
                 restored = True
                 audit_record(
-                    action="curation.document_restore",
+                    action=Action.DOCUMENT_RESTORE,
                     actor=user,
                     subject=audit_subject(document),
                     data={"collection_id": collection.pk, "document_id": document.pk, "version_id": latest.pk},
@@ -116,7 +117,7 @@ def document_upload(
             version.save()
         refused = too_large or bool(above_ceiling)
         audit_record(
-            action="curation.document_upload",
+            action=Action.DOCUMENT_UPLOAD,
             actor=user,
             subject=audit_subject(version),
             outcome="refused" if refused else "queued",
@@ -151,7 +152,7 @@ def document_retire(*, document: Document, user) -> Document:
         document.save(update_fields=["is_active", "retired_at", "updated_at"])
         hidden = Chunk.objects.filter(version__document=document, searchable=True).update(searchable=False)
         audit_record(
-            action="curation.document_retire",
+            action=Action.DOCUMENT_RETIRE,
             actor=user,
             subject=audit_subject(document),
             data={"collection_id": document.collection_id, "document_id": document.pk, "chunks_hidden": hidden},
@@ -178,7 +179,7 @@ def version_retry(*, version: DocumentVersion, user, enqueue: bool = True) -> Do
         version.finished_at = None
         version.save(update_fields=["status", "error", "heartbeat_at", "finished_at"])
         audit_record(
-            action="curation.version_retry",
+            action=Action.VERSION_RETRY,
             actor=user,
             subject=audit_subject(version),
             data={

@@ -12,12 +12,13 @@ from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.utils import timezone
 
+from audit.actions import Action
 from audit.services import audit_record
 
 from ..models import Collection, Marking, MarkingChange, MarkingChangeState
 
-REQUESTED = "curation.marking_change_requested"
-DECIDED = "curation.marking_change_decided"
+REQUESTED = Action.MARKING_CHANGE_REQUESTED
+DECIDED = Action.MARKING_CHANGE_DECIDED
 
 
 def _subject(collection: Collection) -> str:

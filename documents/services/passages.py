@@ -11,14 +11,15 @@ from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.utils import timezone
 
+from audit.actions import Action
 from audit.services import audit_record
 
 from ..lifecycle import document_searchable_refresh
 from ..models import Chunk
 from ..subjects import audit_subject
 
-EXCLUDE = "curation.passage_exclude"
-INCLUDE = "curation.passage_include"
+EXCLUDE = Action.PASSAGE_EXCLUDE
+INCLUDE = Action.PASSAGE_INCLUDE
 
 
 def chunk_exclude(*, chunk: Chunk, user, reason: str) -> Chunk:

@@ -28,6 +28,7 @@ from django.db import IntegrityError, transaction
 from django.urls import reverse
 from django.utils import timezone
 
+from audit.actions import Action
 from audit.services import audit_record
 
 from ..lifecycle import document_expiry_refresh
@@ -35,7 +36,7 @@ from ..models import Chunk, Collection, Document, ReviewReminder
 from ..review import Review, ReviewStatus, add_months, review_of, search_until
 from ..subjects import audit_subject
 
-ACTION = "curation.document_review"
+ACTION = Action.DOCUMENT_REVIEW
 #: The period "reviewed, still correct" looks ahead by in a collection without one (review_months 0).
 DEFAULT_CONFIRM_MONTHS = 12
 #: What needs a curator's attention, and what an owner is reminded of.

@@ -19,6 +19,7 @@ from django.shortcuts import render
 from django.urls import NoReverseMatch, reverse
 from django.views.decorators.http import require_GET
 
+from audit.actions import Action
 from audit.services import audit_record
 
 from ..access import access_version_comparison, may_curate_collection
@@ -116,7 +117,7 @@ def version_changes(request: HttpRequest, document_id: int, from_id: int, to_id:
         # Recorded, as a cited passage read is: a document no longer searched, shown because an
         # answer quoted it to this person.
         audit_record(
-            action="version_changes.read_cited",
+            action=Action.VERSION_CHANGES_READ_CITED,
             actor=request.user,
             outcome="read",
             subject=f"document:{document.pk}",

@@ -11,6 +11,7 @@ from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_GET, require_POST
 
+from audit.actions import Action
 from audit.services import audit_record
 
 from ..access import access_chunk_for_curator, access_passage, curator_only
@@ -59,7 +60,7 @@ def passage(request: HttpRequest, chunk_id: int) -> HttpResponse:
     if by_citation:
         # Recorded: a passage no longer searched, read because an answer gave it to this person.
         audit_record(
-            action="passage.read_cited",
+            action=Action.PASSAGE_READ_CITED,
             actor=request.user,
             outcome="read",
             subject=f"chunk:{chunk.pk}",

@@ -243,12 +243,12 @@ def test_truncated_head_is_caught_with_an_expected_head(record_answer, civil_ser
 
 def test_rolled_back_writer_leaves_no_gap(civil_servant):
     """An event written in a transaction that rolls back leaves no hole in the chain."""
-    audit_record(action="test.one")
+    audit_record(action="audit.view")
     with pytest.raises(RuntimeError), transaction.atomic():
-        audit_record(action="test.rolled_back")
+        audit_record(action="audit.search")
         raise RuntimeError("the change failed")
-    audit_record(action="test.two")
-    assert list(AuditEvent.objects.values_list("seq", "action")) == [(1, "test.one"), (2, "test.two")]
+    audit_record(action="audit.verify")
+    assert list(AuditEvent.objects.values_list("seq", "action")) == [(1, "audit.view"), (2, "audit.verify")]
     assert audit_verify().ok
 
 
@@ -311,3 +311,10 @@ def test_events_without_hashed_text_verify_from_their_columns(record_answer, civ
     with tampering() as c:
         c.execute("UPDATE audit_auditevent SET subject = 'conversation:0' WHERE seq = %s", [events[0].seq])
     assert audit_verify().first_problem.seq == events[0].seq
+
+
+def test_only_the_actions_of_the_enumeration_are_recorded():
+    """A free string is refused before anything is written: every kind of event is in audit.actions."""
+    with pytest.raises(ValueError, match="not an audit action"):
+        audit_record(action="curation.colection_create")  # a typo of a real one
+    assert not AuditEvent.objects.exists()

@@ -25,7 +25,7 @@ from django.db.models import Q
 from django.db.models.fields.json import KT, KeyTransform
 from django.utils import timezone
 
-from audit.actions import Action
+from audit.actions import Action, subject
 from audit.selectors import AuditEventQuerySet
 
 #: The text fields of an answer's content that free-text search looks in.
@@ -164,4 +164,4 @@ class LegalHold(models.Model):
 
     @property
     def target(self) -> str:
-        return f"user:{self.user_id}" if self.user_id else f"conversation:{self.conversation_id}"
+        return subject("user", self.user_id) if self.user_id else subject("conversation", self.conversation_id)

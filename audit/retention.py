@@ -20,7 +20,7 @@ from django.db import DatabaseError, connection, transaction
 from django.db.models import Q
 from django.utils import timezone
 
-from audit.actions import Action
+from audit.actions import Action, subject
 from audit.integrity import PURGE_ACTION
 from audit.models import AuditEvent, LegalHold
 from audit.services import audit_record
@@ -47,9 +47,9 @@ def _held_condition(user_ids: list[int], conversation_ids: list[int]) -> Q:
     """Events protected by a hold: by a held person, or about a held conversation."""
     condition = Q(pk__in=[])
     if user_ids:
-        condition |= Q(actor_id__in=user_ids) | Q(subject__in=[f"user:{uid}" for uid in user_ids])
+        condition |= Q(actor_id__in=user_ids) | Q(subject__in=[subject("user", uid) for uid in user_ids])
     if conversation_ids:
-        condition |= Q(subject__in=[f"conversation:{cid}" for cid in conversation_ids])
+        condition |= Q(subject__in=[subject("conversation", cid) for cid in conversation_ids])
         condition |= Q(data__conversation_id__in=conversation_ids)
     return condition
 

@@ -14,7 +14,7 @@ from django.db import models
 from django.db.models import OuterRef, Q, Subquery
 from django.utils import timezone
 
-from audit.actions import Action
+from audit.actions import Action, subject
 
 #: Outcomes an ``answer`` event may carry (written by the chat engineer's answer pipeline).
 ANSWER_OUTCOMES = ("answered", "no_answer", "stopped", "stalled", "error", "refused")
@@ -121,7 +121,7 @@ class AuditEventQuerySet(models.QuerySet):
     def of_conversation(self, conversation_id: int) -> AuditEventQuerySet:
         """Every event about one conversation: its answers and the feedback on them."""
         return self.filter(
-            Q(subject=f"conversation:{conversation_id}") | Q(data__contains={"conversation_id": conversation_id})
+            Q(subject=subject("conversation", conversation_id)) | Q(data__contains={"conversation_id": conversation_id})
         )
 
     def about_person(self, user) -> AuditEventQuerySet:
@@ -140,10 +140,10 @@ class AuditEventQuerySet(models.QuerySet):
                 if isinstance(cid, int)
             }
         )
-        condition = Q(actor_id=user.pk) | Q(subject=f"user:{user.pk}")
+        condition = Q(actor_id=user.pk) | Q(subject=subject("user", user.pk))
         if email:
             condition |= Q(data__contains={"email": email})
         if conversation_ids:
-            condition |= Q(subject__in=[f"conversation:{cid}" for cid in conversation_ids])
+            condition |= Q(subject__in=[subject("conversation", cid) for cid in conversation_ids])
             condition |= Q(data__conversation_id__in=conversation_ids)
         return self.filter(condition)

@@ -14,7 +14,7 @@ from django.db.models.signals import m2m_changed, post_init, post_save
 from django.dispatch import receiver
 
 from accounts.roles import ROLE_GROUPS
-from audit.actions import Action
+from audit.actions import Action, subject
 from audit.context import current_request
 from audit.services import audit_record
 
@@ -40,7 +40,9 @@ def _attempted_email(credentials: dict) -> str:
 
 @receiver(user_logged_in, dispatch_uid="audit_sign_in")
 def record_sign_in(sender, request, user, **kwargs):
-    audit_record(action=Action.AUTH_SIGN_IN, actor=user, outcome="success", subject=f"user:{user.pk}", request=request)
+    audit_record(
+        action=Action.AUTH_SIGN_IN, actor=user, outcome="success", subject=subject("user", user.pk), request=request
+    )
 
 
 @receiver(user_login_failed, dispatch_uid="audit_sign_in_failed")
@@ -57,7 +59,7 @@ def record_sign_in_failed(sender, credentials, request=None, **kwargs):
 @receiver(user_logged_out, dispatch_uid="audit_sign_out")
 def record_sign_out(sender, request, user, **kwargs):
     if user is not None:
-        audit_record(action=Action.AUTH_SIGN_OUT, actor=user, subject=f"user:{user.pk}", request=request)
+        audit_record(action=Action.AUTH_SIGN_OUT, actor=user, subject=subject("user", user.pk), request=request)
 
 
 def _group_change(user_ids, group_names, action: str) -> None:
@@ -66,7 +68,7 @@ def _group_change(user_ids, group_names, action: str) -> None:
             audit_record(
                 action=Action(f"role.{action}"),
                 actor=_acting_user(),
-                subject=f"user:{user_id}",
+                subject=subject("user", user_id),
                 data={"user_id": user_id, "group": name},
             )
 
@@ -123,7 +125,7 @@ def record_user_flags(sender, instance, created, raw=False, **kwargs):
             audit_record(
                 action=Action.ROLE_GRANT if now else Action.ROLE_REVOKE,
                 actor=_acting_user(),
-                subject=f"user:{instance.pk}",
+                subject=subject("user", instance.pk),
                 data={"user_id": instance.pk, "flag": flag},
             )
     instance._audit_flags = {flag: getattr(instance, flag) for flag in _FLAGS}

@@ -19,7 +19,7 @@ from django.utils import timezone
 from django.views.decorators.http import require_GET, require_http_methods
 
 from accounts.roles import Role, role_required
-from audit.actions import Action
+from audit.actions import Action, subject
 from audit.exports import aexport_rows, export_queryset
 from audit.forms import AuditFilterForm, PersonForm
 from audit.integrity import audit_verify
@@ -127,7 +127,9 @@ def event_detail(request: HttpRequest, seq: int) -> HttpResponse:
     event = AuditEvent.objects.select_related("content").filter(seq=seq).first()
     if event is None:
         raise Http404("No such audit event")
-    audit_record(action=Action.AUDIT_VIEW, actor=request.user, subject=f"audit_event:{seq}", data={"page": "event"})
+    audit_record(
+        action=Action.AUDIT_VIEW, actor=request.user, subject=subject("audit_event", seq), data={"page": "event"}
+    )
     trace = _trace(event)
     return render(request, "audit/event.html", {**trace, "trace_self": trace})
 
@@ -139,7 +141,7 @@ def conversation(request: HttpRequest, conversation_id: int) -> HttpResponse:
     audit_record(
         action=Action.AUDIT_VIEW,
         actor=request.user,
-        subject=f"conversation:{conversation_id}",
+        subject=subject("conversation", conversation_id),
         data={"page": "conversation", "events": len(events)},
     )
     traces = [_trace(e) for e in events if e.action == "answer"]
@@ -204,20 +206,20 @@ def person(request: HttpRequest) -> HttpResponse:
     form = PersonForm(request.GET if "email" in request.GET else None)
     context: dict = {"form": form}
     if form.is_bound and form.is_valid():
-        email, subject = _person(form)
-        events = _listing(_person_events(email, subject)).order_by("-seq")
+        email, who = _person(form)
+        events = _listing(_person_events(email, who)).order_by("-seq")
         page = _page(events, request)
         context |= {
             "email": email,
-            "person": subject,
+            "person": who,
             "page": page,
             "query": urlencode({"email": email}),
-            "holds": LegalHold.objects.filter(user=subject) if subject else [],
+            "holds": LegalHold.objects.filter(user=who) if who else [],
         }
         audit_record(
             action=Action.AUDIT_SUBJECT_ACCESS,
             actor=request.user,
-            subject=f"user:{subject.pk}" if subject else "",
+            subject=subject("user", who.pk) if who else "",
             data={"email": email, "page": page.number, "results": page.paginator.count},
         )
     elif form.is_bound:
@@ -233,12 +235,12 @@ def person_export(request: HttpRequest) -> HttpResponse:
     form = PersonForm(request.GET)
     if not form.is_valid():
         return render(request, "audit/person.html", {"form": form}, status=400)
-    email, subject = _person(form)
+    email, who = _person(form)
     audit_record(
         action=Action.AUDIT_EXPORT,
         actor=request.user,
-        subject=f"user:{subject.pk}" if subject else "",
+        subject=subject("user", who.pk) if who else "",
         data={"format": "jsonl", "subject_access": email},
     )
     stamp = timezone.now().strftime("%Y%m%dT%H%M%SZ")
-    return _stream(_person_events(email, subject), "jsonl", f"subject-access-{stamp}.jsonl")
+    return _stream(_person_events(email, who), "jsonl", f"subject-access-{stamp}.jsonl")

@@ -7,6 +7,8 @@ done so since they were first recorded, and the audit trail is append-only.)
 
 from __future__ import annotations
 
+from audit.actions import subject
+
 
 def audit_subject(obj) -> str:
-    return f"{obj._meta.model_name}:{obj.pk}"
+    return subject(obj)

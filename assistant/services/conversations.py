@@ -9,7 +9,7 @@ from django.utils import timezone
 
 from assistant.access import owns
 from assistant.models import Citation, Conversation, Feedback, Message, Rating, Speaker
-from audit.actions import Action
+from audit.actions import Action, subject
 from audit.services import audit_record
 
 
@@ -31,7 +31,7 @@ def conversation_hide(*, user, conversation: Conversation) -> Conversation:
         action=Action.CONVERSATION_DELETE,
         actor=user,
         outcome="hidden",
-        subject=f"conversation:{conversation.pk}",
+        subject=subject("conversation", conversation.pk),
         data={"conversation_id": conversation.pk},
     )
     return conversation
@@ -54,7 +54,7 @@ def feedback_record(*, user, message: Message, rating: str, comment: str = "") -
         action=Action.FEEDBACK,
         actor=user,
         outcome=rating,
-        subject=f"message:{message.pk}",
+        subject=subject("message", message.pk),
         data={"message_id": message.pk, "conversation_id": message.conversation_id},
         content={"comment": comment},
     )

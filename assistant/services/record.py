@@ -19,7 +19,7 @@ from assistant.core.types import Source, Usage
 from assistant.intake import Prepared, model_facing
 from assistant.models import Citation, Conversation, Message, Speaker, Status
 from assistant.selectors import versions_superseded
-from audit.actions import Action
+from audit.actions import Action, subject
 from audit.services import audit_record
 from documents.models import Chunk
 from documents.review import Review
@@ -102,7 +102,7 @@ def answer_audit(
         action=Action.ANSWER,
         actor=actor,
         outcome=outcome,
-        subject=f"conversation:{conversation_id}",
+        subject=subject("conversation", conversation_id),
         data={
             "conversation_id": conversation_id,
             "message_id": message_id,

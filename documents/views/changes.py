@@ -19,7 +19,7 @@ from django.shortcuts import render
 from django.urls import NoReverseMatch, reverse
 from django.views.decorators.http import require_GET
 
-from audit.actions import Action
+from audit.actions import Action, subject
 from audit.services import audit_record
 
 from ..access import access_version_comparison, may_curate_collection
@@ -120,7 +120,7 @@ def version_changes(request: HttpRequest, document_id: int, from_id: int, to_id:
             action=Action.VERSION_CHANGES_READ_CITED,
             actor=request.user,
             outcome="read",
-            subject=f"document:{document.pk}",
+            subject=subject("document", document.pk),
             data={
                 "document_id": document.pk,
                 "from_version_id": older.pk,

@@ -11,7 +11,7 @@ from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_GET, require_POST
 
-from audit.actions import Action
+from audit.actions import Action, subject
 from audit.services import audit_record
 
 from ..access import access_chunk_for_curator, access_passage, curator_only
@@ -63,7 +63,7 @@ def passage(request: HttpRequest, chunk_id: int) -> HttpResponse:
             action=Action.PASSAGE_READ_CITED,
             actor=request.user,
             outcome="read",
-            subject=f"chunk:{chunk.pk}",
+            subject=subject("chunk", chunk.pk),
             data={
                 "chunk_id": chunk.pk,
                 "version_id": chunk.version_id,

@@ -220,6 +220,24 @@ def _reuse_embeddings(version: DocumentVersion, pending: list[Chunk], model_id: 
     return len(reused)
 
 
+def _attachments_upload(version: DocumentVersion, parsed: ParsedDocument) -> None:
+    """Each file an email carried (``ParsedDocument.attachments``), uploaded as a document of its own in
+    the message's collection, named after the message (``message.eml › file.pdf``) so the two are found
+    together; queued for ingestion like any upload. The same bytes again (the message re-ingested) make
+    no new version. One attachment that cannot be stored does not fail the message."""
+    # Imported here: the services queue work for this pipeline, so this module may not import them first.
+    from ..services.documents import document_upload
+
+    collection = Collection.objects.get(pk=version.document.collection_id)
+    for attachment in parsed.attachments:
+        try:
+            document_upload(
+                collection=collection, filename=attachment.filename, data=attachment.data, user=version.uploaded_by
+            )
+        except Exception:
+            logger.exception("an attachment of version %s could not be stored", version.pk)
+
+
 def _publish(version: DocumentVersion, title: str) -> bool:
     """One transaction: the version becomes ready and (if newest) current and searchable."""
     with transaction.atomic():
@@ -322,7 +340,9 @@ def version_ingest(version_id: int) -> IngestOutcome:
                 done += len(batch)
                 DocumentVersion.objects.filter(pk=version.pk).update(progress_done=done, heartbeat_at=timezone.now())
         stage = "publishing"
-        _publish(version, parsed.title)
+        if _publish(version, parsed.title) and parsed.attachments:
+            stage = "queueing its attachments"
+            _attachments_upload(version, parsed)
     except ParseError as exc:
         _fail(version, exc.message)
         INGESTION_FAILURES.labels(code=exc.code).inc()

@@ -16,7 +16,7 @@ import pytest
 from documents.ingest.chunk import CHUNK_SIZE, chunk_document
 from documents.ingest.formats.table import ROW_MAX_CHARS
 from documents.ingest.parse import ParseError, ParseLimits, parse
-from documents.models import Chunk, VersionStatus
+from documents.models import Chunk, DocumentVersion, VersionStatus
 from tests.documents.files import (
     make_docx,
     make_eml,
@@ -425,10 +425,15 @@ def test_each_format_is_ingested_and_its_fact_retrieved(
     assert passage.anchor == anchor
 
 
-def test_an_attachment_ingested_as_its_own_document_is_found_under_the_message(make_collection, curator, reader):
-    """The message is ingested; each attachment it returns, uploaded under the name that links it to
-    the message (what the ingestion pipeline is to do with ``ParsedDocument.attachments``), is a
-    document of its own whose fact retrieval finds."""
+def test_an_attachment_ingested_as_its_own_document_is_found_under_the_message(
+    make_collection, curator, reader, settings, django_capture_on_commit_callbacks
+):
+    """Ingesting the message uploads each attachment it carries as a document of its own, named after
+    the message, and ingests it: retrieval finds the attachment's fact. Ingesting the message again
+    adds nothing."""
+    settings.TASKS = {
+        "default": {"BACKEND": "django_tasks.backends.immediate.ImmediateBackend", "QUEUES": ["default", "ingest"]}
+    }
     workbook = make_xlsx({"Rates": [["Item", "Rate"], ["Tapir mileage rate", "52p"]]})
     data = make_eml(
         subject="New rates",
@@ -436,11 +441,9 @@ def test_an_attachment_ingested_as_its_own_document_is_found_under_the_message(m
         attachments=[("rates.xlsx", workbook, "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet")],
     )
     collection = make_collection()
-    message = upload_and_ingest(collection, "rates-mail.eml", data, curator)
+    with django_capture_on_commit_callbacks(execute=True):
+        message = upload_and_ingest(collection, "rates-mail.eml", data, curator)
     assert message.status == VersionStatus.READY
-    parsed = parse(data, "rates-mail.eml")
-    for attachment in parsed.attachments:
-        upload_and_ingest(collection, attachment.filename, attachment.data, curator)
     (passage,) = _found(reader, "tapir mileage rate", "Tapir")[:1]
     assert passage.document_title == "Rates mail.eml › rates"
     assert "- Item: Tapir mileage rate | Rate: 52p" in passage.text
@@ -448,6 +451,10 @@ def test_an_attachment_ingested_as_its_own_document_is_found_under_the_message(m
         "rates-mail.eml",
         "rates-mail.eml › rates.xlsx",
     ]
+    with django_capture_on_commit_callbacks(execute=True):
+        upload_and_ingest(collection, "rates-mail.eml", data, curator)  # the same bytes again
+    assert collection.documents.count() == 2
+    assert DocumentVersion.objects.filter(document__collection=collection).count() == 2
 
 
 BAD_UPLOADS = [

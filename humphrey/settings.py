@@ -401,6 +401,14 @@ if HUMPHREY_MAX_MARKING not in ("OFFICIAL", "OFFICIAL-SENSITIVE"):
     raise ImproperlyConfigured(
         f"HUMPHREY_MAX_MARKING must be OFFICIAL or OFFICIAL-SENSITIVE, not {HUMPHREY_MAX_MARKING!r}"
     )
+HUMPHREY_SITE_URL: str = env.str(
+    "HUMPHREY_SITE_URL", default=""
+)  # e.g. https://humphrey.example.gov.uk: where links in emails point (else the first CSRF trusted origin)
+HUMPHREY_REVIEW_REMINDER_HOUR: int = _int(
+    "HUMPHREY_REVIEW_REMINDER_HOUR", 7, minimum=0
+)  # local hour the daily review reminders are sent (send_review_reminders --schedule)
+if HUMPHREY_REVIEW_REMINDER_HOUR > 23:
+    raise ImproperlyConfigured(f"HUMPHREY_REVIEW_REMINDER_HOUR must be 0 to 23, not {HUMPHREY_REVIEW_REMINDER_HOUR}")
 HUMPHREY_MARKING_DOWNGRADE_APPROVAL: bool = _bool(
     "HUMPHREY_MARKING_DOWNGRADE_APPROVAL", False
 )  # lowering a collection's marking waits for a second curator of it to approve

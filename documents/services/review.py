@@ -16,7 +16,6 @@ by ``review_reminders_schedule``).
 from __future__ import annotations
 
 import datetime as dt
-import os
 from collections import defaultdict
 from dataclasses import dataclass, field
 
@@ -190,9 +189,9 @@ def documents_needing_review(collections, *, today: dt.date | None = None) -> li
 
 
 def site_url() -> str:
-    """Where links in emails point: ``HUMPHREY_SITE_URL`` (a setting or the environment), else the
+    """Where links in emails point: ``HUMPHREY_SITE_URL``, else the
     first of ``CSRF_TRUSTED_ORIGINS``; "" leaves links relative."""
-    url = getattr(settings, "HUMPHREY_SITE_URL", "") or os.environ.get("HUMPHREY_SITE_URL", "")
+    url = settings.HUMPHREY_SITE_URL
     if not url and settings.CSRF_TRUSTED_ORIGINS:
         url = settings.CSRF_TRUSTED_ORIGINS[0]
     return url.rstrip("/")
@@ -271,17 +270,9 @@ def review_reminders_send(*, today: dt.date | None = None) -> ReminderRun:
 
 
 def next_reminder_time(now: dt.datetime | None = None) -> dt.datetime:
-    """When the daily reminders run next: tomorrow at ``HUMPHREY_REVIEW_REMINDER_HOUR`` (a setting or
-    the environment; default 7) local time."""
+    """When the daily reminders run next: tomorrow at ``HUMPHREY_REVIEW_REMINDER_HOUR`` local time."""
     now = timezone.localtime(now)
-    raw = getattr(settings, "HUMPHREY_REVIEW_REMINDER_HOUR", None)
-    if raw is None:
-        raw = os.environ.get("HUMPHREY_REVIEW_REMINDER_HOUR", "7")
-    try:
-        hour = int(raw)
-    except ValueError:
-        hour = 7
-    hour = hour if 0 <= hour <= 23 else 7
+    hour = settings.HUMPHREY_REVIEW_REMINDER_HOUR
     tomorrow = now.date() + dt.timedelta(days=1)
     return timezone.make_aware(dt.datetime.combine(tomorrow, dt.time(hour)))
 

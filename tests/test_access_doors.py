@@ -32,8 +32,7 @@ def test_only_access_modules_call_the_access_definitions():
 def test_the_doors_are_listed_by_grep():
     """``grep -rn "def access_"`` lists every door: each app that guards objects has its module."""
     doors = {
-        path.parent.name: re.findall(r"^def (access_\w+)", path.read_text(), re.M)
-        for path in ROOT.glob("*/access.py")
+        path.parent.name: re.findall(r"^def (access_\w+)", path.read_text(), re.M) for path in ROOT.glob("*/access.py")
     }
     assert {"documents", "assistant", "insights"} <= set(doors)
     assert all(doors[app] for app in ("documents", "assistant", "insights"))

@@ -9,9 +9,9 @@ from documents.embeddings import DIMENSIONS, get_embedder, query_embedding_refus
 from documents.models import Marking
 
 from . import sql, stats, tuning
-from .query import clean_query, code_spans, or_semantics
+from .query import clean_query
 from .tuning import RetrievalParams
-from .types import PLAN_EMPTY, Passage, Retrieval
+from .types import PLAN_EMPTY, VECTOR, WORDS, Passage, Retrieval
 from .wire import BinaryVector, execute_prepared
 
 
@@ -80,20 +80,19 @@ def retrieve(
         return Retrieval(passages=[], plan=PLAN_EMPTY)
     params = params or RetrievalParams.from_settings()
     if mode == "vector":
-        params = RetrievalParams(**{**params.__dict__, "keyword_weight": 0.0, "code_weight": 0.0})
+        params = params.without(*(channel.name for channel in sql.CHANNELS if channel.name != VECTOR))
     elif mode == "keyword":
-        params = RetrievalParams(**{**params.__dict__, "vector_weight": 0.0})
-    codes = code_spans(text)
+        params = params.without(VECTOR)
     if (
-        params.vector_weight > 0
+        params.weights[VECTOR] > 0
         and query_vector is None
         and query_embedding_refusal(user=user, collections=collections, max_marking=max_marking)
     ):
         # Asked of a collection above the embedder's approval: the question is not sent to it,
         # whoever calls (the chat decides this earlier itself, and records it).
-        params = RetrievalParams(**{**params.__dict__, "vector_weight": 0.0})
+        params = params.without(VECTOR)
 
-    if params.vector_weight > 0:
+    if params.weights[VECTOR] > 0:
         if query_vector is None:
             query_vector = get_embedder().embed_query(text)
         if len(query_vector) != DIMENSIONS:
@@ -110,18 +109,13 @@ def retrieve(
         "slugs": list(collections or []),
         "broad_share": tuning.BROAD_SHARE,
         "common_freq": params.common_term_freq,
-        # Each channel's inputs, and whether it runs.
-        "vector": vector,
-        "use_vector": vector is not None,
-        "use_keyword": params.keyword_weight > 0,
-        "text": text,
-        "or_semantics": or_semantics(text),
-        "use_codes": params.code_weight > 0 and bool(codes),
-        "code_list": codes,
         # Fusion.
         "rrf_k": params.rrf_k,
         **{channel.weight: getattr(params, channel.weight) for channel in sql.CHANNELS},
     }
+    for channel in sql.CHANNELS:
+        # Each channel's inputs, and whether it runs (its ``use_<name>`` flag).
+        bound.update(channel.bind(text, params, vector))
     sizes = {
         "keyword_budget": params.keyword_budget,
         "keyword_scan_limit": max(params.keyword_scan_limit, params.keyword_depth),
@@ -130,8 +124,8 @@ def retrieve(
         "fetch": k + 4,  # a few spare in case the final checks drop one (each costs a look-up)
         "rank_norm": params.rank_normalization,
         "exact_below": params.exact_below,
-        "vector_depth": max(params.vector_depth, k) if params.vector_weight > 0 else k,
-        "keyword_depth": max(params.keyword_depth, k) if params.keyword_weight > 0 else k,
+        "vector_depth": max(params.vector_depth, k) if params.weights[VECTOR] > 0 else k,
+        "keyword_depth": max(params.keyword_depth, k) if params.weights[WORDS] > 0 else k,
         # The index must find at least this many before its answer is trusted.
         "ann_minimum": k,
         "k": k,

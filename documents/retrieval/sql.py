@@ -1,8 +1,10 @@
 """The statement, composed from its named parts (``parts/``): the prelude, then each channel's.
 
-To add a channel: write its part (a ``Channel`` in ``parts/<name>.py``) and add it to ``CHANNELS``;
-bind its parameters (its ``use_*`` flag and inputs) in ``selector.py`` and give it a weight in
-``RetrievalParams``. Its score arrives in ``Passage.scores[name]``.
+To add a channel: write its part (a ``Channel`` in ``parts/<name>.py``: its SQL, its ``bind`` giving
+its ``use_<name>`` flag and inputs, its weight's parameter name, setting and default) and add it to
+``CHANNELS``; nothing else. ``selector.retrieve`` binds every channel's inputs through its ``bind``,
+and ``RetrievalParams`` has a weight field per channel (read from its setting, which goes in
+``humphrey/settings.py`` like the others). Its score arrives in ``Passage.scores[name]``.
 
 Composing is done once; the table names and the sizes (``SIZES``) are then written in once per
 combination of sizes (``statement``), by ``str.format``: the one rewriting step. (``wire.py``

@@ -9,6 +9,7 @@ with the figures: docs/retrieval.md.
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import re
 import threading
@@ -17,17 +18,29 @@ from dataclasses import dataclass
 
 from django.conf import settings
 
+from .sql import CHANNELS
 from .stats import database_key
 
 
+def _channel_weights(cls: type) -> type:
+    """A field per channel in ``CHANNELS`` for its weight: named by ``Channel.weight`` (``vector_weight``,
+    ``keyword_weight``, ``code_weight``), defaulting to ``Channel.default_weight``; after the others."""
+    for channel in CHANNELS:
+        cls.__annotations__[channel.weight] = "float"
+        setattr(cls, channel.weight, channel.default_weight)
+    return cls
+
+
 @dataclass(frozen=True)
+@_channel_weights
 class RetrievalParams:
-    """The knobs, from settings by default; the evaluation command and benchmark vary them."""
+    """The knobs, from settings by default; the evaluation command and benchmark vary them.
+
+    Each channel's weight is a field named by its ``Channel.weight`` (0: the channel is off), added
+    from ``sql.CHANNELS``; ``weights`` has them by channel name.
+    """
 
     rrf_k: int = 10
-    vector_weight: float = 1.0
-    keyword_weight: float = 0.7
-    code_weight: float = 0.5
     vector_depth: int = 20
     keyword_depth: int = 40
     ef_search: int = 400  # the most HNSW candidates (filtered searches); fewer when most is readable
@@ -45,9 +58,7 @@ class RetrievalParams:
     def from_settings(cls, **overrides) -> RetrievalParams:
         values = {
             "rrf_k": settings.HUMPHREY_RETRIEVAL_RRF_K,
-            "vector_weight": settings.HUMPHREY_RETRIEVAL_VECTOR_WEIGHT,
-            "keyword_weight": settings.HUMPHREY_RETRIEVAL_KEYWORD_WEIGHT,
-            "code_weight": settings.HUMPHREY_RETRIEVAL_CODE_WEIGHT,
+            **{channel.weight: getattr(settings, channel.setting) for channel in CHANNELS},
             "vector_depth": settings.HUMPHREY_RETRIEVAL_VECTOR_DEPTH,
             "keyword_depth": settings.HUMPHREY_RETRIEVAL_KEYWORD_DEPTH,
             "ef_search": settings.HUMPHREY_RETRIEVAL_EF_SEARCH,
@@ -61,6 +72,15 @@ class RetrievalParams:
         }
         values.update(overrides)
         return cls(**values)
+
+    @property
+    def weights(self) -> dict[str, float]:
+        """Each channel's weight, by channel name (``Passage.scores``' keys), in ``CHANNELS`` order."""
+        return {channel.name: getattr(self, channel.weight) for channel in CHANNELS}
+
+    def without(self, *names: str) -> RetrievalParams:
+        """These knobs with the named channels switched off (their weight 0)."""
+        return dataclasses.replace(self, **{c.weight: 0.0 for c in CHANNELS if c.name in names})
 
 
 # A user who may read at least this share of the chunks has full-text matches filtered by collection;

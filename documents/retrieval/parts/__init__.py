@@ -4,11 +4,25 @@ Each part is SQL text with two kinds of hole: ``%(name)s`` is a value bound at r
 is a table name or a size (a LIMIT, a threshold) written into the statement once, when it is
 composed (``documents.retrieval.sql``). Sizes are written in, not bound, because they shape the
 plan: each combination is its own prepared statement, planned for those sizes.
+
+A channel also carries what is not SQL: its weight (a knob of ``RetrievalParams``, read from its
+setting) and ``bind``, which gives the values its ``%(name)s`` holes are bound to for one question.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from ..tuning import RetrievalParams
+    from ..wire import BinaryVector
+
+#: ``bind(text, params, vector)``: the channel's bound values (its ``use_<name>`` flag, true when it
+#: runs, and whatever it searches with) for the cleaned question ``text``, the knobs ``params`` and the
+#: question's embedding ``vector`` (None when the vector channel is off).
+Bind = Callable[[str, "RetrievalParams", "BinaryVector | None"], dict[str, Any]]
 
 
 @dataclass(frozen=True)
@@ -19,11 +33,16 @@ class Channel:
     is); every channel's ``prepare``; ``tsq``, one row with every channel's ``query`` column;
     ``small``, the small population's chunks read once, with every channel's ``small`` column;
     every channel's ``hits`` CTEs; then fusion (weighted reciprocal rank over every channel's
-    ``hits_name``) and the final look-up, which returns every channel's ``score``.
+    ``hits_name``) and the final look-up, which returns every channel's ``score``. Every value the
+    channel's SQL binds comes from its ``bind``, bar the shared ones that ``selector.retrieve`` binds
+    (the prelude's and ``common_freq``, ``rrf_k``, every channel's weight, the planner's statistics).
     """
 
     name: str  # the key of its score in ``Passage.scores``
-    weight: str  # the bound parameter its ranks are weighted by (0: the channel is off)
+    weight: str  # the bound parameter its ranks are weighted by, and its ``RetrievalParams`` field (0: off)
+    setting: str  # the Django setting its weight is read from (``RetrievalParams.from_settings``)
+    default_weight: float  # its weight where no setting gives one (``RetrievalParams()``)
+    bind: Bind  # its bound values for one question (see ``Bind``)
     prepare: str  # CTEs before ``tsq`` (each ending in a comma), or ""
     hits: str  # CTEs after ``small`` (each ending in a comma), the last one named ``hits_name``
     hits_name: str

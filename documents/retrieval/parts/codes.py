@@ -1,7 +1,16 @@
 """The codes channel: code-like phrases of the question ("T&S", "MPM A.4", "section 21") searched as
 phrases in the ``simple`` configuration (no stemming, no stop words), on its own tsvector."""
 
+from ..query import code_spans
+from ..types import CODES
 from . import Channel
+
+
+def bind(text, params, vector) -> dict:
+    """The question's code-like phrases (the channel runs only when it has some)."""
+    codes = code_spans(text)
+    return {"use_codes": params.weights[CODES] > 0 and bool(codes), "code_list": codes}
+
 
 PREPARE = """
 code_stats AS MATERIALIZED (
@@ -67,8 +76,11 @@ code_hits AS (
 ),"""
 
 CHANNEL = Channel(
-    name="codes",
+    name=CODES,
     weight="code_weight",
+    setting="HUMPHREY_RETRIEVAL_CODE_WEIGHT",
+    default_weight=0.5,
+    bind=bind,
     prepare=PREPARE,
     hits=HITS,
     hits_name="code_hits",

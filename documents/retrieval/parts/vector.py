@@ -1,7 +1,14 @@
 """The vector channel: cosine distance to the question (pgvector), with the plan chosen by the
 readable population. Its plan is the statement's reported plan (``PLAN_*`` in ``types.py``)."""
 
+from ..types import VECTOR
 from . import Channel
+
+
+def bind(text, params, vector) -> dict:
+    """The question's embedding, already checked and encoded by the caller (None: the channel is off)."""
+    return {"vector": vector, "use_vector": vector is not None}
+
 
 PREPARE = """
 ann AS MATERIALIZED (
@@ -45,8 +52,11 @@ vector_hits AS (
 ),"""
 
 CHANNEL = Channel(
-    name="vector",
+    name=VECTOR,
     weight="vector_weight",
+    setting="HUMPHREY_RETRIEVAL_VECTOR_WEIGHT",
+    default_weight=1.0,
+    bind=bind,
     prepare=PREPARE,
     hits=HITS,
     hits_name="vector_hits",

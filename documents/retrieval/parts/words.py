@@ -1,7 +1,15 @@
 """The words channel: PostgreSQL full text in the ``english`` configuration, each of the question's
 words weighed by its rarity from the planner's statistics, the rarest kept within a budget."""
 
+from ..query import or_semantics
+from ..types import WORDS
 from . import Channel
+
+
+def bind(text, params, vector) -> dict:
+    """The cleaned question, and whether its words are searched as any-of (with the rarest kept)."""
+    return {"use_keyword": params.weights[WORDS] > 0, "text": text, "or_semantics": or_semantics(text)}
+
 
 # The rank, computed where each match is read (its tsvector is in the row).
 RANK = (
@@ -104,8 +112,11 @@ keyword_hits AS (
 )
 
 CHANNEL = Channel(
-    name="words",
+    name=WORDS,
     weight="keyword_weight",
+    setting="HUMPHREY_RETRIEVAL_KEYWORD_WEIGHT",
+    default_weight=0.7,
+    bind=bind,
     prepare=PREPARE,
     hits=HITS,
     hits_name="keyword_hits",

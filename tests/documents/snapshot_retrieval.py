@@ -1,10 +1,15 @@
-"""Retrieval's results on the shared corpus, recorded once and compared afterwards (opt-in).
+"""Retrieval's results on the shared corpus, recorded once and compared afterwards: a tool for a
+change meant to leave results alone (a refactor, a faster statement), not part of the suite (its name
+keeps pytest from collecting it). Run it by name, on a fresh test database each time::
 
-For a change meant to leave results alone (a refactor, a faster statement): run this on the old code
-with ``HUMPHREY_RETRIEVAL_SNAPSHOT=/tmp/before.json`` (it records), then on the new code with the same
-path (it compares: the same passages in the same order with the same scores, to float tolerance).
-Skipped otherwise. The corpus is ingested with the fake embedder into two collections, and every dev
-and informal question is asked of two readers under each plan and mode the statement can take.
+    HUMPHREY_RETRIEVAL_SNAPSHOT=/tmp/before.json .venv/bin/pytest --create-db tests/documents/snapshot_retrieval.py
+
+on the old code (it records), then the same on the new code (it compares: the same passages in the
+same order with the same scores, to float tolerance). ``--create-db`` matters: rows added and rolled
+back by earlier runs change the table's physical order, and where a plan takes rows without a full
+sort (ties, capped scans) that alone changes results. The corpus is ingested with the fake embedder
+into two collections, and every dev and informal question is asked of two readers under each plan
+and mode the statement can take.
 """
 
 from __future__ import annotations
@@ -23,10 +28,10 @@ from tests.conftest import ROOT
 
 SNAPSHOT = os.environ.get("HUMPHREY_RETRIEVAL_SNAPSHOT")
 
-pytestmark = [
-    pytest.mark.django_db,
-    pytest.mark.skipif(not SNAPSHOT, reason="set HUMPHREY_RETRIEVAL_SNAPSHOT=path to record or compare"),
-]
+pytestmark = pytest.mark.django_db
+
+if not SNAPSHOT:
+    raise pytest.UsageError("set HUMPHREY_RETRIEVAL_SNAPSHOT=path to record or compare (see the docstring)")
 
 # (name, params, mode, index scans forced): every plan and every way into the words and codes
 # channels. Forced cases have sizes of their own, so their statement is planned with the knobs off.

@@ -58,9 +58,12 @@ def render_markdown(
     allowed_link_text: str = "",
     allowed_hosts: tuple[str, ...] | list[str] | None = None,
     notes: list[tuple[str, str]] | None = None,
+    own_paths: frozenset[str] | set[str] = frozenset(),
 ) -> str:
     """Sanitised HTML for ``text``. ``allowed_link_text``: passages a link must appear in to survive;
     ``allowed_hosts``: host names (and their subdomains) links may point to (None: any host);
+    ``own_paths``: this site's own addresses a link may point to exactly (the passages the person was
+    shown, as the "not covered" reply names them);
     ``notes``: (sentence, note) pairs, each note shown after its sentence (the claim check's marks)."""
     if notes:
         text = _place_notes(text or "", notes)
@@ -69,6 +72,8 @@ def render_markdown(
     def link(match: re.Match) -> str:
         href, label = match.group(1), match.group(2)
         parts = urlsplit(href.replace("&amp;", "&"))
+        if href.replace("&amp;", "&") in own_paths:
+            return f'<a class="govuk-link" href="{href}">{label}</a>'
         if (
             parts.scheme in ("http", "https")
             and href.replace("&amp;", "&") in allowed_link_text

@@ -78,7 +78,8 @@ def answer_html(
     text: str, sources: list[Source], cited: list[int], *, highlights: dict | None = None, checks: list | None = None
 ) -> str:
     """Sanitised HTML of an answer: ``[n]`` links to cited passages (their used sentences highlighted);
-    links only if a cited passage has them; sentences the claim check doubts marked."""
+    links out only if a cited passage has them, links in only to the passages it was given (the "not
+    covered" reply's nearest documents); sentences the claim check doubts marked."""
     by_n = {s.n: s for s in sources}
     highlights = highlights or {}
     allowed = "\n".join(by_n[n].text for n in cited if n in by_n)
@@ -91,6 +92,7 @@ def answer_html(
         allowed_link_text=allowed,
         allowed_hosts=settings.HUMPHREY_CHAT_LINK_HOSTS,
         notes=claim_notes(checks or []),
+        own_paths=frozenset(url for url in urls.values() if url),
     )
 
 

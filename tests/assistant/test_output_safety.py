@@ -77,3 +77,18 @@ def test_a_gov_uk_link_in_the_cited_passage_survives_but_the_same_link_uncited_d
     lookalike = passage("See https://gov.uk.evil.example.net/login")
     html = answer_html("[login](https://gov.uk.evil.example.net/login) [1]", [lookalike], [1])
     assert 'evil.example.net/login"' not in html
+
+
+@pytest.mark.django_db
+def test_the_not_covered_reply_links_its_nearest_documents_and_nothing_else_of_the_site():
+    """The honest reply names the nearest guidance as links to those passages' own pages; a link to
+    any other address of the site (another passage, the admin) written the same way stays text."""
+    from assistant.services.frames import not_covered_text, passage_urls
+
+    (own,) = passage_urls([77])
+    (other,) = passage_urls([78])
+    source = passage("Full-time staff get 25 days of annual leave.")
+    html = answer_html(not_covered_text([source]), [source], [])
+    assert f'href="{own}"' in html and ">Leave policy</a>" in html
+    smuggled = answer_html(f"See [this]({other}) and [that](/admin/) [1].", [source], [1])
+    assert f'href="{other}"' not in smuggled and 'href="/admin/"' not in smuggled

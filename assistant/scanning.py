@@ -84,12 +84,7 @@ class ScanPool:
 
     def start(self) -> None:
         """Start every worker now (the web process's warm start), not on the first questions."""
-        slots = [self.idle.get() for _ in range(self.size)]
-        for i, worker in enumerate(slots):
-            if worker is None:
-                slots[i] = _Worker()
-                with self.lock:
-                    self.workers.append(slots[i])
+        slots = [self.idle.get() or self._spawn() for _ in range(self.size)]
         for worker in slots:
             self.idle.put(worker)
 
@@ -97,10 +92,7 @@ class ScanPool:
         """Blocking: run on ``self.threads`` (as many as workers, so a call never waits for a worker)."""
         worker = self.idle.get()
         try:
-            if worker is None:
-                worker = _Worker()
-                with self.lock:
-                    self.workers.append(worker)
+            worker = worker or self._spawn()
             found = worker.scan(text, self.timeout)
         except (ScanFailed, OSError, ValueError) as exc:
             logger.warning("scanning a question for personal data failed (%s): replacing the worker", exc)
@@ -112,6 +104,12 @@ class ScanPool:
             raise ScanFailed(str(exc)) from exc
         self.idle.put(worker)
         return found
+
+    def _spawn(self) -> _Worker:
+        worker = _Worker()
+        with self.lock:
+            self.workers.append(worker)
+        return worker
 
     def stop(self) -> None:
         with self.lock:

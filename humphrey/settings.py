@@ -421,6 +421,47 @@ HUMPHREY_INGEST_BATCH: int = _int("HUMPHREY_INGEST_BATCH", 64, minimum=1)  # chu
 HUMPHREY_INGEST_STALE_SECONDS: int = _int(
     "HUMPHREY_INGEST_STALE_SECONDS", 300, minimum=1
 )  # an ingesting version silent this long may be retried
+
+# OCR of scanned PDF pages (Tesseract; docs/sources.md).
+HUMPHREY_OCR: bool = _bool("HUMPHREY_OCR", True)  # read pages with no text layer by OCR (needs tesseract)
+HUMPHREY_OCR_LANGUAGES: str = env.str(
+    "HUMPHREY_OCR_LANGUAGES", default="eng"
+)  # Tesseract language packs, '+' separated (tesseract-ocr-<lang> must be installed)
+HUMPHREY_OCR_DPI: int = _int("HUMPHREY_OCR_DPI", 300, minimum=72)  # resolution pages are rendered at for OCR
+HUMPHREY_OCR_PAGE_TIMEOUT: int = _int(
+    "HUMPHREY_OCR_PAGE_TIMEOUT", 120, minimum=1
+)  # seconds Tesseract may spend on one page before the file fails with the reason
+
+# Synced sources (web pages, sitemaps, GOV.UK Content API, folders; docs/sources.md).
+HUMPHREY_SOURCE_ALLOWED_NETWORKS: list[str] = _list(
+    "HUMPHREY_SOURCE_ALLOWED_NETWORKS", []
+)  # CIDRs inside the deployment's own network a source may fetch from (default: none; public only)
+HUMPHREY_SOURCE_ALLOWED_ROOTS: list[str] = _list(
+    "HUMPHREY_SOURCE_ALLOWED_ROOTS", []
+)  # folders a folder source must lie under (default: none, so no folder sources)
+HUMPHREY_SOURCE_TIMEOUT: float = _float(
+    "HUMPHREY_SOURCE_TIMEOUT", 20.0, minimum=1.0
+)  # seconds one request may take, connect to last byte
+HUMPHREY_SOURCE_MAX_REDIRECTS: int = _int("HUMPHREY_SOURCE_MAX_REDIRECTS", 5)  # redirects followed per request
+HUMPHREY_SOURCE_MAX_URLS: int = _int(
+    "HUMPHREY_SOURCE_MAX_URLS", 500, minimum=1
+)  # most pages one source (a sitemap, a list, a folder) may hold; more is an error
+HUMPHREY_SOURCE_HOST_INTERVAL: float = _float(
+    "HUMPHREY_SOURCE_HOST_INTERVAL", 1.0
+)  # seconds between two requests to the same host (a polite crawler)
+HUMPHREY_SOURCE_GRACE_HOURS: int = _int(
+    "HUMPHREY_SOURCE_GRACE_HOURS", 72
+)  # content gone from its source this long is retired (a page briefly down is not)
+HUMPHREY_SOURCE_EVERY_HOURS: int = _int(
+    "HUMPHREY_SOURCE_EVERY_HOURS", 24, minimum=1
+)  # how often a new source is re-read unless told otherwise
+HUMPHREY_SOURCE_USER_AGENT: str = env.str(
+    "HUMPHREY_SOURCE_USER_AGENT", default="Humphrey-source-sync/1.0"
+)  # the User-Agent sent, and the name robots.txt rules are matched against
+HUMPHREY_GOVUK_CONTENT_API: str = env.str(
+    "HUMPHREY_GOVUK_CONTENT_API", default="https://www.gov.uk/api/content"
+)  # the GOV.UK Content API a "govuk:" source path is read from
+
 DATA_UPLOAD_MAX_MEMORY_SIZE = 2_621_440
 FILE_UPLOAD_MAX_MEMORY_SIZE = 2_621_440
 DATA_UPLOAD_MAX_NUMBER_FILES = 200

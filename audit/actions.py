@@ -39,6 +39,10 @@ class Action(enum.StrEnum):
     VERSION_INGEST = "curation.version_ingest"
     PASSAGE_EXCLUDE = "curation.passage_exclude"
     PASSAGE_INCLUDE = "curation.passage_include"
+    SOURCE_ADD = "curation.source_add"
+    SOURCE_UPDATE = "curation.source_update"
+    SOURCE_REMOVE = "curation.source_remove"
+    SOURCE_SYNC = "curation.source_sync"
     # Insights (curators and auditors)
     INSIGHTS_VIEW = "insights.view"
     INSIGHTS_EXPORT = "insights.export"

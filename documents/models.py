@@ -137,6 +137,17 @@ class Document(models.Model):
         max_length=16, blank=True, choices=[("curator", "set by a curator"), ("reviewed", "confirmed still correct")]
     )
     reviewed_at = models.DateTimeField(null=True, blank=True, help_text="Last confirmed still correct.")
+    origin_url = models.URLField(
+        max_length=2000, blank=True, help_text="Where a synced source read it (a web address); empty for uploads."
+    )
+    attached_to = models.ForeignKey(
+        "self",
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="attachments",
+        help_text="The email message this file was attached to.",
+    )
     created_at = models.DateTimeField(default=timezone.now)
     updated_at = models.DateTimeField(auto_now=True)
     retired_at = models.DateTimeField(null=True, blank=True)
@@ -331,3 +342,8 @@ class ReviewReminder(models.Model):
 
     def __str__(self) -> str:
         return f"reminder to {self.owner_email} on {self.sent_on}"
+
+
+# Synced sources live in their own module (documents.sources.models); imported here so Django
+# registers them with this app.
+from .sources.models import RunOutcome, Source, SourceItem, SourceKind, SourceRun  # noqa: E402, F401

@@ -5,7 +5,8 @@ tasks inline instead. The tasks are thin wrappers: ``documents.ingest.pipeline.v
 the ingestion, in whichever process calls it, and is safe to run twice;
 ``documents.services.review.review_reminders_send`` sends the day's review reminders, at most once a
 day per owner, and the task queues itself again for the next day (started once by
-``manage.py send_review_reminders --schedule``).
+``manage.py send_review_reminders --schedule``); ``source_sync_task`` runs a synced source and
+queues its next run the same way.
 """
 
 from __future__ import annotations
@@ -38,6 +39,14 @@ def review_reminders_task() -> dict:
     finally:  # a failed day must not stop the next one
         review_reminders_schedule(from_task=True)
     return {"sent": len(run.sent), "already_sent": len(run.already_sent), "no_owner": run.no_owner}
+
+
+@task(queue_name="default")
+def source_sync_task(source_id: int, token: str) -> dict:
+    """A synced source's scheduled run, which queues the next (``documents.sources.sync``)."""
+    from .sources.sync import source_sync_scheduled
+
+    return source_sync_scheduled(source_id, token)
 
 
 # Jobs queued before the task's rename name it by its old path: they still run after an upgrade.

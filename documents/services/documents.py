@@ -42,7 +42,7 @@ def _enqueue(version_id: int) -> None:
 
 
 def document_upload(
-    *, collection: Collection, filename: str, data: bytes, user, enqueue: bool = True
+    *, collection: Collection, filename: str, data: bytes, user, enqueue: bool = True, via: dict | None = None
 ) -> DocumentVersion:
     """Store an upload as a new version of the document with that file name, queued for ingestion.
 
@@ -51,6 +51,7 @@ def document_upload(
     to accept still gets a version, failed with the reason, so a batch reports it and goes on; its
     bytes are not kept. With ``enqueue`` the ingestion task is queued once the transaction commits;
     without it the caller runs ``version_ingest`` itself (the ``ingest --wait`` command does).
+    ``via`` names where the file came from when no person uploaded it (a synced source), in the audit.
     """
     name = PurePath(filename.replace("\\", "/")).name.strip()[:255]
     if not name:
@@ -131,6 +132,7 @@ def document_upload(
                 "size_bytes": len(data),
                 "new_document": created,
                 "restored": restored,
+                **(via or {}),
                 **(ceiling_refusal_facts(collection.marking) if above_ceiling else {}),
             },
         )

@@ -1,0 +1,125 @@
+"""Synced sources, as curators manage them: add, change, pause, remove, run now.
+
+Names are ``<entity>_<action>``; each change is audited (``curation.source_*``) in the same
+transaction. Reading a source is ``documents.sources.sync``; this module decides who may change what
+and keeps its schedule right: a new or changed source is read again at once, a paused one not at all.
+"""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.core.exceptions import ValidationError
+from django.db import transaction
+from django.utils import timezone
+
+from audit.actions import Action, subject
+from audit.services import audit_record
+
+from ..models import Collection, Source, SourceKind
+from ..sources.read import SourceError, location_check
+from ..sources.sync import source_schedule
+from .documents import document_retire
+
+MAX_EVERY_HOURS = 24 * 366
+
+
+def _facts(source: Source) -> dict:
+    return {
+        "collection_id": source.collection_id,
+        "source_id": source.pk,
+        "kind": source.kind,
+        "location": source.location[:2000],
+        "every_hours": source.every_hours,
+        "active": source.is_active,
+    }
+
+
+def _checked(kind: str, location: str, every_hours: int | None) -> tuple[str, int]:
+    if kind not in SourceKind.values:
+        raise ValidationError(f"Unknown kind of source {kind!r}: one of {', '.join(SourceKind.values)}.")
+    every = settings.HUMPHREY_SOURCE_EVERY_HOURS if every_hours is None else every_hours
+    if not 1 <= every <= MAX_EVERY_HOURS:
+        raise ValidationError(f"A source is read every 1 to {MAX_EVERY_HOURS} hours, not {every}.")
+    try:
+        return location_check(kind, location), every
+    except SourceError as exc:
+        raise ValidationError(str(exc)) from None
+
+
+def source_add(*, collection: Collection, kind: str, location: str, user, every_hours: int | None = None) -> Source:
+    """A new source for the collection, read for the first time as soon as the worker can."""
+    if not collection.is_active:
+        raise ValidationError("This collection is retired: no sources can be added to it.")
+    location, every = _checked(kind, location, every_hours)
+    with transaction.atomic():
+        if Source.objects.filter(collection=collection, kind=kind, location=location).exists():
+            raise ValidationError("This collection already has that source.")
+        source = Source.objects.create(
+            collection=collection,
+            kind=kind,
+            location=location,
+            every_hours=every,
+            created_by=user if getattr(user, "is_authenticated", False) else None,
+        )
+        audit_record(action=Action.SOURCE_ADD, actor=user, subject=subject(source), data=_facts(source))
+        source_schedule(source, run_after=timezone.now())
+    return source
+
+
+def source_update(
+    *, source: Source, user, location: str | None = None, every_hours: int | None = None, active: bool | None = None
+) -> Source:
+    """Change where a source reads, how often, or pause and resume it; its schedule follows."""
+    with transaction.atomic():
+        source = Source.objects.select_for_update().get(pk=source.pk)
+        before = _facts(source)
+        new_location, every = _checked(
+            source.kind,
+            source.location if location is None else location,
+            source.every_hours if every_hours is None else every_hours,
+        )
+        moved = new_location != source.location
+        source.location, source.every_hours = new_location, every
+        if active is not None:
+            source.is_active = active
+        source.save(update_fields=["location", "every_hours", "is_active"])
+        after = _facts(source)
+        if after == before:
+            return source
+        audit_record(
+            action=Action.SOURCE_UPDATE,
+            actor=user,
+            subject=subject(source),
+            data={**after, "before": {k: v for k, v in before.items() if after[k] != v}},
+        )
+        source_schedule(source, run_after=timezone.now() if moved or (active and not before["active"]) else None)
+    return source
+
+
+def source_sync_now(*, source: Source, user) -> None:
+    """Read the source as soon as the worker can (the schedule carries on from that run)."""
+    if not source.is_active:
+        raise ValidationError("This source is paused: resume it first.")
+    with transaction.atomic():
+        source_schedule(source, run_after=timezone.now())
+
+
+def source_remove(*, source: Source, user, retire_documents: bool) -> int:
+    """Stop syncing a source and forget it. Its documents stay as they are (now maintained by hand),
+    or, with ``retire_documents``, are retired. Returns how many were retired."""
+    retired = 0
+    with transaction.atomic():
+        source = Source.objects.select_for_update().select_related("collection").get(pk=source.pk)
+        facts = _facts(source)
+        if retire_documents:
+            for item in source.items.select_related("document").filter(document__is_active=True):
+                document_retire(document=item.document, user=user)
+                retired += 1
+        audit_record(
+            action=Action.SOURCE_REMOVE,
+            actor=user,
+            subject=subject(source),
+            data={**facts, "documents_retired": retired, "items": source.items.count()},
+        )
+        source.delete()
+    return retired

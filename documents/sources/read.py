@@ -1,0 +1,345 @@
+"""Reading a source: what it lists now, and each page or file it holds.
+
+One reader per kind (``SourceKind``): ``listing`` says which items the source holds on this run (the
+addresses given, a sitemap's ``<loc>``s, the GOV.UK paths and the documents a GOV.UK collection
+links, a folder's files), raising ``SourceError`` when it cannot say (the run then changes nothing);
+``read`` fetches one item, conditionally where it can, and says whether it is unchanged, new
+content, gone (404 or 410, withdrawn on GOV.UK, deleted from the folder) or failed.
+
+Web addresses go through ``documents.sources.net.Fetcher``: http and https only, never the
+deployment's own network, robots.txt and a per-host pace respected, sizes bounded.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import html
+import json
+import os
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from urllib.parse import urljoin, urlsplit
+
+from django.conf import settings
+
+from ..ingest.parse import CONTENT_TYPES, EXTENSIONS
+from .models import Source, SourceItem, SourceKind
+from .net import Fetcher, FetchError, url_check
+
+# What a web page source may hold: pages, and the document formats we read, by media type.
+_WEB_EXTENSIONS = {
+    "text/html": ".html",
+    "application/xhtml+xml": ".html",
+    "text/plain": ".txt",
+    "text/markdown": ".md",
+    "text/csv": ".csv",
+    "application/rtf": ".rtf",
+    "text/rtf": ".rtf",
+    **{
+        content_type: ext
+        for ext, kinds in EXTENSIONS.items()
+        for kind in kinds
+        if (content_type := CONTENT_TYPES[kind]) not in ("text/html", "text/plain", "text/markdown")
+        and ext not in (".htm", ".markdown", ".text")
+    },
+}
+_SITEMAP_TYPES = {"application/xml", "text/xml", "application/x-xml"}
+_JSON_TYPES = {"application/json"}
+_SITEMAP_NS = "{http://www.sitemaps.org/schemas/sitemap/0.9}"
+_UNSAFE_NAME = re.compile(r"[^A-Za-z0-9._-]+")
+
+
+class SourceError(Exception):
+    """The source as a whole could not be read: the run changes nothing."""
+
+
+@dataclass
+class Read:
+    """What reading one item found."""
+
+    state: str  # "unchanged", "content", "gone" or "error"
+    data: bytes = b""
+    filename: str = ""
+    origin_url: str = ""
+    etag: str = ""
+    last_modified: str = ""
+    stamp: str = ""
+    detail: str = ""
+    extra: dict = field(default_factory=dict)
+
+
+def _lines(source: Source) -> list[str]:
+    return [line.strip() for line in source.location.splitlines() if line.strip()]
+
+
+def web_name(url: str, ext: str) -> str:
+    """A stable file name for what an address holds: its host and path, and a short hash when the
+    address has a query or is too long to keep whole ("www.gov.uk-guidance-travel.html")."""
+    parts = urlsplit(url)
+    stem = _UNSAFE_NAME.sub("-", f"{parts.hostname or ''}{parts.path}").strip("-.") or "page"
+    if stem.lower().endswith(ext):
+        stem = stem[: -len(ext)]
+    if parts.query or len(stem) > 150:
+        stem = f"{stem[:150]}-{hashlib.sha256(url.encode()).hexdigest()[:8]}"
+    return f"{stem}{ext}"
+
+
+def folder_name(relative: str) -> str:
+    """A folder file's name in the collection: its path inside the folder ("policies › travel.pdf")."""
+    return " › ".join(Path(relative).parts)[-255:]
+
+
+def folder_root(location: str) -> Path:
+    """The folder, resolved (symbolic links followed), if it lies under ``HUMPHREY_SOURCE_ALLOWED_ROOTS``."""
+    roots = [Path(r).resolve() for r in settings.HUMPHREY_SOURCE_ALLOWED_ROOTS]
+    if not roots:
+        raise SourceError(
+            "Folder sources are switched off: HUMPHREY_SOURCE_ALLOWED_ROOTS names no folder they may lie under."
+        )
+    path = Path(location).expanduser()
+    if not path.is_absolute():
+        raise SourceError(f"{location} is not an absolute path.")
+    resolved = path.resolve()
+    if not any(resolved == root or resolved.is_relative_to(root) for root in roots):
+        raise SourceError(f"{location} is not under a folder sources may read (HUMPHREY_SOURCE_ALLOWED_ROOTS).")
+    return resolved
+
+
+def location_check(kind: str, location: str) -> str:
+    """The location, tidied, or ``SourceError`` saying what is wrong with it (no network is used)."""
+    lines = [line.strip() for line in location.splitlines() if line.strip()]
+    if not lines:
+        raise SourceError("Give an address, a GOV.UK path or a folder.")
+    if kind in (SourceKind.FOLDER, SourceKind.SITEMAP) and len(lines) > 1:
+        raise SourceError("Give one address or folder (a list of pages is a web pages source).")
+    if len(lines) > settings.HUMPHREY_SOURCE_MAX_URLS:
+        raise SourceError(f"A source may hold at most {settings.HUMPHREY_SOURCE_MAX_URLS} pages.")
+    if kind == SourceKind.FOLDER:
+        return str(folder_root(lines[0]))
+    if kind == SourceKind.GOVUK:
+        return "\n".join(govuk_path(line) for line in lines)
+    try:
+        return "\n".join(url_check(line) for line in lines)
+    except FetchError as exc:
+        raise SourceError(exc.message) from None
+
+
+def govuk_path(value: str) -> str:
+    """A GOV.UK path from a path or a www.gov.uk address ("/guidance/x")."""
+    parts = urlsplit(value.strip())
+    if parts.scheme and parts.hostname not in ("www.gov.uk", "gov.uk"):
+        raise SourceError(f"{value} is not a GOV.UK address.")
+    path = parts.path if parts.scheme else value.strip().split("?")[0]
+    path = "/" + path.strip("/")
+    if path == "/" or not re.fullmatch(r"/[A-Za-z0-9/_.-]+", path) or ".." in path:
+        raise SourceError(f"{value} is not a GOV.UK path such as /guidance/working-from-home.")
+    return path.removeprefix("/api/content")
+
+
+class Reader:
+    """Reads one source's items on one run (one ``Fetcher``, so one pace and one robots.txt per host)."""
+
+    def __init__(self, source: Source, fetcher: Fetcher | None = None) -> None:
+        self.source = source
+        self.fetcher = fetcher
+        self._govuk: dict[str, dict] = {}
+
+    # --- what the source holds -------------------------------------------------------------
+    def listing(self) -> list[str]:
+        kind = self.source.kind
+        if kind == SourceKind.PAGES:
+            keys = _lines(self.source)
+        elif kind == SourceKind.SITEMAP:
+            keys = self._sitemap(_lines(self.source)[0])
+        elif kind == SourceKind.GOVUK:
+            keys = self._govuk_listing()
+        elif kind == SourceKind.FOLDER:
+            keys = self._folder_listing()
+        else:
+            raise SourceError(f"Unknown kind of source {kind!r}.")
+        keys = list(dict.fromkeys(keys))
+        if len(keys) > settings.HUMPHREY_SOURCE_MAX_URLS:
+            raise SourceError(
+                f"The source lists {len(keys)} pages or more; at most {settings.HUMPHREY_SOURCE_MAX_URLS} are "
+                "read (HUMPHREY_SOURCE_MAX_URLS). Nothing was changed."
+            )
+        return keys
+
+    def _get(self, url: str, accept, **conditional):
+        try:
+            return self.fetcher.get(url, accept=accept, **conditional)
+        except FetchError as exc:
+            raise SourceError(exc.message) from None
+
+    def _sitemap(self, url: str, depth: int = 0) -> list[str]:
+        from defusedxml import ElementTree
+        from defusedxml.common import DefusedXmlException
+
+        result = self._get(url, _SITEMAP_TYPES)
+        try:
+            root = ElementTree.fromstring(result.content)
+        except (ElementTree.ParseError, DefusedXmlException) as exc:
+            raise SourceError(f"The sitemap at {url} is not valid XML ({type(exc).__name__}).") from None
+        limit = settings.HUMPHREY_SOURCE_MAX_URLS
+        locs = [(el.text or "").strip() for el in root.iter(f"{_SITEMAP_NS}loc")]
+        if root.tag == f"{_SITEMAP_NS}sitemapindex":
+            if depth:
+                raise SourceError(f"The sitemap index at {url} points to another index; only one level is read.")
+            keys: list[str] = []
+            for child in locs:
+                keys += self._sitemap(self._same_site(url, child), depth + 1)
+                if len(keys) > limit:
+                    break
+            return keys
+        if root.tag != f"{_SITEMAP_NS}urlset":
+            raise SourceError(f"{url} is not a sitemap (its root element is not <urlset> or <sitemapindex>).")
+        return [self._same_site(url, loc) for loc in locs[: limit + 1] if loc]
+
+    @staticmethod
+    def _same_site(sitemap: str, loc: str) -> str:
+        # The sitemaps protocol: a sitemap may only list addresses on its own host.
+        address = urljoin(sitemap, loc)
+        if urlsplit(address).hostname != urlsplit(sitemap).hostname:
+            raise SourceError(f"The sitemap at {sitemap} lists {address}, on another host; a sitemap lists its own.")
+        try:
+            return url_check(address)
+        except FetchError as exc:
+            raise SourceError(exc.message) from None
+
+    def _govuk_listing(self) -> list[str]:
+        keys: list[str] = []
+        for path in _lines(self.source):
+            keys.append(path)
+            content = self._govuk_content(path)
+            if content is None:
+                continue
+            # A GOV.UK collection page's documents are part of it (one level, not their own links).
+            for linked in (content.get("links") or {}).get("documents") or []:
+                base_path = linked.get("base_path") if isinstance(linked, dict) else None
+                if isinstance(base_path, str) and base_path.startswith("/"):
+                    keys.append(base_path)
+        return keys
+
+    def _govuk_content(self, path: str) -> dict | None:
+        """The Content API's item for a path (cached for the run), None when it has gone."""
+        if path in self._govuk:
+            return self._govuk[path]
+        url = settings.HUMPHREY_GOVUK_CONTENT_API.rstrip("/") + path
+        try:
+            result = self.fetcher.get(url, accept=_JSON_TYPES)
+        except FetchError as exc:
+            if exc.status in (404, 410):
+                self._govuk[path] = None
+                return None
+            raise SourceError(exc.message) from None
+        try:
+            content = json.loads(result.content)
+        except ValueError:
+            raise SourceError(f"The GOV.UK Content API sent something that is not JSON for {path}.") from None
+        if not isinstance(content, dict) or not isinstance(content.get("title"), str):
+            raise SourceError(f"The GOV.UK Content API's answer for {path} has no title: not a content item.")
+        self._govuk[path] = content
+        return content
+
+    def _folder_listing(self) -> list[str]:
+        root = folder_root(self.source.location.strip())
+        if not root.is_dir():
+            raise SourceError(f"The folder {root} cannot be found (is the share mounted?). Nothing was changed.")
+        keys: list[str] = []
+        limit = settings.HUMPHREY_SOURCE_MAX_URLS
+
+        def refuse(exc: OSError) -> None:
+            raise SourceError(f"The folder {root} cannot be read ({exc.strerror or type(exc).__name__}).")
+
+        for directory, dirs, files in os.walk(root, onerror=refuse, followlinks=False):
+            dirs[:] = sorted(d for d in dirs if not d.startswith("."))
+            for name in sorted(files):
+                if name.startswith(".") or Path(name).suffix.lower() not in EXTENSIONS:
+                    continue
+                keys.append(str((Path(directory) / name).relative_to(root)))
+                if len(keys) > limit:
+                    return keys
+        return keys
+
+    # --- one item ----------------------------------------------------------------------------
+    def read(self, item: SourceItem, *, force: bool = False) -> Read:
+        """Read one item; ``force`` re-reads it whole (no conditional request, no shortcut)."""
+        kind = self.source.kind
+        if kind == SourceKind.FOLDER:
+            return self._read_file(item, force)
+        if kind == SourceKind.GOVUK:
+            return self._read_govuk(item)
+        return self._read_web(item, force)
+
+    def _read_web(self, item: SourceItem, force: bool) -> Read:
+        conditional = {} if force else {"etag": item.etag, "last_modified": item.last_modified}
+        try:
+            result = self.fetcher.get(item.key, accept=set(_WEB_EXTENSIONS), **conditional)
+        except FetchError as exc:
+            if exc.status in (404, 410):
+                return Read("gone", detail=exc.message)
+            return Read("error", detail=exc.message)
+        common = {"origin_url": result.url, "etag": result.etag, "last_modified": result.last_modified}
+        if result.not_modified:
+            return Read("unchanged", **common)
+        ext = _WEB_EXTENSIONS[result.content_type]
+        return Read("content", data=result.content, filename=web_name(item.key, ext), **common)
+
+    def _read_govuk(self, item: SourceItem) -> Read:
+        try:
+            content = self._govuk_content(item.key)
+        except SourceError as exc:
+            return Read("error", detail=str(exc))
+        if content is None:
+            return Read("gone", detail=f"{item.key} is no longer on GOV.UK.")
+        if content.get("withdrawn_notice"):
+            return Read("gone", detail=f"{item.key} was withdrawn on GOV.UK.")
+        page = govuk_html(content)
+        origin = "https://www.gov.uk" + (content.get("base_path") or item.key)
+        return Read("content", data=page, filename=web_name(origin, ".html"), origin_url=origin)
+
+    def _read_file(self, item: SourceItem, force: bool) -> Read:
+        root = folder_root(self.source.location.strip())
+        path = root / item.key
+        try:
+            resolved = path.resolve()
+            if not resolved.is_relative_to(root):
+                return Read("error", detail=f"{item.key} points outside the folder; it is not read.")
+            if not path.exists():
+                return Read("gone", detail=f"{item.key} is no longer in the folder.")
+            info = path.stat()
+            stamp = f"{info.st_size}:{info.st_mtime_ns}"
+            if info.st_size > settings.HUMPHREY_MAX_UPLOAD_MB * 1024 * 1024:
+                return Read("error", detail=f"{item.key} is larger than {settings.HUMPHREY_MAX_UPLOAD_MB} MB.")
+            if stamp == item.stamp and not force:
+                return Read("unchanged", stamp=stamp)
+            data = path.read_bytes()
+        except OSError as exc:
+            return Read("error", detail=f"{item.key} cannot be read ({exc.strerror or type(exc).__name__}).")
+        return Read("content", data=data, filename=folder_name(item.key), stamp=stamp)
+
+
+def govuk_html(content: dict) -> bytes:
+    """A GOV.UK content item (the Content API's JSON) as one web page: its title, summary, body and,
+    for a guide, each part under its own heading. The HTML GOV.UK sends is parsed like any page's
+    (scripts and other active content dropped)."""
+    details = content.get("details") if isinstance(content.get("details"), dict) else {}
+    title = html.escape(str(content.get("title") or ""))
+    pieces = [f"<html><head><title>{title}</title></head><body><main><h1>{title}</h1>"]
+    if content.get("description"):
+        pieces.append(f"<p>{html.escape(str(content['description']))}</p>")
+    body = details.get("body")
+    if isinstance(body, list):  # some formats send [{"content_type": "text/html", "content": ...}]
+        body = next(
+            (b.get("content") for b in body if isinstance(b, dict) and b.get("content_type") == "text/html"), ""
+        )
+    if isinstance(body, str):
+        pieces.append(body)
+    for part in details.get("parts") or []:
+        if isinstance(part, dict) and isinstance(part.get("body"), str):
+            pieces.append(f"<h2>{html.escape(str(part.get('title') or ''))}</h2>{part['body']}")
+    if content.get("public_updated_at"):
+        pieces.append(f"<p>Last updated on GOV.UK: {html.escape(str(content['public_updated_at'])[:10])}</p>")
+    pieces.append("</main></body></html>")
+    return "".join(pieces).encode("utf-8")

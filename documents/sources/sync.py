@@ -1,0 +1,292 @@
+"""One run over a source, and its schedule on the task worker.
+
+``source_sync`` reads the source's listing first (``documents.sources.read``). If that fails, or the
+source suddenly lists nothing while it held pages, the run fails and changes nothing: an unmounted
+share or a broken sitemap must not retire a collection. Otherwise each item is read:
+
+- unchanged (304, the same bytes, a folder file with the same size and time): nothing happens;
+- new or changed: uploaded as a version of its document (``document_upload``, queued for ingestion
+  like any upload, audited with the source named);
+- gone (404/410, withdrawn, deleted, no longer listed): marked missing, and retired once it has been
+  missing for ``HUMPHREY_SOURCE_GRACE_HOURS``; if it comes back it is restored;
+- failed (a timeout, a 500, robots.txt): that item stays as it was and the run says why.
+
+Runs are scheduled on the task worker (``source_sync_task``, ``run_after`` the next run), so no cron
+is needed: each run queues the next. A source's ``schedule_token`` names the one queued task that
+owns its schedule; any other exits at once. ``source_schedule_all`` re-arms every active source
+(``manage.py source_sync --schedule``), for a worker queue that was emptied.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import logging
+import uuid
+from dataclasses import dataclass, field
+
+from django.conf import settings
+from django.db import transaction
+from django.utils import timezone
+
+from audit.actions import Action, subject
+from audit.services import audit_record
+
+from ..models import Document, DocumentVersion
+from .models import RunOutcome, Source, SourceItem, SourceRun
+from .net import Fetcher
+from .read import Reader, SourceError
+
+logger = logging.getLogger(__name__)
+
+#: A run that started this long ago and never finished (a killed worker) no longer holds the source.
+RUN_STALE_AFTER = dt.timedelta(hours=2)
+#: How many changes one run keeps for its status page; the counts are always whole.
+CHANGES_KEPT = 300
+
+
+@dataclass
+class RunReport:
+    run: SourceRun
+    versions: list[int] = field(default_factory=list)  # versions queued for ingestion
+
+    @property
+    def ok(self) -> bool:
+        return self.run.outcome == RunOutcome.OK
+
+
+def _claim(source_id: int, now: dt.datetime) -> Source | None:
+    with transaction.atomic():
+        source = Source.objects.select_for_update().select_related("collection").get(pk=source_id)
+        if source.running_since and now - source.running_since < RUN_STALE_AFTER:
+            return None
+        source.running_since = now
+        source.save(update_fields=["running_since"])
+    return source
+
+
+def source_sync(source: Source, *, trigger: str = "command", now: dt.datetime | None = None) -> RunReport | None:
+    """Read the source once and bring its collection in line; None if another run holds it."""
+    now = now or timezone.now()
+    claimed = _claim(source.pk, now)
+    if claimed is None:
+        return None
+    source = claimed
+    run = SourceRun.objects.create(source=source, started_at=now, trigger=trigger)
+    report = RunReport(run=run)
+    try:
+        if not source.collection.is_active:
+            raise SourceError("The collection is retired: its sources are not read.")
+        with Fetcher() as fetcher:
+            reader = Reader(source, fetcher)
+            keys = reader.listing()
+            items = {item.key: item for item in source.items.select_related("document")}
+            if not keys and any(i.retired_at is None for i in items.values()):
+                raise SourceError("The source lists nothing now; nothing was retired in case that is a mistake.")
+            for key in keys:
+                item = items.get(key) or SourceItem(source=source, key=key, first_seen_at=now)
+                _item_sync(reader, item, report, now)
+            for key, item in items.items():
+                if key not in keys:
+                    _item_gone(item, report, now, f"{key} is no longer listed by the source.")
+        run.outcome = RunOutcome.PARTIAL if run.failed else RunOutcome.OK
+    except SourceError as exc:
+        run.outcome, run.error = RunOutcome.FAILED, str(exc)
+    except Exception as exc:
+        logger.exception("source %s: the run failed", source.pk)
+        run.outcome = RunOutcome.FAILED
+        run.error = f"Something went wrong reading the source ({type(exc).__name__}); tell the service team."
+    finally:
+        _finish(source, run, report)
+    return report
+
+
+def _note(report: RunReport, item: SourceItem, what: str, detail: str = "", version: DocumentVersion | None = None):
+    if len(report.run.changes) < CHANGES_KEPT:
+        report.run.changes.append(
+            {
+                "key": item.key,
+                "what": what,
+                "detail": detail,
+                "document_id": item.document_id,
+                "version": version.number if version is not None else None,
+            }
+        )
+
+
+def _item_sync(reader: Reader, item: SourceItem, report: RunReport, now: dt.datetime) -> None:
+    run = report.run
+    came_back = item.pk is not None and (item.missing_since is not None or item.retired_at is not None)
+    document_gone = item.document is not None and not item.document.is_active
+    read = reader.read(item, force=came_back or document_gone or item.document is None)
+    if read.state == "error":
+        run.failed += 1
+        item.last_error = read.detail
+        _note(report, item, "error", read.detail)
+        if item.pk is None:
+            return  # a page never read is not kept until it can be
+        item.save(update_fields=["last_error"])
+        return
+    if read.state == "gone":
+        if item.pk is None:
+            run.failed += 1
+            _note(report, item, "error", read.detail)
+            return
+        _item_gone(item, report, now, read.detail)
+        return
+    item.last_seen_at, item.missing_since, item.retired_at, item.last_error = now, None, None, ""
+    item.etag = read.etag or item.etag
+    item.last_modified = read.last_modified or item.last_modified
+    item.stamp = read.stamp or item.stamp
+    if read.state == "unchanged":
+        run.unchanged += 1
+        item.save()
+        return
+    digest = hashlib.sha256(read.data).hexdigest()
+    if digest == item.sha256 and not (came_back or document_gone):
+        run.unchanged += 1
+        item.save()
+        return
+    version = _upload(reader.source, item, read)
+    item.sha256 = digest
+    item.document_id = version.document_id
+    item.save()
+    if getattr(version, "duplicate", False) and not getattr(version, "restored", False):
+        run.unchanged += 1
+        return
+    if version.number == 1:
+        run.added += 1
+        what = "added"
+    elif came_back or getattr(version, "restored", False):
+        run.changed += 1
+        what = "back"
+    else:
+        run.changed += 1
+        what = "changed"
+    if not getattr(version, "duplicate", False):
+        report.versions.append(version.pk)
+    _note(report, item, what, read.origin_url or item.key, version)
+
+
+def _upload(source: Source, item: SourceItem, read) -> DocumentVersion:
+    from ..services.documents import document_upload
+
+    filename = item.document.source_name if item.document is not None else read.filename
+    if item.document is not None and not filename.lower().endswith(read.filename.rsplit(".", 1)[-1].lower()):
+        filename = read.filename  # it is another kind of file now (a page became a PDF): another document
+    version = document_upload(
+        collection=source.collection,
+        filename=filename,
+        data=read.data,
+        user=None,
+        via={"source_id": source.pk, "source_key": item.key[:500]},
+    )
+    if read.origin_url:
+        Document.objects.filter(pk=version.document_id).exclude(origin_url=read.origin_url).update(
+            origin_url=read.origin_url[:2000]
+        )
+    return version
+
+
+def _item_gone(item: SourceItem, report: RunReport, now: dt.datetime, detail: str) -> None:
+    from ..services.documents import document_retire
+
+    if item.retired_at is not None:
+        return
+    if item.missing_since is None:
+        item.missing_since = now
+        report.run.missing += 1
+        _note(report, item, "missing", detail)
+    grace = dt.timedelta(hours=settings.HUMPHREY_SOURCE_GRACE_HOURS)
+    if now - item.missing_since >= grace:
+        if item.document is not None and item.document.is_active:
+            document_retire(document=item.document, user=None)
+        item.retired_at = now
+        report.run.retired += 1
+        _note(report, item, "retired", f"gone since {item.missing_since:%Y-%m-%d %H:%M}")
+    item.save(update_fields=["missing_since", "retired_at"])
+
+
+def _finish(source: Source, run: SourceRun, report: RunReport) -> None:
+    finished = timezone.now()
+    run.finished_at = finished
+    run.save()
+    source.last_run_at, source.last_outcome, source.running_since = finished, run.outcome, None
+    source.last_error = run.error or (
+        "; ".join(c["detail"] for c in run.changes if c["what"] == "error")[:2000] if run.failed else ""
+    )
+    source.save(update_fields=["last_run_at", "last_outcome", "last_error", "running_since"])
+    audit_record(
+        action=Action.SOURCE_SYNC,
+        outcome=run.outcome,
+        subject=subject(source),
+        data={
+            "collection_id": source.collection_id,
+            "source_id": source.pk,
+            "run_id": run.pk,
+            "trigger": run.trigger,
+            **{k: getattr(run, k) for k in ("added", "changed", "unchanged", "missing", "retired", "failed")},
+            "error": run.error,
+        },
+    )
+
+
+# --- the schedule -------------------------------------------------------------------------------
+
+
+def source_schedule(source: Source, *, run_after: dt.datetime | None = None) -> dt.datetime | None:
+    """Queue the source's next run (``run_after``, default one interval after its last run) as the one
+    task that owns its schedule; returns when, or None when it is paused or the backend cannot defer
+    (``HUMPHREY_TASKS_IMMEDIATE``: then runs happen only when asked)."""
+    from ..tasks import source_sync_task
+
+    if not source.is_active:
+        Source.objects.filter(pk=source.pk).update(next_run_at=None, schedule_token="")
+        return None
+    task = source_sync_task.using(run_after=run_after)
+    if run_after is None:
+        base = source.last_run_at or timezone.now()
+        run_after = max(base + dt.timedelta(hours=source.every_hours), timezone.now())
+        task = source_sync_task.using(run_after=run_after)
+    if not task.get_backend().supports_defer:
+        Source.objects.filter(pk=source.pk).update(next_run_at=None, schedule_token="")
+        return None
+    token = uuid.uuid4().hex
+    Source.objects.filter(pk=source.pk).update(next_run_at=run_after, schedule_token=token)
+    transaction.on_commit(lambda: task.enqueue(source.pk, token))
+    return run_after
+
+
+def source_sync_scheduled(source_id: int, token: str) -> dict:
+    """The task's work: run the source if this task still owns its schedule, then queue the next run."""
+    source = Source.objects.filter(pk=source_id).select_related("collection").first()
+    if source is None or not source.is_active or source.schedule_token != token:
+        return {"source_id": source_id, "skipped": "not scheduled by this task"}
+    try:
+        report = source_sync(source, trigger="schedule")
+    finally:  # a failed run must not stop the next one
+        source.refresh_from_db()
+        source_schedule(source)
+    if report is None:
+        return {"source_id": source_id, "skipped": "another run holds the source"}
+    return {"source_id": source_id, "outcome": report.run.outcome, "run_id": report.run.pk}
+
+
+def source_schedule_all() -> int:
+    """Give every active source whose schedule is missing (never queued, or its task gone) a next run."""
+    from django_tasks import TaskResultStatus
+    from django_tasks_db.models import DBTaskResult
+
+    from ..tasks import source_sync_task
+
+    waiting = DBTaskResult.objects.filter(
+        task_path=source_sync_task.module_path, status__in=[TaskResultStatus.READY, TaskResultStatus.RUNNING]
+    ).values_list("args_kwargs", flat=True)
+    tokens = {(a.get("args") or [None, None])[1] for a in waiting if isinstance(a, dict)}
+    armed = 0
+    for source in Source.objects.filter(is_active=True, collection__is_active=True):
+        if source.schedule_token and source.schedule_token in tokens:
+            continue
+        source_schedule(source)
+        armed += 1
+    return armed

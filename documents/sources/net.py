@@ -1,0 +1,345 @@
+"""Fetching a synced source's pages over HTTP, safely: the one door sources use to the network.
+
+``url_check`` vets an address when a source is added; a ``Fetcher`` (one per sync run) gets pages
+with every guard a crawler run from inside a department's network needs: http(s) only, no address
+inside the deployment's own network after any redirect or DNS answer (``netguard``), bounded bytes
+and time, manual redirects with loop detection, conditional requests, a per-host pace and robots.txt
+(RFC 9309). Every failure is a ``FetchError`` with a short ``code`` for the program and a sentence
+naming the URL for the curator. docs/sources-network.md has the rules and why.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import time
+import urllib.robotparser
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass
+
+import httpx
+from django.conf import settings
+
+from documents.sources import netguard
+
+logger = logging.getLogger("documents.sources")
+
+ROBOTS_MAX_BYTES = 500 * 1024  # RFC 9309 2.5: parse at least 500 KiB; what lies beyond is ignored
+CRAWL_DELAY_CAP = 60.0  # a Crawl-delay above this is read as this, so one site cannot stall a sync for days
+_REDIRECTS = {301, 302, 303, 307, 308}
+
+
+class FetchError(Exception):
+    """A source's address could not be fetched; ``message`` says why in one sentence naming the URL.
+
+    ``code``: bad_url, blocked_address, dns, connect, timeout, bad_response, http_status,
+    redirect_loop, too_many_redirects, too_large, content_type, robots.
+    """
+
+    def __init__(self, code: str, message: str, url: str, status: int | None = None):
+        super().__init__(message)
+        self.code = code
+        self.message = message
+        self.url = url
+        self.status = status
+
+
+@dataclass(frozen=True)
+class FetchResult:
+    url: str  # the final address, after redirects
+    status: int  # a 2xx, or 304 when the caller's ETag/Last-Modified still hold
+    content_type: str  # media type only, lower-cased ("text/html"); "" when the server sent none
+    charset: str  # "" if none
+    content: bytes  # b"" when not modified
+    etag: str
+    last_modified: str
+
+    @property
+    def not_modified(self) -> bool:
+        return self.status == 304
+
+
+def url_check(url: str) -> str:
+    """The address normalised (scheme and host lower-cased, IDNA, no fragment), or FetchError("bad_url").
+
+    No DNS: only what the address itself says. Whether its host may be reached is decided at
+    connection time, every time.
+    """
+    text = (url or "").strip()
+    try:
+        return _url_normalise(text)
+    except ValueError as exc:
+        raise FetchError("bad_url", f"{text or 'An empty address'} {exc}.", text) from None
+
+
+def _url_normalise(text: str) -> str:
+    """``text`` normalised, or ValueError saying what is wrong with it ("is not an http or https address")."""
+    try:
+        parsed = httpx.URL(text)
+    except (httpx.InvalidURL, TypeError):
+        raise ValueError("is not a valid web address") from None
+    if parsed.scheme not in ("http", "https"):
+        raise ValueError("is not an http or https address")
+    if parsed.userinfo:
+        raise ValueError("contains a user name or password, which sources may not use")
+    host = parsed.raw_host.decode("ascii")
+    if not host:
+        raise ValueError("has no host name")
+    if netguard.odd_ipv4_literal(host):
+        raise ValueError("writes its host as a number; use a name or a dotted address")
+    return str(parsed.copy_with(fragment=None))
+
+
+def _where(url: str | httpx.URL) -> str:
+    """Host and path for logs: never the query string, which may carry a token."""
+    u = httpx.URL(str(url))
+    return f"{u.host}{u.path}"
+
+
+def _media_type(response: httpx.Response) -> str:
+    return response.headers.get("content-type", "").split(";", 1)[0].strip().lower()
+
+
+@dataclass
+class _Robots:
+    parser: urllib.robotparser.RobotFileParser | None  # None: no rules, everything allowed
+    refusal: str = ""  # when robots.txt could not be read (RFC 9309 "unreachable"): why all is disallowed
+
+
+class Fetcher:
+    """Gets pages for one sync run; not thread-safe. Arguments left None come from Django settings."""
+
+    def __init__(
+        self,
+        *,
+        allowed_networks: Iterable[str] | None = None,
+        timeout: float | None = None,
+        max_bytes: int | None = None,
+        max_redirects: int | None = None,
+        host_interval: float | None = None,
+        user_agent: str | None = None,
+        obey_robots: bool = True,
+        sleep: Callable[[float], None] = time.sleep,
+        clock: Callable[[], float] = time.monotonic,
+    ):
+        def pick(value, name):
+            return getattr(settings, name) if value is None else value
+
+        self.allowed = netguard.networks_parse(pick(allowed_networks, "HUMPHREY_SOURCE_ALLOWED_NETWORKS"))
+        self.timeout = float(pick(timeout, "HUMPHREY_SOURCE_TIMEOUT"))
+        self.max_bytes = int(settings.HUMPHREY_MAX_UPLOAD_MB * 1024 * 1024 if max_bytes is None else max_bytes)
+        self.max_redirects = int(pick(max_redirects, "HUMPHREY_SOURCE_MAX_REDIRECTS"))
+        self.host_interval = float(pick(host_interval, "HUMPHREY_SOURCE_HOST_INTERVAL"))
+        self.user_agent = str(pick(user_agent, "HUMPHREY_SOURCE_USER_AGENT"))
+        self.obey_robots = obey_robots
+        self._sleep = sleep
+        self._clock = clock
+        self._last_start: dict[str, float] = {}
+        self._interval: dict[str, float] = {}
+        self._robots: dict[str, _Robots] = {}
+        self.backend = netguard.GuardedBackend(self.allowed)
+        self._client = httpx.Client(
+            transport=netguard.GuardedTransport(self.backend),
+            follow_redirects=False,  # each hop is vetted here
+            trust_env=False,  # an environment proxy would connect for us, past the address check
+            timeout=httpx.Timeout(self.timeout),
+            # zlib-based codings only: their expansion per network read is bounded (about 1000:1).
+            headers={"User-Agent": self.user_agent, "Accept-Encoding": "gzip, deflate"},
+        )
+
+    def __enter__(self) -> Fetcher:
+        return self
+
+    def __exit__(self, *exc_info) -> None:
+        self.close()
+
+    def close(self) -> None:
+        self._client.close()
+
+    def get(
+        self, url: str, *, etag: str = "", last_modified: str = "", accept: Iterable[str] | None = None
+    ) -> FetchResult:
+        """The page at ``url`` (following redirects), or 304 when ``etag``/``last_modified`` still hold."""
+        headers = {}
+        if etag:
+            headers["If-None-Match"] = etag
+        if last_modified:
+            headers["If-Modified-Since"] = last_modified
+        wanted = None if accept is None else {a.strip().lower() for a in accept}
+        with self._follow(url_check(url), headers, robots=self.obey_robots) as (final, response):
+            if response.status_code == 304:
+                if not headers:
+                    raise self._status_error(final, response)
+                return FetchResult(
+                    url=final,
+                    status=304,
+                    content_type=_media_type(response),
+                    charset=response.charset_encoding or "",
+                    content=b"",
+                    etag=response.headers.get("etag", etag),
+                    last_modified=response.headers.get("last-modified", last_modified),
+                )
+            media = _media_type(response)
+            if wanted is not None and media not in wanted:
+                shown = media or "no content type"
+                raise FetchError(
+                    "content_type",
+                    f"{final} is {shown}, not {' or '.join(sorted(wanted))}.",
+                    final,
+                    response.status_code,
+                )
+            content = self._read(final, response, self.max_bytes)
+            logger.info("source fetched %s: %s, %d bytes", _where(final), response.status_code, len(content))
+            return FetchResult(
+                url=final,
+                status=response.status_code,
+                content_type=media,
+                charset=response.charset_encoding or "",
+                content=content,
+                etag=response.headers.get("etag", ""),
+                last_modified=response.headers.get("last-modified", ""),
+            )
+
+    @contextlib.contextmanager
+    def _follow(self, url: str, headers: dict, *, robots: bool) -> Iterator[tuple[str, httpx.Response]]:
+        """Yields (final address, open response) once redirects end in a 2xx or 304; else FetchError."""
+        seen = {url}
+        current = url
+        for _hop in range(self.max_redirects + 1):
+            self._screen(current)
+            if robots:
+                self._robots_check(current)
+            with self._exchange(current, headers) as response:
+                status = response.status_code
+                if status in _REDIRECTS:
+                    location = response.headers.get("location", "")
+                    if not location:
+                        raise self._status_error(current, response, " with no address to go to")
+                    current = self._redirect_target(current, response.url, location)
+                    if current in seen:
+                        raise FetchError("redirect_loop", f"{url} redirects in a loop (back to {current}).", url)
+                    seen.add(current)
+                    continue
+                if 200 <= status < 300 or status == 304:
+                    yield current, response
+                    return
+                raise self._status_error(current, response)
+        raise FetchError(
+            "too_many_redirects", f"{url} redirects more than {self.max_redirects} times (last to {current}).", url
+        )
+
+    def _redirect_target(self, url: str, base: httpx.URL, location: str) -> str:
+        try:
+            return _url_normalise(str(base.join(location)))
+        except (httpx.InvalidURL, TypeError, ValueError) as exc:
+            reason = str(exc) if isinstance(exc, ValueError) else "is not a valid web address"
+            raise FetchError("bad_url", f"{url} redirects to {location}, which {reason}.", url) from None
+
+    def _screen(self, url: str) -> None:
+        """An address written as an IP literal is judged before anything is sent (robots.txt included)."""
+        host = httpx.URL(url).raw_host.decode("ascii")
+        literal = netguard.ip_literal(host)
+        if literal is not None and not netguard.address_allowed(literal, self.allowed):
+            raise self._blocked(url, str(literal))
+
+    def _blocked(self, url: str, address: str) -> FetchError:
+        return FetchError(
+            "blocked_address",
+            f"{url} leads to {address}, an address inside a private or reserved network, which sources may not reach.",
+            url,
+        )
+
+    @contextlib.contextmanager
+    def _exchange(self, url: str, headers: dict) -> Iterator[httpx.Response]:
+        """One request, in its host's turn and within the time limit; network failures become FetchError."""
+        self._wait_turn(httpx.URL(url).host)
+        self.backend.deadline = time.monotonic() + self.timeout  # real time: a guard, not a pace
+        try:
+            with self._client.stream("GET", url, headers=headers) as response:
+                yield response
+        except netguard.BlockedAddress as exc:
+            raise self._blocked(url, exc.address) from None
+        except netguard.ResolveError as exc:
+            raise FetchError("dns", f"{url} names a host, {exc.host}, that could not be found.", url) from None
+        except httpx.TimeoutException:
+            raise FetchError("timeout", f"{url} did not answer within {self.timeout:g} seconds.", url) from None
+        except httpx.ConnectError as exc:
+            raise FetchError("connect", f"{url} could not be connected to ({exc}).", url) from None
+        except (httpx.DecodingError, httpx.RemoteProtocolError, httpx.LocalProtocolError) as exc:
+            raise FetchError("bad_response", f"{url} sent a response that could not be read ({exc}).", url) from None
+        except httpx.UnsupportedProtocol:
+            raise FetchError("bad_url", f"{url} is not an http or https address.", url) from None
+        except httpx.TransportError as exc:
+            raise FetchError("connect", f"{url} failed while being read ({type(exc).__name__}).", url) from None
+        finally:
+            self.backend.deadline = None
+
+    def _status_error(self, url: str, response: httpx.Response, detail: str = "") -> FetchError:
+        status = response.status_code
+        message = f"{url} answered {status} {response.reason_phrase}{detail}".rstrip() + "."
+        retry = response.headers.get("retry-after", "")
+        if status in (429, 503) and retry:
+            message = (
+                f"{message[:-1]}; it asks to retry after {retry}" + ("" if not retry.isdigit() else " seconds") + "."
+            )
+        return FetchError("http_status", message, url, status)
+
+    def _read(self, url: str, response: httpx.Response, limit: int, *, truncate: bool = False) -> bytes:
+        """The body, streamed and bounded: a declared or actual size over ``limit`` stops the read."""
+        declared = response.headers.get("content-length", "")
+        too_large = f"{url} is larger than the {limit:,}-byte limit."
+        if declared.isdigit() and int(declared) > limit and not truncate:
+            raise FetchError("too_large", too_large, url, response.status_code)
+        body = bytearray()
+        for chunk in response.iter_bytes():
+            body += chunk
+            if len(body) > limit:
+                if truncate:
+                    return bytes(body[:limit])
+                raise FetchError("too_large", too_large, url, response.status_code)
+        return bytes(body)
+
+    def _wait_turn(self, host: str) -> None:
+        """At least the host's interval between the starts of two requests to it (robots.txt counts)."""
+        interval = self._interval.get(host, self.host_interval)
+        last = self._last_start.get(host)
+        if last is not None:
+            wait = last + interval - self._clock()
+            if wait > 0:
+                self._sleep(wait)
+        self._last_start[host] = self._clock()
+
+    def _robots_check(self, url: str) -> None:
+        parsed = httpx.URL(url)
+        origin = f"{parsed.scheme}://{parsed.netloc.decode('ascii')}"
+        robots = self._robots.get(origin)
+        if robots is None:
+            robots = self._robots[origin] = self._robots_read(origin)
+            delay = robots.parser.crawl_delay(self.user_agent) if robots.parser else None
+            if delay:
+                self._interval[parsed.host] = max(self.host_interval, min(float(delay), CRAWL_DELAY_CAP))
+        if robots.refusal:
+            raise FetchError("robots", f"{url} was not fetched: {robots.refusal}", url)
+        if robots.parser is not None and not robots.parser.can_fetch(self.user_agent, url):
+            raise FetchError("robots", f"{url} is disallowed for {self.user_agent} by {origin}/robots.txt.", url)
+
+    def _robots_read(self, origin: str) -> _Robots:
+        """The site's rules, read under RFC 9309 2.3.1: unavailable (4xx) allows all, unreachable disallows all."""
+        address = f"{origin}/robots.txt"
+        unreachable = f"{address} could not be read (%s), which counts as disallowing everything (RFC 9309)."
+        try:
+            with self._follow(address, {}, robots=False) as (final, response):
+                if response.status_code == 304:
+                    return _Robots(None)
+                text = self._read(final, response, ROBOTS_MAX_BYTES, truncate=True).decode("utf-8", "replace")
+        except FetchError as exc:
+            if exc.code in ("blocked_address", "bad_url"):
+                raise  # the site itself is out of bounds: say that, not "robots"
+            if exc.code in ("redirect_loop", "too_many_redirects"):
+                return _Robots(None)  # RFC 9309 2.3.1.2: may be treated as unavailable
+            if exc.code == "http_status" and exc.status is not None and 400 <= exc.status < 500 and exc.status != 429:
+                return _Robots(None)  # 2.3.1.3 unavailable, 401 and 403 included
+            return _Robots(None, unreachable % exc.message.rstrip("."))
+        parser = urllib.robotparser.RobotFileParser(address)
+        parser.parse(text.splitlines())
+        return _Robots(parser)

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import ssl
 import time
 import urllib.robotparser
 from collections.abc import Callable, Iterable, Iterator
@@ -107,7 +108,11 @@ class _Robots:
 
 
 class Fetcher:
-    """Gets pages for one sync run; not thread-safe. Arguments left None come from Django settings."""
+    """Gets pages for one sync run; not thread-safe. Arguments left None come from Django settings.
+
+    ``ssl_context``: the certificates trusted (an internal CA for an allowed network); by default
+    certifi's public CAs, never SSL_CERT_FILE from the environment.
+    """
 
     def __init__(
         self,
@@ -121,6 +126,7 @@ class Fetcher:
         obey_robots: bool = True,
         sleep: Callable[[float], None] = time.sleep,
         clock: Callable[[], float] = time.monotonic,
+        ssl_context: ssl.SSLContext | None = None,
     ):
         def pick(value, name):
             return getattr(settings, name) if value is None else value
@@ -139,7 +145,7 @@ class Fetcher:
         self._robots: dict[str, _Robots] = {}
         self.backend = netguard.GuardedBackend(self.allowed)
         self._client = httpx.Client(
-            transport=netguard.GuardedTransport(self.backend),
+            transport=netguard.GuardedTransport(self.backend, ssl_context),
             follow_redirects=False,  # each hop is vetted here
             trust_env=False,  # an environment proxy would connect for us, past the address check
             timeout=httpx.Timeout(self.timeout),
@@ -202,28 +208,38 @@ class Fetcher:
 
     @contextlib.contextmanager
     def _follow(self, url: str, headers: dict, *, robots: bool) -> Iterator[tuple[str, httpx.Response]]:
-        """Yields (final address, open response) once redirects end in a 2xx or 304; else FetchError."""
+        """Yields (final address, open response) once redirects end in a 2xx or 304; else FetchError.
+
+        A failure after a redirect names the address asked for as well as the one that failed.
+        """
         seen = {url}
         current = url
-        for _hop in range(self.max_redirects + 1):
-            self._screen(current)
-            if robots:
-                self._robots_check(current)
-            with self._exchange(current, headers) as response:
-                status = response.status_code
-                if status in _REDIRECTS:
-                    location = response.headers.get("location", "")
-                    if not location:
-                        raise self._status_error(current, response, " with no address to go to")
-                    current = self._redirect_target(current, response.url, location)
-                    if current in seen:
-                        raise FetchError("redirect_loop", f"{url} redirects in a loop (back to {current}).", url)
-                    seen.add(current)
-                    continue
-                if 200 <= status < 300 or status == 304:
-                    yield current, response
-                    return
-                raise self._status_error(current, response)
+        try:
+            for _hop in range(self.max_redirects + 1):
+                self._screen(current)
+                if robots:
+                    self._robots_check(current)
+                with self._exchange(current, headers) as response:
+                    status = response.status_code
+                    if status in _REDIRECTS:
+                        location = response.headers.get("location", "")
+                        if not location:
+                            raise self._status_error(current, response, " with no address to go to")
+                        current = self._redirect_target(current, response.url, location)
+                        if current in seen:
+                            raise FetchError("redirect_loop", f"{url} redirects in a loop (back to {current}).", url)
+                        seen.add(current)
+                        continue
+                    if 200 <= status < 300 or status == 304:
+                        yield current, response
+                        return
+                    raise self._status_error(current, response)
+        except FetchError as exc:
+            if current == url or url in exc.message:
+                raise
+            exc.message = f"{exc.message.rstrip('.')} (redirected from {url})."
+            exc.args = (exc.message,)
+            raise
         raise FetchError(
             "too_many_redirects", f"{url} redirects more than {self.max_redirects} times (last to {current}).", url
         )
@@ -276,12 +292,11 @@ class Fetcher:
 
     def _status_error(self, url: str, response: httpx.Response, detail: str = "") -> FetchError:
         status = response.status_code
-        message = f"{url} answered {status} {response.reason_phrase}{detail}".rstrip() + "."
+        message = f"{url} answered {status} {response.reason_phrase}".rstrip() + f"{detail}."
         retry = response.headers.get("retry-after", "")
         if status in (429, 503) and retry:
-            message = (
-                f"{message[:-1]}; it asks to retry after {retry}" + ("" if not retry.isdigit() else " seconds") + "."
-            )
+            unit = " seconds" if retry.isdigit() else ""  # Retry-After is seconds or an HTTP date
+            message = f"{message[:-1]}; it asks to retry after {retry}{unit}."
         return FetchError("http_status", message, url, status)
 
     def _read(self, url: str, response: httpx.Response, limit: int, *, truncate: bool = False) -> bytes:

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import ipaddress
 import socket
+import ssl
 import time
 from collections.abc import Iterable
 from typing import Any
@@ -238,10 +239,10 @@ class GuardedTransport(httpx.HTTPTransport):
     fails if requests stop going through the backend.
     """
 
-    def __init__(self, backend: GuardedBackend):
+    def __init__(self, backend: GuardedBackend, ssl_context: ssl.SSLContext | None = None):
         super().__init__(trust_env=False, retries=0)
         self._pool = httpcore.ConnectionPool(
-            ssl_context=httpx.create_ssl_context(trust_env=False),
+            ssl_context=ssl_context or httpx.create_ssl_context(trust_env=False),
             network_backend=backend,
             retries=0,
         )

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import http.server
 import socket
+import ssl
 import threading
 
 import httpcore
@@ -236,6 +237,12 @@ def test_redirects_are_followed_and_the_fragment_dropped(base):
     assert result.url == f"{base}/page" and result.content == PAGE
 
 
+def test_a_failure_after_a_redirect_names_both_addresses(base):
+    with fetcher() as fetch:
+        error = fails("content_type", fetch, f"{base}/moved", accept={"application/pdf"})
+    assert error.message == f"{base}/page is text/html, not application/pdf (redirected from {base}/moved)."
+
+
 def test_a_redirect_loop_is_named(base):
     with fetcher() as fetch:
         error = fails("redirect_loop", fetch, f"{base}/loop/a")
@@ -252,7 +259,7 @@ def test_too_many_redirects(base, server):
 def test_a_redirect_into_a_private_network_is_refused_before_connecting(base, path, address):
     with fetcher(obey_robots=True) as fetch:
         error = fails("blocked_address", fetch, f"{base}{path}")
-        assert address in error.message
+        assert address in error.message and f"(redirected from {base}{path})" in error.message
         assert set(fetch.backend.connected) == {"127.0.0.1"}
 
 
@@ -417,6 +424,58 @@ def test_tls_connects_to_the_vetted_address_and_verifies_the_name(monkeypatch):
         fetch.backend._inner = Inner()
         fails("connect", fetch, "https://guidance.example/page")
     assert seen == {"connect": ("93.184.216.34", 443), "server_hostname": "guidance.example"}
+
+
+@pytest.fixture(scope="module")
+def tls_server(tmp_path_factory):
+    """The same handler over TLS, with a self-signed certificate for the name ``localhost`` only."""
+    import datetime
+
+    x509 = pytest.importorskip("cryptography.x509")
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(x509.oid.NameOID.COMMON_NAME, "localhost")])
+    now = datetime.datetime.now(datetime.UTC)
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - datetime.timedelta(hours=1))
+        .not_valid_after(now + datetime.timedelta(hours=1))
+        .add_extension(x509.SubjectAlternativeName([x509.DNSName("localhost")]), critical=False)
+        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+        .sign(key, hashes.SHA256())
+    )
+    folder = tmp_path_factory.mktemp("tls")
+    (folder / "cert.pem").write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    (folder / "key.pem").write_bytes(
+        key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
+    )
+    server = Server()
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.load_cert_chain(folder / "cert.pem", folder / "key.pem")
+    server.socket = context.wrap_socket(server.socket, server_side=True)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    yield server, ssl.create_default_context(cafile=str(folder / "cert.pem"))
+    server.stop.set()
+    server.shutdown()
+    server.server_close()
+
+
+def test_https_verifies_the_certificate_against_the_name(tls_server):
+    server, trusted = tls_server
+    port = server.server_port
+    with fetcher(ssl_context=trusted) as fetch:
+        assert fetch.get(f"https://localhost:{port}/page").content == PAGE
+        assert set(fetch.backend.connected) <= {"127.0.0.1", "::1"}
+        error = fails("connect", fetch, f"https://127.0.0.1:{port}/page")  # the certificate names localhost only
+    assert "CERTIFICATE_VERIFY_FAILED" in error.message
+    with fetcher() as fetch:  # public CAs only: a self-signed certificate is refused
+        fails("connect", fetch, f"https://localhost:{port}/page")
 
 
 @pytest.mark.parametrize(

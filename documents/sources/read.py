@@ -308,6 +308,8 @@ class Reader:
                 return Read("error", detail=f"{item.key} points outside the folder; it is not read.")
             if not path.exists():
                 return Read("gone", detail=f"{item.key} is no longer in the folder.")
+            if not path.is_file():
+                return Read("error", detail=f"{item.key} is not a regular file; it is not read.")
             info = path.stat()
             stamp = f"{info.st_size}:{info.st_mtime_ns}"
             if info.st_size > settings.HUMPHREY_MAX_UPLOAD_MB * 1024 * 1024:

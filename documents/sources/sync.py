@@ -154,12 +154,12 @@ def _item_sync(reader: Reader, item: SourceItem, report: RunReport, now: dt.date
     if getattr(version, "duplicate", False) and not getattr(version, "restored", False):
         run.unchanged += 1
         return
-    if version.number == 1:
-        run.added += 1
-        what = "added"
-    elif came_back or getattr(version, "restored", False):
+    if came_back or getattr(version, "restored", False):
         run.changed += 1
         what = "back"
+    elif version.number == 1:
+        run.added += 1
+        what = "added"
     else:
         run.changed += 1
         what = "changed"

@@ -23,7 +23,8 @@ def parse_html(text: str) -> tuple[str, str, list[Section]]:
     for tag in soup(_DROP):
         tag.decompose()
     title = squash(soup.title.get_text()) if soup.title else ""
-    root = soup.body or soup
+    # A page's own content, where it says which that is: not the site's header, menus and footer.
+    root = soup.find("main") or soup.find(attrs={"role": "main"}) or soup.body or soup
     builder = Builder()
     wanted = set(_BLOCKS) | set(_HEADINGS)
     found_any = False

@@ -34,7 +34,7 @@ class SourceServer:
             def log_message(self, *args) -> None:  # quiet
                 pass
 
-            def do_GET(self) -> None:  # noqa: N802 - the stdlib's name
+            def do_GET(self) -> None:
                 page = server.pages.get(self.path)
                 if page is None:
                     self.send_response(404)

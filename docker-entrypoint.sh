@@ -34,6 +34,8 @@ case "${1:-web}" in
     # Daphne's own access log prints whole URLs (search text, emails): the site logs requests itself.
     exec daphne -b 0.0.0.0 -p "${PORT:-8000}" --access-log /dev/null humphrey.asgi:application ;;
   worker)
+    # Each synced source's next run waits in the task queue; one lost with the queue is queued again.
+    python manage.py source_sync --schedule
     exec python manage.py db_worker --queue-name "*" ;;
   *)
     exec "$@" ;;

@@ -57,6 +57,7 @@ def main() -> int:
     accounts = manage("create_demo_accounts", capture=True)
     if os.path.exists("documents/management/commands/load_sample.py"):
         manage("load_sample")
+    manage("source_sync", "--schedule", capture=True)  # a synced source's next run, if the queue lost it
     children = {
         "worker": subprocess.Popen(
             [sys.executable, "manage.py", "db_worker", "--queue-name", "*"],

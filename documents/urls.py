@@ -2,7 +2,7 @@
 
 from django.urls import path
 
-from .views import changes, collections, documents, marking_changes, passages, review
+from .views import changes, collections, documents, marking_changes, passages, review, sources
 
 app_name = "documents"
 
@@ -18,6 +18,12 @@ urlpatterns = [
     path("c/<slug:slug>/marking-change/<int:change_id>/", marking_changes.marking_change, name="marking_change"),
     path("c/<slug:slug>/retire/", collections.collection_retire, name="collection_retire"),
     path("c/<slug:slug>/try/", collections.collection_try, name="collection_try"),
+    path("c/<slug:slug>/sources/new/", sources.source_add, name="source_add"),
+    path("c/<slug:slug>/sources/<int:source_id>/", sources.source_detail, name="source"),
+    path("c/<slug:slug>/sources/<int:source_id>/edit/", sources.source_edit, name="source_edit"),
+    path("c/<slug:slug>/sources/<int:source_id>/sync/", sources.source_sync, name="source_sync"),
+    path("c/<slug:slug>/sources/<int:source_id>/pause/", sources.source_pause, name="source_pause"),
+    path("c/<slug:slug>/sources/<int:source_id>/remove/", sources.source_remove, name="source_remove"),
     path("documents/<int:document_id>/", documents.document_detail, name="document"),
     path("documents/<int:document_id>/retire/", documents.document_retire, name="document_retire"),
     path("documents/<int:document_id>/review/", documents.document_review, name="document_review"),

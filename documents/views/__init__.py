@@ -4,6 +4,7 @@
   and trying a question against it;
 - ``documents``: uploads, a document's page, its versions, retire and retry;
 - ``marking_changes``: approving, rejecting or withdrawing a lowered marking;
+- ``sources``: a collection's synced sources: add, status page, change, pause, read now, remove;
 - ``passages``: a chunk in its version's text (curators) and a cited passage (readers);
   ``text`` rebuilds the text around a passage for both;
 - ``changes``: what changed between two versions of a document (its curators, its readers, and

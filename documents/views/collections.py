@@ -87,6 +87,7 @@ def collection_detail(request: HttpRequest, slug: str) -> HttpResponse:
             "try_form": TryQuestionForm(),
             "max_upload_mb": settings.HUMPHREY_MAX_UPLOAD_MB,
             "marking_change": marking_change_pending(collection),
+            "sources": list(collection.sources.order_by("pk")),  # one query; nothing looked up per row
         },
     )
 

@@ -71,8 +71,14 @@ def _review_form_initial(document: Document) -> dict:
     }
 
 
+def _origin_href(url: str) -> str:
+    """The address a synced source read the document from, as a link only if it is a web address."""
+    return url if url.lower().startswith(("http://", "https://")) else ""
+
+
 def _document_page(request: HttpRequest, document: Document, review_form: DocumentReviewForm) -> HttpResponse:
     versions = document.versions.select_related("uploaded_by").annotate(chunk_count=Count("chunks"))
+    synced_from = document.source_items.select_related("source__collection").order_by("pk").first()
     return render(
         request,
         "documents/document_detail.html",
@@ -82,6 +88,9 @@ def _document_page(request: HttpRequest, document: Document, review_form: Docume
             "review": review_of(document),
             "review_form": review_form,
             "default_owner": review_services.document_owner(document),
+            "synced_from": synced_from.source if synced_from else None,
+            "origin_href": _origin_href(document.origin_url),
+            "attachments": list(document.attachments.order_by("title", "pk")),
         },
     )
 

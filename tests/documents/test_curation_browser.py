@@ -33,3 +33,28 @@ def test_status_updates_while_ingesting(asgi_server, page, make_collection, cura
     page.locator(f"[data-version-status='{version.pk}']", has_text="Ready").wait_for(timeout=20_000)
     assert "govuk-tag--green" in page.locator(f"[data-version-status='{version.pk}']").get_attribute("class")
     assert page.console_errors == []
+
+
+def test_add_a_folder_source_and_see_its_status_page(page, make_collection, curator, tmp_path):
+    """The "Add a source" form, in a real browser under the page's CSP: a folder source is added and
+    its status page says it will be read (nothing is read: no worker runs here)."""
+    from tests.conftest import AsgiServer
+
+    folder = tmp_path / "shared" / "policies"
+    folder.mkdir(parents=True)
+    collection = make_collection("hr")
+    server = AsgiServer(HUMPHREY_SOURCE_ALLOWED_ROOTS=str(tmp_path / "shared"))
+    try:
+        sign_in(page, server.url, curator.email)
+        page.goto(f"{server.url}/curate/c/{collection.slug}/")
+        page.get_by_role("link", name="Add a source").click()
+        page.get_by_label("Folder").check()
+        page.get_by_label("Where is it?").fill(str(folder))
+        page.get_by_role("button", name="Add source").click()
+        page.get_by_text("Added: it will be read in a moment").wait_for()
+        assert page.get_by_role("heading", level=1).inner_text().startswith("Folder:")
+        assert str(folder.resolve()) in page.locator("#source-summary").inner_text()
+        assert page.get_by_role("button", name="Sync now").is_visible()
+        assert page.console_errors == []
+    finally:
+        server.stop()

@@ -11,9 +11,10 @@ import pytest
 from django.db import connection
 from django.test import Client
 from django.test.utils import CaptureQueriesContext
+from django.utils import timezone
 
 from assistant.models import Citation, Conversation, Message, Speaker
-from documents.models import Chunk, Document, DocumentVersion, VersionStatus
+from documents.models import Chunk, Document, DocumentVersion, RunOutcome, Source, SourceItem, SourceRun, VersionStatus
 from documents.services.documents import document_retire
 from tests import factories
 from tests.conftest import PASSWORD
@@ -84,9 +85,11 @@ def cite(chunk: Chunk, user) -> None:
 
 def test_the_collection_page_makes_as_many_queries_for_many_documents_as_for_one(make_collection, curator):
     """A collection's page and its status poll cost the same with one document as with many, of
-    every kind: several versions, one still queued, one failed, a retired document."""
+    every kind: several versions, one still queued, one failed, a retired document; and with one
+    synced source as with several, run or not, paused or not."""
     collection = make_collection("hr", groups=["HR", "Finance", "Legal"])
     factories.add_document(collection, [RULE])
+    add_source(collection, 0)
     client = client_for(curator)
     pages = [f"/curate/c/{collection.slug}/", f"/curate/c/{collection.slug}/status.json", "/curate/"]
     for url in pages:
@@ -99,11 +102,59 @@ def test_the_collection_page_makes_as_many_queries_for_many_documents_as_for_one
         add_version(document, user=curator, status=[VersionStatus.QUEUED, VersionStatus.FAILED][n % 2])
     document_retire(document=document, user=curator)
     make_collection("finance", groups=["Finance"])
+    for n in range(1, 5):
+        add_source(collection, n, run=n % 2 == 0, active=n != 3)
     many = {url: queries(client, url) for url in pages}
 
     assert b"Version 3" in client.get(pages[0]).content
+    assert client.get(pages[0]).content.count(b"data-source=") == 5
     for url in pages:
         assert_same_count(one[url], many[url])
+
+
+def add_source(collection, n: int, *, run: bool = False, active: bool = True) -> Source:
+    """A synced source written straight in, with its last run's outcome when ``run``."""
+    now = timezone.now()
+    return Source.objects.create(
+        collection=collection,
+        kind="pages",
+        location=f"https://www.example.gov.uk/guidance/{n}\nhttps://www.example.gov.uk/guidance/{n}-more",
+        is_active=active,
+        last_run_at=now if run else None,
+        last_outcome=RunOutcome.OK if run else "",
+        next_run_at=now if active else None,
+    )
+
+
+def test_the_source_page_makes_as_many_queries_for_many_runs_and_items_as_for_one(make_collection, curator):
+    """A source's status page costs the same with one run and one page as with many runs (with
+    their changes) and many pages, each with its document and that document's current version."""
+    collection = make_collection("hr", groups=["HR"])
+    source = add_source(collection, 1, run=True)
+    client = client_for(curator)
+    url = f"/curate/c/{collection.slug}/sources/{source.pk}/"
+
+    def grow(n: int) -> None:
+        document = factories.add_document(collection, [f"{RULE} ({n})"], title=f"Page {n}")
+        SourceItem.objects.create(source=source, key=f"https://www.example.gov.uk/guidance/{n}", document=document)
+        change = {"key": f"https://www.example.gov.uk/guidance/{n}", "what": "added", "detail": "", "version": 1}
+        SourceRun.objects.create(
+            source=source,
+            trigger="schedule",
+            outcome=RunOutcome.OK,
+            added=1,
+            changes=[{**change, "document_id": document.pk}],
+        )
+
+    grow(0)
+    queries(client, url)
+    one = queries(client, url)
+    for n in range(1, 8):
+        grow(n)
+    many = queries(client, url)
+
+    assert b"Page 7" in client.get(url).content
+    assert_same_count(one, many)
 
 
 def test_the_document_page_makes_as_many_queries_for_many_versions_as_for_one(make_collection, curator):

@@ -14,7 +14,7 @@ export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
-.PHONY: help run test setup lint format migrations-check check-deploy collectstatic browser bench clean-data
+.PHONY: help run test setup lint format migrations-check check-deploy collectstatic browser ocr bench clean-data
 
 help:
 	@echo "make run    - set up and serve Humphrey on http://127.0.0.1:$(PORT) (demo accounts printed)"
@@ -52,10 +52,16 @@ setup: $(STAMP_PY) $(ASSETS)
 
 browser: /usr/bin/chromium
 
+/usr/bin/tesseract:
+	# Scanned PDF pages are read by Tesseract (docs/ocr.md); English is the default language.
+	apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq tesseract-ocr tesseract-ocr-eng >/dev/null
+
+ocr: /usr/bin/tesseract
+
 collectstatic: setup
 	DJANGO_SECRET_KEY=collectstatic-only $(PY) manage.py collectstatic --noinput -v0
 
-run: setup
+run: setup ocr
 	DJANGO_DEBUG=1 $(PY) manage.py migrate --noinput -v0
 	DJANGO_DEBUG=1 PORT=$(PORT) $(PY) -m humphrey.devserver
 
@@ -87,7 +93,7 @@ check-deploy: setup
 
 # --create-db: a fresh test database each run (planner statistics left by an earlier run change
 # which words retrieval treats as common); quicker reruns: .venv/bin/pytest (it reuses the database).
-test: setup browser lint migrations-check check-deploy collectstatic
+test: setup browser ocr lint migrations-check check-deploy collectstatic
 	$(VENV)/bin/pytest -q --create-db $(PYTEST_ARGS)
 
 bench: setup

@@ -7,13 +7,14 @@ on; the caller records it on that version only.
 
 This module decides what a file is and whether to read it; each family of formats has its reader in
 ``documents.ingest.formats`` (which says how to add one): PDF (pypdf; pages, and the bookmarks as
-headings), DOCX (python-docx; heading styles), HTML (BeautifulSoup; headings; scripts, styles and
-other active content dropped: only text is kept), Markdown (markdown-it-py finds the headings; YAML
-front matter gives the title and is not indexed), plain text (numbered or underlined headings),
-PowerPoint (python-pptx; a slide is a section, "slide 4"), Excel and CSV (openpyxl, csv; a sheet and
-its rows, each row with its header), OpenDocument text (its XML; headings), RTF (striprtf), and email
-(.eml with the standard library, Outlook .msg with extract-msg; an email's attachments of accepted
-types come back in ``ParsedDocument.attachments`` to be ingested as documents of their own).
+headings; scanned pages read by OCR, ``formats.ocr``), DOCX (python-docx; heading styles), HTML
+(BeautifulSoup; headings; scripts, styles and other active content dropped: only text is kept),
+Markdown (markdown-it-py finds the headings; YAML front matter gives the title and is not indexed),
+plain text (numbered or underlined headings), PowerPoint (python-pptx; a slide is a section, "slide
+4"), Excel and CSV (openpyxl, csv; a sheet and its rows, each row with its header), OpenDocument text
+(its XML; headings), RTF (striprtf), and email (.eml with the standard library, Outlook .msg with
+extract-msg; an email's attachments of accepted types come back in ``ParsedDocument.attachments`` to
+be ingested as documents of their own).
 
 What is accepted is said once, here: ``EXTENSIONS`` (the upload form's ``accept`` list and the
 ``ingest`` command's skip reasons) and ``ACCEPTED_FORMATS`` (the words for people). Macro-enabled
@@ -28,9 +29,10 @@ import re
 import zipfile
 from pathlib import PurePath
 
-from .formats.base import ParseError, ParseLimits, squash
+from .formats.base import OcrOptions, ParseError, ParseLimits, squash
 from .formats.mail import is_outlook_message, looks_like_email, parse_eml, parse_msg
 from .formats.markup import parse_html, parse_markdown
+from .formats.ocr import Progress
 from .formats.opendocument import is_odt, parse_odt
 from .formats.pdf import parse_pdf
 from .formats.plain import parse_text
@@ -44,6 +46,7 @@ __all__ = [
     "ACCEPTED_FORMATS",
     "CONTENT_TYPES",
     "EXTENSIONS",
+    "OcrOptions",
     "ParseError",
     "ParseLimits",
     "accepted_extensions",
@@ -219,11 +222,14 @@ def _decode(data: bytes) -> str:
 # --- Entry point -------------------------------------------------------------------------------
 
 
-def parse(data: bytes, filename: str, *, limits: ParseLimits | None = None) -> ParsedDocument:
+def parse(
+    data: bytes, filename: str, *, limits: ParseLimits | None = None, progress: Progress | None = None
+) -> ParsedDocument:
     """Parse ``data`` (the whole file) named ``filename``; raise ``ParseError`` if we will not.
 
     The kind is taken from the bytes. The name's extension must be one we accept and must agree
     with the bytes: a ``.pdf`` that is really a web page is refused rather than guessed at.
+    ``progress(done, total)`` hears of each scanned page read by OCR (a PDF's; nothing else calls it).
     """
     limits = limits or ParseLimits()
     name = PurePath(filename or "").name
@@ -282,7 +288,7 @@ def parse(data: bytes, filename: str, *, limits: ParseLimits | None = None) -> P
     metadata: dict = {}
     attachments: list = []
     if kind == PDF:
-        title, text, sections, page_count = parse_pdf(data, limits)
+        title, text, sections, page_count, metadata = parse_pdf(data, limits, progress)
     elif kind == DOCX:
         title, text, sections = parse_docx(data, limits)
     elif kind == PPTX:
@@ -316,6 +322,8 @@ def parse(data: bytes, filename: str, *, limits: ParseLimits | None = None) -> P
         raise ParseError("too_large", "The file holds more text than we accept in one document.")
     if not text.strip():
         hint = " It may be a scanned image: upload a version with real text." if kind == PDF else ""
+        if metadata.get("ocr_pages"):
+            hint = " Its scanned pages were read by OCR and no text was recognised: upload a clearer scan."
         raise ParseError("no_text", f"No text could be found in the file.{hint}")
     title = title or title_from_filename(name)
     return ParsedDocument(

@@ -44,7 +44,7 @@ from ..models import Chunk, Collection, Document, DocumentVersion, Marking, Vers
 from ..subjects import audit_subject
 from .chunk import chunk_document, chunk_embed_text
 from .formats.word import docx_review_by
-from .parse import CONTENT_TYPES, ParseError, ParseLimits, parse
+from .parse import CONTENT_TYPES, OcrOptions, ParseError, ParseLimits, parse
 from .types import ChunkDraft, ParsedDocument, review_date_value
 from .units import embed_text as unit_embed_text
 from .units import split_units
@@ -61,7 +61,25 @@ def parse_limits() -> ParseLimits:
         max_bytes=settings.HUMPHREY_MAX_UPLOAD_MB * 1024 * 1024,
         max_pages=settings.HUMPHREY_INGEST_MAX_PAGES,
         max_uncompressed_bytes=settings.HUMPHREY_INGEST_MAX_UNCOMPRESSED_MB * 1024 * 1024,
+        ocr=OcrOptions(
+            enabled=settings.HUMPHREY_OCR,
+            languages=settings.HUMPHREY_OCR_LANGUAGES,
+            dpi=settings.HUMPHREY_OCR_DPI,
+            page_timeout=settings.HUMPHREY_OCR_PAGE_TIMEOUT,
+        ),
     )
+
+
+def _ocr_progress(version_id: int):
+    """While parsing, the progress columns count the scanned pages read by OCR; each page is also a
+    heartbeat, so a long OCR is not taken for a stalled worker."""
+
+    def progress(done: int, total: int) -> None:
+        DocumentVersion.objects.filter(pk=version_id, status=VersionStatus.PARSING).update(
+            progress_done=done, progress_total=total, heartbeat_at=timezone.now()
+        )
+
+    return progress
 
 
 def file_review_date(parsed: ParsedDocument, data: bytes) -> dt.date | None:
@@ -114,7 +132,8 @@ def _claim(version_id: int) -> DocumentVersion | None:
         version.started_at = now
         version.heartbeat_at = now
         version.error = ""
-        version.save(update_fields=["status", "started_at", "heartbeat_at", "error"])
+        version.progress_done = version.progress_total = 0  # an earlier attempt's count means nothing now
+        version.save(update_fields=["status", "started_at", "heartbeat_at", "error", "progress_done", "progress_total"])
     return version
 
 
@@ -299,7 +318,7 @@ def version_ingest(version_id: int) -> IngestOutcome:
         with version.file.open("rb") as handle:
             data = handle.read()
         stage = "parsing"
-        parsed = parse(data, version.original_filename, limits=parse_limits())
+        parsed = parse(data, version.original_filename, limits=parse_limits(), progress=_ocr_progress(version.pk))
         stage = "chunking"
         drafts = chunk_document(parsed)
         if not drafts:

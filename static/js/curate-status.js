@@ -16,6 +16,8 @@ function render(row) {
   const tag = root.querySelector(`[data-version-status="${row.version}"]`);
   if (!tag) return false;
   let text = row.label;
+  // The same words as templates/documents/_status.html: while parsing, the count is of scanned pages read by OCR.
+  if (row.status === "parsing" && row.total) text = `Recognising text from scanned pages: ${row.done} of ${row.total}`;
   if (row.status === "embedding" && row.total) text += ` ${row.done} of ${row.total}`;
   tag.textContent = text;
   tag.classList.remove(...Object.values(TAGS));

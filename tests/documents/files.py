@@ -271,3 +271,69 @@ def make_msg(
     out = io.BytesIO()
     writer.write(out)
     return out.getvalue()
+
+
+# --- Scanned pages (tests/documents/test_ocr.py, bench/ocr.py) -----------------------------------------
+
+A4_MM = (210, 297)
+
+
+def text_font(size: int):
+    """A TrueType font from the machine's fonts (Debian's DejaVu or Liberation), else Pillow's own."""
+    from pathlib import Path
+
+    from PIL import ImageFont
+
+    for name in ("DejaVuSans.ttf", "LiberationSans-Regular.ttf", "DejaVuSerif.ttf"):
+        for path in sorted(Path("/usr/share/fonts").rglob(name)):
+            return ImageFont.truetype(str(path), size)
+    return ImageFont.load_default(size=size)
+
+
+def scanned_page(text: str, *, dpi: int = 200, point_size: int = 11):
+    """An A4 page as a scanner would see it: ``text`` typed in black on white (paragraphs split on blank
+    lines, wrapped to 2.5 cm margins), as a greyscale picture with no text layer."""
+    from PIL import Image, ImageDraw
+
+    width, height = (round(mm / 25.4 * dpi) for mm in A4_MM)
+    margin = round(25 / 25.4 * dpi)
+    font = text_font(round(point_size / 72 * dpi))
+    line_height = round(point_size * 1.5 / 72 * dpi)
+    image = Image.new("L", (width, height), 255)
+    draw = ImageDraw.Draw(image)
+    y = margin
+    for paragraph in text.split("\n\n"):
+        line = ""
+        for word in paragraph.split():
+            trial = f"{line} {word}".strip()
+            if line and draw.textlength(trial, font=font) > width - 2 * margin:
+                draw.text((margin, y), line, font=font, fill=0)
+                y += line_height
+                line = word
+            else:
+                line = trial
+        if line:
+            draw.text((margin, y), line, font=font, fill=0)
+            y += line_height
+        y += line_height // 2
+        if y > height - margin:
+            break
+    return image
+
+
+def make_scanned_pdf(pages: list[str], *, typed: tuple[int, ...] = (), dpi: int = 200) -> bytes:
+    """A PDF with one A4 page per string, each a picture of its text with no text layer (a scan),
+    except the 1-based page numbers in ``typed``, which are typeset with a real text layer."""
+    from fpdf import FPDF
+
+    pdf = FPDF(format="A4")
+    pdf.set_font("helvetica", size=11)
+    pdf.set_auto_page_break(False)
+    for number, text in enumerate(pages, start=1):
+        pdf.add_page()
+        if number in typed:
+            pdf.set_xy(25, 25)
+            pdf.multi_cell(160, 6, text)
+        else:
+            pdf.image(scanned_page(text, dpi=dpi), x=0, y=0, w=A4_MM[0], h=A4_MM[1])
+    return bytes(pdf.output())

@@ -24,6 +24,23 @@ class ParseError(Exception):
 
 
 @dataclass(frozen=True)
+class OcrOptions:
+    """How scanned PDF pages are read (``formats.ocr``). The service fills these from settings."""
+
+    enabled: bool = True
+    #: Tesseract's language packs, "+" separated ("eng", "eng+cym"); Debian's tesseract-ocr-<lang>.
+    languages: str = "eng"
+    dpi: int = 300
+    #: Seconds Tesseract may spend on one page before the file is refused.
+    page_timeout: int = 120
+    #: The most pixels a page is drawn with: a page larger than A3 is drawn at a lower resolution
+    #: rather than at any size its dimensions ask for.
+    max_render_pixels: int = 40_000_000
+    #: The most pixels the pictures on one page may hold (each is decoded to draw the page).
+    max_image_pixels: int = 180_000_000
+
+
+@dataclass(frozen=True)
 class ParseLimits:
     """What one file may cost us. The service fills these from settings."""
 
@@ -40,6 +57,7 @@ class ParseLimits:
     max_columns: int = 256
     max_cells: int = 2_000_000
     max_attachments: int = 50
+    ocr: OcrOptions = OcrOptions()
 
 
 def check_zip(data: bytes, limits: ParseLimits, what: str) -> list[zipfile.ZipInfo]:

@@ -57,6 +57,17 @@ RUN rm -rf "/src/${WHEELHOUSE}" /src/deploy/offline/wheelhouse /src/deploy/offli
 FROM ${PYTHON_IMAGE} AS runtime
 ENV PATH=/venv/bin:$PATH PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1 \
     HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1 DJANGO_SETTINGS_MODULE=humphrey.settings PORT=8000
+# Tesseract reads scanned PDF pages (docs/ocr.md). python:3.11-slim gets it from Debian's archive here;
+# the offline stand-in for it (deploy/offline/images/python) has it already, so no apt-get runs offline.
+RUN if ! command -v tesseract >/dev/null 2>&1; then \
+      { apt-get update -qq \
+        && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
+             tesseract-ocr tesseract-ocr-eng >/dev/null \
+        && rm -rf /var/lib/apt/lists/*; } \
+      || { echo "The base image has no tesseract-ocr and Debian's archive cannot be reached. Offline, make" \
+                "the python stand-in again: FORCE=1 deploy/offline/stand-ins.sh (docs/ocr.md)." >&2; exit 1; }; \
+    fi \
+ && tesseract --list-langs 2>/dev/null | grep -qx eng
 RUN useradd --system --uid 10001 --home /app humphrey \
  && mkdir -p /app /data/media /data/audit-anchor && chown humphrey /app /data /data/media /data/audit-anchor
 WORKDIR /app

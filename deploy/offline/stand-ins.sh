@@ -2,7 +2,8 @@
 # Local stand-ins for the registry images the Dockerfile and compose.yaml use, made from Debian
 # packages alone (for a build host that reaches no container registry):
 #
-#   python:3.11-slim       Debian bookworm's Python 3.11 (+ venv, pip) at /usr/bin, `python` linked
+#   python:3.11-slim       Debian bookworm's Python 3.11 (+ venv, pip) at /usr/bin, `python` linked, and
+#                          tesseract-ocr + tesseract-ocr-eng (OCR of scanned PDFs; docs/ocr.md)
 #   redis:7-alpine         Debian bookworm's redis-server 7.0 (entrypoint as the official image's)
 #   caddy:2                Debian bookworm's caddy 2.6 (config, data and command as the official image's)
 #   pgvector/pgvector:pg16 Debian trixie's PostgreSQL 17 + pgvector 0.8 (entrypoint: POSTGRES_USER,
@@ -56,7 +57,15 @@ base trixie humphrey-stand-in/debian:trixie &
 b2=$!
 wait $b1
 wait $b2
-image python python:3.11-slim humphrey-stand-in/debian:bookworm
+# A python stand-in made before it carried Tesseract (its label says) is made again: offline, the
+# Dockerfile cannot apt-get it.
+if have python:3.11-slim && [ "$(docker image inspect -f '{{index .Config.Labels "org.humphrey.stand-in.ocr"}}' \
+  python:3.11-slim 2>/dev/null)" != tesseract ]; then
+  echo "stand-ins: python:3.11-slim has no Tesseract: making it again"
+  force=1 image python python:3.11-slim humphrey-stand-in/debian:bookworm
+else
+  image python python:3.11-slim humphrey-stand-in/debian:bookworm
+fi
 image redis redis:7-alpine humphrey-stand-in/debian:bookworm
 image caddy caddy:2 humphrey-stand-in/debian:bookworm
 image postgres pgvector/pgvector:pg16 humphrey-stand-in/debian:trixie

@@ -28,6 +28,7 @@ logger = logging.getLogger("documents.sources")
 ROBOTS_MAX_BYTES = 500 * 1024  # RFC 9309 2.5: parse at least 500 KiB; what lies beyond is ignored
 CRAWL_DELAY_CAP = 60.0  # a Crawl-delay above this is read as this, so one site cannot stall a sync for days
 _REDIRECTS = {301, 302, 303, 307, 308}
+_CODINGS = {"gzip", "x-gzip", "deflate"}  # zlib's: at most about 1000:1 per 64 KiB read, then the size check
 
 
 class FetchError(Exception):
@@ -301,6 +302,16 @@ class Fetcher:
 
     def _read(self, url: str, response: httpx.Response, limit: int, *, truncate: bool = False) -> bytes:
         """The body, streamed and bounded: a declared or actual size over ``limit`` stops the read."""
+        codings = [c.strip().lower() for c in response.headers.get_list("content-encoding", split_commas=True)]
+        codings = [c for c in codings if c and c != "identity"]
+        if len(codings) > 1 or any(c not in _CODINGS for c in codings):
+            # Stacked codings multiply (gzip of gzip: a million to one); others we did not ask for.
+            raise FetchError(
+                "bad_response",
+                f"{url} is compressed as {', '.join(codings)}, which is not read.",
+                url,
+                response.status_code,
+            )
         declared = response.headers.get("content-length", "")
         too_large = f"{url} is larger than the {limit:,}-byte limit."
         if declared.isdigit() and int(declared) > limit and not truncate:

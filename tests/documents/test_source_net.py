@@ -6,6 +6,7 @@ same addresses refused without it. Pacing is checked with a fake clock, never th
 
 from __future__ import annotations
 
+import gzip
 import http.server
 import socket
 import ssl
@@ -36,8 +37,8 @@ class Handler(http.server.BaseHTTPRequestHandler):
             self.send_header("Content-Length", str(len(body)))
         for name, value in headers.items():
             self.send_header(name.replace("_", "-"), value)
+        self.server.sent.append(len(body))  # before end_headers sends anything: the client may then be done
         self.end_headers()
-        self.server.sent.append(len(body))  # before writing: the client may be gone once it is written
         self.wfile.write(body)
 
     def chunked(self, chunk: bytes, pause: float):
@@ -86,6 +87,12 @@ class Handler(http.server.BaseHTTPRequestHandler):
             self.send_header("Content-Length", str(10**9))
             self.end_headers()
             self.close_connection = True
+        elif path == "/gzip":
+            self.send(200, gzip.compress(PAGE), Content_Encoding="gzip")
+        elif path == "/bomb":
+            self.send(200, gzip.compress(b"\0" * 5_000_000), Content_Encoding="gzip")
+        elif path == "/gzip-gzip":
+            self.send(200, gzip.compress(gzip.compress(PAGE)), Content_Encoding="gzip, gzip")
         elif path == "/json":
             self.send(200, b"{}", "application/json")
         elif path == "/loop/a":
@@ -280,6 +287,14 @@ def test_an_endless_chunked_body_is_cut_off(base):
     with fetcher(max_bytes=100_000) as fetch:
         error = fails("too_large", fetch, f"{base}/endless")
     assert "100,000" in error.message
+
+
+def test_compressed_pages_are_decoded_and_bounded_after_decoding(base):
+    with fetcher(max_bytes=100_000) as fetch:
+        assert fetch.get(f"{base}/gzip").content == PAGE
+        fails("too_large", fetch, f"{base}/bomb")  # 5 MB of zeros in about 5 KB
+        error = fails("bad_response", fetch, f"{base}/gzip-gzip")
+    assert "gzip, gzip" in error.message
 
 
 def test_a_declared_length_over_the_limit_is_refused_unread(base):

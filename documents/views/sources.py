@@ -164,7 +164,13 @@ def source_sync(request: HttpRequest, slug: str, source_id: int) -> HttpResponse
     except ValidationError as exc:
         messages.error(request, "; ".join(exc.messages))
     else:
-        messages.success(request, "Queued: it will be read in a moment.")
+        source.refresh_from_db(fields=["next_run_at"])
+        if source.next_run_at is None:  # no task worker to queue it for (HUMPHREY_TASKS_IMMEDIATE)
+            messages.warning(
+                request, f"Nothing reads sources here on its own: run manage.py source_sync --source {source.pk}."
+            )
+        else:
+            messages.success(request, "Queued: it will be read in a moment.")
     return redirect("documents:source", slug=collection.slug, source_id=source.pk)
 
 

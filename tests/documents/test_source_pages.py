@@ -333,3 +333,18 @@ def test_the_document_page_says_where_a_document_came_from(client, curator, coll
 
     body = client.get(f"/curate/documents/{message.pk}/").content.decode()
     assert 'id="attachments"' in body and f'href="/curate/documents/{attachment.pk}/"' in body
+
+
+def test_sync_now_without_a_task_worker_says_how_to_run_it(client, curator, collection, monkeypatch):
+    """Where nothing can be queued (no worker: the schedule is left empty), the page says so."""
+    from documents.services import sources as source_services
+
+    source = make_source(collection)
+    monkeypatch.setattr(
+        source_services,
+        "source_sync_now",
+        lambda *, source, user: Source.objects.filter(pk=source.pk).update(next_run_at=None),
+    )
+    signed_in(client, curator)
+    page = client.post(url(source, "sync"), follow=True).content.decode()
+    assert f"run manage.py source_sync --source {source.pk}" in page and "Runs only when asked" in page

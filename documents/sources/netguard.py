@@ -71,15 +71,18 @@ def networks_parse(cidrs: Iterable[str]) -> tuple[Network, ...]:
 
 
 def _embedded_ipv4(ip: IPAddress) -> ipaddress.IPv4Address | None:
-    """The IPv4 address an IPv6 address carries (mapped, 6to4, Teredo client, NAT64), which is what it reaches."""
+    """The IPv4 address an IPv6 address stands for (mapped, 6to4, NAT64), which is where packets go.
+
+    NAT64's well-known prefix is what DNS64 answers with for every IPv4-only site in an IPv6-only
+    network, so judging it by itself would refuse the whole IPv4 web there. Teredo (2001::/32) is
+    left to be judged as itself: obsolete, and not global.
+    """
     if not isinstance(ip, ipaddress.IPv6Address):
         return None
     if ip.ipv4_mapped is not None:
         return ip.ipv4_mapped
     if ip.sixtofour is not None:
         return ip.sixtofour
-    if ip.teredo is not None:
-        return ip.teredo[1]
     if ip in _NAT64:
         return ipaddress.IPv4Address(int(ip) & 0xFFFFFFFF)
     return None
@@ -101,17 +104,14 @@ def _public(ip: IPAddress) -> bool:
 def address_allowed(address: str | IPAddress, allowed: tuple[Network, ...] = ()) -> bool:
     """May a source connect to ``address``? Public unicast, or inside one of ``allowed``.
 
-    An IPv6 address carrying an IPv4 one (``::ffff:127.0.0.1``) is judged by the IPv4 address, since
-    that is where the packets go.
+    An IPv6 address carrying an IPv4 one (``::ffff:127.0.0.1``, ``64:ff9b::a00:1``) is judged by the
+    IPv4 address, since that is where the packets go.
     """
     ip = ipaddress.ip_address(address) if isinstance(address, str) else address
     if isinstance(ip, ipaddress.IPv6Address) and ip.scope_id:
         ip = ipaddress.IPv6Address(str(ip).split("%", 1)[0])
-    inner = _embedded_ipv4(ip)
-    candidates = [ip] if inner is None else [inner]
-    if inner is not None and ip.ipv4_mapped is None:
-        candidates.append(ip)  # a 6to4/NAT64 relay address must itself be allowed too
-    return all(any(c.version == n.version and c in n for n in allowed) or _public(c) for c in candidates)
+    target = _embedded_ipv4(ip) or ip
+    return any(target.version == n.version and target in n for n in allowed) or _public(target)
 
 
 def ip_literal(host: str) -> IPAddress | None:

@@ -511,7 +511,12 @@ def test_https_verifies_the_certificate_against_the_name(tls_server):
         ("::", False),
         ("::ffff:127.0.0.1", False),
         ("::ffff:8.8.8.8", True),
-        ("64:ff9b::a00:1", False),
+        ("64:ff9b::a00:1", False),  # NAT64 of 10.0.0.1
+        ("64:ff9b::808:808", True),  # NAT64 of 8.8.8.8, as DNS64 answers in an IPv6-only network
+        ("2002:a00:1::1", False),  # 6to4 of 10.0.0.1
+        ("2001:0:4136:e378:8000:63bf:3fff:fdd2", False),  # Teredo
+        ("198.18.0.1", False),
+        ("240.0.0.1", False),
         ("fd00::1", False),
         ("fe80::1", False),
         ("ff02::1", False),

@@ -292,7 +292,8 @@ def text_font(size: int):
 
 def scanned_page(text: str, *, dpi: int = 200, point_size: int = 11):
     """An A4 page as a scanner would see it: ``text`` typed in black on white (paragraphs split on blank
-    lines, wrapped to 2.5 cm margins), as a greyscale picture with no text layer."""
+    lines, wrapped to 2.5 cm margins), as a greyscale picture with no text layer. Text that would run
+    off the page is a ``ValueError``, so what is on the picture is exactly ``text``."""
     from PIL import Image, ImageDraw
 
     width, height = (round(mm / 25.4 * dpi) for mm in A4_MM)
@@ -301,23 +302,24 @@ def scanned_page(text: str, *, dpi: int = 200, point_size: int = 11):
     line_height = round(point_size * 1.5 / 72 * dpi)
     image = Image.new("L", (width, height), 255)
     draw = ImageDraw.Draw(image)
-    y = margin
+    lines: list[str] = []
     for paragraph in text.split("\n\n"):
         line = ""
         for word in paragraph.split():
             trial = f"{line} {word}".strip()
             if line and draw.textlength(trial, font=font) > width - 2 * margin:
-                draw.text((margin, y), line, font=font, fill=0)
-                y += line_height
+                lines.append(line)
                 line = word
             else:
                 line = trial
+        lines += [line, ""] if line else []
+    y = margin
+    for line in lines:
+        if y + line_height > height - margin:
+            raise ValueError("the text does not fit on one page")
         if line:
             draw.text((margin, y), line, font=font, fill=0)
-            y += line_height
-        y += line_height // 2
-        if y > height - margin:
-            break
+        y += line_height if line else line_height // 2
     return image
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import os
 
 import pytest
 from django.urls import reverse
@@ -84,6 +85,28 @@ def test_a_pdf_with_a_text_layer_is_not_read_by_ocr(no_tesseract):
     assert parsed.sections[0].place == ""
 
 
+def test_tesseract_runs_on_one_thread_unless_the_environment_says(monkeypatch):
+    """Tesseract's own environment gets OMP_THREAD_LIMIT=1 (the worker's is left alone); an operator's
+    OMP_THREAD_LIMIT wins."""
+    import pytesseract
+
+    seen = []
+    real = pytesseract.pytesseract.run_tesseract
+
+    def spy(*args, **kwargs):
+        seen.append(pytesseract.pytesseract.environ.get("OMP_THREAD_LIMIT"))
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(pytesseract.pytesseract, "run_tesseract", spy)
+    monkeypatch.delenv("OMP_THREAD_LIMIT", raising=False)
+    data = make_scanned_pdf([SCAN])
+    parse(data, "scan.pdf")
+    assert "OMP_THREAD_LIMIT" not in os.environ
+    monkeypatch.setenv("OMP_THREAD_LIMIT", "2")
+    parse(data, "scan.pdf")
+    assert seen == ["1", "2"]
+
+
 # --- Bad input -----------------------------------------------------------------------------------------
 
 
@@ -113,9 +136,9 @@ def test_ocr_switched_off_refuses_a_scan_and_still_reads_text_pages():
 
 
 def test_a_page_over_the_time_limit_is_refused():
-    dense = "\n\n".join([SCAN_2] * 20)
+    dense = " ".join([SCAN_2.replace("\n\n", ". ")] * 25)
     with pytest.raises(ParseError) as caught:
-        parse(make_scanned_pdf([dense], dpi=300), "dense.pdf", limits=limits(page_timeout=1, dpi=400))
+        parse(make_scanned_pdf([dense], dpi=300), "dense.pdf", limits=limits(page_timeout=1, dpi=600))
     assert caught.value.code == "ocr_timeout"
     assert "Page 1" in caught.value.message and "1 seconds" in caught.value.message
 

@@ -12,6 +12,7 @@ How it works and what it costs: docs/ocr.md.
 
 from __future__ import annotations
 
+import contextlib
 import math
 import re
 from collections.abc import Callable
@@ -142,19 +143,43 @@ def read_scans(
     document = _open(data)
     read: dict[int, str] = {}
     try:
-        if progress is not None:
-            progress(0, len(scans))
-        for done, index in enumerate(scans, start=1):
-            text = _read_page(document[index], index + 1, options, pytesseract)
-            budget -= len(text)
-            if budget < 0:
-                raise ParseError("too_large", "The PDF holds more text than we accept in one document.")
-            read[index] = text
-            if progress is not None:
-                progress(done, len(scans))
+        with _one_thread(pytesseract):
+            _read_each(document, scans, options, pytesseract, read, budget, progress)
     finally:
         document.close()
     return read
+
+
+def _read_each(document, scans, options, pytesseract, read, budget, progress) -> None:
+    if progress is not None:
+        progress(0, len(scans))
+    for done, index in enumerate(scans, start=1):
+        text = _read_page(document[index], index + 1, options, pytesseract)
+        budget -= len(text)
+        if budget < 0:
+            raise ParseError("too_large", "The PDF holds more text than we accept in one document.")
+        read[index] = text
+        if progress is not None:
+            progress(done, len(scans))
+
+
+@contextlib.contextmanager
+def _one_thread(pytesseract):
+    """Tesseract runs on one thread unless the worker's environment sets ``OMP_THREAD_LIMIT``: its
+    OpenMP threads spin while they wait for each other, which on a small machine shared with the site
+    costs far more time than it saves (docs/ocr.md has the measurements). Only Tesseract's own
+    environment is changed (pytesseract hands ``pytesseract.pytesseract.environ`` to it), not the
+    worker's, whose embedding libraries keep their threads."""
+    module = pytesseract.pytesseract
+    saved = getattr(module, "environ", None)
+    if saved is None or "OMP_THREAD_LIMIT" in saved:
+        yield
+        return
+    module.environ = {**saved, "OMP_THREAD_LIMIT": "1"}
+    try:
+        yield
+    finally:
+        module.environ = saved
 
 
 def _read_page(page, number: int, options: OcrOptions, pytesseract) -> str:

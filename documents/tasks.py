@@ -42,11 +42,11 @@ def review_reminders_task() -> dict:
 
 
 @task(queue_name="default")
-def source_sync_task(source_id: int, token: str) -> dict:
+def source_sync_task(source_id: int, token: str, trigger: str = "schedule") -> dict:
     """A synced source's scheduled run, which queues the next (``documents.sources.sync``)."""
     from .sources.sync import source_sync_scheduled
 
-    return source_sync_scheduled(source_id, token)
+    return source_sync_scheduled(source_id, token, trigger)
 
 
 # Jobs queued before the task's rename name it by its old path: they still run after an upgrade.

@@ -17,7 +17,7 @@ from audit.services import audit_record
 
 from ..models import Collection, Source, SourceKind
 from ..sources.read import SourceError, location_check
-from ..sources.sync import source_schedule
+from ..sources.sync import source_schedule, source_sync
 from .documents import document_retire
 
 MAX_EVERY_HOURS = 24 * 366
@@ -96,12 +96,23 @@ def source_update(
     return source
 
 
-def source_sync_now(*, source: Source, user) -> None:
-    """Read the source as soon as the worker can (the schedule carries on from that run)."""
+def source_sync_now(*, source: Source, user) -> bool:
+    """Read the source as soon as the worker can (the schedule carries on from that run); with no
+    worker to defer to (``HUMPHREY_TASKS_IMMEDIATE``), read it here and now. True when queued."""
     if not source.is_active:
         raise ValidationError("This source is paused: resume it first.")
     with transaction.atomic():
-        source_schedule(source, run_after=timezone.now())
+        audit_record(
+            action=Action.SOURCE_UPDATE,
+            actor=user,
+            outcome="sync_requested",
+            subject=subject(source),
+            data=_facts(source),
+        )
+        queued = source_schedule(source, run_after=timezone.now(), trigger="curator") is not None
+    if not queued:
+        source_sync(source, trigger="curator")
+    return queued
 
 
 def source_remove(*, source: Source, user, retire_documents: bool) -> int:

@@ -234,36 +234,35 @@ def _finish(source: Source, run: SourceRun, report: RunReport) -> None:
 # --- the schedule -------------------------------------------------------------------------------
 
 
-def source_schedule(source: Source, *, run_after: dt.datetime | None = None) -> dt.datetime | None:
+def source_schedule(
+    source: Source, *, run_after: dt.datetime | None = None, trigger: str = "schedule"
+) -> dt.datetime | None:
     """Queue the source's next run (``run_after``, default one interval after its last run) as the one
     task that owns its schedule; returns when, or None when it is paused or the backend cannot defer
-    (``HUMPHREY_TASKS_IMMEDIATE``: then runs happen only when asked)."""
+    (``HUMPHREY_TASKS_IMMEDIATE``: then runs happen only when asked). ``trigger`` says who asked for
+    that run (the schedule, or a curator's "sync now")."""
     from ..tasks import source_sync_task
 
-    if not source.is_active:
+    if not source.is_active or not source_sync_task.get_backend().supports_defer:
         Source.objects.filter(pk=source.pk).update(next_run_at=None, schedule_token="")
         return None
-    task = source_sync_task.using(run_after=run_after)
     if run_after is None:
         base = source.last_run_at or timezone.now()
         run_after = max(base + dt.timedelta(hours=source.every_hours), timezone.now())
-        task = source_sync_task.using(run_after=run_after)
-    if not task.get_backend().supports_defer:
-        Source.objects.filter(pk=source.pk).update(next_run_at=None, schedule_token="")
-        return None
+    task = source_sync_task.using(run_after=run_after)
     token = uuid.uuid4().hex
     Source.objects.filter(pk=source.pk).update(next_run_at=run_after, schedule_token=token)
-    transaction.on_commit(lambda: task.enqueue(source.pk, token))
+    transaction.on_commit(lambda: task.enqueue(source.pk, token, trigger))
     return run_after
 
 
-def source_sync_scheduled(source_id: int, token: str) -> dict:
+def source_sync_scheduled(source_id: int, token: str, trigger: str = "schedule") -> dict:
     """The task's work: run the source if this task still owns its schedule, then queue the next run."""
     source = Source.objects.filter(pk=source_id).select_related("collection").first()
     if source is None or not source.is_active or source.schedule_token != token:
         return {"source_id": source_id, "skipped": "not scheduled by this task"}
     try:
-        report = source_sync(source, trigger="schedule")
+        report = source_sync(source, trigger=trigger)
     finally:  # a failed run must not stop the next one
         source.refresh_from_db()
         source_schedule(source)

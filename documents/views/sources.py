@@ -160,17 +160,12 @@ def source_edit(request: HttpRequest, slug: str, source_id: int) -> HttpResponse
 def source_sync(request: HttpRequest, slug: str, source_id: int) -> HttpResponse:
     collection, source = _source(request, slug, source_id)
     try:
-        source_services.source_sync_now(source=source, user=request.user)
+        queued = source_services.source_sync_now(source=source, user=request.user)
     except ValidationError as exc:
         messages.error(request, "; ".join(exc.messages))
     else:
-        source.refresh_from_db(fields=["next_run_at"])
-        if source.next_run_at is None:  # no task worker to queue it for (HUMPHREY_TASKS_IMMEDIATE)
-            messages.warning(
-                request, f"Nothing reads sources here on its own: run manage.py source_sync --source {source.pk}."
-            )
-        else:
-            messages.success(request, "Queued: it will be read in a moment.")
+        # With no task worker to queue it for (HUMPHREY_TASKS_IMMEDIATE) it was read just now.
+        messages.success(request, "Queued: it will be read in a moment." if queued else "Read just now.")
     return redirect("documents:source", slug=collection.slug, source_id=source.pk)
 
 

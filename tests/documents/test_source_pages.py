@@ -335,16 +335,17 @@ def test_the_document_page_says_where_a_document_came_from(client, curator, coll
     assert 'id="attachments"' in body and f'href="/curate/documents/{attachment.pk}/"' in body
 
 
-def test_sync_now_without_a_task_worker_says_how_to_run_it(client, curator, collection, monkeypatch):
-    """Where nothing can be queued (no worker: the schedule is left empty), the page says so."""
-    from documents.services import sources as source_services
-
-    source = make_source(collection)
-    monkeypatch.setattr(
-        source_services,
-        "source_sync_now",
-        lambda *, source, user: Source.objects.filter(pk=source.pk).update(next_run_at=None),
-    )
+def test_sync_now_without_a_task_worker_reads_it_there_and_then(client, curator, collection, shared, settings):
+    """Where nothing can be queued (no worker: HUMPHREY_TASKS_IMMEDIATE), "sync now" reads the source in
+    the request, recorded as the curator's run, and the request itself is audited with the curator."""
+    settings.TASKS = {
+        "default": {"BACKEND": "django_tasks.backends.immediate.ImmediateBackend", "QUEUES": ["default", "ingest"]}
+    }
+    (shared / "note.md").write_text("# Note\n\nThe heron rule applies.\n")
+    source = make_source(collection, location=str(shared), kind=SourceKind.FOLDER)
     signed_in(client, curator)
     page = client.post(url(source, "sync"), follow=True).content.decode()
-    assert f"run manage.py source_sync --source {source.pk}" in page and "Runs only when asked" in page
+    assert "Read just now." in page
+    (run,) = source.runs.all()
+    assert (run.trigger, run.added) == ("curator", 1)
+    assert AuditEvent.objects.filter(action="curation.source_update", outcome="sync_requested", actor=curator).exists()

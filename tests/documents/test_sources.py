@@ -268,7 +268,7 @@ def test_the_schedule_runs_on_the_task_worker(make_collection, curator, server, 
         source = _add(collection, SourceKind.PAGES, page, curator)
     source.refresh_from_db()
     (queued,) = DBTaskResult.objects.filter(task_path__endswith="source_sync_task")
-    assert queued.args_kwargs["args"] == [source.pk, source.schedule_token]
+    assert queued.args_kwargs["args"] == [source.pk, source.schedule_token, "schedule"]
     assert source_sync_scheduled(source.pk, "an-old-token")["skipped"]  # a stale schedule does nothing
     with django_capture_on_commit_callbacks(execute=True):
         result = source_sync_scheduled(source.pk, source.schedule_token)

@@ -173,9 +173,11 @@ class Fetcher:
         if last_modified:
             headers["If-Modified-Since"] = last_modified
         wanted = None if accept is None else {a.strip().lower() for a in accept}
+        if wanted:
+            headers["Accept"] = ", ".join(sorted(wanted)) + ", */*;q=0.1"  # ask for them; still judge what comes
         with self._follow(url_check(url), headers, robots=self.obey_robots) as (final, response):
             if response.status_code == 304:
-                if not headers:
+                if not (etag or last_modified):
                     raise self._status_error(final, response)
                 return FetchResult(
                     url=final,

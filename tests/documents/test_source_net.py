@@ -276,10 +276,11 @@ def test_a_redirect_to_another_scheme_is_refused(base):
     assert error.message == f"{base}/to-file redirects to file:///etc/passwd, which is not an http or https address."
 
 
-def test_a_type_not_accepted_is_refused_naming_both(base):
+def test_a_type_not_accepted_is_refused_naming_both(base, server):
     with fetcher() as fetch:
         error = fails("content_type", fetch, f"{base}/json", accept={"text/html"})
         assert fetch.get(f"{base}/json", accept=["application/json"]).content == b"{}"
+    assert server.log[-1][1]["Accept"] == "application/json, */*;q=0.1"
     assert "application/json" in error.message and "text/html" in error.message
 
 

@@ -226,7 +226,9 @@ def _draw(page, number: int, options: OcrOptions):
     while math.ceil(width * scale) * math.ceil(height * scale) > options.max_render_pixels:
         scale = min(scale * 0.999, (options.max_render_pixels / (width * height)) ** 0.5)
     try:
-        bitmap = page.render(scale=scale, grayscale=True)
-        return bitmap.to_pil()
+        image = page.render(scale=scale, grayscale=True).to_pil()
     except Exception as exc:  # pdfium raises its own error types for pages it cannot draw
         raise ParseError("corrupt", f"Page {number} of the PDF could not be drawn ({type(exc).__name__}).") from None
+    # pytesseract hands Tesseract a file in the picture's format; uncompressed is quicker to write and read.
+    image.format = "PPM"
+    return image

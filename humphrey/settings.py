@@ -458,6 +458,9 @@ HUMPHREY_SOURCE_EVERY_HOURS: int = _int(
 HUMPHREY_SOURCE_USER_AGENT: str = env.str(
     "HUMPHREY_SOURCE_USER_AGENT", default="Humphrey-source-sync/1.0"
 )  # the User-Agent sent, and the name robots.txt rules are matched against
+HUMPHREY_SOURCE_CA_BUNDLE: str = env.str(
+    "HUMPHREY_SOURCE_CA_BUNDLE", default=""
+)  # a PEM file of your own certificate authorities, trusted beside the public ones (an intranet's HTTPS)
 HUMPHREY_GOVUK_CONTENT_API: str = env.str(
     "HUMPHREY_GOVUK_CONTENT_API", default="https://www.gov.uk/api/content"
 )  # the GOV.UK Content API a "govuk:" source path is read from

@@ -14,12 +14,12 @@ import contextlib
 import logging
 import ssl
 import time
-import urllib.robotparser
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 
 import httpx
 from django.conf import settings
+from protego import Protego
 
 from documents.sources import netguard
 
@@ -104,7 +104,7 @@ def _media_type(response: httpx.Response) -> str:
 
 @dataclass
 class _Robots:
-    parser: urllib.robotparser.RobotFileParser | None  # None: no rules, everything allowed
+    parser: Protego | None  # None: no rules, everything allowed
     refusal: str = ""  # when robots.txt could not be read (RFC 9309 "unreachable"): why all is disallowed
 
 
@@ -144,6 +144,10 @@ class Fetcher:
         self._last_start: dict[str, float] = {}
         self._interval: dict[str, float] = {}
         self._robots: dict[str, _Robots] = {}
+        if ssl_context is None and settings.HUMPHREY_SOURCE_CA_BUNDLE:
+            # An intranet's own certificate authority, trusted beside the public ones.
+            ssl_context = httpx.create_ssl_context(trust_env=False)
+            ssl_context.load_verify_locations(cafile=settings.HUMPHREY_SOURCE_CA_BUNDLE)
         self.backend = netguard.GuardedBackend(self.allowed)
         self._client = httpx.Client(
             transport=netguard.GuardedTransport(self.backend, ssl_context),
@@ -348,7 +352,7 @@ class Fetcher:
                 self._interval[parsed.host] = max(self.host_interval, min(float(delay), CRAWL_DELAY_CAP))
         if robots.refusal:
             raise FetchError("robots", f"{url} was not fetched: {robots.refusal}", url)
-        if robots.parser is not None and not robots.parser.can_fetch(self.user_agent, url):
+        if robots.parser is not None and not robots.parser.can_fetch(url, self.user_agent):
             raise FetchError("robots", f"{url} is disallowed for {self.user_agent} by {origin}/robots.txt.", url)
 
     def _robots_read(self, origin: str) -> _Robots:
@@ -368,6 +372,6 @@ class Fetcher:
             if exc.code == "http_status" and exc.status is not None and 400 <= exc.status < 500 and exc.status != 429:
                 return _Robots(None)  # 2.3.1.3 unavailable, 401 and 403 included
             return _Robots(None, unreachable % exc.message.rstrip("."))
-        parser = urllib.robotparser.RobotFileParser(address)
-        parser.parse(text.splitlines())
-        return _Robots(parser)
+        # Protego, not urllib.robotparser: it applies wildcards ("*", "$") and the most specific
+        # rule, as RFC 9309 says; the standard library's parser applies neither.
+        return _Robots(Protego.parse(text))

@@ -312,6 +312,16 @@ def test_robots_disallowing_a_path_is_obeyed_and_read_once(base, server):
     assert server.paths() == ["/robots.txt", "/page"]
 
 
+def test_robots_wildcards_and_the_most_specific_rule_apply(base, server):
+    """RFC 9309's matching: "*" and "$" in a path, and the longest matching rule wins over an earlier one."""
+    server.robots = (200, b"User-agent: *\nDisallow: /*page$\nAllow: /private/page\nCrawl-delay: 0\n")
+    with fetcher(obey_robots=True) as fetch:
+        error = fails("robots", fetch, f"{base}/page")
+        assert fetch.get(f"{base}/private/page").content == PAGE
+    assert "robots.txt" in error.message
+    assert server.paths() == ["/robots.txt", "/private/page"]
+
+
 @pytest.mark.parametrize("status", [404, 410, 401, 403])
 def test_robots_unavailable_allows_everything(base, server, status):
     """RFC 9309 2.3.1.3: any 4xx (401 and 403 included) means no rules."""
@@ -476,7 +486,8 @@ def tls_server(tmp_path_factory):
     context.load_cert_chain(folder / "cert.pem", folder / "key.pem")
     server.socket = context.wrap_socket(server.socket, server_side=True)
     threading.Thread(target=server.serve_forever, daemon=True).start()
-    yield server, ssl.create_default_context(cafile=str(folder / "cert.pem"))
+    server.cafile = str(folder / "cert.pem")
+    yield server, ssl.create_default_context(cafile=server.cafile)
     server.stop.set()
     server.shutdown()
     server.server_close()
@@ -492,6 +503,13 @@ def test_https_verifies_the_certificate_against_the_name(tls_server):
     assert "CERTIFICATE_VERIFY_FAILED" in error.message
     with fetcher() as fetch:  # public CAs only: a self-signed certificate is refused
         fails("connect", fetch, f"https://localhost:{port}/page")
+
+
+def test_a_ca_bundle_setting_trusts_an_intranets_own_authority(tls_server, settings):
+    server, _ = tls_server
+    settings.HUMPHREY_SOURCE_CA_BUNDLE = server.cafile
+    with fetcher() as fetch:
+        assert fetch.get(f"https://localhost:{server.server_port}/page").content == PAGE
 
 
 @pytest.mark.parametrize(

@@ -241,17 +241,21 @@ def _reuse_embeddings(version: DocumentVersion, pending: list[Chunk], model_id: 
 
 def _attachments_upload(version: DocumentVersion, parsed: ParsedDocument) -> None:
     """Each file an email carried (``ParsedDocument.attachments``), uploaded as a document of its own in
-    the message's collection, named after the message (``message.eml › file.pdf``) so the two are found
-    together; queued for ingestion like any upload. The same bytes again (the message re-ingested) make
-    no new version. One attachment that cannot be stored does not fail the message."""
+    the message's collection, named after the message (``message.eml › file.pdf``) and linked to it
+    (``Document.attached_to``) so the two are found together; queued for ingestion like any upload.
+    The same bytes again (the message re-ingested) make no new version. One attachment that cannot be
+    stored does not fail the message."""
     # Imported here: the services queue work for this pipeline, so this module may not import them first.
     from ..services.documents import document_upload
 
     collection = Collection.objects.get(pk=version.document.collection_id)
     for attachment in parsed.attachments:
         try:
-            document_upload(
+            stored = document_upload(
                 collection=collection, filename=attachment.filename, data=attachment.data, user=version.uploaded_by
+            )
+            Document.objects.filter(pk=stored.document_id).exclude(attached_to_id=version.document_id).update(
+                attached_to_id=version.document_id
             )
         except Exception:
             logger.exception("an attachment of version %s could not be stored", version.pk)

@@ -451,6 +451,8 @@ def test_an_attachment_ingested_as_its_own_document_is_found_under_the_message(
         "rates-mail.eml",
         "rates-mail.eml › rates.xlsx",
     ]
+    attachment = collection.documents.get(source_name="rates-mail.eml › rates.xlsx")
+    assert attachment.attached_to == message.document
     with django_capture_on_commit_callbacks(execute=True):
         upload_and_ingest(collection, "rates-mail.eml", data, curator)  # the same bytes again
     assert collection.documents.count() == 2

@@ -446,6 +446,9 @@ HUMPHREY_SOURCE_MAX_REDIRECTS: int = _int("HUMPHREY_SOURCE_MAX_REDIRECTS", 5)  #
 HUMPHREY_SOURCE_MAX_URLS: int = _int(
     "HUMPHREY_SOURCE_MAX_URLS", 500, minimum=1
 )  # most pages one source (a sitemap, a list, a folder) may hold; more is an error
+HUMPHREY_SOURCE_RUN_MINUTES: int = _int(
+    "HUMPHREY_SOURCE_RUN_MINUTES", 60, minimum=1
+)  # most one run of a source may take; pages not reached are read first next time
 HUMPHREY_SOURCE_HOST_INTERVAL: float = _float(
     "HUMPHREY_SOURCE_HOST_INTERVAL", 1.0
 )  # seconds between two requests to the same host (a polite crawler)
@@ -512,6 +515,9 @@ HUMPHREY_ANSWER_PASSAGE_WEIGHT: float = _float(
 HUMPHREY_ANSWER_MIN_UNIT_SIMILARITY: float = _float(
     "HUMPHREY_ANSWER_MIN_UNIT_SIMILARITY", 0.3
 )  # best sentence's cosine below which a question is never answered, whatever its words
+HUMPHREY_ANSWER_SLOT_UNITS: int = _int(
+    "HUMPHREY_ANSWER_SLOT_UNITS", 3, minimum=0
+)  # asking for an amount, a length of time, a count: not covered unless one of this many best units has one
 HUMPHREY_ANSWER_CHECK_MIN_WORDS: float = _float(
     "HUMPHREY_ANSWER_CHECK_MIN_WORDS", 0.5
 )  # a model's sentence is supported by passage n if n holds this share of its words (rarer count more) ...

@@ -22,6 +22,7 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import logging
+import time
 import uuid
 from dataclasses import dataclass, field
 
@@ -43,6 +44,8 @@ logger = logging.getLogger(__name__)
 RUN_STALE_AFTER = dt.timedelta(hours=2)
 #: How many changes one run keeps for its status page; the counts are always whole.
 CHANGES_KEPT = 300
+#: The clock a run's time budget is read from (a name of its own, so a test can move it alone).
+_clock = time.monotonic
 
 
 @dataclass
@@ -83,7 +86,20 @@ def source_sync(source: Source, *, trigger: str = "command", now: dt.datetime | 
             items = {item.key: item for item in source.items.select_related("document")}
             if not keys and any(i.retired_at is None for i in items.values()):
                 raise SourceError("The source lists nothing now; nothing was retired in case that is a mistake.")
-            for key in keys:
+            # Least recently read first, so a run cut short by its time budget leaves different
+            # items for the next run to start with.
+            never = dt.datetime.min.replace(tzinfo=dt.UTC)
+            keys_ordered = sorted(keys, key=lambda k: (items[k].last_seen_at or never) if k in items else never)
+            deadline = _clock() + settings.HUMPHREY_SOURCE_RUN_MINUTES * 60
+            for done, key in enumerate(keys_ordered):
+                if _clock() > deadline:
+                    run.failed += len(keys_ordered) - done
+                    run.error = (
+                        f"Stopped after {settings.HUMPHREY_SOURCE_RUN_MINUTES} minutes (HUMPHREY_SOURCE_RUN_MINUTES): "
+                        f"{len(keys_ordered) - done} of {len(keys_ordered)} pages were not read this time and stay "
+                        "as they were; the next run reads them first."
+                    )
+                    break
                 item = items.get(key) or SourceItem(source=source, key=key, first_seen_at=now)
                 _item_sync(reader, item, report, now)
             for key, item in items.items():

@@ -305,3 +305,25 @@ def test_the_commands(make_collection, curator, server):
     retired = source_remove(source=source, user=curator, retire_documents=True)
     assert retired == 1 and not Source.objects.exists()
     assert AuditEvent.objects.filter(action__startswith="curation.source_").count() >= 3
+
+
+def test_a_run_out_of_time_leaves_the_rest_for_the_next(make_collection, curator, server, monkeypatch):
+    """A run past HUMPHREY_SOURCE_RUN_MINUTES stops; what it did not reach stays as it was (not missing)
+    and is read first by the next run."""
+    from documents.sources import sync
+
+    collection = make_collection()
+    pages = [server.html(f"/t{i}", f"T {i}", f"The tenrec rule {i}.") for i in range(3)]
+    source = _add(collection, SourceKind.PAGES, "\n".join(pages), curator)
+    assert _sync(source).added == 3
+    clock = iter([0.0, 0.0, 0.0, 10_000.0])  # the budget runs out after two pages
+    monkeypatch.setattr(sync, "_clock", lambda: next(clock))
+    run = _sync(source, hours=1)
+    assert run.outcome == RunOutcome.PARTIAL and (run.unchanged, run.failed, run.missing) == (2, 1, 0)
+    assert "1 of 3 pages were not read" in run.error
+    monkeypatch.undo()
+    left = SourceItem.objects.order_by("last_seen_at").first()
+    run = _sync(source, hours=2)
+    assert run.outcome == RunOutcome.OK
+    left.refresh_from_db()
+    assert left.last_seen_at == max(SourceItem.objects.values_list("last_seen_at", flat=True))

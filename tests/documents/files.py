@@ -323,9 +323,13 @@ def scanned_page(text: str, *, dpi: int = 200, point_size: int = 11):
     return image
 
 
-def make_scanned_pdf(pages: list[str], *, typed: tuple[int, ...] = (), dpi: int = 200) -> bytes:
+def make_scanned_pdf(
+    pages: list[str], *, typed: tuple[int, ...] = (), dpi: int = 200, header: str = "", logo: bool = False
+) -> bytes:
     """A PDF with one A4 page per string, each a picture of its text with no text layer (a scan),
-    except the 1-based page numbers in ``typed``, which are typeset with a real text layer."""
+    except the 1-based page numbers in ``typed``, which are typeset with a real text layer. ``header``
+    is typed (a text layer) at the top of every page, as a scanner's stamp; ``logo`` puts a small
+    picture in the corner of the typed pages."""
     from fpdf import FPDF
 
     pdf = FPDF(format="A4")
@@ -336,6 +340,11 @@ def make_scanned_pdf(pages: list[str], *, typed: tuple[int, ...] = (), dpi: int 
         if number in typed:
             pdf.set_xy(25, 25)
             pdf.multi_cell(160, 6, text)
+            if logo:
+                pdf.image(scanned_page("Logo", dpi=20), x=170, y=5, w=21, h=30)
         else:
             pdf.image(scanned_page(text, dpi=dpi), x=0, y=0, w=A4_MM[0], h=A4_MM[1])
+        if header:
+            pdf.set_xy(25, 8)
+            pdf.cell(160, 5, header)
     return bytes(pdf.output())

@@ -77,6 +77,21 @@ def test_only_the_scanned_page_of_a_mixed_pdf_is_read_and_progress_is_told_per_p
     assert "capybara" in parsed.text and "This handbook covers subsistence" in parsed.text
 
 
+def test_a_scan_with_a_typed_stamp_on_top_is_still_read_by_ocr():
+    """A scanner's stamp (a text layer of a few dozen characters) over a full-page picture is a scan."""
+    stamp = "Received 3 March 2026 - Finance registry ref 4471"
+    parsed = parse(make_scanned_pdf([SCAN], header=stamp), "stamped.pdf")
+    assert parsed.metadata == {"ocr_pages": [1]}
+    assert "capybara allowance" in parsed.text
+
+
+def test_a_short_typed_page_with_a_logo_is_not_a_scan(no_tesseract):
+    """A cover page with a title and a small picture keeps its text layer: Tesseract is not started."""
+    parsed = parse(make_scanned_pdf(["Travel handbook 2026: subsistence"], typed=(1,), logo=True), "cover.pdf")
+    assert parsed.metadata == {}
+    assert "Travel handbook" in parsed.text
+
+
 def test_a_pdf_with_a_text_layer_is_not_read_by_ocr(no_tesseract):
     """Tesseract is never started for a PDF whose pages all have text: it could not be, here."""
     calls = []

@@ -122,6 +122,21 @@ def test_tesseract_runs_on_one_thread_unless_the_environment_says(monkeypatch):
     assert seen == ["1", "2"]
 
 
+def test_a_pdf_pdfium_cannot_open_keeps_its_text_layer(monkeypatch):
+    """pypdf and PDFium read PDFs differently: one PDFium refuses keeps the text pypdf found, and only
+    a PDF with no text at all is refused, as damaged."""
+
+    def refuse(data):
+        raise ParseError("corrupt", "The PDF's scanned pages could not be drawn: it looks damaged (PdfiumError).")
+
+    monkeypatch.setattr(ocr, "_open", refuse)
+    parsed = parse(make_scanned_pdf([TYPED, SCAN], typed=(1,)), "mixed.pdf")
+    assert parsed.metadata == {} and "handbook" in parsed.text
+    with pytest.raises(ParseError) as caught:
+        parse(make_scanned_pdf([SCAN]), "scan.pdf")
+    assert caught.value.code == "corrupt"
+
+
 # --- Bad input -----------------------------------------------------------------------------------------
 
 

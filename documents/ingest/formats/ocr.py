@@ -64,13 +64,20 @@ def _open(data: bytes):
 
 
 def find_scans(data: bytes, texts: list[str]) -> list[int]:
-    """The indexes of the pages to read by OCR, given each page's text layer."""
+    """The indexes of the pages to read by OCR, given each page's text layer. A PDF that pypdf reads
+    but PDFium cannot open keeps its text layer and is not read by OCR (its pages cannot be drawn);
+    with no text layer either, it is refused as damaged."""
     candidates = [i for i, text in enumerate(texts) if visible_chars(text) < STAMP_CHARS]
     if not candidates:
         return []
+    try:
+        document = _open(data)
+    except ParseError:
+        if any(visible_chars(text) for text in texts):
+            return []
+        raise
     import pypdfium2.raw as pdfium_c
 
-    document = _open(data)
     try:
         return [i for i in candidates if _is_scan(document[i], visible_chars(texts[i]), pdfium_c)]
     finally:

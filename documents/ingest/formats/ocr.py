@@ -85,18 +85,17 @@ def find_scans(data: bytes, texts: list[str]) -> list[int]:
 
 
 def _is_scan(page, chars: int, pdfium_c) -> bool:
-    drawn = False
+    if chars < NO_TEXT_CHARS:  # anything drawn at all: stop at the first picture or path
+        drawn = (pdfium_c.FPDF_PAGEOBJ_IMAGE, pdfium_c.FPDF_PAGEOBJ_PATH, pdfium_c.FPDF_PAGEOBJ_SHADING)
+        return next(iter(page.get_objects(filter=drawn)), None) is not None
     width, height = page.get_size()
+    if width * height <= 0:
+        return False
     covered = 0.0
-    for item in page.get_objects():
-        if item.type in (pdfium_c.FPDF_PAGEOBJ_IMAGE, pdfium_c.FPDF_PAGEOBJ_PATH, pdfium_c.FPDF_PAGEOBJ_SHADING):
-            drawn = True
-        if item.type == pdfium_c.FPDF_PAGEOBJ_IMAGE:
-            left, bottom, right, top = item.get_bounds()
-            covered += max(0.0, min(right, width) - max(left, 0.0)) * max(0.0, min(top, height) - max(bottom, 0.0))
-    if chars < NO_TEXT_CHARS:
-        return drawn
-    return width * height > 0 and covered / (width * height) >= PICTURE_COVER
+    for item in page.get_objects(filter=(pdfium_c.FPDF_PAGEOBJ_IMAGE,)):
+        left, bottom, right, top = item.get_bounds()
+        covered += max(0.0, min(right, width) - max(left, 0.0)) * max(0.0, min(top, height) - max(bottom, 0.0))
+    return covered / (width * height) >= PICTURE_COVER
 
 
 def _not_installed() -> ParseError:

@@ -293,6 +293,11 @@ def test_the_curator_sees_ocr_progress_while_parsing(make_collection, curator, c
     detail = client.get(reverse("documents:version", args=[version.pk])).content.decode()
     assert "Recognising text from scanned pages: 3 of 12" in detail
     assert "of 12 chunks" not in detail
+    # Failed part-way through its scans: no chunks, so the page count is not shown as chunks embedded.
+    version.chunks.all().delete()
+    DocumentVersion.objects.filter(pk=version.pk).update(status=VersionStatus.FAILED, error="Page 4 took too long.")
+    detail = client.get(reverse("documents:version", args=[version.pk])).content.decode()
+    assert "Page 4 took too long." in detail and "of 12 chunks" not in detail
 
 
 def test_a_retry_starts_its_page_count_afresh(make_collection, curator):

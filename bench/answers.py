@@ -25,6 +25,7 @@ import argparse
 import io
 import json
 import os
+import pickle
 import platform
 import sys
 import time
@@ -41,6 +42,8 @@ SETS = [
     "bench/questions-answerable-extra.jsonl",
     "bench/questions-followups.jsonl",
     "bench/questions-negative.jsonl",
+    "bench/questions-heldout.jsonl",
+    "bench/questions-heldout2.jsonl",
 ]
 
 
@@ -97,11 +100,41 @@ def claim_check_rates(claims: list[tuple]) -> dict:
     }
 
 
+def dump_row(set_name: str, record: dict, turns: list, out, model, names: dict) -> dict:
+    """What the gate saw for one question (its vector embedded again), and how the answer did."""
+    from assistant.core.condense import follow_up_subject
+    from assistant.management.commands.evaluate_answers import answer_holds
+    from assistant.models import Status
+    from documents.embeddings import get_embedder
+    from documents.retrieval import clean_query
+
+    subject = follow_up_subject(record["question"], turns)
+    query = clean_query(out.condensed)
+    answered = out.status == Status.COMPLETE
+    cited = {names.get(s.document_id) for s in out.sources if s.n in out.cited}
+    return {
+        "set": set_name,
+        "record": record,
+        "question": record["question"] if subject else out.condensed,
+        "subject": subject,
+        "vector": get_embedder().embed_query(query) if query else None,
+        "sources": out.sources,
+        "docs": [names.get(s.document_id) for s in out.sources],
+        "coverage": out.coverage,
+        "answered": answered,
+        "holds": answered and bool(record.get("answer_quote")) and answer_holds(out.text, record["answer_quote"]),
+        "doc_cited": answered and record.get("doc") in cited,
+    }
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--corpus", type=Path, default=harness.CORPUS)
     parser.add_argument("--keep", action="store_true", help="keep the database at the end")
     parser.add_argument("--reuse", action="store_true", help="reuse a kept database (else ingest afresh)")
+    parser.add_argument(
+        "--dump", type=Path, help="pickle each question's evidence inputs here (to study the gate offline)"
+    )
     args = parser.parse_args()
     harness.setup_django(DB_NAME)
     if not args.reuse:
@@ -131,6 +164,7 @@ def main() -> int:
     command = ev.Command()
     sets, rows, evidence_ms = {}, [], []
     claims: list[tuple[str, object, object]] = []  # (a true sentence, its passage, a passage of another document)
+    dumped: list[dict] = []
     for pattern in SETS:
         path = ROOT / pattern.format(corpus=args.corpus)
         records = ev.read_questions(path)
@@ -151,6 +185,8 @@ def main() -> int:
                 if record.get("doc"):
                     claims.extend(claim_pairs(record["answer_quote"], out.sources, names))
                 results.append((record, out, ms))
+                if args.dump:
+                    dumped.append(dump_row(path.name, record, turns, out, model, names))
                 rows.append((path.name, record.get("doc") is not None, out.coverage))
             transaction.set_rollback(True)
         metrics, _ = command._score(results, names, show=False)
@@ -164,7 +200,11 @@ def main() -> int:
         threshold = round(base + step / 100, 2)
 
         def answers(evidence: dict, threshold: float = threshold) -> bool:
-            return evidence.get("score", 0) >= threshold and evidence.get("best_unit", 0) >= gate.min_best_unit
+            return (
+                evidence.get("score", 0) >= threshold
+                and evidence.get("best_unit", 0) >= gate.min_best_unit
+                and evidence.get("slot_filled") is not False
+            )
 
         point = {"threshold": threshold}
         positives = [r for r in rows if r[1]]
@@ -175,6 +215,19 @@ def main() -> int:
         point["answered:all"] = round(sum(answers(r[2]) for r in positives) / len(positives), 3)
         point["refused:all"] = round(sum(not answers(r[2]) for r in negatives) / len(negatives), 3)
         curve.append(point)
+    if args.dump:
+        from documents.models import Chunk
+        from documents.vocabulary import word_shares
+
+        chunks = [
+            (text, heading, units, None if vectors is None else bytes(vectors), doc)
+            for text, heading, units, vectors, doc in Chunk.objects.filter(
+                version__document__collection=collection
+            ).values_list("text", "heading_path", "units", "unit_vectors", "version__document__source_name")
+        ]
+        with args.dump.open("wb") as f:
+            pickle.dump({"rows": dumped, "weights": word_shares(), "chunks": chunks}, f)
+        log(f"dumped {len(dumped)} questions to {args.dump}")
     check = claim_check_rates(claims)
     with connection.cursor() as cursor:
         cursor.execute("SELECT version()")

@@ -516,7 +516,7 @@ HUMPHREY_ANSWER_MIN_UNIT_SIMILARITY: float = _float(
     "HUMPHREY_ANSWER_MIN_UNIT_SIMILARITY", 0.3
 )  # best sentence's cosine below which a question is never answered, whatever its words
 HUMPHREY_ANSWER_SLOT_UNITS: int = _int(
-    "HUMPHREY_ANSWER_SLOT_UNITS", 3, minimum=0
+    "HUMPHREY_ANSWER_SLOT_UNITS", 2, minimum=0
 )  # asking for an amount, a length of time, a count: not covered unless one of this many best units has one
 HUMPHREY_ANSWER_CHECK_MIN_WORDS: float = _float(
     "HUMPHREY_ANSWER_CHECK_MIN_WORDS", 0.5

@@ -127,6 +127,7 @@ def gate_settings() -> GateSettings:
         unit_weight=settings.HUMPHREY_ANSWER_UNIT_WEIGHT,
         passage_weight=settings.HUMPHREY_ANSWER_PASSAGE_WEIGHT,
         min_best_unit=settings.HUMPHREY_ANSWER_MIN_UNIT_SIMILARITY,
+        slot_units=settings.HUMPHREY_ANSWER_SLOT_UNITS,
     )
 
 

@@ -12,10 +12,12 @@ from assistant.core.evidence import (
     CheckSettings,
     GateSettings,
     Weights,
+    asked_slot,
     check_claims,
     citing_sentences,
     claim_notes,
     coverage,
+    fills,
     missing_words,
     question_terms,
     score_units,
@@ -173,6 +175,81 @@ def test_coverage_needs_a_unit_close_in_meaning_as_well_as_the_words():
     assert near.covered and near.best_unit > 0.3
     assert not away.covered and away.best_unit < 0.3
     assert not coverage(question=question, vector=None, sources=[], weights=Weights(), gate=gate).covered
+
+
+SICK_PAY = """Statutory Sick Pay (SSP) is paid by your employer if you are too ill to work.
+You must tell your employer you are sick within the time limit they set. SSP is not paid for the first three days.
+Your employer may pay contractual sick pay on top of SSP."""
+
+
+def test_a_question_asking_for_a_detail_is_read_from_its_wording():
+    """The kind of detail a question asks for comes from its wording; "what is" and "can I" ask none."""
+    assert asked_slot("What is the current weekly rate of Statutory Sick Pay?") == "money"
+    assert asked_slot("ssp weekly rate") == "money"
+    assert asked_slot("How much paternity leave can I take?") == "duration"
+    assert asked_slot("how much notice do i need to give for annual leave") == "duration"
+    assert asked_slot("How long can a career break last?") == "duration"
+    assert asked_slot("within how many hours?") == "duration"
+    assert asked_slot("How many members should an ethics committee have?") == "count"
+    assert asked_slot("by what time do I have to ring my manager?") == "time"
+    assert asked_slot("What's the phone number for the service desk?") == "phone"
+    for question in ("What is model drift?", "Can I use WhatsApp for work?", "Is it fine to print at home?"):
+        assert asked_slot(question) is None
+    assert fills("money", "SMP is paid at 90% of earnings") and fills("money", "earn at least £113 a week")
+    assert fills("money", "Compensation can be up to 4 weeks’ pay") and not fills("money", "SSP is paid by employers")
+    assert fills("duration", "within 14 days of the request") and fills(
+        "duration", "The process can take several weeks"
+    )
+    assert not fills("duration", "Leave must be booked in advance")
+    assert fills("count", "up to 10 KIT days") and fills("count", "an ethics committee of five members")
+    assert fills("time", "by 10am") and not fills("time", "on the first day")
+    assert fills("phone", "Tel: 0800 917 5148") and not fills("phone", "28 days")
+
+
+def test_a_question_asking_for_a_detail_the_best_units_lack_is_not_covered():
+    """Guidance that names SSP but gives no figure does not cover "what is the weekly rate of SSP?",
+    however close in words and meaning; the same question over a passage with the figure is covered,
+    and a question asking no detail is decided as before. ``slot_units`` 0 turns the check off."""
+    question = "What is the weekly rate of Statutory Sick Pay?"
+    gate = GateSettings(min_score=0.0, min_best_unit=0.0)
+    vector = FAKE.embed_query(question)
+    named = coverage(question=question, vector=vector, sources=[source(1, SICK_PAY)], weights=Weights(), gate=gate)
+    assert (named.slot, named.slot_filled, named.covered) == ("money", False, False)
+    assert named.as_dict()["slot"] == "money" and named.as_dict()["slot_filled"] is False
+    figure = SICK_PAY + "\nThe weekly rate of Statutory Sick Pay is £118.75."
+    given = coverage(question=question, vector=vector, sources=[source(1, figure)], weights=Weights(), gate=gate)
+    assert (given.slot, given.slot_filled, given.covered) == ("money", True, True)
+    off = coverage(
+        question=question,
+        vector=vector,
+        sources=[source(1, SICK_PAY)],
+        weights=Weights(),
+        gate=GateSettings(min_score=0.0, min_best_unit=0.0, slot_units=0),
+    )
+    assert off.covered and off.slot is None
+    plain = coverage(
+        question="Who pays Statutory Sick Pay?",
+        vector=vector,
+        sources=[source(1, SICK_PAY)],
+        weights=Weights(),
+        gate=gate,
+    )
+    assert plain.covered and plain.slot is None and plain.slot_filled is None
+
+
+def test_a_detail_in_a_table_row_or_list_item_counts_with_its_header_or_lead_in():
+    """A table row holding the figure fills the slot (its header row read with it), as a list item does."""
+    gate = GateSettings(min_score=0.0, min_best_unit=0.0)
+    question = "What is the mileage rate for a motorcycle?"
+    rates = coverage(
+        question=question, vector=FAKE.embed_query(question), sources=[source(1, RATES)], weights=Weights(), gate=gate
+    )
+    assert (rates.slot, rates.slot_filled, rates.covered) == ("money", True, True)
+    question = "How long do I have to report a lost laptop?"
+    devices = coverage(
+        question=question, vector=FAKE.embed_query(question), sources=[source(1, DEVICES)], weights=Weights(), gate=gate
+    )
+    assert (devices.slot, devices.slot_filled, devices.covered) == ("duration", True, True)
 
 
 def test_the_claim_check_marks_unsupported_and_uncited_sentences():

@@ -1,12 +1,14 @@
 """How well passages answer a question, unit by unit: the evidence behind every answer decision.
 
-Plain Python and NumPy, no Django, a module per job (``words``, ``units``, ``coverage``, ``quotes``,
+Plain Python and NumPy, no Django, a module per job (``words``, ``units``, ``slots``, ``coverage``, ``quotes``,
 ``claims``). Three callers share it:
 
 - the **coverage gate** (``coverage``): does the guidance the person may read cover the question at
   all? Decided before any model is called, from how much of the question's content (its rarer
   words, names, numbers and codes) the best passages contain and how close in meaning the best
-  single unit (sentence, list item, table row) is, not from one passage cosine;
+  single unit (sentence, list item, table row) is, not from one passage cosine; and, for a question
+  asking for a detail (an amount, a length of time, a count: ``slots``), whether the best units
+  hold one;
 - the **extractive answerer** (``select_units``): the units that answer, by meaning and by the
   question's own words, with the context each needs;
 - the **claim check** (``check_claims``): each sentence of a model's answer against the passages it
@@ -20,11 +22,13 @@ of chunks containing it; rarer words count for more, as in IDF).
 from .claims import CheckSettings, ClaimCheck, check_claims, citing_sentences, claim_notes, split_sentences
 from .coverage import Coverage, GateSettings, coverage
 from .quotes import Quote, render_units, select_units
+from .slots import asked_slot, fills
 from .units import ScoredUnit, UnitScoring, score_units, unit_text
 from .words import STOP_WORDS, Weights, missing_words, question_terms, spelt_out, stem, terms
 
 __all__ = [
     "STOP_WORDS", "CheckSettings", "ClaimCheck", "Coverage", "GateSettings", "Quote", "ScoredUnit", "UnitScoring",
-    "Weights", "check_claims", "citing_sentences", "claim_notes", "coverage", "missing_words", "question_terms",
-    "render_units", "score_units", "select_units", "spelt_out", "split_sentences", "stem", "terms", "unit_text",
+    "Weights", "asked_slot", "check_claims", "citing_sentences", "claim_notes", "coverage", "fills", "missing_words",
+    "question_terms", "render_units", "score_units", "select_units", "spelt_out", "split_sentences", "stem", "terms",
+    "unit_text",
 ]  # fmt: skip

@@ -5,7 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from ..types import Source
-from .units import ScoredUnit, _unit_matrix, score_units
+from .slots import asked_slot, fills
+from .units import ScoredUnit, _unit_matrix, score_units, unit_text
 from .words import Weights, _has, _word_share, question_terms, terms
 
 
@@ -21,6 +22,8 @@ class Coverage:
     best_passage: float  # best passage's cosine (the retrieval vector channel)
     agree: bool  # the vector channel's best passage also matched the question's words
     score: float  # the combined evidence the verdict compares with the threshold
+    slot: str | None = None  # the kind of detail the question asks for ("money", "duration"...), if any
+    slot_filled: bool | None = None  # whether one of the best units holds a detail of that kind
 
     def as_dict(self) -> dict:
         return {
@@ -32,6 +35,8 @@ class Coverage:
             "best_unit": round(self.best_unit, 3),
             "best_passage": round(self.best_passage, 3),
             "agree": self.agree,
+            "slot": self.slot,
+            "slot_filled": self.slot_filled,
         }
 
 
@@ -40,7 +45,9 @@ class GateSettings:
     """The coverage gate's weights and thresholds (``HUMPHREY_ANSWER_*`` settings; docs/answers.md).
 
     evidence = words_weight x words + unit_weight x best unit's cosine + passage_weight x best
-    passage's cosine. Covered when evidence >= ``min_score`` and the best unit >= ``min_best_unit``."""
+    passage's cosine. Covered when evidence >= ``min_score`` and the best unit >= ``min_best_unit``,
+    and, for a question asking for a detail (an amount, a length of time, a count...), when one of the
+    ``slot_units`` best units holds a detail of that kind (0: not checked)."""
 
     min_score: float = 0.5
     words_weight: float = 0.2
@@ -48,10 +55,24 @@ class GateSettings:
     passage_weight: float = 0.15
     min_best_unit: float = 0.3
     top_passages: int = 3  # passages whose words and units are counted
+    slot_units: int = 2  # best units searched for the detail a question asks for (0: not checked)
 
 
 def _passage_terms(source: Source) -> set[str]:
     return set(terms(source.text)) | set(terms(source.heading_path)) | set(terms(source.document_title))
+
+
+def _slot_filled(slot: str, scored: list[ScoredUnit], units: int) -> bool:
+    """Whether one of the ``units`` best units (each with the unit it needs before it: a table row's
+    header, a list item's lead-in) holds a detail of the kind ``slot``."""
+    for unit in scored[:units]:
+        text = unit_text(unit.source, unit.index)
+        context = unit.source.units[unit.index][3]
+        if context >= 0:
+            text = unit_text(unit.source, context) + " " + text
+        if fills(slot, text):
+            return True
+    return False
 
 
 def coverage(
@@ -89,4 +110,8 @@ def coverage(
     else:  # words alone (keyword-only retrieval, or units not embedded yet)
         score = words
         covered = score >= gate.min_score
-    return Coverage(covered, words, words_union, missing, best_unit, best_passage, agree, score)
+    slot = asked_slot(question) if gate.slot_units > 0 and scored else None
+    slot_filled = _slot_filled(slot, scored, gate.slot_units) if slot else None
+    if slot_filled is False:  # it asks for a figure, a length of time...: the units that answer best hold none
+        covered = False
+    return Coverage(covered, words, words_union, missing, best_unit, best_passage, agree, score, slot, slot_filled)

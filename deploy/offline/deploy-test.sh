@@ -65,6 +65,11 @@ for base in python:3.11-slim redis:7-alpine caddy:2 pgvector/pgvector:pg16; do
   docker image inspect "$base" >/dev/null 2>&1 && continue
   timeout 30 docker pull -q "$base" >/dev/null 2>&1 || missing=1
 done
+# The image is built with no network, so its base must already carry Tesseract (the python stand-in
+# does, and says so in a label); a pulled python:3.11-slim does not, so the stand-in is made instead.
+if [ "$(docker image inspect -f '{{index .Config.Labels "org.humphrey.stand-in.ocr"}}' python:3.11-slim 2>/dev/null)" != tesseract ]; then
+  missing=1
+fi
 if [ $missing = 1 ]; then
   log "base images cannot be pulled: making stand-ins from Debian packages"
   # The stand-ins' Dockerfiles run apt-get: the private engine has no bridge, so they build on the host's network.

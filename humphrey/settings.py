@@ -422,7 +422,7 @@ HUMPHREY_INGEST_STALE_SECONDS: int = _int(
     "HUMPHREY_INGEST_STALE_SECONDS", 300, minimum=1
 )  # an ingesting version silent this long may be retried
 
-# OCR of scanned PDF pages (Tesseract; docs/sources.md).
+# OCR of scanned PDF pages (Tesseract; docs/ocr.md).
 HUMPHREY_OCR: bool = _bool("HUMPHREY_OCR", True)  # read pages with no text layer by OCR (needs tesseract)
 HUMPHREY_OCR_LANGUAGES: str = env.str(
     "HUMPHREY_OCR_LANGUAGES", default="eng"

@@ -1,4 +1,4 @@
-"""Ingestion: parse -> chunk -> store -> embed -> publish one version, and re-embedding.
+"""Ingestion: parse -> chunk -> store -> embed -> publish one version (re-embedding: ``reembed``).
 
 ``version_ingest`` runs in a worker (queued by ``documents.tasks.version_ingest_task``, or inline by
 ``ingest --wait``): parse -> chunk -> store chunks unsearchable -> embed in batches (progress and a
@@ -31,18 +31,17 @@ from dataclasses import dataclass
 import numpy
 from django.conf import settings
 from django.db import transaction
-from django.db.models import Q
 from django.utils import timezone
 
 from audit.actions import Action
 from audit.services import audit_record
 from humphrey.metrics import INGESTION_FAILURES
 
-from ..embeddings import embedder_max_marking, embedding_refusal, embeds_marking, get_embedder
+from ..embeddings import embedder_max_marking, embedding_refusal, get_embedder
 from ..lifecycle import RUNNING, document_searchable_refresh, version_is_stale
-from ..models import Chunk, Collection, Document, DocumentVersion, Marking, VersionStatus
+from ..models import Chunk, Collection, Document, DocumentVersion, VersionStatus
 from ..subjects import audit_subject
-from .chunk import chunk_document, chunk_embed_text
+from .chunk import chunk_document
 from .formats.word import docx_review_by
 from .parse import CONTENT_TYPES, OcrOptions, ParseError, ParseLimits, parse
 from .types import ChunkDraft, ParsedDocument, review_date_value
@@ -389,64 +388,4 @@ def version_ingest(version_id: int) -> IngestOutcome:
         chunks=len(chunks),
         embedded=len(pending),
         reused=reused,
-    )
-
-
-def chunks_reembed(*, batch_size: int | None = None, progress=None) -> int:
-    """Re-embed every chunk whose vector came from another model than the configured one.
-
-    Works from the stored text: title + heading path + text, as the chunker builds it. Each batch
-    commits on its own, so an interrupted run resumes where it stopped. Returns the number done.
-    Chunks of collections marked above the embedder's ceiling are left as they are
-    (``chunks_reembed_refused`` counts them).
-    """
-    embedder = get_embedder()
-    model_id = embedder.model_id
-    batch_size = batch_size or settings.HUMPHREY_INGEST_BATCH
-    # Filtered by the collections' markings as they are at each batch (one may be raised meanwhile).
-    todo = _reembed_todo(model_id).filter(collection__marking__in=_embeddable_markings())
-    done = 0
-    while True:
-        batch = list(todo.select_related("version__document").order_by("pk")[:batch_size])
-        if not batch:
-            return done
-        texts = []
-        for chunk in batch:
-            title = chunk.version.title or chunk.version.document.title
-            path = tuple(p for p in chunk.heading_path.split(HEADING_SEPARATOR) if p)
-            texts.append(chunk_embed_text(title, path, chunk.text))
-        vectors = embedder.embed_documents(texts)
-        for chunk, vector, text in zip(batch, vectors, texts, strict=True):
-            chunk.embedding = vector
-            chunk.embedding_model = model_id
-            chunk.embed_sha256 = _embed_hash(text)
-        chunk_units_embed(batch, embedder)
-        with transaction.atomic():
-            Chunk.objects.bulk_update(batch, ["embedding", "embedding_model", "embed_sha256", "units", "unit_vectors"])
-        done += len(batch)
-        if progress is not None:
-            progress(len(batch))
-
-
-def _reembed_todo(model_id: str):
-    return Chunk.objects.filter(
-        ~Q(embedding_model=model_id) | Q(embedding__isnull=True) | Q(unit_vectors__isnull=True)
-    ).exclude(version__status__in=[VersionStatus.QUEUED, *RUNNING])
-
-
-def _embeddable_markings() -> list[str]:
-    return [m for m in Marking.values if embeds_marking(m)]
-
-
-def chunks_reembed_refused() -> tuple[int, str]:
-    """How many chunks ``chunks_reembed`` leaves because their collection is above the embedder's
-    ceiling, and why ("" when none)."""
-    todo = _reembed_todo(get_embedder().model_id).exclude(collection__marking__in=_embeddable_markings())
-    count = todo.count()
-    if not count:
-        return 0, ""
-    markings = " and ".join(sorted(set(todo.values_list("collection__marking", flat=True)), key=Marking.rank))
-    return count, (
-        f"{count} chunk(s) are in {markings} collections; the embedding endpoint is approved up to "
-        f"{embedder_max_marking()}, so they are not sent to it."
     )

@@ -10,13 +10,8 @@ Inside the documents app, import from those modules. This package re-exports the
 commands, tests and benches import from ``documents.services``, so they need not know the rooms.
 """
 
-from ..ingest.pipeline import (
-    IngestOutcome,
-    chunk_units_embed,
-    chunks_reembed,
-    chunks_reembed_refused,
-    version_ingest,
-)
+from ..ingest.pipeline import IngestOutcome, chunk_units_embed, version_ingest
+from ..ingest.reembed import chunks_reembed, chunks_reembed_refused
 from ..lifecycle import RUNNING, version_is_stale
 from .collections import collection_create, collection_grant, collection_retire, collection_revoke, collection_update
 from .documents import document_retire, document_upload, version_can_retry, version_retry

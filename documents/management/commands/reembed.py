@@ -8,7 +8,7 @@ from django.core.management.base import BaseCommand
 from django.db.models import Q
 
 from documents.embeddings import get_embedder
-from documents.ingest.pipeline import chunks_reembed, chunks_reembed_refused
+from documents.ingest.reembed import chunks_reembed, chunks_reembed_refused
 from documents.models import Chunk
 
 

@@ -147,6 +147,7 @@ from documents.models import DocumentVersion
 print(DocumentVersion.objects.filter(status='ready').count())" | tail -1)
 [ "${ready:-0}" -gt 0 ] || { log "no document version ready"; exit 1; }
 log "worker ingested the sample collection: $ready versions ready"
+compose exec -T worker python manage.py shell -v0 < deploy/offline/ocr_check.py | tail -1
 
 # --- chat, audit, a web process killed -------------------------------------------------------------------
 smoke chat --email smoke@example.gov.uk

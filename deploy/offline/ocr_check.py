@@ -1,7 +1,9 @@
 """Run in the image by deploy-test.sh (manage.py shell < this): a scanned page, made here, read by OCR."""
 
 import io
+
 from PIL import Image, ImageDraw, ImageFont
+
 from documents.ingest.parse import parse
 from documents.ingest.pipeline import parse_limits
 

@@ -219,6 +219,7 @@ class Reader:
                 base_path = linked.get("base_path") if isinstance(linked, dict) else None
                 if isinstance(base_path, str) and base_path.startswith("/"):
                     keys.append(base_path)
+            keys += govuk_attachments(content)
         return keys
 
     def _govuk_content(self, path: str) -> dict | None:
@@ -268,7 +269,7 @@ class Reader:
         kind = self.source.kind
         if kind == SourceKind.FOLDER:
             return self._read_file(item, force)
-        if kind == SourceKind.GOVUK:
+        if kind == SourceKind.GOVUK and not item.key.startswith(("http://", "https://")):
             return self._read_govuk(item)
         return self._read_web(item, force)
 
@@ -320,6 +321,25 @@ class Reader:
         except OSError as exc:
             return Read("error", detail=f"{item.key} cannot be read ({exc.strerror or type(exc).__name__}).")
         return Read("content", data=data, filename=folder_name(item.key), stamp=stamp)
+
+
+def govuk_attachments(content: dict) -> list[str]:
+    """A publication's attachments that are guidance in their own right: its HTML publications (GOV.UK
+    paths, read from the Content API) and its files in a format we read (their addresses, read as web
+    items). Much GOV.UK guidance is published this way, the page itself holding only a summary."""
+    details = content.get("details") if isinstance(content.get("details"), dict) else {}
+    found: list[str] = []
+    for attachment in details.get("attachments") or []:
+        if not isinstance(attachment, dict) or not isinstance(attachment.get("url"), str):
+            continue
+        url = attachment["url"]
+        parts = urlsplit(url)
+        if attachment.get("attachment_type") == "html" or attachment.get("content_type") == "text/html":
+            if parts.hostname in (None, "www.gov.uk") and parts.path.startswith("/"):
+                found.append(parts.path)
+        elif attachment.get("content_type") in _WEB_EXTENSIONS and parts.scheme in ("http", "https"):
+            found.append(url)
+    return found
 
 
 def govuk_html(content: dict) -> bytes:

@@ -19,6 +19,7 @@ from documents.ingest.pipeline import version_ingest
 from documents.models import Document, RunOutcome, Source, SourceItem, SourceKind
 from documents.services.sources import source_add, source_remove, source_update
 from documents.sources.sync import source_schedule_all, source_sync, source_sync_scheduled
+from tests.documents.files import make_pdf
 from tests.documents.sources_server import Page, SourceServer
 
 
@@ -170,17 +171,48 @@ def test_govuk_content_api_paths(make_collection, curator, reader, server, setti
             "details": {"body": "<p>Book the narwhal fare.</p>"},
         },
     )
-    source = _add(
-        collection, SourceKind.GOVUK, "/working-from-home\nhttps://www.gov.uk/government/collections/travel", curator
+    # A publication whose guidance is in its attachments: an HTML publication and a PDF.
+    server.pages["/media/expenses.pdf"] = Page(
+        make_pdf(["The bandicoot expenses limit is 40 pounds."], title="Expenses"), content_type="application/pdf"
     )
-    assert source.location == "/working-from-home\n/government/collections/travel"
+    server.govuk(
+        "/government/publications/expenses",
+        {
+            "title": "Expenses policy",
+            "document_type": "policy_paper",
+            "details": {
+                "body": "<p>Read the attachments.</p>",
+                "attachments": [
+                    {"attachment_type": "html", "url": "https://www.gov.uk/government/publications/expenses/rules"},
+                    {
+                        "attachment_type": "file",
+                        "content_type": "application/pdf",
+                        "url": server.url("/media/expenses.pdf"),
+                    },
+                    {"attachment_type": "file", "content_type": "application/zip", "url": server.url("/media/x.zip")},
+                ],
+            },
+        },
+    )
+    server.govuk(
+        "/government/publications/expenses/rules",
+        {"title": "Expenses rules", "document_type": "html_publication", "details": {"body": "<p>The civet rule.</p>"}},
+    )
+    source = _add(
+        collection,
+        SourceKind.GOVUK,
+        "/working-from-home\nhttps://www.gov.uk/government/collections/travel\n/government/publications/expenses",
+        curator,
+    )
+    assert source.location == "/working-from-home\n/government/collections/travel\n/government/publications/expenses"
     run = _sync(source)
-    assert (run.outcome, run.added) == (RunOutcome.OK, 3), run.changes
+    assert (run.outcome, run.added) == (RunOutcome.OK, 6), run.changes
+    assert _found(reader, "bandicoot expenses limit", "bandicoot") and _found(reader, "civet rule", "civet")
     (passage,) = _found(reader, "axolotl allowance", "axolotl")[:1]
     assert passage.document_title == "Working from home" and "Eligibility" in passage.text
     assert Document.objects.get(pk=passage.document_id).origin_url == "https://www.gov.uk/working-from-home"
     assert _found(reader, "narwhal fare", "narwhal")  # a document the collection page links
-    assert _sync(source, hours=1).unchanged == 3
+    assert _sync(source, hours=1).unchanged == 6
     server.govuk("/guidance/rail", {"title": "Rail travel", "withdrawn_notice": {"explanation": "Replaced."}})
     assert _sync(source, hours=2).missing == 1
 

@@ -44,6 +44,7 @@ SETS = [
     "bench/questions-negative.jsonl",
     "bench/questions-heldout.jsonl",
     "bench/questions-heldout2.jsonl",
+    "bench/questions-heldout3.jsonl",
 ]
 
 

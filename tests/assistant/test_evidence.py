@@ -12,6 +12,7 @@ from assistant.core.evidence import (
     CheckSettings,
     GateSettings,
     Weights,
+    asked_about,
     asked_slot,
     check_claims,
     citing_sentences,
@@ -235,6 +236,31 @@ def test_a_question_asking_for_a_detail_the_best_units_lack_is_not_covered():
         gate=gate,
     )
     assert plain.covered and plain.slot is None and plain.slot_filled is None
+
+
+def test_a_detail_about_something_else_does_not_count():
+    """ "How many days of jury service leave?" over guidance giving days of annual leave: a number of
+    days is there, but not about jury service, so not covered; the annual leave question is."""
+    assert asked_about("How many weeks of neonatal care leave am I entitled to?") == tuple(terms("neonatal care leave"))
+    assert asked_about("How many days' special leave can I get?") == tuple(terms("special leave"))
+    assert asked_about("how many times can I change my notice?") == ()
+    assert asked_about("How long is the probation period?") == ()
+    gate = GateSettings(min_score=0.0, min_best_unit=0.0)
+    verdicts = {}
+    for question in (
+        "How many days of annual leave do full-time staff get?",
+        "How many days of jury service leave do staff get?",
+    ):
+        verdicts[question] = coverage(
+            question=question,
+            vector=FAKE.embed_query(question),
+            sources=[source(1, LEAVE)],
+            weights=Weights(),
+            gate=gate,
+        )
+    annual, jury = verdicts.values()
+    assert (annual.slot, annual.slot_filled, annual.covered) == ("duration", True, True)
+    assert (jury.slot, jury.slot_filled, jury.covered) == ("duration", False, False)
 
 
 def test_a_detail_in_a_table_row_or_list_item_counts_with_its_header_or_lead_in():

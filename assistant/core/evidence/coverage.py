@@ -5,8 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from ..types import Source
-from .slots import asked_slot, fills
-from .units import ScoredUnit, _unit_matrix, score_units, unit_text
+from .slots import asked_about, asked_slot, fills
+from .units import ScoredUnit, _heading_text, _unit_matrix, score_units, unit_text
 from .words import Weights, _has, _word_share, question_terms, terms
 
 
@@ -47,7 +47,8 @@ class GateSettings:
     evidence = words_weight x words + unit_weight x best unit's cosine + passage_weight x best
     passage's cosine. Covered when evidence >= ``min_score`` and the best unit >= ``min_best_unit``,
     and, for a question asking for a detail (an amount, a length of time, a count...), when one of the
-    ``slot_units`` best units holds a detail of that kind (0: not checked)."""
+    ``slot_units`` best units holds a detail of that kind, about what the question counts ("how many
+    weeks of neonatal leave": "neonatal" too) (0: not checked)."""
 
     min_score: float = 0.5
     words_weight: float = 0.2
@@ -62,16 +63,24 @@ def _passage_terms(source: Source) -> set[str]:
     return set(terms(source.text)) | set(terms(source.heading_path)) | set(terms(source.document_title))
 
 
-def _slot_filled(slot: str, scored: list[ScoredUnit], units: int) -> bool:
+def _slot_filled(slot: str, about: tuple[str, ...], scored: list[ScoredUnit], units: int) -> bool:
     """Whether one of the ``units`` best units (each with the unit it needs before it: a table row's
-    header, a list item's lead-in) holds a detail of the kind ``slot``."""
+    header, a list item's lead-in) holds a detail of the kind ``slot``, about every word of ``about``
+    (in the unit, that context, its heading or its document's title)."""
     for unit in scored[:units]:
-        text = unit_text(unit.source, unit.index)
-        context = unit.source.units[unit.index][3]
+        source = unit.source
+        text = unit_text(source, unit.index)
+        context = source.units[unit.index][3]
         if context >= 0:
-            text = unit_text(unit.source, context) + " " + text
-        if fills(slot, text):
-            return True
+            text = unit_text(source, context) + " " + text
+        if not fills(slot, text):
+            continue
+        if about:
+            where = " ".join((text, _heading_text(source, unit.index), source.heading_path, source.document_title))
+            held = set(terms(where))
+            if not all(_has(t, held) for t in about):
+                continue
+        return True
     return False
 
 
@@ -111,7 +120,7 @@ def coverage(
         score = words
         covered = score >= gate.min_score
     slot = asked_slot(question) if gate.slot_units > 0 and scored else None
-    slot_filled = _slot_filled(slot, scored, gate.slot_units) if slot else None
+    slot_filled = _slot_filled(slot, asked_about(question), scored, gate.slot_units) if slot else None
     if slot_filled is False:  # it asks for a figure, a length of time...: the units that answer best hold none
         covered = False
     return Coverage(covered, words, words_union, missing, best_unit, best_passage, agree, score, slot, slot_filled)

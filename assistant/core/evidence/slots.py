@@ -7,6 +7,11 @@ gate's other evidence says "covered". What it lacks is the detail itself. When t
 wording asks for a kind of detail (``asked_slot``) and none of the units that best answer it holds
 one of that kind (``fills``), the guidance does not answer it (docs/answers.md, "Specific details").
 
+A detail of the right kind about something else does not count either: for "how many weeks of
+neonatal care leave?", a unit giving weeks of maternity leave holds a length of time but not
+"neonatal" (``asked_about``: what a "how many / how much" question counts must be in the unit, its
+context, its heading or its document's title).
+
 Read from the wording only, never from the corpus: the patterns are the English of the question
 ("how long", "how many weeks", "what rate", "phone number") and of an answer ("14 days", "£113",
 "90%", "0800 917 5148").
@@ -15,6 +20,8 @@ Read from the wording only, never from the corpus: the patterns are the English 
 from __future__ import annotations
 
 import re
+
+from .words import _WORD, STOP_WORDS, spelt_out, terms
 
 MONEY, DURATION, COUNT, TIME, PHONE = "money", "duration", "count", "time", "phone"
 
@@ -68,6 +75,27 @@ _FILLS = {
     TIME: re.compile(r"\b\d{1,2}(:\d\d)?\s?(am|pm|a\.m\.|p\.m\.)|\b\d{1,2}:\d\d\b|\b(noon|midday|midnight)\b"),
     PHONE: re.compile(r"(?<![\w.])\+?\d[\d ()-]{6,}\d\b"),
 }
+
+
+_HOW_MANY = re.compile(r"\bhow (many|much)\b(.*)")
+_LEADING = re.compile(rf"^(?:{_TIME_UNIT}|times|of|day's|week's|month's|year's)$")
+
+
+def asked_about(question: str) -> tuple[str, ...]:
+    """The content words (stemmed) of what a "how many / how much" question counts: "how many weeks
+    of neonatal care leave am I entitled to?" -> neonatal, care, leave; the words after "how many"
+    (a unit of time, "times" and "of" skipped) up to the first stop word. Empty for other questions."""
+    match = _HOW_MANY.search(spelt_out(question).lower().replace("’", "'"))
+    if not match:
+        return ()
+    out: list[str] = []
+    for word in _WORD.findall(match.group(2)):
+        if not out and _LEADING.match(word):
+            continue
+        if word in STOP_WORDS:
+            break
+        out.extend(terms(word))
+    return tuple(out)
 
 
 def asked_slot(question: str) -> str | None:

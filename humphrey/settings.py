@@ -518,6 +518,9 @@ HUMPHREY_ANSWER_MIN_UNIT_SIMILARITY: float = _float(
 HUMPHREY_ANSWER_SLOT_UNITS: int = _int(
     "HUMPHREY_ANSWER_SLOT_UNITS", 2, minimum=0
 )  # asking for an amount, a length of time, a count: not covered unless one of this many best units has one
+HUMPHREY_ANSWER_GATE_PASSAGES: int = _int(
+    "HUMPHREY_ANSWER_GATE_PASSAGES", 4, minimum=1
+)  # the best passages whose words and units the gate weighs
 HUMPHREY_ANSWER_CHECK_MIN_WORDS: float = _float(
     "HUMPHREY_ANSWER_CHECK_MIN_WORDS", 0.5
 )  # a model's sentence is supported by passage n if n holds this share of its words (rarer count more) ...

@@ -238,6 +238,24 @@ def test_a_question_asking_for_a_detail_the_best_units_lack_is_not_covered():
     assert plain.covered and plain.slot is None and plain.slot_filled is None
 
 
+def test_the_gate_weighs_the_top_four_passages_by_default():
+    """Retrieval often ranks the passage that answers fourth: its words count (``top_passages``, 4);
+    a fifth passage's do not."""
+    question = "How much annual leave do part-time staff get?"
+    others = [source(n, DEVICES) for n in (1, 2, 3)]
+    gate = GateSettings(min_score=0.7)
+    assert GateSettings().top_passages == 4
+    fourth = coverage(question=question, vector=None, sources=[*others, source(4, LEAVE)], weights=Weights(), gate=gate)
+    fifth = coverage(
+        question=question,
+        vector=None,
+        sources=[*others, source(4, RATES), source(5, LEAVE)],
+        weights=Weights(),
+        gate=gate,
+    )
+    assert fourth.covered and not fifth.covered
+
+
 def test_a_detail_about_something_else_does_not_count():
     """ "How many days of jury service leave?" over guidance giving days of annual leave: a number of
     days is there, but not about jury service, so not covered; the annual leave question is."""

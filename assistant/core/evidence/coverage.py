@@ -55,7 +55,7 @@ class GateSettings:
     unit_weight: float = 0.65
     passage_weight: float = 0.15
     min_best_unit: float = 0.3
-    top_passages: int = 3  # passages whose words and units are counted
+    top_passages: int = 4  # passages whose words and units are counted
     slot_units: int = 2  # best units searched for the detail a question asks for (0: not checked)
 
 

@@ -181,7 +181,7 @@ def _item_sync(reader: Reader, item: SourceItem, report: RunReport, now: dt.date
         what = "changed"
     if not getattr(version, "duplicate", False):
         report.versions.append(version.pk)
-    _note(report, item, what, read.origin_url or item.key, version)
+    _note(report, item, what, read.origin_url if read.origin_url not in ("", item.key) else "", version)
 
 
 def _upload(source: Source, item: SourceItem, read) -> DocumentVersion:

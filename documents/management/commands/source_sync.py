@@ -54,7 +54,13 @@ class Command(BaseCommand):
                 self.stdout.write(f"  error: {run.error}")
             for change in run.changes:
                 version = f" (version {change['version']})" if change.get("version") else ""
-                self.stdout.write(f"  {change['what']}: {change['key']}{version} {change['detail']}".rstrip())
+                detail = change["detail"]
+                if detail.startswith(change["key"]):  # the reason already names it
+                    self.stdout.write(f"  {change['what']}: {detail}")
+                else:
+                    self.stdout.write(
+                        f"  {change['what']}: {change['key']}{version}" + (f": {detail}" if detail else "")
+                    )
             if run.outcome != RunOutcome.OK:
                 errors += 1
             if wait:

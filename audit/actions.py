@@ -35,6 +35,7 @@ class Action(enum.StrEnum):
     DOCUMENT_RESTORE = "curation.document_restore"
     DOCUMENT_RETIRE = "curation.document_retire"
     DOCUMENT_REVIEW = "curation.document_review"
+    REVIEW_REMINDER = "curation.review_reminder"
     VERSION_RETRY = "curation.version_retry"
     VERSION_INGEST = "curation.version_ingest"
     PASSAGE_EXCLUDE = "curation.passage_exclude"

@@ -31,7 +31,7 @@ from audit.actions import Action
 from audit.services import audit_record
 
 from ..lifecycle import document_expiry_refresh
-from ..models import Chunk, Collection, Document, ReviewReminder
+from ..models import Chunk, Collection, Document, Marking, ReviewReminder
 from ..review import Review, ReviewStatus, add_months, review_of, search_until
 from ..subjects import audit_subject
 
@@ -223,8 +223,13 @@ def _reminder_text(items: list[ReviewItem], base: str) -> tuple[str, str]:
     for item in sorted(items, key=lambda i: (i.review.review_by, i.document.title)):
         document, review = item.document, item.review
         when = f"{review.review_by.day} {review.review_by.strftime('%B %Y')}"
+        # Email leaves the service: what is marked above OFFICIAL is named only behind the link.
+        if Marking.rank(document.collection.marking) > Marking.rank(Marking.OFFICIAL):
+            named = f"A document in a collection marked {document.collection.marking} (its title is on the page)"
+        else:
+            named = f"{document.title} ({document.collection.name})"
         lines += [
-            f"- {document.title} ({document.collection.name})",
+            f"- {named}",
             f"  {_STATUS_WORDS[review.status].format(date=when)}",
             f"  {base}{reverse('documents:document', args=[document.pk])}",
         ]
@@ -260,7 +265,13 @@ def review_reminders_send(*, today: dt.date | None = None) -> ReminderRun:
         subject, body = _reminder_text(items, base)
         try:
             with transaction.atomic():
-                ReviewReminder.objects.create(owner_email=owner, sent_on=run.today, documents=ids)
+                reminder = ReviewReminder.objects.create(owner_email=owner, sent_on=run.today, documents=ids)
+                audit_record(
+                    action=Action.REVIEW_REMINDER,
+                    outcome="sent",
+                    subject=audit_subject(reminder),
+                    data={"owner_email": owner, "document_ids": ids, "sent_on": run.today.isoformat()},
+                )
                 send_mail(subject, body, None, [owner])
         except IntegrityError:  # another run reminded them a moment ago
             run.already_sent.append(owner)

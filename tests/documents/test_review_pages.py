@@ -17,7 +17,7 @@ from django.utils import timezone
 
 from accounts.roles import Role
 from audit.models import AuditEvent
-from documents.models import Chunk, Document, ReviewReminder
+from documents.models import Chunk, Collection, Document, ReviewReminder
 from documents.retrieval import passages_for_user
 from documents.review import ReviewStatus, add_months, review_of
 from documents.services import collection_update
@@ -221,12 +221,27 @@ def test_reminders_go_once_per_owner_per_day(make_collection, curator, make_user
     assert f"/curate/documents/{b.pk}/" in to_cara.body and "overdue" in to_cara.body
     assert f"/curate/documents/{c.pk}/" not in to_cara.body
     assert ReviewReminder.objects.get(owner_email=curator.email).documents == sorted([a.pk, b.pk])
+    (event,) = AuditEvent.objects.filter(action="curation.review_reminder", data__owner_email=curator.email)
+    assert event.data["document_ids"] == sorted([a.pk, b.pk])
 
     again = io.StringIO()
     call_command("send_review_reminders", stdout=again)
     assert len(mail.outbox) == 2
     assert "2 owner(s) already reminded today: not sent again." in again.getvalue()
     assert "No reminders sent" in again.getvalue()
+
+
+def test_a_reminder_names_no_document_marked_above_official(make_collection, curator, settings):
+    """Email leaves the service: a document in an OFFICIAL-SENSITIVE collection is listed by its link and
+    its marking, never its title or its collection's name."""
+    settings.EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
+    collection = make_collection("casework")
+    Collection.objects.filter(pk=collection.pk).update(name="Witness protection casework", marking="OFFICIAL-SENSITIVE")
+    document = _overdue(collection, curator, "relocations.md")
+    call_command("send_review_reminders", stdout=io.StringIO())
+    (message,) = mail.outbox
+    assert f"/curate/documents/{document.pk}/" in message.body and "OFFICIAL-SENSITIVE" in message.body
+    assert document.title not in message.body and "Witness protection" not in message.body
 
 
 def test_a_failed_send_is_tried_again_next_run(make_collection, curator, settings, monkeypatch):

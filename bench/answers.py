@@ -1,6 +1,7 @@
 """Answer quality and the coverage gate's trade-off on the shared corpus: figures for docs/answers.md.
 
     python bench/answers.py [--corpus DIR (default: HUMPHREY_CORPUS_DIR, else ../shared/corpus)] [--keep]
+                            [--reuse] [--dump FILE]
 
 In its own database (``humphrey_bench_answers`` on the embedded server, made afresh unless
 ``--reuse``; dropped at the end unless ``--keep``): ingests the corpus's documents as ``ingest --wait`` does,
@@ -15,6 +16,12 @@ checks). Prints one JSON object on stdout:
   recomputed from each question's recorded evidence (so one run gives the whole curve);
 - ``evidence_ms``: p50 / p99 of the gate and the unit scoring per question (the work added before
   the first token; ``bench/chat_load.py`` measures the whole added time to first token under load).
+
+``--dump FILE`` also pickles what the gate saw for each question (its passages with their units and
+unit vectors, its vector, the word weights, the corpus's chunks), so a change to the gate can be
+measured offline with ``assistant.core.evidence.coverage`` in seconds. The sets include three
+held-out files (``bench/questions-heldout*.jsonl``): keep them for checking, never for tuning one
+question at a time (docs/answers.md says how each was used).
 
 Progress goes to stderr.
 """

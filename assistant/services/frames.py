@@ -96,13 +96,27 @@ def answer_html(
     )
 
 
-def not_covered_text(sources: list[Source], absent: list[str] | None = None) -> str:
-    """The honest reply, naming the nearest documents the user may read (they came from retrieval)
-    and the question's words those passages never use (``absent``), if any."""
+#: What the closest passages lack, in words, for a question asking for a detail they do not give
+#: (``assistant.core.evidence.slots``).
+DETAIL_WORDS = {
+    "money": "an amount of money",
+    "duration": "a length of time",
+    "count": "a number",
+    "time": "a time of day",
+    "phone": "a phone number",
+}
+
+
+def not_covered_text(sources: list[Source], absent: list[str] | None = None, detail: str | None = None) -> str:
+    """The honest reply, naming the nearest documents the user may read (they came from retrieval),
+    the question's words those passages never use (``absent``), if any, and the kind of detail the
+    question asks for that they do not give (``detail``: the verdict's unfilled slot), if that is why."""
     lines, seen = [NOT_COVERED], set()
     if absent:
         quoted = ", ".join(f"“{word}”" for word in absent)
         lines[0] += f" The closest passages do not mention {quoted}."
+    elif detail in DETAIL_WORDS:
+        lines[0] += f" The closest passages do not give {DETAIL_WORDS[detail]} for what you asked."
     for s, url in zip(sources, passage_urls([s.chunk_id for s in sources]), strict=True):
         if s.document_id in seen:
             continue

@@ -236,7 +236,10 @@ class AnswerRun:
         out.coverage = verdict.as_dict()
         if not verdict.covered:
             absent = missing_words(p.model_text, verdict.missing)
-            out.status, out.text = Status.NO_ANSWER, not_covered_text(out.sources, absent)
+            out.status, out.text = (
+                Status.NO_ANSWER,
+                not_covered_text(out.sources, absent, verdict.slot if verdict.slot_filled is False else None),
+            )
             return
         self._emit(
             {"type": "sources", "message": p.answer_id, "sources": source_frames(out.sources, reviews=out.reviews)}

@@ -57,6 +57,8 @@ def answer_data(*, conversation_id: int, message_id: int, outcome: str, collecti
             "best_unit": 0.734,
             "best_passage": 0.71,
             "agree": True,
+            "slot": "duration",
+            "slot_filled": True,
         },
         "claims": {"checked": 2, "unsupported": 1, "uncited": 0} if outcome == "answered" else {},
     }

@@ -213,6 +213,7 @@ def test_event_trace_shows_everything_the_model_saw(client, auditor, history):
         "Covered by the guidance?",
         "evidence 0.712",
         "words no passage held: jury",
+        "asks for a detail (duration): the best sentences give one",
         "2 cited sentences: 1 not supported by its source",
         "“Jury service is paid leave [2].”: source 2 may not support it",
     ]:

@@ -102,7 +102,10 @@ def answer_one(*, user, model, question: str, turns: list[Turn], collection: str
     out.coverage = verdict.as_dict()
     if not verdict.covered:
         absent = missing_words(question, verdict.missing)
-        out.status, out.text = Status.NO_ANSWER, not_covered_text(out.sources, absent)
+        out.status, out.text = (
+            Status.NO_ANSWER,
+            not_covered_text(out.sources, absent, verdict.slot if verdict.slot_filled is False else None),
+        )
         return out, evidence_ms
     out.messages = render_messages(question=question, sources=out.sources, turns=turns)
     request = chat_request(model, messages=out.messages, sources=out.sources, question=out.condensed, evidence=scored)

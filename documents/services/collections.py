@@ -18,7 +18,7 @@ from django.utils.text import slugify
 from audit.actions import Action
 from audit.services import audit_record
 
-from ..models import Chunk, Collection, Marking
+from ..models import Chunk, Collection, Marking, Source
 from ..subjects import audit_subject
 from .marking_changes import marking_change_request
 from .review import collection_expiry_refresh
@@ -177,7 +177,7 @@ def collection_revoke(*, collection: Collection, group: Group, user) -> None:
 
 
 def collection_retire(*, collection: Collection, user) -> Collection:
-    """Retire a collection: never searched again; its documents and versions are kept."""
+    """Retire a collection: never searched again, its sources paused; its documents and versions are kept."""
     with transaction.atomic():
         collection = Collection.objects.select_for_update().get(pk=collection.pk)
         if not collection.is_active:
@@ -186,10 +186,14 @@ def collection_retire(*, collection: Collection, user) -> Collection:
         collection.retired_at = timezone.now()
         collection.save(update_fields=["is_active", "retired_at", "updated_at"])
         hidden = Chunk.objects.filter(collection=collection, searchable=True).update(searchable=False)
+        # Its sources stop too: nothing is read into a collection nobody searches.
+        paused = Source.objects.filter(collection=collection, is_active=True).update(
+            is_active=False, next_run_at=None, schedule_token=""
+        )
         audit_record(
             action=Action.COLLECTION_RETIRE,
             actor=user,
             subject=audit_subject(collection),
-            data={"collection_id": collection.pk, "chunks_hidden": hidden},
+            data={"collection_id": collection.pk, "chunks_hidden": hidden, "sources_paused": paused},
         )
     return collection

@@ -277,6 +277,9 @@ def source_sync_scheduled(source_id: int, token: str, trigger: str = "schedule")
     source = Source.objects.filter(pk=source_id).select_related("collection").first()
     if source is None or not source.is_active or source.schedule_token != token:
         return {"source_id": source_id, "skipped": "not scheduled by this task"}
+    if not source.collection.is_active:  # retired since it was queued: no more runs
+        Source.objects.filter(pk=source_id).update(is_active=False, next_run_at=None, schedule_token="")
+        return {"source_id": source_id, "skipped": "its collection is retired"}
     try:
         report = source_sync(source, trigger=trigger)
     finally:  # a failed run must not stop the next one

@@ -359,3 +359,19 @@ def test_a_run_out_of_time_leaves_the_rest_for_the_next(make_collection, curator
     assert run.outcome == RunOutcome.OK
     left.refresh_from_db()
     assert left.last_seen_at == max(SourceItem.objects.values_list("last_seen_at", flat=True))
+
+
+def test_retiring_a_collection_pauses_its_sources(make_collection, curator, server, django_capture_on_commit_callbacks):
+    from documents.services import collection_retire
+
+    collection = make_collection()
+    with django_capture_on_commit_callbacks(execute=True):
+        source = _add(collection, SourceKind.PAGES, server.html("/r", "R", "The rhea rule."), curator)
+    token = Source.objects.get(pk=source.pk).schedule_token
+    collection_retire(collection=collection, user=curator)
+    source.refresh_from_db()
+    assert (source.is_active, source.next_run_at, source.schedule_token) == (False, None, "")
+    assert source_sync_scheduled(source.pk, token)["skipped"]  # the task already queued does nothing
+    assert not source.runs.exists() and server.hits == {}
+    event = AuditEvent.objects.get(action="curation.collection_retire")
+    assert event.data["sources_paused"] == 1

@@ -14,13 +14,14 @@ from django import forms
 from django.conf import settings
 from django.contrib import messages
 from django.core.exceptions import ValidationError
+from django.db.models import OuterRef, Subquery
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from ..access import access_collection_for_curator, curator_only
 from ..forms import Radios
-from ..models import Collection, Source, SourceKind
+from ..models import Collection, DocumentVersion, Source, SourceKind
 from ..services import sources as source_services
 
 #: What each kind of source wants in its location box (the radios' hints).
@@ -111,7 +112,19 @@ def source_add(request: HttpRequest, slug: str) -> HttpResponse:
 def source_detail(request: HttpRequest, slug: str, source_id: int) -> HttpResponse:
     collection, source = _source(request, slug, source_id)
     runs = list(source.runs.order_by("-started_at", "-pk")[:RUNS_SHOWN])
-    items = list(source.items.select_related("document__current_version").order_by("key")[: ITEMS_SHOWN + 1])
+    # The newest version too: one that failed to ingest (a page that became unreadable) is a problem
+    # to show, though the document's current version is still the last good one.
+    newest = DocumentVersion.objects.filter(document=OuterRef("document")).order_by("-number")
+    items = list(
+        source.items.select_related("document__current_version")
+        .annotate(
+            newest_id=Subquery(newest.values("pk")[:1]),
+            newest_number=Subquery(newest.values("number")[:1]),
+            newest_status=Subquery(newest.values("status")[:1]),
+            newest_error=Subquery(newest.values("error")[:1]),
+        )
+        .order_by("key")[: ITEMS_SHOWN + 1]
+    )
     capped = len(items) > ITEMS_SHOWN
     return render(
         request,

@@ -10,7 +10,7 @@ from django.utils import timezone
 
 from accounts.roles import Role
 from audit.models import AuditEvent
-from documents.models import Document, RunOutcome, Source, SourceItem, SourceKind, SourceRun
+from documents.models import Document, DocumentVersion, RunOutcome, Source, SourceItem, SourceKind, SourceRun
 from tests import factories
 from tests.conftest import PASSWORD
 
@@ -248,9 +248,20 @@ def test_the_status_page_shows_runs_their_changes_and_items(client, curator, col
     SourceItem.objects.create(
         source=source, key="https://www.example.gov.uk/guidance/gone", missing_since=now, last_error="404"
     )
+    # The page changed into something that cannot be read: its newest version failed, the last good one stays.
+    failed = DocumentVersion.objects.create(
+        document=leave,
+        number=2,
+        original_filename="leave.html",
+        sha256="0" * 64,
+        size_bytes=10,
+        status="failed",
+        error="No text could be found in the file.",
+    )
     signed_in(client, curator)
     page = client.get(url(source)).content.decode()
 
+    assert f'href="/curate/versions/{failed.pk}/">Version 2</a> could not be ingested: No text could be' in page
     assert "Synced, with errors" in page and "answered 500" in page
     assert "Runs only when asked: no task worker" in page
     assert "1 added, 0 changed, 0 unchanged" in page and "0 missing, 0 retired, 1 failed" in page

@@ -518,6 +518,12 @@ HUMPHREY_ANSWER_MIN_UNIT_SIMILARITY: float = _float(
 HUMPHREY_ANSWER_SLOT_UNITS: int = _int(
     "HUMPHREY_ANSWER_SLOT_UNITS", 2, minimum=0
 )  # asking for an amount, a length of time, a count: not covered unless one of this many best units has one
+HUMPHREY_ANSWER_NAME_SLOT: bool = _bool(
+    "HUMPHREY_ANSWER_NAME_SLOT", False
+)  # "who is the Permanent Secretary?" asks for a name: not covered unless a best unit names one (tried, not adopted)
+HUMPHREY_ANSWER_CASE_WORDS: bool = _bool(
+    "HUMPHREY_ANSWER_CASE_WORDS", False
+)  # "the weekly rate of Maternity Allowance": those words must be in the unit giving it (tried, not adopted)
 HUMPHREY_ANSWER_GATE_PASSAGES: int = _int(
     "HUMPHREY_ANSWER_GATE_PASSAGES", 4, minimum=1
 )  # the best passages whose words and units the gate weighs

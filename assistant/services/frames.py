@@ -104,6 +104,7 @@ DETAIL_WORDS = {
     "count": "a number",
     "time": "a time of day",
     "phone": "a phone number",
+    "name": "a person's name",
 }
 
 

@@ -128,6 +128,8 @@ def gate_settings() -> GateSettings:
         passage_weight=settings.HUMPHREY_ANSWER_PASSAGE_WEIGHT,
         min_best_unit=settings.HUMPHREY_ANSWER_MIN_UNIT_SIMILARITY,
         slot_units=settings.HUMPHREY_ANSWER_SLOT_UNITS,
+        names=settings.HUMPHREY_ANSWER_NAME_SLOT,
+        cases=settings.HUMPHREY_ANSWER_CASE_WORDS,
         top_passages=settings.HUMPHREY_ANSWER_GATE_PASSAGES,
     )
 

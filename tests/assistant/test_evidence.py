@@ -13,6 +13,7 @@ from assistant.core.evidence import (
     GateSettings,
     Weights,
     asked_about,
+    asked_case,
     asked_slot,
     check_claims,
     citing_sentences,
@@ -279,6 +280,88 @@ def test_a_detail_about_something_else_does_not_count():
     annual, jury = verdicts.values()
     assert (annual.slot, annual.slot_filled, annual.covered) == ("duration", True, True)
     assert (jury.slot, jury.slot_filled, jury.covered) == ("duration", False, False)
+
+
+MATERNITY = """SMP is paid at 90% of earnings for the first six weeks.
+You will be allowed 26 weeks maternity leave on full pay.
+Employment tribunal claims must be made within 3 months of an appeal decision."""
+
+COMMITTEE = """The Committee on Standards in Public Life advises the Prime Minister on ethical standards.
+Holders of public office should act in an open and transparent manner."""
+
+
+def test_a_question_asking_for_a_person_asks_for_a_name():
+    """ "Who is the Permanent Secretary?" and "who chairs the committee?" ask for a person's name, read
+    as typed (a title after "who is the"); "who is responsible" and "who do I contact" do not. A name is
+    an honorific and a name, or two capitalised words mid-sentence not led by "the", "your"...; a run of
+    capitalised words is a title. The gate reads it with ``names`` (tried, not adopted: off by default)."""
+    for question in (
+        "Who is the Permanent Secretary at the Ministry of Justice?",
+        "Who is the MoJ's Senior Information Risk Owner?",
+        "who chairs the Committee on Standards in Public Life",
+        "What is the name of the Chief Executive?",
+    ):
+        assert asked_slot(question) == "name", question
+        assert asked_slot(question, names=False) != "name"
+    assert not GateSettings().names and not GateSettings().cases  # tried, not adopted (docs/answers.md)
+    for question in ("Who is responsible for data?", "who is the person to ask", "Who do the principles apply to?"):
+        assert asked_slot(question) is None, question
+    assert fills("name", "The committee is chaired by Lord Evans.") and fills("name", "The chair is Doug Chalmers.")
+    for text in (
+        "Ask your Line Manager first.",
+        "contact the Information Security team",
+        "the relevant Information Asset Owner (IAO) or Senior Information Risk Owner (SIRO).",
+        "The Committee on Standards in Public Life advises ministers.",
+        "Follow the Civil Service Code.",
+    ):
+        assert not fills("name", text), text
+    gate = GateSettings(min_score=0.0, min_best_unit=0.0, names=True)
+    question = "Who chairs the Committee on Standards in Public Life?"
+    vector = FAKE.embed_query(question)
+    unnamed = coverage(question=question, vector=vector, sources=[source(1, COMMITTEE)], weights=Weights(), gate=gate)
+    assert (unnamed.slot, unnamed.slot_filled, unnamed.covered) == ("name", False, False)
+    named_text = COMMITTEE.replace("advises", "is chaired by Doug Chalmers and advises")
+    named = coverage(question=question, vector=vector, sources=[source(1, named_text)], weights=Weights(), gate=gate)
+    assert (named.slot, named.slot_filled, named.covered) == ("name", True, True)
+    off = coverage(
+        question=question,
+        vector=vector,
+        sources=[source(1, COMMITTEE)],
+        weights=Weights(),
+        gate=GateSettings(min_score=0.0, min_best_unit=0.0),
+    )
+    assert off.covered and off.slot is None
+
+
+def test_a_rate_or_time_limit_for_another_case_does_not_count():
+    """ "The weekly rate of Maternity Allowance" over guidance giving SMP's 90% (and "allowed", which
+    shares a stem with "allowance"): the words the rate is asked *of* must be in the unit as written,
+    so not covered; "the time limit for taking a discrimination claim" likewise, while the time limit
+    for a tribunal claim, which the unit gives, is covered. Off unless ``cases`` (tried, not adopted)."""
+    assert asked_case("What is the weekly rate of Maternity Allowance?") == ("maternity", "allowance")
+    assert asked_case("What's the time limit for taking a discrimination claim to a tribunal?") == (
+        "discrimination",
+        "claim",
+    )
+    assert asked_case("what is the notice period for resigning") == ("resigning",)
+    assert asked_case("How much paternity leave can I take?") == ()
+    gate = GateSettings(min_score=0.0, min_best_unit=0.0, cases=True)
+    verdicts = {}
+    for question in (
+        "What is the weekly rate of Maternity Allowance?",
+        "What's the time limit for taking a discrimination claim to an employment tribunal?",
+        "What's the time limit for making a tribunal claim after an appeal?",
+    ):
+        vector = FAKE.embed_query(question)
+        verdicts[question] = [
+            coverage(question=question, vector=vector, sources=[source(1, MATERNITY)], weights=Weights(), gate=g)
+            for g in (gate, GateSettings(min_score=0.0, min_best_unit=0.0))
+        ]
+    (allowance, allowance_off), (discrimination, discrimination_off), (tribunal, _) = verdicts.values()
+    assert (allowance.slot, allowance.slot_filled, allowance.covered) == ("money", False, False)
+    assert (discrimination.slot, discrimination.slot_filled, discrimination.covered) == ("duration", False, False)
+    assert allowance_off.covered and discrimination_off.covered
+    assert (tribunal.slot, tribunal.slot_filled, tribunal.covered) == ("duration", True, True)
 
 
 def test_a_detail_in_a_table_row_or_list_item_counts_with_its_header_or_lead_in():

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from ..types import Source
-from .slots import asked_about, asked_slot, fills
+from .slots import asked_about, asked_case, asked_slot, fills, holds_case
 from .units import ScoredUnit, _heading_text, _unit_matrix, score_units, unit_text
 from .words import Weights, _has, _word_share, question_terms, terms
 
@@ -48,7 +48,10 @@ class GateSettings:
     passage's cosine. Covered when evidence >= ``min_score`` and the best unit >= ``min_best_unit``,
     and, for a question asking for a detail (an amount, a length of time, a count...), when one of the
     ``slot_units`` best units holds a detail of that kind, about what the question counts ("how many
-    weeks of neonatal leave": "neonatal" too) (0: not checked)."""
+    weeks of neonatal leave": "neonatal" too) and what it asks the rate, limit or deadline of ("the
+    weekly rate of Maternity Allowance": both words as written, with ``cases``) (0: not checked); a
+    question asking for a named person ("who is the Cabinet Secretary?", with ``names``) asks for a
+    name."""
 
     min_score: float = 0.5
     words_weight: float = 0.2
@@ -57,16 +60,21 @@ class GateSettings:
     min_best_unit: float = 0.3
     top_passages: int = 4  # passages whose words and units are counted
     slot_units: int = 2  # best units searched for the detail a question asks for (0: not checked)
+    names: bool = False  # "who is the Cabinet Secretary?" asks for a person's name (tried, not adopted)
+    cases: bool = False  # "the weekly rate of Maternity Allowance": its words, as written, in the unit (ditto)
 
 
 def _passage_terms(source: Source) -> set[str]:
     return set(terms(source.text)) | set(terms(source.heading_path)) | set(terms(source.document_title))
 
 
-def _slot_filled(slot: str, about: tuple[str, ...], scored: list[ScoredUnit], units: int) -> bool:
+def _slot_filled(
+    slot: str, about: tuple[str, ...], scored: list[ScoredUnit], units: int, case: tuple[str, ...] = ()
+) -> bool:
     """Whether one of the ``units`` best units (each with the unit it needs before it: a table row's
     header, a list item's lead-in) holds a detail of the kind ``slot``, about every word of ``about``
-    (in the unit, that context, its heading or its document's title)."""
+    (in the unit, that context, its heading or its document's title) and holding every word of
+    ``case`` as written (there too)."""
     for unit in scored[:units]:
         source = unit.source
         text = unit_text(source, unit.index)
@@ -75,10 +83,10 @@ def _slot_filled(slot: str, about: tuple[str, ...], scored: list[ScoredUnit], un
             text = unit_text(source, context) + " " + text
         if not fills(slot, text):
             continue
-        if about:
+        if about or case:
             where = " ".join((text, _heading_text(source, unit.index), source.heading_path, source.document_title))
             held = set(terms(where))
-            if not all(_has(t, held) for t in about):
+            if not all(_has(t, held) for t in about) or not holds_case(case, where):
                 continue
         return True
     return False
@@ -119,8 +127,9 @@ def coverage(
     else:  # words alone (keyword-only retrieval, or units not embedded yet)
         score = words
         covered = score >= gate.min_score
-    slot = asked_slot(question) if gate.slot_units > 0 and scored else None
-    slot_filled = _slot_filled(slot, asked_about(question), scored, gate.slot_units) if slot else None
+    slot = asked_slot(question, names=gate.names) if gate.slot_units > 0 and scored else None
+    case = asked_case(question) if slot and gate.cases else ()
+    slot_filled = _slot_filled(slot, asked_about(question), scored, gate.slot_units, case) if slot else None
     if slot_filled is False:  # it asks for a figure, a length of time...: the units that answer best hold none
         covered = False
     return Coverage(covered, words, words_union, missing, best_unit, best_passage, agree, score, slot, slot_filled)

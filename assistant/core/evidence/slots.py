@@ -23,7 +23,7 @@ import re
 
 from .words import _WORD, STOP_WORDS, spelt_out, terms
 
-MONEY, DURATION, COUNT, TIME, PHONE = "money", "duration", "count", "time", "phone"
+MONEY, DURATION, COUNT, TIME, PHONE, NAME = "money", "duration", "count", "time", "phone", "name"
 
 _NUMBER = (
     r"(?:\d[\d,.]*|one|two|three|four|five|six|seven|eight|nine|ten|eleven|twelve|thirteen|fourteen|fifteen"
@@ -33,6 +33,13 @@ _TIME_UNIT = r"(?:seconds?|minutes?|mins?|hours?|hrs?|days?|weeks?|months?|years
 
 # What a question asks for, tried in this order (the first that matches).
 _ASKS = (
+    (
+        NAME,  # a named person: "who is the Cabinet Secretary?", "who chairs the committee?"
+        re.compile(
+            r"(?i:\bwho (is|was|are) (the|our|my|this|that) (current |new |present )?)(?=[A-Z])"
+            r"|(?i:\bwho (currently )?(chairs|heads|leads|runs)\b)|(?i:\bname of (the|our|my) )(?=[A-Z])"
+        ),
+    ),
     (PHONE, re.compile(r"\b(phone|telephone|contact) number\b")),
     (TIME, re.compile(r"\b(what|which) time\b")),
     (
@@ -76,6 +83,34 @@ _FILLS = {
     PHONE: re.compile(r"(?<![\w.])\+?\d[\d ()-]{6,}\d\b"),
 }
 
+# A person's name, read in the text as written (not lowercased): an honorific and a capitalised word,
+# or exactly two capitalised words (a run of them, "Senior Information Risk Owner", is a title) in
+# mid-sentence, not led by "the", "a", "your"... ("Simon Case", not "the Information Asset Owner" or
+# "your Line Manager").
+_HONORIFIC = re.compile(r"\b(Mr|Mrs|Ms|Miss|Dr|Sir|Dame|Lord|Lady|Baroness|Baron|Professor|Prof)\.? [A-Z][a-z]+")
+_CAPITALISED_RUN = re.compile(r"\b[A-Z][A-Za-z]*(?: (?:of |and |on |for |in |to |the )?[A-Z][A-Za-z]*)+\b")
+_TWO_WORD_NAME = re.compile(r"[A-Z][a-z]+ [A-Z][a-z]+")
+_NOT_A_NAME_BEFORE = re.compile(
+    r"(^|[.:;!?(\[|•*#-]\s*|\b(the|a|an|your|our|my|their|his|her|its|this|that|each|any)\s+)$", re.IGNORECASE
+)
+
+
+def _names(text: str) -> bool:
+    """Whether ``text`` (as written) names a person."""
+    if _HONORIFIC.search(text):
+        return True
+    return any(
+        _TWO_WORD_NAME.fullmatch(m.group(0)) and not _NOT_A_NAME_BEFORE.search(text[: m.start()])
+        for m in _CAPITALISED_RUN.finditer(text)
+    )
+
+
+# What a question asks the rate, limit or deadline *of*: "the weekly rate of Maternity Allowance",
+# "the time limit for taking a discrimination claim" (a leading verb in -ing, articles skipped).
+_CASE = re.compile(
+    r"\b(rates?|limits?|deadlines?|notice periods?|caps?|timescales?|thresholds?)( \w+)? (of|for|on) (.*)"
+)
+
 
 _HOW_MANY = re.compile(r"\bhow (many|much)\b(.*)")
 _LEADING = re.compile(rf"^(?:{_TIME_UNIT}|times|of|day's|week's|month's|year's)$")
@@ -98,16 +133,57 @@ def asked_about(question: str) -> tuple[str, ...]:
     return tuple(out)
 
 
-def asked_slot(question: str) -> str | None:
+def asked_case(question: str) -> tuple[str, ...]:
+    """The words, as written (lowercased, a plural "s" dropped), of what a question asks the rate, limit
+    or deadline of: "what is the weekly rate of Maternity Allowance?" -> maternity, allowance; "the time
+    limit for taking a discrimination claim to a tribunal" -> discrimination, claim. Up to the first
+    stop word after them; empty when the question names none. Matched as written, not stemmed:
+    "allowance" and "allowed" share a stem."""
+    match = _CASE.search(spelt_out(question).lower().replace("’", "'"))
+    if not match:
+        return ()
+    out: list[str] = []
+    for word in _WORD.findall(match.group(4)):
+        if not out and (word in STOP_WORDS or word in _LEADING_VERBS):
+            continue
+        if word in STOP_WORDS:
+            break
+        out.append(_surface(word))
+    return tuple(out)
+
+
+_LEADING_VERBS = frozenset(
+    ["taking", "making", "bringing", "getting", "lodging", "submitting", "filing", "raising", "starting"]
+)
+
+
+def _surface(word: str) -> str:
+    word = word.removesuffix("'s")
+    return word[:-1] if len(word) > 3 and word.endswith("s") and not word.endswith("ss") else word
+
+
+def holds_case(case: tuple[str, ...], text: str) -> bool:
+    """Whether ``text`` holds every word of ``case`` as written (a plural "s" aside)."""
+    words = {_surface(w) for w in _WORD.findall(text.lower().replace("’", "'"))}
+    return all(w in words for w in case)
+
+
+def asked_slot(question: str, *, names: bool = True) -> str | None:
     """The kind of detail ``question`` asks for (``MONEY``, ``DURATION``, ``COUNT``, ``TIME``,
-    ``PHONE``), or None when its wording asks for none of them ("what is...", "can I...")."""
+    ``PHONE``, ``NAME``: a named person), or None when its wording asks for none of them ("what is...", "can I...")."""
     text = question.lower().replace("’", "'")
     for slot, pattern in _ASKS:
-        if pattern.search(text):
+        if slot == NAME:  # read as written: "who is the Cabinet Secretary?", not "who is the person to ask?"
+            if names and pattern.search(question):
+                return slot
+        elif pattern.search(text):
             return slot
     return None
 
 
 def fills(slot: str, text: str) -> bool:
-    """Whether ``text`` holds a detail of the kind ``slot`` ("26 weeks" a duration, "£113" money)."""
+    """Whether ``text`` holds a detail of the kind ``slot`` ("26 weeks" a duration, "£113" money, "Sir
+    Laurie Magnus" a name)."""
+    if slot == NAME:
+        return _names(text)
     return bool(_FILLS[slot].search(text.lower()))

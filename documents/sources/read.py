@@ -23,26 +23,35 @@ from urllib.parse import urljoin, urlsplit
 
 from django.conf import settings
 
-from ..ingest.parse import CONTENT_TYPES, EXTENSIONS
+from ..ingest.parse import (
+    CONTENT_TYPES,
+    CSV,
+    DOCX,
+    EMAIL,
+    EXTENSIONS,
+    HTML,
+    MARKDOWN,
+    MSG,
+    ODT,
+    PDF,
+    PPTX,
+    RTF,
+    TEXT,
+    XLSX,
+)
 from .models import Source, SourceItem, SourceKind
 from .net import Fetcher, FetchError, url_check
 
-# What a web page source may hold: pages, and the document formats we read, by media type.
+# What a web page source may hold, by the media type the server sends: the formats the parser reads
+# (its own content types, each with its usual extension), and the other names servers use for some.
+_PREFERRED_EXTENSION = {
+    PDF: ".pdf", DOCX: ".docx", HTML: ".html", MARKDOWN: ".md", TEXT: ".txt", PPTX: ".pptx",
+    XLSX: ".xlsx", CSV: ".csv", ODT: ".odt", RTF: ".rtf", EMAIL: ".eml", MSG: ".msg",
+}  # fmt: skip
 _WEB_EXTENSIONS = {
-    "text/html": ".html",
+    **{CONTENT_TYPES[kind]: ext for kind, ext in _PREFERRED_EXTENSION.items()},
     "application/xhtml+xml": ".html",
-    "text/plain": ".txt",
-    "text/markdown": ".md",
-    "text/csv": ".csv",
-    "application/rtf": ".rtf",
     "text/rtf": ".rtf",
-    **{
-        content_type: ext
-        for ext, kinds in EXTENSIONS.items()
-        for kind in kinds
-        if (content_type := CONTENT_TYPES[kind]) not in ("text/html", "text/plain", "text/markdown")
-        and ext not in (".htm", ".markdown", ".text")
-    },
 }
 _SITEMAP_TYPES = {"application/xml", "text/xml", "application/x-xml"}
 _JSON_TYPES = {"application/json"}

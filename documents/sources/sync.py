@@ -25,6 +25,7 @@ import logging
 import time
 import uuid
 from dataclasses import dataclass, field
+from pathlib import PurePath
 
 from django.conf import settings
 from django.db import transaction
@@ -167,10 +168,10 @@ def _item_sync(reader: Reader, item: SourceItem, report: RunReport, now: dt.date
     item.sha256 = digest
     item.document_id = version.document_id
     item.save()
-    if getattr(version, "duplicate", False) and not getattr(version, "restored", False):
+    if version.duplicate and not version.restored:
         run.unchanged += 1
         return
-    if came_back or getattr(version, "restored", False):
+    if came_back or version.restored:
         run.changed += 1
         what = "back"
     elif version.number == 1:
@@ -179,7 +180,7 @@ def _item_sync(reader: Reader, item: SourceItem, report: RunReport, now: dt.date
     else:
         run.changed += 1
         what = "changed"
-    if not getattr(version, "duplicate", False):
+    if not version.duplicate:
         report.versions.append(version.pk)
     _note(report, item, what, read.origin_url if read.origin_url not in ("", item.key) else "", version)
 
@@ -187,9 +188,11 @@ def _item_sync(reader: Reader, item: SourceItem, report: RunReport, now: dt.date
 def _upload(source: Source, item: SourceItem, read) -> DocumentVersion:
     from ..services.documents import document_upload
 
-    filename = item.document.source_name if item.document is not None else read.filename
-    if item.document is not None and not filename.lower().endswith(read.filename.rsplit(".", 1)[-1].lower()):
-        filename = read.filename  # it is another kind of file now (a page became a PDF): another document
+    # The same document while it is the same kind of file; a page that became a PDF is another one.
+    same_kind = item.document is not None and (
+        PurePath(item.document.source_name).suffix.lower() == PurePath(read.filename).suffix.lower()
+    )
+    filename = item.document.source_name if same_kind else read.filename
     version = document_upload(
         collection=source.collection,
         filename=filename,

@@ -13,7 +13,8 @@ checks). Prints one JSON object on stdout:
   doc_cited, negatives_refused);
 - ``curve``: for thresholds of ``HUMPHREY_ANSWER_MIN_EVIDENCE`` around the setting, the share of
   answerable questions answered (per file and all) against the share of uncovered ones refused,
-  recomputed from each question's recorded evidence (so one run gives the whole curve);
+  recomputed from each question's recorded evidence (so one run gives the whole curve; the
+  scattered-passages margin, when set, on top of each threshold);
 - ``evidence_ms``: p50 / p99 of the gate and the unit scoring per question (the work added before
   the first token; ``bench/chat_load.py`` measures the whole added time to first token under load).
 
@@ -202,15 +203,19 @@ def main() -> int:
         sets[path.name] = metrics
         log(f"{path.name}: {json.dumps(metrics)}")
 
-    gate = GateSettings(min_best_unit=settings.HUMPHREY_ANSWER_MIN_UNIT_SIMILARITY)
+    gate = GateSettings(
+        min_best_unit=settings.HUMPHREY_ANSWER_MIN_UNIT_SIMILARITY,
+        scattered_margin=getattr(settings, "HUMPHREY_ANSWER_SCATTERED_MARGIN", GateSettings.scattered_margin),
+    )
     curve = []
     base = settings.HUMPHREY_ANSWER_MIN_EVIDENCE
     for step in range(-12, 13, 2):
         threshold = round(base + step / 100, 2)
 
         def answers(evidence: dict, threshold: float = threshold) -> bool:
+            scattered = gate.scattered_documents and evidence.get("documents", 0) >= gate.scattered_documents
             return (
-                evidence.get("score", 0) >= threshold
+                evidence.get("score", 0) >= threshold + (gate.scattered_margin if scattered else 0.0)
                 and evidence.get("best_unit", 0) >= gate.min_best_unit
                 and evidence.get("slot_filled") is not False
             )

@@ -4,6 +4,7 @@ the claim check. Plain Python with the deterministic fake embedder: no database,
 from __future__ import annotations
 
 import asyncio
+from dataclasses import replace
 
 import numpy as np
 
@@ -255,6 +256,36 @@ def test_the_gate_weighs_the_top_four_passages_by_default():
         gate=gate,
     )
     assert fourth.covered and not fifth.covered
+
+
+def test_scattered_passages_need_more_evidence():
+    """When the top four passages come from three or more documents (the question finds a little of
+    several guides, not one that answers it), the evidence needed rises by ``scattered_margin``; from
+    one or two documents it does not. The gate records how many documents they came from."""
+    question = "How much annual leave do part-time staff get?"
+    leave = source(1, LEAVE)
+    one = [leave, *(replace(source(n, DEVICES), document_id=1) for n in (2, 3, 4))]
+    two = [leave, *(replace(source(n, DEVICES), document_id=2) for n in (2, 3, 4))]
+    three = [leave, source(2, DEVICES), source(3, RATES), replace(source(4, DEVICES), document_id=2)]
+    words_only = {"words_weight": 1.0, "unit_weight": 0.0, "passage_weight": 0.0, "min_best_unit": 0.0}
+    plain = coverage(question=question, vector=None, sources=three, weights=Weights(), gate=GateSettings(**words_only))
+    assert plain.documents == 3 and plain.as_dict()["documents"] == 3 and plain.words > 0.9
+    # a threshold the evidence clears by 0.1: a margin of 0.2 refuses it only when the passages are scattered
+    gate = GateSettings(min_score=plain.score - 0.1, scattered_margin=0.2, slot_units=0, **words_only)
+    verdicts = {
+        name: coverage(question=question, vector=None, sources=sources, weights=Weights(), gate=gate)
+        for name, sources in (("one", one), ("two", two), ("three", three))
+    }
+    assert [v.documents for v in verdicts.values()] == [1, 2, 3]
+    assert verdicts["one"].covered and verdicts["two"].covered and not verdicts["three"].covered
+    assert {v.score for v in verdicts.values()} == {plain.score}  # the evidence is the same; the bar is not
+    smaller = GateSettings(min_score=plain.score - 0.1, scattered_margin=0.05, slot_units=0, **words_only)
+    assert coverage(question=question, vector=None, sources=three, weights=Weights(), gate=smaller).covered
+    unscattered = replace(gate, scattered_documents=0)  # 0: never scattered
+    assert coverage(question=question, vector=None, sources=three, weights=Weights(), gate=unscattered).covered
+    # only the top passages count: a fifth passage from a third document changes nothing
+    fifth = coverage(question=question, vector=None, sources=[*two, source(5, RATES)], weights=Weights(), gate=gate)
+    assert fifth.documents == 2 and fifth.covered
 
 
 def test_a_detail_about_something_else_does_not_count():

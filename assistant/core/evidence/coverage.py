@@ -24,6 +24,7 @@ class Coverage:
     score: float  # the combined evidence the verdict compares with the threshold
     slot: str | None = None  # the kind of detail the question asks for ("money", "duration"...), if any
     slot_filled: bool | None = None  # whether one of the best units holds a detail of that kind
+    documents: int = 0  # how many documents the top passages come from (three or more: "scattered")
 
     def as_dict(self) -> dict:
         return {
@@ -37,6 +38,7 @@ class Coverage:
             "agree": self.agree,
             "slot": self.slot,
             "slot_filled": self.slot_filled,
+            "documents": self.documents,
         }
 
 
@@ -62,6 +64,8 @@ class GateSettings:
     slot_units: int = 2  # best units searched for the detail a question asks for (0: not checked)
     names: bool = False  # "who is the Cabinet Secretary?" asks for a person's name (tried, not adopted)
     cases: bool = False  # "the weekly rate of Maternity Allowance": its words, as written, in the unit (ditto)
+    scattered_documents: int = 3  # top passages from this many documents or more are "scattered"
+    scattered_margin: float = 0.0  # evidence needed on top of min_score when they are (tried: docs/answers.md)
 
 
 def _passage_terms(source: Source) -> set[str]:
@@ -121,15 +125,20 @@ def coverage(
     best_passage = max((s.vector_score for s in vector_scores), default=0.0)
     best_by_vector = max(vector_scores, key=lambda s: s.vector_score, default=None)
     agree = bool(best_by_vector is not None and best_by_vector.keyword_score)
+    documents = len({s.document_id for s in top})
+    scattered = gate.scattered_documents > 0 and documents >= gate.scattered_documents
+    needed = gate.min_score + (gate.scattered_margin if scattered else 0.0)
     if has_vectors:
         score = gate.words_weight * words + gate.unit_weight * best_unit + gate.passage_weight * best_passage
-        covered = score >= gate.min_score and best_unit >= gate.min_best_unit
+        covered = score >= needed and best_unit >= gate.min_best_unit
     else:  # words alone (keyword-only retrieval, or units not embedded yet)
         score = words
-        covered = score >= gate.min_score
+        covered = score >= needed
     slot = asked_slot(question, names=gate.names) if gate.slot_units > 0 and scored else None
     case = asked_case(question) if slot and gate.cases else ()
     slot_filled = _slot_filled(slot, asked_about(question), scored, gate.slot_units, case) if slot else None
     if slot_filled is False:  # it asks for a figure, a length of time...: the units that answer best hold none
         covered = False
-    return Coverage(covered, words, words_union, missing, best_unit, best_passage, agree, score, slot, slot_filled)
+    return Coverage(
+        covered, words, words_union, missing, best_unit, best_passage, agree, score, slot, slot_filled, documents
+    )

@@ -28,6 +28,7 @@ from assistant.db import db_call
 from assistant.intake import Ask, Prepared, question_submit
 from assistant.models import Status
 from assistant.providers import get_chat_model
+from assistant.scanning import personal_data_scan
 from documents.embeddings import embeds_marking, query_embedding_refusal
 from documents.retrieval import allowed_markings, clean_query
 
@@ -353,23 +354,34 @@ def _may_embed_early() -> bool:
         return False
 
 
+async def _redacted_query(ask: Ask, query: str) -> str:
+    """``query`` as the embedder may see it. A question that may hold personal data the intake will
+    redact is scanned here rather than in ``question_submit`` (which then does not scan it again), so
+    its redacted form is embedded while it is stored, not after: the embedder never sees what was
+    redacted. "" when it will be refused for holding personal data (``block``)."""
+    mode = settings.HUMPHREY_CHAT_PERSONAL_DATA
+    if mode not in ("redact", "block") or not pii.may_hold_personal_data(ask.text):
+        return query
+    text = ask.text.strip()
+    ask.findings = await personal_data_scan(text, person=getattr(ask.user, "pk", None))
+    if not ask.findings:
+        return query
+    return "" if mode == "block" else clean_query(pii.redact(text, ask.findings))
+
+
 async def answer_start(*, user, conversation_id, text: str, collections: list[str] | None, session=None) -> AnswerRun:
     """Store the question and start answering it. Raises ``AnswerError`` (nothing stored) for bad
     asks, ``SessionEnded`` when ``session`` (the socket's) was signed out or expired."""
-    # A new conversation's question is searched as typed: embed it while it is being stored.
+    ask = Ask(user, conversation_id, text, collections, session)
+    # A new conversation's question is searched as it will be stored: embed it while it is being stored.
     early = None
     query = clean_query((text or "").strip()) if conversation_id is None and isinstance(text, str) else ""
-    redacting = settings.HUMPHREY_CHAT_PERSONAL_DATA in ("redact", "block")
-    # Not when it might hold personal data the intake will redact: the embedder gets only redacted text.
-    if (
-        query
-        and len(text) <= settings.HUMPHREY_CHAT_MAX_QUESTION_CHARS
-        and _may_embed_early()
-        and not (redacting and pii.may_hold_personal_data(text))
-    ):
-        early = (query, asyncio.get_running_loop().create_task(query_embedder().embed(query)))
+    if query and len(text) <= settings.HUMPHREY_CHAT_MAX_QUESTION_CHARS and _may_embed_early():
+        query = await _redacted_query(ask, query)
+        if query:
+            early = (query, asyncio.get_running_loop().create_task(query_embedder().embed(query)))
     # Stored with every other question arriving at the same moment, in one transaction.
-    store = asyncio.ensure_future(question_submit(Ask(user, conversation_id, text, collections, session)))
+    store = asyncio.ensure_future(question_submit(ask))
     try:
         prepared = await asyncio.shield(store)
     except asyncio.CancelledError:

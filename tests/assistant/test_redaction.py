@@ -9,7 +9,10 @@ import json
 import pytest
 from channels.db import database_sync_to_async
 
+from assistant import intake
+from assistant.batching import QueryEmbedder
 from assistant.models import Conversation, Message, Speaker
+from assistant.scanning import ScanPool
 from audit.models import AuditEvent
 from documents.embeddings import FakeEmbeddings
 
@@ -81,6 +84,50 @@ async def test_personal_data_from_the_first_question_never_reaches_the_model_or_
         assert secret not in await db(audit_contents), secret
     stored = await db(lambda: Message.objects.filter(role=Speaker.USER).order_by("pk").first().text)
     assert NI in stored  # the person's own view keeps what they typed
+
+
+async def test_a_first_question_with_personal_data_is_scanned_once_and_embedded_redacted_once(
+    guidance, staff, settings, embedded, monkeypatch
+):
+    """The first question of a conversation is scanned before it is stored, so its redacted form can
+    be embedded while it is stored: one scan (the intake does not scan it again) and one embedding,
+    of the redacted text, which is the one retrieval then uses."""
+    settings.HUMPHREY_CHAT_PERSONAL_DATA = "redact"
+    scanned: list[str] = []
+    real_scan = ScanPool.scan
+
+    def spy(self, text):
+        scanned.append(text)
+        return real_scan(self, text)
+
+    monkeypatch.setattr(ScanPool, "scan", spy)
+    asked_to_embed: list[str] = []
+    real_embed = QueryEmbedder.embed
+
+    async def embed_spy(self, text):
+        asked_to_embed.append(text)
+        return await real_embed(self, text)
+
+    monkeypatch.setattr(QueryEmbedder, "embed", embed_spy)
+    asked_when_stored: list[list[str]] = []
+    real_store = intake.questions_store
+
+    def store_spy(asks):
+        asked_when_stored.append(list(asked_to_embed))
+        return real_store(asks)
+
+    monkeypatch.setattr(intake, "questions_store", store_spy)
+    question = f"My NI number is {NI}. How many days of annual leave do full-time staff get?"
+    (frames,) = await converse(staff, question)
+    assert frames[-1]["status"] == "complete"
+    assert frames[-1]["citations"]
+    assert scanned == [question]
+    # Its embedding was asked for before the question was stored, not after.
+    assert len(asked_when_stored) == 1 and len(asked_when_stored[0]) == 1, asked_when_stored
+    assert "annual leave" in asked_when_stored[0][0] and "[National Insurance number]" in asked_when_stored[0][0]
+    asked = [text for text in embedded if "annual leave" in text]
+    assert len(asked) == 1, embedded
+    assert NI not in asked[0] and NI.replace(" ", "") not in asked[0]
 
 
 async def test_blocked_personal_data_is_kept_nowhere(guidance, staff, openai_model, openai_server, settings, embedded):

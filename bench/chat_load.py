@@ -277,6 +277,19 @@ def summarise(samples: list[Sample], model_ttft: dict[str, float], nominal_ttft_
     }
 
 
+def tag(prefix: str, i: int, digits: bool) -> str:
+    """A question's marker, found again in what the fake model was sent. Letters only unless
+    ``--marker-digits``: a digit makes a question one that may hold personal data, scanned in a worker
+    process before it is stored and embedded only after, which most real questions are not."""
+    if digits:
+        return f"q-{prefix}{i:05d}"
+    letters = ""
+    for _ in range(4):
+        i, rest = divmod(i, 26)
+        letters = chr(ord("a") + rest) + letters
+    return f"q-{prefix}{letters}"
+
+
 QUESTIONS = [
     "How do I claim travel and subsistence?",
     "What is the hybrid working policy?",
@@ -289,7 +302,7 @@ QUESTIONS = [
 async def shape_steady(args, port, cookies, collection, on_start=lambda: None) -> tuple[list[Sample], float]:
     count = int(args.rate * args.duration)
     sockets = await asyncio.gather(*(open_socket(port, cookies[i % len(cookies)]) for i in range(count)))
-    samples = [Sample(marker=f"q-s{i:05d}") for i in range(count)]
+    samples = [Sample(marker=tag("s", i, args.marker_digits)) for i in range(count)]
     on_start()
     started = time.time()
     tasks = []
@@ -307,7 +320,7 @@ async def shape_steady(args, port, cookies, collection, on_start=lambda: None) -
 
 async def shape_burst(args, port, cookies, collection, on_start=lambda: None) -> tuple[list[Sample], float]:
     sockets = await asyncio.gather(*(open_socket(port, cookies[i % len(cookies)]) for i in range(args.burst)))
-    samples = [Sample(marker=f"q-b{i:05d}") for i in range(args.burst)]
+    samples = [Sample(marker=tag("b", i, args.marker_digits)) for i in range(args.burst)]
     on_start()
     started = time.time()
     await asyncio.gather(
@@ -439,6 +452,11 @@ def main() -> int:
     parser.add_argument("--answer-timeout", type=float, default=120.0)
     parser.add_argument("--warm", type=int, default=20, help="questions asked at once to warm up (0: one only)")
     parser.add_argument("--settle", type=float, default=3.0, help="seconds to wait for answers to be stored")
+    parser.add_argument(
+        "--marker-digits",
+        action="store_true",
+        help="tag each question with digits, so every one takes the personal-data scan's slower path",
+    )
     parser.add_argument("--redis", default="", help="REDIS_URL for the channel layer (default: in-memory)")
     parser.add_argument("--corpus", default="", help="a folder of guidance to ask about instead of the sample")
     parser.add_argument(
@@ -529,8 +547,8 @@ def main() -> int:
                     *(
                         run_question(
                             ws,
-                            Sample(marker=f"q-warm{i}"),
-                            f"{QUESTIONS[i % len(QUESTIONS)]} [q-warm{i}]",
+                            Sample(marker=tag("w", i, args.marker_digits)),
+                            f"{QUESTIONS[i % len(QUESTIONS)]} [{tag('w', i, args.marker_digits)}]",
                             collection,
                             120,
                         )

@@ -20,6 +20,12 @@ ROOT = Path(__file__).resolve().parent.parent
 PASSWORD = "correct-horse-battery-staple"
 
 
+def signed_in(client, user):
+    """``client`` signed in as ``user`` (made with ``PASSWORD``, as every user fixture is)."""
+    assert client.login(username=user.username, password=PASSWORD)
+    return client
+
+
 @pytest.fixture(scope="session")
 def django_db_setup(django_db_setup, django_db_blocker):
     """The test database as pytest-django made it, then two things only a throwaway database may do:

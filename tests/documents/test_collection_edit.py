@@ -9,16 +9,11 @@ from django.urls import reverse
 from accounts.roles import Role
 from audit.models import AuditEvent
 from documents.models import Collection, Marking
-from tests.conftest import PASSWORD
+from tests.conftest import signed_in
 
 pytestmark = pytest.mark.django_db
 
 UPDATE = "curation.collection_update"
-
-
-def signed_in(client, user):
-    assert client.login(username=user.username, password=PASSWORD)
-    return client
 
 
 @pytest.fixture

@@ -11,7 +11,7 @@ from django.urls import reverse
 from accounts.roles import Role
 from audit.models import AuditEvent
 from documents.models import Chunk, Collection, DocumentVersion, VersionStatus
-from tests.conftest import PASSWORD
+from tests.conftest import signed_in
 from tests.documents.files import upload_and_ingest
 
 pytestmark = pytest.mark.django_db
@@ -20,11 +20,6 @@ IMMEDIATE = {
     "default": {"BACKEND": "django_tasks.backends.immediate.ImmediateBackend", "QUEUES": ["default", "ingest"]}
 }
 LEAVE = b"# Leave\n\n## Carry over\n\nYou may carry over up to 5 days of unused leave into the next leave year.\n"
-
-
-def signed_in(client, user):
-    assert client.login(username=user.username, password=PASSWORD)
-    return client
 
 
 @pytest.fixture

@@ -11,7 +11,7 @@ from accounts.roles import Role
 from audit.models import AuditEvent
 from documents.models import Marking, MarkingChange
 from documents.services.marking_changes import marking_change_decide, marking_change_pending, marking_change_request
-from tests.conftest import PASSWORD
+from tests.conftest import signed_in
 
 pytestmark = pytest.mark.django_db
 
@@ -42,11 +42,6 @@ def second(make_user, collection):
 @pytest.fixture
 def outsider(make_user):
     return make_user("olu@example.gov.uk", roles=[Role.CURATOR])
-
-
-def signed_in(client, user):
-    assert client.login(username=user.username, password=PASSWORD)
-    return client
 
 
 def lower(client, collection, reason="Published on GOV.UK since."):

@@ -22,7 +22,7 @@ from documents.retrieval import passages_for_user
 from documents.review import ReviewStatus, add_months, review_of
 from documents.services import collection_update
 from documents.services.review import document_review_confirm, document_review_set
-from tests.conftest import PASSWORD
+from tests.conftest import signed_in
 from tests.documents.files import upload_and_ingest
 from tests.documents.test_review import TODAY, _markdown
 
@@ -30,11 +30,6 @@ pytestmark = pytest.mark.django_db
 
 
 # --- Pages ----------------------------------------------------------------------------------
-
-
-def signed_in(client, user):
-    assert client.login(username=user.username, password=PASSWORD)
-    return client
 
 
 def _overdue(collection, curator, name: str, *, days_past: int = 10) -> Document:

@@ -12,14 +12,9 @@ from accounts.roles import Role
 from audit.models import AuditEvent
 from documents.models import Document, DocumentVersion, RunOutcome, Source, SourceItem, SourceKind, SourceRun
 from tests import factories
-from tests.conftest import PASSWORD
+from tests.conftest import signed_in
 
 pytestmark = pytest.mark.django_db
-
-
-def signed_in(client, user):
-    assert client.login(username=user.username, password=PASSWORD)
-    return client
 
 
 @pytest.fixture

@@ -21,6 +21,7 @@ import socket
 import ssl
 import sys
 import time
+import urllib.error
 import urllib.parse
 import urllib.request
 
@@ -101,7 +102,10 @@ def main() -> None:
     if args.what == "health":
         health(base, opener, args.tries)
         return
-    cookie = sign_in(base, opener, jar, args.email, os.environ[args.password_env])
+    try:
+        cookie = sign_in(base, opener, jar, args.email, os.environ[args.password_env])
+    except urllib.error.HTTPError as error:
+        sys.exit(f"signing in: {error.url} answered {error.code} {error.reason}: {error.read()[:300]!r}")
     done = asyncio.run(ask(base, context, cookie, args.question))
     citations = done.get("citations") or []
     if done.get("status") != "complete" or not citations:

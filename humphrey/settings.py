@@ -524,6 +524,9 @@ HUMPHREY_ANSWER_NAME_SLOT: bool = _bool(
 HUMPHREY_ANSWER_CASE_WORDS: bool = _bool(
     "HUMPHREY_ANSWER_CASE_WORDS", False
 )  # "the weekly rate of Maternity Allowance": those words must be in the unit giving it (tried, not adopted)
+HUMPHREY_ANSWER_CAUTION_MARGIN: float = _float(
+    "HUMPHREY_ANSWER_CAUTION_MARGIN", 0.05
+)  # answered with evidence less than this above the threshold: the answer says it may not answer exactly
 HUMPHREY_ANSWER_GATE_PASSAGES: int = _int(
     "HUMPHREY_ANSWER_GATE_PASSAGES", 4, minimum=1
 )  # the best passages whose words and units the gate weighs

@@ -53,6 +53,7 @@ class ChatRequest:
     question: str  # the standalone question (after condensing and any redaction)
     evidence: list | None = None  # the sources' units scored against the question, best first
     quotes: list | None = None  # what an extractive answer quotes, chosen once (streamed, then highlighted)
+    caution: str = ""  # said first when the evidence was only just enough (``Coverage.caution``)
 
 
 @dataclass(frozen=True)

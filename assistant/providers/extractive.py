@@ -45,7 +45,7 @@ class ExtractiveAnswerer:
         return select_units(evidence, max_words=self.max_words, max_sources=self.passages)
 
     async def stream(self, request: ChatRequest) -> AsyncIterator[TextDelta | Usage]:
-        yield TextDelta(NOTICE + "\n\n")
+        yield TextDelta(NOTICE + (f" **{request.caution}**" if request.caution else "") + "\n\n")
         for quote in self.quotes(request):
             source = quote.source
             where = source.document_title

@@ -108,6 +108,17 @@ DETAIL_WORDS = {
 }
 
 
+#: Said above an answer the gate let through with evidence only just enough (``Coverage.caution``).
+CAUTION = "The guidance found is only just close enough to your question: it may not answer exactly what you asked."
+
+
+def caution_text(absent: list[str] | None = None) -> str:
+    """The line above a borderline answer, naming the question's words the passages never use, if any."""
+    if not absent:
+        return CAUTION
+    return CAUTION + " It does not mention " + ", ".join(f"“{word}”" for word in absent) + "."
+
+
 def not_covered_text(sources: list[Source], absent: list[str] | None = None, detail: str | None = None) -> str:
     """The honest reply, naming the nearest documents the user may read (they came from retrieval),
     the question's words those passages never use (``absent``), if any, and the kind of detail the

@@ -34,7 +34,7 @@ from documents.retrieval import allowed_markings, clean_query
 
 from .frames import answer_html, not_covered_text, source_frames
 from .record import Outcome, answer_record
-from .steps import answer_evidence, answer_finish, chat_request, sources_retrieve_reviewed
+from .steps import answer_caution, answer_evidence, answer_finish, chat_request, sources_retrieve_reviewed
 
 logger = logging.getLogger(__name__)
 
@@ -247,7 +247,12 @@ class AnswerRun:
         )
         out.messages = render_messages(question=p.model_text, sources=out.sources, turns=p.turns)
         request = chat_request(
-            model, messages=out.messages, sources=out.sources, question=out.condensed, evidence=scored
+            model,
+            messages=out.messages,
+            sources=out.sources,
+            question=out.condensed,
+            evidence=scored,
+            caution=answer_caution(verdict, p.model_text),
         )
         parts: list[str] = []
         try:

@@ -19,6 +19,7 @@ from assistant.core.evidence import (
     Weights,
     check_claims,
     coverage,
+    missing_words,
     score_units,
 )
 from assistant.core.types import ChatRequest, Source
@@ -30,7 +31,7 @@ from documents.retrieval import retrieve
 from documents.review import Review, review_date, review_status
 from documents.vocabulary import word_shares
 
-from .frames import not_covered_text
+from .frames import caution_text, not_covered_text
 from .record import Outcome
 
 #: What a passage's document is reviewed by (``documents.review``), read with its answer units.
@@ -131,6 +132,7 @@ def gate_settings() -> GateSettings:
         names=settings.HUMPHREY_ANSWER_NAME_SLOT,
         cases=settings.HUMPHREY_ANSWER_CASE_WORDS,
         top_passages=settings.HUMPHREY_ANSWER_GATE_PASSAGES,
+        caution_margin=settings.HUMPHREY_ANSWER_CAUTION_MARGIN,
     )
 
 
@@ -153,6 +155,12 @@ def answer_evidence(
         subject=subject,
     )
     return verdict, scored
+
+
+def answer_caution(verdict: Coverage, question: str) -> str:
+    """What a borderline answer says first (``Coverage.caution``: answered, but only just), naming
+    the question's words the closest passages never use; "" for any other answer."""
+    return caution_text(missing_words(question, verdict.missing)) if verdict.covered and verdict.caution else ""
 
 
 def check_settings() -> CheckSettings:
@@ -198,6 +206,10 @@ def answer_finish(out: Outcome, *, model, request: ChatRequest, weights: Weights
     elif hasattr(model, "quotes"):
         for quote in model.quotes(request):
             used.setdefault(quote.source.n, set()).update(quote.indexes)
+    if request.caution and model.uses_language_model:
+        # Above the model's words, from Humphrey, once the claim check has read the model's own.
+        # An extractive answer says it in its notice, as it streams.
+        out.text = f"**{request.caution}**\n\n{out.text}"
     out.highlights = {
         n: sorted([by_n[n].units[i][0], by_n[n].units[i][1]] for i in units)
         for n, units in used.items()

@@ -59,6 +59,7 @@ def answer_data(*, conversation_id: int, message_id: int, outcome: str, collecti
             "agree": True,
             "slot": "duration",
             "slot_filled": True,
+            "caution": outcome == "answered",
         },
         "claims": {"checked": 2, "unsupported": 1, "uncited": 0} if outcome == "answered" else {},
     }

@@ -211,7 +211,7 @@ def test_event_trace_shows_everything_the_model_saw(client, auditor, history):
         "It is 27 days after five years",
         history["leave"].sha256,
         "Covered by the guidance?",
-        "evidence 0.712",
+        "yes, only just: the answer said it may not answer exactly: evidence 0.712",
         "words no passage held: jury",
         "asks for a detail (duration): the best sentences give one",
         "2 cited sentences: 1 not supported by its source",

@@ -25,6 +25,7 @@ class Coverage:
     slot: str | None = None  # the kind of detail the question asks for ("money", "duration"...), if any
     slot_filled: bool | None = None  # whether one of the best units holds a detail of that kind
     documents: int = 0  # how many documents the top passages come from (three or more: "scattered")
+    caution: bool = False  # answered, but with evidence only just enough: the answer says so
 
     def as_dict(self) -> dict:
         return {
@@ -39,6 +40,7 @@ class Coverage:
             "slot": self.slot,
             "slot_filled": self.slot_filled,
             "documents": self.documents,
+            "caution": self.caution,
         }
 
 
@@ -66,6 +68,7 @@ class GateSettings:
     cases: bool = False  # "the weekly rate of Maternity Allowance": its words, as written, in the unit (ditto)
     scattered_documents: int = 3  # top passages from this many documents or more are "scattered"
     scattered_margin: float = 0.0  # evidence needed on top of min_score when they are (tried: docs/answers.md)
+    caution_margin: float = 0.05  # answered with evidence less than this above what was needed: "caution"
 
 
 def _passage_terms(source: Source) -> set[str]:
@@ -139,6 +142,8 @@ def coverage(
     slot_filled = _slot_filled(slot, asked_about(question), scored, gate.slot_units, case) if slot else None
     if slot_filled is False:  # it asks for a figure, a length of time...: the units that answer best hold none
         covered = False
+    caution = covered and score < needed + gate.caution_margin
     return Coverage(
-        covered, words, words_union, missing, best_unit, best_passage, agree, score, slot, slot_filled, documents
-    )
+        covered, words, words_union, missing, best_unit, best_passage, agree, score, slot, slot_filled, documents,
+        caution,
+    )  # fmt: skip

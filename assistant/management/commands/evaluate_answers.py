@@ -43,7 +43,7 @@ from assistant.models import Status
 from assistant.providers import get_chat_model
 from assistant.services.frames import not_covered_text
 from assistant.services.record import Outcome
-from assistant.services.steps import answer_evidence, answer_finish, chat_request, sources_retrieve
+from assistant.services.steps import answer_caution, answer_evidence, answer_finish, chat_request, sources_retrieve
 from documents.embeddings import get_embedder
 from documents.management.commands.evaluate_retrieval import fold, questions_path, temporary_reader
 from documents.management.commands.evaluate_retrieval import read_questions as read_retrieval_questions
@@ -108,7 +108,14 @@ def answer_one(*, user, model, question: str, turns: list[Turn], collection: str
         )
         return out, evidence_ms
     out.messages = render_messages(question=question, sources=out.sources, turns=turns)
-    request = chat_request(model, messages=out.messages, sources=out.sources, question=out.condensed, evidence=scored)
+    request = chat_request(
+        model,
+        messages=out.messages,
+        sources=out.sources,
+        question=out.condensed,
+        evidence=scored,
+        caution=answer_caution(verdict, question),
+    )
     out.text = asyncio.run(_stream(model, request))
     vectors = {}
     if model.uses_language_model:
@@ -171,7 +178,7 @@ class Command(BaseCommand):
     def _score(self, results, names: dict, show: bool) -> tuple[dict, list[str]]:
         answerable = [(r, o) for r, o, _ in results if r.get("doc") is not None]
         negatives = [(r, o) for r, o, _ in results if r.get("doc") is None]
-        answered = quoted = cited_doc = refused = 0
+        answered = quoted = cited_doc = refused = cautioned = wrong = wrong_cautioned = 0
         claims = unsupported = uncited = 0
         lines = []
         for record, out in answerable:
@@ -180,6 +187,7 @@ class Command(BaseCommand):
             holds = ok and answer_holds(out.text, record["answer_quote"])
             right_doc = ok and record["doc"] in docs
             answered += ok
+            cautioned += ok and bool(out.coverage.get("caution"))
             quoted += holds
             cited_doc += right_doc
             for check in out.checks:
@@ -195,6 +203,8 @@ class Command(BaseCommand):
         for record, out in negatives:
             ok = out.status != Status.COMPLETE
             refused += ok
+            wrong += not ok
+            wrong_cautioned += not ok and bool(out.coverage.get("caution"))
             if not ok or show:
                 lines.append(
                     f"{'MISS' if not ok else 'OK'} {record['id']} (answered, not covered): {record['question']}"
@@ -210,6 +220,10 @@ class Command(BaseCommand):
             "quote_in_answer": round(quoted / n, 4) if n else None,
             "doc_cited": round(cited_doc / n, 4) if n else None,
             "negatives_refused": round(refused / m, 4) if m else None,
+            # Of the answers given, the share that said they may not answer exactly (Coverage.caution):
+            # to answerable questions, and to ones the guidance does not cover (the wrong answers).
+            "cautioned": round(cautioned / answered, 4) if answered else None,
+            "negatives_answered_cautioned": round(wrong_cautioned / wrong, 4) if wrong else None,
             "unsupported_sentences": round(unsupported / claims, 4) if claims else None,
             "uncited_sentences": uncited,
             "evidence_ms_p50": round(statistics.median(timings), 2) if timings else None,

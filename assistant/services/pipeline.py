@@ -28,11 +28,11 @@ from assistant.db import db_call
 from assistant.intake import Ask, Prepared, question_submit
 from assistant.models import Status
 from assistant.providers import get_chat_model
-from assistant.scanning import personal_data_scan
 from documents.embeddings import embeds_marking, query_embedding_refusal
 from documents.retrieval import allowed_markings, clean_query
 
 from .frames import answer_html, not_covered_text, source_frames
+from .headstart import HeadStart, head_start
 from .record import Outcome, answer_record
 from .steps import answer_caution, answer_evidence, answer_finish, chat_request, sources_retrieve_reviewed
 
@@ -58,10 +58,10 @@ class AnswerRun:
     """One answer being generated. ``events()`` yields frames; ``stop()`` ends it early (kept as
     *stopped*); ``detach()`` (the socket went away) lets it finish and be stored unobserved."""
 
-    def __init__(self, *, user, prepared: Prepared, early_embedding: tuple[str, asyncio.Task] | None = None) -> None:
+    def __init__(self, *, user, prepared: Prepared, head: HeadStart | None = None) -> None:
         self.user = user
         self.prepared = prepared
-        self.early_embedding = early_embedding  # (query, task) started while the question was stored
+        self.head = head  # the embedding and retrieval begun while the question was stored
         self.queue: asyncio.Queue = asyncio.Queue()
         self.listening = True
         self.stopped = False
@@ -167,9 +167,9 @@ class AnswerRun:
             logger.exception("answer %s failed", p.answer_id)
             error = AnswerError()
             out.status, out.error_code = Status.FAILED, error.code
-        if self.early_embedding is not None:  # refused or stopped before retrieval
-            self.early_embedding[1].cancel()
-            self.early_embedding = None
+        if self.head is not None:  # refused or stopped before retrieval
+            self.head.cancel()
+            self.head = None
         out.timings["total"] = _ms(started)
         if out.status in (Status.STOPPED, Status.STALLED):
             out.cited = cited_numbers(out.text, [s.n for s in out.sources])
@@ -200,21 +200,40 @@ class AnswerRun:
         """The query's embedding: the one started early if it was for this very text (a first
         question, not redacted), else computed now. None when it is asked of a collection marked
         above what the embedder may be sent (``outcome.vector_search`` says so): searched by words."""
-        early, self.early_embedding = self.early_embedding, None
+        head = self.head
         if query and not embeds_marking(allowed_markings(model.max_marking)[-1]):
             self.outcome.vector_search = await db_call(query_embedding_refusal)(
                 user=self.user, collections=self.prepared.searched, max_marking=model.max_marking
             )
         if self.outcome.vector_search:
-            if early is not None:
-                early[1].cancel()
             return None
-        if early is not None:
-            if early[0] == query:
-                with contextlib.suppress(Exception):
-                    return await early[1]
-            early[1].cancel()
+        if head is not None and head.query == query:
+            with contextlib.suppress(Exception):
+                return await head.embedding
         return await query_embedder().embed(query) if query else None
+
+    async def _head_sources(self, condensed: str, vector, model):
+        """The passages retrieved while the question was stored, if they were retrieved for this very
+        question (its text, collections, vector and marking ceiling); else None."""
+        head, self.head = self.head, None
+        if head is None:
+            return None
+        if (
+            head.retrieval is None
+            or vector is None
+            or (head.condensed, head.collections)
+            != (
+                condensed,
+                self.prepared.collections,
+            )
+        ):
+            head.cancel()
+            return None
+        with contextlib.suppress(Exception):
+            used_vector, max_marking, found = await head.retrieval
+            if used_vector is vector and max_marking == model.max_marking:
+                return found
+        return None
 
     async def _generate(self, model, started: float) -> None:
         p, out = self.prepared, self.outcome
@@ -222,9 +241,12 @@ class AnswerRun:
         t0 = time.monotonic()
         # Embedded outside the database thread, batched with other questions arriving at once.
         vector = await self._query_vector(clean_query(out.condensed), model)
-        out.sources, weights, out.reviews = await db_call(sources_retrieve_reviewed)(
-            self.user, out.condensed, p.collections, settings.HUMPHREY_CHAT_PASSAGES, model.max_marking, vector
-        )
+        found = await self._head_sources(out.condensed, vector, model)
+        if found is None:
+            found = await db_call(sources_retrieve_reviewed)(
+                self.user, out.condensed, p.collections, settings.HUMPHREY_CHAT_PASSAGES, model.max_marking, vector
+            )
+        out.sources, weights, out.reviews = found
         out.timings["retrieval"] = _ms(t0)
         subject = follow_up_subject(p.model_text, p.turns)
         verdict, scored = answer_evidence(
@@ -349,42 +371,11 @@ class AnswerRun:
         logger.error("answer %s could not be recorded; answers_close_interrupted will", self.prepared.answer_id)
 
 
-def _may_embed_early() -> bool:
-    """Whether a question may go to the embedder before what it is asked of is known: only if the
-    embedder may be sent every marking the chat model may be given (``AnswerRun._query_vector``
-    decides, with the question's collections, otherwise)."""
-    try:
-        return embeds_marking(allowed_markings(get_chat_model().max_marking)[-1])
-    except Exception:  # a misconfigured model or embedder is reported by the answer itself
-        return False
-
-
-async def _redacted_query(ask: Ask, query: str) -> str:
-    """``query`` as the embedder may see it. A question that may hold personal data the intake will
-    redact is scanned here rather than in ``question_submit`` (which then does not scan it again), so
-    its redacted form is embedded while it is stored, not after: the embedder never sees what was
-    redacted. "" when it will be refused for holding personal data (``block``)."""
-    mode = settings.HUMPHREY_CHAT_PERSONAL_DATA
-    if mode not in ("redact", "block") or not pii.may_hold_personal_data(ask.text):
-        return query
-    text = ask.text.strip()
-    ask.findings = await personal_data_scan(text, person=getattr(ask.user, "pk", None))
-    if not ask.findings:
-        return query
-    return "" if mode == "block" else clean_query(pii.redact(text, ask.findings))
-
-
 async def answer_start(*, user, conversation_id, text: str, collections: list[str] | None, session=None) -> AnswerRun:
     """Store the question and start answering it. Raises ``AnswerError`` (nothing stored) for bad
     asks, ``SessionEnded`` when ``session`` (the socket's) was signed out or expired."""
     ask = Ask(user, conversation_id, text, collections, session)
-    # A new conversation's question is searched as it will be stored: embed it while it is being stored.
-    early = None
-    query = clean_query((text or "").strip()) if conversation_id is None and isinstance(text, str) else ""
-    if query and len(text) <= settings.HUMPHREY_CHAT_MAX_QUESTION_CHARS and _may_embed_early():
-        query = await _redacted_query(ask, query)
-        if query:
-            early = (query, asyncio.get_running_loop().create_task(query_embedder().embed(query)))
+    head = await head_start(ask)
     # Stored with every other question arriving at the same moment, in one transaction.
     store = asyncio.ensure_future(question_submit(ask))
     try:
@@ -392,21 +383,21 @@ async def answer_start(*, user, conversation_id, text: str, collections: list[st
     except asyncio.CancelledError:
         # The asker went away while the question was being stored: once stored, it is still
         # answered and recorded (as if the socket closed a moment later).
-        store.add_done_callback(lambda done: _answer_unobserved(user, done, early))
+        store.add_done_callback(lambda done: _answer_unobserved(user, done, head))
         raise
     except BaseException:
-        if early:
-            early[1].cancel()
+        if head:
+            head.cancel()
         raise
-    return AnswerRun(user=user, prepared=prepared, early_embedding=early).start()
+    return AnswerRun(user=user, prepared=prepared, head=head).start()
 
 
-def _answer_unobserved(user, stored: asyncio.Future, early) -> None:
+def _answer_unobserved(user, stored: asyncio.Future, head: HeadStart | None) -> None:
     if stored.cancelled() or stored.exception() is not None:
-        if early:
-            early[1].cancel()
+        if head:
+            head.cancel()
         return
-    AnswerRun(user=user, prepared=stored.result(), early_embedding=early).start().detach()
+    AnswerRun(user=user, prepared=stored.result(), head=head).start().detach()
 
 
 async def answer_stream(*, user, conversation_id, text: str, collections: list[str] | None) -> AsyncIterator[dict]:

@@ -104,22 +104,29 @@ class ChatConsumer(AsyncWebsocketConsumer):
         if not self.frames.allow():
             await self.close(code=CLOSE_POLICY)
             return
-        if not await self._account_unchanged():
-            self.user = None  # frames still in flight are ignored
+        frame = None
+        if text_data is not None:
+            try:
+                frame = json.loads(text_data)
+            except (ValueError, RecursionError):  # RecursionError: nested too deeply ("[" * 6000)
+                frame = ValueError
+        kind = frame.get("type") if isinstance(frame, dict) else None
+        # The account is checked before any frame is handled: a question in the same transaction that
+        # stores it (``questions_store``, with ``auth_hash``), which saves it a database round trip
+        # before its answer can begin; every other frame here.
+        if kind != "ask" and not await self._account_unchanged():
+            self._signed_out()
             await self.close(code=CLOSE_UNAUTHENTICATED)
             return
         if text_data is None:
             await self.error("bad_frame", "Send text frames holding JSON.")
             return
-        try:
-            frame = json.loads(text_data)
-        except (ValueError, RecursionError):  # RecursionError: nested too deeply ("[" * 6000)
+        if frame is ValueError:
             await self.error("bad_json", "That message was not valid JSON.")
             return
         if not isinstance(frame, dict):
             await self.error("bad_frame", "Send a JSON object with a type.")
             return
-        kind = frame.get("type")
         if kind == "ask":
             await self.ask(frame)
         elif kind == "stop":
@@ -162,14 +169,19 @@ class ChatConsumer(AsyncWebsocketConsumer):
                 text=text,
                 collections=collections,
                 session=self.scope.get("session"),  # signed out or expired since connecting: 4401
+                auth_hash=self.auth_hash,  # deactivated, or the password changed, since connecting: 4401
             )
         except SessionEnded:
+            self._signed_out()
             await self.close(code=CLOSE_UNAUTHENTICATED)
             return
         except AnswerError as exc:
             await self.error(exc.code, exc.message)
             return
         self.pump = asyncio.get_running_loop().create_task(self._forward(self.run))
+
+    def _signed_out(self) -> None:
+        self.user = None  # frames still in flight are ignored
 
     async def _account_unchanged(self) -> bool:
         """Whether the account is still active with the password it had when the socket opened."""

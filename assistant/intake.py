@@ -67,6 +67,7 @@ class Ask:
     text: str
     collections: list[str] | None
     session: Any = None  # the socket's session, checked still alive in the same transaction
+    auth_hash: str | None = None  # the account's session auth hash when the socket opened, checked there too
     findings: list | None = None  # personal data found in the stripped text before batching (None: look in the batch)
 
 
@@ -185,8 +186,26 @@ def questions_store(asks: list[Ask]) -> list[Prepared | AnswerError]:
     users = {asks[i].user.pk: asks[i].user for i in texts}
     ids = sorted(users)
     # The askers' rows locked, in id order (no deadlock between batches): each person's asks in
-    # every web process are counted one after another, so the concurrent-answer limit holds.
-    list(get_user_model().objects.select_for_update().filter(pk__in=ids).order_by("pk").values_list("pk"))
+    # every web process are counted one after another, so the concurrent-answer limit holds. Read
+    # as they are now: an account deactivated, or whose password changed, since its socket opened
+    # asks nothing more (the socket's own check, for its other frames, is ``account_unchanged``).
+    current = {u.pk: u for u in get_user_model().objects.select_for_update().filter(pk__in=ids).order_by("pk")}
+    for i in list(texts):
+        ask = asks[i]
+        if ask.auth_hash is None:
+            continue
+        account = current.get(ask.user.pk)
+        if (
+            account is None
+            or not account.is_active
+            or not constant_time_compare(account.get_session_auth_hash(), ask.auth_hash)
+        ):
+            results[i] = SessionEnded("Your session has ended. Sign in again.", code="session_ended")
+            del texts[i]
+    if not texts:
+        return results
+    users = {asks[i].user.pk: asks[i].user for i in texts}
+    ids = sorted(users)
     readable = readable_slugs(users.values())
     groups: dict[int, list[str]] = {pk: [] for pk in ids}
     for user_id, name in (

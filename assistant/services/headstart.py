@@ -4,6 +4,8 @@ answer can begin), its embedding is computed and then its passages retrieved. Th
 (``pipeline.AnswerRun``) uses them only if the question, as stored, is the one they were begun for;
 otherwise, or if the question is refused, they are thrown away. Nothing is shown or recorded from
 them before the question is stored, and the search checks who may read what in its SQL either way.
+A question from an account deactivated (or whose password changed) since its socket opened is refused
+when it is stored, in the same transaction; what was begun for it is thrown away unseen.
 """
 
 from __future__ import annotations

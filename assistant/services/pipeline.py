@@ -371,10 +371,13 @@ class AnswerRun:
         logger.error("answer %s could not be recorded; answers_close_interrupted will", self.prepared.answer_id)
 
 
-async def answer_start(*, user, conversation_id, text: str, collections: list[str] | None, session=None) -> AnswerRun:
+async def answer_start(
+    *, user, conversation_id, text: str, collections: list[str] | None, session=None, auth_hash: str | None = None
+) -> AnswerRun:
     """Store the question and start answering it. Raises ``AnswerError`` (nothing stored) for bad
-    asks, ``SessionEnded`` when ``session`` (the socket's) was signed out or expired."""
-    ask = Ask(user, conversation_id, text, collections, session)
+    asks, ``SessionEnded`` when ``session`` (the socket's) was signed out or expired, or the account
+    no longer has ``auth_hash`` (deactivated, or its password changed)."""
+    ask = Ask(user, conversation_id, text, collections, session, auth_hash=auth_hash)
     head = await head_start(ask)
     # Stored with every other question arriving at the same moment, in one transaction.
     store = asyncio.ensure_future(question_submit(ask))

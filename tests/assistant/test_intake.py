@@ -91,6 +91,26 @@ def test_an_expired_session_that_was_not_yet_cleared_is_refused(guidance, staff)
     assert not Message.objects.exists()
 
 
+def test_an_account_changed_since_its_socket_opened_asks_nothing_and_the_rest_of_the_batch_is_stored(
+    guidance, staff, make_user
+):
+    """The auth hash each socket took when it opened is compared in the transaction that stores the
+    question: a password changed (or an account deactivated) since refuses that ask alone."""
+    other = make_user("olive@example.gov.uk", groups=["All staff"])
+    before = {u.pk: u.get_session_auth_hash() for u in (staff, other)}
+    staff.set_password("a-quite-different-passphrase-2")
+    staff.save()
+    asks = [
+        Ask(u, None, "How much annual leave do I get?", ["hr"], session_of(u), auth_hash=before[u.pk])
+        for u in (staff, other)
+    ]
+    refused, stored = questions_store(asks)
+    assert isinstance(refused, SessionEnded) and isinstance(stored, Prepared)
+    assert list(Message.objects.filter(role=Speaker.USER).values_list("conversation__owner_id", flat=True)) == [
+        other.pk
+    ]
+
+
 def test_a_batch_costs_the_same_few_statements_however_many_ask(guidance, staff, make_user):
     """New conversations from different people: the statement count does not grow with the batch."""
     people = [staff] + [make_user(groups=["All staff"]) for _ in range(9)]

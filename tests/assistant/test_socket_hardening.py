@@ -307,3 +307,28 @@ async def test_the_account_check_failing_with_the_database_away_does_not_close_t
         assert await _pong(ws)
     finally:
         await ws.disconnect()
+
+
+@pytest.mark.django_db(transaction=True)
+async def test_a_question_is_checked_against_the_account_where_it_is_stored_not_once_more_before(
+    guidance, staff, monkeypatch
+):
+    """A question costs no separate account look-up before it is stored (its transaction compares
+    the account, see test_intake); any other frame is checked on its own."""
+    checks = []
+    real = consumers.account_unchanged
+
+    def counted(user_id, auth_hash):
+        checks.append(user_id)
+        return real(user_id, auth_hash)
+
+    monkeypatch.setattr(consumers, "account_unchanged", counted)
+    ws = await connect(staff)
+    try:
+        await ask(ws, "How many days of annual leave do full-time staff get?")
+        frames = await frames_until_end(ws)
+        assert frames[-1]["status"] == "complete" and checks == []
+        assert await _pong(ws)
+        assert checks == [staff.pk]
+    finally:
+        await ws.disconnect()

@@ -25,7 +25,6 @@ from typing import Any
 from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.db import DataError, IntegrityError, transaction
-from django.db.models import Count
 from django.db.utils import Error as DatabaseError
 from django.utils import timezone
 from django.utils.crypto import constant_time_compare
@@ -40,7 +39,7 @@ from documents.access import readable_slugs
 
 from .access import owns
 from .models import Conversation, Message, Speaker, Status
-from .selectors import recent_turns, tokens_used_today
+from .selectors import askers_load, recent_turns
 
 logger = logging.getLogger(__name__)
 
@@ -216,19 +215,9 @@ def questions_store(asks: list[Ask]) -> list[Prepared | AnswerError]:
     conversations = {
         c.pk: c for c in Conversation.objects.filter(pk__in=_ints(followed), owner_id__in=ids, hidden_at__isnull=True)
     }
-    streams_open = Counter(
-        dict(
-            Message.objects.filter(
-                conversation__owner_id__in=ids,
-                role=Speaker.ASSISTANT,
-                status=Status.STREAMING,
-                created_at__gte=timezone.now() - STREAMING_GIVE_UP,
-            )
-            .values_list("conversation__owner_id")
-            .annotate(n=Count("pk"))
-        )
-    )
-    tokens_today = tokens_used_today(ids)
+    load = askers_load(ids, timezone.now() - STREAMING_GIVE_UP)
+    streams_open = Counter({user_id: streaming for user_id, (streaming, _) in load.items()})
+    tokens_today = {user_id: tokens for user_id, (_, tokens) in load.items()}
 
     mode = settings.HUMPHREY_CHAT_PERSONAL_DATA
     accepted: list[_Row] = []
@@ -255,24 +244,21 @@ def questions_store(asks: list[Ask]) -> list[Prepared | AnswerError]:
             _Row(i, ask.user.pk, conversation, collections, searched, findings, text, model_text, stored_text, redacted)
         )
 
-    try:
-        with transaction.atomic():  # a savepoint: all at once, the usual case
+    if len(accepted) == 1:
+        # One question, the usual case at a steady pace: no savepoint (two round trips on the way of
+        # every answer). A row the database refuses ends this transaction, with nothing else in it.
+        try:
             stored = _insert(accepted)
-    except ROW_ERRORS:
-        # A row the database refused (the checks should make this impossible): store them one at a
-        # time, each in its own savepoint, so only that question fails and the others are stored.
-        logger.exception("storing a batch of %s question(s) failed: storing them one at a time", len(accepted))
-        stored = []
-        for row in accepted:
-            try:
-                with transaction.atomic():
-                    stored += _insert([row])
-            except ROW_ERRORS:
-                logger.exception("a question could not be stored; the others in its batch were")
-                results[row.index] = AnswerError(
-                    "Your question could not be saved, so it was not sent. Check it and try again.",
-                    code="storage_error",
-                )
+        except ROW_ERRORS:
+            logger.exception("a question could not be stored")
+            transaction.set_rollback(True)
+            results[accepted[0].index] = AnswerError(
+                "Your question could not be saved, so it was not sent. Check it and try again.",
+                code="storage_error",
+            )
+            return results
+    else:
+        stored = _store_rows(accepted, results)
     followed_up = [row.conversation.pk for row, _c, _q, _a in stored if row.conversation is not None]
     if followed_up:
         Conversation.objects.filter(pk__in=followed_up).update(updated_at=timezone.now())
@@ -304,6 +290,29 @@ def questions_store(asks: list[Ask]) -> list[Prepared | AnswerError]:
         )
         streams_open[user_id] += 1  # the same person asking twice in one batch: the second counts the first
     return results
+
+
+def _store_rows(rows: list[_Row], results: list) -> list[tuple[_Row, Conversation, Message, Message]]:
+    """Several questions stored at once, in a savepoint; should the database refuse a row (the
+    checks should make this impossible), one at a time, each in its own, so only that question fails
+    (its ``results`` entry set) and the others are stored."""
+    try:
+        with transaction.atomic():
+            return _insert(rows)
+    except ROW_ERRORS:
+        logger.exception("storing a batch of %s question(s) failed: storing them one at a time", len(rows))
+    stored = []
+    for row in rows:
+        try:
+            with transaction.atomic():
+                stored += _insert([row])
+        except ROW_ERRORS:
+            logger.exception("a question could not be stored; the others in its batch were")
+            results[row.index] = AnswerError(
+                "Your question could not be saved, so it was not sent. Check it and try again.",
+                code="storage_error",
+            )
+    return stored
 
 
 @dataclass

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from django.db.models import Exists, F, IntegerField, OuterRef, Prefetch, Sum
+from django.db.models import Count, Exists, F, IntegerField, OuterRef, Prefetch, Q, Sum
 from django.db.models.fields.json import KeyTextTransform
 from django.db.models.functions import Cast
 from django.utils import timezone
@@ -45,15 +45,26 @@ def recent_turns(conversation_id: int, *, before_id: int, limit: int = 6) -> lis
     return list(reversed(rows))
 
 
-def tokens_used_today(user_ids: list[int]) -> dict[int, int]:
-    """Model tokens each user's answers have used since midnight (local time), by user id."""
+def askers_load(user_ids: list[int], streaming_since) -> dict[int, tuple[int, int]]:
+    """Per user id: answers still being written (streaming, begun after ``streaming_since``) and the
+    model tokens their answers have used since midnight (local time). One statement: it is on the
+    way of every question (``intake.questions_store``)."""
     midnight = timezone.localtime().replace(hour=0, minute=0, second=0, microsecond=0)
     rows = (
-        Message.objects.filter(conversation__owner_id__in=user_ids, role=Speaker.ASSISTANT, created_at__gte=midnight)
+        Message.objects.filter(
+            conversation__owner_id__in=user_ids,
+            role=Speaker.ASSISTANT,
+            created_at__gte=min(midnight, streaming_since),
+        )
         .values_list("conversation__owner_id")
-        .annotate(total=Sum(Cast(KeyTextTransform("total_tokens", "usage"), IntegerField())))
+        .annotate(
+            streaming=Count("pk", filter=Q(status=Status.STREAMING, created_at__gte=streaming_since)),
+            tokens=Sum(
+                Cast(KeyTextTransform("total_tokens", "usage"), IntegerField()), filter=Q(created_at__gte=midnight)
+            ),
+        )
     )
-    return {user_id: int(total or 0) for user_id, total in rows}
+    return {user_id: (streaming, int(tokens or 0)) for user_id, streaming, tokens in rows}
 
 
 def chunk_cited_to(user, chunk_id: int) -> bool:

@@ -111,8 +111,43 @@ def test_an_account_changed_since_its_socket_opened_asks_nothing_and_the_rest_of
     ]
 
 
+@pytest.fixture
+def refusing_database(monkeypatch):
+    """The database refuses any question holding "REFUSED" (as it would a row the checks missed)."""
+    from django.db import DataError
+
+    real = intake._insert
+
+    def insert(rows):
+        if any("REFUSED" in row.text for row in rows):
+            raise DataError("value too long")
+        return real(rows)
+
+    monkeypatch.setattr(intake, "_insert", insert)
+
+
+@pytest.mark.parametrize("batch", [1, 3], ids=["alone", "in a batch"])
+def test_a_question_the_database_refuses_fails_alone_and_the_others_are_stored(
+    guidance, staff, make_user, refusing_database, batch
+):
+    """Alone (stored without a savepoint) or in a batch (one at a time once the batch fails): the
+    refused question gets ``storage_error`` with nothing of it stored, the others are stored, and
+    the next question is stored as usual."""
+    people = [staff] + [make_user(groups=["All staff"]) for _ in range(batch - 1)]
+    texts = ["REFUSED question"] + [f"Leave question {i}" for i in range(batch - 1)]
+    results = questions_store([Ask(u, None, t, ["hr"], session_of(u)) for u, t in zip(people, texts, strict=True)])
+    assert isinstance(results[0], AnswerError) and results[0].code == "storage_error"
+    assert all(isinstance(r, Prepared) for r in results[1:])
+    stored = set(Message.objects.filter(role=Speaker.USER).values_list("text", flat=True))
+    assert stored == set(texts[1:])
+    assert not Conversation.objects.filter(title__contains="REFUSED").exists()
+    (after,) = questions_store([Ask(staff, None, "How much annual leave do I get?", ["hr"], session_of(staff))])
+    assert isinstance(after, Prepared)
+
+
 def test_a_batch_costs_the_same_few_statements_however_many_ask(guidance, staff, make_user):
-    """New conversations from different people: the statement count does not grow with the batch."""
+    """New conversations from different people: the statement count does not grow with the batch
+    (a question alone is stored without the savepoint a batch needs: two statements fewer)."""
     people = [staff] + [make_user(groups=["All staff"]) for _ in range(9)]
 
     def statements(n: int) -> int:
@@ -121,7 +156,7 @@ def test_a_batch_costs_the_same_few_statements_however_many_ask(guidance, staff,
             assert all(isinstance(r, Prepared) for r in questions_store(asks))
         return len(queries.captured_queries)
 
-    assert statements(10) == statements(1)
+    assert statements(10) == statements(2) == statements(1) + 2
 
 
 @pytest.mark.django_db(transaction=True)

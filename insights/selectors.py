@@ -138,6 +138,7 @@ class Day:
     first_token_median_ms: float | None = None
     first_token_p90_ms: float | None = None
     doubted: int = 0  # model answers with a sentence the claim check marked (unsupported or uncited)
+    cautioned: int = 0  # answers the guidance only just covered (they said they may not answer exactly)
 
     @property
     def other(self) -> int:
@@ -160,9 +161,11 @@ SELECT day,
        count(ttft),
        percentile_cont(0.5) WITHIN GROUP (ORDER BY ttft),
        percentile_cont(0.9) WITHIN GROUP (ORDER BY ttft),
-       count(*) FILTER (WHERE doubted)
+       count(*) FILTER (WHERE doubted),
+       count(*) FILTER (WHERE outcome = 'answered' AND cautioned)
 FROM (
     SELECT day, outcome, feedback,
+           coalesce(data #> '{{coverage,caution}}' = 'true'::jsonb, false) AS cautioned,
            CASE WHEN jsonb_typeof(data #> '{{timings_ms,first_token}}') = 'number'
                 THEN (data #>> '{{timings_ms,first_token}}')::float8 END AS ttft,
            coalesce((data #>> '{{claims,unsupported}}')::int, 0) + coalesce((data #>> '{{claims,uncited}}')::int, 0)
@@ -174,7 +177,14 @@ GROUP BY day
         _params(collection, period, failed=list(FAILED_OUTCOMES)),
     )
     by_day = {
-        row[0]: Day(row[0], *row[1:8], first_token_median_ms=row[8], first_token_p90_ms=row[9], doubted=row[10])
+        row[0]: Day(
+            row[0],
+            *row[1:8],
+            first_token_median_ms=row[8],
+            first_token_p90_ms=row[9],
+            doubted=row[10],
+            cautioned=row[11],
+        )
         for row in rows
     }
     return [by_day.get(day, Day(day)) for day in period.dates]

@@ -153,7 +153,7 @@ class Dashboard:
     def totals(self) -> dict[str, int]:
         total = {
             key: sum(getattr(d, key) for d in self.days)
-            for key in ("questions", "answered", "not_covered", "failed", "up", "down", "doubted")
+            for key in ("questions", "answered", "not_covered", "failed", "up", "down", "doubted", "cautioned")
         }
         total["other"] = total["questions"] - total["answered"] - total["not_covered"] - total["failed"]
         return total

@@ -152,6 +152,7 @@ def _answer(
     personal_data=(),
     claims=None,
     searched=None,
+    caution=None,
 ):
     """One answer event; ``collections`` as the asker chose them (() for everything they may read),
     ``searched`` what that covered (default: the same)."""
@@ -187,6 +188,7 @@ def _answer(
         "passages": passages,
         "personal_data": list(personal_data),
         **({"claims": claims} if claims is not None else {}),
+        **({"coverage": {"covered": outcome == "answered", "caution": caution}} if caution is not None else {}),
     }
     content = {
         "question": question,
@@ -269,7 +271,7 @@ def seed(make_user) -> Seeded:
         claims={"checked": 2, "unsupported": 0, "uncited": 0},
     )  # fmt: skip
     _feedback(ev["A1"], u["u1"], "up", days_ago=3, minute=1)
-    answer("A2", u["u2"], "answered", 3, 2, ttft=200, cost=0.02, cites=[A])
+    answer("A2", u["u2"], "answered", 3, 2, ttft=200, cost=0.02, cites=[A], caution=False)
     _feedback(ev["A2"], u["u2"], "up", days_ago=3, minute=3)
     _feedback(ev["A2"], u["u2"], "down", days_ago=3, minute=4)
     answer(
@@ -278,7 +280,7 @@ def seed(make_user) -> Seeded:
     )  # fmt: skip
     answer("N1", u["u1"], "no_answer", 3, 6, ttft=50, cost=0.001)
     # d = 2
-    answer("A4", u["u4"], "answered", 2, 0, ttft=400, cost=0.04, cites=[A])
+    answer("A4", u["u4"], "answered", 2, 0, ttft=400, cost=0.04, cites=[A], caution=True)
     _feedback(ev["A4"], u["u4"], "up", days_ago=2, minute=1)
     answer(
         "A5", u["u5"], "answered", 2, 2, ttft=500, cost=0.05, cites=[A, B],

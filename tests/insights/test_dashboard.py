@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import csv
 import io
+import re
 
 import pytest
 from django.test import Client
@@ -62,6 +63,17 @@ def test_answers_with_doubted_sentences_are_counted(seeded):
     assert board.totals["doubted"] == 2
     page = client_for(seeded.hr_curator).get("/insights/hr/", {"period": 30}).content.decode()
     assert "Answers with a sentence its sources may not support" in page
+
+
+def test_answers_the_guidance_only_just_covered_are_counted(seeded):
+    """One answer in 30 days said it may not answer exactly (``coverage.caution``); one that did not,
+    and answers recorded before the caution existed, are not counted."""
+    from insights.selectors import Period
+    from insights.tables import Dashboard
+
+    assert Dashboard(seeded.hr, Period.last(30)).totals["cautioned"] == 1
+    page = client_for(seeded.hr_curator).get("/insights/hr/", {"period": 30}).content.decode()
+    assert re.search(r"Answers the guidance only just covered</dt>\s*<dd[^>]*>1</dd>", page)
 
 
 def test_outcome_shares_match_hand_counts(seeded):

@@ -134,8 +134,19 @@ def account_unchanged(user_id, auth_hash: str) -> bool:
     """Whether the account ``user_id`` still exists, is active and has the session auth hash
     ``auth_hash`` (taken when the socket opened; a changed password changes it, as it signs the
     account out of its other sessions in Django)."""
-    user = get_user_model()._default_manager.filter(pk=user_id).first()
+    return _holds(get_user_model()._default_manager.filter(pk=user_id).first(), auth_hash)
+
+
+def _holds(user, auth_hash: str) -> bool:
     return user is not None and user.is_active and constant_time_compare(user.get_session_auth_hash(), auth_hash)
+
+
+def _refuse_ended(asks: list[Ask], texts: dict[int, str], results: list, ended) -> None:
+    """Each ask still in ``texts`` for which ``ended(ask)`` is refused (``session_ended``) and dropped."""
+    for i in list(texts):
+        if ended(asks[i]):
+            results[i] = SessionEnded("Your session has ended. Sign in again.", code="session_ended")
+            del texts[i]
 
 
 def _sessions_alive(sessions: list) -> set[str]:
@@ -175,10 +186,7 @@ def questions_store(asks: list[Ask]) -> list[Prepared | AnswerError]:
         except AnswerError as exc:
             results[i] = exc
     alive = _sessions_alive([asks[i].session for i in texts if asks[i].session is not None])
-    for i in list(texts):
-        if asks[i].session is not None and asks[i].session.session_key not in alive:
-            results[i] = SessionEnded("Your session has ended. Sign in again.", code="session_ended")
-            del texts[i]
+    _refuse_ended(asks, texts, results, lambda ask: ask.session is not None and ask.session.session_key not in alive)
     if not texts:
         return results
 
@@ -189,18 +197,12 @@ def questions_store(asks: list[Ask]) -> list[Prepared | AnswerError]:
     # as they are now: an account deactivated, or whose password changed, since its socket opened
     # asks nothing more (the socket's own check, for its other frames, is ``account_unchanged``).
     current = {u.pk: u for u in get_user_model().objects.select_for_update().filter(pk__in=ids).order_by("pk")}
-    for i in list(texts):
-        ask = asks[i]
-        if ask.auth_hash is None:
-            continue
-        account = current.get(ask.user.pk)
-        if (
-            account is None
-            or not account.is_active
-            or not constant_time_compare(account.get_session_auth_hash(), ask.auth_hash)
-        ):
-            results[i] = SessionEnded("Your session has ended. Sign in again.", code="session_ended")
-            del texts[i]
+    _refuse_ended(
+        asks,
+        texts,
+        results,
+        lambda ask: ask.auth_hash is not None and not _holds(current.get(ask.user.pk), ask.auth_hash),
+    )
     if not texts:
         return results
     users = {asks[i].user.pk: asks[i].user for i in texts}

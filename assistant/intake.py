@@ -24,7 +24,10 @@ from typing import Any
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
+from django.contrib.auth.models import Group
+from django.contrib.postgres.expressions import ArraySubquery
 from django.db import DataError, IntegrityError, transaction
+from django.db.models import OuterRef
 from django.db.utils import Error as DatabaseError
 from django.utils import timezone
 from django.utils.crypto import constant_time_compare
@@ -196,7 +199,15 @@ def questions_store(asks: list[Ask]) -> list[Prepared | AnswerError]:
     # every web process are counted one after another, so the concurrent-answer limit holds. Read
     # as they are now: an account deactivated, or whose password changed, since its socket opened
     # asks nothing more (the socket's own check, for its other frames, is ``account_unchanged``).
-    current = {u.pk: u for u in get_user_model().objects.select_for_update().filter(pk__in=ids).order_by("pk")}
+    # Each with its group names (for the audit event), read in the same statement.
+    locked = (
+        get_user_model()
+        .objects.select_for_update(of=("self",))
+        .filter(pk__in=ids)
+        .annotate(group_names=ArraySubquery(Group.objects.filter(user=OuterRef("pk")).order_by("name").values("name")))
+        .order_by("pk")
+    )
+    current = {u.pk: u for u in locked}
     _refuse_ended(
         asks,
         texts,
@@ -208,11 +219,7 @@ def questions_store(asks: list[Ask]) -> list[Prepared | AnswerError]:
     users = {asks[i].user.pk: asks[i].user for i in texts}
     ids = sorted(users)
     readable = readable_slugs(users.values())
-    groups: dict[int, list[str]] = {pk: [] for pk in ids}
-    for user_id, name in (
-        get_user_model().groups.through.objects.filter(user_id__in=ids).values_list("user_id", "group__name")
-    ):
-        groups[user_id].append(name)
+    groups = {pk: current[pk].group_names for pk in ids}
     followed = {asks[i].conversation_id for i in texts if asks[i].conversation_id is not None}
     conversations = {
         c.pk: c for c in Conversation.objects.filter(pk__in=_ints(followed), owner_id__in=ids, hidden_at__isnull=True)

@@ -1,5 +1,8 @@
 """The evidence behind answers (``assistant.core.evidence``): sentence selection, the coverage gate,
-the claim check. Plain Python with the deterministic fake embedder: no database, no model."""
+the claim check. Plain Python with the deterministic fake embedder: no database, no model.
+
+Why one file: the three share the hand-made passages and the fake embedder's source() helper, and each
+gate rule's test reads next to the rules it interacts with (detail kinds, names, case words, dates)."""
 
 from __future__ import annotations
 
@@ -364,6 +367,72 @@ def test_a_question_asking_for_a_person_asks_for_a_name():
         gate=GateSettings(min_score=0.0, min_best_unit=0.0),
     )
     assert off.covered and off.slot is None
+
+
+def test_a_title_after_a_possessive_asks_for_a_name_and_a_defined_term_is_not_one():
+    """Fifth round: "who is my department's Data Protection Officer?" asks for a name too, and two
+    capitalised words followed by their own initials in brackets ("Impact Level (IL)") are a term being
+    defined, so a unit holding only that names no one; "Jane Smith (DPO)" still names a person."""
+    assert asked_slot("Who is my department's Data Protection Officer?") == "name"
+    assert asked_slot("who is our team's Information Asset Owner") == "name"
+    assert asked_slot("who is my line manager") is None  # a role as typed, lower case: not read
+    assert not fills("name", "guidance for data up to OFFICIAL-SENSITIVE, or the older Impact Level (IL) 3.")
+    assert fills("name", "Send it to Jane Smith (DPO) first.")
+    assert fills("name", "The older Impact Level was set by Jane Smith.")
+    question = "Who is my department's Data Protection Officer?"
+    term = "Note: this guide covers data up to OFFICIAL-SENSITIVE, or the older Impact Level (IL) 3."
+    verdict = coverage(
+        question=question,
+        vector=FAKE.embed_query(question),
+        sources=[source(1, term)],
+        weights=Weights(),
+        gate=GateSettings(min_score=0.0, min_best_unit=0.0, names=True),
+    )
+    assert (verdict.slot, verdict.slot_filled, verdict.covered) == ("name", False, False)
+
+
+def test_a_question_asking_when_asks_for_a_moment_when_dates_are_read():
+    """ "When will the pay award be paid?", "by when...", "what date..." ask for a moment: a date, a
+    month, a weekday, a length of time tied to something ("within 56 days", "15 weeks before"), "as
+    soon as", "on the first day". Tried in the fifth round and dropped (``GateSettings.dates`` off): a
+    "when" question often asks in what case, not at what moment."""
+    for question in (
+        "When will this year's civil service pay award be paid?",
+        "by when must paternity leave be taken?",
+        "what date is payday",
+        "and when should I shut it down completely?",
+        "Could you tell me when my employer has to decide?",
+    ):
+        assert asked_slot(question) == "date", question
+        assert asked_slot(question, dates=False) is None, question
+    for question in ("When a service only supports individual logins, what email should we use?", "Can I go?"):
+        assert asked_slot(question) is None, question
+    assert asked_slot("When is the deadline for my review?") == "duration"  # the earlier kinds come first
+    for text in (
+        "Employees will need to take their paternity leave within 56 days",
+        "at least 15 weeks before your expected week of childbirth",
+        "The employer must provide the principal statement on the first day of employment",
+        "it might run from 1 January to 31 December",
+        "the user must immediately change the password",
+        "As soon as a worker tells their employer, they are protected.",
+    ):
+        assert fills("date", text), text
+    for text in ("having one year's Civil Service service", "You may take leave if your manager agrees."):
+        assert not fills("date", text), text
+    assert not GateSettings().dates
+    question = "When must tribunal claims be made?"
+    vector = FAKE.embed_query(question)
+    on = GateSettings(min_score=0.0, min_best_unit=0.0, dates=True)
+    claims = source(1, "Employment tribunal claims must be made within 3 months of an appeal decision.")
+    timed = coverage(question=question, vector=vector, sources=[claims], weights=Weights(), gate=on)
+    assert (timed.slot, timed.slot_filled, timed.covered) == ("date", True, True)
+    untimed = coverage(question=question, vector=vector, sources=[source(1, COMMITTEE)], weights=Weights(), gate=on)
+    assert (untimed.slot, untimed.slot_filled, untimed.covered) == ("date", False, False)
+    off = replace(on, dates=False)
+    assert (
+        coverage(question=question, vector=vector, sources=[source(1, COMMITTEE)], weights=Weights(), gate=off).slot
+        is None
+    )
 
 
 def test_a_rate_or_time_limit_for_another_case_does_not_count():

@@ -66,6 +66,7 @@ class GateSettings:
     slot_units: int = 2  # best units searched for the detail a question asks for (0: not checked)
     names: bool = False  # "who is the Cabinet Secretary?" asks for a person's name (tried, not adopted)
     cases: bool = False  # "the weekly rate of Maternity Allowance": its words, as written, in the unit (ditto)
+    dates: bool = False  # "when will the pay award be paid?" asks for a moment (tried, not adopted)
     scattered_documents: int = 3  # top passages from this many documents or more are "scattered"
     scattered_margin: float = 0.0  # evidence needed on top of min_score when they are (tried: docs/answers.md)
     caution_margin: float = 0.05  # answered with evidence less than this above what was needed: "caution"
@@ -137,7 +138,7 @@ def coverage(
     else:  # words alone (keyword-only retrieval, or units not embedded yet)
         score = words
         covered = score >= needed
-    slot = asked_slot(question, names=gate.names) if gate.slot_units > 0 and scored else None
+    slot = asked_slot(question, names=gate.names, dates=gate.dates) if gate.slot_units > 0 and scored else None
     case = asked_case(question) if slot and gate.cases else ()
     slot_filled = _slot_filled(slot, asked_about(question), scored, gate.slot_units, case) if slot else None
     if slot_filled is False:  # it asks for a figure, a length of time...: the units that answer best hold none

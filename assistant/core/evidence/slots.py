@@ -1,5 +1,5 @@
 """The detail a question asks for (an amount of money, a length of time, a count, a time of day, a
-phone number) and whether a unit holds one.
+phone number; a person's name or a moment when the gate reads them) and whether a unit holds one.
 
 A question asking "what is the weekly rate of Statutory Sick Pay?" about guidance that names SSP but
 gives no figure finds passages on the topic, close in meaning and sharing its words: the coverage
@@ -23,7 +23,7 @@ import re
 
 from .words import _WORD, STOP_WORDS, spelt_out, terms
 
-MONEY, DURATION, COUNT, TIME, PHONE, NAME = "money", "duration", "count", "time", "phone", "name"
+MONEY, DURATION, COUNT, TIME, PHONE, NAME, DATE = "money", "duration", "count", "time", "phone", "name", "date"
 
 _NUMBER = (
     r"(?:\d[\d,.]*|one|two|three|four|five|six|seven|eight|nine|ten|eleven|twelve|thirteen|fourteen|fifteen"
@@ -36,7 +36,7 @@ _ASKS = (
     (
         NAME,  # a named person: "who is the Cabinet Secretary?", "who chairs the committee?"
         re.compile(
-            r"(?i:\bwho (is|was|are) (the|our|my|this|that) (current |new |present )?)(?=[A-Z])"
+            r"(?i:\bwho (is|was|are) (the|our|my|this|that) (current |new |present )?([a-z]+'s )?)(?=[A-Z])"
             r"|(?i:\bwho (currently )?(chairs|heads|leads|runs)\b)|(?i:\bname of (the|our|my) )(?=[A-Z])"
         ),
     ),
@@ -64,6 +64,15 @@ _ASKS = (
         ),
     ),
     (COUNT, re.compile(r"\bhow many\b|\bwhat number of\b")),
+    (
+        DATE,  # a moment: "when will the pay award be paid?", "by when...?", "what date...?" (last: after the others)
+        re.compile(
+            r"^\W*((and|so|but|then|ok|okay|please|hi|hello)\W+)*(by |until |from )?when(\W?s| (is|are|was|were|will"
+            r"|would|do|does|did|should|must|can|could|have|has|shall|am|may|might|need|needs|exactly))\b"
+            r"|\b(tell me|know|ask|find out|check|say|explain) (by |until |from )?when\b|\bby when\b"
+            r"|\b(what|which) (date|dates|day|days|month|week)\b|\bby what (date|day|point)\b"
+        ),
+    ),
 )
 
 _FILLS = {
@@ -82,6 +91,24 @@ _FILLS = {
     TIME: re.compile(r"\b\d{1,2}(:\d\d)?\s?(am|pm|a\.m\.|p\.m\.)|\b\d{1,2}:\d\d\b|\b(noon|midday|midnight)\b"),
     PHONE: re.compile(r"(?<![\w.])\+?\d[\d ()-]{6,}\d\b"),
 }
+_MONTH = (
+    r"(january|february|march|april|june|july|august|september|october|november|december"
+    r"|jan|feb|mar|apr|jun|jul|aug|sep|sept|oct|nov|dec)"
+)
+# A moment (lowercased): a date, a month ("may" only after a day: it is a verb too), a weekday, a year,
+# a length of time tied to something ("within 56 days", "15 weeks before", "28 days' notice"; not "one
+# year's service"), or a point ("immediately", "as soon as", "by the end of", "on the first day").
+_FILLS[DATE] = re.compile(
+    rf"\b(within|before|after|by|until|from|at least|no later than|up to|for)( the)? {_NUMBER}[\s-]+(\w+[\s-]+)?"
+    rf"{_TIME_UNIT}\b"
+    rf"|\b{_NUMBER}[\s-]+(\w+[\s-]+)?{_TIME_UNIT}['’]?s?['’]? (before|after|from|of|ahead|in advance|notice)\b"
+    r"|\b\d+(st|nd|rd|th) \w+\b"
+    r"|\b(immediately|straight away|at once|annually|yearly|monthly|every \w+|each year|once a \w+)\b"
+    rf"|\b\d{{1,2}}(st|nd|rd|th)? ({_MONTH}|may)\b|\b{_MONTH}\b|\b(19|20)\d\d\b"
+    r"|\b(monday|tuesday|wednesday|thursday|friday|saturday|sunday|weekend|bank holidays?)\b"
+    r"|\bas soon as\b|\b(by|at|before|until|from) the (end|start|beginning) of\b|\b(first|last) day\b"
+    r"|\bon or (before|after)\b|\bno later than\b|\bin advance\b"
+)
 
 # A person's name, read in the text as written (not lowercased): an honorific and a capitalised word,
 # or exactly two capitalised words (a run of them, "Senior Information Risk Owner", is a title) in
@@ -94,13 +121,24 @@ _NOT_A_NAME_BEFORE = re.compile(
     r"(^|[.:;!?(\[|•*#-]\s*|\b(the|a|an|your|our|my|their|his|her|its|this|that|each|any)\s+)$", re.IGNORECASE
 )
 
+_ACRONYM_AFTER = re.compile(r"\s*\(([A-Z]{2,})\)")
+
+
+def _defined_term(words: str, text: str, end: int) -> bool:
+    """Whether two capitalised words are followed by their own initials in brackets: "Impact Level
+    (IL)" is a term being defined, not a person ("Jane Smith (DPO)" is a person)."""
+    match = _ACRONYM_AFTER.match(text, end)
+    return bool(match) and match.group(1) == "".join(w[0] for w in words.split())
+
 
 def _names(text: str) -> bool:
     """Whether ``text`` (as written) names a person."""
     if _HONORIFIC.search(text):
         return True
     return any(
-        _TWO_WORD_NAME.fullmatch(m.group(0)) and not _NOT_A_NAME_BEFORE.search(text[: m.start()])
+        _TWO_WORD_NAME.fullmatch(m.group(0))
+        and not _NOT_A_NAME_BEFORE.search(text[: m.start()])
+        and not _defined_term(m.group(0), text, m.end())
         for m in _CAPITALISED_RUN.finditer(text)
     )
 
@@ -168,11 +206,14 @@ def holds_case(case: tuple[str, ...], text: str) -> bool:
     return all(w in words for w in case)
 
 
-def asked_slot(question: str, *, names: bool = True) -> str | None:
+def asked_slot(question: str, *, names: bool = True, dates: bool = True) -> str | None:
     """The kind of detail ``question`` asks for (``MONEY``, ``DURATION``, ``COUNT``, ``TIME``,
-    ``PHONE``, ``NAME``: a named person), or None when its wording asks for none of them ("what is...", "can I...")."""
+    ``PHONE``, ``NAME``: a named person, ``DATE``: a moment), or None when its wording asks for none of
+    them ("what is...", "can I...")."""
     text = question.lower().replace("’", "'")
     for slot, pattern in _ASKS:
+        if slot == DATE and not dates:
+            continue
         if slot == NAME:  # read as written: "who is the Cabinet Secretary?", not "who is the person to ask?"
             if names and pattern.search(question):
                 return slot

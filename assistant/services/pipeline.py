@@ -21,8 +21,7 @@ from assistant.batching import query_embedder
 from assistant.core.citations import cited_numbers
 from assistant.core.condense import condense, follow_up_subject
 from assistant.core.errors import AnswerError
-from assistant.core.evidence import citing_sentences, missing_words
-from assistant.core.prompt import render_messages
+from assistant.core.evidence import citing_sentences
 from assistant.core.types import TextDelta, Usage
 from assistant.db import db_call
 from assistant.intake import Ask, Prepared, question_submit
@@ -31,10 +30,10 @@ from assistant.providers import get_chat_model
 from documents.embeddings import embeds_marking, query_embedding_refusal
 from documents.retrieval import allowed_markings, clean_query
 
-from .frames import answer_html, not_covered_text, source_frames
+from .frames import answer_html, source_frames
 from .headstart import HeadStart, head_start
 from .record import Outcome, answer_record
-from .steps import answer_caution, answer_evidence, answer_finish, chat_request, sources_retrieve_reviewed
+from .steps import answer_evidence, answer_finish, answer_not_covered, answer_request, sources_retrieve_reviewed
 
 logger = logging.getLogger(__name__)
 
@@ -258,24 +257,12 @@ class AnswerRun:
         )
         out.coverage = verdict.as_dict()
         if not verdict.covered:
-            absent = missing_words(p.model_text, verdict.missing)
-            out.status, out.text = (
-                Status.NO_ANSWER,
-                not_covered_text(out.sources, absent, verdict.slot if verdict.slot_filled is False else None),
-            )
+            answer_not_covered(out, verdict, p.model_text)
             return
         self._emit(
             {"type": "sources", "message": p.answer_id, "sources": source_frames(out.sources, reviews=out.reviews)}
         )
-        out.messages = render_messages(question=p.model_text, sources=out.sources, turns=p.turns)
-        request = chat_request(
-            model,
-            messages=out.messages,
-            sources=out.sources,
-            question=out.condensed,
-            evidence=scored,
-            caution=answer_caution(verdict, p.model_text),
-        )
+        request = answer_request(model, out, question=p.model_text, turns=p.turns, scored=scored, verdict=verdict)
         parts: list[str] = []
         try:
             async with contextlib.aclosing(model.stream(request)) as stream:

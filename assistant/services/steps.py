@@ -22,6 +22,7 @@ from assistant.core.evidence import (
     missing_words,
     score_units,
 )
+from assistant.core.prompt import render_messages
 from assistant.core.types import ChatRequest, Source
 from assistant.models import Status
 from documents.embeddings import DIMENSIONS
@@ -161,6 +162,28 @@ def answer_caution(verdict: Coverage, question: str) -> str:
     """What a borderline answer says first (``Coverage.caution``: answered, but only just), naming
     the question's words the closest passages never use; "" for any other answer."""
     return caution_text(missing_words(question, verdict.missing)) if verdict.covered and verdict.caution else ""
+
+
+def answer_not_covered(out: Outcome, verdict: Coverage, question: str) -> None:
+    """``out`` made the honest reply to a question the gate found not covered: the nearest documents,
+    the question's words the closest passages never use, or the detail they do not give."""
+    absent = missing_words(question, verdict.missing)
+    detail = verdict.slot if verdict.slot_filled is False else None
+    out.status, out.text = Status.NO_ANSWER, not_covered_text(out.sources, absent, detail)
+
+
+def answer_request(model, out: Outcome, *, question: str, turns, scored: list, verdict: Coverage) -> ChatRequest:
+    """The request for a question the gate let through: the versioned prompt (kept in ``out``), the
+    scored units the extractive answerer quotes from, and the caution if it only just passed."""
+    out.messages = render_messages(question=question, sources=out.sources, turns=turns)
+    return chat_request(
+        model,
+        messages=out.messages,
+        sources=out.sources,
+        question=out.condensed,
+        evidence=scored,
+        caution=answer_caution(verdict, question),
+    )
 
 
 def check_settings() -> CheckSettings:

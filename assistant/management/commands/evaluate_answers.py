@@ -36,14 +36,18 @@ from django.core.management.base import BaseCommand, CommandError
 from django.db import transaction
 
 from assistant.core.condense import condense, follow_up_subject
-from assistant.core.evidence import citing_sentences, missing_words
-from assistant.core.prompt import render_messages
+from assistant.core.evidence import citing_sentences
 from assistant.core.types import ChatRequest, TextDelta, Turn
 from assistant.models import Status
 from assistant.providers import get_chat_model
-from assistant.services.frames import not_covered_text
 from assistant.services.record import Outcome
-from assistant.services.steps import answer_caution, answer_evidence, answer_finish, chat_request, sources_retrieve
+from assistant.services.steps import (
+    answer_evidence,
+    answer_finish,
+    answer_not_covered,
+    answer_request,
+    sources_retrieve,
+)
 from documents.embeddings import get_embedder
 from documents.management.commands.evaluate_retrieval import fold, questions_path, temporary_reader
 from documents.management.commands.evaluate_retrieval import read_questions as read_retrieval_questions
@@ -101,21 +105,9 @@ def answer_one(*, user, model, question: str, turns: list[Turn], collection: str
     evidence_ms = (time.perf_counter() - started) * 1000
     out.coverage = verdict.as_dict()
     if not verdict.covered:
-        absent = missing_words(question, verdict.missing)
-        out.status, out.text = (
-            Status.NO_ANSWER,
-            not_covered_text(out.sources, absent, verdict.slot if verdict.slot_filled is False else None),
-        )
+        answer_not_covered(out, verdict, question)
         return out, evidence_ms
-    out.messages = render_messages(question=question, sources=out.sources, turns=turns)
-    request = chat_request(
-        model,
-        messages=out.messages,
-        sources=out.sources,
-        question=out.condensed,
-        evidence=scored,
-        caution=answer_caution(verdict, question),
-    )
+    request = answer_request(model, out, question=question, turns=turns, scored=scored, verdict=verdict)
     out.text = asyncio.run(_stream(model, request))
     vectors = {}
     if model.uses_language_model:

@@ -23,7 +23,8 @@ KEYWORD_TOKEN_PATTERN = r"(?u)\b[^\W\d_][^\W\d_]+\b"  # noqa: S105 (a regular ex
 
 @dataclass(frozen=True)
 class GapQuestion:
-    """One question that is a gap: not covered (``no_answer``) or its answer rated down."""
+    """One question that is a gap: not covered (``no_answer``), its answer rated down, or answered
+    from guidance that only just covered it (the answer said it may not answer exactly)."""
 
     key: int  # the audit event id
     text: str
@@ -31,6 +32,7 @@ class GapQuestion:
     not_covered: bool
     rated_down: bool
     personal_data: bool = False  # the pipeline found personal data in it: never shown as an example
+    only_just: bool = False  # answered, but the guidance only just covered it (``coverage.caution``)
 
 
 @dataclass
@@ -56,6 +58,10 @@ class Topic:
     @property
     def rated_down(self) -> int:
         return sum(1 for q in self.members if q.rated_down)
+
+    @property
+    def only_just(self) -> int:
+        return sum(1 for q in self.members if q.only_just)
 
     def examples(self, limit: int = 3) -> list[str]:
         """Up to ``limit`` questions nearest the centroid, one per asker, none with personal data."""

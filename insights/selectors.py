@@ -322,10 +322,12 @@ class GapRow:
     rated_down: bool
     question: str | None  # None once the retention purge removed the content
     personal_data: bool
+    only_just: bool  # answered, but the guidance only just covered it (``data.coverage.caution``)
 
 
 def gap_rows(collection: Collection, period: Period, *, limit: int) -> tuple[list[GapRow], int]:
-    """The most recent ``limit`` gaps (outcome ``no_answer`` or rated down) of the period, and how many in all."""
+    """The most recent ``limit`` gaps of the period (not covered, rated down, or answered from guidance
+    that only just covered the question), and how many in all."""
     rows = _fetch(
         _ANSWERS
         + """
@@ -333,9 +335,11 @@ SELECT ev.id, ev.actor_id, ev.outcome = 'no_answer', coalesce(ev.feedback = 'dow
        CASE WHEN jsonb_typeof(c.body -> 'question') = 'string' THEN c.body ->> 'question' END,
        CASE WHEN jsonb_typeof(ev.data -> 'personal_data') = 'array'
             THEN jsonb_array_length(ev.data -> 'personal_data') > 0 ELSE false END,
+       ev.outcome = 'answered' AND coalesce(ev.data #> '{{coverage,caution}}' = 'true'::jsonb, false),
        count(*) OVER ()
 FROM ev LEFT JOIN {content} c ON c.event_id = ev.id
 WHERE ev.outcome = 'no_answer' OR ev.feedback = 'down'
+   OR (ev.outcome = 'answered' AND ev.data #> '{{coverage,caution}}' = 'true'::jsonb)
 ORDER BY ev.seq DESC
 LIMIT %(limit)s
 """,

@@ -120,6 +120,7 @@ class TopicView:
     size: int
     not_covered: int
     rated_down: int
+    only_just: int
     examples: list[str]
     nearest: list[selectors.NearDocument]
 
@@ -195,6 +196,7 @@ class Dashboard:
                 not_covered=r.not_covered,
                 rated_down=r.rated_down,
                 personal_data=r.personal_data,
+                only_just=r.only_just,
             )
             for r in with_text
         ]
@@ -218,6 +220,7 @@ class Dashboard:
                     size=topic.size,
                     not_covered=topic.not_covered,
                     rated_down=topic.rated_down,
+                    only_just=topic.only_just,
                     examples=examples,
                     nearest=selectors.nearest_documents(self.collection, topic.centroid, k=NEAREST_PER_TOPIC),
                 )
@@ -281,13 +284,19 @@ class Dashboard:
 
     def _table_topics(self) -> Table:
         views, info = self.topics
-        headers = ["Topic", "Questions", "Not covered", "Rated down"]
+        headers = ["Topic", "Questions", "Not covered", "Rated down", "Only just covered"]
         if self.show_questions:
             headers.append("Example questions")
         headers.append("Nearest documents")
         rows = []
         for view in views:
-            row = [Cell(view.label), _num(view.size), _num(view.not_covered), _num(view.rated_down)]
+            row = [
+                Cell(view.label),
+                _num(view.size),
+                _num(view.not_covered),
+                _num(view.rated_down),
+                _num(view.only_just),
+            ]
             if self.show_questions:
                 row.append(Cell("", items=tuple((q, None) for q in view.examples)))
             row.append(Cell("", items=tuple((d.title, self._link(d.document_id)) for d in view.nearest)))
@@ -311,7 +320,7 @@ class Dashboard:
             notes.append(f"{info['beyond_max_topics']} further topics, each smaller than those shown.")
         if not self.show_questions:
             notes.append("Question text is not shown here (a setting); topics are named by their common words.")
-        numeric = [False, True, True, True] + ([False] if self.show_questions else []) + [False]
+        numeric = [False, True, True, True, True] + ([False] if self.show_questions else []) + [False]
         return Table("topics", TABLES["topics"], headers, rows, numeric, notes, empty="No gaps to show in this period.")
 
     def _table_most_cited(self) -> Table:

@@ -280,11 +280,11 @@ def seed(make_user) -> Seeded:
     )  # fmt: skip
     answer("N1", u["u1"], "no_answer", 3, 6, ttft=50, cost=0.001)
     # d = 2
-    answer("A4", u["u4"], "answered", 2, 0, ttft=400, cost=0.04, cites=[A], caution=True)
+    answer("A4", u["u4"], "answered", 2, 0, ttft=400, cost=0.04, cites=[A])
     _feedback(ev["A4"], u["u4"], "up", days_ago=2, minute=1)
     answer(
         "A5", u["u5"], "answered", 2, 2, ttft=500, cost=0.05, cites=[A, B],
-        claims={"checked": 2, "unsupported": 0, "uncited": 1},
+        claims={"checked": 2, "unsupported": 0, "uncited": 1}, caution=True,
     )  # fmt: skip
 
     _feedback(ev["A5"], u["u5"], "down", days_ago=2, minute=3)

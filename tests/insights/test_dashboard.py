@@ -157,17 +157,36 @@ def test_stale_age_is_a_setting(seeded, settings):
 
 
 def test_gap_topics_group_by_meaning(seeded, settings):
-    """Parental-leave gaps form one topic of 6 (5 not covered, 1 rated down), nearest document B."""
+    """Parental-leave gaps form one topic of 6 (5 not covered, 1 rated down, that one also only just
+    covered), nearest document B."""
     settings.HUMPHREY_INSIGHTS_MIN_ASKERS = 5
     rows = csv_table(client_for(seeded.hr_curator), "hr", "topics")
-    assert rows[0] == ["Topic", "Questions", "Not covered", "Rated down", "Nearest documents"]
+    assert rows[0] == ["Topic", "Questions", "Not covered", "Rated down", "Only just covered", "Nearest documents"]
     assert len(rows) == 2  # the mileage topic (2 askers) and the single questions are held back
-    label, size, not_covered, rated_down, nearest = rows[1]
+    label, size, not_covered, rated_down, only_just, nearest = rows[1]
     assert set(label.split(", ")) == {"shared", "parental", "leave", "pay", "entitlement"}
-    assert (size, not_covered, rated_down) == ("6", "5", "1")
+    assert (size, not_covered, rated_down, only_just) == ("6", "5", "1", "1")
     # Nearest first, and only hr's documents: travel's T is worded exactly like the questions.
     assert nearest.split("; ")[0] == "Shared parental leave guidance"
     assert "Overseas travel" not in nearest
+
+
+def test_an_answer_the_guidance_only_just_covered_is_a_gap(seeded):
+    """Answered, not rated down, but only just covered (``coverage.caution``): among the gaps, marked
+    so; an answered question that was covered well is not."""
+    from insights.selectors import Period, gap_rows
+    from tests.insights.conftest import _answer
+
+    asker = seeded.askers[2]
+    thin = _answer("T1", asker, question="Can I take my dog to the office", outcome="answered", days_ago=1,
+                   minute=30, cites=[seeded.docs["A"]], caution=True)  # fmt: skip
+    clear = _answer("T2", asker, question="How many days of leave", outcome="answered", days_ago=1, minute=31,
+                    cites=[seeded.docs["A"]], caution=False)  # fmt: skip
+    rows, total = gap_rows(seeded.hr, Period.last(30), limit=100)
+    by_event = {r.event_id: r for r in rows}
+    assert by_event[thin.pk].only_just and not by_event[thin.pk].not_covered and not by_event[thin.pk].rated_down
+    assert clear.pk not in by_event
+    assert total == len(rows)
 
 
 def test_small_topics_hidden_until_threshold_met(seeded, settings):
@@ -214,8 +233,8 @@ def test_examples_shown_when_allowed_never_with_personal_data(seeded, settings):
     settings.HUMPHREY_INSIGHTS_SHOW_QUESTIONS = True
     client = client_for(seeded.hr_curator)
     rows = csv_table(client, "hr", "topics")
-    assert rows[0][4] == "Example questions"
-    examples = rows[1][4].split("; ")
+    assert rows[0][5] == "Example questions"
+    examples = rows[1][5].split("; ")
     assert 1 <= len(examples) <= 3
     assert set(examples) <= set(PARENTAL.values()) - {PARENTAL["N2"]}
     page = client.get("/insights/hr/").content.decode()

@@ -79,6 +79,13 @@ def source(n: int, text: str, *, title: str = "Guide", heading: str = "") -> Sou
     )
 
 
+def judged(question: str, text: str, gate: GateSettings):
+    """The gate's verdict on ``question`` over one passage of ``text``, with the question's own vector."""
+    return coverage(
+        question=question, vector=FAKE.embed_query(question), sources=[source(1, text)], weights=Weights(), gate=gate
+    )
+
+
 def quoted(question: str, sources: list[Source], **options) -> str:
     scored = score_units(question=question, vector=FAKE.embed_query(question), sources=sources, weights=Weights())
     return "\n".join(q.text() for q in select_units(scored, **options))
@@ -219,19 +226,13 @@ def test_a_question_asking_for_a_detail_the_best_units_lack_is_not_covered():
     question = "What is the weekly rate of Statutory Sick Pay?"
     gate = GateSettings(min_score=0.0, min_best_unit=0.0)
     vector = FAKE.embed_query(question)
-    named = coverage(question=question, vector=vector, sources=[source(1, SICK_PAY)], weights=Weights(), gate=gate)
+    named = judged(question, SICK_PAY, gate)
     assert (named.slot, named.slot_filled, named.covered) == ("money", False, False)
     assert named.as_dict()["slot"] == "money" and named.as_dict()["slot_filled"] is False
     figure = SICK_PAY + "\nThe weekly rate of Statutory Sick Pay is £118.75."
-    given = coverage(question=question, vector=vector, sources=[source(1, figure)], weights=Weights(), gate=gate)
+    given = judged(question, figure, gate)
     assert (given.slot, given.slot_filled, given.covered) == ("money", True, True)
-    off = coverage(
-        question=question,
-        vector=vector,
-        sources=[source(1, SICK_PAY)],
-        weights=Weights(),
-        gate=GateSettings(min_score=0.0, min_best_unit=0.0, slot_units=0),
-    )
+    off = judged(question, SICK_PAY, GateSettings(min_score=0.0, min_best_unit=0.0, slot_units=0))
     assert off.covered and off.slot is None
     plain = coverage(
         question="Who pays Statutory Sick Pay?",
@@ -353,19 +354,12 @@ def test_a_question_asking_for_a_person_asks_for_a_name():
         assert not fills("name", text), text
     gate = GateSettings(min_score=0.0, min_best_unit=0.0, names=True)
     question = "Who chairs the Committee on Standards in Public Life?"
-    vector = FAKE.embed_query(question)
-    unnamed = coverage(question=question, vector=vector, sources=[source(1, COMMITTEE)], weights=Weights(), gate=gate)
+    unnamed = judged(question, COMMITTEE, gate)
     assert (unnamed.slot, unnamed.slot_filled, unnamed.covered) == ("name", False, False)
     named_text = COMMITTEE.replace("advises", "is chaired by Doug Chalmers and advises")
-    named = coverage(question=question, vector=vector, sources=[source(1, named_text)], weights=Weights(), gate=gate)
+    named = judged(question, named_text, gate)
     assert (named.slot, named.slot_filled, named.covered) == ("name", True, True)
-    off = coverage(
-        question=question,
-        vector=vector,
-        sources=[source(1, COMMITTEE)],
-        weights=Weights(),
-        gate=GateSettings(min_score=0.0, min_best_unit=0.0),
-    )
+    off = judged(question, COMMITTEE, GateSettings(min_score=0.0, min_best_unit=0.0))
     assert off.covered and off.slot is None
 
 
@@ -426,13 +420,10 @@ def test_a_question_asking_when_asks_for_a_moment_when_dates_are_read():
     claims = source(1, "Employment tribunal claims must be made within 3 months of an appeal decision.")
     timed = coverage(question=question, vector=vector, sources=[claims], weights=Weights(), gate=on)
     assert (timed.slot, timed.slot_filled, timed.covered) == ("date", True, True)
-    untimed = coverage(question=question, vector=vector, sources=[source(1, COMMITTEE)], weights=Weights(), gate=on)
+    untimed = judged(question, COMMITTEE, on)
     assert (untimed.slot, untimed.slot_filled, untimed.covered) == ("date", False, False)
     off = replace(on, dates=False)
-    assert (
-        coverage(question=question, vector=vector, sources=[source(1, COMMITTEE)], weights=Weights(), gate=off).slot
-        is None
-    )
+    assert judged(question, COMMITTEE, off).slot is None
 
 
 def test_a_rate_or_time_limit_for_another_case_does_not_count():
@@ -454,10 +445,8 @@ def test_a_rate_or_time_limit_for_another_case_does_not_count():
         "What's the time limit for taking a discrimination claim to an employment tribunal?",
         "What's the time limit for making a tribunal claim after an appeal?",
     ):
-        vector = FAKE.embed_query(question)
         verdicts[question] = [
-            coverage(question=question, vector=vector, sources=[source(1, MATERNITY)], weights=Weights(), gate=g)
-            for g in (gate, GateSettings(min_score=0.0, min_best_unit=0.0))
+            judged(question, MATERNITY, g) for g in (gate, GateSettings(min_score=0.0, min_best_unit=0.0))
         ]
     (allowance, allowance_off), (discrimination, discrimination_off), (tribunal, _) = verdicts.values()
     assert (allowance.slot, allowance.slot_filled, allowance.covered) == ("money", False, False)
@@ -470,14 +459,10 @@ def test_a_detail_in_a_table_row_or_list_item_counts_with_its_header_or_lead_in(
     """A table row holding the figure fills the slot (its header row read with it), as a list item does."""
     gate = GateSettings(min_score=0.0, min_best_unit=0.0)
     question = "What is the mileage rate for a motorcycle?"
-    rates = coverage(
-        question=question, vector=FAKE.embed_query(question), sources=[source(1, RATES)], weights=Weights(), gate=gate
-    )
+    rates = judged(question, RATES, gate)
     assert (rates.slot, rates.slot_filled, rates.covered) == ("money", True, True)
     question = "How long do I have to report a lost laptop?"
-    devices = coverage(
-        question=question, vector=FAKE.embed_query(question), sources=[source(1, DEVICES)], weights=Weights(), gate=gate
-    )
+    devices = judged(question, DEVICES, gate)
     assert (devices.slot, devices.slot_filled, devices.covered) == ("duration", True, True)
 
 

@@ -50,6 +50,10 @@ class HeadStart:
     embedding: asyncio.Task
     retrieval: asyncio.Task | None = None
 
+    def searched_for(self, condensed: str, collections: list[str] | None) -> bool:
+        """Whether its search was begun for this question, asked of these collections."""
+        return self.retrieval is not None and (self.condensed, self.collections) == (condensed, collections)
+
     def cancel(self) -> None:
         self.embedding.cancel()
         if self.retrieval is not None:

@@ -196,8 +196,8 @@ class AnswerRun:
             )
 
     async def _query_vector(self, query: str, model) -> list[float] | None:
-        """The query's embedding: the one started early if it was for this very text (a first
-        question, not redacted), else computed now. None when it is asked of a collection marked
+        """The query's embedding: the one started while the question was stored if it was for this
+        very text (a first question, as redacted), else computed now. None when it is asked of a collection marked
         above what the embedder may be sent (``outcome.vector_search`` says so): searched by words."""
         head = self.head
         if query and not embeds_marking(allowed_markings(model.max_marking)[-1]):
@@ -217,15 +217,7 @@ class AnswerRun:
         head, self.head = self.head, None
         if head is None:
             return None
-        if (
-            head.retrieval is None
-            or vector is None
-            or (head.condensed, head.collections)
-            != (
-                condensed,
-                self.prepared.collections,
-            )
-        ):
+        if vector is None or not head.searched_for(condensed, self.prepared.collections):
             head.cancel()
             return None
         with contextlib.suppress(Exception):

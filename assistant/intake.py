@@ -261,10 +261,7 @@ def questions_store(asks: list[Ask]) -> list[Prepared | AnswerError]:
         except ROW_ERRORS:
             logger.exception("a question could not be stored")
             transaction.set_rollback(True)
-            results[accepted[0].index] = AnswerError(
-                "Your question could not be saved, so it was not sent. Check it and try again.",
-                code="storage_error",
-            )
+            results[accepted[0].index] = _row_refused()
             return results
     else:
         stored = _store_rows(accepted, results)
@@ -301,6 +298,12 @@ def questions_store(asks: list[Ask]) -> list[Prepared | AnswerError]:
     return results
 
 
+def _row_refused() -> AnswerError:
+    return AnswerError(
+        "Your question could not be saved, so it was not sent. Check it and try again.", code="storage_error"
+    )
+
+
 def _store_rows(rows: list[_Row], results: list) -> list[tuple[_Row, Conversation, Message, Message]]:
     """Several questions stored at once, in a savepoint; should the database refuse a row (the
     checks should make this impossible), one at a time, each in its own, so only that question fails
@@ -317,10 +320,7 @@ def _store_rows(rows: list[_Row], results: list) -> list[tuple[_Row, Conversatio
                 stored += _insert([row])
         except ROW_ERRORS:
             logger.exception("a question could not be stored; the others in its batch were")
-            results[row.index] = AnswerError(
-                "Your question could not be saved, so it was not sent. Check it and try again.",
-                code="storage_error",
-            )
+            results[row.index] = _row_refused()
     return stored
 
 

@@ -558,6 +558,9 @@ HUMPHREY_CHAT_FIRST_TOKEN_TIMEOUT: float = _float(
 HUMPHREY_CHAT_BETWEEN_TOKENS_TIMEOUT: float = _float(
     "HUMPHREY_CHAT_BETWEEN_TOKENS_TIMEOUT", 15.0
 )  # longest silence mid-answer before it counts as stalled
+HUMPHREY_CHAT_EMBEDDING_TIMEOUT: float = _float(
+    "HUMPHREY_CHAT_EMBEDDING_TIMEOUT", 10.0, minimum=0.1
+)  # seconds a question waits for its embedding; then it is searched by its words only (and told so)
 HUMPHREY_CHAT_RETRIES: int = _int("HUMPHREY_CHAT_RETRIES", 2)  # retries on 429/500/502/503/504 (with jitter)
 HUMPHREY_CHAT_MAX_TOKENS: int = _int("HUMPHREY_CHAT_MAX_TOKENS", 800, minimum=16)  # longest answer, in tokens
 _chat_timeouts = {

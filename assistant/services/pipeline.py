@@ -197,19 +197,34 @@ class AnswerRun:
 
     async def _query_vector(self, query: str, model) -> list[float] | None:
         """The query's embedding: the one started while the question was stored if it was for this
-        very text (a first question, as redacted), else computed now. None when it is asked of a collection marked
-        above what the embedder may be sent (``outcome.vector_search`` says so): searched by words."""
+        very text (a first question, as redacted), else computed now. None, and the question searched by
+        its words (``outcome.vector_search`` says why), when it is asked of a collection marked above
+        what the embedder may be sent, or when the embedder fails or takes longer than
+        ``HUMPHREY_CHAT_EMBEDDING_TIMEOUT`` (the person is told)."""
         head = self.head
         if query and not embeds_marking(allowed_markings(model.max_marking)[-1]):
             self.outcome.vector_search = await db_call(query_embedding_refusal)(
                 user=self.user, collections=self.prepared.searched, max_marking=model.max_marking
             )
-        if self.outcome.vector_search:
+        if self.outcome.vector_search or not query:
             return None
-        if head is not None and head.query == query:
-            with contextlib.suppress(Exception):
-                return await head.embedding
-        return await query_embedder().embed(query) if query else None
+        wait = settings.HUMPHREY_CHAT_EMBEDDING_TIMEOUT
+        try:
+            if head is not None and head.query == query:  # its failure is the embedder's: not asked twice
+                return await asyncio.wait_for(head.embedding, wait)
+            return await asyncio.wait_for(query_embedder().embed(query), wait)
+        except Exception as exc:  # the embedder down, slow or refusing: answered from a search by words
+            logger.warning("embedding the question of answer %s failed: %r", self.prepared.answer_id, exc)
+            self.outcome.vector_search = {"skipped": "embedder_error", "error": type(exc).__name__}
+            self._emit(
+                {
+                    "type": "notice",
+                    "code": "words_only",
+                    "message": "The search by meaning is not available just now, so this answer was found "
+                    "by matching your question's words only. It may miss guidance that puts things differently.",
+                }
+            )
+            return None
 
     async def _head_sources(self, condensed: str, vector, model):
         """The passages retrieved while the question was stored, if they were retrieved for this very
@@ -275,8 +290,15 @@ class AnswerRun:
             if out.vector_search or not all(embeds_marking(s.marking) for s in out.sources):
                 sentences = []
             if sentences:  # batched with other questions' embeddings; after the answer, not before it
-                found = await asyncio.gather(*(query_embedder().embed(t) for t in sentences))
-                vectors = dict(zip(sentences, found, strict=True))
+                wait = settings.HUMPHREY_CHAT_EMBEDDING_TIMEOUT
+                found = await asyncio.gather(
+                    *(asyncio.wait_for(query_embedder().embed(t), wait) for t in sentences), return_exceptions=True
+                )
+                # A sentence the embedder failed on is checked by its words alone.
+                vectors = {t: v for t, v in zip(sentences, found, strict=True) if not isinstance(v, BaseException)}
+                if len(vectors) < len(sentences):
+                    logger.warning("embedding answer %s's sentences for the claim check failed", p.answer_id)
+                    out.claims_by_words = True
         answer_finish(out, model=model, request=request, weights=weights, vectors=vectors)
 
     async def _record(self, error: AnswerError | None) -> None:

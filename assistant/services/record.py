@@ -54,6 +54,7 @@ class Outcome:
     checks: list[dict] = field(default_factory=list)  # a model answer's sentences against their citations
     highlights: dict[int, list] = field(default_factory=dict)  # passage n -> [start, end] of the units used
     vector_search: dict = field(default_factory=dict)  # why the question was not embedded ({}: it was)
+    claims_by_words: bool = False  # the claim check could not embed the answer's sentences: words alone
     reviews: dict[int, Review] = field(default_factory=dict)  # document id -> its review when answered
 
     @property
@@ -186,6 +187,7 @@ def _answer_data(prepared: Prepared, outcome: Outcome, message: Message, cited: 
             "checked": sum(1 for c in outcome.checks if c["cited"]),
             "unsupported": sum(1 for c in outcome.checks if c["unsupported"]),
             "uncited": sum(1 for c in outcome.checks if c["uncited"]),
+            **({"by_words_only": True} if outcome.claims_by_words else {}),
         },
         "citations": [
             {

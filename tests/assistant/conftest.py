@@ -9,6 +9,7 @@ import pytest
 
 from assistant.providers import reset_chat_models
 from assistant.providers.fake import FakeChatModel
+from documents import embeddings
 from documents.embeddings import FakeEmbeddings
 from documents.models import Collection, Document
 from tests import factories
@@ -68,6 +69,20 @@ def openai_server():
     server = FakeOpenAIServer().start()
     yield server
     server.stop()
+
+
+@pytest.fixture
+def remote_embedder(settings, openai_server):
+    """Embeddings from the fake server over HTTP (``openai``), approved up to OFFICIAL (the default);
+    its embeddings behaviour is reset afterwards (the server lives for the session)."""
+    settings.OPENAI_BASE_URL = openai_server.base_url
+    settings.OPENAI_API_KEY = "test-key"
+    settings.HUMPHREY_EMBEDDINGS = {"CLASS": "openai", "CONFIG": {"model": "fake-embedding"}}
+    embeddings._instance = None  # the client holds the base URL: build it for this server
+    openai_server.embedding_requests.clear()
+    yield openai_server
+    openai_server.configure(merge=True, embeddings_status=200, embeddings_fail_on="")
+    embeddings._instance = None
 
 
 @pytest.fixture

@@ -14,7 +14,6 @@ import pytest
 from channels.db import database_sync_to_async
 
 from audit.models import AuditEvent
-from documents import embeddings
 from documents.models import Marking
 
 from .conftest import add_document, make_collection
@@ -32,18 +31,6 @@ def db(fn, *args, **kwargs):
 
 
 @pytest.fixture
-def remote(settings, openai_server):
-    """Embeddings from the fake server over HTTP, approved up to OFFICIAL (the default)."""
-    settings.OPENAI_BASE_URL = openai_server.base_url
-    settings.OPENAI_API_KEY = "test-key"
-    settings.HUMPHREY_EMBEDDINGS = {"CLASS": "openai", "CONFIG": {"model": "fake-embedding"}}
-    embeddings._instance = None  # the client holds the base URL: build it for this server
-    openai_server.embedding_requests.clear()
-    yield openai_server
-    embeddings._instance = None
-
-
-@pytest.fixture
 def sensitive(guidance):
     """An OFFICIAL-SENSITIVE collection all staff may read, beside the OFFICIAL HR guidance."""
     collection = make_collection("postings", groups=["All staff"], marking=Marking.OFFICIAL_SENSITIVE)
@@ -55,7 +42,7 @@ def answer_event() -> AuditEvent:
     return AuditEvent.objects.get(action="answer")
 
 
-async def test_a_question_asked_of_a_sensitive_collection_never_reaches_the_embedder(remote, sensitive, staff):
+async def test_a_question_asked_of_a_sensitive_collection_never_reaches_the_embedder(remote_embedder, sensitive, staff):
     """Asked of everything (an OFFICIAL-SENSITIVE collection among it) with an answerer approved for
     OFFICIAL-SENSITIVE: nothing is sent to the embedding endpoint at all, not even early; the answer
     comes from the words of the question, and the audit records why vector search was skipped."""
@@ -63,7 +50,7 @@ async def test_a_question_asked_of_a_sensitive_collection_never_reaches_the_embe
     done = frames[-1]
     assert done["type"] == "done" and done["status"] == "complete"
     assert "25 days" in done["text"]
-    assert remote.embedding_requests == []
+    assert remote_embedder.embedding_requests == []
     event = await db(answer_event)
     assert event.data["vector_search"] == {
         "skipped": "marking",
@@ -73,44 +60,44 @@ async def test_a_question_asked_of_a_sensitive_collection_never_reaches_the_embe
     assert event.data["passages"] and all(p["vector_score"] is None for p in event.data["passages"])
 
 
-async def test_the_answers_sentences_are_not_embedded_either(remote, sensitive, staff, fake_model):
+async def test_the_answers_sentences_are_not_embedded_either(remote_embedder, sensitive, staff, fake_model):
     """A language model approved for OFFICIAL-SENSITIVE writes the answer: its sentences (checked
     against their citations by meaning when they may be embedded) are not sent either."""
     fake_model(reply="Full-time staff get 25 days of annual leave {cite}.", max_marking="OFFICIAL-SENSITIVE")
     frames = await ask_once(staff, QUESTION)
     assert frames[-1]["status"] == "complete"
-    assert remote.embedding_requests == []
+    assert remote_embedder.embedding_requests == []
 
 
-async def test_choosing_only_official_collections_uses_the_embedder(remote, sensitive, staff):
+async def test_choosing_only_official_collections_uses_the_embedder(remote_embedder, sensitive, staff):
     """The same person asking of the OFFICIAL collection alone: the question is embedded remotely
     and searched by meaning as well as by words; nothing is recorded as skipped."""
     frames = await ask_once(staff, QUESTION, collections=["hr"])
     assert frames[-1]["status"] == "complete"
-    sent = json.dumps([r["input"] for r in remote.embedding_requests])
+    sent = json.dumps([r["input"] for r in remote_embedder.embedding_requests])
     assert QUESTION in sent
     event = await db(answer_event)
     assert "vector_search" not in event.data
     assert any(p["vector_score"] is not None for p in event.data["passages"])
 
 
-async def test_an_official_only_answerer_keeps_early_embedding(remote, sensitive, staff, fake_model):
+async def test_an_official_only_answerer_keeps_early_embedding(remote_embedder, sensitive, staff, fake_model):
     """With an answerer approved for OFFICIAL only, retrieval never reaches the sensitive collection,
     so the question may be embedded (and is, without waiting): meaning search is kept."""
     fake_model(reply="Full-time staff get 25 days of annual leave {cite}.", max_marking="OFFICIAL")
     frames = await ask_once(staff, QUESTION)
     assert frames[-1]["status"] == "complete"
-    sent = json.dumps([r["input"] for r in remote.embedding_requests])
+    sent = json.dumps([r["input"] for r in remote_embedder.embedding_requests])
     assert QUESTION in sent and "sensitive postings" not in sent.lower()
     event = await db(answer_event)
     assert "vector_search" not in event.data
     assert {p["collection"] for p in event.data["passages"]} == {"hr"}
 
 
-async def test_a_follow_up_in_a_sensitive_scope_is_not_embedded(remote, sensitive, staff):
+async def test_a_follow_up_in_a_sensitive_scope_is_not_embedded(remote_embedder, sensitive, staff):
     """The condensed follow-up (first question and the next, together) is the text embedded for a
     follow-up: it is kept from the endpoint too."""
     first = await ask_once(staff, QUESTION)
     conversation = first[0]["conversation"]
     await ask_once(staff, "And part-time staff?", conversation=conversation)
-    assert remote.embedding_requests == []
+    assert remote_embedder.embedding_requests == []

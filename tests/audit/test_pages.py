@@ -222,6 +222,38 @@ def test_event_trace_shows_everything_the_model_saw(client, auditor, history):
     assert "0.7123456789" not in text and "0.01639344262295082" not in text
 
 
+def test_event_trace_says_how_the_question_was_searched(client, auditor, civil_servant):
+    """By meaning and words as a rule; by words only, and why, when the embedder was not used (a
+    collection above its marking, or the embedder failed) and when the claim check had words alone."""
+    from audit.services import audit_record
+    from tests.audit.conftest import answer_content, answer_data
+
+    skipped = {
+        "meaning": None,
+        "marking": {"skipped": "marking", "marking": "OFFICIAL-SENSITIVE", "embeddings_max_marking": "OFFICIAL"},
+        "failed": {"skipped": "embedder_error", "error": "TimeoutError"},
+    }
+    events = {}
+    for n, (name, vector_search) in enumerate(skipped.items()):
+        data = answer_data(conversation_id=90 + n, message_id=95 + n, outcome="answered", collections=["hr"], model="m")
+        if vector_search:
+            data["vector_search"] = vector_search
+            data["claims"]["by_words_only"] = name == "failed"
+        content = answer_content(question="Leave?", answer="25 days [1].")
+        events[name] = audit_record(action="answer", actor=civil_servant, outcome="answered",
+                                    subject=f"conversation:{90 + n}", data=data, content=content)  # fmt: skip
+    client.force_login(auditor)
+    pages = {name: client.get(f"/audit/event/{e.seq}/").content.decode() for name, e in events.items()}
+    assert "by meaning and by words" in pages["meaning"] and "by words only" not in pages["meaning"]
+    assert (
+        "by words only: asked of a collection marked OFFICIAL-SENSITIVE, above what the embedder may be sent (OFFICIAL)"
+        in pages["marking"]
+    )
+    assert "by words only: the embedder failed or was too slow (TimeoutError); the person was told" in pages["failed"]
+    assert "checked by their words alone: the embedder failed" in pages["failed"]
+    assert "checked by their words alone" not in pages["marking"] + pages["meaning"]
+
+
 def test_event_trace_reads_well_for_new_and_old_events(client, auditor, civil_servant, record_answer):
     """Sections as headings (never a string taken letter by letter), each passage collapsible under a
     summary naming its document and section, a cost that was never priced said so, scores to 3 figures."""

@@ -18,7 +18,8 @@ process): ``python -m tests.fakes.openai_server --port 8081 --ttft-ms 300 --toke
 
 ``POST /v1/embeddings`` answers with deterministic vectors (a hashed bag of words, L2-normalised, of
 the ``dimensions`` asked for; base64 when ``encoding_format`` is ``base64``, as the SDK asks by
-default). Each request body is kept in ``embedding_requests`` (``GET /_embeddings``): what an
+default), or fails with HTTP ``embeddings_status`` when that is not 200 (only for inputs holding
+``embeddings_fail_on``, if set). Each request body is kept in ``embedding_requests`` (``GET /_embeddings``): what an
 embedding endpoint was sent.
 
 The scenario comes from the server's settings, changed with ``POST /_control`` (JSON of the fields
@@ -59,6 +60,8 @@ class Behaviour:
     stall_after: int = 3
     usage_prompt: int = 123
     usage_completion: int | None = None  # None: the number of words streamed
+    embeddings_status: int = 200  # another status: /embeddings requests fail with it ...
+    embeddings_fail_on: str = ""  # ... those whose input holds this text ("": every one)
 
 
 class FakeOpenAIServer:
@@ -180,6 +183,10 @@ class FakeOpenAIServer:
     async def _embeddings(self, request: dict, writer) -> bool:
         self.embedding_requests.append(request)
         del self.embedding_requests[:-500]
+        b = self.behaviour
+        if b.embeddings_status != 200 and b.embeddings_fail_on in json.dumps(request.get("input")):
+            error = {"message": "embeddings unavailable", "type": "server_error", "code": None}
+            return await self._json(writer, b.embeddings_status, {"error": error})
         texts = request.get("input", [])
         texts = [texts] if isinstance(texts, str) else list(texts)
         size = int(request.get("dimensions") or 384)

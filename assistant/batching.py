@@ -78,8 +78,26 @@ def per_loop(name: str, make: Callable[[], Batcher]) -> Batcher:
     return batchers[name]
 
 
-async def _embed(texts: list[str]) -> list[list[float]]:
-    return await asyncio.to_thread(get_embedder().embed_documents, texts)
+#: HTTP statuses an embedding endpoint gives for what it was sent (too long, malformed), not for being
+#: down: a batch refused with one is tried again text by text, so one question cannot fail the others.
+INPUT_REFUSED = frozenset({400, 413, 422})
+
+
+async def _embed(texts: list[str]) -> list[list[float] | BaseException]:
+    embed = get_embedder().embed_documents
+    try:
+        return await asyncio.to_thread(embed, texts)
+    except Exception as exc:
+        if len(texts) == 1 or getattr(exc, "status_code", None) not in INPUT_REFUSED:
+            raise  # down, slow or failing for everything: each caller falls back on its own
+    return [await _embed_alone(embed, text) for text in texts]
+
+
+async def _embed_alone(embed, text: str) -> list[float] | BaseException:
+    try:
+        return (await asyncio.to_thread(embed, [text]))[0]
+    except Exception as exc:
+        return exc
 
 
 class QueryEmbedder(Batcher):

@@ -79,3 +79,28 @@ async def test_sentences_the_embedder_fails_on_are_checked_by_words(remote_embed
     (event,) = await answer_events()
     assert "vector_search" not in event.data
     assert event.data["claims"] == {"checked": 1, "unsupported": 0, "uncited": 0, "by_words_only": True}
+
+
+async def test_a_question_the_endpoint_refuses_does_not_fail_the_others_in_its_batch(remote_embedder):
+    """Questions arriving together are embedded in one request. If the endpoint refuses that request
+    for what one of them holds (HTTP 400), each is tried alone: the others get their vectors and only
+    that one fails. An endpoint that is down (503) is not asked again text by text."""
+    import asyncio
+
+    import openai
+
+    from assistant.batching import QueryEmbedder
+
+    remote_embedder.configure(merge=True, embeddings_status=400, embeddings_fail_on="poison")
+    batcher = QueryEmbedder()
+    texts = ["annual leave for part-time staff", "a poison question", "travel expenses receipts"]
+    results = await asyncio.gather(*(batcher.embed(t) for t in texts), return_exceptions=True)
+    assert isinstance(results[1], openai.BadRequestError)
+    assert [len(results[0]), len(results[2])] == [384, 384]
+    assert [r["input"] for r in remote_embedder.embedding_requests] == [texts, *([t] for t in texts)]
+
+    remote_embedder.configure(merge=True, embeddings_status=503, embeddings_fail_on="")
+    remote_embedder.embedding_requests.clear()
+    results = await asyncio.gather(*(batcher.embed(t) for t in texts[::2]), return_exceptions=True)
+    assert all(isinstance(r, openai.InternalServerError) for r in results)
+    assert all(r["input"] == texts[::2] for r in remote_embedder.embedding_requests)  # the SDK's retries only

@@ -15,6 +15,7 @@ from __future__ import annotations
 import ipaddress
 import socket
 import ssl
+import threading
 import time
 from collections.abc import Iterable
 from typing import Any
@@ -167,6 +168,31 @@ class _DeadlineStream(httpcore.NetworkStream):
         return self._stream.get_extra_info(info)
 
 
+def _lookup(host: str, port: int, timeout: float | None) -> list:
+    """``getaddrinfo`` for a TCP connection, waiting at most ``timeout`` seconds. The C resolver
+    cannot be interrupted and follows only its own timeouts (resolv.conf's, retried per server), so
+    the look-up runs in a daemon thread that is left to finish on its own if it is too slow."""
+    if timeout is None:
+        return getaddrinfo(host, port, type=socket.SOCK_STREAM, proto=socket.IPPROTO_TCP)
+    outcome: dict[str, Any] = {}
+    done = threading.Event()
+
+    def run() -> None:
+        try:
+            outcome["infos"] = getaddrinfo(host, port, type=socket.SOCK_STREAM, proto=socket.IPPROTO_TCP)
+        except BaseException as exc:  # handed to the caller
+            outcome["error"] = exc
+        finally:
+            done.set()
+
+    threading.Thread(target=run, name=f"resolve {host}", daemon=True).start()
+    if not done.wait(timeout):
+        raise httpcore.ConnectTimeout(f"{host} was not resolved within {timeout:g} seconds")
+    if "error" in outcome:
+        raise outcome["error"]
+    return outcome["infos"]
+
+
 class GuardedBackend(httpcore.NetworkBackend):
     """httpcore's socket backend, connecting only to vetted addresses and within a deadline.
 
@@ -188,18 +214,19 @@ class GuardedBackend(httpcore.NetworkBackend):
             raise expired("the request took longer than its time limit")
         return left if timeout is None else min(timeout, left)
 
-    def resolve(self, host: str, port: int) -> list[str]:
+    def resolve(self, host: str, port: int, timeout: float | None = None) -> list[str]:
         """Every address ``host`` resolves to, refusing them all if any one is not allowed.
 
         One bad answer refuses the host: a name answering with both a public and a private
-        address is either misconfigured or an attempt to reach the private one.
+        address is either misconfigured or an attempt to reach the private one. The look-up waits
+        no longer than ``timeout`` (httpcore.ConnectTimeout), nor than the request's deadline.
         """
         literal = ip_literal(host)
         if literal is not None:
             answers = [str(literal)]
         else:
             try:
-                infos = getaddrinfo(host, port, type=socket.SOCK_STREAM, proto=socket.IPPROTO_TCP)
+                infos = _lookup(host, port, self.budget(timeout, httpcore.ConnectTimeout))
             except (socket.gaierror, UnicodeError) as exc:
                 raise ResolveError(host, str(exc)) from None
             answers = list(dict.fromkeys(str(info[4][0]) for info in infos))
@@ -212,7 +239,7 @@ class GuardedBackend(httpcore.NetworkBackend):
 
     def connect_tcp(self, host, port, timeout=None, local_address=None, socket_options=None):
         failure: Exception | None = None
-        for address in self.resolve(host, port):
+        for address in self.resolve(host, port, timeout):
             budget = self.budget(timeout, httpcore.ConnectTimeout)
             try:
                 self.connected.append(address)

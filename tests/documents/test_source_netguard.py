@@ -50,6 +50,25 @@ def test_a_name_that_does_not_resolve(monkeypatch):
     assert "nowhere.example" in error.message
 
 
+def test_a_name_that_takes_too_long_to_resolve_is_a_timeout(monkeypatch):
+    """The look-up is bounded by the request's time limit: a resolver that answers only after it
+    (here with an address that would be refused) is not waited for."""
+    release = threading.Event()
+
+    def slow(host, port, *args, **kwargs):
+        release.wait(10)
+        return answers("10.0.0.7")(host, port)
+
+    monkeypatch.setattr(netguard, "getaddrinfo", slow)
+    try:
+        with fetcher(timeout=0.3) as fetch:
+            error = fails("timeout", fetch, "http://slow-dns.example/")
+            assert fetch.backend.connected == []
+    finally:
+        release.set()
+    assert "slow-dns.example" in error.message
+
+
 def test_tls_connects_to_the_vetted_address_and_verifies_the_name(monkeypatch):
     """The socket goes to the address that was checked; the certificate is checked against the name."""
     monkeypatch.setattr(netguard, "getaddrinfo", answers("93.184.216.34"))

@@ -219,6 +219,30 @@ def test_a_question_asking_for_a_detail_is_read_from_its_wording():
     assert fills("phone", "Tel: 0800 917 5148") and not fills("phone", "28 days")
 
 
+def test_amounts_and_opening_hours_asked_without_how_much_pay_are_details_too():
+    """Sixth round's forms: an amount asked by the period it is paid for, an earnings limit, a cap on
+    pay, and opening hours; answered by "24 hours a day" as well as by "8am"."""
+    for question in (
+        "paternity leave coming up - how much is SPP a week these days?",
+        "how much does statutory sick pay come to per week",
+        "What is the current lower earnings limit for National Insurance?",
+        "What's the cap on a week's pay when a tribunal works out compensation?",
+        "What is the maximum compensation for unfair dismissal?",
+    ):
+        assert asked_slot(question) == "money", question
+    assert asked_slot("What are the opening hours of the Service Desk?") == "time"
+    assert asked_slot("which hours is the helpline open?") == "time"
+    for question in (
+        "How much annual leave do I get a year?",  # a length of time, as before
+        "What is the time limit for an appeal?",
+        "Is there a limit on how many devices I can use?",
+        "Can I open a work account on my phone?",
+    ):
+        assert asked_slot(question) != "money" and asked_slot(question) != "time", question
+    assert fills("time", "The Service Desk is open 24 hours a day") and fills("time", "Open 8.30 to 17.00")
+    assert fills("time", "Call at any time") and not fills("time", "Open on weekdays")
+
+
 def test_a_question_asking_for_a_detail_the_best_units_lack_is_not_covered():
     """Guidance that names SSP but gives no figure does not cover "what is the weekly rate of SSP?",
     however close in words and meaning; the same question over a passage with the figure is covered,

@@ -41,7 +41,7 @@ _ASKS = (
         ),
     ),
     (PHONE, re.compile(r"\b(phone|telephone|contact) number\b")),
-    (TIME, re.compile(r"\b(what|which) time\b")),
+    (TIME, re.compile(r"\b(what|which) time\b|\bopening (hours|times)\b|\b(what|which) hours\b.*\bopen\b")),
     (
         DURATION,
         re.compile(rf"\bhow much (\w+ )?(leave|time|notice|holiday|holidays)\b|\bhow many (\w+ )?{_TIME_UNIT}\b"),
@@ -54,6 +54,12 @@ _ASKS = (
             r"|\brates?\b|\bpay (range|band|scale)s?\b|\bin pounds\b|\bsalary\b|\bwhat (percentage|%)"
             r"|\b(what|maximum|max|minimum|min)( \w+)? (fine|fee|charge|cost|price)s?\b"
             r"|\b(cost|value|spend|spending|financial) (limit|threshold)s?\b"
+            # "how much is SPP a week?", "the lower earnings limit", "the cap on a week's pay"
+            r"|\bhow much (is|are|does|do|will|would|should|can)\b.*"
+            r"\b((a|per|each|every) (week|month|year|day|hour)|weekly|monthly|yearly|hourly|per annum)\b"
+            r"|\b(earnings|income|pay|salary|payment) (limit|threshold|cap|ceiling)s?\b"
+            r"|\b(cap|ceiling|limit|maximum|max|minimum|min) (on|of|for)( \w+['’]?s?){0,3} (pay|salary|earnings"
+            r"|compensation|award|payout|payment)s?\b|\b(maximum|max|minimum|min)( \w+)? (compensation|award|payout)s?\b"
         ),
     ),
     (
@@ -88,7 +94,10 @@ _FILLS = {
         r"\b(\d[\d,.]*|one|two|three|four|five|six|seven|eight|nine|ten|eleven|twelve|thirteen|fourteen|fifteen"
         r"|sixteen|eighteen|twenty|thirty|forty|fifty|hundred|both|once|twice)\b"
     ),
-    TIME: re.compile(r"\b\d{1,2}(:\d\d)?\s?(am|pm|a\.m\.|p\.m\.)|\b\d{1,2}:\d\d\b|\b(noon|midday|midnight)\b"),
+    TIME: re.compile(
+        r"\b\d{1,2}(:\d\d)?\s?(am|pm|a\.m\.|p\.m\.)|\b\d{1,2}[:.]\d\d\b|\b(noon|midday|midnight)\b"
+        r"|\b24 ?hours\b|\b24/7\b|\bround the clock\b|\bat any time\b"
+    ),
     PHONE: re.compile(r"(?<![\w.])\+?\d[\d ()-]{6,}\d\b"),
 }
 _MONTH = (

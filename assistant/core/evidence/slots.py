@@ -59,7 +59,8 @@ _ASKS = (
             r"\b((a|per|each|every) (week|month|year|day|hour)|weekly|monthly|yearly|hourly|per annum)\b"
             r"|\b(earnings|income|pay|salary|payment) (limit|threshold|cap|ceiling)s?\b"
             r"|\b(cap|ceiling|limit|maximum|max|minimum|min) (on|of|for)( \w+['’]?s?){0,3} (pay|salary|earnings"
-            r"|compensation|award|payout|payment)s?\b|\b(maximum|max|minimum|min)( \w+)? (compensation|award|payout)s?\b"
+            r"|compensation|award|payout|payment)s?\b"
+            r"|\b(maximum|max|minimum|min)( \w+)? (compensation|award|payout)s?\b"
         ),
     ),
     (

@@ -208,11 +208,11 @@ class AnswerRun:
             )
         if self.outcome.vector_search or not query:
             return None
-        wait = settings.HUMPHREY_CHAT_EMBEDDING_TIMEOUT
         try:
-            if head is not None and head.query == query:  # its failure is the embedder's: not asked twice
-                return await asyncio.wait_for(head.embedding, wait)
-            return await asyncio.wait_for(query_embedder().embed(query), wait)
+            async with asyncio.timeout(settings.HUMPHREY_CHAT_EMBEDDING_TIMEOUT):
+                if head is not None and head.query == query:  # its failure is the embedder's: not asked twice
+                    return await head.embedding
+                return await query_embedder().embed(query)
         except Exception as exc:  # the embedder down, slow or refusing: answered from a search by words
             logger.warning("embedding the question of answer %s failed: %r", self.prepared.answer_id, exc)
             self.outcome.vector_search = {"skipped": "embedder_error", "error": type(exc).__name__}

@@ -116,6 +116,22 @@ def signature_valid(point: Checkpoint) -> bool:
     )
 
 
+def _event_message(sha256: str) -> bytes:
+    return f"humphrey-audit-event|{VERSION}|{sha256}".encode()
+
+
+def event_signature(sha256: str) -> str:
+    """The signature stored with each event (``AuditEvent.mac``): HMAC-SHA-256 of its digest under
+    the same key as the anchor, which the database never holds. Someone with the database login alone
+    can append a well-chained event (the runtime role must be able to INSERT), but not sign it."""
+    return hmac.new(_keys()[0], _event_message(sha256), hashlib.sha256).hexdigest()
+
+
+def event_signature_valid(sha256: str, mac: str) -> bool:
+    message = _event_message(sha256)
+    return any(hmac.compare_digest(hmac.new(key, message, hashlib.sha256).hexdigest(), mac) for key in _keys())
+
+
 def _parse(chain: str, raw: object) -> Checkpoint | None:
     if not isinstance(raw, dict):
         return None

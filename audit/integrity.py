@@ -6,6 +6,9 @@ holds one batch in memory at a time.
 
 Beyond the chain itself it checks what the chain alone cannot show:
 
+- each event's signature (``AuditEvent.mac``, HMAC under a key the database does not hold): an
+  event appended with the database login alone, which the chain cannot tell from a real one, has
+  none or a wrong one (events written before events were signed are counted, not checked);
 - the head anchor (``audit.anchor``), a signed checkpoint kept outside the database: the anchored
   event must still be there with the anchored digest, and the chain must reach at least that far;
   no anchor at all for a chain that has events is a problem too (tail deletion could not be seen);
@@ -28,11 +31,16 @@ from django.conf import settings
 from django.db import DatabaseError, connection, transaction
 
 from audit.actions import Action
-from audit.anchor import AnchorState, anchor_read
+from audit.anchor import AnchorState, anchor_read, event_signature_valid
 from audit.models import AuditContent, AuditEvent, LegalHold
 from audit.services import GENESIS, NO_CONTENT, canonical_json, event_digest, sha256_text
 
 PURGE_ACTION = Action.RETENTION_PURGE
+# Why an event lacks a valid signature: the site writes every event signed under its audit key.
+NOT_OURS = (
+    "it was not written by the site (someone with database access appended it), or the audit key changed "
+    "without the old one kept (DJANGO_SECRET_KEY_FALLBACKS)"
+)
 
 _COLUMNS = (
     "seq",
@@ -47,6 +55,7 @@ _COLUMNS = (
     "prev_sha256",
     "sha256",
     "canonical",
+    "mac",
     "content__event_id",
     "content__canonical",
     "content__body",
@@ -57,7 +66,7 @@ _HASHED = ("seq", "action", "outcome", "actor_id", "actor_label", "subject", "co
 @dataclass(frozen=True)
 class Problem:
     seq: int
-    # missing | altered | out_of_order | content_altered | content_missing | held_content_missing
+    # missing | altered | out_of_order | unsigned | content_altered | content_missing | held_content_missing
     # | purge_too_new | head
     kind: str
     message: str
@@ -76,6 +85,7 @@ class VerifyResult:
     purged: int = 0
     problems: list[Problem] = field(default_factory=list)
     more_problems: bool = False
+    before_signing: int = 0  # events written before events were signed (no signature to check)
     anchor_seq: int | None = None  # the furthest signed checkpoint of this chain, if any
     anchor_at: str = ""
     anchor_path: str = ""
@@ -96,9 +106,10 @@ class VerifyResult:
             if self.anchor_seq is not None
             else "No anchored head."
         )
+        unsigned = f" {self.before_signing} written before events were signed." if self.before_signing else ""
         return (
             f"Checked {span}: {verdict}. {self.with_content} with content, {self.purged} with content purged "
-            f"by retention. Head #{self.last_seq or 0} sha256 {self.head_sha256}. {anchor}"
+            f"by retention.{unsigned} Head #{self.last_seq or 0} sha256 {self.head_sha256}. {anchor}"
         )
 
     def as_record(self) -> dict:
@@ -270,7 +281,7 @@ def _fast_sql() -> str:
     """
     event, content = AuditEvent._meta.db_table, AuditContent._meta.db_table
     return f"""
-        SELECT e.seq, e.created_at, e.action, e.prev_sha256, e.sha256, e.canonical, e.content_sha256,
+        SELECT e.seq, e.created_at, e.action, e.prev_sha256, e.sha256, e.canonical, e.mac, e.content_sha256,
                e.subject, e.actor_id, CASE WHEN jsonb_typeof(e.data -> 'conversation_id') = 'number'
                                            THEN (e.data ->> 'conversation_id')::numeric END,
                c.event_id, c.canonical,
@@ -302,6 +313,7 @@ _FAST_KEYS = (
     "prev_sha256",
     "sha256",
     "canonical",
+    "mac",
     "content_sha256",
     "subject",
     "actor_id",
@@ -370,6 +382,7 @@ def audit_verify(
         result.anchor_seq, result.anchor_at = anchored.seq, anchored.at
     result.anchor_path = str(anchor.path)
     anchored_seen = False
+    signing = False  # an event with a signature has been seen: every later one must have a valid one
     last = 0
     while True:
         rows = _fast_batch(last, batch_size)
@@ -386,6 +399,14 @@ def audit_verify(
                 report(expected_seq, "missing", f"Event {missing} missing: the chain jumps to #{seq}.")
             elif row["prev_sha256"] != prev_digest:
                 report(seq, "out_of_order", f"{_describe(row)} is out of order: it does not follow event #{seq - 1}.")
+            if row["mac"]:
+                signing = True
+                if not event_signature_valid(row["sha256"], row["mac"]):
+                    report(seq, "unsigned", f"{_describe(row)} has a signature that does not verify: {NOT_OURS}.")
+            elif signing:
+                report(seq, "unsigned", f"{_describe(row)} is not signed, though events before it are: {NOT_OURS}.")
+            else:
+                result.before_signing += 1
             event_ok = _fast_event_ok(row)
             if row["content__event_id"] is not None:
                 result.with_content += 1

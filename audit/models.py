@@ -62,6 +62,13 @@ class AuditEvent(models.Model):
         default="",
         help_text="The exact JSON text whose SHA-256 is sha256 (empty only on events written before it was kept).",
     )
+    mac = models.CharField(
+        max_length=64,
+        blank=True,
+        db_default="",
+        help_text="HMAC-SHA-256 of sha256 under the audit key, which the database does not hold (empty only on "
+        "events written before events were signed).",
+    )
 
     objects = AuditEventQuerySet.as_manager()
 

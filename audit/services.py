@@ -6,6 +6,8 @@ The hashing scheme (stable: other code and old events rely on it):
 - ``sha256`` = SHA-256 of the canonical JSON of ``{seq, created_at (UTC ISO, microseconds), action,
   outcome, actor_id, actor_label, subject, data, content_sha256, prev_sha256}``;
 - ``prev_sha256`` = the previous event's ``sha256`` (``GENESIS``, 64 zeros, for the first).
+- ``mac`` = HMAC-SHA-256 of ``sha256`` under the audit key (``audit.anchor.event_signature``), which
+  is not in the database: an event appended with the database login alone cannot carry a valid one.
 
 Canonical JSON: sorted keys, no spaces, UTF-8, no NaN. The texts hashed are stored beside the
 ``jsonb`` columns, because ``jsonb`` does not give every number back as it was written.
@@ -24,7 +26,7 @@ from django.db import connection, transaction
 from django.utils import timezone
 
 from audit.actions import Action
-from audit.anchor import checkpoint_after_commit
+from audit.anchor import checkpoint_after_commit, event_signature
 from audit.context import current_request, request_facts
 from audit.models import AuditContent, AuditEvent
 
@@ -191,8 +193,9 @@ def audit_record(
             data=data,
             content_sha256=content_sha256,
             prev_sha256=prev,
-            sha256=sha256_text(text),
+            sha256=(digest := sha256_text(text)),
             canonical=text,
+            mac=event_signature(digest),
         )
         event.save(force_insert=True)
         if body is not None:

@@ -480,7 +480,7 @@ HUMPHREY_AUDIT_ANCHOR_PATH: Path = Path(
 )  # signed checkpoints of the audit chain's head, outside the database (a .log beside it); back it up
 HUMPHREY_AUDIT_ANCHOR_KEY: str = env.str(
     "HUMPHREY_AUDIT_ANCHOR_KEY", default=""
-)  # HMAC key signing the anchor; empty: derived from DJANGO_SECRET_KEY (never stored in the database)
+)  # HMAC key signing each audit event and the anchor; empty: derived from DJANGO_SECRET_KEY (never in the database)
 
 # Insights (curators' dashboards, built on the audit trail): privacy first, see docs/insights.md.
 HUMPHREY_INSIGHTS_SHOW_QUESTIONS: bool = _bool(

@@ -175,7 +175,8 @@ def test_data_altered_with_all_triggers_disabled_is_named(record_answer, civil_s
 
 
 def test_rehashed_row_breaks_the_chain_at_the_next_event(record_answer, civil_servant):
-    """Rewriting an event's text and digest consistently still shows: the next event no longer follows it."""
+    """Rewriting an event's text and digest consistently still shows: its signature no longer matches
+    its digest, and the next event no longer follows it."""
     events = [record_answer(civil_servant) for _ in range(3)]
     forged = events[1].canonical.replace('"answered"', '"refused"')
     with tampering() as c:
@@ -184,8 +185,8 @@ def test_rehashed_row_breaks_the_chain_at_the_next_event(record_answer, civil_se
             [forged, sha256_text(forged), events[1].seq],
         )
     result = audit_verify()
-    assert [(p.seq, p.kind) for p in result.problems] == [(events[2].seq, "out_of_order")]
-    assert f"Event #{events[2].seq}" in str(result.first_problem)
+    assert [(p.seq, p.kind) for p in result.problems] == [(events[1].seq, "unsigned"), (events[2].seq, "out_of_order")]
+    assert f"Event #{events[2].seq}" in str(result.problems[1])
 
 
 def test_content_altered_is_named(record_answer, civil_servant):

@@ -120,8 +120,9 @@ def test_triggers_refuse_a_role_granted_too_much(runtime_db, record_answer, civi
     assert audit_verify().ok
 
 
-def forge(conn, *, action: str, data: dict) -> int:
-    """Append a well-chained event as the runtime role (what its INSERT grant allows); returns its seq."""
+def forge(conn, *, action: str, data: dict, mac: str = "") -> int:
+    """Append a well-chained event as the runtime role (what its INSERT grant allows), with no signature
+    or a made-up one (the role cannot read the key); returns its seq."""
     seq, prev = conn.execute("SELECT seq, sha256 FROM audit_auditevent ORDER BY seq DESC LIMIT 1").fetchone()
     created_at = timezone.now()
     fields = dict(
@@ -139,11 +140,52 @@ def forge(conn, *, action: str, data: dict) -> int:
     text = event_payload(**fields)
     conn.execute(
         "INSERT INTO audit_auditevent (seq, created_at, action, outcome, actor_id, actor_label, subject, data,"
-        " content_sha256, prev_sha256, sha256, canonical) VALUES (%s, %s, %s, %s, NULL, '', '', %s::jsonb, %s, %s,"
-        " %s, %s)",
-        [seq + 1, created_at, action, "done", canonical_json(data), NO_CONTENT, prev, sha256_text(text), text],
+        " content_sha256, prev_sha256, sha256, canonical" + (", mac" if mac else "") + ") VALUES (%s, %s, %s, %s,"
+        " NULL, '', '', %s::jsonb, %s, %s, %s, %s" + (", %s" if mac else "") + ")",
+        [seq + 1, created_at, action, "done", canonical_json(data), NO_CONTENT, prev, sha256_text(text), text]
+        + ([mac] if mac else []),
     )
     return seq + 1
+
+
+def test_events_appended_with_the_database_login_alone_are_reported(runtime_db, record_answer, civil_servant):
+    """The chain cannot tell a well-chained event appended by the runtime role from a real one; its
+    signature can: the site signs every event under a key the database does not hold. One forged
+    with no signature and one with a made-up signature are both reported; the real ones are not."""
+    real = [record_answer(civil_servant) for _ in range(2)]
+    assert all(len(e.mac) == 64 for e in real) and audit_verify().ok
+    bare = forge(runtime_db, action="answer", data={"conversation_id": 1, "message_id": 2})
+    made_up = forge(runtime_db, action="answer", data={"conversation_id": 3, "message_id": 4}, mac=real[0].mac)
+    result = audit_verify()
+    assert [(p.seq, p.kind) for p in result.problems] == [(bare, "unsigned"), (made_up, "unsigned")]
+    output = verify_failure()
+    assert f"Event #{bare} (answer" in output and "is not signed, though events before it are" in output
+    assert f"Event #{made_up} (answer" in output and "has a signature that does not verify" in output
+
+
+def test_events_from_before_signing_are_counted_and_a_rotated_key_is_honoured(record_answer, civil_servant, settings):
+    """A trail begun before this version has unsigned events at its start: counted, not reported. A
+    SECRET_KEY rotated with the old one kept in SECRET_KEY_FALLBACKS still verifies every signature; a
+    key replaced outright does not (and says why it may be)."""
+    from unittest import mock
+
+    import audit.services
+
+    with mock.patch.object(audit.services, "event_signature", lambda digest: ""):
+        old = [record_answer(civil_servant) for _ in range(2)]
+    new = [record_answer(civil_servant) for _ in range(2)]
+    assert [e.mac for e in old] == ["", ""] and all(e.mac for e in new)
+    result = audit_verify()
+    assert result.ok and result.before_signing == 2
+    assert "2 written before events were signed" in result.summary()
+
+    settings.SECRET_KEY_FALLBACKS = [settings.SECRET_KEY]
+    settings.SECRET_KEY = "a-new-secret-key-" + "x" * 40
+    assert audit_verify().ok
+    settings.SECRET_KEY_FALLBACKS = []
+    problems = audit_verify().problems
+    assert [(p.seq, p.kind) for p in problems if p.kind == "unsigned"] == [(e.seq, "unsigned") for e in new]
+    assert "the audit key changed without the old one kept" in str(problems[0])
 
 
 def test_forged_purge_with_a_future_cutoff_deletes_nothing_and_is_reported(runtime_db, record_answer, civil_servant):
@@ -248,8 +290,10 @@ def test_chain_rewritten_from_an_earlier_event_is_caught_by_the_anchor(record_an
                 [hashed["outcome"], hashed["prev_sha256"], text, prev, row.seq],
             )
     result = audit_verify()
-    assert [(p.seq, p.kind) for p in result.problems] == [(rows[-1].seq, "head")]
-    assert f"The chain was rewritten before #{rows[-1].seq}" in str(result.first_problem)
+    # Each rewritten event's signature no longer matches its digest, and the anchor's head is gone.
+    expected = [(row.seq, "unsigned") for row in rows] + [(rows[-1].seq, "head")]
+    assert [(p.seq, p.kind) for p in result.problems] == expected
+    assert f"The chain was rewritten before #{rows[-1].seq}" in str(result.problems[-1])
 
 
 def test_anchor_tampering_is_reported(record_answer, civil_servant, audit_anchor):

@@ -28,6 +28,7 @@ _FIELDS = (
     "content_sha256",
     "prev_sha256",
     "sha256",
+    "mac",
     "content__body",
     "content__event_id",
     "feedback",
@@ -150,6 +151,7 @@ def jsonl_record(row: dict) -> dict:
         "content_sha256": row["content_sha256"],
         "prev_sha256": row["prev_sha256"],
         "sha256": row["sha256"],
+        "mac": row["mac"],
     }
 
 

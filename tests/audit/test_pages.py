@@ -172,6 +172,7 @@ def test_exports_match_the_filter(client, auditor, history):
     assert first["content"]["passages"][0]["text"] == "Passage 1 text about annual leave."
     assert first["data"]["passages"][0]["version_sha256"] == f"{1:064x}"
     assert first["sha256"] == history["leave"].sha256
+    assert first["mac"] == history["leave"].mac and len(first["mac"]) == 64  # checkable with the audit key
     export_event = AuditEvent.objects.filter(action="audit.export").last()
     assert export_event.data["filters"] == {"action": "answer", **params}
     assert export_event.data["format"] == "jsonl"

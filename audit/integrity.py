@@ -14,7 +14,9 @@ Beyond the chain itself it checks what the chain alone cannot show:
   no anchor at all for a chain that has events is a problem too (tail deletion could not be seen);
 - each ``retention.purge`` event's cutoff: one newer than its own date minus
   ``HUMPHREY_RETENTION_DAYS`` is reported and accounts for no missing content;
-- missing content: it must be covered by a valid purge at which no legal hold covered the event.
+- missing content: it must be covered by a valid purge at which no legal hold covered the event;
+- each released legal hold: a ``legal_hold.release`` event must record the release (the runtime role
+  may set ``released_at``; one set without the event is reported and the hold counts as in force).
 """
 
 # Over 400 lines on purpose: one walk of the chain whose checks (digests, order, content, purges,
@@ -30,7 +32,7 @@ from decimal import Decimal
 from django.conf import settings
 from django.db import DatabaseError, connection, transaction
 
-from audit.actions import Action
+from audit.actions import Action, subject
 from audit.anchor import AnchorState, anchor_read, event_signature_valid
 from audit.models import AuditContent, AuditEvent, LegalHold
 from audit.services import GENESIS, NO_CONTENT, canonical_json, event_digest, sha256_text
@@ -67,7 +69,7 @@ _HASHED = ("seq", "action", "outcome", "actor_id", "actor_label", "subject", "co
 class Problem:
     seq: int
     # missing | altered | out_of_order | unsigned | content_altered | content_missing | held_content_missing
-    # | purge_too_new | head
+    # | purge_too_new | hold_release_unrecorded | head
     kind: str
     message: str
 
@@ -153,11 +155,26 @@ class _Holds:
     by_conversation: dict[int, list[tuple[datetime, datetime | None]]] = field(default_factory=dict)
 
     @classmethod
-    def load(cls) -> _Holds:
+    def load(cls, report=None) -> _Holds:
+        """Every hold; one whose release no ``legal_hold.release`` event records (a release made with
+        database access, outside the site) is reported through ``report`` and counts as never released."""
         holds = cls()
-        for user_id, conversation_id, placed, released in LegalHold.objects.values_list(
-            "user_id", "conversation_id", "created_at", "released_at"
+        recorded = _recorded(Action.LEGAL_HOLD_RELEASE)
+        placed_at = _recorded(Action.LEGAL_HOLD_PLACE)
+        for pk, user_id, conversation_id, placed, released in LegalHold.objects.values_list(
+            "pk", "user_id", "conversation_id", "created_at", "released_at"
         ):
+            if released is not None and pk not in recorded:
+                if report is not None:
+                    target = subject("user", user_id) if user_id else subject("conversation", conversation_id)
+                    report(
+                        placed_at.get(pk, 0),
+                        "hold_release_unrecorded",
+                        f"Legal hold {pk} ({target}) is marked released at {released.isoformat(timespec='seconds')}, "
+                        f"but no {Action.LEGAL_HOLD_RELEASE} event records it: it was released outside the site, "
+                        "so it counts as still in force.",
+                    )
+                released = None
             if user_id is not None:
                 holds.by_user.setdefault(user_id, []).append((placed, released))
             if conversation_id is not None:
@@ -181,6 +198,15 @@ class _Holds:
             if isinstance(conversation_id, int) and not isinstance(conversation_id, bool):
                 spans += self.by_conversation.get(conversation_id, [])
         return spans
+
+
+def _recorded(action: str) -> dict[int, int]:
+    """Hold id -> the seq of the first event of ``action`` naming it (``data.hold_id``)."""
+    found: dict[int, int] = {}
+    for seq, hold_id in AuditEvent.objects.filter(action=action).values_list("seq", "data__hold_id").order_by("seq"):
+        if isinstance(hold_id, int) and not isinstance(hold_id, bool):
+            found.setdefault(hold_id, seq)
+    return found
 
 
 def _purges(report) -> list[_Purge]:
@@ -375,7 +401,7 @@ def audit_verify(
         return True
 
     purges = _purges(report)
-    holds = _Holds.load()
+    holds = _Holds.load(report)
     anchor = anchor_read(_chain_id())
     anchored = anchor.checkpoint
     if anchored is not None:

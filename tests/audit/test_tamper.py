@@ -23,7 +23,7 @@ from django.utils import timezone
 from audit.anchor import anchor_read
 from audit.integrity import PURGE_ACTION, audit_verify
 from audit.models import AuditContent, AuditEvent, LegalHold
-from audit.retention import legal_hold_place, retention_purge
+from audit.retention import legal_hold_place, legal_hold_release, retention_purge
 from audit.services import NO_CONTENT, audit_record, canonical_json, event_payload, sha256_text
 from tests.audit.conftest import tampering, written_at
 
@@ -250,6 +250,35 @@ def test_content_removed_under_a_legal_hold_is_reported(record_answer, make_user
     assert (problem.seq, problem.kind) == (old_bob.seq, "held_content_missing")
     assert "a legal hold covered it at every purge" in problem.message
     assert not AuditContent.objects.filter(pk=old_alice.pk).exists()
+
+
+def test_a_hold_released_outside_the_site_is_reported_and_still_protects(
+    runtime_db, record_answer, make_user, auditor, retention_days, monkeypatch
+):
+    """The runtime role may release a hold (it must, for the site to), so someone with its login can
+    release one without the site's event, and the next purge then removes what the hold kept. The
+    release is reported, the hold counts as in force, and the content it covered is reported missing.
+    Released through the site, the same hold and purge verify clean."""
+    from audit import retention
+
+    monkeypatch.setitem(retention._purgers, "conversations", lambda **kwargs: 0)
+    retention_days(30)
+    bob, carol = make_user("bob@example.gov.uk"), make_user("carol@example.gov.uk")
+    with written_at(timezone.now() - dt.timedelta(days=40)):
+        old_bob, old_carol = record_answer(bob), record_answer(carol)
+    quiet = legal_hold_place(actor=auditor, reason="Tribunal 7", user=bob)
+    proper = legal_hold_place(actor=auditor, reason="FOI 12", user=carol)
+    runtime_db.execute("UPDATE audit_legalhold SET released_at = now() WHERE id = %s", [quiet.pk])
+    legal_hold_release(hold=proper, actor=auditor)
+    assert retention_purge().contents == 2  # the purge reads the table: both are gone
+    problems = audit_verify().problems
+    placed = AuditEvent.objects.get(action="legal_hold.place", data__hold_id=quiet.pk).seq
+    assert [(p.seq, p.kind) for p in problems] == [
+        (placed, "hold_release_unrecorded"),
+        (old_bob.seq, "held_content_missing"),
+    ]
+    assert f"Legal hold {quiet.pk} (user:{bob.pk}) is marked released at" in problems[0].message
+    assert "released outside the site" in problems[0].message and old_carol.seq not in {p.seq for p in problems}
 
 
 def test_newest_events_deleted_are_caught_by_the_anchor(client, record_answer, civil_servant, auditor):

@@ -33,6 +33,7 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 import fcntl
+import functools
 import hashlib
 import hmac
 import json
@@ -89,6 +90,7 @@ def _lock_path(path: Path) -> Path:
     return path.with_name(path.name + ".lock")
 
 
+@functools.lru_cache(maxsize=8)  # verification checks every event's signature with these keys
 def _derive(secret: str) -> bytes:
     return hmac.new(secret.encode("utf-8"), _SALT, hashlib.sha256).digest()
 

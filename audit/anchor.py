@@ -96,10 +96,12 @@ def _derive(secret: str) -> bytes:
 
 
 def _keys() -> list[bytes]:
-    """The signing key first, then keys still accepted (derived from SECRET_KEY_FALLBACKS)."""
+    """The signing key first, then keys still accepted: HUMPHREY_AUDIT_ANCHOR_KEY_FALLBACKS for an
+    explicit key, keys derived from SECRET_KEY_FALLBACKS for a derived one."""
     explicit = getattr(settings, "HUMPHREY_AUDIT_ANCHOR_KEY", "")
     if explicit:
-        return [explicit.encode("utf-8")]
+        former = getattr(settings, "HUMPHREY_AUDIT_ANCHOR_KEY_FALLBACKS", [])
+        return [explicit.encode("utf-8"), *(k.encode("utf-8") for k in former)]
     return [_derive(settings.SECRET_KEY), *(_derive(k) for k in getattr(settings, "SECRET_KEY_FALLBACKS", []))]
 
 

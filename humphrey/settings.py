@@ -481,6 +481,9 @@ HUMPHREY_AUDIT_ANCHOR_PATH: Path = Path(
 HUMPHREY_AUDIT_ANCHOR_KEY: str = env.str(
     "HUMPHREY_AUDIT_ANCHOR_KEY", default=""
 )  # HMAC key signing each audit event and the anchor; empty: derived from DJANGO_SECRET_KEY (never in the database)
+HUMPHREY_AUDIT_ANCHOR_KEY_FALLBACKS: list[str] = _list(
+    "HUMPHREY_AUDIT_ANCHOR_KEY_FALLBACKS", []
+)  # former audit keys, still accepted when verifying: keep each as long as the events it signed must verify
 
 # Insights (curators' dashboards, built on the audit trail): privacy first, see docs/insights.md.
 HUMPHREY_INSIGHTS_SHOW_QUESTIONS: bool = _bool(

@@ -188,6 +188,22 @@ def test_events_from_before_signing_are_counted_and_a_rotated_key_is_honoured(re
     assert "the audit key changed without the old one kept" in str(problems[0])
 
 
+def test_an_explicit_audit_key_is_rotated_with_its_fallbacks(record_answer, civil_servant, settings):
+    """Events signed under an explicit HUMPHREY_AUDIT_ANCHOR_KEY verify after it is replaced, while the
+    former key is listed in HUMPHREY_AUDIT_ANCHOR_KEY_FALLBACKS, and not once it is dropped."""
+    settings.HUMPHREY_AUDIT_ANCHOR_KEY = "first-audit-key-" + "a" * 40
+    first = record_answer(civil_servant)
+    settings.HUMPHREY_AUDIT_ANCHOR_KEY, settings.HUMPHREY_AUDIT_ANCHOR_KEY_FALLBACKS = (
+        "second-" + "b" * 40,
+        [settings.HUMPHREY_AUDIT_ANCHOR_KEY],
+    )
+    second = record_answer(civil_servant)
+    assert audit_verify().ok
+    settings.HUMPHREY_AUDIT_ANCHOR_KEY_FALLBACKS = []
+    unsigned = [p.seq for p in audit_verify().problems if p.kind == "unsigned"]
+    assert first.seq in unsigned and second.seq not in unsigned
+
+
 def test_forged_purge_with_a_future_cutoff_deletes_nothing_and_is_reported(runtime_db, record_answer, civil_servant):
     """A well-chained purge event claiming a far-future cutoff: the content cannot be deleted (not by hand,
     not through the purge function), and verify_audit names the forged cutoff. Content then removed by a

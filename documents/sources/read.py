@@ -229,7 +229,26 @@ class Reader:
                 if isinstance(base_path, str) and base_path.startswith("/"):
                     keys.append(base_path)
             keys += govuk_attachments(content)
+            keys += self._govuk_sections(content, set(keys))
         return keys
+
+    def _govuk_sections(self, content: dict, seen: set[str], depth: int = 0) -> list[str]:
+        """A manual's sections, and theirs in turn (HMRC manuals nest them), each its own item: a
+        manual's own page is a contents list. Bounded like a sitemap: by depth and by how many items
+        one source may hold."""
+        found: list[str] = []
+        for path in govuk_sections(content):
+            if path in seen:
+                continue
+            seen.add(path)
+            found.append(path)
+            if len(seen) > settings.HUMPHREY_SOURCE_MAX_URLS:
+                return found  # listing() refuses the source with a clear error
+            if depth < _MAX_SECTION_DEPTH:
+                section = self._govuk_content(path)
+                if section is not None:
+                    found += self._govuk_sections(section, seen, depth + 1)
+        return found
 
     def _govuk_content(self, path: str) -> dict | None:
         """The Content API's item for a path (cached for the run), None when it has gone."""
@@ -330,6 +349,22 @@ class Reader:
         except OSError as exc:
             return Read("error", detail=f"{item.key} cannot be read ({exc.strerror or type(exc).__name__}).")
         return Read("content", data=data, filename=folder_name(item.key), stamp=stamp)
+
+
+_MAX_SECTION_DEPTH = 4  # manual -> section -> subsection...: deeper nesting is not followed
+
+
+def govuk_sections(content: dict) -> list[str]:
+    """The GOV.UK paths of a manual's sections (``details.child_section_groups``, as the Content API
+    sends manuals, manual sections and HMRC manuals)."""
+    details = content.get("details") if isinstance(content.get("details"), dict) else {}
+    paths: list[str] = []
+    for group in details.get("child_section_groups") or []:
+        for section in (group.get("child_sections") or []) if isinstance(group, dict) else []:
+            base_path = section.get("base_path") if isinstance(section, dict) else None
+            if isinstance(base_path, str) and base_path.startswith("/") and not base_path.startswith("//"):
+                paths.append(base_path)
+    return paths
 
 
 def govuk_attachments(content: dict) -> list[str]:

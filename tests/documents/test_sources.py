@@ -217,6 +217,55 @@ def test_govuk_content_api_paths(make_collection, curator, reader, server, setti
     assert _sync(source, hours=2).missing == 1
 
 
+def test_a_govuk_manual_is_read_section_by_section(make_collection, curator, reader, server, settings):
+    """A manual's page is a contents list: its sections (``child_section_groups``) are items of their
+    own, and a section's own sections too (HMRC manuals nest them); a fact only in a nested section is
+    found. A manual with more sections than a source may hold is refused whole."""
+    settings.HUMPHREY_GOVUK_CONTENT_API = server.url("/api/content")
+    collection = make_collection()
+
+    def groups(*paths):
+        return [{"title": "Contents", "child_sections": [{"title": p, "base_path": p} for p in paths]}]
+
+    server.govuk(
+        "/guidance/travel-manual",
+        {
+            "title": "Travel manual",
+            "document_type": "manual",
+            "details": {"body": "<p>How staff travel.</p>", "child_section_groups": groups(
+                "/guidance/travel-manual/rail", "/guidance/travel-manual/air"
+            )},
+        },
+    )  # fmt: skip
+    server.govuk(
+        "/guidance/travel-manual/rail",
+        {"title": "Rail", "document_type": "manual_section", "details": {"body": "<p>The quokka railcard.</p>"}},
+    )
+    server.govuk(
+        "/guidance/travel-manual/air",
+        {
+            "title": "Air",
+            "document_type": "manual_section",
+            "details": {"body": "<p>Flights.</p>", "child_section_groups": groups("/guidance/travel-manual/air/long")},
+        },
+    )
+    server.govuk(
+        "/guidance/travel-manual/air/long",
+        {"title": "Long haul", "document_type": "manual_section", "details": {"body": "<p>The dugong seat rule.</p>"}},
+    )
+    source = _add(collection, SourceKind.GOVUK, "/guidance/travel-manual", curator)
+    run = _sync(source)
+    assert (run.outcome, run.added) == (RunOutcome.OK, 4), run.changes
+    (passage,) = _found(reader, "dugong seat rule", "dugong")[:1]
+    assert passage.document_title == "Long haul"
+    assert _found(reader, "quokka railcard", "quokka")
+
+    settings.HUMPHREY_SOURCE_MAX_URLS = 3
+    run = _sync(source, hours=1)
+    assert run.outcome == RunOutcome.FAILED and "HUMPHREY_SOURCE_MAX_URLS" in run.error
+    assert _found(reader, "dugong seat rule", "dugong")  # nothing was changed
+
+
 def test_a_folder_source(make_collection, curator, reader, settings, tmp_path):
     share = tmp_path / "share"
     (share / "policies").mkdir(parents=True)

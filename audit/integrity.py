@@ -41,7 +41,8 @@ PURGE_ACTION = Action.RETENTION_PURGE
 # Why an event lacks a valid signature: the site writes every event signed under its audit key.
 NOT_OURS = (
     "it was not written by the site (someone with database access appended it), or the audit key changed "
-    "without the old one kept (DJANGO_SECRET_KEY_FALLBACKS)"
+    "without the old one kept (HUMPHREY_AUDIT_ANCHOR_KEY_FALLBACKS, or DJANGO_SECRET_KEY_FALLBACKS for a key "
+    "derived from the secret key)"
 )
 
 _COLUMNS = (
@@ -201,10 +202,15 @@ class _Holds:
 
 
 def _recorded(action: str) -> dict[int, int]:
-    """Hold id -> the seq of the first event of ``action`` naming it (``data.hold_id``)."""
+    """Hold id -> the seq of the first event of ``action`` naming it (``data.hold_id``) that the site
+    wrote: validly signed, or unsigned from before events were signed. A forged one (reported as
+    unsigned on the walk) records nothing."""
+    first_signed = AuditEvent.objects.exclude(mac="").order_by("seq").values_list("seq", flat=True).first()
     found: dict[int, int] = {}
-    for seq, hold_id in AuditEvent.objects.filter(action=action).values_list("seq", "data__hold_id").order_by("seq"):
-        if isinstance(hold_id, int) and not isinstance(hold_id, bool):
+    events = AuditEvent.objects.filter(action=action).order_by("seq")
+    for seq, hold_id, sha256, mac in events.values_list("seq", "data__hold_id", "sha256", "mac"):
+        ours = event_signature_valid(sha256, mac) if mac else first_signed is None or seq < first_signed
+        if ours and isinstance(hold_id, int) and not isinstance(hold_id, bool):
             found.setdefault(hold_id, seq)
     return found
 

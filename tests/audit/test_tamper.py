@@ -285,6 +285,8 @@ def test_a_hold_released_outside_the_site_is_reported_and_still_protects(
     quiet = legal_hold_place(actor=auditor, reason="Tribunal 7", user=bob)
     proper = legal_hold_place(actor=auditor, reason="FOI 12", user=carol)
     runtime_db.execute("UPDATE audit_legalhold SET released_at = now() WHERE id = %s", [quiet.pk])
+    # A release event forged to cover it records nothing: it is not the site's (and is reported so).
+    forged = forge(runtime_db, action="legal_hold.release", data={"hold_id": quiet.pk})
     legal_hold_release(hold=proper, actor=auditor)
     assert retention_purge().contents == 2  # the purge reads the table: both are gone
     problems = audit_verify().problems
@@ -292,6 +294,7 @@ def test_a_hold_released_outside_the_site_is_reported_and_still_protects(
     assert [(p.seq, p.kind) for p in problems] == [
         (placed, "hold_release_unrecorded"),
         (old_bob.seq, "held_content_missing"),
+        (forged, "unsigned"),
     ]
     assert f"Legal hold {quiet.pk} (user:{bob.pk}) is marked released at" in problems[0].message
     assert "released outside the site" in problems[0].message and old_carol.seq not in {p.seq for p in problems}

@@ -26,6 +26,7 @@ BENCHES = {
     "answers": ([], []),
     "retrieval": (["--chunks", "20000", "--collections", "20", "--queries", "50"], []),
     "chat_load": (["--duration", "20"], []),
+    "audit_verify": (["--events", "5000"], []),
 }
 
 

@@ -147,6 +147,11 @@ def main() -> int:
     parser.add_argument("--keep", action="store_true", help="keep the database at the end")
     parser.add_argument("--reuse", action="store_true", help="reuse a kept database (else ingest afresh)")
     parser.add_argument(
+        "--words-only",
+        action="store_true",
+        help="as chat answers when the embedder is down: the question's words alone",
+    )
+    parser.add_argument(
         "--dump", type=Path, help="pickle each question's evidence inputs here (to study the gate offline)"
     )
     args = parser.parse_args()
@@ -189,11 +194,21 @@ def main() -> int:
                 turns: list = []
                 if record.get("previous"):
                     first, _ = ev.answer_one(
-                        user=reader, model=model, question=record["previous"], turns=[], collection="corpus"
+                        user=reader,
+                        model=model,
+                        question=record["previous"],
+                        turns=[],
+                        collection="corpus",
+                        words_only=args.words_only,
                     )
                     turns = [Turn("user", record["previous"]), Turn("assistant", first.text)]
                 out, ms = ev.answer_one(
-                    user=reader, model=model, question=record["question"], turns=turns, collection="corpus"
+                    user=reader,
+                    model=model,
+                    question=record["question"],
+                    turns=turns,
+                    collection="corpus",
+                    words_only=args.words_only,
                 )
                 evidence_ms.append(ms)
                 if record.get("doc"):

@@ -161,6 +161,31 @@ def test_evaluate_answers_prints_misses_and_one_json_line(guidance, tmp_path):
     assert last["answered"] == 1.0 and last["negatives_refused"] == 1.0
     assert last["quote_in_answer"] == 1.0 and last["doc_cited"] == 1.0
     assert (AuditEvent.objects.count(), Message.objects.count()) == before
+    assert last["words_only"] is False
+
+
+def test_evaluate_answers_words_only_embeds_nothing(guidance, tmp_path, monkeypatch):
+    """``--words-only`` measures what chat gives when the embedder is down: no embedding at all, the
+    question searched and judged by its words."""
+    from assistant.management.commands import evaluate_answers
+
+    def down():
+        raise AssertionError("the embedder was asked")
+
+    monkeypatch.setattr(evaluate_answers, "get_embedder", down)
+    questions = tmp_path / "q.jsonl"
+    doc = guidance["hr"].documents.get(title="Leave policy").source_name
+    line = {
+        "id": "a1",
+        "question": "How many days of annual leave do full-time staff get?",
+        "doc": doc,
+        "answer_quote": "full-time staff get 25 days of annual leave a year",
+    }
+    questions.write_text(json.dumps(line) + "\n")
+    out = io.StringIO()
+    call_command("evaluate_answers", str(questions), "--collection", "hr", "--words-only", stdout=out)
+    last = json.loads(out.getvalue().strip().splitlines()[-1])
+    assert last["words_only"] is True and last["answered"] == 1.0 and last["quote_in_answer"] == 1.0
 
 
 def test_evaluate_answers_reports_a_miss(guidance, tmp_path):

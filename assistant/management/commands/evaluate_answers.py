@@ -84,12 +84,16 @@ async def _stream(model, request: ChatRequest) -> str:
     return "".join(parts)
 
 
-def answer_one(*, user, model, question: str, turns: list[Turn], collection: str) -> tuple[Outcome, float]:
-    """One question through chat's steps; returns the outcome and the ms the evidence took."""
+def answer_one(
+    *, user, model, question: str, turns: list[Turn], collection: str, words_only: bool = False
+) -> tuple[Outcome, float]:
+    """One question through chat's steps; returns the outcome and the ms the evidence took.
+    ``words_only``: as chat answers when the embedder is down (or the collection is above its
+    marking): nothing embedded, searched and judged by the question's words alone."""
     out = Outcome()
     out.condensed = condense(question, turns)
     query = clean_query(out.condensed)
-    vector = get_embedder().embed_query(query) if query else None
+    vector = get_embedder().embed_query(query) if query and not words_only else None
     out.sources, weights = sources_retrieve(
         user, out.condensed, [collection], settings.HUMPHREY_CHAT_PASSAGES, model.max_marking, vector
     )
@@ -110,7 +114,7 @@ def answer_one(*, user, model, question: str, turns: list[Turn], collection: str
     request = answer_request(model, out, question=question, turns=turns, scored=scored, verdict=verdict)
     out.text = asyncio.run(_stream(model, request))
     vectors = {}
-    if model.uses_language_model:
+    if model.uses_language_model and not words_only:
         sentences = citing_sentences(out.text, [s.n for s in out.sources])
         vectors = dict(zip(sentences, get_embedder().embed_documents(sentences), strict=True))
     answer_finish(out, model=model, request=request, weights=weights, vectors=vectors)
@@ -131,9 +135,22 @@ class Command(BaseCommand):
         parser.add_argument("--model", help="chat model alias (default: the one chat uses)")
         parser.add_argument("--quiet", action="store_true", help="print only the JSON line")
         parser.add_argument("--show", action="store_true", help="print every answer, not only the misses")
+        parser.add_argument(
+            "--words-only",
+            action="store_true",
+            help="answer as chat does when the embedder is down: nothing embedded, the question's words alone",
+        )
 
     def handle(
-        self, *args, questions: Path | None, collection: str, model: str | None, quiet: bool, show: bool, **options
+        self,
+        *args,
+        questions: Path | None,
+        collection: str,
+        model: str | None,
+        quiet: bool,
+        show: bool,
+        words_only: bool = False,
+        **options,
     ):
         records = read_questions(questions_path(questions))
         try:
@@ -150,11 +167,21 @@ class Command(BaseCommand):
                     turns: list[Turn] = []
                     if record.get("previous"):
                         first, _ = answer_one(
-                            user=reader, model=chat_model, question=record["previous"], turns=[], collection=target.slug
+                            user=reader,
+                            model=chat_model,
+                            question=record["previous"],
+                            turns=[],
+                            collection=target.slug,
+                            words_only=words_only,
                         )
                         turns = [Turn("user", record["previous"]), Turn("assistant", first.text)]
                     out, evidence_ms = answer_one(
-                        user=reader, model=chat_model, question=record["question"], turns=turns, collection=target.slug
+                        user=reader,
+                        model=chat_model,
+                        question=record["question"],
+                        turns=turns,
+                        collection=target.slug,
+                        words_only=words_only,
                     )
                     results.append((record, out, evidence_ms))
                 raise _Rollback
@@ -164,7 +191,7 @@ class Command(BaseCommand):
         if not quiet:
             for line in lines:
                 self.stdout.write(line)
-        metrics |= {"collection": target.slug, "model": chat_model.info.name}
+        metrics |= {"collection": target.slug, "model": chat_model.info.name, "words_only": words_only}
         self.stdout.write(json.dumps(metrics))
 
     def _score(self, results, names: dict, show: bool) -> tuple[dict, list[str]]:

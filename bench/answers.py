@@ -235,7 +235,7 @@ def main() -> int:
             scattered = gate.scattered_documents and evidence.get("documents", 0) >= gate.scattered_documents
             return (
                 evidence.get("score", 0) >= threshold + (gate.scattered_margin if scattered else 0.0)
-                and evidence.get("best_unit", 0) >= gate.min_best_unit
+                and (args.words_only or evidence.get("best_unit", 0) >= gate.min_best_unit)  # words alone: none
                 and evidence.get("slot_filled") is not False
             )
 

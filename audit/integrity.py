@@ -19,8 +19,8 @@ Beyond the chain itself it checks what the chain alone cannot show:
   may set ``released_at``; one set without the event is reported and the hold counts as in force).
 """
 
-# Over 400 lines on purpose: one walk of the chain whose checks (digests, order, content, purges,
-# holds, the anchor) share the state of that walk; split, each would re-read the chain.
+# Over 500 lines on purpose: one walk of the chain whose checks (digests, signatures, order, content,
+# purges, holds, the anchor) share the state of that walk; split, each would re-read the chain.
 
 from __future__ import annotations
 

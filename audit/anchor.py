@@ -109,15 +109,21 @@ def _message(chain: str, seq: int, sha256: str, at: str) -> bytes:
     return f"humphrey-audit-anchor|{VERSION}|{chain}|{seq}|{sha256}|{at}".encode()
 
 
+def _hmac(key: bytes, message: bytes) -> str:
+    return hmac.new(key, message, hashlib.sha256).hexdigest()
+
+
+def _verifies(message: bytes, signature: str) -> bool:
+    """Whether ``signature`` is ``message``'s under the signing key or a key still accepted."""
+    return any(hmac.compare_digest(_hmac(key, message), signature) for key in _keys())
+
+
 def sign(chain: str, seq: int, sha256: str, at: str) -> str:
-    return hmac.new(_keys()[0], _message(chain, seq, sha256, at), hashlib.sha256).hexdigest()
+    return _hmac(_keys()[0], _message(chain, seq, sha256, at))
 
 
 def signature_valid(point: Checkpoint) -> bool:
-    message = _message(point.chain, point.seq, point.sha256, point.at)
-    return any(
-        hmac.compare_digest(hmac.new(key, message, hashlib.sha256).hexdigest(), point.sig or "") for key in _keys()
-    )
+    return _verifies(_message(point.chain, point.seq, point.sha256, point.at), point.sig or "")
 
 
 def _event_message(sha256: str) -> bytes:
@@ -128,12 +134,11 @@ def event_signature(sha256: str) -> str:
     """The signature stored with each event (``AuditEvent.mac``): HMAC-SHA-256 of its digest under
     the same key as the anchor, which the database never holds. Someone with the database login alone
     can append a well-chained event (the runtime role must be able to INSERT), but not sign it."""
-    return hmac.new(_keys()[0], _event_message(sha256), hashlib.sha256).hexdigest()
+    return _hmac(_keys()[0], _event_message(sha256))
 
 
 def event_signature_valid(sha256: str, mac: str) -> bool:
-    message = _event_message(sha256)
-    return any(hmac.compare_digest(hmac.new(key, message, hashlib.sha256).hexdigest(), mac) for key in _keys())
+    return _verifies(_event_message(sha256), mac)
 
 
 def _parse(chain: str, raw: object) -> Checkpoint | None:

@@ -20,6 +20,7 @@ from assistant.core.evidence import (
     check_claims,
     coverage,
     missing_words,
+    prefer_answer_form,
     score_units,
 )
 from assistant.core.prompt import render_messages
@@ -141,7 +142,8 @@ def answer_evidence(
     *, question: str, vector, sources: list[Source], weights: Weights, subject: str = ""
 ) -> tuple[Coverage, list]:
     """Whether the passages cover the question (the gate every answer passes before any model is
-    called), and their units scored against it (what the extractive answerer quotes from).
+    called), and their units scored against it (what the extractive answerer quotes from: units
+    holding the form of answer the question expects put first, after the gate has read them).
     ``subject``: for a follow-up, the earlier question it leans on (its words count half)."""
     scored = score_units(question=question, vector=vector, sources=sources, weights=weights, subject=subject)
     gate = gate_settings()
@@ -155,7 +157,7 @@ def answer_evidence(
         scored=[u for u in scored if u.source.chunk_id in top],
         subject=subject,
     )
-    return verdict, scored
+    return verdict, prefer_answer_form(question, scored, settings.HUMPHREY_ANSWER_FORM_BONUS)
 
 
 def answer_caution(verdict: Coverage, question: str) -> str:

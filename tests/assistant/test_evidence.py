@@ -16,6 +16,7 @@ from assistant.core.evidence import (
     CheckSettings,
     GateSettings,
     Weights,
+    answer_form,
     asked_about,
     asked_case,
     asked_slot,
@@ -24,7 +25,9 @@ from assistant.core.evidence import (
     claim_notes,
     coverage,
     fills,
+    has_form,
     missing_words,
+    prefer_answer_form,
     question_terms,
     score_units,
     select_units,
@@ -117,6 +120,37 @@ def test_a_table_row_is_quoted_with_its_header():
     assert "| Vehicle | Rate per mile |" in lines
     assert lines.index("| Vehicle | Rate per mile |") < lines.index("| Bicycle | 20p |")
     assert "|---|---|" not in text
+
+
+OPEN_TOOLS = """Open internet tools are applications from suppliers outside the department, such as online
+whiteboards. Open internet tools can help you work more effectively and efficiently. Some open internet tools
+store what you type outside the UK. Ask your line manager before using such a tool for your work."""
+
+
+def test_the_unit_of_the_form_a_question_expects_is_quoted_first():
+    """ "Who should I ask...?" is answered by a role, "how long...?" by a length of time: such a unit is
+    put first, ahead of sentences that only repeat the question's words (with the bonus at 0, not)."""
+    question = "Who should I ask before using an open internet tool?"
+    scored = score_units(
+        question=question, vector=FAKE.embed_query(question), sources=[source(1, OPEN_TOOLS)], weights=Weights()
+    )
+    plain = "\n".join(q.text() for q in select_units(prefer_answer_form(question, scored, 0.0), max_words=15))
+    preferred = "\n".join(q.text() for q in select_units(prefer_answer_form(question, scored, 0.15), max_words=15))
+    assert "line manager" not in plain
+    assert "Ask your line manager before using such a tool for your work." in preferred
+    assert prefer_answer_form("Do open internet tools help?", scored, 0.15) == scored  # no form asked: unchanged
+
+
+def test_the_form_of_answer_is_read_from_the_question():
+    assert answer_form("Who should I ask before using an open internet tool?") == "who"
+    assert answer_form("who decides what classification a piece of data gets?") == "who"
+    assert answer_form("Where do I send the overseas travel request form?") == "where"
+    assert answer_form("How long do I have to report a lost laptop?") == "duration"
+    assert answer_form("Can I use Teams on my phone?") is None
+    assert has_form("who", "Tell your line manager the same day.")
+    assert not has_form("who", "Lock your screen whenever you leave your desk.")
+    assert has_form("where", "Send the completed form to security@justice.gov.uk")
+    assert has_form("duration", "report it to the Service Desk within 24 hours")
 
 
 def test_passages_that_do_not_help_are_left_out_and_the_answer_stays_short():

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from documents.ingest.units import HEADER, ITEM, ROW
 
 from ..types import Source
+from .slots import answer_form, has_form
 from .units import ScoredUnit, _quotable_beside, unit_text
 
 
@@ -39,6 +40,29 @@ def _list_items(source: Source, lead: int) -> list[int]:
 
 def _cost(source: Source, indexes: Iterable[int]) -> int:
     return sum(_words(unit_text(source, i)) for i in indexes)
+
+
+def prefer_answer_form(question: str, scored: list[ScoredUnit], bonus: float) -> list[ScoredUnit]:
+    """``scored`` again, best first, with ``bonus`` added to each unit holding an answer of the form
+    the question expects (``slots.answer_form``): an amount for "how much", a length of time for
+    "how long", a role or a team for "who should I ask", an address or a form for "where". The unit
+    that answers is often not the one closest to the question's words: "Who should I ask before using
+    an open internet tool?" is answered by "Check with your Line Manager...", behind sentences that
+    repeat "open internet tool" (docs/answers.md, "Eighth round"). For the quotes only: the gate
+    reads the units as scored."""
+    form = answer_form(question) if bonus else None
+    if not form:
+        return scored
+    out = []
+    for unit in scored:
+        source, index = unit.source, unit.index
+        text = unit_text(source, index)
+        context = source.units[index][3]
+        if context >= 0:
+            text = unit_text(source, context) + " " + text
+        out.append(replace(unit, score=unit.score + bonus) if has_form(form, text) else unit)
+    out.sort(key=lambda u: -u.score)
+    return out
 
 
 def select_units(

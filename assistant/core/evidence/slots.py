@@ -232,6 +232,47 @@ def asked_slot(question: str, *, names: bool = True, dates: bool = True) -> str 
     return None
 
 
+# The form of answer a question's wording expects, beyond the details above (``answer_form``): "who
+# should I ask...?" is answered by a role or a team ("your Line Manager", "the Data Owner", "your
+# lawyers"), "where do I send...?" by an address, a form or a page. Read by the extractive answerer
+# only, to put such units first (``quotes.prefer_answer_form``); the gate never reads them.
+WHO, WHERE = "who", "where"
+_ASKS_WHO = re.compile(
+    r"^\W*(\w+\W+){0,3}?who\b|\bwho (should|do|can|must|gives|decides|approves|is responsible)\b", re.IGNORECASE
+)
+_ASKS_WHERE = re.compile(r"\bwhere\b", re.IGNORECASE)
+_FORMS = {
+    WHO: re.compile(
+        r"\b(managers?|team|owner|officer|lead|lawyers?|legal|hr|human resources|service desk|help ?desk"
+        r"|adviser|advisor|representative|union|acas|committee|board|director|colleagues|professionals?|sponsor"
+        r"|controller|security)\b",
+        re.IGNORECASE,
+    ),
+    WHERE: re.compile(
+        r"@|https?://|\bwww\.|\.gov\.uk\b|\b(form|portal|intranet|site|room|office|page|website|email|address"
+        r"|link)\b",
+        re.IGNORECASE,
+    ),
+}
+
+
+def answer_form(question: str) -> str | None:
+    """The form of answer ``question`` expects: a detail (``asked_slot``, as the gate reads it), else
+    ``WHO`` (a role or a team) or ``WHERE`` (an address, a form, a page); None for any other."""
+    slot = asked_slot(question, names=False, dates=False)
+    if slot:
+        return slot
+    if _ASKS_WHO.search(question):
+        return WHO
+    return WHERE if _ASKS_WHERE.search(question) else None
+
+
+def has_form(form: str, text: str) -> bool:
+    """Whether ``text`` holds an answer of the ``form`` that ``answer_form`` read."""
+    pattern = _FORMS.get(form)
+    return bool(pattern.search(text)) if pattern else fills(form, text)
+
+
 def fills(slot: str, text: str) -> bool:
     """Whether ``text`` holds a detail of the kind ``slot`` ("26 weeks" a duration, "£113" money, "Sir
     Laurie Magnus" a name)."""

@@ -58,6 +58,7 @@ SETS = [
     "bench/questions-heldout6.jsonl",
     "bench/questions-heldout7.jsonl",
     "bench/questions-heldout8.jsonl",
+    "bench/questions-heldout9.jsonl",
 ]
 
 

@@ -543,8 +543,8 @@ HUMPHREY_ANSWER_QUOTE_WORDS: int = _int(
     "HUMPHREY_ANSWER_QUOTE_WORDS", 120, minimum=20
 )  # about how long an extractive (no-model) answer is, in words
 HUMPHREY_ANSWER_FORM_BONUS: float = _float(
-    "HUMPHREY_ANSWER_FORM_BONUS", 0.15
-)  # extractive quotes: bonus for a unit holding what the question's form asks ("who": a role; "how long": a time)
+    "HUMPHREY_ANSWER_FORM_BONUS", 0.0
+)  # extractive quotes: bonus for a unit holding the form of answer asked ("who": a role) (tried, not adopted)
 
 # OpenAI or any OpenAI-compatible server; empty key and base URL = extractive answers only.
 OPENAI_API_KEY: str = env.str("OPENAI_API_KEY", default="")  # API key (a dummy for local servers)

@@ -142,8 +142,8 @@ def answer_evidence(
     *, question: str, vector, sources: list[Source], weights: Weights, subject: str = ""
 ) -> tuple[Coverage, list]:
     """Whether the passages cover the question (the gate every answer passes before any model is
-    called), and their units scored against it (what the extractive answerer quotes from: units
-    holding the form of answer the question expects put first, after the gate has read them).
+    called), and their units scored against it (what the extractive answerer quotes from; with
+    ``HUMPHREY_ANSWER_FORM_BONUS``, units holding the form of answer the question expects first).
     ``subject``: for a follow-up, the earlier question it leans on (its words count half)."""
     scored = score_units(question=question, vector=vector, sources=sources, weights=weights, subject=subject)
     gate = gate_settings()

@@ -180,6 +180,9 @@ class DocumentVersion(models.Model):
     sha256 = models.CharField(max_length=64, db_index=True)
     size_bytes = models.BigIntegerField()
     content_type = models.CharField(max_length=100, blank=True, help_text="Detected from the content, not the name.")
+    emptied_parts = models.JSONField(
+        default=list, blank=True, help_text="Embedded objects emptied before the file was stored (their part names)."
+    )
     uploaded_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )

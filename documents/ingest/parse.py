@@ -18,8 +18,10 @@ be ingested as documents of their own).
 
 What is accepted is said once, here: ``EXTENSIONS`` (the upload form's ``accept`` list and the
 ``ingest`` command's skip reasons) and ``ACCEPTED_FORMATS`` (the words for people). Macro-enabled
-Office files (.docm, .xlsm, .pptm) are refused by name, and an .xlsx or .pptx that carries macros
-anyway is refused by content: macros are never run or kept.
+Office files (.docm, .xlsm, .pptm) are refused by name, and a .docx, .xlsx, .pptx or .odt that carries
+macros anyway is refused by content: macros are never run or kept. ``stored_copy`` is what an upload
+keeps: embedded objects emptied, macros and zip bombs refused before anything is stored
+(``formats.disarm``).
 """
 
 from __future__ import annotations
@@ -30,6 +32,7 @@ import zipfile
 from pathlib import PurePath
 
 from .formats.base import OcrOptions, ParseError, ParseLimits, squash
+from .formats.disarm import OLE_MAGIC, disarm, refuse_macros
 from .formats.mail import is_outlook_message, looks_like_email, parse_eml, parse_msg
 from .formats.markup import parse_html, parse_markdown
 from .formats.ocr import Progress
@@ -121,7 +124,6 @@ MACRO_EXTENSIONS = {
     ".ppsm": ".pptx",
 }
 _ZIP_KINDS = {DOCX, PPTX, XLSX, ODT}
-_OLE_MAGIC = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"
 
 
 def accepted_extensions() -> str:
@@ -165,7 +167,7 @@ def sniff(data: bytes) -> str | None:
                 return ODT if is_odt(archive) else None
         except (zipfile.BadZipFile, OSError, ValueError):
             return DOCX  # a damaged zip: the DOCX reader says so plainly
-    if head.startswith(_OLE_MAGIC):
+    if head.startswith(OLE_MAGIC):
         return MSG if is_outlook_message(data) else None
     if b"\x00" in head:
         return None
@@ -186,22 +188,24 @@ def _zip_damaged(data: bytes) -> bool:
         return True
 
 
-def _refuse_macros(data: bytes, kind: str) -> None:
-    """An .xlsx or .pptx with a VBA project (a macro-enabled file renamed) is refused: never kept."""
-    try:
-        with zipfile.ZipFile(io.BytesIO(data)) as archive:
-            names = archive.namelist()
-            info = archive.getinfo("[Content_Types].xml")
-            types = archive.read(info) if info.file_size <= 1024 * 1024 else b""
-    except (zipfile.BadZipFile, OSError, ValueError, KeyError, RuntimeError):
-        return  # damaged: its reader says so plainly
-    if any(name.lower().endswith("vbaproject.bin") for name in names) or b"macroenabled" in types.lower():
-        clean = ".xlsx" if kind == XLSX else ".pptx"
-        raise ParseError(
-            "macros",
-            f"The file contains macros, which we never run or keep. Save a copy as {clean} "
-            "(without macros) and upload that.",
-        )
+#: For each zip-based kind: how its refusals name it, and what to save a copy as without macros.
+_ZIP_NAMES = {
+    DOCX: ("The Word document", ".docx"),
+    PPTX: ("The presentation", ".pptx"),
+    XLSX: ("The workbook", ".xlsx"),
+    ODT: ("The OpenDocument file", ".odt"),
+}
+
+
+def stored_copy(data: bytes, limits: ParseLimits | None = None) -> tuple[bytes, tuple[str, ...]]:
+    """What to store of an upload: an Office or OpenDocument file with its embedded objects emptied
+    (and the names of those parts), anything else as it is. Raises ``ParseError`` for macros or a
+    zip bomb, so such a file is refused before it is stored (``formats.disarm``)."""
+    kind = sniff(data)
+    if kind not in _ZIP_NAMES:
+        return data, ()
+    what, clean = _ZIP_NAMES[kind]
+    return disarm(data, clean_extension=clean, what=what, limits=limits or ParseLimits())
 
 
 def _decode(data: bytes) -> str:
@@ -258,7 +262,7 @@ def parse(
     if kind == DOCX and expected & _ZIP_KINDS and DOCX not in expected and _zip_damaged(data):
         kind = next(iter(expected & _ZIP_KINDS))  # a damaged zip: its own reader says so plainly
     if kind is None:
-        if data.startswith(_OLE_MAGIC):
+        if data.startswith(OLE_MAGIC):
             raise ParseError(
                 "unsupported_type",
                 "The file is an older Office file (.doc, .xls, .ppt) or a password-protected one. "
@@ -287,16 +291,16 @@ def parse(
     page_count = None
     metadata: dict = {}
     attachments: list = []
+    if kind in _ZIP_NAMES:  # uploads are refused for macros before they are stored; older files here
+        refuse_macros(data, _ZIP_NAMES[kind][1])
     if kind == PDF:
         title, text, sections, page_count, metadata = parse_pdf(data, limits, progress)
     elif kind == DOCX:
         title, text, sections = parse_docx(data, limits)
     elif kind == PPTX:
-        _refuse_macros(data, kind)
         title, text, sections, slides = parse_pptx(data, limits)
         metadata = {"slides": slides}
     elif kind == XLSX:
-        _refuse_macros(data, kind)
         title, text, sections = parse_xlsx(data, limits)
     elif kind == ODT:
         title, text, sections = parse_odt(data, limits)

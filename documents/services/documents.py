@@ -28,8 +28,8 @@ from audit.actions import Action
 from audit.services import audit_record
 
 from ..embeddings import embedding_refusal
-from ..ingest.parse import CONTENT_TYPES, sniff, title_from_filename
-from ..ingest.pipeline import ceiling_refusal_facts
+from ..ingest.parse import CONTENT_TYPES, ParseError, sniff, stored_copy, title_from_filename
+from ..ingest.pipeline import ceiling_refusal_facts, parse_limits
 from ..lifecycle import document_searchable_refresh, version_is_stale
 from ..models import Chunk, Collection, Document, DocumentVersion, VersionStatus
 from ..subjects import audit_subject
@@ -49,8 +49,10 @@ def document_upload(
     The same bytes as the document's latest version are recognised by SHA-256: that version is
     returned (with ``duplicate = True``) and nothing is stored or embedded again. A file too large
     to accept still gets a version, failed with the reason, so a batch reports it and goes on; its
-    bytes are not kept. With ``enqueue`` the ingestion task is queued once the transaction commits;
-    without it the caller runs ``version_ingest`` itself (the ``ingest --wait`` command does).
+    bytes are not kept, nor are those of a file carrying macros or a zip bomb. An Office or
+    OpenDocument file is kept with its embedded objects emptied (``ingest.formats.disarm``). With
+    ``enqueue`` the ingestion task is queued once the transaction commits; without it the caller runs
+    ``version_ingest`` itself (the ``ingest --wait`` command does).
     ``via`` names where the file came from when no person uploaded it (a synced source), in the audit.
     """
     name = PurePath(filename.replace("\\", "/")).name.strip()[:255]
@@ -62,6 +64,12 @@ def document_upload(
     too_large = len(data) > settings.HUMPHREY_MAX_UPLOAD_MB * 1024 * 1024
     # Refused before anything is sent; the file is kept so it can be retried under another embedder.
     above_ceiling = "" if too_large else embedding_refusal(collection.marking)
+    stored, emptied, unsafe = data, (), ""
+    if not too_large:  # what could run is never kept: macros and zip bombs refused, embedded objects emptied
+        try:
+            stored, emptied = stored_copy(data, parse_limits())
+        except ParseError as exc:
+            stored, unsafe = b"", exc.message
     with transaction.atomic():
         owner = (getattr(user, "email", "") or "") if getattr(user, "is_authenticated", False) else ""
         document, created = Document.objects.select_for_update().get_or_create(
@@ -101,9 +109,9 @@ def document_upload(
             content_type=CONTENT_TYPES.get(kind, "") if kind else "",
             uploaded_by=user if getattr(user, "is_authenticated", False) else None,
         )
-        if too_large:
+        if too_large or unsafe:  # its bytes are not kept
             version.status = VersionStatus.FAILED
-            version.error = (
+            version.error = unsafe or (
                 f"The file is {len(data) / (1024 * 1024):.1f} MB; the most we accept is "
                 f"{settings.HUMPHREY_MAX_UPLOAD_MB} MB."
             )
@@ -114,9 +122,10 @@ def document_upload(
                 version.status = VersionStatus.FAILED
                 version.error = above_ceiling
                 version.finished_at = timezone.now()
-            version.file.save(name, ContentFile(data), save=False)
+            version.emptied_parts = list(emptied)
+            version.file.save(name, ContentFile(stored), save=False)
             version.save()
-        refused = too_large or bool(above_ceiling)
+        refused = too_large or bool(above_ceiling) or bool(unsafe)
         audit_record(
             action=Action.DOCUMENT_UPLOAD,
             actor=user,
@@ -134,6 +143,8 @@ def document_upload(
                 "restored": restored,
                 **(via or {}),
                 **(ceiling_refusal_facts(collection.marking) if above_ceiling else {}),
+                **({"refused": unsafe} if unsafe else {}),
+                **({"emptied_parts": list(emptied)} if emptied else {}),
             },
         )
         if enqueue and not refused:

@@ -1,0 +1,148 @@
+"""What could run is never kept (``documents.ingest.formats.disarm``): an Office or OpenDocument file
+carrying macros is refused before anything is stored, and its embedded objects are emptied in the
+stored copy while its text is still read. Real files made in the test, through the real upload
+service, the worker's ingestion and the curator's version page."""
+
+from __future__ import annotations
+
+import io
+import zipfile
+
+import pytest
+from django.urls import reverse
+
+from audit.actions import Action
+from audit.models import AuditEvent
+from documents.ingest.formats.disarm import OLE_MAGIC
+from documents.ingest.parse import ParseError, parse, stored_copy
+from documents.models import VersionStatus
+from tests.conftest import PASSWORD
+from tests.documents.files import (
+    make_docx,
+    make_odt,
+    make_pptx,
+    make_xlsx,
+    make_zip_bomb_docx,
+    rezip,
+    upload_and_ingest,
+)
+
+DECK = [{"title": "Travel"}, {"title": "Mileage", "bullets": ["Pangolin trips: 45p a mile"]}]
+ODT_BODY = "<text:h text:outline-level='1'>Leave</text:h><text:p>Staff get 25 days of okapi leave.</text:p>"
+OLE_OBJECT = OLE_MAGIC + b"\x00" * 40 + b"Package: run-me.exe"
+
+
+def _parts(data: bytes) -> dict[str, bytes]:
+    with zipfile.ZipFile(io.BytesIO(data)) as archive:
+        return {info.filename: archive.read(info) for info in archive.infolist()}
+
+
+def _docx() -> bytes:
+    return make_docx([("", "Words.")])
+
+
+def _xlsx() -> bytes:
+    return make_xlsx({"S": [["A"], ["1"]]})
+
+
+MACROS = [
+    pytest.param(lambda: rezip(_docx(), add={"word/vbaProject.bin": OLE_OBJECT}), "a.docx", ".docx", id="docx-vba"),
+    pytest.param(
+        lambda: rezip(make_odt(ODT_BODY), add={"Basic/Standard/Module1.xml": b"<m/>"}), "a.odt", ".odt", id="odt-basic"
+    ),
+    pytest.param(
+        lambda: rezip(make_odt(ODT_BODY), add={"Scripts/python/tidy.py": b"import os"}),
+        "b.odt",
+        ".odt",
+        id="odt-script",
+    ),
+    pytest.param(lambda: rezip(_xlsx(), add={"xl/vbaProject.bin": OLE_OBJECT}), "c.xlsx", ".xlsx", id="xlsx-vba"),
+]
+
+
+@pytest.mark.parametrize(("make", "name", "clean"), MACROS)
+def test_macros_in_any_office_or_opendocument_file_are_refused(make, name, clean):
+    """By content, whatever the name: in the worker's parse and before an upload is stored."""
+    data = make()
+    for refuse in (lambda: parse(data, name), lambda: stored_copy(data)):
+        with pytest.raises(ParseError) as caught:
+            refuse()
+        assert caught.value.code == "macros"
+        assert f"Save a copy as {clean}" in caught.value.message
+
+
+def test_an_empty_basic_library_is_not_a_macro():
+    """LibreOffice writes Basic's index files without any module: such a file is read as before."""
+    data = rezip(make_odt(ODT_BODY), add={"Basic/script-lc.xml": b"<lc/>", "Basic/Standard/script-lb.xml": b"<lb/>"})
+    assert stored_copy(data) == (data, ())
+    assert "okapi leave" in parse(data, "leave.odt").text
+
+
+def test_a_file_with_macros_is_refused_at_upload_and_its_bytes_are_never_stored(make_collection, curator):
+    data = rezip(_docx(), add={"word/vbaProject.bin": OLE_OBJECT})
+    version = upload_and_ingest(make_collection(), "policy.docx", data, curator)
+    assert version.status == VersionStatus.FAILED
+    assert "contains macros, which we never run or keep" in version.error
+    assert not version.file  # nothing kept, so nothing to retry
+    event = AuditEvent.objects.filter(action=Action.DOCUMENT_UPLOAD).latest("pk")
+    assert event.outcome == "refused" and "macros" in event.data["refused"]
+
+
+def test_a_zip_bomb_is_refused_at_upload_and_not_stored(make_collection, curator):
+    version = upload_and_ingest(make_collection(), "big.docx", make_zip_bomb_docx(20), curator)
+    assert version.status == VersionStatus.FAILED and "expand" in version.error, version.error
+    assert not version.file
+
+
+def test_embedded_objects_are_emptied_in_the_stored_file_and_its_text_is_still_read(make_collection, curator, client):
+    """An OLE object and an embedded workbook in a deck are emptied in the stored copy (their parts
+    kept, so the file still opens); the slides are read; the version page and the audit say what was
+    emptied. The same bytes uploaded again are recognised as the same file."""
+    deck = rezip(
+        make_pptx(DECK),
+        add={
+            "ppt/embeddings/oleObject1.bin": OLE_OBJECT,
+            "ppt/embeddings/Microsoft_Excel_Worksheet1.xlsx": _xlsx(),
+        },
+    )
+    collection = make_collection()
+    version = upload_and_ingest(collection, "travel.pptx", deck, curator)
+    assert version.status == VersionStatus.READY, version.error
+    assert any("Pangolin trips: 45p a mile" in c.text for c in version.chunks.all())
+    emptied = ["ppt/embeddings/Microsoft_Excel_Worksheet1.xlsx", "ppt/embeddings/oleObject1.bin"]
+    assert version.emptied_parts == emptied
+    with version.file.open("rb") as handle:
+        stored = _parts(handle.read())
+    assert stored["ppt/embeddings/oleObject1.bin"] == b""
+    assert stored["ppt/embeddings/Microsoft_Excel_Worksheet1.xlsx"] == b""
+    original = _parts(deck)
+    assert {n: b for n, b in stored.items() if n not in emptied} == {
+        n: b for n, b in original.items() if n not in emptied
+    }
+    event = AuditEvent.objects.filter(action=Action.DOCUMENT_UPLOAD).latest("pk")
+    assert event.data["emptied_parts"] == emptied and event.data["sha256"] == version.sha256
+
+    assert client.login(username=curator.username, password=PASSWORD)
+    html = client.get(reverse("documents:version", args=[version.pk])).content.decode()
+    assert "2 emptied before the file was stored, never read or kept" in html
+    assert "ppt/embeddings/oleObject1.bin" in html
+
+    again = upload_and_ingest(collection, "travel.pptx", deck, curator)
+    assert again.duplicate and again.pk == version.pk
+
+
+def test_an_opendocument_ole_object_is_emptied_and_its_own_sub_documents_kept():
+    """In an .odt, an OLE object ("Object 1", binary) is emptied; an embedded OpenDocument object
+    ("Object 2/content.xml", a chart's XML) is not a program and is kept; the mimetype stays first."""
+    data = rezip(make_odt(ODT_BODY), add={"Object 1": OLE_OBJECT, "Object 2/content.xml": b"<chart/>"})
+    stored, emptied = stored_copy(data)
+    assert emptied == ("Object 1",)
+    parts = _parts(stored)
+    assert parts["Object 1"] == b"" and parts["Object 2/content.xml"] == b"<chart/>"
+    assert next(iter(parts)) == "mimetype"
+    assert "okapi leave" in parse(stored, "leave.odt").text
+
+
+def test_files_that_are_not_office_zips_are_stored_as_they_are():
+    for data in (b"# Notes\n\nPlain text.", b"%PDF-1.4 not really", b"PK\x03\x04 damaged zip"):
+        assert stored_copy(data) == (data, ())

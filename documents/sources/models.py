@@ -81,6 +81,9 @@ class SourceItem(models.Model):
     sha256 = models.CharField(max_length=64, blank=True)
     #: A folder file's size and modification time: unchanged, it is not read at all.
     stamp = models.CharField(max_length=100, blank=True)
+    children = models.JSONField(
+        default=dict, blank=True, help_text="GOV.UK: the paths its content lists, for a run finding it unchanged."
+    )
     first_seen_at = models.DateTimeField(default=timezone.now)
     last_seen_at = models.DateTimeField(null=True, blank=True)
     missing_since = models.DateTimeField(null=True, blank=True, help_text="Gone from the source since then.")

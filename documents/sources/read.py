@@ -3,7 +3,9 @@
 One reader per kind (``SourceKind``): ``listing`` says which items the source holds on this run (the
 addresses given, a sitemap's ``<loc>``s, the GOV.UK paths and the documents a GOV.UK collection
 links, a folder's files), raising ``SourceError`` when it cannot say (the run then changes nothing);
-``read`` fetches one item, conditionally where it can, and says whether it is unchanged, new
+``read`` fetches one item, conditionally where it can (web pages and attachments by their ETag or
+Last-Modified, GOV.UK Content API items too, with what they list kept from the run that read them;
+folder files by size and time), and says whether it is unchanged, new
 content, gone (404 or 410, withdrawn on GOV.UK, deleted from the folder) or failed.
 
 Web addresses go through ``documents.sources.net.Fetcher``: http and https only, never the
@@ -61,6 +63,28 @@ _UNSAFE_NAME = re.compile(r"[^A-Za-z0-9._-]+")
 
 class SourceError(Exception):
     """The source as a whole could not be read: the run changes nothing."""
+
+
+def settled(item: SourceItem) -> bool:
+    """Whether ``item`` was read and kept last time and still is: only then may a run ask "has it
+    changed?" (a conditional request, a folder file's size and time); any other item is read whole."""
+    document = item.document if item.document_id else None
+    return document is not None and document.is_active and item.missing_since is None and item.retired_at is None
+
+
+@dataclass
+class _GovukItem:
+    """One GOV.UK Content API answer on this run: the item's content, or that it has not changed
+    since the last run (HTTP 304), or that it has gone (both None and not unchanged)."""
+
+    content: dict | None
+    unchanged: bool = False
+    etag: str = ""
+    last_modified: str = ""
+
+    @property
+    def present(self) -> bool:
+        return self.content is not None or self.unchanged
 
 
 @dataclass
@@ -152,7 +176,8 @@ class Reader:
     def __init__(self, source: Source, fetcher: Fetcher | None = None) -> None:
         self.source = source
         self.fetcher = fetcher
-        self._govuk: dict[str, dict] = {}
+        self._govuk: dict[str, _GovukItem] = {}
+        self._known: dict[str, SourceItem] | None = None
 
     # --- what the source holds -------------------------------------------------------------
     def listing(self) -> list[str]:
@@ -220,24 +245,22 @@ class Reader:
         keys: list[str] = []
         for path in _lines(self.source):
             keys.append(path)
-            content = self._govuk_content(path)
-            if content is None:
+            item = self._govuk_fetch(path)
+            if not item.present:
                 continue
-            # A GOV.UK collection page's documents are part of it (one level, not their own links).
-            for linked in (content.get("links") or {}).get("documents") or []:
-                base_path = linked.get("base_path") if isinstance(linked, dict) else None
-                if isinstance(base_path, str) and base_path.startswith("/"):
-                    keys.append(base_path)
-            keys += govuk_attachments(content)
-            keys += self._govuk_sections(content, set(keys))
+            # A GOV.UK collection page's documents and a publication's attachments are part of it (one
+            # level, not their own links); a manual's sections, and theirs in turn.
+            children = self._govuk_children(path, item)
+            keys += children["listed"]
+            keys += self._govuk_sections(children["sections"], set(keys))
         return keys
 
-    def _govuk_sections(self, content: dict, seen: set[str], depth: int = 0) -> list[str]:
+    def _govuk_sections(self, paths: list[str], seen: set[str], depth: int = 0) -> list[str]:
         """A manual's sections, and theirs in turn (HMRC manuals nest them), each its own item: a
         manual's own page is a contents list. Bounded like a sitemap: by depth and by how many items
         one source may hold."""
         found: list[str] = []
-        for path in govuk_sections(content):
+        for path in paths:
             if path in seen:
                 continue
             seen.add(path)
@@ -245,31 +268,61 @@ class Reader:
             if len(seen) > settings.HUMPHREY_SOURCE_MAX_URLS:
                 return found  # listing() refuses the source with a clear error
             if depth < _MAX_SECTION_DEPTH:
-                section = self._govuk_content(path)
-                if section is not None:
-                    found += self._govuk_sections(section, seen, depth + 1)
+                section = self._govuk_fetch(path)
+                if section.present:
+                    found += self._govuk_sections(self._govuk_children(path, section)["sections"], seen, depth + 1)
         return found
 
-    def _govuk_content(self, path: str) -> dict | None:
-        """The Content API's item for a path (cached for the run), None when it has gone."""
+    def _known_item(self, path: str) -> SourceItem | None:
+        if self._known is None:
+            items = self.source.items.select_related("document") if self.source.pk else []
+            self._known = {item.key: item for item in items}
+        return self._known.get(path)
+
+    def _govuk_fetch(self, path: str) -> _GovukItem:
+        """The Content API's answer for a path, once a run. Asked conditionally (its ETag or
+        Last-Modified from the last run) when that run read and kept it and recorded what it lists,
+        since a 304 brings nothing to list its documents or sections from."""
         if path in self._govuk:
             return self._govuk[path]
+        known = self._known_item(path)
+        conditional = {}
+        if known is not None and settled(known) and "listed" in (known.children or {}):
+            conditional = {"etag": known.etag, "last_modified": known.last_modified}
         url = settings.HUMPHREY_GOVUK_CONTENT_API.rstrip("/") + path
         try:
-            result = self.fetcher.get(url, accept=_JSON_TYPES)
+            result = self.fetcher.get(url, accept=_JSON_TYPES, **conditional)
         except FetchError as exc:
             if exc.status in (404, 410):
-                self._govuk[path] = None
-                return None
+                self._govuk[path] = _GovukItem(None)
+                return self._govuk[path]
             raise SourceError(exc.message) from None
+        if result.not_modified:
+            self._govuk[path] = _GovukItem(None, True, result.etag, result.last_modified)
+            return self._govuk[path]
         try:
             content = json.loads(result.content)
         except ValueError:
             raise SourceError(f"The GOV.UK Content API sent something that is not JSON for {path}.") from None
         if not isinstance(content, dict) or not isinstance(content.get("title"), str):
             raise SourceError(f"The GOV.UK Content API's answer for {path} has no title: not a content item.")
-        self._govuk[path] = content
-        return content
+        self._govuk[path] = _GovukItem(content, False, result.etag, result.last_modified)
+        return self._govuk[path]
+
+    def _govuk_children(self, path: str, item: _GovukItem) -> dict[str, list[str]]:
+        """What a GOV.UK item lists: ``listed`` (a collection's documents, a publication's attachments)
+        and ``sections`` (a manual's); unchanged since the last run, what that run recorded."""
+        if item.unchanged:
+            known = self._known_item(path)
+            children = known.children if known is not None else {}
+            return {"listed": list(children.get("listed", [])), "sections": list(children.get("sections", []))}
+        content = item.content or {}
+        listed: list[str] = []
+        for linked in (content.get("links") or {}).get("documents") or []:
+            base_path = linked.get("base_path") if isinstance(linked, dict) else None
+            if isinstance(base_path, str) and base_path.startswith("/"):
+                listed.append(base_path)
+        return {"listed": listed + govuk_attachments(content), "sections": govuk_sections(content)}
 
     def _folder_listing(self) -> list[str]:
         root = folder_root(self.source.location.strip())
@@ -317,16 +370,25 @@ class Reader:
 
     def _read_govuk(self, item: SourceItem) -> Read:
         try:
-            content = self._govuk_content(item.key)
+            found = self._govuk_fetch(item.key)
         except SourceError as exc:
             return Read("error", detail=str(exc))
-        if content is None:
+        if not found.present:
             return Read("gone", detail=f"{item.key} is no longer on GOV.UK.")
+        # What it lists is kept with it, for a later run whose request comes back 304.
+        common = {
+            "etag": found.etag,
+            "last_modified": found.last_modified,
+            "extra": {"children": self._govuk_children(item.key, found)},
+        }
+        if found.unchanged:
+            return Read("unchanged", **common)
+        content = found.content
         if content.get("withdrawn_notice"):
             return Read("gone", detail=f"{item.key} was withdrawn on GOV.UK.")
         page = govuk_html(content)
         origin = "https://www.gov.uk" + (content.get("base_path") or item.key)
-        return Read("content", data=page, filename=web_name(origin, ".html"), origin_url=origin)
+        return Read("content", data=page, filename=web_name(origin, ".html"), origin_url=origin, **common)
 
     def _read_file(self, item: SourceItem, force: bool) -> Read:
         root = folder_root(self.source.location.strip())

@@ -37,7 +37,7 @@ from audit.services import audit_record
 from ..models import Document, DocumentVersion
 from .models import RunOutcome, Source, SourceItem, SourceRun
 from .net import Fetcher
-from .read import Reader, SourceError
+from .read import Reader, SourceError, settled
 
 logger = logging.getLogger(__name__)
 
@@ -135,7 +135,7 @@ def _item_sync(reader: Reader, item: SourceItem, report: RunReport, now: dt.date
     run = report.run
     came_back = item.pk is not None and (item.missing_since is not None or item.retired_at is not None)
     document_gone = item.document is not None and not item.document.is_active
-    read = reader.read(item, force=came_back or document_gone or item.document is None)
+    read = reader.read(item, force=not settled(item))
     if read.state == "error":
         run.failed += 1
         item.last_error = read.detail
@@ -155,6 +155,8 @@ def _item_sync(reader: Reader, item: SourceItem, report: RunReport, now: dt.date
     item.etag = read.etag or item.etag
     item.last_modified = read.last_modified or item.last_modified
     item.stamp = read.stamp or item.stamp
+    if "children" in read.extra:
+        item.children = read.extra["children"]
     if read.state == "unchanged":
         run.unchanged += 1
         item.save()

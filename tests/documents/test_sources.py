@@ -212,7 +212,13 @@ def test_govuk_content_api_paths(make_collection, curator, reader, server, setti
     assert passage.document_title == "Working from home" and "Eligibility" in passage.text
     assert Document.objects.get(pk=passage.document_id).origin_url == "https://www.gov.uk/working-from-home"
     assert _found(reader, "narwhal fare", "narwhal")  # a document the collection page links
-    assert _sync(source, hours=1).unchanged == 6
+    api = [p for p in server.pages if p.startswith("/api/content/")]
+    assert all(server.hits[p] == 1 for p in api)
+    again = _sync(source, hours=1)
+    assert (again.unchanged, again.missing) == (6, 0), again.changes
+    # Asked "has it changed?" with the last run's ETag: each item answered 304, nothing downloaded
+    # again, and what the collection and the publication list was kept from the first run.
+    assert all(server.hits[p] == 1 and server.not_modified[p] == 1 for p in api)
     server.govuk("/guidance/rail", {"title": "Rail travel", "withdrawn_notice": {"explanation": "Replaced."}})
     assert _sync(source, hours=2).missing == 1
 
@@ -260,10 +266,22 @@ def test_a_govuk_manual_is_read_section_by_section(make_collection, curator, rea
     assert passage.document_title == "Long haul"
     assert _found(reader, "quokka railcard", "quokka")
 
-    settings.HUMPHREY_SOURCE_MAX_URLS = 3
+    # Unchanged, the manual and its sections answer 304 and stay listed; a changed nested section is
+    # read again (version 2) while the pages above it are not downloaded again.
+    server.govuk(
+        "/guidance/travel-manual/air/long",
+        {"title": "Long haul", "document_type": "manual_section", "details": {"body": "<p>The manatee seat rule.</p>"}},
+    )
     run = _sync(source, hours=1)
+    assert (run.outcome, run.unchanged, run.changed, run.missing) == (RunOutcome.OK, 3, 1, 0), run.changes
+    assert server.hits["/api/content/guidance/travel-manual"] == 1
+    assert server.not_modified["/api/content/guidance/travel-manual/air"] == 1
+    assert _found(reader, "manatee seat rule", "manatee")
+
+    settings.HUMPHREY_SOURCE_MAX_URLS = 3
+    run = _sync(source, hours=2)
     assert run.outcome == RunOutcome.FAILED and "HUMPHREY_SOURCE_MAX_URLS" in run.error
-    assert _found(reader, "dugong seat rule", "dugong")  # nothing was changed
+    assert _found(reader, "manatee seat rule", "manatee")  # nothing was changed
 
 
 def test_a_folder_source(make_collection, curator, reader, settings, tmp_path):

@@ -429,36 +429,41 @@ def test_each_format_is_ingested_and_its_fact_retrieved(
     assert passage.anchor == anchor
 
 
+_XLSX_TYPE = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+
+
+def _mail_with(extension: str, workbook: bytes) -> bytes:
+    subject, body = "New rates", "The new rates are attached."
+    if extension == ".msg":
+        return make_msg(subject=subject, body=body, attachments=[("rates.xlsx", workbook)])
+    return make_eml(subject=subject, body=body, attachments=[("rates.xlsx", workbook, _XLSX_TYPE)])
+
+
+@pytest.mark.parametrize("extension", [".eml", ".msg"])
 def test_an_attachment_ingested_as_its_own_document_is_found_under_the_message(
-    make_collection, curator, reader, settings, django_capture_on_commit_callbacks
+    make_collection, curator, reader, settings, django_capture_on_commit_callbacks, extension
 ):
-    """Ingesting the message uploads each attachment it carries as a document of its own, named after
-    the message, and ingests it: retrieval finds the attachment's fact. Ingesting the message again
-    adds nothing."""
+    """Ingesting the message (an email or an Outlook message) uploads each attachment it carries as a
+    document of its own, named after the message, and ingests it: retrieval finds the attachment's
+    fact. Ingesting the message again adds nothing."""
     settings.TASKS = {
         "default": {"BACKEND": "django_tasks.backends.immediate.ImmediateBackend", "QUEUES": ["default", "ingest"]}
     }
     workbook = make_xlsx({"Rates": [["Item", "Rate"], ["Tapir mileage rate", "52p"]]})
-    data = make_eml(
-        subject="New rates",
-        body="The new rates are attached.",
-        attachments=[("rates.xlsx", workbook, "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet")],
-    )
+    data = _mail_with(extension, workbook)
+    name = f"rates-mail{extension}"
     collection = make_collection()
     with django_capture_on_commit_callbacks(execute=True):
-        message = upload_and_ingest(collection, "rates-mail.eml", data, curator)
+        message = upload_and_ingest(collection, name, data, curator)
     assert message.status == VersionStatus.READY
     (passage,) = _found(reader, "tapir mileage rate", "Tapir")[:1]
-    assert passage.document_title == "Rates mail.eml › rates"
+    assert passage.document_title == f"Rates mail{extension} › rates"
     assert "- Item: Tapir mileage rate | Rate: 52p" in passage.text
-    assert sorted(collection.documents.values_list("source_name", flat=True)) == [
-        "rates-mail.eml",
-        "rates-mail.eml › rates.xlsx",
-    ]
-    attachment = collection.documents.get(source_name="rates-mail.eml › rates.xlsx")
+    assert sorted(collection.documents.values_list("source_name", flat=True)) == [name, f"{name} › rates.xlsx"]
+    attachment = collection.documents.get(source_name=f"{name} › rates.xlsx")
     assert attachment.attached_to == message.document
     with django_capture_on_commit_callbacks(execute=True):
-        upload_and_ingest(collection, "rates-mail.eml", data, curator)  # the same bytes again
+        upload_and_ingest(collection, name, data, curator)  # the same bytes again
     assert collection.documents.count() == 2
     assert DocumentVersion.objects.filter(document__collection=collection).count() == 2
 

@@ -146,3 +146,21 @@ def test_an_opendocument_ole_object_is_emptied_and_its_own_sub_documents_kept():
 def test_files_that_are_not_office_zips_are_stored_as_they_are():
     for data in (b"# Notes\n\nPlain text.", b"%PDF-1.4 not really", b"PK\x03\x04 damaged zip"):
         assert stored_copy(data) == (data, ())
+
+
+def test_a_damaged_part_beside_an_embedded_object_is_refused_plainly_and_nothing_stored(make_collection, curator):
+    """Emptying the embedded object means reading every other part: a part whose bytes do not match
+    their checksum fails the upload with a reason, not an error page, and nothing is kept."""
+    deck = rezip(make_pptx(DECK), add={"ppt/embeddings/oleObject1.bin": OLE_OBJECT})
+    out = io.BytesIO()
+    with zipfile.ZipFile(io.BytesIO(deck)) as source, zipfile.ZipFile(out, "w", zipfile.ZIP_STORED) as target:
+        for info in source.infolist():
+            target.writestr(info.filename, source.read(info))
+        target.writestr("ppt/notes.xml", b"<notes>NOTES-TO-DAMAGE</notes>")
+    damaged = out.getvalue().replace(b"NOTES-TO-DAMAGE", b"NOTES-DAMAGED!!")
+    with pytest.raises(ParseError) as caught:
+        stored_copy(damaged)
+    assert caught.value.code == "corrupt" and "damaged" in caught.value.message
+    version = upload_and_ingest(make_collection(), "deck.pptx", damaged, curator)
+    assert version.status == VersionStatus.FAILED and "damaged" in version.error
+    assert not version.file

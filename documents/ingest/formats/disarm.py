@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import io
 import zipfile
+import zlib
 
 from .base import ParseError, ParseLimits, check_zip
 
@@ -28,6 +29,8 @@ OLE_MAGIC = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"
 _EMBEDDED_DIRS = ("/embeddings/", "/activex/")
 #: OpenDocument Basic library files that are only indexes (``Basic/<library>/script-lb.xml``).
 _BASIC_INDEXES = ("script-lb.xml", "dialog-lb.xml", "script-lc.xml", "dialog-lc.xml")
+#: What reading a damaged, truncated or password-protected part can raise.
+_UNREADABLE = (zipfile.BadZipFile, OSError, ValueError, RuntimeError, NotImplementedError, EOFError, zlib.error)
 
 
 def carries_macros(names: list[str], content_types: bytes = b"") -> bool:
@@ -75,7 +78,7 @@ def _embedded(archive: zipfile.ZipFile, info: zipfile.ZipInfo) -> bool:
     try:
         with archive.open(info) as part:
             return part.read(len(OLE_MAGIC)) == OLE_MAGIC
-    except (zipfile.BadZipFile, OSError, ValueError, RuntimeError, NotImplementedError):
+    except _UNREADABLE:
         return False  # encrypted or damaged: the reader refuses the file
 
 
@@ -96,7 +99,12 @@ def disarm(data: bytes, *, clean_extension: str, what: str, limits: ParseLimits)
             return data, ()
         names = {info.filename for info in emptied}
         out = io.BytesIO()
-        with zipfile.ZipFile(out, "w") as target:
-            for info in infos:  # same order, names and compression: "mimetype" stays first and stored
-                target.writestr(info, b"" if info.filename in names else archive.read(info))
+        try:
+            with zipfile.ZipFile(out, "w") as target:
+                for info in infos:  # same order, names and compression: "mimetype" stays first and stored
+                    target.writestr(info, b"" if info.filename in names else archive.read(info))
+        except _UNREADABLE:
+            raise ParseError(
+                "corrupt", f"{what} could not be read: it looks damaged or protected by a password."
+            ) from None
     return out.getvalue(), tuple(sorted(names))

@@ -431,6 +431,9 @@ HUMPHREY_OCR_DPI: int = _int("HUMPHREY_OCR_DPI", 300, minimum=72)  # resolution 
 HUMPHREY_OCR_PAGE_TIMEOUT: int = _int(
     "HUMPHREY_OCR_PAGE_TIMEOUT", 120, minimum=1
 )  # seconds Tesseract may spend on one page before the file fails with the reason
+HUMPHREY_OCR_MIN_CONFIDENCE: int = _int(
+    "HUMPHREY_OCR_MIN_CONFIDENCE", 70, minimum=0
+)  # below this mean word confidence (0-100) a scanned page's citations say it was hard to read
 
 # Synced sources (web pages, sitemaps, GOV.UK Content API, folders; docs/sources.md).
 HUMPHREY_SOURCE_ALLOWED_NETWORKS: list[str] = _list(

@@ -65,6 +65,7 @@ def parse_limits() -> ParseLimits:
             languages=settings.HUMPHREY_OCR_LANGUAGES,
             dpi=settings.HUMPHREY_OCR_DPI,
             page_timeout=settings.HUMPHREY_OCR_PAGE_TIMEOUT,
+            min_confidence=settings.HUMPHREY_OCR_MIN_CONFIDENCE,
         ),
     )
 

@@ -63,6 +63,44 @@ def test_a_scanned_page_is_read_by_ocr_and_cited_as_a_scan():
     assert chunk.text == parsed.text[chunk.char_start : chunk.char_end]
 
 
+def test_a_scan_hard_to_read_is_cited_as_such():
+    """A coarse scan (45 dots an inch) is read with misread words: Tesseract's confidence in them is
+    low (below ``HUMPHREY_OCR_MIN_CONFIDENCE``), so its citations say the page was hard to read; with
+    a lower bar, they do not."""
+    parsed = parse(make_scanned_pdf([SCAN], dpi=45), "coarse.pdf")
+    assert parsed.metadata == {"ocr_pages": [1], "ocr_unsure_pages": [1]}
+    assert [s.place for s in parsed.sections] == [
+        "page 1 (text recognised from a scan, hard to read: check the original)"
+    ]
+    clear = parse(make_scanned_pdf([SCAN], dpi=45), "coarse.pdf", limits=limits(min_confidence=40))
+    assert [s.place for s in clear.sections] == [ANCHOR]
+
+
+def test_the_curator_is_told_which_scanned_pages_were_hard_to_read(make_collection, curator, client):
+    version = upload_and_ingest(make_collection(), "coarse.pdf", make_scanned_pdf([SCAN_2, SCAN], dpi=45), curator)
+    assert version.status == VersionStatus.READY, version.error
+    assert client.login(username=curator.username, password=PASSWORD)
+    html = client.get(reverse("documents:version", args=[version.pk])).content.decode()
+    assert "2 of 2 pages read by OCR" in html
+    assert "Hard to read, so their text may hold misread words (check the original): pages 1, 2" in html
+
+
+def test_the_page_text_is_laid_out_from_tesseracts_word_table():
+    """Words on a line joined by spaces, lines by line breaks, paragraphs and blocks by a blank line;
+    the confidence is the words' mean, each weighted by its length, unscored entries left out."""
+    table = {
+        "text": ["", "Travel", "", "Claims", "are", "paid", "monthly.", "Ask", "HR"],
+        "block_num": [1, 1, 2, 2, 2, 2, 2, 3, 3],
+        "par_num": [0, 1, 1, 1, 1, 1, 1, 1, 1],
+        "line_num": [0, 1, 1, 1, 1, 1, 2, 1, 1],
+        "conf": [-1, 90, -1, 80, 80, 80, 40, 100, 100],
+    }
+    page = ocr.page_text(table)
+    assert page.text == "Travel\n\nClaims are paid\nmonthly.\n\nAsk HR"
+    assert page.confidence == round((90 * 6 + 80 * 13 + 40 * 8 + 100 * 5) / 32, 1)
+    assert ocr.page_text({"text": []}).confidence is None
+
+
 def test_only_the_scanned_page_of_a_mixed_pdf_is_read_and_progress_is_told_per_page():
     calls = []
     parsed = parse(
@@ -316,5 +354,7 @@ def test_ocr_options_come_from_settings(settings):
     settings.HUMPHREY_OCR_LANGUAGES = "eng+cym"
     settings.HUMPHREY_OCR_DPI = 200
     settings.HUMPHREY_OCR_PAGE_TIMEOUT = 30
+    settings.HUMPHREY_OCR_MIN_CONFIDENCE = 55
     options = pipeline.parse_limits().ocr
     assert dataclasses.astuple(options)[:4] == (False, "eng+cym", 200, 30)
+    assert options.min_confidence == 55

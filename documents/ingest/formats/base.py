@@ -38,6 +38,8 @@ class OcrOptions:
     max_render_pixels: int = 40_000_000
     #: The most pixels the pictures on one page may hold (each is decoded to draw the page).
     max_image_pixels: int = 180_000_000
+    #: Below this mean word confidence (Tesseract's, 0-100) a page's citations say it was hard to read.
+    min_confidence: int = 70
 
 
 @dataclass(frozen=True)

@@ -16,11 +16,14 @@ import contextlib
 import math
 import re
 from collections.abc import Callable
+from dataclasses import dataclass
 
 from .base import OcrOptions, ParseError
 
 #: Said after the page number wherever a passage from an OCR'd page is cited.
 SCAN_NOTE = "text recognised from a scan"
+#: Added when Tesseract was unsure of the page's words (``OcrOptions.min_confidence``).
+UNSURE_NOTE = "hard to read: check the original"
 #: A text layer with fewer visible characters than this is no text layer (a page number, a stamp).
 NO_TEXT_CHARS = 20
 #: A page mostly covered by pictures whose text layer is shorter than this is a scan with a header on it.
@@ -32,9 +35,22 @@ Progress = Callable[[int, int], None]
 _PACKAGES = "Debian's tesseract-ocr and tesseract-ocr-eng packages (`make ocr` installs them)"
 
 
-def scan_place(number: int) -> str:
-    """Where a passage read from scanned page ``number`` is, for citations."""
-    return f"page {number} ({SCAN_NOTE})"
+def scan_place(number: int, *, unsure: bool = False) -> str:
+    """Where a passage read from scanned page ``number`` is, for citations; ``unsure``: Tesseract's
+    confidence in the page's words was low, so the quote may hold misread words."""
+    return f"page {number} ({SCAN_NOTE}{', ' + UNSURE_NOTE if unsure else ''})"
+
+
+@dataclass(frozen=True)
+class ScanText:
+    """What OCR read on one page: its text, and Tesseract's mean confidence in its words (0-100,
+    each word weighted by its length; None when it found no words)."""
+
+    text: str
+    confidence: float | None = None
+
+    def unsure(self, options: OcrOptions) -> bool:
+        return self.confidence is not None and self.confidence < options.min_confidence
 
 
 def visible_chars(text: str) -> int:
@@ -140,14 +156,14 @@ def read_scans(
     *,
     budget: int,
     progress: Progress | None = None,
-) -> dict[int, str]:
-    """The text of each scanned page, by index, read in page order. ``budget`` is how many characters
+) -> dict[int, ScanText]:
+    """What OCR read on each scanned page, by index, read in page order. ``budget`` is how many characters
     the document may still hold; OCR'd text counts toward it like any other."""
     if not scans:
         return {}
     pytesseract = _tesseract(options)
     document = _open(data)
-    read: dict[int, str] = {}
+    read: dict[int, ScanText] = {}
     try:
         with _one_thread(pytesseract):
             _read_each(document, scans, options, pytesseract, read, budget, progress)
@@ -160,11 +176,11 @@ def _read_each(document, scans, options, pytesseract, read, budget, progress) ->
     if progress is not None:
         progress(0, len(scans))
     for done, index in enumerate(scans, start=1):
-        text = _read_page(document[index], index + 1, options, pytesseract)
-        budget -= len(text)
+        page = _read_page(document[index], index + 1, options, pytesseract)
+        budget -= len(page.text)
         if budget < 0:
             raise ParseError("too_large", "The PDF holds more text than we accept in one document.")
-        read[index] = text
+        read[index] = page
         if progress is not None:
             progress(done, len(scans))
 
@@ -188,10 +204,12 @@ def _one_thread(pytesseract):
         module.environ = saved
 
 
-def _read_page(page, number: int, options: OcrOptions, pytesseract) -> str:
+def _read_page(page, number: int, options: OcrOptions, pytesseract) -> ScanText:
     image = _draw(page, number, options)
     try:
-        text = pytesseract.image_to_string(image, lang=options.languages, timeout=options.page_timeout)
+        found = pytesseract.image_to_data(
+            image, lang=options.languages, timeout=options.page_timeout, output_type=pytesseract.Output.DICT
+        )
     except RuntimeError as exc:
         if "timeout" not in str(exc).lower():
             raise
@@ -208,8 +226,27 @@ def _read_page(page, number: int, options: OcrOptions, pytesseract) -> str:
         ) from None
     finally:
         image.close()
-    # Tesseract ends each page with a form feed; lines of spaces separate nothing.
-    return re.sub(r"\n[ \t]+\n", "\n\n", text.replace("\x0c", "")).strip()
+    return page_text(found)
+
+
+def page_text(found: dict[str, list]) -> ScanText:
+    """The page's text from Tesseract's word table (``image_to_data``), laid out as its plain text
+    output is: a line's words joined by spaces, a paragraph's lines by line breaks, paragraphs and
+    blocks by a blank line; and the mean confidence of its words."""
+    paragraphs: dict[tuple[int, int], dict[int, list[str]]] = {}
+    weighted = length = 0.0
+    for i, word in enumerate(found.get("text", [])):
+        word = str(word).strip()
+        if not word:
+            continue
+        paragraph = (int(found["block_num"][i]), int(found["par_num"][i]))
+        paragraphs.setdefault(paragraph, {}).setdefault(int(found["line_num"][i]), []).append(word)
+        confidence = float(found["conf"][i])
+        if confidence >= 0:  # -1: not a word Tesseract scored
+            weighted += confidence * len(word)
+            length += len(word)
+    text = "\n\n".join("\n".join(" ".join(words) for words in lines.values()) for lines in paragraphs.values())
+    return ScanText(text, round(weighted / length, 1) if length else None)
 
 
 def _draw(page, number: int, options: OcrOptions):

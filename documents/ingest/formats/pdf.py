@@ -66,8 +66,9 @@ def parse_pdf(
         path = [h for h in headings if h[0] <= index]
         if path:
             builder.set_path(path[-1][1])
-        builder.at(scan_place(number) if index in read else "")
-        for paragraph in re.split(r"\n\s*\n", read.get(index, text)):
+        scan = read.get(index)
+        builder.at(scan_place(number, unsure=scan.unsure(limits.ocr)) if scan else "")
+        for paragraph in re.split(r"\n\s*\n", scan.text if scan else text):
             builder.paragraph(paragraph, page=number)
     title = ""
     try:
@@ -75,6 +76,9 @@ def parse_pdf(
     except Exception:  # metadata is optional and often malformed
         title = ""
     metadata = {"ocr_pages": [index + 1 for index in scans]} if scans else {}
+    unsure = [index + 1 for index, scan in sorted(read.items()) if scan.unsure(limits.ocr)]
+    if unsure:
+        metadata["ocr_unsure_pages"] = unsure
     return title, builder.text(), builder.sections, page_count, metadata
 
 

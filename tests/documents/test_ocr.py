@@ -70,7 +70,7 @@ def test_a_scan_hard_to_read_is_cited_as_such():
     parsed = parse(make_scanned_pdf([SCAN], dpi=45), "coarse.pdf")
     assert parsed.metadata == {"ocr_pages": [1], "ocr_unsure_pages": [1]}
     assert [s.place for s in parsed.sections] == [
-        "page 1 (text recognised from a scan, hard to read: check the original)"
+        "page 1 (text recognised from a scan, hard to read, some words may be misread)"
     ]
     clear = parse(make_scanned_pdf([SCAN], dpi=45), "coarse.pdf", limits=limits(min_confidence=40))
     assert [s.place for s in clear.sections] == [ANCHOR]
@@ -82,7 +82,7 @@ def test_the_curator_is_told_which_scanned_pages_were_hard_to_read(make_collecti
     assert client.login(username=curator.username, password=PASSWORD)
     html = client.get(reverse("documents:version", args=[version.pk])).content.decode()
     assert "2 of 2 pages read by OCR" in html
-    assert "Hard to read, so their text may hold misread words (check the original): pages 1, 2" in html
+    assert "Hard to read, so their text may hold misread words: pages 1, 2" in html
 
 
 def test_the_page_text_is_laid_out_from_tesseracts_word_table():

@@ -23,7 +23,7 @@ from .base import OcrOptions, ParseError
 #: Said after the page number wherever a passage from an OCR'd page is cited.
 SCAN_NOTE = "text recognised from a scan"
 #: Added when Tesseract was unsure of the page's words (``OcrOptions.min_confidence``).
-UNSURE_NOTE = "hard to read: check the original"
+UNSURE_NOTE = "hard to read, some words may be misread"
 #: A text layer with fewer visible characters than this is no text layer (a page number, a stamp).
 NO_TEXT_CHARS = 20
 #: A page mostly covered by pictures whose text layer is shorter than this is a scan with a header on it.

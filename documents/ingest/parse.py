@@ -123,7 +123,13 @@ MACRO_EXTENSIONS = {
     ".potm": ".pptx",
     ".ppsm": ".pptx",
 }
-_ZIP_KINDS = {DOCX, PPTX, XLSX, ODT}
+#: For each zip-based kind: how its refusals name it, and what to save a copy as without macros.
+_ZIP_NAMES = {
+    DOCX: ("The Word document", ".docx"),
+    PPTX: ("The presentation", ".pptx"),
+    XLSX: ("The workbook", ".xlsx"),
+    ODT: ("The OpenDocument file", ".odt"),
+}
 
 
 def accepted_extensions() -> str:
@@ -188,15 +194,6 @@ def _zip_damaged(data: bytes) -> bool:
         return True
 
 
-#: For each zip-based kind: how its refusals name it, and what to save a copy as without macros.
-_ZIP_NAMES = {
-    DOCX: ("The Word document", ".docx"),
-    PPTX: ("The presentation", ".pptx"),
-    XLSX: ("The workbook", ".xlsx"),
-    ODT: ("The OpenDocument file", ".odt"),
-}
-
-
 def stored_copy(data: bytes, limits: ParseLimits | None = None) -> tuple[bytes, tuple[str, ...]]:
     """What to store of an upload: an Office or OpenDocument file with its embedded objects emptied
     (and the names of those parts), anything else as it is. Raises ``ParseError`` for macros or a
@@ -259,8 +256,8 @@ def parse(
         )
     expected = EXTENSIONS[extension]
     kind = sniff(data)
-    if kind == DOCX and expected & _ZIP_KINDS and DOCX not in expected and _zip_damaged(data):
-        kind = next(iter(expected & _ZIP_KINDS))  # a damaged zip: its own reader says so plainly
+    if kind == DOCX and expected & _ZIP_NAMES.keys() and DOCX not in expected and _zip_damaged(data):
+        kind = next(iter(expected & _ZIP_NAMES.keys()))  # a damaged zip: its own reader says so plainly
     if kind is None:
         if data.startswith(OLE_MAGIC):
             raise ParseError(

@@ -10,14 +10,14 @@ from __future__ import annotations
 
 from django import template
 
-from ..ingest.formats.ocr import SCAN_NOTE, scan_place
+from ..ingest.formats.ocr import scan_place, scan_prefix
 
 register = template.Library()
 
 
 @register.filter
 def ocr_pages(chunks) -> list[int]:
-    return sorted({c.page for c in chunks if c.page is not None and c.anchor.startswith(f"page {c.page} ({SCAN_NOTE}")})
+    return sorted({c.page for c in chunks if c.page is not None and c.anchor.startswith(scan_prefix(c.page))})
 
 
 @register.filter

@@ -35,10 +35,15 @@ Progress = Callable[[int, int], None]
 _PACKAGES = "Debian's tesseract-ocr and tesseract-ocr-eng packages (`make ocr` installs them)"
 
 
+def scan_prefix(number: int) -> str:
+    """How every citation of scanned page ``number`` begins, sure or not."""
+    return f"page {number} ({SCAN_NOTE}"
+
+
 def scan_place(number: int, *, unsure: bool = False) -> str:
     """Where a passage read from scanned page ``number`` is, for citations; ``unsure``: Tesseract's
     confidence in the page's words was low, so the quote may hold misread words."""
-    return f"page {number} ({SCAN_NOTE}{', ' + UNSURE_NOTE if unsure else ''})"
+    return scan_prefix(number) + (f", {UNSURE_NOTE}" if unsure else "") + ")"
 
 
 @dataclass(frozen=True)

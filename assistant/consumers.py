@@ -113,7 +113,8 @@ class ChatConsumer(AsyncWebsocketConsumer):
         kind = frame.get("type") if isinstance(frame, dict) else None
         # The account is checked before any frame is handled: a question in the same transaction that
         # stores it (``questions_store``, with ``auth_hash``), which saves it a database round trip
-        # before its answer can begin; every other frame here.
+        # before its answer can begin, or in ``refuse_ask`` if it is refused before that; every other
+        # frame here.
         if kind != "ask" and not await self._account_unchanged():
             self._signed_out()
             await self.close(code=CLOSE_UNAUTHENTICATED)
@@ -140,27 +141,27 @@ class ChatConsumer(AsyncWebsocketConsumer):
     async def ask(self, frame: dict) -> None:
         text, conversation, collections = frame.get("text"), frame.get("conversation"), frame.get("collections")
         if not isinstance(text, str):
-            await self.error("bad_frame", "An ask needs text: your question.")
+            await self.refuse_ask("bad_frame", "An ask needs text: your question.")
             return
         if conversation is not None and (isinstance(conversation, bool) or not isinstance(conversation, int)):
-            await self.error("bad_frame", "conversation must be a number or null.")
+            await self.refuse_ask("bad_frame", "conversation must be a number or null.")
             return
         if collections is not None and (
             not isinstance(collections, list) or not all(isinstance(c, str) for c in collections)
         ):
-            await self.error("bad_frame", "collections must be a list of collection names.")
+            await self.refuse_ask("bad_frame", "collections must be a list of collection names.")
             return
         if self.pump is not None and not self.pump.done():
-            await self.error("busy", "Wait for this answer to finish, or stop it, before asking again.")
+            await self.refuse_ask("busy", "Wait for this answer to finish, or stop it, before asking again.")
             return
         if not self.questions.allow():
-            await self.error("rate_limited", "You are asking questions too quickly. Wait a minute and try again.")
+            await self.refuse_ask("rate_limited", "You are asking questions too quickly. Wait a minute and try again.")
             return
         try:
             # Refused here too, before the question reaches work shared with other people's questions.
             refuse_bad_characters(text)
         except AnswerError as exc:
-            await self.error(exc.code, exc.message)
+            await self.refuse_ask(exc.code, exc.message)
             return
         try:
             self.run = await answer_start(
@@ -179,6 +180,16 @@ class ChatConsumer(AsyncWebsocketConsumer):
             await self.error(exc.code, exc.message)
             return
         self.pump = asyncio.get_running_loop().create_task(self._forward(self.run))
+
+    async def refuse_ask(self, code: str, message: str) -> None:
+        """An ask refused before it reaches the store, whose transaction checks the account: checked
+        here instead, so a deactivated or re-passworded account is closed with 4401 whatever it sent,
+        as for every other frame, and told nothing else."""
+        if not await self._account_unchanged():
+            self._signed_out()
+            await self.close(code=CLOSE_UNAUTHENTICATED)
+            return
+        await self.error(code, message)
 
     def _signed_out(self) -> None:
         self.user = None  # frames still in flight are ignored

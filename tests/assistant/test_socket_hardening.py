@@ -277,6 +277,41 @@ async def test_an_account_changed_after_connecting_has_its_next_frame_refused_wi
     assert await db(Message.objects.count) == 0
 
 
+REFUSED_ASKS = {
+    "text not a string": {"type": "ask", "text": 5},
+    "conversation not a number": {"type": "ask", "text": "Annual leave?", "conversation": "1"},
+    "collections not a list": {"type": "ask", "text": "Annual leave?", "collections": "all"},
+    "bad characters": {"type": "ask", "text": ATTACKS["nul"]},
+    "too quickly": {"type": "ask", "text": "Annual leave?"},  # the second of one a minute
+}
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.parametrize("frame", list(REFUSED_ASKS.values()), ids=list(REFUSED_ASKS))
+async def test_a_deactivated_account_whose_ask_would_be_refused_is_closed_4401_and_told_nothing_else(
+    guidance, staff, frame, settings
+):
+    """An ask refused before it is stored (malformed, bad characters, too many questions) from an
+    account deactivated since its socket opened gets the same 4401 as any other frame, not the
+    refusal: the account's check is not skipped because the store never ran."""
+    settings.HUMPHREY_CHAT_QUESTIONS_PER_MINUTE = 1
+    ws = await connect(staff)
+    try:
+        if frame is REFUSED_ASKS["too quickly"]:
+            await ask(ws, "How many days of annual leave do full-time staff get?")
+            assert (await frames_until_end(ws))[-1]["type"] == "done"
+        else:  # the same frame is refused with its own error while the account is active
+            await ws.send_to(text_data=json.dumps(frame))
+            refused = await ws.receive_json_from(timeout=5)
+            assert refused["type"] == "error" and refused["code"] in ("bad_frame", "bad_characters")
+        await db(_deactivate, staff)
+        await ws.send_to(text_data=json.dumps(frame))
+        closed = await ws.receive_output(timeout=5)
+    finally:
+        await ws.disconnect()
+    assert closed == {"type": "websocket.close", "code": 4401}
+
+
 @pytest.mark.django_db(transaction=True)
 async def test_an_unchanged_account_keeps_its_socket_when_another_account_changes(guidance, staff, make_user):
     """Another person's password change or deactivation does not touch this person's socket."""

@@ -12,32 +12,11 @@ import re
 import zipfile
 
 from ..types import Section, is_review_date_name, review_date_value
-from .base import Builder, ParseError, ParseLimits, squash
-
-
-def _check_zip(data: bytes, limits: ParseLimits) -> None:
-    """Refuse zip and decompression bombs before anything inflates a byte."""
-    try:
-        with zipfile.ZipFile(io.BytesIO(data)) as archive:
-            infos = archive.infolist()
-    except (zipfile.BadZipFile, OSError, ValueError):
-        raise ParseError("corrupt", "The Word document could not be opened: it looks damaged.") from None
-    if len(infos) > limits.max_zip_entries:
-        raise ParseError("bomb", "The Word document holds an unreasonable number of parts.")
-    uncompressed = sum(info.file_size for info in infos)
-    compressed = sum(info.compress_size for info in infos) or 1
-    if uncompressed > limits.max_uncompressed_bytes:
-        raise ParseError(
-            "bomb",
-            f"The Word document would expand to {uncompressed // (1024 * 1024)} MB; "
-            f"the most we accept is {limits.max_uncompressed_bytes // (1024 * 1024)} MB.",
-        )
-    if uncompressed > 1024 * 1024 and uncompressed / compressed > limits.max_compression_ratio:
-        raise ParseError("bomb", "The Word document expands to far more data than its size suggests.")
+from .base import Builder, ParseError, ParseLimits, check_zip, squash
 
 
 def parse_docx(data: bytes, limits: ParseLimits) -> tuple[str, str, list[Section]]:
-    _check_zip(data, limits)
+    check_zip(data, limits, "The Word document")
     import docx
     from docx.table import Table
     from docx.text.paragraph import Paragraph
@@ -94,7 +73,7 @@ def docx_review_by(data: bytes, limits: ParseLimits) -> dt.date | None:
     Core properties have no review field, so it is read from ``docProps/custom.xml``: after the same
     zip checks as the text, only if that part is small, and parsed without DTDs, entities or network.
     A document whose properties cannot be read simply has no date from the file."""
-    _check_zip(data, limits)
+    check_zip(data, limits, "The Word document")
     try:
         with zipfile.ZipFile(io.BytesIO(data)) as archive:
             try:

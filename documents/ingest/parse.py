@@ -21,7 +21,7 @@ What is accepted is said once, here: ``EXTENSIONS`` (the upload form's ``accept`
 Office files (.docm, .xlsm, .pptm) are refused by name, and a .docx, .xlsx, .pptx or .odt that carries
 macros anyway is refused by content: macros are never run or kept. ``stored_copy`` is what an upload
 keeps: embedded objects emptied, macros and zip bombs refused before anything is stored
-(``formats.disarm``).
+(``formats.disarm``), and an email's attachments of types never read emptied (``formats.mail``).
 """
 
 from __future__ import annotations
@@ -33,7 +33,7 @@ from pathlib import PurePath
 
 from .formats.base import OcrOptions, ParseError, ParseLimits, squash
 from .formats.disarm import OLE_MAGIC, disarm, refuse_macros
-from .formats.mail import is_outlook_message, looks_like_email, parse_eml, parse_msg
+from .formats.mail import is_outlook_message, looks_like_email, parse_eml, parse_msg, strip_unread
 from .formats.markup import parse_html, parse_markdown
 from .formats.ocr import Progress
 from .formats.opendocument import is_odt, parse_odt
@@ -196,9 +196,12 @@ def _zip_damaged(data: bytes) -> bool:
 
 def stored_copy(data: bytes, limits: ParseLimits | None = None) -> tuple[bytes, tuple[str, ...]]:
     """What to store of an upload: an Office or OpenDocument file with its embedded objects emptied
-    (and the names of those parts), anything else as it is. Raises ``ParseError`` for macros or a
-    zip bomb, so such a file is refused before it is stored (``formats.disarm``)."""
+    (``formats.disarm``), an .eml with its attachments of types never read emptied
+    (``formats.mail.strip_unread``), and the names of what was emptied; anything else as it is.
+    Raises ``ParseError`` for macros or a zip bomb, so such a file is refused before it is stored."""
     kind = sniff(data)
+    if kind == EMAIL:
+        return strip_unread(data, _unaccepted)
     if kind not in _ZIP_NAMES:
         return data, ()
     what, clean = _ZIP_NAMES[kind]

@@ -50,7 +50,8 @@ def document_upload(
     returned (with ``duplicate = True``) and nothing is stored or embedded again. A file too large
     to accept still gets a version, failed with the reason, so a batch reports it and goes on; its
     bytes are not kept, nor are those of a file carrying macros or a zip bomb. An Office or
-    OpenDocument file is kept with its embedded objects emptied (``ingest.formats.disarm``). With
+    OpenDocument file is kept with its embedded objects emptied (``ingest.formats.disarm``), an .eml
+    with its attachments of types never read emptied (``ingest.formats.mail.strip_unread``). With
     ``enqueue`` the ingestion task is queued once the transaction commits; without it the caller runs
     ``version_ingest`` itself (the ``ingest --wait`` command does).
     ``via`` names where the file came from when no person uploaded it (a synced source), in the audit.

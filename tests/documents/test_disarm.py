@@ -1,7 +1,8 @@
 """What could run is never kept (``documents.ingest.formats.disarm``): an Office or OpenDocument file
 carrying macros is refused before anything is stored, and its embedded objects are emptied in the
-stored copy while its text is still read. Real files made in the test, through the real upload
-service, the worker's ingestion and the curator's version page."""
+stored copy while its text is still read; an email's attachments of types never read are emptied
+in the stored message (``formats.mail.strip_unread``). Real files made in the test, through the real
+upload service, the worker's ingestion and the curator's version page."""
 
 from __future__ import annotations
 
@@ -19,7 +20,9 @@ from documents.models import VersionStatus
 from tests.conftest import PASSWORD
 from tests.documents.files import (
     make_docx,
+    make_eml,
     make_odt,
+    make_pdf,
     make_pptx,
     make_xlsx,
     make_zip_bomb_docx,
@@ -164,3 +167,91 @@ def test_a_damaged_part_beside_an_embedded_object_is_refused_plainly_and_nothing
     version = upload_and_ingest(make_collection(), "deck.pptx", damaged, curator)
     assert version.status == VersionStatus.FAILED and "damaged" in version.error
     assert not version.file
+
+
+# --- Email: attachments of types never read -------------------------------------------------------
+
+EXE = b"MZ\x90\x00" + b"\x00" * 60 + b"This program cannot be run in DOS mode"
+
+
+def _payloads(data: bytes) -> list[bytes]:
+    """Every part's decoded bytes, a forwarded message's parts included."""
+    from email import message_from_bytes, policy
+
+    return [
+        part.get_payload(decode=True) or b""
+        for part in message_from_bytes(data, policy=policy.default).walk()
+        if not part.is_multipart()
+    ]
+
+
+def _message_with_unread_attachments() -> tuple[bytes, bytes]:
+    """A message carrying a PDF (read), an .exe and a .vbs (never read), and a forwarded message
+    carrying another .exe. Returns the message and its PDF."""
+    pdf = make_pdf(["The quokka allowance is 9 pounds a day."])
+    inner = make_eml(
+        subject="Tools", body="Run the installer.", attachments=[("installer.exe", EXE, "application/octet-stream")]
+    )
+    data = make_eml(
+        subject="Allowances",
+        body="The new rates are attached.",
+        attachments=[
+            ("rates.pdf", pdf, "application/pdf"),
+            ("setup.exe", EXE, "application/x-msdownload"),
+            ("macro.vbs", b'CreateObject("WScript.Shell").Run "calc"', "text/vbscript"),
+            ("tools.eml", inner, "message/rfc822"),
+        ],
+    )
+    return data, pdf
+
+
+def test_an_emails_attachments_of_types_never_read_are_emptied_in_the_stored_message():
+    """The .exe, the .vbs and the forwarded message's .exe are emptied, keeping their names and types
+    so the message still lists them; the body and the PDF are kept byte for byte."""
+    data, pdf = _message_with_unread_attachments()
+    stored, emptied = stored_copy(data)
+    assert emptied == ("setup.exe", "macro.vbs", "installer.exe")
+    assert EXE in _payloads(data) and EXE not in _payloads(stored) and b"TVqQ" not in stored  # "MZ..." in base64
+    assert not any(b"WScript" in payload for payload in _payloads(stored))
+    parsed = parse(stored, "allowances.eml")
+    assert "The new rates are attached." in parsed.text
+    assert [(a.filename, a.data) for a in parsed.attachments] == [
+        ("allowances.eml › rates.pdf", pdf),
+        ("allowances.eml › tools.eml", parsed.attachments[1].data),
+    ]
+    assert "- setup.exe (not ingested: files ending .exe are not accepted)" in parsed.text
+    assert "- macro.vbs (not ingested: files ending .vbs are not accepted)" in parsed.text
+    forwarded = parse(parsed.attachments[1].data, "tools.eml")
+    assert "Run the installer." in forwarded.text
+    assert "- installer.exe (not ingested: files ending .exe are not accepted)" in forwarded.text
+
+
+def test_an_email_with_nothing_to_empty_is_stored_as_it_came():
+    data = make_eml(
+        subject="Rates", body="See attached.", attachments=[("rates.pdf", make_pdf(["Rates."]), "application/pdf")]
+    )
+    assert stored_copy(data) == (data, ())
+
+
+def test_an_uploaded_email_keeps_no_program_and_says_so(make_collection, curator, client):
+    """Through the upload service and the worker: the message is read, its PDF ingested as a document
+    of its own, the emptied attachments listed on the version page and in the upload's audit event;
+    the same message uploaded again is recognised (its SHA-256 is the upload's)."""
+    data, _pdf = _message_with_unread_attachments()
+    collection = make_collection()
+    version = upload_and_ingest(collection, "allowances.eml", data, curator)
+    assert version.status == VersionStatus.READY, version.error
+    assert version.emptied_parts == ["setup.exe", "macro.vbs", "installer.exe"]
+    with version.file.open("rb") as handle:
+        assert EXE not in _payloads(handle.read())
+    assert collection.documents.filter(source_name="allowances.eml › rates.pdf").exists()
+    event = AuditEvent.objects.filter(action=Action.DOCUMENT_UPLOAD, data__sha256=version.sha256).latest("pk")
+    assert event.data["emptied_parts"] == ["setup.exe", "macro.vbs", "installer.exe"]
+
+    assert client.login(username=curator.username, password=PASSWORD)
+    html = client.get(reverse("documents:version", args=[version.pk])).content.decode()
+    assert "Attachments not kept" in html and "Embedded objects" not in html
+    assert "3 of a type Humphrey does not read emptied before the message was stored" in html
+
+    again = upload_and_ingest(collection, "allowances.eml", data, curator)
+    assert again.duplicate and again.pk == version.pk

@@ -5,8 +5,9 @@ scripts, styles and other active content dropped); then its attachments are list
 
 Each attachment of a type we accept is returned (``ParsedDocument.attachments``) to be ingested as a
 document of its own, named after the message ("message.eml › rates.xlsx": ``attachment_name``); one we
-do not accept is only listed in the message's text. Attachments are capped (``ParseLimits``) and never
-opened here. Nothing in a message is run: not its HTML's scripts, not an attachment.
+do not accept is only listed in the message's text, and emptied in the stored message before it is kept
+(``strip_unread``). Attachments are capped (``ParseLimits``) and never opened here. Nothing in a
+message is run: not its HTML's scripts, not an attachment.
 """
 
 from __future__ import annotations
@@ -86,12 +87,11 @@ def _build(
     lines: list[str] = []
     for index, (name, data, why_not) in enumerate(message.attachments):
         if not why_not and data is not None:
-            if len(found) >= limits.max_attachments:
-                why_not = f"more than {limits.max_attachments} attachments"
-            elif not data:
-                why_not = "it is empty"
-            else:
-                why_not = accepted(name)
+            why_not = (
+                accepted(name)  # first: an attachment of a type never read is stored emptied (``strip_unread``)
+                or (f"more than {limits.max_attachments} attachments" if len(found) >= limits.max_attachments else "")
+                or ("it is empty" if not data else "")
+            )
         if why_not:
             lines.append(f"- {name} (not ingested: {why_not})")
         else:
@@ -119,6 +119,50 @@ def _part_leaves(part, depth: int = 0):
             yield from _part_leaves(inner, depth + 1)
     else:
         yield part
+
+
+def _stored_leaves(part, depth: int = 0):
+    """Every part that is not a container, a forwarded message's included (what is kept of a message)."""
+    if depth > 20:
+        return
+    if part.get_content_maintype() == "multipart":
+        for inner in part.iter_parts():
+            yield from _stored_leaves(inner, depth + 1)
+    elif part.get_content_type() == "message/rfc822" and isinstance(part.get_payload(), list):
+        for inner in part.get_payload():
+            yield from _stored_leaves(inner, depth + 1)
+    else:
+        yield part
+
+
+def strip_unread(data: bytes, accepted: Callable[[str], str]) -> tuple[bytes, tuple[str, ...]]:
+    """An .eml as it is kept: each attachment of a type never read (``accepted`` gives the reason,
+    "" for a type we read) emptied, a forwarded message's too, and any unnamed part that is neither
+    text nor an image. An emptied attachment keeps its name and type, so the message still lists it.
+    Returns the bytes (the upload's own when nothing was emptied) and the names emptied. Raises
+    ``ParseError`` for a message that cannot be written back: refused rather than kept whole."""
+    from email import policy
+    from email.parser import BytesParser
+
+    try:
+        email = BytesParser(policy=policy.default).parsebytes(data)
+        emptied: list[str] = []
+        for part in _stored_leaves(email):
+            name = part.get_filename()
+            if name:
+                keep = not accepted(_safe_name(name, "attachment"))
+            else:
+                keep = part.get_content_maintype() in ("text", "image")
+            if keep or not part.get_payload():
+                continue
+            del part["Content-Transfer-Encoding"]
+            part.set_payload("")
+            emptied.append(_safe_name(name or "", f"unnamed {part.get_content_type()} part"))
+        if not emptied:
+            return data, ()
+        return email.as_bytes(policy=policy.default), tuple(emptied)
+    except Exception as exc:  # the parser is lenient: what is left cannot be written back safely
+        raise ParseError("corrupt", f"The email could not be read: it looks damaged ({type(exc).__name__}).") from None
 
 
 def _text_of(part) -> str:

@@ -33,7 +33,7 @@ from pathlib import PurePath
 
 from .formats.base import OcrOptions, ParseError, ParseLimits, squash
 from .formats.disarm import OLE_MAGIC, disarm, refuse_macros
-from .formats.mail import is_outlook_message, looks_like_email, parse_eml, parse_msg, strip_unread
+from .formats.mail import is_outlook_message, looks_like_email, parse_eml, parse_msg, strip_unread, strip_unread_msg
 from .formats.markup import parse_html, parse_markdown
 from .formats.ocr import Progress
 from .formats.opendocument import is_odt, parse_odt
@@ -202,6 +202,8 @@ def stored_copy(data: bytes, limits: ParseLimits | None = None) -> tuple[bytes, 
     kind = sniff(data)
     if kind == EMAIL:
         return strip_unread(data, _unaccepted)
+    if kind == MSG:
+        return strip_unread_msg(data, _unaccepted)
     if kind not in _ZIP_NAMES:
         return data, ()
     what, clean = _ZIP_NAMES[kind]

@@ -224,12 +224,17 @@ def make_msg(
     to: str = "policy@example.gov.uk",
     date: str = "Tue, 04 Mar 2025 10:15:00 +0000",
     attachments: list[tuple[str, bytes]] = (),
+    messages: list[tuple[str, bytes]] = (),
+    objects: list[tuple[str, bytes]] = (),
 ) -> bytes:
     """An Outlook .msg, written as the [MS-OXMSG] layout of an OLE compound file (extract-msg's own
     ``OleWriter``): the message class, subject, body and transport headers as Unicode string streams,
-    and each attachment a storage with its file name and data (attached by value)."""
+    each attachment a storage with its file name and data (attached by value), and each of
+    ``messages`` (name, a .msg made here) attached as an Outlook message (embedded), and each of
+    ``objects`` (name, bytes) as an embedded OLE object (its ``Ole10Native`` stream)."""
     import struct
 
+    import olefile
     from extract_msg.ole_writer import OleWriter
 
     def text(value: str) -> bytes:
@@ -243,7 +248,8 @@ def make_msg(
     writer.addEntry("__nameid_version1.0", storage=True)
     for stream in ("__substg1.0_00020102", "__substg1.0_00030102", "__substg1.0_00040102"):
         writer.addEntry(f"__nameid_version1.0/{stream}", b"")
-    header = struct.pack("<8sIIII8s", b"\0" * 8, 1, len(attachments), 1, len(attachments), b"\0" * 8)
+    count = len(attachments) + len(messages) + len(objects)
+    header = struct.pack("<8sIIII8s", b"\0" * 8, 1, count, 1, count, b"\0" * 8)
     from email.utils import parsedate_to_datetime
 
     sent = parsedate_to_datetime(date).timestamp()
@@ -268,6 +274,32 @@ def make_msg(
         writer.addEntry(f"{storage}/__substg1.0_3707001F", text(filename))
         writer.addEntry(f"{storage}/__substg1.0_3704001F", text(filename[:12]))
         writer.addEntry(f"{storage}/__substg1.0_37010102", data)
+    for index, (name, inner) in enumerate(messages, start=len(attachments)):
+        storage = f"__attach_version1.0_#{index:08X}"
+        writer.addEntry(storage, storage=True)
+        writer.addEntry(f"{storage}/__properties_version1.0", b"\0" * 8 + long_property(0x3705, 5))  # embedded
+        writer.addEntry(f"{storage}/__substg1.0_3001001F", text(name))
+        writer.addEntry(f"{storage}/__substg1.0_3701000D", storage=True)
+        ole = olefile.OleFileIO(inner)
+        for path in ole.listdir(streams=True, storages=True):
+            if path[0] == "__nameid_version1.0":
+                continue  # an embedded message uses its parent's named properties
+            entry = "/".join([storage, "__substg1.0_3701000D", *path])
+            if ole.get_type("/".join(path)) == olefile.STGTY_STORAGE:
+                writer.addEntry(entry, storage=True)
+                continue
+            raw = ole.openstream("/".join(path)).read()
+            if path == ["__properties_version1.0"]:
+                raw = raw[:24] + raw[32:]  # an embedded message's header is 24 bytes, not 32
+            writer.addEntry(entry, raw)
+        ole.close()
+    for index, (name, data) in enumerate(objects, start=len(attachments) + len(messages)):
+        storage = f"__attach_version1.0_#{index:08X}"
+        writer.addEntry(storage, storage=True)
+        writer.addEntry(f"{storage}/__properties_version1.0", b"\0" * 8 + long_property(0x3705, 6))  # OLE
+        writer.addEntry(f"{storage}/__substg1.0_3001001F", text(name))
+        writer.addEntry(f"{storage}/__substg1.0_3701000D", storage=True)
+        writer.addEntry(f"{storage}/__substg1.0_3701000D/\x01Ole10Native", data)
     out = io.BytesIO()
     writer.write(out)
     return out.getvalue()

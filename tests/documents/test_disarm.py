@@ -21,6 +21,7 @@ from tests.conftest import PASSWORD
 from tests.documents.files import (
     make_docx,
     make_eml,
+    make_msg,
     make_odt,
     make_pdf,
     make_pptx,
@@ -255,3 +256,38 @@ def test_an_uploaded_email_keeps_no_program_and_says_so(make_collection, curator
 
     again = upload_and_ingest(collection, "allowances.eml", data, curator)
     assert again.duplicate and again.pk == version.pk
+
+
+def test_an_outlook_messages_attachments_of_types_never_read_are_zeroed_in_the_stored_file():
+    """A .msg cannot be rewritten as an .eml is, so an .exe (in the file's large sectors), a .vbs
+    (in its mini stream), an attached Outlook message's .exe and an embedded OLE object have their
+    bytes overwritten with zeros in place; the PDF and the attached message's text are kept and still ingested, and the
+    messages still list what they carried."""
+    pdf = make_pdf(["The quokka allowance is 9 pounds a day."])
+    big_exe = EXE + b"\x01" * 6000
+    inner = make_msg(subject="Tools", body="Run the installer.", attachments=[("installer.exe", EXE + b"\x02" * 50)])
+    data = make_msg(
+        subject="Allowances",
+        body="The new rates are attached.",
+        attachments=[("rates.pdf", pdf), ("setup.exe", big_exe), ("macro.vbs", b'CreateObject("WScript.Shell")')],
+        messages=[("Tools", inner)],
+        objects=[("Package", OLE_OBJECT)],
+    )
+    assert EXE + b"\x02" * 50 in data and OLE_OBJECT in data
+    stored, emptied = stored_copy(data)
+    assert emptied == ("setup.exe", "macro.vbs", "installer.exe", "Package")
+    assert OLE_OBJECT not in stored
+    assert len(stored) == len(data) and big_exe not in stored and b"WScript" not in stored and EXE not in stored
+    parsed = parse(stored, "allowances.msg")
+    assert "The new rates are attached." in parsed.text
+    assert [a.filename for a in parsed.attachments] == ["allowances.msg › rates.pdf", "allowances.msg › Tools.msg"]
+    assert parsed.attachments[0].data == pdf
+    assert "- setup.exe (not ingested: files ending .exe are not accepted)" in parsed.text
+    assert "- macro.vbs (not ingested: files ending .vbs are not accepted)" in parsed.text
+    # Before, extract-msg's refusal of the OLE object failed the whole message as "damaged".
+    assert "- Package (not ingested: a link or embedded object, not a file)" in parsed.text
+    forwarded = parse(parsed.attachments[1].data, "Tools.msg")
+    assert "Run the installer." in forwarded.text
+    assert "- installer.exe (not ingested: files ending .exe are not accepted)" in forwarded.text
+    clean = make_msg(subject="Rates", body="See attached.", attachments=[("rates.pdf", pdf)])
+    assert stored_copy(clean) == (clean, ())

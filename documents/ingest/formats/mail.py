@@ -247,7 +247,10 @@ def parse_msg(
     import extract_msg
 
     try:
-        message = extract_msg.openMsg(data, strict=False, delayAttachments=False)
+        # An attachment extract-msg cannot read (an embedded OLE object, as Outlook makes of a picture
+        # in a rich-text message) is listed as not a file, instead of failing the whole message.
+        behaviour = extract_msg.enums.ErrorBehavior.ATTACH_SUPPRESS_ALL
+        message = extract_msg.openMsg(data, strict=False, delayAttachments=False, errorBehavior=behaviour)
     except Exception as exc:
         raise ParseError(
             "corrupt", f"The Outlook message could not be read: it looks damaged ({type(exc).__name__})."
@@ -285,6 +288,76 @@ def parse_msg(
     return _build(result, filename, limits, accepted)
 
 
+_ATTACHMENT = "__attach_version1.0_#"
+_ATTACHED_DATA = "__substg1.0_37010102"  # PR_ATTACH_DATA_BIN: an attachment's bytes
+_ATTACHED_STORAGE = "__substg1.0_3701000D"  # PR_ATTACH_DATA_OBJ: an attached message or OLE object
+#: Where an attachment's name is, best first: its long file name, short file name, display name
+#: (Unicode, then 8-bit).
+_NAME_STREAMS = tuple(f"__substg1.0_{tag}{kind}" for tag in ("3707", "3704", "3001") for kind in ("001F", "001E"))
+
+
+def _msg_name(ole, storage: list[str]) -> str:
+    for stream in _NAME_STREAMS:
+        if ole.exists("/".join([*storage, stream])):
+            raw = ole.openstream("/".join([*storage, stream])).read(1024)
+            text = raw.decode("utf-16-le" if stream.endswith("1F") else "cp1252", errors="replace")
+            if text.strip("\x00 "):
+                return text.strip("\x00 ")
+    return ""
+
+
+def strip_unread_msg(data: bytes, accepted: Callable[[str], str]) -> tuple[bytes, tuple[str, ...]]:
+    """An Outlook .msg as it is kept: what ``strip_unread`` does for an .eml. An OLE compound file
+    cannot grow or shrink its streams here, so each attachment of a type never read has its bytes
+    overwritten with zeros (olefile writes a stream in place, at its size), an attached message's
+    own attachments too, and an embedded OLE object every stream of it; names, bodies and attachments
+    we read are untouched. Returns the bytes and the names emptied; raises ``ParseError`` for a file
+    that cannot be written back."""
+    import olefile
+
+    try:
+        buffer = io.BytesIO(bytearray(data))
+        ole = olefile.OleFileIO(buffer, write_mode=True)
+        try:
+            emptied: list[str] = []
+            entries = ole.listdir(streams=True, storages=True)
+            storages = [path for path in entries if path[-1].startswith(_ATTACHMENT)]
+            for number, storage in enumerate(storages, start=1):
+                inside = [path for path in entries if len(path) > len(storage) and path[: len(storage)] == storage]
+                if [*storage, _ATTACHED_DATA] in inside:
+                    name = _safe_name(_msg_name(ole, storage), f"attachment-{number}")
+                    if accepted(name):
+                        emptied += _zeroed(ole, [[*storage, _ATTACHED_DATA]], name)
+                elif [*storage, _ATTACHED_STORAGE] in inside:
+                    objects = [*storage, _ATTACHED_STORAGE]
+                    if not ole.exists("/".join([*objects, "__properties_version1.0"])):  # not a message: an OLE object
+                        object_streams = [path for path in inside if path[: len(objects)] == objects]
+                        name = _safe_name(_msg_name(ole, storage), f"embedded object {number}")
+                        emptied += _zeroed(ole, object_streams, name)
+        finally:
+            ole.close()
+    except Exception as exc:
+        raise ParseError(
+            "corrupt", f"The Outlook message could not be read: it looks damaged ({type(exc).__name__})."
+        ) from None
+    return (buffer.getvalue(), tuple(emptied)) if emptied else (data, ())
+
+
+def _zeroed(ole, paths: list[list[str]], name: str) -> list[str]:
+    """``name`` once if any of the streams at ``paths`` held anything, after overwriting them with zeros."""
+    import olefile
+
+    wrote = False
+    for path in paths:
+        if ole.get_type("/".join(path)) != olefile.STGTY_STREAM:
+            continue
+        size = ole.get_size("/".join(path))
+        if size and ole.openstream("/".join(path)).read().strip(b"\x00"):
+            ole.write_stream("/".join(path), bytes(size))
+            wrote = True
+    return [name] if wrote else []
+
+
 def _header_date(header) -> dt.datetime | None:
     from email.utils import parsedate_to_datetime
 
@@ -301,7 +374,13 @@ def _msg_attachment(attachment, number: int) -> tuple[str, bytes | None, str]:
         name = attachment.getFilename() if hasattr(attachment, "getFilename") else ""
     except Exception:
         name = ""
-    name = _safe_name(name or getattr(attachment, "longFilename", "") or "", f"attachment-{number}")
+    for fallback in ("longFilename", "displayName"):
+        if not name:
+            try:
+                name = getattr(attachment, fallback, "") or ""
+            except Exception:
+                name = ""
+    name = _safe_name(str(name), f"attachment-{number}")
     content = getattr(attachment, "data", None)
     if isinstance(content, bytes):
         return name, content, ""

@@ -110,29 +110,20 @@ def _build(
 # --- .eml --------------------------------------------------------------------------------------
 
 
-def _part_leaves(part, depth: int = 0):
-    """The parts that are not containers, in order (a forwarded message is one leaf, not opened)."""
+def _part_leaves(part, depth: int = 0, *, into_messages: bool = False):
+    """The parts that are not containers, in order. A forwarded message is one leaf, not opened,
+    unless ``into_messages`` (what is kept of a message: its forwarded messages' parts too)."""
     if depth > 20:
         return
     if part.get_content_maintype() == "multipart":
-        for inner in part.iter_parts():
-            yield from _part_leaves(inner, depth + 1)
+        inner_parts = list(part.iter_parts())
+    elif into_messages and part.get_content_type() == "message/rfc822" and isinstance(part.get_payload(), list):
+        inner_parts = part.get_payload()
     else:
         yield part
-
-
-def _stored_leaves(part, depth: int = 0):
-    """Every part that is not a container, a forwarded message's included (what is kept of a message)."""
-    if depth > 20:
         return
-    if part.get_content_maintype() == "multipart":
-        for inner in part.iter_parts():
-            yield from _stored_leaves(inner, depth + 1)
-    elif part.get_content_type() == "message/rfc822" and isinstance(part.get_payload(), list):
-        for inner in part.get_payload():
-            yield from _stored_leaves(inner, depth + 1)
-    else:
-        yield part
+    for inner in inner_parts:
+        yield from _part_leaves(inner, depth + 1, into_messages=into_messages)
 
 
 def strip_unread(data: bytes, accepted: Callable[[str], str]) -> tuple[bytes, tuple[str, ...]]:
@@ -147,7 +138,7 @@ def strip_unread(data: bytes, accepted: Callable[[str], str]) -> tuple[bytes, tu
     try:
         email = BytesParser(policy=policy.default).parsebytes(data)
         emptied: list[str] = []
-        for part in _stored_leaves(email):
+        for part in _part_leaves(email, into_messages=True):
             name = part.get_filename()
             if name:
                 keep = not accepted(_safe_name(name, "attachment"))

@@ -190,7 +190,8 @@ def make_eml(
     attachments: list[tuple[str, bytes, str]] = (),
 ) -> bytes:
     """An email (the standard library's ``EmailMessage``) with a plain body, optionally an HTML
-    alternative (or only HTML when ``body`` is empty), and attachments as (filename, data, MIME type)."""
+    alternative (or only HTML when ``body`` is empty), and attachments as (filename, data, MIME type);
+    a forwarded message's type is ``message/rfc822``, or ``message/rfc822+base64`` to send it encoded."""
     from email.message import EmailMessage
 
     message = EmailMessage()
@@ -210,6 +211,17 @@ def make_eml(
             from email import message_from_bytes, policy
 
             message.add_attachment(message_from_bytes(data, policy=policy.default), filename=filename)
+            continue
+        if mime == "message/rfc822+base64":  # as some clients send a forwarded message: encoded
+            import base64
+
+            part = EmailMessage()
+            part["Content-Type"] = "message/rfc822"
+            part["Content-Transfer-Encoding"] = "base64"
+            part["Content-Disposition"] = f'attachment; filename="{filename}"'
+            part.set_payload(base64.encodebytes(data).decode("ascii"))
+            message.make_mixed()
+            message.attach(part)
             continue
         maintype, subtype = mime.split("/", 1)
         message.add_attachment(data, maintype=maintype, subtype=subtype, filename=filename)

@@ -227,6 +227,31 @@ def test_an_emails_attachments_of_types_never_read_are_emptied_in_the_stored_mes
     assert "- installer.exe (not ingested: files ending .exe are not accepted)" in forwarded.text
 
 
+def test_a_forwarded_message_sent_encoded_has_its_unread_attachments_emptied_too():
+    inner = make_eml(
+        subject="Tools", body="Run the installer.", attachments=[("installer.exe", EXE, "application/x-msdownload")]
+    )
+    data = make_eml(
+        subject="Fwd: Tools", body="See below.", attachments=[("tools.eml", inner, "message/rfc822+base64")]
+    )
+    stored, emptied = stored_copy(data)
+    assert emptied == ("installer.exe",)
+    (forwarded,) = parse(stored, "fwd.eml").attachments
+    assert EXE in _payloads(inner) and EXE not in _payloads(forwarded.data)
+    assert "Run the installer." in parse(forwarded.data, "tools.eml").text
+
+
+def test_forwarded_messages_nested_too_deep_are_refused_before_anything_is_stored():
+    from documents.ingest.formats.mail import MAX_FORWARD_DEPTH
+
+    data = make_eml(subject="Innermost", body="Hello.")
+    for depth in range(MAX_FORWARD_DEPTH + 1):
+        data = make_eml(subject=f"Fwd {depth}", body="See below.", attachments=[("fwd.eml", data, "message/rfc822")])
+    with pytest.raises(ParseError) as refused:
+        stored_copy(data)
+    assert refused.value.code == "bomb" and f"more than {MAX_FORWARD_DEPTH} deep" in refused.value.message
+
+
 def test_an_email_with_nothing_to_empty_is_stored_as_it_came():
     data = make_eml(
         subject="Rates", body="See attached.", attachments=[("rates.pdf", make_pdf(["Rates."]), "application/pdf")]

@@ -232,6 +232,19 @@ def test_a_plain_eml_body_and_a_forwarded_message():
     assert parse(attached.data, attached.filename).title == "Original"
 
 
+def test_a_forwarded_message_sent_encoded_is_read_as_the_message_it_holds():
+    """Some clients send a forwarded message base64-encoded; the parser reads that encoded text as a
+    message of its own (no headers, the base64 as its body), which was ingested as text before."""
+    inner = make_eml(subject="Original", body="The first message.")
+    data = make_eml(
+        subject="Fwd: Original", body="See below.", attachments=[("original.eml", inner, "message/rfc822+base64")]
+    )
+    (attached,) = parse(data, "forward.eml").attachments
+    assert attached.filename == "forward.eml › original.eml"
+    forwarded = parse(attached.data, attached.filename)
+    assert forwarded.title == "Original" and "The first message." in forwarded.text
+
+
 def test_an_outlook_msg_has_its_sender_date_subject_body_and_attachments():
     docx = make_docx([("Heading 1", "Lunch"), ("", "The dugong lunch allowance is 8 pounds.")])
     data = make_msg(

@@ -12,8 +12,10 @@ message is run: not its HTML's scripts, not an attachment.
 
 from __future__ import annotations
 
+import base64
 import datetime as dt
 import io
+import quopri
 import re
 from collections.abc import Callable
 from pathlib import PurePath
@@ -110,50 +112,96 @@ def _build(
 # --- .eml --------------------------------------------------------------------------------------
 
 
-def _part_leaves(part, depth: int = 0, *, into_messages: bool = False):
-    """The parts that are not containers, in order. A forwarded message is one leaf, not opened,
-    unless ``into_messages`` (what is kept of a message: its forwarded messages' parts too)."""
+def _part_leaves(part, depth: int = 0):
+    """The parts that are not containers, in order (a forwarded message is one leaf, not opened)."""
     if depth > 20:
         return
     if part.get_content_maintype() == "multipart":
-        inner_parts = list(part.iter_parts())
-    elif into_messages and part.get_content_type() == "message/rfc822" and isinstance(part.get_payload(), list):
-        inner_parts = part.get_payload()
+        for inner in part.iter_parts():
+            yield from _part_leaves(inner, depth + 1)
     else:
         yield part
-        return
-    for inner in inner_parts:
-        yield from _part_leaves(inner, depth + 1, into_messages=into_messages)
+
+
+def _encoded(part) -> bool:
+    """Whether a forwarded message was sent encoded, as some clients do (the parser then reads the
+    encoded text as a message of its own, with no headers)."""
+    return str(part.get("Content-Transfer-Encoding", "")).strip().lower() in ("base64", "quoted-printable")
+
+
+def _forwarded_bytes(part) -> bytes:
+    """A forwarded message's own bytes, decoded if it was sent encoded."""
+    from email import policy
+
+    inner = part.get_payload()
+    if isinstance(inner, list) and inner and not _encoded(part):
+        return inner[0].as_bytes(policy=policy.default)
+    text = inner[0].get_payload() if isinstance(inner, list) and inner else inner
+    if not isinstance(text, str):
+        return b""
+    if str(part.get("Content-Transfer-Encoding", "")).strip().lower() == "base64":
+        return base64.b64decode(text.encode("ascii", "ignore"))  # characters outside base64 skipped
+    return quopri.decodestring(text.encode("ascii", "ignore"))
+
+
+#: Forwarded messages inside forwarded messages, deepest kept; deeper is refused as a bomb would be.
+MAX_FORWARD_DEPTH = 10
 
 
 def strip_unread(data: bytes, accepted: Callable[[str], str]) -> tuple[bytes, tuple[str, ...]]:
     """An .eml as it is kept: each attachment of a type never read (``accepted`` gives the reason,
     "" for a type we read) emptied, a forwarded message's too, and any unnamed part that is neither
-    text nor an image. An emptied attachment keeps its name and type, so the message still lists it.
-    Returns the bytes (the upload's own when nothing was emptied) and the names emptied. Raises
-    ``ParseError`` for a message that cannot be written back: refused rather than kept whole."""
+    text, an image nor a message. An emptied attachment keeps its name and type, so the message still
+    lists it. Returns the bytes (the upload's own when nothing was emptied) and the names emptied.
+    Raises ``ParseError`` for a message that cannot be written back: refused rather than kept whole."""
     from email import policy
     from email.parser import BytesParser
 
     try:
         email = BytesParser(policy=policy.default).parsebytes(data)
-        emptied: list[str] = []
-        for part in _part_leaves(email, into_messages=True):
-            name = part.get_filename()
-            if name:
-                keep = not accepted(_safe_name(name, "attachment"))
-            else:
-                keep = part.get_content_maintype() in ("text", "image")
-            if keep or not part.get_payload():
-                continue
-            del part["Content-Transfer-Encoding"]
-            part.set_payload("")
-            emptied.append(_safe_name(name or "", f"unnamed {part.get_content_type()} part"))
+        emptied = _strip_parts(email, accepted)
         if not emptied:
             return data, ()
         return email.as_bytes(policy=policy.default), tuple(emptied)
+    except ParseError:
+        raise
     except Exception as exc:  # the parser is lenient: what is left cannot be written back safely
         raise ParseError("corrupt", f"The email could not be read: it looks damaged ({type(exc).__name__}).") from None
+
+
+def _strip_parts(message, accepted: Callable[[str], str], depth: int = 0) -> list[str]:
+    """``strip_unread``'s work on a parsed message, in place; the names emptied."""
+    from email import policy
+    from email.parser import BytesParser
+
+    if depth > MAX_FORWARD_DEPTH:
+        raise ParseError("bomb", f"The email holds forwarded messages more than {MAX_FORWARD_DEPTH} deep.")
+    emptied: list[str] = []
+    for part in _part_leaves(message):
+        name = part.get_filename()
+        if part.get_content_type() == "message/rfc822":
+            if not _encoded(part):
+                inner = part.get_payload()
+                emptied += _strip_parts(inner[0], accepted, depth + 1) if isinstance(inner, list) and inner else []
+                continue
+            inner = BytesParser(policy=policy.default).parsebytes(_forwarded_bytes(part))
+            found = _strip_parts(inner, accepted, depth + 1)
+            if found:  # written back encoded, as it came
+                del part["Content-Transfer-Encoding"]
+                part["Content-Transfer-Encoding"] = "base64"
+                part.set_payload(base64.encodebytes(inner.as_bytes(policy=policy.default)).decode("ascii"))
+                emptied += found
+            continue
+        if name:
+            keep = not accepted(_safe_name(name, "attachment"))
+        else:
+            keep = part.get_content_maintype() in ("text", "image")
+        if keep or not part.get_payload():
+            continue
+        del part["Content-Transfer-Encoding"]
+        part.set_payload("")
+        emptied.append(_safe_name(name or "", f"unnamed {part.get_content_type()} part"))
+    return emptied
 
 
 def _text_of(part) -> str:
@@ -192,12 +240,8 @@ def parse_eml(
             if not (part.get_filename() or part.get_content_disposition() == "attachment" or is_message):
                 continue  # the body's other alternative, an unnamed inline image
             if is_message:
-                inner = part.get_payload()
                 name = _safe_name(part.get_filename() or "", f"attached-message-{number}.eml")
-                if isinstance(inner, list) and inner:
-                    content = inner[0].as_bytes(policy=policy.default)
-                else:  # a forwarded message sent encoded, as some clients do
-                    content = part.get_payload(decode=True) or b""
+                content = _forwarded_bytes(part)
             else:
                 name = _safe_name(part.get_filename() or "", f"attachment-{number}")
                 content = part.get_payload(decode=True) or b""
@@ -287,7 +331,7 @@ _ATTACHED_STORAGE = "__substg1.0_3701000D"  # PR_ATTACH_DATA_OBJ: an attached me
 _NAME_STREAMS = tuple(f"__substg1.0_{tag}{kind}" for tag in ("3707", "3704", "3001") for kind in ("001F", "001E"))
 
 
-def _msg_name(ole, storage: list[str]) -> str:
+def _msg_name(ole, storage: tuple[str, ...]) -> str:
     for stream in _NAME_STREAMS:
         if ole.exists("/".join([*storage, stream])):
             raw = ole.openstream("/".join([*storage, stream])).read(1024)
@@ -311,20 +355,22 @@ def strip_unread_msg(data: bytes, accepted: Callable[[str], str]) -> tuple[bytes
         ole = olefile.OleFileIO(buffer, write_mode=True)
         try:
             emptied: list[str] = []
-            entries = ole.listdir(streams=True, storages=True)
-            storages = [path for path in entries if path[-1].startswith(_ATTACHMENT)]
+            paths = {tuple(path) for path in ole.listdir(streams=True, storages=True)}
+            objects: dict[tuple, list[tuple]] = {}  # an attachment's object storage -> the streams under it
+            for path in paths:
+                for depth, entry in enumerate(path[:-1]):
+                    if entry == _ATTACHED_STORAGE:
+                        objects.setdefault(path[: depth + 1], []).append(path)
+            storages = sorted(path for path in paths if path[-1].startswith(_ATTACHMENT))
             for number, storage in enumerate(storages, start=1):
-                inside = [path for path in entries if len(path) > len(storage) and path[: len(storage)] == storage]
-                if [*storage, _ATTACHED_DATA] in inside:
+                held = (*storage, _ATTACHED_STORAGE)
+                if (*storage, _ATTACHED_DATA) in paths:
                     name = _safe_name(_msg_name(ole, storage), f"attachment-{number}")
                     if accepted(name):
-                        emptied += _zeroed(ole, [[*storage, _ATTACHED_DATA]], name)
-                elif [*storage, _ATTACHED_STORAGE] in inside:
-                    objects = [*storage, _ATTACHED_STORAGE]
-                    if not ole.exists("/".join([*objects, "__properties_version1.0"])):  # not a message: an OLE object
-                        object_streams = [path for path in inside if path[: len(objects)] == objects]
-                        name = _safe_name(_msg_name(ole, storage), f"embedded object {number}")
-                        emptied += _zeroed(ole, object_streams, name)
+                        emptied += _zeroed(ole, [(*storage, _ATTACHED_DATA)], name)
+                elif held in paths and (*held, "__properties_version1.0") not in paths:  # an OLE object
+                    name = _safe_name(_msg_name(ole, storage), f"embedded object {number}")
+                    emptied += _zeroed(ole, objects.get(held, []), name)
         finally:
             ole.close()
     except Exception as exc:
@@ -334,7 +380,7 @@ def strip_unread_msg(data: bytes, accepted: Callable[[str], str]) -> tuple[bytes
     return (buffer.getvalue(), tuple(emptied)) if emptied else (data, ())
 
 
-def _zeroed(ole, paths: list[list[str]], name: str) -> list[str]:
+def _zeroed(ole, paths: list[tuple[str, ...]], name: str) -> list[str]:
     """``name`` once if any of the streams at ``paths`` held anything, after overwriting them with zeros."""
     import olefile
 

@@ -21,8 +21,8 @@ checks). Prints one JSON object on stdout:
 ``--dump FILE`` also pickles what the gate saw for each question (its passages with their units and
 unit vectors, its vector, the word weights, the corpus's chunks), so a change to the gate can be
 measured offline with ``assistant.core.evidence.coverage`` in seconds (``bench/gate_ceiling.py`` reads
-it too). The sets include the held-out files (``bench/questions-heldout*.jsonl``): keep them for checking, never for tuning one
-question at a time (docs/answers.md says how each was used).
+it too). The sets include the held-out files (``bench/questions-heldout*.jsonl``): keep them for
+checking, never for tuning one question at a time (docs/answers.md says how each was used).
 
 Progress goes to stderr.
 """

@@ -193,8 +193,12 @@ def _serve() -> None:
     """A scanning worker (``python -m assistant.pii``, see ``assistant.scanning``): one JSON line in
     (the text), one JSON line out (its findings as ``[kind, start, end]``), until stdin closes."""
     import json
+    import signal
     import sys
 
+    # It stops when its stdin closes, as the process that started it exits: Ctrl-C in a terminal
+    # reaches it too, and would only print a traceback over the site's last lines.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
     for line in sys.stdin:
         findings = find_personal_data(json.loads(line))
         sys.stdout.write(json.dumps([[f.kind, f.start, f.end] for f in findings]) + "\n")

@@ -53,6 +53,13 @@ def main() -> int:
             "(HUMPHREY_REQUIRE_MFA_FOR=curator,auditor,staff make run turns it on)."
         )
     port = os.environ.get("PORT", "8000")
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "humphrey.settings")
+    from django.conf import settings
+
+    # Reading the settings joins the embedded database (when no DATABASE_URL is set), so this process
+    # is the last of its users to exit, after its children, and stops it: when the children stop at
+    # the same moment (Ctrl-C), each may see the other still running and leave it to them.
+    settings.DATABASES  # noqa: B018
     manage("migrate", "--noinput", "-v0")
     accounts = manage("create_demo_accounts", capture=True)
     if os.path.exists("documents/management/commands/load_sample.py"):
@@ -78,6 +85,7 @@ def main() -> int:
                 child.send_signal(signal.SIGINT)
 
     signal.signal(signal.SIGTERM, stop)
+    interrupted = False
     try:
         deadline = time.monotonic() + READY_TIMEOUT
         while not all(event.is_set() for event in ready.values()) and time.monotonic() < deadline:
@@ -93,14 +101,18 @@ def main() -> int:
         while all(child.poll() is None for child in children.values()):
             time.sleep(0.5)
     except KeyboardInterrupt:
-        pass
+        interrupted = True  # Ctrl-C reached every process of the terminal's group, the children too
     finally:
-        stop()
+        if not interrupted:
+            stop()
+        # A second SIGINT would make each child stop at once ("press Ctrl+C again to force"), before it
+        # lets go of the embedded database, which then kept running after the site had stopped.
         for child in children.values():
             try:
-                child.wait(timeout=10)
+                child.wait(timeout=20)
             except subprocess.TimeoutExpired:
                 child.kill()
+                child.wait()  # gone, not a zombie still counted among the embedded database's users
     return 0
 
 

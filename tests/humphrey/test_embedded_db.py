@@ -1,4 +1,5 @@
-"""The embedded server: its memory setting and bringing an older pgvector up to date."""
+"""The embedded server: its memory setting, bringing an older pgvector up to date, and forgetting
+processes that stopped using it without saying so."""
 
 from __future__ import annotations
 
@@ -61,3 +62,25 @@ def test_a_database_made_under_an_older_pgvector_is_brought_up_to_the_servers():
         assert server.psql(version) == after
     finally:
         server.psql(f'DROP DATABASE IF EXISTS "{quoted}" WITH (FORCE);')
+
+
+def test_processes_that_are_gone_are_forgotten_so_the_last_one_left_stops_the_server(tmp_path):
+    """A process killed while using the embedded server never takes itself off the server's list of
+    users, and the server only stops when the last one on that list exits: the gone are dropped."""
+    import json
+    import os
+    import subprocess
+    import sys
+
+    gone = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
+    alive = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(30)"])
+    try:
+        handles = tmp_path / ".handle_pids.json"
+        handles.write_text(json.dumps([int(gone.stdout), alive.pid, os.getpid()]))
+        embedded_db._forget_gone_processes(tmp_path)
+        assert json.loads(handles.read_text()) == [alive.pid, os.getpid()]
+    finally:
+        alive.kill()
+        alive.wait()
+    embedded_db._forget_gone_processes(tmp_path)
+    assert json.loads(handles.read_text()) == [os.getpid()]

@@ -173,6 +173,7 @@ def test_a_damaged_part_beside_an_embedded_object_is_refused_plainly_and_nothing
 # --- Email: attachments of types never read -------------------------------------------------------
 
 EXE = b"MZ\x90\x00" + b"\x00" * 60 + b"This program cannot be run in DOS mode"
+PNG = b"\x89PNG\r\n\x1a\n" + b"\x00\x00\x00\rIHDR" + b"\x07" * 40
 
 
 def _payloads(data: bytes) -> list[bytes]:
@@ -200,6 +201,8 @@ def _message_with_unread_attachments() -> tuple[bytes, bytes]:
             ("rates.pdf", pdf, "application/pdf"),
             ("setup.exe", EXE, "application/x-msdownload"),
             ("macro.vbs", b'CreateObject("WScript.Shell").Run "calc"', "text/vbscript"),
+            ("image001.png", PNG, "image/png"),  # a signature's logo: kept
+            ("holiday.png", EXE, "application/x-msdownload"),  # named as a picture, sent as a program
             ("tools.eml", inner, "message/rfc822"),
         ],
     )
@@ -211,7 +214,8 @@ def test_an_emails_attachments_of_types_never_read_are_emptied_in_the_stored_mes
     so the message still lists them; the body and the PDF are kept byte for byte."""
     data, pdf = _message_with_unread_attachments()
     stored, emptied = stored_copy(data)
-    assert emptied == ("setup.exe", "macro.vbs", "installer.exe")
+    assert emptied == ("setup.exe", "macro.vbs", "holiday.png", "installer.exe")
+    assert PNG in _payloads(stored)
     assert EXE in _payloads(data) and EXE not in _payloads(stored) and b"TVqQ" not in stored  # "MZ..." in base64
     assert not any(b"WScript" in payload for payload in _payloads(stored))
     parsed = parse(stored, "allowances.eml")
@@ -267,17 +271,17 @@ def test_an_uploaded_email_keeps_no_program_and_says_so(make_collection, curator
     collection = make_collection()
     version = upload_and_ingest(collection, "allowances.eml", data, curator)
     assert version.status == VersionStatus.READY, version.error
-    assert version.emptied_parts == ["setup.exe", "macro.vbs", "installer.exe"]
+    assert version.emptied_parts == ["setup.exe", "macro.vbs", "holiday.png", "installer.exe"]
     with version.file.open("rb") as handle:
         assert EXE not in _payloads(handle.read())
     assert collection.documents.filter(source_name="allowances.eml › rates.pdf").exists()
     event = AuditEvent.objects.filter(action=Action.DOCUMENT_UPLOAD, data__sha256=version.sha256).latest("pk")
-    assert event.data["emptied_parts"] == ["setup.exe", "macro.vbs", "installer.exe"]
+    assert event.data["emptied_parts"] == ["setup.exe", "macro.vbs", "holiday.png", "installer.exe"]
 
     assert client.login(username=curator.username, password=PASSWORD)
     html = client.get(reverse("documents:version", args=[version.pk])).content.decode()
     assert "Attachments not kept" in html and "Embedded objects" not in html
-    assert "3 of a type Humphrey does not read emptied before the message was stored" in html
+    assert "4 of a type Humphrey does not read emptied before the message was stored" in html
 
     again = upload_and_ingest(collection, "allowances.eml", data, curator)
     assert again.duplicate and again.pk == version.pk
@@ -294,7 +298,12 @@ def test_an_outlook_messages_attachments_of_types_never_read_are_zeroed_in_the_s
     data = make_msg(
         subject="Allowances",
         body="The new rates are attached.",
-        attachments=[("rates.pdf", pdf), ("setup.exe", big_exe), ("macro.vbs", b'CreateObject("WScript.Shell")')],
+        attachments=[
+            ("rates.pdf", pdf),
+            ("setup.exe", big_exe),
+            ("macro.vbs", b'CreateObject("WScript.Shell")'),
+            ("image001.png", PNG),
+        ],
         messages=[("Tools", inner)],
         objects=[("Package", OLE_OBJECT)],
     )
@@ -303,6 +312,7 @@ def test_an_outlook_messages_attachments_of_types_never_read_are_zeroed_in_the_s
     assert emptied == ("setup.exe", "macro.vbs", "installer.exe", "Package")
     assert OLE_OBJECT not in stored
     assert len(stored) == len(data) and big_exe not in stored and b"WScript" not in stored and EXE not in stored
+    assert PNG in stored
     parsed = parse(stored, "allowances.msg")
     assert "The new rates are attached." in parsed.text
     assert [a.filename for a in parsed.attachments] == ["allowances.msg › rates.pdf", "allowances.msg › Tools.msg"]

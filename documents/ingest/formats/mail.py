@@ -148,12 +148,22 @@ def _forwarded_bytes(part) -> bytes:
 MAX_FORWARD_DEPTH = 10
 
 
+#: Pictures (a signature's logo, a pasted screenshot) are not read, but hold nothing to run: kept, so
+#: a message with its pictures is not listed as having had attachments taken out.
+_PICTURES = (".png", ".jpg", ".jpeg", ".gif", ".bmp", ".tif", ".tiff", ".webp")
+
+
+def _picture(name: str, content_type: str = "image/") -> bool:
+    return name.lower().endswith(_PICTURES) and content_type.startswith("image/")
+
+
 def strip_unread(data: bytes, accepted: Callable[[str], str]) -> tuple[bytes, tuple[str, ...]]:
     """An .eml as it is kept: each attachment of a type never read (``accepted`` gives the reason,
-    "" for a type we read) emptied, a forwarded message's too, and any unnamed part that is neither
-    text, an image nor a message. An emptied attachment keeps its name and type, so the message still
-    lists it. Returns the bytes (the upload's own when nothing was emptied) and the names emptied.
-    Raises ``ParseError`` for a message that cannot be written back: refused rather than kept whole."""
+    "" for a type we read), other than a picture, emptied, a forwarded message's too, and any unnamed
+    part that is neither text, an image nor a message. An emptied attachment keeps its name and type,
+    so the message still lists it. Returns the bytes (the upload's own when nothing was emptied) and
+    the names emptied. Raises ``ParseError`` for a message that cannot be written back: refused
+    rather than kept whole."""
     from email import policy
     from email.parser import BytesParser
 
@@ -193,14 +203,15 @@ def _strip_parts(message, accepted: Callable[[str], str], depth: int = 0) -> lis
                 emptied += found
             continue
         if name:
-            keep = not accepted(_safe_name(name, "attachment"))
+            name = _safe_name(name, "attachment")
+            keep = not accepted(name) or _picture(name, part.get_content_type())
         else:
             keep = part.get_content_maintype() in ("text", "image")
         if keep or not part.get_payload():
             continue
         del part["Content-Transfer-Encoding"]
         part.set_payload("")
-        emptied.append(_safe_name(name or "", f"unnamed {part.get_content_type()} part"))
+        emptied.append(name or f"unnamed {part.get_content_type()} part")
     return emptied
 
 
@@ -343,7 +354,8 @@ def _msg_name(ole, storage: tuple[str, ...]) -> str:
 
 def strip_unread_msg(data: bytes, accepted: Callable[[str], str]) -> tuple[bytes, tuple[str, ...]]:
     """An Outlook .msg as it is kept: what ``strip_unread`` does for an .eml. An OLE compound file
-    cannot grow or shrink its streams here, so each attachment of a type never read has its bytes
+    cannot grow or shrink its streams here, so each attachment of a type never read (other than a
+    picture) has its bytes
     overwritten with zeros (olefile writes a stream in place, at its size), an attached message's
     own attachments too, and an embedded OLE object every stream of it; names, bodies and attachments
     we read are untouched. Returns the bytes and the names emptied; raises ``ParseError`` for a file
@@ -366,7 +378,7 @@ def strip_unread_msg(data: bytes, accepted: Callable[[str], str]) -> tuple[bytes
                 held = (*storage, _ATTACHED_STORAGE)
                 if (*storage, _ATTACHED_DATA) in paths:
                     name = _safe_name(_msg_name(ole, storage), f"attachment-{number}")
-                    if accepted(name):
+                    if accepted(name) and not _picture(name):
                         emptied += _zeroed(ole, [(*storage, _ATTACHED_DATA)], name)
                 elif held in paths and (*held, "__properties_version1.0") not in paths:  # an OLE object
                     name = _safe_name(_msg_name(ole, storage), f"embedded object {number}")

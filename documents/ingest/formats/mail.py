@@ -123,10 +123,14 @@ def _part_leaves(part, depth: int = 0):
         yield part
 
 
+def _transfer_encoding(part) -> str:
+    return str(part.get("Content-Transfer-Encoding", "")).strip().lower()
+
+
 def _encoded(part) -> bool:
     """Whether a forwarded message was sent encoded, as some clients do (the parser then reads the
     encoded text as a message of its own, with no headers)."""
-    return str(part.get("Content-Transfer-Encoding", "")).strip().lower() in ("base64", "quoted-printable")
+    return _transfer_encoding(part) in ("base64", "quoted-printable")
 
 
 def _forwarded_bytes(part) -> bytes:
@@ -139,7 +143,7 @@ def _forwarded_bytes(part) -> bytes:
     text = inner[0].get_payload() if isinstance(inner, list) and inner else inner
     if not isinstance(text, str):
         return b""
-    if str(part.get("Content-Transfer-Encoding", "")).strip().lower() == "base64":
+    if _transfer_encoding(part) == "base64":
         return base64.b64decode(text.encode("ascii", "ignore"))  # characters outside base64 skipped
     return quopri.decodestring(text.encode("ascii", "ignore"))
 
@@ -355,11 +359,10 @@ def _msg_name(ole, storage: tuple[str, ...]) -> str:
 def strip_unread_msg(data: bytes, accepted: Callable[[str], str]) -> tuple[bytes, tuple[str, ...]]:
     """An Outlook .msg as it is kept: what ``strip_unread`` does for an .eml. An OLE compound file
     cannot grow or shrink its streams here, so each attachment of a type never read (other than a
-    picture) has its bytes
-    overwritten with zeros (olefile writes a stream in place, at its size), an attached message's
-    own attachments too, and an embedded OLE object every stream of it; names, bodies and attachments
-    we read are untouched. Returns the bytes and the names emptied; raises ``ParseError`` for a file
-    that cannot be written back."""
+    picture) has its bytes overwritten with zeros (olefile writes a stream in place, at its size), an
+    attached message's own attachments too, and an embedded OLE object every stream of it; names,
+    bodies and attachments we read are untouched. Returns the bytes and the names emptied; raises
+    ``ParseError`` for a file that cannot be written back."""
     import olefile
 
     try:

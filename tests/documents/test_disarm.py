@@ -324,5 +324,11 @@ def test_an_outlook_messages_attachments_of_types_never_read_are_zeroed_in_the_s
     forwarded = parse(parsed.attachments[1].data, "Tools.msg")
     assert "Run the installer." in forwarded.text
     assert "- installer.exe (not ingested: files ending .exe are not accepted)" in forwarded.text
+    nameless = make_msg(subject="Tool", body="Attached.", attachments=[("", EXE)])
+    stored, emptied = stored_copy(nameless)
+    assert emptied == ("attachment-1",) and EXE not in stored
+    # Listed under the same name each time it is read (extract-msg makes up a random one).
+    assert "- attachment-1 (not ingested: it has no file extension)" in parse(stored, "tool.msg").text
+    assert parse(stored, "tool.msg").text == parse(nameless, "tool.msg").text
     clean = make_msg(subject="Rates", body="See attached.", attachments=[("rates.pdf", pdf)])
     assert stored_copy(clean) == (clean, ())

@@ -421,17 +421,17 @@ def _header_date(header) -> dt.datetime | None:
 
 
 def _msg_attachment(attachment, number: int) -> tuple[str, bytes | None, str]:
+    # Its own name (long file name, else short; an attached message's display name), else its display name,
+    # else ours. Not extract-msg's ``getFilename``: for a file with no name it makes up a random one,
+    # which changed the message's text each time it was read.
     name = ""
-    try:
-        name = attachment.getFilename() if hasattr(attachment, "getFilename") else ""
-    except Exception:
-        name = ""
-    for fallback in ("longFilename", "displayName"):
-        if not name:
-            try:
-                name = getattr(attachment, fallback, "") or ""
-            except Exception:
-                name = ""
+    for attribute in ("name", "displayName"):
+        try:
+            name = getattr(attachment, attribute, "") or ""
+        except Exception:
+            name = ""
+        if name:
+            break
     name = _safe_name(str(name), f"attachment-{number}")
     content = getattr(attachment, "data", None)
     if isinstance(content, bytes):

@@ -105,8 +105,8 @@ def main() -> int:
     finally:
         if not interrupted:
             stop()
-        # A second SIGINT would make each child stop at once ("press Ctrl+C again to force"), before it
-        # lets go of the embedded database, which then kept running after the site had stopped.
+        # Not signalled again: a second SIGINT makes a child stop at once ("press Ctrl+C again to
+        # force") instead of shutting down in order.
         for child in children.values():
             try:
                 child.wait(timeout=20)

@@ -157,8 +157,9 @@ MAX_FORWARD_DEPTH = 10
 _PICTURES = (".png", ".jpg", ".jpeg", ".gif", ".bmp", ".tif", ".tiff", ".webp")
 
 
-def _picture(name: str, content_type: str = "image/") -> bool:
-    return name.lower().endswith(_PICTURES) and content_type.startswith("image/")
+def _picture(name: str, content_type: str | None = None) -> bool:
+    """Whether an attachment is a picture by its name and, where the message says it, its type."""
+    return name.lower().endswith(_PICTURES) and (content_type is None or content_type.startswith("image/"))
 
 
 def strip_unread(data: bytes, accepted: Callable[[str], str]) -> tuple[bytes, tuple[str, ...]]:

@@ -101,6 +101,7 @@ def answer_html(
 DETAIL_WORDS = {
     "money": "an amount of money",
     "duration": "a length of time",
+    "length": "a length or size",
     "count": "a number",
     "time": "a time of day",
     "phone": "a phone number",

@@ -377,6 +377,34 @@ def test_a_detail_about_something_else_does_not_count():
     assert (jury.slot, jury.slot_filled, jury.covered) == ("duration", False, False)
 
 
+PASSWORDS = """## Passwords
+Use a passphrase of at least 3 random words and 14 characters for your account.
+Never tell anyone your password."""
+
+
+def test_how_long_something_should_be_asks_for_a_size_or_a_time():
+    """ "How long should a password be?" asks for a size, which "14 characters" gives: it was refused
+    as asking for a length of time. "How long should my notice period be?" is the same form and a length
+    of time still answers it; "how long can a career break last?" still asks for a length of time."""
+    assert asked_slot("How long should a password be?") == "length"
+    assert asked_slot("how long does my passphrase need to be") == "length"
+    assert asked_slot("What is the minimum length of a password?") == "length"
+    assert asked_slot("How long can a career break last?") == "duration"
+    assert fills("length", "at least 14 characters") and fills("length", "a notice period of 4 weeks")
+    assert not fills("length", "Use a strong passphrase")
+    gate = GateSettings(min_score=0.0, min_best_unit=0.0)
+    question = "How long should a password be?"
+    verdict = coverage(
+        question=question, vector=FAKE.embed_query(question), sources=[source(1, PASSWORDS)], weights=Weights(), gate=gate
+    )
+    assert (verdict.slot, verdict.slot_filled, verdict.covered) == ("length", True, True)
+    question = "How long should a password be kept?"  # a length of time, which the passage does not give
+    verdict = coverage(
+        question=question, vector=FAKE.embed_query(question), sources=[source(1, PASSWORDS)], weights=Weights(), gate=gate
+    )
+    assert (verdict.slot, verdict.slot_filled, verdict.covered) == ("duration", False, False)
+
+
 MATERNITY = """SMP is paid at 90% of earnings for the first six weeks.
 You will be allowed 26 weeks maternity leave on full pay.
 Employment tribunal claims must be made within 3 months of an appeal decision."""

@@ -24,6 +24,7 @@ import re
 from .words import _WORD, STOP_WORDS, spelt_out, terms
 
 MONEY, DURATION, COUNT, TIME, PHONE, NAME, DATE = "money", "duration", "count", "time", "phone", "name", "date"
+LENGTH = "length"  # "how long should a password be?": a size (14 characters) or, as often, a length of time
 
 _NUMBER = (
     r"(?:\d[\d,.]*|one|two|three|four|five|six|seven|eight|nine|ten|eleven|twelve|thirteen|fourteen|fifteen"
@@ -64,6 +65,13 @@ _ASKS = (
         ),
     ),
     (
+        LENGTH,  # "how long should my password be?", "how long must a report be?", "what length..."
+        re.compile(
+            r"\bhow (long|short) (is|are|should|must|can|does|do|has to|have to|needs? to|ought to)\b[^?.]*\bbe\W*$"
+            r"|\b(what|which|minimum|maximum|min|max) length\b"
+        ),
+    ),
+    (
         DURATION,
         re.compile(
             r"\bhow (long|often|soon|quickly)\b|\b(within|after|before|in|for) how many\b"
@@ -90,6 +98,11 @@ _FILLS = {
     DURATION: re.compile(
         rf"\b{_NUMBER}[\s-]+(\w+[\s-]+)?{_TIME_UNIT}\b|\b\d+(st|nd|rd|th) {_TIME_UNIT}\b"
         r"|\b(immediately|straight away|at once|annually|yearly|monthly|every \w+|each year|once a \w+)\b"
+    ),
+    LENGTH: re.compile(
+        rf"\b{_NUMBER}[\s-]+(\w+[\s-]+)?(characters?|letters?|digits?|numbers|words?|pages?|lines?|metres?|meters?"
+        rf"|centimetres?|cm|mm|km|kilometres?|miles?|inches|inch|feet|foot|mb|gb|kb|megabytes?)\b"
+        rf"|\b{_NUMBER}[\s-]+(\w+[\s-]+)?{_TIME_UNIT}\b"
     ),
     COUNT: re.compile(
         r"\b(\d[\d,.]*|one|two|three|four|five|six|seven|eight|nine|ten|eleven|twelve|thirteen|fourteen|fifteen"
@@ -217,8 +230,8 @@ def holds_case(case: tuple[str, ...], text: str) -> bool:
 
 
 def asked_slot(question: str, *, names: bool = True, dates: bool = True) -> str | None:
-    """The kind of detail ``question`` asks for (``MONEY``, ``DURATION``, ``COUNT``, ``TIME``,
-    ``PHONE``, ``NAME``: a named person, ``DATE``: a moment), or None when its wording asks for none of
+    """The kind of detail ``question`` asks for (``MONEY``, ``DURATION``, ``LENGTH``: a size or a length
+    of time, ``COUNT``, ``TIME``, ``PHONE``, ``NAME``: a named person, ``DATE``: a moment), or None when its wording asks for none of
     them ("what is...", "can I...")."""
     text = question.lower().replace("’", "'")
     for slot, pattern in _ASKS:

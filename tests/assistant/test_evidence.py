@@ -395,12 +395,20 @@ def test_how_long_something_should_be_asks_for_a_size_or_a_time():
     gate = GateSettings(min_score=0.0, min_best_unit=0.0)
     question = "How long should a password be?"
     verdict = coverage(
-        question=question, vector=FAKE.embed_query(question), sources=[source(1, PASSWORDS)], weights=Weights(), gate=gate
+        question=question,
+        vector=FAKE.embed_query(question),
+        sources=[source(1, PASSWORDS)],
+        weights=Weights(),
+        gate=gate,
     )
     assert (verdict.slot, verdict.slot_filled, verdict.covered) == ("length", True, True)
     question = "How long should a password be kept?"  # a length of time, which the passage does not give
     verdict = coverage(
-        question=question, vector=FAKE.embed_query(question), sources=[source(1, PASSWORDS)], weights=Weights(), gate=gate
+        question=question,
+        vector=FAKE.embed_query(question),
+        sources=[source(1, PASSWORDS)],
+        weights=Weights(),
+        gate=gate,
     )
     assert (verdict.slot, verdict.slot_filled, verdict.covered) == ("duration", False, False)
 

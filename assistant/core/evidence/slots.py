@@ -231,8 +231,8 @@ def holds_case(case: tuple[str, ...], text: str) -> bool:
 
 def asked_slot(question: str, *, names: bool = True, dates: bool = True) -> str | None:
     """The kind of detail ``question`` asks for (``MONEY``, ``DURATION``, ``LENGTH``: a size or a length
-    of time, ``COUNT``, ``TIME``, ``PHONE``, ``NAME``: a named person, ``DATE``: a moment), or None when its wording asks for none of
-    them ("what is...", "can I...")."""
+    of time, ``COUNT``, ``TIME``, ``PHONE``, ``NAME``: a named person, ``DATE``: a moment), or None when
+    its wording asks for none of them ("what is...", "can I...")."""
     text = question.lower().replace("’", "'")
     for slot, pattern in _ASKS:
         if slot == DATE and not dates:

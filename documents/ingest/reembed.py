@@ -1,5 +1,7 @@
 """Re-embedding: every chunk whose vector came from another model than the configured one
-(``manage.py reembed``), from the stored text, as the pipeline (``documents.ingest.pipeline``) builds it.
+(``manage.py reembed``), from the stored text, as the pipeline (``documents.ingest.pipeline``) builds it;
+and (``reembed --units``) every chunk whose answer units were cut by an older rule than
+``documents.ingest.units`` applies now.
 
 Chunks of collections marked above the embedder's ceiling (``documents.embeddings``) are left as they
 are, and ``chunks_reembed_refused`` says how many and why.
@@ -16,6 +18,7 @@ from ..lifecycle import RUNNING
 from ..models import Chunk, Marking, VersionStatus
 from .chunk import chunk_embed_text
 from .pipeline import HEADING_SEPARATOR, _embed_hash, chunk_units_embed
+from .units import split_units
 
 
 def chunks_reembed(*, batch_size: int | None = None, progress=None) -> int:
@@ -50,6 +53,37 @@ def chunks_reembed(*, batch_size: int | None = None, progress=None) -> int:
         with transaction.atomic():
             Chunk.objects.bulk_update(batch, ["embedding", "embedding_model", "embed_sha256", "units", "unit_vectors"])
         done += len(batch)
+        if progress is not None:
+            progress(len(batch))
+
+
+def chunks_recut(*, batch_size: int | None = None, progress=None) -> int:
+    """Cut again, and embed, the answer units of every chunk whose stored units differ from how
+    ``split_units`` cuts its text now: units are made at ingestion, so a release that cuts them better
+    (a PDF's headings found without blank lines) reaches documents ingested before it only this way.
+    Reads every chunk's text once; chunks above the embedder's ceiling are left, as by
+    ``chunks_reembed``. Each batch commits on its own. Returns the number re-cut; ``progress`` gets the
+    number checked."""
+    embedder = get_embedder()
+    batch_size = batch_size or settings.HUMPHREY_INGEST_BATCH
+    todo = (
+        Chunk.objects.filter(collection__marking__in=_embeddable_markings())
+        .exclude(version__status__in=[VersionStatus.QUEUED, *RUNNING])
+        .only("pk", "text", "heading_path", "units")
+        .order_by("pk")
+    )
+    done = last = 0
+    while True:
+        batch = list(todo.filter(pk__gt=last)[:batch_size])
+        if not batch:
+            return done
+        last = batch[-1].pk
+        stale = [c for c in batch if c.units != [u.as_list() for u in split_units(c.text)]]
+        if stale:
+            chunk_units_embed(stale, embedder)
+            with transaction.atomic():
+                Chunk.objects.bulk_update(stale, ["units", "unit_vectors"])
+            done += len(stale)
         if progress is not None:
             progress(len(batch))
 

@@ -98,6 +98,49 @@ def _sentences(text: str, start: int, end: int) -> list[tuple[int, int]]:
     return spans
 
 
+def _is_heading_line(line: str) -> bool:
+    """A short line with no full stop, starting with a capital or a section number: "2 Devices and
+    software", "IT security: rules for everyone"."""
+    return len(line) < 80 and not _END.search(line) and (line[:1].isupper() or line[:1].isdigit())
+
+
+def _headed_runs(text: str, lines: list[tuple[int, int]]) -> list[tuple[list[tuple[int, int]], bool]]:
+    """A paragraph's lines as runs of sentences, and the heading lines between them (``True``).
+
+    A short line standing alone with no full stop is a heading the converter left as text. A PDF's
+    text has no blank line after a heading ("2 Devices and software\nOnly DDE laptops..."), so inside
+    a paragraph a heading line is one that:
+
+    - starts afresh (first, or after a line ending a sentence) and holds no sentence's end;
+    - is followed by body text starting afresh: a sentence or a wide line, not another short line (a
+      contact block, "Acas helpline\nTelephone: 0300 123 1100", stays one unit);
+    - is narrower than the paragraph's wrapped lines (a line stopping mid-sentence before a capital,
+      "approval from your\nDeputy Director", is as wide as the rest)."""
+    out: list[tuple[list[tuple[int, int]], bool]] = []
+    run: list[tuple[int, int]] = []
+    widest = max(e - s for s, e in lines)
+    for i, (s, e) in enumerate(lines):
+        line = text[s:e]
+        fresh = i == 0 or bool(_END.search(text[lines[i - 1][0] : lines[i - 1][1]]))
+        body = text[lines[i + 1][0] : lines[i + 1][1]] if i + 1 < len(lines) else ""
+        before_body = _is_heading_line(body[:1]) and not _is_heading_line(body)
+        narrow = len(line) < 0.75 * widest
+        if (
+            _is_heading_line(line)
+            and not _BREAK.search(line)
+            and (len(lines) == 1 or (fresh and before_body and narrow))
+        ):
+            if run:
+                out.append((run, False))
+                run = []
+            out.append(([(s, e)], True))
+            continue
+        run.append((s, e))
+    if run:
+        out.append((run, False))
+    return out
+
+
 def split_units(text: str) -> list[Unit]:
     """The answer units of ``text`` in reading order (see the module's docstring)."""
     units: list[Unit] = []
@@ -113,19 +156,16 @@ def split_units(text: str) -> list[Unit]:
         held = False
         if not paragraph:
             return
-        start, end = paragraph[0][0], paragraph[-1][1]
-        line = text[start:end]
-        if len(paragraph) == 1 and len(line) < 80 and not _END.search(line) and line[:1].isupper():
-            # A short line standing alone with no full stop: a heading the converter left as text.
-            units.append(Unit(start, end, HEADING))
-            paragraph = []
-            return
-        previous = -1
-        for s, e in _sentences(text, start, end):
-            context = previous if previous >= 0 and _LEANS_BACK.match(text[s:e]) else -1
-            units.append(Unit(s, e, SENTENCE, context))
-            previous = len(units) - 1
-        paragraph = []
+        lines, paragraph = paragraph, []
+        for run, heading in _headed_runs(text, lines):
+            if heading:
+                units.append(Unit(run[0][0], run[0][1], HEADING))
+                continue
+            previous = -1
+            for s, e in _sentences(text, run[0][0], run[-1][1]):
+                context = previous if previous >= 0 and _LEANS_BACK.match(text[s:e]) else -1
+                units.append(Unit(s, e, SENTENCE, context))
+                previous = len(units) - 1
 
     for line_start, line_end in _lines(text):
         s, e = _strip(text, line_start, line_end)

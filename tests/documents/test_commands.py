@@ -129,6 +129,26 @@ def test_reembed_replaces_vectors_from_another_model(folder, fake_embedder, medi
     assert set(Chunk.objects.values_list("embedding_model", flat=True)) == {FakeEmbeddings.model_id}
 
 
+def test_reembed_units_cuts_again_the_units_of_chunks_cut_by_an_older_rule(folder, fake_embedder, media):
+    """Units are made at ingestion: a chunk cut by an older rule (here as a heading) is cut again and
+    its unit vectors made again; chunks already cut as now are left alone."""
+    from documents.ingest.units import split_units
+
+    (folder / "hr" / "broken.pdf").unlink()
+    run("ingest", str(folder), "--collection", "hr", "--create", "--wait", "--no-progress")
+    old = Chunk.objects.get(text__contains="25 days")
+    current = old.units
+    assert current == [[0, len(old.text), "sentence", -1]]
+    Chunk.objects.filter(pk=old.pk).update(units=[[0, len(old.text), "heading", -1]], unit_vectors=b"\0" * 768)
+    untouched = Chunk.objects.exclude(pk=old.pk).get()
+    out, error = run("reembed", "--units")
+    assert error is None and "Cut the answer units of 1 chunk(s) again." in out
+    old.refresh_from_db()
+    assert old.units == [u.as_list() for u in split_units(old.text)] == current
+    assert len(bytes(old.unit_vectors)) == len(current) * 384 * 2 and bytes(old.unit_vectors) != b"\0" * 768
+    assert Chunk.objects.get(pk=untouched.pk).unit_vectors == untouched.unit_vectors
+
+
 def test_ingestion_queue_lists_failed_and_queued(folder, fake_embedder, media):
     """The queue shows queued and failed versions with the failure reason."""
     run("ingest", str(folder), "--collection", "hr", "--create", "--wait", "--no-progress")

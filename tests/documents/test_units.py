@@ -82,6 +82,34 @@ def test_headings_and_stray_line_breaks():
     assert (HEADING, "Short Title") in kinds
 
 
+PDF_PAGE = """IT security: rules for everyone
+Department for Digital Examples. Fictional guidance written for the Humphrey project.
+1 Passwords and sign-in
+Use a passphrase of at least 3 random words and 14 characters for your account. It needs approval from your
+Deputy Director before it is shared with anyone at all, even for a day or a single piece of work.
+Acas helpline
+Telephone: 0300 123 1100
+Monday to Friday, 8am to 6pm"""
+
+
+def test_headings_in_a_pdfs_text_are_found_without_blank_lines():
+    """A PDF's text runs a heading straight into its section ("1 Passwords and sign-in\nUse a
+    passphrase..."): the heading is its own unit, not the start of the first sentence, which the
+    extractive answer would otherwise quote with the page's title and the section number. A wrapped
+    line stopping before a capital ("from your\nDeputy Director") and a contact block's label stay text."""
+    kinds = texts(PDF_PAGE)
+    assert kinds[0] == (HEADING, "IT security: rules for everyone")
+    assert (HEADING, "1 Passwords and sign-in") in kinds
+    assert (SENTENCE, "Use a passphrase of at least 3 random words and 14 characters for your account.") in kinds
+    assert (
+        SENTENCE,
+        "It needs approval from your Deputy Director before it is shared with anyone at all, even for a day or a "
+        "single piece of work.",
+    ) in kinds
+    assert (SENTENCE, "Acas helpline Telephone: 0300 123 1100 Monday to Friday, 8am to 6pm") in kinds
+    assert sum(kind == HEADING for kind, _ in kinds) == 2
+
+
 def test_the_heading_above_a_unit_is_part_of_what_is_embedded():
     """A sentence under 'Selflessness' is embedded with that heading, so its meaning carries the topic."""
     text = "Selflessness\n\nHolders of public office should act solely in terms of the public interest."

@@ -1,4 +1,5 @@
-"""``manage.py reembed``: re-embed chunks made by another embedding model than the configured one."""
+"""``manage.py reembed``: re-embed chunks made by another embedding model than the configured one;
+``--units``: cut again the answer units of chunks ingested under an older cutting rule."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ from django.core.management.base import BaseCommand
 from django.db.models import Q
 
 from documents.embeddings import get_embedder
-from documents.ingest.reembed import chunks_reembed, chunks_reembed_refused
+from documents.ingest.reembed import chunks_recut, chunks_reembed, chunks_reembed_refused
 from documents.models import Chunk
 
 
@@ -22,8 +23,14 @@ class Command(BaseCommand):
     def add_arguments(self, parser):
         parser.add_argument("--dry-run", action="store_true", help="only count what would be re-embedded")
         parser.add_argument("--batch-size", type=int, default=0, help="chunks per batch (default: the setting)")
+        parser.add_argument(
+            "--units",
+            action="store_true",
+            help="also cut again the answer units of every chunk cut by an older rule (after an upgrade that "
+            "changes how sentences and headings are found; reads every chunk)",
+        )
 
-    def handle(self, *args, dry_run: bool = False, batch_size: int = 0, **options):
+    def handle(self, *args, dry_run: bool = False, batch_size: int = 0, units: bool = False, **options):
         model_id = get_embedder().model_id
         todo = Chunk.objects.filter(
             ~Q(embedding_model=model_id) | Q(embedding__isnull=True) | Q(unit_vectors__isnull=True)
@@ -32,10 +39,15 @@ class Command(BaseCommand):
         refused, reason = chunks_reembed_refused()
         if refused:
             self.stderr.write(self.style.WARNING(f"{refused} of them will be left as they are: {reason}"))
-        if dry_run or not todo:
+        if dry_run:
             return
         from tqdm import tqdm
 
-        with tqdm(total=todo, unit="chunk", file=sys.stderr, disable=None) as bar:
-            done = chunks_reembed(batch_size=batch_size or None, progress=bar.update)
-        self.stdout.write(f"Re-embedded {done} chunk(s) with {model_id}.")
+        if todo:
+            with tqdm(total=todo, unit="chunk", file=sys.stderr, disable=None) as bar:
+                done = chunks_reembed(batch_size=batch_size or None, progress=bar.update)
+            self.stdout.write(f"Re-embedded {done} chunk(s) with {model_id}.")
+        if units:
+            with tqdm(total=Chunk.objects.count(), unit="chunk", file=sys.stderr, disable=None) as bar:
+                done = chunks_recut(batch_size=batch_size or None, progress=bar.update)
+            self.stdout.write(f"Cut the answer units of {done} chunk(s) again.")

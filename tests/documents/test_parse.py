@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from documents.ingest.parse import ParseError, ParseLimits, parse
+from documents.ingest.units import split_units, unit_text
 from tests.documents.files import make_docx, make_pdf, make_zip_bomb_docx
 
 
@@ -38,7 +39,8 @@ def test_pdf_keeps_page_numbers_and_bookmarks():
 
 
 def test_docx_keeps_heading_styles_and_tables():
-    """Word heading styles become the heading path; table rows are kept as text."""
+    """Word heading styles become the heading path; each table row is kept with its header, as one
+    answer unit (as in OpenDocument, slides and sheets)."""
     data = make_docx(
         [
             ("Title", "Expenses guide"),
@@ -54,7 +56,9 @@ def test_docx_keeps_heading_styles_and_tables():
     assert section_for(parsed, "30 days").heading_path == ("Expenses guide", "3 Claims")
     receipts = section_for(parsed, "Receipts")
     assert receipts.heading_path == ("Expenses guide", "3 Claims", "3.2 Expenses")
-    assert "Lunch | £10" in receipts.text
+    assert "Item | Limit\n- Item: Lunch | Limit: £10" in receipts.text
+    units = [(u.kind, unit_text(receipts.text, u)) for u in split_units(receipts.text)]
+    assert ("item", "- Item: Lunch | Limit: £10") in units
     assert_exact_sections(parsed)
 
 

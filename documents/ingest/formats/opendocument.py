@@ -12,7 +12,7 @@ import zipfile
 
 from ..types import Section
 from .base import Builder, ParseError, ParseLimits, check_zip, safe_xml, squash
-from .table import cell_text, header_names, row_lines
+from .table import cell_text, table_lines
 
 ODT_MIMETYPE = "application/vnd.oasis.opendocument.text"
 
@@ -176,12 +176,4 @@ def _table_lines(table, limits: ParseLimits) -> list[str]:
             raise ParseError(
                 "too_large", f"A table has more than {limits.max_rows:,} rows; that is the most we accept."
             )
-    if not rows:
-        return []
-    if len(rows) == 1:
-        return row_lines(None, rows[0])
-    header = header_names(rows[0])
-    lines = [" | ".join(c for c in rows[0] if c)]
-    for row in rows[1:]:
-        lines.extend(row_lines(header, row))
-    return lines
+    return table_lines(rows)

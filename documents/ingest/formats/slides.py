@@ -13,7 +13,7 @@ import io
 
 from ..types import Section
 from .base import ParseError, ParseLimits, PlacedBuilder, check_zip, squash
-from .table import cell_text, header_names, row_lines
+from .table import cell_text, table_lines
 
 
 def parse_pptx(data: bytes, limits: ParseLimits) -> tuple[str, str, list[Section], int]:
@@ -81,14 +81,9 @@ def _shape_text(builder: PlacedBuilder, shape, depth: int = 0) -> None:
         return
     if getattr(shape, "has_table", False) and shape.has_table:
         rows = [[cell_text(cell.text) for cell in row.cells] for row in shape.table.rows]
-        rows = [row for row in rows if any(row)]
-        if not rows:
-            return
-        header = header_names(rows[0]) if len(rows) > 1 else None
-        lines = [" | ".join(c for c in rows[0] if c)] if header else []
-        for row in rows[1:] if header else rows:
-            lines.extend(row_lines(header, row))
-        builder.paragraph("\n".join(lines))
+        lines = table_lines(rows)
+        if lines:
+            builder.paragraph("\n".join(lines))
         return
     if getattr(shape, "has_text_frame", False) and shape.has_text_frame:
         lines = [(paragraph.level, squash(paragraph.text)) for paragraph in shape.text_frame.paragraphs]

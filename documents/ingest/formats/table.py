@@ -98,3 +98,16 @@ def row_lines(header: list[str] | None, cells: list[str], *, max_chars: int = RO
         else:
             lines.append(lead + part)
     return lines
+
+
+def table_lines(rows: list[list[str]]) -> list[str]:
+    """A table (its rows' cell texts, the first row its header) as lines: the header row's names, then
+    each row as ``row_lines`` with them. A table of one row is its values alone."""
+    rows = [row for row in rows if any(row)]
+    if len(rows) < 2:
+        return [line for row in rows for line in row_lines(None, row)]
+    header = header_names(rows[0])
+    lines = [" | ".join(c for c in rows[0] if c)]
+    for row in rows[1:]:
+        lines.extend(row_lines(header, row))
+    return lines

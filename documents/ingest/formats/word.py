@@ -1,4 +1,5 @@
-"""Word documents (python-docx): paragraphs under their heading styles, and tables row by row; and the
+"""Word documents (python-docx): paragraphs under their heading styles, and tables row by row, each row
+with its header (``documents.ingest.formats.table``), as other formats' tables; and the
 document's own review date, from a custom property (``docx_review_by``).
 
 A .docx is a zip: it is checked for zip and decompression bombs before anything inflates.
@@ -13,6 +14,7 @@ import zipfile
 
 from ..types import Section, is_review_date_name, review_date_value
 from .base import Builder, ParseError, ParseLimits, check_zip, squash
+from .table import cell_text, table_lines
 
 
 def parse_docx(data: bytes, limits: ParseLimits) -> tuple[str, str, list[Section]]:
@@ -42,16 +44,21 @@ def parse_docx(data: bytes, limits: ParseLimits) -> tuple[str, str, list[Section
             else:
                 builder.paragraph(text)
         elif isinstance(block, Table):
-            rows = []
-            for row in block.rows:
-                cells: list[str] = []
-                for cell in row.cells:
-                    value = squash(cell.text)
-                    if not cells or cells[-1] != value:  # merged cells repeat
-                        cells.append(value)
-                rows.append(" | ".join(cells))
-            builder.paragraph("\n".join(rows))
+            lines = table_lines([_row_cells(row) for row in block.rows])
+            if lines:
+                builder.paragraph("\n".join(lines))
     return title or first_heading, builder.text(), builder.sections
+
+
+def _row_cells(row) -> list[str]:
+    """A table row's cell texts; a merged cell, which python-docx repeats in each column it spans,
+    counts once (the columns it covers are left empty, so each value keeps its own header)."""
+    cells: list[str] = []
+    previous = None
+    for cell in row.cells:
+        cells.append("" if cell._tc is previous else cell_text(cell.text))
+        previous = cell._tc
+    return cells
 
 
 def _docx_heading_level(paragraph) -> int | None:

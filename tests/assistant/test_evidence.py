@@ -15,6 +15,7 @@ from assistant.core.citations import highlight_query
 from assistant.core.evidence import (
     CheckSettings,
     GateSettings,
+    ScoredUnit,
     Weights,
     answer_form,
     asked_about,
@@ -167,6 +168,26 @@ def test_passages_that_do_not_help_are_left_out_and_the_answer_stays_short():
     assert {q.source.n for q in quotes} <= {1, 2, 3}
     assert sum(len(q.text().split()) for q in quotes) <= 40
     assert "Part-time staff get annual leave pro rata." in "\n".join(q.text() for q in quotes)
+
+
+def test_another_documents_passage_is_quoted_only_when_nearly_as_good():
+    """Units of other documents than the best unit's are kept only at ``other_document_ratio`` (0.8)
+    of the best score, not the keep ratio (0.55): a second document's sentence that merely shares
+    the question's words ("annual leave" for a password question) rarely answers (docs/answers.md,
+    "Extractive answers that answer"). The best unit's own document keeps the lower bar."""
+    leave, devices, rates = source(1, LEAVE), source(2, DEVICES), source(3, RATES)
+    scored = [
+        ScoredUnit(leave, 0, 0.0, 0.0, 1.0),
+        ScoredUnit(devices, 0, 0.0, 0.0, 0.7),  # another document, above the keep ratio only
+        ScoredUnit(leave, 2, 0.0, 0.0, 0.6),  # the same document, above the keep ratio
+        ScoredUnit(rates, 0, 0.0, 0.0, 0.85),  # another document, nearly as good
+    ]
+    chosen = {(q.source.n, i) for q in select_units(scored, neighbours=False) for i in q.indexes}
+    assert chosen == {(1, 0), (1, 2), (3, 0)}
+    everything = {
+        (q.source.n, i) for q in select_units(scored, neighbours=False, other_document_ratio=0.55) for i in q.indexes
+    }
+    assert (2, 0) in everything
 
 
 def test_the_extractive_answer_cites_each_quote_and_says_no_model_is_configured():

@@ -70,15 +70,17 @@ def select_units(
     *,
     max_words: int = 120,
     keep_ratio: float = 0.55,
+    other_document_ratio: float = 0.8,
     max_sources: int = 3,
     neighbours: bool = True,
 ) -> list[Quote]:
     """The units that answer, about ``max_words`` words in all, grouped by source (best source first)
     in reading order:
 
-    1. the best unit, then each unit scoring at least ``keep_ratio`` of it, each with the unit it
-       needs before it; when the best unit is a lead-in ending in ":", its list items come with it
-       (the best ones first when they do not all fit); other items only on their own scores;
+    1. the best unit, then each unit scoring at least ``keep_ratio`` of it (``other_document_ratio``
+       when it is from another document than the best unit's), each with the unit it needs before
+       it; when the best unit is a lead-in ending in ":", its list items come with it (the best ones
+       first when they do not all fit); other items only on their own scores;
     2. while words are left, the unit after each chosen one (the sentence after the best match is
        often the rule itself: "... are approved for corporate accounts. General use is not permitted.").
 
@@ -107,6 +109,8 @@ def select_units(
         source = candidate.source
         if source.chunk_id not in chosen and len(chosen) >= max_sources:
             continue
+        if source.document_id != scored[0].source.document_id and candidate.score < best * other_document_ratio:
+            continue  # another document's passage, quoted only when nearly as good: it rarely answers
         wanted = room(source, _with_context(source, candidate.index))
         if not wanted:
             continue

@@ -9,11 +9,14 @@ class AssistantConfig(AppConfig):
         from audit.retention import register_purger
         from audit.templatetags.audit_tags import register_superseded_check
         from documents.citations import register_cited_check
+        from documents.previews import register_answer_preview
 
         from .selectors import chunk_cited_to, versions_superseded
         from .services.conversations import conversations_purge
+        from .services.trial import answer_preview
 
         # The audit and documents apps depend on no feature app: the assistant tells them how.
         register_cited_check(chunk_cited_to)
         register_purger("conversations", conversations_purge)
         register_superseded_check(versions_superseded)  # the auditors' trace marks versions replaced since
+        register_answer_preview(answer_preview)  # the curators' "Try a question" shows chat's answer

@@ -211,17 +211,21 @@ def collection_retire(request: HttpRequest, slug: str) -> HttpResponse:
 @require_GET
 @curator_only
 def collection_try(request: HttpRequest, slug: str) -> HttpResponse:
-    """What retrieval returns for this user from this collection (the same call the chat makes)."""
+    """What chat would answer this user from this collection (whether it is covered, why, and what it
+    would quote: ``documents.previews``), and what retrieval returns (the same call the chat makes)."""
     collection = access_collection_for_curator(request.user, slug)
     form = TryQuestionForm(request.GET or None)
-    passages = None
+    passages = preview = None
+    can_read = may_read_collection(request.user, collection)
     if form.is_bound and form.is_valid():
+        from ..previews import answer_preview
         from ..retrieval import passages_for_user
 
-        passages = passages_for_user(user=request.user, query=form.cleaned_data["q"], collections=[slug], k=8)
-    can_read = may_read_collection(request.user, collection)
+        question = form.cleaned_data["q"]
+        passages = passages_for_user(user=request.user, query=question, collections=[slug], k=8)
+        preview = answer_preview(request.user, question, slug) if can_read else None
     return render(
         request,
         "documents/collection_try.html",
-        {"collection": collection, "form": form, "passages": passages, "can_read": can_read},
+        {"collection": collection, "form": form, "passages": passages, "preview": preview, "can_read": can_read},
     )

@@ -167,12 +167,12 @@ def test_evaluate_answers_prints_misses_and_one_json_line(guidance, tmp_path):
 def test_evaluate_answers_words_only_embeds_nothing(guidance, tmp_path, monkeypatch):
     """``--words-only`` measures what chat gives when the embedder is down: no embedding at all, the
     question searched and judged by its words."""
-    from assistant.management.commands import evaluate_answers
+    from assistant.services import trial
 
     def down():
         raise AssertionError("the embedder was asked")
 
-    monkeypatch.setattr(evaluate_answers, "get_embedder", down)
+    monkeypatch.setattr(trial, "get_embedder", down)
     questions = tmp_path / "q.jsonl"
     doc = guidance["hr"].documents.get(title="Leave policy").source_name
     line = {

@@ -58,3 +58,37 @@ def test_add_a_folder_source_and_see_its_status_page(page, make_collection, cura
         assert page.console_errors == []
     finally:
         server.stop()
+
+
+def test_try_a_question_shows_chats_answer_under_the_pages_policy(page, make_collection, curator, fake_embedder):
+    """The "Try a question" page in a real browser: the curator asks, sees what chat would quote with
+    its citation link, opens "Why" for the evidence, and the page keeps its CSP with no console errors."""
+    from django.contrib.auth.models import Group
+
+    from tests.conftest import AsgiServer
+
+    collection = make_collection("hr", groups=["HR"])
+    curator.groups.add(Group.objects.get(name="HR"))
+    version = services.document_upload(
+        collection=collection,
+        filename="leave.md",
+        data=b"# Leave\n\n## Carry over\n\nYou may carry over up to 5 days of unused leave into the next leave year.\n",
+        user=curator,
+        enqueue=False,
+    )
+    services.version_ingest(version.pk)  # with the fake embedder, as the server below embeds questions
+    server = AsgiServer(HUMPHREY_EMBEDDINGS_PROVIDER="fake")
+    try:
+        sign_in(page, server.url, curator.email)
+        page.goto(f"{server.url}/curate/c/{collection.slug}/")
+        page.get_by_label("See what chat would answer").fill("How many days of unused leave can I carry over?")
+        page.get_by_role("button", name="Try it").click()
+        answer = page.locator(".humphrey-try-answer")
+        answer.wait_for()
+        assert "You may carry over up to 5 days of unused leave" in answer.inner_text()
+        assert "/curate/passage/" in answer.get_by_role("link", name="1").get_attribute("href")
+        page.get_by_text("Why it answers").click()
+        assert page.get_by_text("Closest sentence's likeness").is_visible()
+        assert page.console_errors == []
+    finally:
+        server.stop()

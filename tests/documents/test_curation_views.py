@@ -160,6 +160,24 @@ def test_try_a_question_shows_what_retrieval_returns(client, curator, collection
     assert b"carry over up to 5 days" in page.content
 
 
+def test_try_a_question_shows_what_chat_would_answer_and_why(client, curator, collection):
+    """Above the passages, the curator sees what chat would answer from this collection, through the
+    same steps: the quote and its citation when covered; "not covered", with the words the guidance
+    never uses, when not, so they can tell a gap in the guidance from a question asked in other words."""
+    upload_and_ingest(collection, "leave.md", LEAVE, curator)
+    curator.groups.add(Group.objects.get(name="HR"))
+    signed_in(client, curator)
+    page = client.get(f"/curate/c/{collection.slug}/try/", {"q": "How many days of unused leave can I carry over?"})
+    text = page.content.decode()
+    assert "What chat would answer" in text and 'govuk-tag--green">Answered' in text
+    assert "<blockquote>" in text and "You may carry over up to 5 days of unused leave" in text
+    assert "no language model is configured" in text.lower()
+    page = client.get(f"/curate/c/{collection.slug}/try/", {"q": "How do I get a parking permit for the car park?"})
+    text = page.content.decode()
+    assert 'govuk-tag--red">Not covered' in text and "does not cover this question" in text
+    assert "Words the closest passages never use" in text and "parking" in text
+
+
 def test_passage_view_for_readers_only_and_keeps_old_versions(client, curator, make_user, collection):
     """A reader sees a passage cited to them highlighted (also from an older version); anyone else
     gets a 404 (tests/documents/test_passage_access.py tries every case)."""

@@ -24,35 +24,21 @@ Prints each miss, then one line of JSON:
 
 from __future__ import annotations
 
-import asyncio
 import json
 import re
 import statistics
-import time
 from pathlib import Path
 
-from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 from django.db import transaction
 
-from assistant.core.condense import condense, follow_up_subject
-from assistant.core.evidence import citing_sentences
-from assistant.core.types import ChatRequest, TextDelta, Turn
+from assistant.core.types import Turn
 from assistant.models import Status
 from assistant.providers import get_chat_model
-from assistant.services.record import Outcome
-from assistant.services.steps import (
-    answer_evidence,
-    answer_finish,
-    answer_not_covered,
-    answer_request,
-    sources_retrieve,
-)
-from documents.embeddings import get_embedder
+from assistant.services.trial import answer_one
 from documents.management.commands.evaluate_retrieval import fold, questions_path, temporary_reader
 from documents.management.commands.evaluate_retrieval import read_questions as read_retrieval_questions
 from documents.models import Collection, Document
-from documents.retrieval import clean_query
 
 
 class _Rollback(Exception):
@@ -74,51 +60,6 @@ def read_questions(path: Path) -> list[dict]:
     if not questions:
         raise CommandError(f"{path} has no questions")
     return questions
-
-
-async def _stream(model, request: ChatRequest) -> str:
-    parts = []
-    async for item in model.stream(request):
-        if isinstance(item, TextDelta):
-            parts.append(item.text)
-    return "".join(parts)
-
-
-def answer_one(
-    *, user, model, question: str, turns: list[Turn], collection: str, words_only: bool = False
-) -> tuple[Outcome, float]:
-    """One question through chat's steps; returns the outcome and the ms the evidence took.
-    ``words_only``: as chat answers when the embedder is down (or the collection is above its
-    marking): nothing embedded, searched and judged by the question's words alone."""
-    out = Outcome()
-    out.condensed = condense(question, turns)
-    query = clean_query(out.condensed)
-    vector = get_embedder().embed_query(query) if query and not words_only else None
-    out.sources, weights = sources_retrieve(
-        user, out.condensed, [collection], settings.HUMPHREY_CHAT_PASSAGES, model.max_marking, vector
-    )
-    started = time.perf_counter()
-    subject = follow_up_subject(question, turns)
-    verdict, scored = answer_evidence(
-        question=question if subject else out.condensed,
-        vector=vector,
-        sources=out.sources,
-        weights=weights,
-        subject=subject,
-    )
-    evidence_ms = (time.perf_counter() - started) * 1000
-    out.coverage = verdict.as_dict()
-    if not verdict.covered:
-        answer_not_covered(out, verdict, question)
-        return out, evidence_ms
-    request = answer_request(model, out, question=question, turns=turns, scored=scored, verdict=verdict)
-    out.text = asyncio.run(_stream(model, request))
-    vectors = {}
-    if model.uses_language_model and not words_only:
-        sentences = citing_sentences(out.text, [s.n for s in out.sources])
-        vectors = dict(zip(sentences, get_embedder().embed_documents(sentences), strict=True))
-    answer_finish(out, model=model, request=request, weights=weights, vectors=vectors)
-    return out, evidence_ms
 
 
 class Command(BaseCommand):

@@ -49,8 +49,9 @@ class ExtractiveAnswerer:
         for quote in self.quotes(request):
             source = quote.source
             where = source.document_title
-            if source.heading_path:
-                where = f"{where}, {source.heading_path.split(' > ')[-1]}"
+            section = source.heading_path.split(" > ")[-1] if source.heading_path else ""
+            if section and section != where:  # a document's first section is often headed by its title
+                where = f"{where}, {section}"
             yield TextDelta(f"**{where}**\n\n{_blockquote(quote.text())} [{source.n}]\n\n")
             await asyncio.sleep(0)
         yield Usage()

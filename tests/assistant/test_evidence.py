@@ -192,7 +192,7 @@ def test_another_documents_passage_is_quoted_only_when_nearly_as_good():
 
 def test_the_extractive_answer_cites_each_quote_and_says_no_model_is_configured():
     """Each quoted group ends with its [n]; the notice says plainly that it is quoting, not answering."""
-    sources = [source(1, LEAVE, title="Leave policy"), source(2, DEVICES, title="IT security")]
+    sources = [source(1, LEAVE, title="Leave policy"), source(2, DEVICES, title="IT security", heading="IT security")]
     question = "What must I do if I lose my phone?"
     scored = score_units(question=question, vector=FAKE.embed_query(question), sources=sources, weights=Weights())
     request = ChatRequest(messages=[], sources=sources, question=question, evidence=scored)
@@ -205,7 +205,7 @@ def test_the_extractive_answer_cites_each_quote_and_says_no_model_is_configured(
     answer = asyncio.run(run())
     assert answer.startswith(NOTICE)
     assert "no language model is configured" in answer.lower()
-    assert "[2]" in answer and "**IT security**" in answer
+    assert "[2]" in answer and "**IT security**" in answer  # a section headed by the title: named once
     assert "> - report it to the Service Desk within 24 hours" in answer
 
 

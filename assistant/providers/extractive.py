@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator
 
-from assistant.core.evidence import Quote, Weights, score_units, select_units
+from assistant.core.evidence import Quote, Weights, heading_above, score_units, select_units
 from assistant.core.types import ChatRequest, ModelInfo, TextDelta, Usage
 
 NOTICE = (
@@ -49,7 +49,7 @@ class ExtractiveAnswerer:
         for quote in self.quotes(request):
             source = quote.source
             where = source.document_title
-            section = source.heading_path.split(" > ")[-1] if source.heading_path else ""
+            section = heading_above(source, quote.indexes[0]) if quote.indexes else ""  # "2.3 Mileage", not the chunk's
             if section and section != where:  # a document's first section is often headed by its title
                 where = f"{where}, {section}"
             yield TextDelta(f"**{where}**\n\n{_blockquote(quote.text())} [{source.n}]\n\n")

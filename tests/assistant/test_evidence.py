@@ -209,6 +209,24 @@ def test_the_extractive_answer_cites_each_quote_and_says_no_model_is_configured(
     assert "> - report it to the Service Desk within 24 hours" in answer
 
 
+def test_each_quote_is_headed_by_the_section_it_sits_in():
+    """A passage can run over several sections (it starts under "2. Booking travel" and goes on into
+    "2.3 Mileage"): the quote is headed by the heading above the units it quotes, not the passage's."""
+    text = "Book all rail through the travel desk.\n\n### 2.3 Mileage\n\nA bicycle is paid at 20p a mile."
+    sources = [source(1, text, title="Travel policy", heading="Travel policy > 2. Booking travel")]
+    question = "What is the mileage rate for a bicycle?"
+    scored = score_units(question=question, vector=FAKE.embed_query(question), sources=sources, weights=Weights())
+    request = ChatRequest(messages=[], sources=sources, question=question, evidence=scored)
+
+    async def run() -> str:
+        return "".join(
+            [d.text async for d in ExtractiveAnswerer(max_words=8).stream(request) if isinstance(d, TextDelta)]
+        )
+
+    answer = asyncio.run(run())
+    assert "**Travel policy, 2.3 Mileage**" in answer and "A bicycle is paid at 20p a mile." in answer
+
+
 def test_coverage_counts_the_questions_rarer_words_and_names_what_is_missing():
     """A question whose rare words no passage holds is not covered; the missing words are named."""
     weights = Weights(share={terms("leave")[0]: 0.5, terms("staff")[0]: 0.5}, floor=0.01)

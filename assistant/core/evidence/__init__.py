@@ -23,13 +23,13 @@ from .claims import CheckSettings, ClaimCheck, check_claims, citing_sentences, c
 from .coverage import Coverage, GateSettings, coverage
 from .quotes import Quote, prefer_answer_form, render_units, select_units
 from .slots import answer_form, asked_about, asked_case, asked_slot, fills, has_form, holds_case
-from .units import ScoredUnit, UnitScoring, score_units, unit_text
+from .units import ScoredUnit, UnitScoring, heading_above, score_units, unit_text
 from .words import STOP_WORDS, Weights, missing_words, question_terms, spelt_out, stem, terms
 
 __all__ = [
     "STOP_WORDS", "CheckSettings", "ClaimCheck", "Coverage", "GateSettings", "Quote", "ScoredUnit", "UnitScoring",
     "Weights", "answer_form", "asked_about", "asked_case", "asked_slot", "check_claims", "citing_sentences",
-    "claim_notes", "coverage", "fills", "has_form", "holds_case", "missing_words", "prefer_answer_form",
-    "question_terms", "render_units", "score_units", "select_units", "spelt_out", "split_sentences", "stem", "terms",
-    "unit_text",
+    "claim_notes", "coverage", "fills", "has_form", "heading_above", "holds_case", "missing_words",
+    "prefer_answer_form", "question_terms", "render_units", "score_units", "select_units", "spelt_out",
+    "split_sentences", "stem", "terms", "unit_text",
 ]  # fmt: skip

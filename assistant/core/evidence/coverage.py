@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 from ..types import Source
 from .slots import asked_about, asked_case, asked_slot, fills, holds_case
-from .units import ScoredUnit, _heading_text, _unit_matrix, score_units, unit_text
+from .units import ScoredUnit, _unit_matrix, heading_above, score_units, unit_text
 from .words import Weights, _has, _word_share, question_terms, terms
 
 
@@ -92,7 +92,7 @@ def _slot_filled(
         if not fills(slot, text):
             continue
         if about or case:
-            where = " ".join((text, _heading_text(source, unit.index), source.heading_path, source.document_title))
+            where = " ".join((text, heading_above(source, unit.index), source.heading_path, source.document_title))
             held = set(terms(where))
             if not all(_has(t, held) for t in about) or not holds_case(case, where):
                 continue

@@ -48,7 +48,7 @@ def _unit_matrix(source: Source) -> np.ndarray | None:
     return matrix if matrix.shape[0] == len(source.units) else None
 
 
-def _heading_text(source: Source, index: int) -> str:
+def heading_above(source: Source, index: int) -> str:
     """The heading a unit sits under: the nearest heading line above it in the chunk, else the last
     of the chunk's heading path (as ``documents.ingest.units.local_heading``)."""
     for i in range(index - 1, -1, -1):
@@ -124,7 +124,7 @@ def score_units(
             if unit[2] not in QUOTABLE:
                 continue
             present = _with_negations(terms(unit_text(source, index)))
-            partly = set(terms(_heading_text(source, index)))
+            partly = set(terms(heading_above(source, index)))
             context = unit[3]
             if context >= 0:  # the sentence a unit leans on is shown with it, but is not it
                 partly |= set(terms(unit_text(source, context)))

@@ -42,7 +42,14 @@ def _enqueue(version_id: int) -> None:
 
 
 def document_upload(
-    *, collection: Collection, filename: str, data: bytes, user, enqueue: bool = True, via: dict | None = None
+    *,
+    collection: Collection,
+    filename: str,
+    data: bytes,
+    user,
+    enqueue: bool = True,
+    via: dict | None = None,
+    again: bool = False,
 ) -> DocumentVersion:
     """Store an upload as a new version of the document with that file name, queued for ingestion.
 
@@ -55,6 +62,7 @@ def document_upload(
     ``enqueue`` the ingestion task is queued once the transaction commits; without it the caller runs
     ``version_ingest`` itself (the ``ingest --wait`` command does).
     ``via`` names where the file came from when no person uploaded it (a synced source), in the audit.
+    ``again``: a new version even of the same bytes (``reread``: today's readers make other text of it).
     """
     name = PurePath(filename.replace("\\", "/")).name.strip()[:255]
     if not name:
@@ -80,7 +88,7 @@ def document_upload(
         )
         latest = document.versions.order_by("-number").first()
         restored = False
-        if latest is not None and latest.sha256 == digest:
+        if latest is not None and latest.sha256 == digest and not again:
             if not document.is_active:
                 document.is_active, document.retired_at = True, None
                 document.save(update_fields=["is_active", "retired_at", "updated_at"])

@@ -149,6 +149,32 @@ def test_reembed_units_cuts_again_the_units_of_chunks_cut_by_an_older_rule(folde
     assert Chunk.objects.get(pk=untouched.pk).unit_vectors == untouched.unit_vectors
 
 
+def test_reread_stores_again_what_todays_readers_read_otherwise(folder, fake_embedder, media):
+    """A version read by an older reader (here: its chunk's recorded cut altered) is stored again as a
+    new version, audited as an upload by a re-read; the dry run only says so; documents read the same
+    are left; a second run finds nothing to do."""
+    from audit.models import AuditEvent
+
+    (folder / "hr" / "broken.pdf").unlink()
+    run("ingest", str(folder), "--collection", "hr", "--create", "--wait", "--no-progress")
+    leave = Document.objects.get(source_name="leave.txt")
+    Chunk.objects.filter(version=leave.current_version).update(embed_sha256="read-by-an-older-release")
+    out, error = run("reread", "--collection", "hr", "--dry-run")
+    assert error is None and "hr/leave.txt: would be read again" in out and "hr/travel.md: unchanged" in out
+    assert leave.versions.count() == 1
+    out, error = run("reread", "--collection", "hr", "--wait")
+    assert error is None and "1 of 2 document(s) stored again as new versions." in out
+    leave.refresh_from_db()
+    assert leave.current_version.number == 2 and leave.current_version.status == VersionStatus.READY
+    assert Document.objects.get(source_name="travel.md").versions.count() == 1
+    upload = AuditEvent.objects.filter(action="curation.document_upload", data__reread=True).get()
+    assert upload.data["version"] == 2 and upload.actor_id is None
+    out, _ = run("reread", "--collection", "hr")
+    assert "0 of 2 document(s)" in out
+    _, error = run("reread", "--collection", "nowhere")
+    assert error is not None and "no collection" in str(error)
+
+
 def test_ingestion_queue_lists_failed_and_queued(folder, fake_embedder, media):
     """The queue shows queued and failed versions with the failure reason."""
     run("ingest", str(folder), "--collection", "hr", "--create", "--wait", "--no-progress")

@@ -190,19 +190,22 @@ def test_another_documents_passage_is_quoted_only_when_nearly_as_good():
     assert (2, 0) in everything
 
 
-def test_the_extractive_answer_cites_each_quote_and_says_no_model_is_configured():
-    """Each quoted group ends with its [n]; the notice says plainly that it is quoting, not answering."""
-    sources = [source(1, LEAVE, title="Leave policy"), source(2, DEVICES, title="IT security", heading="IT security")]
-    question = "What must I do if I lose my phone?"
+def extractive_answer(question: str, sources: list[Source], *, max_words: int) -> str:
+    """The answer the answerer without a model streams for ``question`` over ``sources``."""
     scored = score_units(question=question, vector=FAKE.embed_query(question), sources=sources, weights=Weights())
     request = ChatRequest(messages=[], sources=sources, question=question, evidence=scored)
 
     async def run() -> str:
-        return "".join(
-            [d.text async for d in ExtractiveAnswerer(max_words=60).stream(request) if isinstance(d, TextDelta)]
-        )
+        answerer = ExtractiveAnswerer(max_words=max_words)
+        return "".join([d.text async for d in answerer.stream(request) if isinstance(d, TextDelta)])
 
-    answer = asyncio.run(run())
+    return asyncio.run(run())
+
+
+def test_the_extractive_answer_cites_each_quote_and_says_no_model_is_configured():
+    """Each quoted group ends with its [n]; the notice says plainly that it is quoting, not answering."""
+    sources = [source(1, LEAVE, title="Leave policy"), source(2, DEVICES, title="IT security", heading="IT security")]
+    answer = extractive_answer("What must I do if I lose my phone?", sources, max_words=60)
     assert answer.startswith(NOTICE)
     assert "no language model is configured" in answer.lower()
     assert "[2]" in answer and "**IT security**" in answer  # a section headed by the title: named once
@@ -214,16 +217,7 @@ def test_each_quote_is_headed_by_the_section_it_sits_in():
     "2.3 Mileage"): the quote is headed by the heading above the units it quotes, not the passage's."""
     text = "Book all rail through the travel desk.\n\n### 2.3 Mileage\n\nA bicycle is paid at 20p a mile."
     sources = [source(1, text, title="Travel policy", heading="Travel policy > 2. Booking travel")]
-    question = "What is the mileage rate for a bicycle?"
-    scored = score_units(question=question, vector=FAKE.embed_query(question), sources=sources, weights=Weights())
-    request = ChatRequest(messages=[], sources=sources, question=question, evidence=scored)
-
-    async def run() -> str:
-        return "".join(
-            [d.text async for d in ExtractiveAnswerer(max_words=8).stream(request) if isinstance(d, TextDelta)]
-        )
-
-    answer = asyncio.run(run())
+    answer = extractive_answer("What is the mileage rate for a bicycle?", sources, max_words=8)
     assert "**Travel policy, 2.3 Mileage**" in answer and "A bicycle is paid at 20p a mile." in answer
 
 

@@ -9,6 +9,7 @@ which decides whether anything is answered, is the same).
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
 
 from django.conf import settings
@@ -25,6 +26,8 @@ from documents.retrieval import clean_query
 from .frames import DETAIL_WORDS, answer_html
 from .record import Outcome
 from .steps import answer_evidence, answer_finish, answer_not_covered, answer_request, sources_retrieve
+
+logger = logging.getLogger(__name__)
 
 
 async def _stream(model, request: ChatRequest) -> str:
@@ -81,9 +84,19 @@ def answer_preview(user, question: str, collection: str) -> dict:
     quoting = ExtractiveAnswerer(max_words=settings.HUMPHREY_ANSWER_QUOTE_WORDS)
     quoting.max_marking = model.max_marking
     words_only = bool(query_embedding_refusal(user=user, collections=[collection], max_marking=model.max_marking))
-    out, _ = answer_one(
-        user=user, model=quoting, question=question, turns=[], collection=collection, words_only=words_only
-    )
+    embedder_down = False
+    try:
+        out, _ = answer_one(
+            user=user, model=quoting, question=question, turns=[], collection=collection, words_only=words_only
+        )
+    except Exception:  # as chat does when the embedding service fails: the question's words alone
+        if words_only:
+            raise
+        logger.warning("the answer preview could not embed the question; judged by its words alone", exc_info=True)
+        embedder_down = words_only = True
+        out, _ = answer_one(
+            user=user, model=quoting, question=question, turns=[], collection=collection, words_only=True
+        )
     return {
         "covered": out.status == Status.COMPLETE,
         "html": answer_html(out.text, out.sources, out.cited, highlights=out.highlights),
@@ -92,4 +105,5 @@ def answer_preview(user, question: str, collection: str) -> dict:
         "min_evidence": settings.HUMPHREY_ANSWER_MIN_EVIDENCE,
         "language_model": model.uses_language_model,
         "words_only": words_only,
+        "embedder_down": embedder_down,
     }

@@ -3,6 +3,8 @@ readers, retire, and trying a question against it."""
 
 from __future__ import annotations
 
+import logging
+
 from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.models import Group
@@ -18,6 +20,8 @@ from ..lifecycle import RUNNING
 from ..models import Collection, DocumentVersion, Marking, VersionStatus
 from ..services import collections as collection_services
 from ..services.marking_changes import marking_change_pending
+
+logger = logging.getLogger(__name__)
 
 
 @require_GET
@@ -219,10 +223,14 @@ def collection_try(request: HttpRequest, slug: str) -> HttpResponse:
     can_read = may_read_collection(request.user, collection)
     if form.is_bound and form.is_valid():
         from ..previews import answer_preview
-        from ..retrieval import passages_for_user
+        from ..retrieval import passages_for_user, retrieve
 
         question = form.cleaned_data["q"]
-        passages = passages_for_user(user=request.user, query=question, collections=[slug], k=8)
+        try:
+            passages = passages_for_user(user=request.user, query=question, collections=[slug], k=8)
+        except Exception:  # the embedding service failed: its words alone, as chat searches then
+            logger.warning("try a question: the question could not be embedded; searched by its words", exc_info=True)
+            passages = retrieve(user=request.user, query=question, collections=[slug], k=8, mode="keyword").passages
         preview = answer_preview(request.user, question, slug) if can_read else None
     return render(
         request,

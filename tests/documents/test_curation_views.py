@@ -178,6 +178,29 @@ def test_try_a_question_shows_what_chat_would_answer_and_why(client, curator, co
     assert "Words the closest passages never use" in text and "parking" in text
 
 
+def test_try_a_question_with_the_embedder_down_judges_by_words_and_says_so(client, curator, collection, monkeypatch):
+    """As chat does when the embedding service fails: the question is searched and judged by its words
+    alone, and the page says so, instead of failing."""
+    from assistant.services import trial
+    from documents.retrieval import selector
+
+    upload_and_ingest(collection, "leave.md", LEAVE, curator)
+    curator.groups.add(Group.objects.get(name="HR"))
+
+    class Down:
+        def embed_query(self, text):
+            raise ConnectionError("the embedding service is down")
+
+    monkeypatch.setattr(trial, "get_embedder", Down)
+    monkeypatch.setattr(selector, "get_embedder", Down)
+    signed_in(client, curator)
+    page = client.get(f"/curate/c/{collection.slug}/try/", {"q": "How many days of unused leave can I carry over?"})
+    assert page.status_code == 200
+    text = page.content.decode()
+    assert "The embedding service did not answer" in text and "You may carry over up to 5 days" in text
+    assert "1 passage returned" in text
+
+
 def test_passage_view_for_readers_only_and_keeps_old_versions(client, curator, make_user, collection):
     """A reader sees a passage cited to them highlighted (also from an older version); anyone else
     gets a 404 (tests/documents/test_passage_access.py tries every case)."""

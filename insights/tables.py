@@ -18,6 +18,7 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass, field
 from functools import cached_property
+from urllib.parse import urlencode
 
 from django.conf import settings
 from django.urls import NoReverseMatch, reverse
@@ -89,6 +90,15 @@ def document_link(document_id: int | None) -> str | None:
         return None
 
 
+def try_link(slug: str, question: str) -> str | None:
+    """The collection's "Try a question" page for ``question``: what chat answers it now, and why (None
+    if those pages are not installed)."""
+    try:
+        return reverse("documents:collection_try", args=[slug]) + "?" + urlencode({"q": question})
+    except NoReverseMatch:
+        return None
+
+
 def _num(value: float | int | None, *, unit: str = "", places: int = 0) -> Cell:
     if value is None:
         return Cell("–", "", numeric=True)
@@ -129,7 +139,8 @@ class Dashboard:
     """Everything one collection's dashboard shows for one period, computed when first asked for."""
 
     def __init__(self, collection: Collection, period: selectors.Period, *, link_documents: bool = True) -> None:
-        """``link_documents``: link document rows to the curation pages (only useful to a curator of it)."""
+        """``link_documents``: link document rows and example questions to the curation pages (only
+        useful to a curator of it)."""
         self.collection = collection
         self.period = period
         self.link_documents = link_documents
@@ -298,7 +309,8 @@ class Dashboard:
                 _num(view.only_just),
             ]
             if self.show_questions:
-                row.append(Cell("", items=tuple((q, None) for q in view.examples)))
+                slug = self.collection.slug if self.link_documents else None  # each example tried again in a click
+                row.append(Cell("", items=tuple((q, try_link(slug, q) if slug else None) for q in view.examples)))
             row.append(Cell("", items=tuple((d.title, self._link(d.document_id)) for d in view.nearest)))
             rows.append(row)
         hidden, held = info.get("hidden_topics", 0), info.get("hidden_questions", 0)

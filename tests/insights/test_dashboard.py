@@ -8,6 +8,7 @@ from __future__ import annotations
 import csv
 import io
 import re
+from urllib.parse import urlencode
 
 import pytest
 from django.test import Client
@@ -239,6 +240,8 @@ def test_examples_shown_when_allowed_never_with_personal_data(seeded, settings):
     assert set(examples) <= set(PARENTAL.values()) - {PARENTAL["N2"]}
     page = client.get("/insights/hr/").content.decode()
     assert examples[0] in page
+    # each example opens the collection's "Try a question" page on it: what chat answers now, and why
+    assert f'href="/curate/c/hr/try/?{urlencode({"q": examples[0]})}"' in page
     assert "AB123456C" not in page
     assert PARENTAL["N2"] not in page
 

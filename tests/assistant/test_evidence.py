@@ -426,23 +426,9 @@ def test_how_long_something_should_be_asks_for_a_size_or_a_time():
     assert fills("length", "at least 14 characters") and fills("length", "a notice period of 4 weeks")
     assert not fills("length", "Use a strong passphrase")
     gate = GateSettings(min_score=0.0, min_best_unit=0.0)
-    question = "How long should a password be?"
-    verdict = coverage(
-        question=question,
-        vector=FAKE.embed_query(question),
-        sources=[source(1, PASSWORDS)],
-        weights=Weights(),
-        gate=gate,
-    )
+    verdict = judged("How long should a password be?", PASSWORDS, gate)
     assert (verdict.slot, verdict.slot_filled, verdict.covered) == ("length", True, True)
-    question = "How long should a password be kept?"  # a length of time, which the passage does not give
-    verdict = coverage(
-        question=question,
-        vector=FAKE.embed_query(question),
-        sources=[source(1, PASSWORDS)],
-        weights=Weights(),
-        gate=gate,
-    )
+    verdict = judged("How long should a password be kept?", PASSWORDS, gate)  # a length of time: not given
     assert (verdict.slot, verdict.slot_filled, verdict.covered) == ("duration", False, False)
 
 

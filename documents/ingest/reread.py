@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from ..models import Document, VersionStatus
+from ..models import Document, DocumentVersion, VersionStatus
 from .chunk import chunk_document
 from .parse import ParseError, parse
 from .pipeline import _embed_hash, parse_limits
@@ -20,6 +20,7 @@ class Reread:
     document: Document
     changed: bool
     error: str = ""
+    stored: DocumentVersion | None = None  # the new version, when one was stored
 
 
 def read_differs(version) -> bool:
@@ -53,10 +54,11 @@ def documents_reread(*, collection: str | None = None, store: bool = True, enque
         except ParseError as exc:  # it was read once: a reader that now refuses it is worth saying
             out.append(Reread(document, False, exc.message))
             continue
+        stored = None
         if changed and store:
             with version.file.open("rb") as handle:
                 data = handle.read()
-            document_upload(
+            stored = document_upload(
                 collection=document.collection,
                 filename=version.original_filename,
                 data=data,
@@ -65,5 +67,5 @@ def documents_reread(*, collection: str | None = None, store: bool = True, enque
                 via={"reread": True, "from_version_id": version.pk},
                 again=True,
             )
-        out.append(Reread(document, changed))
+        out.append(Reread(document, changed, stored=stored))
     return out

@@ -34,6 +34,6 @@ class Command(BaseCommand):
             self.stdout.write(f"{r.document.collection.slug}/{r.document.source_name}: {state}")
         if wait and not dry_run:
             for r in changed:
-                version_ingest(r.document.versions.order_by("-number").values_list("pk", flat=True).first())
+                version_ingest(r.stored.pk)
         verb = "would be stored again" if dry_run else "stored again as new versions"
         self.stdout.write(f"{len(changed)} of {len(results)} document(s) {verb}.")

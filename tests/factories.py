@@ -102,7 +102,10 @@ def enrol_totp(user) -> str:
 
 
 def totp_code(user) -> str:
-    """The code ``user``'s authenticator app shows now (for the sign-in's two-factor step)."""
+    """The code ``user``'s authenticator app shows now (for the sign-in's two-factor step). Near the
+    end of a period it waits for the next one: the site allows no drift (allauth's tolerance is 0), so
+    a code read in a period's last moments, on a busy machine, reached the site after it had turned
+    and was refused (a browser sign-in then timed out on the two-factor page)."""
     import time
 
     from allauth.mfa import app_settings
@@ -112,4 +115,7 @@ def totp_code(user) -> str:
 
     authenticator = Authenticator.objects.get(user=user, type=Authenticator.Type.TOTP)
     secret = decrypt(authenticator.data["secret"])
+    left = app_settings.TOTP_PERIOD - time.time() % app_settings.TOTP_PERIOD
+    if left < 5:
+        time.sleep(left + 0.1)
     return format_hotp_value(hotp_value(secret, int(time.time()) // app_settings.TOTP_PERIOD))

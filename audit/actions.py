@@ -29,6 +29,7 @@ class Action(enum.StrEnum):
     COLLECTION_GRANT = "curation.collection_grant"
     COLLECTION_REVOKE = "curation.collection_revoke"
     COLLECTION_RETIRE = "curation.collection_retire"
+    GLOSSARY_UPDATE = "curation.glossary_update"
     MARKING_CHANGE_REQUESTED = "curation.marking_change_requested"
     MARKING_CHANGE_DECIDED = "curation.marking_change_decided"
     DOCUMENT_UPLOAD = "curation.document_upload"

@@ -110,6 +110,32 @@ class Collection(models.Model):
         return self.name
 
 
+class GlossaryTerm(models.Model):
+    """A word people ask with, and the guidance's own words for it, in one collection's glossary.
+
+    Questions asked of the collection are searched and judged in the guidance's words
+    (``documents.glossary``). Curators keep the list; each change is audited."""
+
+    collection = models.ForeignKey(Collection, on_delete=models.CASCADE, related_name="glossary")
+    phrase = models.CharField(max_length=80, help_text='What people ask with: "memory stick".')
+    key = models.CharField(max_length=80, editable=False, help_text="The phrase as compared: lower case, one space.")
+    means = models.CharField(max_length=120, help_text='What the guidance calls it: "removable media".')
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["key"]
+        constraints = [models.UniqueConstraint(fields=["collection", "key"], name="glossary_term_unique_phrase")]
+
+    def __str__(self) -> str:
+        return f"{self.phrase} → {self.means}"
+
+    def save(self, *args, **kwargs):
+        from .glossary import phrase_key
+
+        self.key = phrase_key(self.phrase)
+        super().save(*args, **kwargs)
+
+
 class DocumentQuerySet(models.QuerySet):
     def active(self) -> DocumentQuerySet:
         return self.filter(is_active=True, collection__is_active=True)

@@ -16,6 +16,7 @@ urlpatterns = [
     path("c/<slug:slug>/upload/", documents.collection_upload, name="collection_upload"),
     path("c/<slug:slug>/readers/", collections.collection_readers, name="collection_readers"),
     path("c/<slug:slug>/marking-change/<int:change_id>/", marking_changes.marking_change, name="marking_change"),
+    path("c/<slug:slug>/glossary/", collections.collection_glossary, name="collection_glossary"),
     path("c/<slug:slug>/retire/", collections.collection_retire, name="collection_retire"),
     path("c/<slug:slug>/try/", collections.collection_try, name="collection_try"),
     path("c/<slug:slug>/sources/new/", sources.source_add, name="source_add"),

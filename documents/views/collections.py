@@ -1,5 +1,5 @@
 """A curator's collections: the list, one collection's page and its status poll, create, edit,
-readers, retire, and trying a question against it."""
+readers, glossary, retire, and trying a question against it."""
 
 from __future__ import annotations
 
@@ -19,6 +19,7 @@ from ..forms import CollectionEditForm, CollectionForm, GrantForm, TryQuestionFo
 from ..lifecycle import RUNNING
 from ..models import Collection, DocumentVersion, Marking, VersionStatus
 from ..services import collections as collection_services
+from ..services import glossary as glossary_services
 from ..services.marking_changes import marking_change_pending
 
 logger = logging.getLogger(__name__)
@@ -203,6 +204,45 @@ def collection_readers(request: HttpRequest, slug: str) -> HttpResponse:
 
 @require_http_methods(["GET", "POST"])
 @curator_only
+def collection_glossary(request: HttpRequest, slug: str) -> HttpResponse:
+    """The words people ask with and what the guidance calls them, one entry a line, saved whole."""
+    collection = access_collection_for_curator(request.user, slug)
+    text = request.POST.get("terms", "") if request.method == "POST" else glossary_services.glossary_lines(collection)
+    errors, unused, in_guidance = [], [], []
+    if request.method == "POST":
+        parsed = glossary_services.glossary_parse(text)
+        errors = parsed.errors
+        if not errors:
+            changes = glossary_services.glossary_replace(
+                collection=collection, user=request.user, entries=parsed.entries
+            )
+            counts = {k: len(v) for k, v in changes.items() if v}
+            if counts:
+                said = ", ".join(f"{n} {what}" for what, n in counts.items())
+                messages.success(request, f"Glossary saved: {said}. Questions use it within a minute.")
+            else:
+                messages.info(request, "Nothing was changed.")
+            unused = glossary_services.glossary_unused(collection, parsed.entries)
+            in_guidance = glossary_services.glossary_in_guidance(collection, parsed.entries)
+            if not (unused or in_guidance):
+                return redirect("documents:collection_glossary", slug=collection.slug)
+    return render(
+        request,
+        "documents/collection_glossary.html",
+        {
+            "collection": collection,
+            "terms": text,
+            "errors": errors,
+            "unused": unused,
+            "in_guidance": in_guidance,
+            "count": collection.glossary.count(),
+            "max_terms": glossary_services.MAX_TERMS,
+        },
+    )
+
+
+@require_http_methods(["GET", "POST"])
+@curator_only
 def collection_retire(request: HttpRequest, slug: str) -> HttpResponse:
     collection = access_collection_for_curator(request.user, slug)
     if request.method == "POST":
@@ -226,12 +266,15 @@ def collection_try(request: HttpRequest, slug: str) -> HttpResponse:
         from ..retrieval import passages_for_user, retrieve
 
         question = form.cleaned_data["q"]
-        try:
-            passages = passages_for_user(user=request.user, query=question, collections=[slug], k=8)
-        except Exception:  # the embedding service failed: its words alone, as chat searches then
-            logger.warning("try a question: the question could not be embedded; searched by its words", exc_info=True)
-            passages = retrieve(user=request.user, query=question, collections=[slug], k=8, mode="keyword").passages
         preview = answer_preview(request.user, question, slug) if can_read else None
+        if preview is not None:  # the passages chat's answer was judged and quoted from
+            passages = preview["passages"]
+        else:
+            try:
+                passages = passages_for_user(user=request.user, query=question, collections=[slug], k=8)
+            except Exception:  # the embedding service failed: its words alone, as chat searches then
+                logger.warning("try a question: the question could not be embedded; searched by words", exc_info=True)
+                passages = retrieve(user=request.user, query=question, collections=[slug], k=8, mode="keyword").passages
     return render(
         request,
         "documents/collection_try.html",

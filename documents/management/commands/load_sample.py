@@ -1,4 +1,5 @@
-"""``manage.py load_sample``: the fictional department's guidance, readable by "All staff" (idempotent)."""
+"""``manage.py load_sample``: the fictional department's guidance and its glossary, readable by "All
+staff" (idempotent)."""
 
 from __future__ import annotations
 
@@ -8,11 +9,14 @@ from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Group
 from django.core.management.base import BaseCommand, CommandError
 
+from documents.management.commands.glossary import read_entries
 from documents.management.commands.ingest import collect_files, ingest_files
 from documents.models import Collection
 from documents.services import collections
+from documents.services.glossary import glossary_replace
 
 SAMPLE_DIR = Path(__file__).resolve().parents[2] / "sample"
+GLOSSARY = SAMPLE_DIR / "glossary.jsonl"  # everyday words for what the sample guidance calls things
 SLUG = "dde-guidance"
 NAME = "Department for Digital Examples: staff guidance"
 DESCRIPTION = (
@@ -51,5 +55,9 @@ class Command(BaseCommand):
         )
         for name, reason in summary.failed:
             self.stderr.write(f"  failed: {name}: {reason}")
+        if not collection.glossary.exists():  # a curator's own edits are kept on a re-run
+            entries = read_entries(GLOSSARY)
+            glossary_replace(collection=collection, user=curator, entries=entries)
+            self.stdout.write(f"Sample glossary: {len(entries)} entries")
         if summary.failed:
             raise CommandError("Some sample documents failed to load.", returncode=1)

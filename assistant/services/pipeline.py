@@ -19,7 +19,7 @@ from django.db.utils import Error as DatabaseError
 from assistant import pii
 from assistant.batching import query_embedder
 from assistant.core.citations import cited_numbers
-from assistant.core.condense import condense, follow_up_subject
+from assistant.core.condense import condense
 from assistant.core.errors import AnswerError
 from assistant.core.evidence import citing_sentences
 from assistant.core.types import TextDelta, Usage
@@ -28,12 +28,20 @@ from assistant.intake import Ask, Prepared, question_submit
 from assistant.models import Status
 from assistant.providers import get_chat_model
 from documents.embeddings import embeds_marking, query_embedding_refusal
+from documents.glossary import Glossary, glossary_for, glossary_known
 from documents.retrieval import allowed_markings, clean_query
 
 from .frames import answer_html, source_frames
 from .headstart import HeadStart, head_start
 from .record import Outcome, answer_record
-from .steps import answer_evidence, answer_finish, answer_not_covered, answer_request, sources_retrieve_reviewed
+from .steps import (
+    answer_evidence,
+    answer_finish,
+    answer_not_covered,
+    answer_request,
+    question_searched,
+    sources_retrieve_reviewed,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -226,6 +234,17 @@ class AnswerRun:
             )
             return None
 
+    async def _glossary(self) -> Glossary:
+        """The glossary entries of the collections asked of (that this person may read) whose phrase
+        the question holds. Most questions hold none of any glossary's phrases, told without a
+        database call while the process's list of phrases is fresh."""
+        p = self.prepared
+        text = condense(p.model_text, p.turns)
+        known = glossary_known(fresh_only=True)
+        if known is not None and not known.keys_in(text):
+            return Glossary(())
+        return await db_call(glossary_for)(self.user, p.collections, text)
+
     async def _head_sources(self, condensed: str, vector, model):
         """The passages retrieved while the question was stored, if they were retrieved for this very
         question (its text, collections, vector and marking ceiling); else None."""
@@ -243,7 +262,11 @@ class AnswerRun:
 
     async def _generate(self, model, started: float) -> None:
         p, out = self.prepared, self.outcome
-        out.condensed = condense(p.model_text, p.turns)
+        searched = question_searched(p.model_text, p.turns, await self._glossary())
+        out.condensed, out.glossary = searched.condensed, [t.as_dict() for t in searched.terms]
+        if searched.terms:
+            said = "; ".join(f"“{t.phrase}” as “{t.means}”" for t in searched.terms)
+            self._emit({"type": "notice", "code": "glossary", "message": f"Searched in the guidance's words: {said}."})
         t0 = time.monotonic()
         # Embedded outside the database thread, batched with other questions arriving at once.
         vector = await self._query_vector(clean_query(out.condensed), model)
@@ -254,17 +277,12 @@ class AnswerRun:
             )
         out.sources, weights, out.reviews = found
         out.timings["retrieval"] = _ms(t0)
-        subject = follow_up_subject(p.model_text, p.turns)
         verdict, scored = answer_evidence(
-            question=p.model_text if subject else out.condensed,
-            vector=vector,
-            sources=out.sources,
-            weights=weights,
-            subject=subject,
+            question=searched.question, vector=vector, sources=out.sources, weights=weights, subject=searched.subject
         )
         out.coverage = verdict.as_dict()
         if not verdict.covered:
-            answer_not_covered(out, verdict, p.model_text)
+            answer_not_covered(out, verdict, searched.question)
             return
         self._emit(
             {"type": "sources", "message": p.answer_id, "sources": source_frames(out.sources, reviews=out.reviews)}

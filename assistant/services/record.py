@@ -44,6 +44,7 @@ class Outcome:
     text: str = ""  # what the user is shown (and stored)
     model_output: str = ""  # what the model said, when different from ``text``
     condensed: str = ""
+    glossary: list[dict] = field(default_factory=list)  # glossary entries applied to the question searched
     sources: list[Source] = field(default_factory=list)
     cited: list[int] = field(default_factory=list)
     messages: list[dict] = field(default_factory=list)
@@ -183,6 +184,7 @@ def _answer_data(prepared: Prepared, outcome: Outcome, message: Message, cited: 
         "error_code": outcome.error_code,
         "coverage": outcome.coverage,
         **({"vector_search": outcome.vector_search} if outcome.vector_search else {}),
+        **({"glossary": outcome.glossary} if outcome.glossary else {}),
         "claims": {
             "checked": sum(1 for c in outcome.checks if c["cited"]),
             "unsupported": sum(1 for c in outcome.checks if c["unsupported"]),

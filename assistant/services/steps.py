@@ -12,6 +12,7 @@ import numpy as np
 from django.conf import settings
 
 from assistant.core.citations import cited_numbers, strip_unshown
+from assistant.core.condense import condense, follow_up_subject
 from assistant.core.evidence import (
     CheckSettings,
     Coverage,
@@ -24,9 +25,10 @@ from assistant.core.evidence import (
     score_units,
 )
 from assistant.core.prompt import render_messages
-from assistant.core.types import ChatRequest, Source
+from assistant.core.types import ChatRequest, Source, Turn
 from assistant.models import Status
 from documents.embeddings import DIMENSIONS
+from documents.glossary import Glossary, Term
 from documents.ingest.units import split_units
 from documents.models import Chunk
 from documents.retrieval import retrieve
@@ -46,6 +48,31 @@ _REVIEW_COLUMNS = (
     "version__document__collection__review_months",
     "version__document__collection__expire_after_days",
 )
+
+
+@dataclasses.dataclass(frozen=True)
+class Searched:
+    """A question as it is searched and judged: condensed with what a follow-up leans on, and put
+    in the guidance's words where the collections' glossaries say how (``documents.glossary``)."""
+
+    condensed: str  # what retrieval searches for (by meaning and by words)
+    question: str  # what the gate judges: a follow-up itself (its ``subject`` apart), else ``condensed``
+    subject: str  # for a follow-up, the earlier question(s) it leans on; else ""
+    terms: tuple[Term, ...] = ()  # the glossary entries applied
+
+
+def question_searched(question: str, turns: list[Turn], glossary: Glossary | None = None) -> Searched:
+    """``question`` (asked after ``turns``) as retrieval and the gate take it."""
+    glossary = glossary or Glossary(())
+    condensed = condense(question, turns)
+    subject = follow_up_subject(question, turns)
+    searched = glossary.apply(condensed)
+    return Searched(
+        condensed=searched,
+        question=glossary.apply(question.strip()) if subject else searched,
+        subject=glossary.apply(subject),
+        terms=glossary.find(condensed),
+    )
 
 
 def _review(document_review_by, source, version_review_by, uploaded_at, months, expire_after_days) -> Review:

@@ -14,18 +14,26 @@ import time
 
 from django.conf import settings
 
-from assistant.core.condense import condense, follow_up_subject
+from assistant.core.condense import condense
 from assistant.core.evidence import citing_sentences
 from assistant.core.types import ChatRequest, TextDelta, Turn
 from assistant.models import Status
 from assistant.providers import get_chat_model
 from assistant.providers.extractive import ExtractiveAnswerer
 from documents.embeddings import get_embedder, query_embedding_refusal
+from documents.glossary import glossary_for
 from documents.retrieval import clean_query
 
 from .frames import DETAIL_WORDS, answer_html
 from .record import Outcome
-from .steps import answer_evidence, answer_finish, answer_not_covered, answer_request, sources_retrieve
+from .steps import (
+    answer_evidence,
+    answer_finish,
+    answer_not_covered,
+    answer_request,
+    question_searched,
+    sources_retrieve,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -45,25 +53,21 @@ def answer_one(
     ``words_only``: as chat answers when the embedder is down (or the collection is above its
     marking): nothing embedded, searched and judged by the question's words alone."""
     out = Outcome()
-    out.condensed = condense(question, turns)
+    searched = question_searched(question, turns, glossary_for(user, [collection], condense(question, turns)))
+    out.condensed, out.glossary = searched.condensed, [t.as_dict() for t in searched.terms]
     query = clean_query(out.condensed)
     vector = get_embedder().embed_query(query) if query and not words_only else None
     out.sources, weights = sources_retrieve(
         user, out.condensed, [collection], settings.HUMPHREY_CHAT_PASSAGES, model.max_marking, vector
     )
     started = time.perf_counter()
-    subject = follow_up_subject(question, turns)
     verdict, scored = answer_evidence(
-        question=question if subject else out.condensed,
-        vector=vector,
-        sources=out.sources,
-        weights=weights,
-        subject=subject,
+        question=searched.question, vector=vector, sources=out.sources, weights=weights, subject=searched.subject
     )
     evidence_ms = (time.perf_counter() - started) * 1000
     out.coverage = verdict.as_dict()
     if not verdict.covered:
-        answer_not_covered(out, verdict, question)
+        answer_not_covered(out, verdict, searched.question)
         return out, evidence_ms
     request = answer_request(model, out, question=question, turns=turns, scored=scored, verdict=verdict)
     out.text = asyncio.run(_stream(model, request))
@@ -106,4 +110,7 @@ def answer_preview(user, question: str, collection: str) -> dict:
         "language_model": model.uses_language_model,
         "words_only": words_only,
         "embedder_down": embedder_down,
+        "passages": out.sources,  # what chat retrieved for it (as searched: ``searched_as``)
+        "glossary": out.glossary,  # the entries that put the question in the guidance's words
+        "searched_as": out.condensed if out.glossary else "",
     }

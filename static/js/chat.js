@@ -241,6 +241,11 @@ if (root) {
         break;
       case "notice": {
         const target = current ? current.box : log;
+        if (frame.code === "glossary") {
+          // What was searched for, from the collection's glossary: information, not a warning.
+          target.insertBefore(el("p", "govuk-body-s app-searched-as", frame.message), current ? current.body : null);
+          break;
+        }
         const warning = el("div", "govuk-warning-text");
         warning.appendChild(el("span", "govuk-warning-text__icon", "!")).setAttribute("aria-hidden", "true");
         warning.appendChild(el("strong", "govuk-warning-text__text", frame.message));

@@ -1,7 +1,7 @@
 """Answer quality and the coverage gate's trade-off on the shared corpus: figures for docs/answers.md.
 
     python bench/answers.py [--corpus DIR (default: HUMPHREY_CORPUS_DIR, else ../shared/corpus)] [--keep]
-                            [--reuse] [--dump FILE]
+                            [--reuse] [--dump FILE] [--glossary FILE]
 
 In its own database (``humphrey_bench_answers`` on the embedded server, made afresh unless
 ``--reuse``; dropped at the end unless ``--keep``): ingests the corpus's documents as ``ingest --wait`` does,
@@ -17,6 +17,9 @@ checks). Prints one JSON object on stdout:
   scattered-passages margin, when set, on top of each threshold);
 - ``evidence_ms``: p50 / p99 of the gate and the unit scoring per question (the work added before
   the first token; ``bench/chat_load.py`` measures the whole added time to first token under load).
+
+``--glossary FILE`` gives the corpus collection that glossary first (``manage.py glossary --load``: the
+words people ask with, put as the guidance puts them); without it the collection has none.
 
 ``--dump FILE`` also pickles what the gate saw for each question (its passages with their units and
 unit vectors, its vector, the word weights, the corpus's chunks), so a change to the gate can be
@@ -59,6 +62,7 @@ SETS = [
     "bench/questions-heldout7.jsonl",
     "bench/questions-heldout8.jsonl",
     "bench/questions-heldout9.jsonl",
+    "bench/questions-heldout10.jsonl",
 ]
 
 
@@ -155,6 +159,7 @@ def main() -> int:
     parser.add_argument(
         "--dump", type=Path, help="pickle each question's evidence inputs here (to study the gate offline)"
     )
+    parser.add_argument("--glossary", type=Path, help="load this glossary into the corpus collection first")
     args = parser.parse_args()
     harness.setup_django(DB_NAME)
     if not args.reuse:
@@ -179,6 +184,12 @@ def main() -> int:
         )  # fmt: skip
         log(f"ingested the corpus in {time.perf_counter() - started:.1f}s")
     collection = Collection.objects.get(slug="corpus")
+    from documents.management.commands.glossary import read_entries
+    from documents.services.glossary import glossary_replace
+
+    glossary = read_entries(args.glossary) if args.glossary else []
+    glossary_replace(collection=collection, user=None, entries=glossary)
+    log(f"glossary: {len(glossary)} entries")
     names = dict(Document.objects.filter(collection=collection).values_list("pk", "source_name"))
     model = get_chat_model()
     command = ev.Command()

@@ -110,7 +110,6 @@ def answer_preview(user, question: str, collection: str) -> dict:
         "language_model": model.uses_language_model,
         "words_only": words_only,
         "embedder_down": embedder_down,
-        "passages": out.sources,  # what chat retrieved for it (as searched: ``searched_as``)
+        "passages": out.sources,  # what chat retrieved for it, the glossary applied
         "glossary": out.glossary,  # the entries that put the question in the guidance's words
-        "searched_as": out.condensed if out.glossary else "",
     }

@@ -1,10 +1,10 @@
 """A collection's glossary, and applying it to a question: the words people ask with, put as the guidance puts them.
 
-Curators keep, per collection, entries such as "memory stick" → "removable media" (``documents.glossary``).
+Curators keep, per collection, entries such as "memory stick" → "removable media" (``GlossaryTerm``).
 A question holding an entry's phrase is searched and judged in the guidance's words: the phrase is
 replaced where it stands, so the search by meaning, the search by words and the coverage gate all see
 "removable media" rather than an everyday word the guidance never uses. What the person asked, and
-the prompt a model is given, keep their own words; the answer says what was searched for.
+the prompt a model is given, keep their own words; the person is told what was searched for.
 
 Matching is by whole words, ignoring case, a hyphen or space between words, and a plural ending on
 the last word; a longer phrase wins over a shorter one inside it ("memory stick" over "stick").

@@ -144,9 +144,10 @@ def glossary_for(user, collections, text: str) -> Glossary:
     keys = known.keys_in(text) if known else set()
     if not keys:
         return Glossary(())
-    from .models import Collection, GlossaryTerm
+    from .access import readable_collections
+    from .models import GlossaryTerm
 
-    readable = Collection.objects.readable_by(user)
+    readable = readable_collections(user)
     if collections:
         readable = readable.filter(slug__in=list(collections))
     rows = (

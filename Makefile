@@ -93,8 +93,9 @@ check-deploy: setup
 
 # --create-db: a fresh test database each run (planner statistics left by an earlier run change
 # which words retrieval treats as common); quicker reruns: .venv/bin/pytest (it reuses the database).
+# --durations: the slowest tests in every CI log, so a suite grown slow shows where.
 test: setup browser ocr lint migrations-check check-deploy collectstatic
-	$(VENV)/bin/pytest -q --create-db $(PYTEST_ARGS)
+	$(VENV)/bin/pytest -q --create-db --durations=20 $(PYTEST_ARGS)
 
 bench: setup
 	$(PY) bench/run_all.py

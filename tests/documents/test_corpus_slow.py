@@ -17,9 +17,18 @@ from documents.retrieval import passages_for_user
 pytestmark = [pytest.mark.django_db, pytest.mark.slow]
 
 
-def test_ingest_the_whole_corpus_with_the_real_embedder(corpus, settings, media, make_user):
-    """Every corpus file becomes a ready, searchable version embedded by MiniLM; questions find their documents."""
+def test_the_whole_corpus_ingested_with_the_real_embedder_is_found_and_answered(corpus, settings, media, make_user):
+    """The corpus is ingested once (with MiniLM, a minute or two) for both checks: what ingestion
+    made of it and what chat answers from it."""
     settings.HUMPHREY_EMBEDDINGS = {"CLASS": "local", "CONFIG": {"backend": "onnx-int8"}}  # the default
+    settings.HUMPHREY_CHAT_MODELS = {"extractive": {"CLASS": "extractive", "CONFIG": {"max_words": 120}}}
+    settings.HUMPHREY_CHAT_MODEL_ALIAS = "extractive"
+    ingested_and_found(corpus, make_user)
+    answers_quote_what_answers_and_refuse_what_is_not_covered(corpus)
+
+
+def ingested_and_found(corpus: Path, make_user) -> None:
+    """Every corpus file becomes a ready, searchable version embedded by MiniLM; questions find their documents."""
     docs = sorted(p for p in (corpus / "docs").iterdir() if p.is_file())
     out = io.StringIO()
     call_command(
@@ -59,17 +68,10 @@ def test_ingest_the_whole_corpus_with_the_real_embedder(corpus, settings, media,
     assert Group.objects.filter(name="Staff").exists()
 
 
-def test_answers_on_the_corpus_quote_what_answers_and_refuse_what_it_does_not_cover(corpus, settings, media):
+def answers_quote_what_answers_and_refuse_what_is_not_covered(corpus: Path) -> None:
     """With the real embedder and the corpus ingested, the extractive answers hold the sentence that
     answers most dev questions, and most questions the guidance does not cover are refused
     (docs/answers.md has the figures; these floors leave room for CPUs whose int8 kernels differ)."""
-    settings.HUMPHREY_EMBEDDINGS = {"CLASS": "local", "CONFIG": {"backend": "onnx-int8"}}
-    settings.HUMPHREY_CHAT_MODELS = {"extractive": {"CLASS": "extractive", "CONFIG": {"max_words": 120}}}
-    settings.HUMPHREY_CHAT_MODEL_ALIAS = "extractive"
-    call_command(
-        "ingest", str(corpus / "docs"), "--collection", "corpus", "--create", "--wait", "--no-progress",
-        stdout=io.StringIO(), stderr=io.StringIO(),
-    )  # fmt: skip
     bench = Path(__file__).resolve().parents[2] / "bench"
 
     def evaluate(path) -> dict:

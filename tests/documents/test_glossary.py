@@ -1,6 +1,10 @@
 """A collection's glossary: the matcher, reading a curator's lines, replacing a glossary (audited),
 whose glossary applies to whose question, the glossary page and the ``glossary`` command."""
 
+# Over 500 lines by design: one feature's tests, from the matcher to the page, sharing one set of
+# fixtures (collections, readers and curators on each side of the access line); split, each part
+# would repeat them.
+
 from __future__ import annotations
 
 import io

@@ -87,6 +87,12 @@ class Message(models.Model):
     checks = models.JSONField(
         default=list, blank=True, help_text="A model answer's sentences checked against their citations."
     )
+    notices = models.JSONField(
+        default=list,
+        blank=True,
+        help_text="What the person was told about how the answer was found ({code, message} each): kept so "
+        "that reopening the conversation tells them again.",
+    )
     created_at = models.DateTimeField(default=timezone.now)
     purged_at = models.DateTimeField(null=True, blank=True, help_text="Text removed by the retention purge.")
 

@@ -66,7 +66,8 @@ def conversations_purge(*, before, held_user_ids, held_conversation_ids) -> int:
 
     Called by the audit app's retention command inside its transaction (registered as its purger in
     ``AssistantConfig.ready``). Messages, citations and feedback ratings stay (they carry no text a
-    person wrote); comments are blanked too.
+    person wrote); comments are blanked too, and so is what the claim check and the notices kept of
+    the text (an answer's sentences; the phrases of a question the glossary matched).
     """
     messages = Message.objects.filter(created_at__lt=before, purged_at__isnull=True)
     if held_user_ids:
@@ -76,7 +77,9 @@ def conversations_purge(*, before, held_user_ids, held_conversation_ids) -> int:
     ids = list(messages.values_list("pk", flat=True))
     Feedback.objects.filter(message_id__in=ids).exclude(comment="").update(comment="")
     Citation.objects.filter(message_id__in=ids).exclude(quote="").update(quote="")
-    purged = Message.objects.filter(pk__in=ids).update(text="", redacted=None, purged_at=timezone.now())
+    purged = Message.objects.filter(pk__in=ids).update(
+        text="", redacted=None, checks=[], notices=[], purged_at=timezone.now()
+    )
     conversations = Conversation.objects.filter(created_at__lt=before)
     if held_user_ids:
         conversations = conversations.exclude(owner_id__in=list(held_user_ids))

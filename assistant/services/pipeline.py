@@ -96,6 +96,8 @@ class AnswerRun:
             self.queue.get_nowait()
 
     def _emit(self, event: dict) -> None:
+        if event["type"] == "notice":  # stored with the answer, to be shown again when it is reopened
+            self.outcome.notices.append({"code": event["code"], "message": event["message"]})
         if self.listening:
             self.queue.put_nowait(event)
 

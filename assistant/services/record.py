@@ -53,6 +53,7 @@ class Outcome:
     timings: dict = field(default_factory=dict)
     coverage: dict = field(default_factory=dict)  # the gate's evidence (assistant.core.evidence.Coverage)
     checks: list[dict] = field(default_factory=list)  # a model answer's sentences against their citations
+    notices: list[dict] = field(default_factory=list)  # {code, message}: what the person was told, as sent
     highlights: dict[int, list] = field(default_factory=dict)  # passage n -> [start, end] of the units used
     vector_search: dict = field(default_factory=dict)  # why the question was not embedded ({}: it was)
     claims_by_words: bool = False  # the claim check could not embed the answer's sentences: words alone
@@ -130,6 +131,7 @@ def answer_record(*, user, prepared: Prepared, outcome: Outcome) -> Message:
     message.timings = outcome.timings
     message.prompt_version = PROMPT_VERSION if outcome.messages else ""
     message.checks = outcome.checks
+    message.notices = outcome.notices
     message.save()
     # A citation row refers to the chunk by key: PROTECT keeps what was quoted for as long as the answer.
     existing = set(Chunk.objects.filter(pk__in=[by_n[n].chunk_id for n in cited]).values_list("pk", flat=True))

@@ -248,7 +248,8 @@ if (root) {
         }
         const warning = el("div", "govuk-warning-text");
         warning.appendChild(el("span", "govuk-warning-text__icon", "!")).setAttribute("aria-hidden", "true");
-        warning.appendChild(el("strong", "govuk-warning-text__text", frame.message));
+        const text = warning.appendChild(el("strong", "govuk-warning-text__text", " " + frame.message));
+        text.prepend(el("span", "govuk-visually-hidden", "Warning"));
         target.insertBefore(warning, current ? current.body : null);
         announce(frame.message);
         break;

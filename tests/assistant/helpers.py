@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import json
 
+from channels.db import database_sync_to_async
 from channels.routing import URLRouter
 from channels.testing import WebsocketCommunicator
+from django.test import Client
+from django.urls import reverse
 
 from assistant.core.types import Source
 from humphrey.routing import websocket_urlpatterns
@@ -62,3 +65,11 @@ def make_source(n: int, text: str, *, title: str = "Guide", **fields) -> Source:
         marking="OFFICIAL",
         **fields,
     )
+
+
+@database_sync_to_async
+def conversation_page(user, conversation_id: int) -> str:
+    """The conversation's page as its owner sees it on reopening it."""
+    client = Client()
+    client.force_login(user)
+    return client.get(reverse("assistant:conversation", args=[conversation_id])).content.decode()

@@ -14,7 +14,7 @@ from channels.db import database_sync_to_async
 
 from audit.models import AuditEvent
 
-from .helpers import ask_once
+from .helpers import ask_once, conversation_page
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.asyncio]
 
@@ -42,6 +42,8 @@ async def test_an_embedder_that_fails_gives_an_answer_found_by_words(remote_embe
     assert follow[-1]["status"] == "complete"
     assert notices(follow) == ["words_only"]
     assert remote_embedder.embedding_requests, "the embedder was asked"
+    page = await conversation_page(staff, first[0]["conversation"])
+    assert page.count('data-notice="words_only"') == 2, "reopened, both answers still say how they were found"
     for event in await answer_events():
         assert event.data["vector_search"] == {"skipped": "embedder_error", "error": "InternalServerError"}
         assert event.data["passages"] and all(p["vector_score"] is None for p in event.data["passages"])

@@ -13,7 +13,7 @@ from audit.models import AuditEvent
 from documents.glossary import Glossary, Term, glossary_forget
 from documents.models import GlossaryTerm
 
-from .helpers import ask_once
+from .helpers import ask_once, conversation_page
 
 QUESTION = "How many days of holiday do full-time staff get?"
 
@@ -65,6 +65,9 @@ async def test_a_question_in_everyday_words_is_answered_through_the_glossary(gui
     content = await database_sync_to_async(lambda: event.content.body)()
     assert content["question"] == QUESTION  # what was asked is kept as asked
     assert content["condensed_question"] == "How many days of annual leave do full-time staff get?"
+    page = await conversation_page(staff, frames[0]["conversation"])
+    assert page.count("app-searched-as") == 1, "reopened, the answer still says what was searched for"
+    assert "Searched in the guidance&#x27;s words: “holiday” as “annual leave”." in page
 
 
 @pytest.mark.django_db(transaction=True)

@@ -116,6 +116,9 @@ def test_conversations_purge_blanks_old_text_except_under_hold(guidance, staff, 
     from django.utils import timezone
 
     old = stored_answer(staff)
+    old.checks = [{"sentence": "Full-time staff get 25 days [1].", "cited": [1], "unsupported": [], "uncited": False}]
+    old.notices = [{"code": "glossary", "message": "Searched in the guidance's words: “holiday” as “annual leave”."}]
+    old.save()
     held = stored_answer(make_user("held@example.gov.uk"))
     later = timezone.now() + timedelta(seconds=1)
     purged = services.conversations_purge(
@@ -125,6 +128,7 @@ def test_conversations_purge_blanks_old_text_except_under_hold(guidance, staff, 
     old.refresh_from_db()
     held.refresh_from_db()
     assert old.text == "" and old.purged_at is not None
+    assert old.checks == [] and old.notices == [], "what the claim check and the glossary kept of the text goes too"
     assert held.text != ""
 
 

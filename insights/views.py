@@ -81,6 +81,7 @@ def dashboard(request: HttpRequest, slug: str) -> HttpResponse:
         "periods": _periods(form),
         "show_questions": board.show_questions,
         "min_askers": board.min_askers,
+        "curates": curates,
     }
     return render(request, "insights/dashboard.html", context)
 

@@ -372,6 +372,7 @@ def test_documents_link_to_their_versions_page(seeded, settings):
     for key in ("A", "B", "C"):
         assert f'href="{reverse("documents:document", args=[seeded.docs[key].pk])}"' in page
     assert reverse("documents:document", args=[seeded.docs["T"].pk]) not in page
+    assert f'href="{reverse("documents:collection_glossary", args=["hr"])}"' in page, "gaps point to the glossary"
 
 
 def test_auditor_who_is_not_curator_gets_plain_titles(seeded, auditor, settings):
@@ -380,6 +381,7 @@ def test_auditor_who_is_not_curator_gets_plain_titles(seeded, auditor, settings)
     page = client_for(auditor).get("/insights/hr/").content.decode()
     assert "Annual leave policy" in page
     assert "/curate/documents/" not in page
+    assert "/glossary/" not in page
 
 
 def test_question_embeddings_are_cached_by_event(seeded, monkeypatch):

@@ -86,6 +86,14 @@ if (root) {
 
   let lastQuestion = "";
 
+  function conversationTitle(text) {
+    // As the server titles a conversation (assistant.intake.conversation_title).
+    text = text.split(/\s+/).filter(Boolean).join(" ");
+    if (text.length <= 80) return text;
+    const cut = text.slice(0, 79);
+    return (cut.includes(" ") ? cut.slice(0, cut.lastIndexOf(" ")) : cut) + "…";
+  }
+
   function addToConversationList(url, title) {
     let list = document.getElementById("conversation-list");
     if (!list) {
@@ -97,7 +105,7 @@ if (root) {
     }
     for (const link of list.querySelectorAll("[aria-current]")) link.removeAttribute("aria-current");
     const li = el("li");
-    const a = el("a", "govuk-link", title.length > 80 ? title.slice(0, 79) + "…" : title);
+    const a = el("a", "govuk-link", title);
     a.href = url;
     a.setAttribute("aria-current", "page");
     li.appendChild(a);
@@ -163,7 +171,7 @@ if (root) {
 
   function addActions(box, answerId) {
     const actions = el("div", "govuk-button-group humphrey-answer__actions");
-    const copy = el("button", "govuk-button govuk-button--secondary govuk-!-margin-bottom-0 js-copy", "Copy answer");
+    const copy = el("button", "govuk-button govuk-button--secondary govuk-!-margin-bottom-4 js-copy", "Copy answer");
     copy.type = "button";
     copy.dataset.target = box.id;
     actions.appendChild(copy);
@@ -235,7 +243,12 @@ if (root) {
           root.dataset.conversation = String(conversation);
           const url = root.dataset.conversationUrl.replace("/0/", "/" + conversation + "/");
           window.history.replaceState({}, "", url);
-          addToConversationList(url, lastQuestion);
+          const title = conversationTitle(lastQuestion);
+          addToConversationList(url, title);
+          // The page is now this conversation's: its heading and the tab's title say so, as on reopening it.
+          const heading = document.getElementById("chat-heading");
+          if (heading) heading.textContent = title;
+          document.title = title + document.title.slice(document.title.lastIndexOf(" – "));
         }
         if (current) current.box.dataset.answer = frame.answer;
         break;

@@ -49,6 +49,9 @@ def test_on_a_phone_the_question_box_comes_before_the_conversations(site, page, 
     page.locator(".humphrey-answer[data-status='complete']").wait_for()
     newest = page.locator("#conversation-list li").first.locator("a[aria-current='page']")
     assert newest.inner_text().startswith("How many days of annual leave")
+    asked = "How many days of annual leave do full-time staff get?"
+    assert page.get_by_role("heading", level=1).inner_text() == asked, "the heading names the new conversation"
+    assert page.title().startswith(asked + " – ")
     assert box(question)["y"] < box(conversations)["y"]
     assert not page.console_errors
 

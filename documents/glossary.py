@@ -30,9 +30,22 @@ class Term:
         return {"phrase": self.phrase, "means": self.means, "collection": self.collection}
 
 
+#: The endings the matcher allows on a phrase's last word (a plural or a possessive): "memory sticks"
+#: and "memory stick's" are found by the entry "memory stick".
+PLURAL_ENDINGS = ("'s", "’s", "es", "s")
+
+
 def phrase_key(phrase: str) -> str:
     """A phrase as it is compared: lower case, words joined by single spaces, hyphens as spaces."""
     return " ".join(re.sub(r"[-\s]+", " ", phrase.casefold()).split())
+
+
+def plural_twins(key: str) -> list[str]:
+    """The phrase keys that differ from ``key`` only by a plural ending the matcher allows, either
+    way ("memory stick" and "memory sticks"): each finds the other's words in a question."""
+    stems = (key[: -len(e)] for e in PLURAL_ENDINGS if key.endswith(e))
+    shorter = [stem for stem in stems if stem and not stem.endswith(" ")]
+    return [k for k in dict.fromkeys([*shorter, *(key + e for e in PLURAL_ENDINGS)]) if k != key]
 
 
 def _alternatives(keys) -> str:
@@ -70,7 +83,7 @@ class Glossary:
         key = phrase_key(found)
         if key in self.terms:
             return self.terms[key]
-        for ending in ("'s", "’s", "es", "s"):  # the plural or possessive the pattern allowed
+        for ending in PLURAL_ENDINGS:  # the plural or possessive the pattern allowed
             if key.endswith(ending) and key[: -len(ending)] in self.terms:
                 return self.terms[key[: -len(ending)]]
         return None

@@ -205,11 +205,12 @@ def collection_readers(request: HttpRequest, slug: str) -> HttpResponse:
 @require_http_methods(["GET", "POST"])
 @curator_only
 def collection_glossary(request: HttpRequest, slug: str) -> HttpResponse:
-    """The words people ask with and what the guidance calls them, one entry a line, saved whole."""
+    """The words people ask with and what the guidance calls them, one entry a line, saved whole;
+    what the guidance makes doubtful in the saved entries, and how many answers applied each."""
     collection = access_collection_for_curator(request.user, slug)
-    text = request.POST.get("terms", "") if request.method == "POST" else glossary_services.glossary_lines(collection)
-    errors, unused, in_guidance = [], [], []
+    errors, unused, in_guidance, saved = [], [], [], False
     if request.method == "POST":
+        text = request.POST.get("terms", "")
         parsed = glossary_services.glossary_parse(text)
         errors = parsed.errors
         if not errors:
@@ -222,10 +223,14 @@ def collection_glossary(request: HttpRequest, slug: str) -> HttpResponse:
                 messages.success(request, f"Glossary saved: {said}. Questions use it within a minute.")
             else:
                 messages.info(request, "Nothing was changed.")
-            unused = glossary_services.glossary_unused(collection, parsed.entries)
-            in_guidance = glossary_services.glossary_in_guidance(collection, parsed.entries)
+            unused, in_guidance = glossary_services.glossary_warnings(collection, parsed.entries)
             if not (unused or in_guidance):
                 return redirect("documents:collection_glossary", slug=collection.slug)
+            saved = True
+    entries = glossary_services.glossary_entries(collection)  # as saved, whatever was posted
+    if request.method != "POST":
+        text = glossary_services.glossary_lines(collection, entries)
+        unused, in_guidance = glossary_services.glossary_warnings(collection, entries)
     return render(
         request,
         "documents/collection_glossary.html",
@@ -235,8 +240,10 @@ def collection_glossary(request: HttpRequest, slug: str) -> HttpResponse:
             "errors": errors,
             "unused": unused,
             "in_guidance": in_guidance,
-            "count": collection.glossary.count(),
+            "saved": saved,  # the warnings are about entries just saved (else: about those saved before)
+            "count": len(entries),
             "max_terms": glossary_services.MAX_TERMS,
+            "usage": glossary_services.glossary_usage(collection, entries),
         },
     )
 

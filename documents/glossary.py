@@ -152,7 +152,7 @@ def glossary_for(user, collections, text: str) -> Glossary:
     """The entries of the glossaries of the collections ``user`` may read (of those named in
     ``collections``; None: all) whose phrase ``text`` holds. Only those glossaries decide which
     entries apply, so one the person may not read changes nothing. A phrase two collections define
-    differently is searched as both."""
+    differently is searched as both; a term names every collection whose glossary holds its phrase."""
     known = glossary_known()
     keys = known.keys_in(text) if known else set()
     if not keys:
@@ -173,5 +173,5 @@ def glossary_for(user, collections, text: str) -> Glossary:
         _, meanings, slugs = merged.setdefault(key, (phrase, [], []))
         if phrase_key(means) not in map(phrase_key, meanings):
             meanings.append(means)
-            slugs.append(slug)
+        slugs.append(slug)  # every glossary that gave it: each collection's page counts the answer
     return Glossary(Term(phrase, " ".join(m), ", ".join(c)) for phrase, m, c in merged.values())

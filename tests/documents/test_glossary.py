@@ -382,6 +382,9 @@ def test_the_same_meaning_in_two_collections_is_not_repeated(hr, alice):
     keep(hr, ("memory stick", "removable media"))
     keep(travel, ("memory stick", "Removable Media"))
     assert glossary_for(alice, None, QUESTION).apply(QUESTION) == "Can I claim for a removable media?"
+    assert terms(glossary_for(alice, None, QUESTION)) == {"memory stick": ("removable media", "hr, travel")}, (
+        "both glossaries gave it: both collections' pages count the answer"
+    )
 
 
 def test_a_new_entry_applies_once_the_process_forgets_its_list(hr, alice):

@@ -45,6 +45,43 @@ _LEANS_BACK = re.compile(
 )
 
 
+# A document's furniture, not its guidance: a version, date or page line, a marking, or a sentence that
+# is only a name ("Department for Digital Examples (DDE)."). Under a document's title its vector is
+# mostly the title's, so it looks like an answer to any question about the document's subject.
+_MONTH = r"(january|february|march|april|may|june|july|august|september|october|november|december)"
+_FURNITURE = re.compile(
+    rf"^(version|issue|v)\s*\d[\d.]*(\s*[,;(-]?\s*((\d{{1,2}}(st|nd|rd|th)?\s+)?{_MONTH}\s+\d{{4}}|[\d-]{{8,10}})\)?)?$"
+    r"|^(published|updated|last updated|first published|issued|effective from|review date|next review|date of issue)"
+    rf"\b[:\s]*(on\s+)?(\d|{_MONTH}).{{0,40}}$"
+    r"|^page \d+( of \d+)?$"
+    rf"|^(\d{{1,2}}(st|nd|rd|th)?\s+)?{_MONTH}\s+\d{{4}}$"
+    r"|^(OFFICIAL|OFFICIAL-SENSITIVE|SECRET|TOP SECRET|UNCLASSIFIED)$",
+    re.IGNORECASE,
+)
+_NAME_WORD = re.compile(r"^(\(?[A-Z][\w&’'.-]*\)?|for|of|and|the|on|in|at|to|&)$")
+# A capitalised first word that makes a name-like sentence an instruction: "Contact HR Operations."
+_COMMANDS = frozenset(
+    "ask call check contact email go phone read report ring see speak talk use visit write".split()  # noqa: SIM905
+)
+
+
+def furniture(text: str) -> bool:
+    """Whether a sentence is a document's furniture (a version, date or page line, a marking, a name
+    alone), which an answer never quotes."""
+    sentence = text.strip().rstrip(".").strip()
+    words = sentence.replace(",", " ").split()
+    if not words or len(words) > 12:
+        return False
+    if _FURNITURE.match(sentence):
+        return True
+    return (
+        len(words) >= 2
+        and words[0].casefold() not in _COMMANDS
+        and all(_NAME_WORD.match(w) for w in words)
+        and words[0][0].isupper()
+    )
+
+
 @dataclass(frozen=True)
 class Unit:
     """``text[start:end]`` of the chunk; ``context`` is the index of the unit to show before it, or -1."""

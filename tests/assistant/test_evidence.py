@@ -34,6 +34,7 @@ from assistant.core.evidence import (
     select_units,
     spelt_out,
     terms,
+    unit_text,
 )
 from assistant.core.types import ChatRequest, Source, TextDelta
 from assistant.providers.extractive import NOTICE, ExtractiveAnswerer
@@ -99,6 +100,20 @@ def test_the_sentence_that_answers_is_quoted_not_the_start_of_the_passage():
     """A question about a later sentence gets that sentence, not the passage's first 600 characters."""
     text = quoted("After how many years does annual leave rise to 30 days?", [source(1, LEAVE)])
     assert "After five years of service this rises to 30 days." in text
+
+
+def test_a_documents_furniture_is_never_quoted():
+    """The lines under a title (who publishes it, its version and date) are not guidance: under the title
+    "Annual leave" their vectors look like any annual-leave question's, so they are not scored at all."""
+    text = (
+        "Department for Digital Examples (DDE). Version 3.2, April 2026.\n\n"
+        "Full-time staff get 25 days of annual leave a year. Last updated 12 March 2024."
+    )
+    leave = source(1, text, heading="Annual leave")
+    question = "How many days of annual leave do I get?"
+    scored = score_units(question=question, vector=FAKE.embed_query(question), sources=[leave], weights=Weights())
+    assert [unit_text(leave, u.index) for u in scored] == ["Full-time staff get 25 days of annual leave a year."]
+    assert quoted(question, [leave]) == "Full-time staff get 25 days of annual leave a year.", "nor quoted beside it"
 
 
 def test_a_list_is_quoted_whole_with_its_lead_in():

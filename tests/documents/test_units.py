@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from documents.ingest.units import HEADER, HEADING, ITEM, ROW, SENTENCE, embed_text, split_units, unit_text
+from documents.ingest.units import HEADER, HEADING, ITEM, ROW, SENTENCE, embed_text, furniture, split_units, unit_text
 
 LIST = """You must report a lost device at once. You should:
 
@@ -117,3 +117,29 @@ def test_the_heading_above_a_unit_is_part_of_what_is_embedded():
     assert embed_text(text, units, 1).startswith("Selflessness: Holders of public office")
     plain = "Holders of public office should act in the public interest."
     assert embed_text(plain, split_units(plain), 0, "Selflessness").startswith("Selflessness: ")
+
+
+def test_a_documents_furniture_is_told_from_its_guidance():
+    """Version and date lines, markings and a name alone are furniture; a rule, an instruction naming a
+    team, or a sentence that only starts like a version line is not."""
+    for line in (
+        "Department for Digital Examples (DDE).",
+        "Version 3.2, April 2026.",
+        "v1.2 (2024-03-01)",
+        "Last updated 12 March 2024",
+        "Page 3 of 10",
+        "OFFICIAL-SENSITIVE",
+        "April 2026.",
+    ):
+        assert furniture(line), line
+    for line in (
+        "Alcohol is never paid for.",
+        "Contact HR Operations.",
+        "Call the IT Service Desk.",
+        "Issue 2 of the form must be used.",
+        "Updated guidance on travel applies to all staff from 1 April.",
+        "Version control is required for all code.",
+        "Fictional guidance written for the Humphrey project.",
+        "Yes.",
+    ):
+        assert not furniture(line), line

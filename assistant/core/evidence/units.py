@@ -8,7 +8,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from documents.ingest.units import HEADING, QUOTABLE
+from documents.ingest.units import HEADING, QUOTABLE, SENTENCE, furniture
 
 from ..types import Source
 from .words import Weights, _with_negations, _word_share, question_terms, terms
@@ -57,14 +57,19 @@ def heading_above(source: Source, index: int) -> str:
     return source.heading_path.split(" > ")[-1] if source.heading_path else ""
 
 
+def _quotable(source: Source, index: int) -> bool:
+    """A sentence, list item or table row, but not a document's furniture (its version line, say)."""
+    kind = source.units[index][2]
+    return kind in QUOTABLE and not (kind == SENTENCE and furniture(unit_text(source, index)))
+
+
 def _quotable_beside(source: Source, index: int, step: int) -> int | None:
     """The nearest quotable unit before (``step`` -1) or after (+1) ``index`` under the same heading."""
     i = index + step
     while 0 <= i < len(source.units):
-        kind = source.units[i][2]
-        if kind == HEADING:
+        if source.units[i][2] == HEADING:
             return None
-        if kind in QUOTABLE:
+        if _quotable(source, i):
             return i
         i += step
     return None
@@ -121,7 +126,7 @@ def score_units(
         sims = matrix @ q if matrix is not None else None
         prior = scoring.passage_rank / rank
         for index, unit in enumerate(source.units):
-            if unit[2] not in QUOTABLE:
+            if not _quotable(source, index):
                 continue
             present = _with_negations(terms(unit_text(source, index)))
             partly = set(terms(heading_above(source, index)))

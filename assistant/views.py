@@ -6,6 +6,8 @@ whether someone else's conversation exists (404 for all of them).
 
 from __future__ import annotations
 
+import re
+
 from django.conf import settings
 from django.contrib import messages as flash
 from django.contrib.auth.decorators import login_required
@@ -29,12 +31,25 @@ from .selectors import citation_superseded, conversations_flag_changed, messages
 from .services.conversations import conversation_hide, conversation_rename, feedback_record
 from .services.frames import passage_urls
 
+_PASSAGE_ID = re.compile(r"\]\(/[\w/-]*?/passage/(\d+)/\)")  # a Markdown link to a passage page
+
 STATUS_NOTES = {
     Status.STOPPED: "You stopped this answer before it finished.",
     Status.STALLED: "The language model stopped part-way through. This answer is incomplete.",
     Status.FAILED: "This answer could not be completed.",
     Status.STREAMING: "This answer is still being written. The page will update when it is ready.",
 }
+
+
+def _nearest_passages(message: Message) -> frozenset[str]:
+    """The passage pages a "not covered" reply names as the nearest guidance. That reply is always
+    Humphrey's own text (``not_covered_text``), never a model's, so its links to passages may stay
+    links when the conversation is reopened, as they were when it streamed; each page still checks
+    that the reader may see the passage."""
+    if message.status != Status.NO_ANSWER:
+        return frozenset()
+    ids = [int(n) for n in _PASSAGE_ID.findall(message.text)]
+    return frozenset(url for url in passage_urls(ids) if url)
 
 
 def message_html(message: Message) -> str:
@@ -47,6 +62,7 @@ def message_html(message: Message) -> str:
         allowed_link_text="\n".join(c.quote for c in citations.values()),
         allowed_hosts=settings.HUMPHREY_CHAT_LINK_HOSTS,
         notes=claim_notes(message.checks or []),
+        own_paths=_nearest_passages(message),
     )
 
 

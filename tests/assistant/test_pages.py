@@ -108,6 +108,31 @@ def test_feedback_is_stored_and_audited_once_per_submission(client, guidance, st
     assert bad.status_code == 400 and bad.json()["errors"]["rating"] == ["Choose helpful or not helpful"]
 
 
+def test_a_not_covered_reply_keeps_its_links_to_the_nearest_passages_when_reopened(client, guidance, staff):
+    """Humphrey's own "not covered" reply names the nearest passages as links, as it did while it
+    streamed; the same link in a model's answer, which cites nothing there, is not made a link."""
+    from dataclasses import replace
+
+    from assistant.services.frames import not_covered_text
+
+    from .helpers import make_source
+
+    chunk = Chunk.objects.filter(collection=guidance["hr"]).first()
+    nearest = replace(make_source(1, chunk.text, title="Leave policy"), chunk_id=chunk.pk)
+    href = reverse("documents:passage", args=[chunk.pk])
+    refused = stored_answer(staff, text=not_covered_text([nearest]))
+    refused.status = Status.NO_ANSWER
+    refused.save()
+    client.force_login(staff)
+    page = client.get(reverse("assistant:conversation", args=[refused.conversation_id])).content.decode()
+    assert f'href="{href}"' in page and "Leave policy</a>" in page
+
+    refused.status = Status.COMPLETE  # as if a model had written the same words
+    refused.save()
+    page = client.get(reverse("assistant:conversation", args=[refused.conversation_id])).content.decode()
+    assert "Leave policy" in page and f'href="{href}"' not in page
+
+
 def test_conversations_purge_blanks_old_text_except_under_hold(guidance, staff, make_user):
     """The retention purge blanks question and answer text older than the cut-off, except for held
     people and conversations; it returns how many messages it blanked."""

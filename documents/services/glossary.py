@@ -124,23 +124,14 @@ def _held(collection: Collection, texts) -> dict[str, bool]:
 
 
 def glossary_warnings(collection: Collection, entries: list[tuple[str, str]]) -> tuple[list[str], list[str]]:
-    """``glossary_unused`` and ``glossary_in_guidance`` of ``entries`` together, in one query."""
+    """What the guidance makes doubtful in ``entries``, in one query however many: the meanings no
+    searchable passage of the collection holds (searching for them finds nothing), and the phrases the
+    guidance itself uses (a question holding one is searched for what it means instead, and may miss
+    the passages that use the phrase)."""
     held = _held(collection, [text for entry in entries for text in entry])
     unused = dict.fromkeys(means for _, means in entries if not held[means])
     in_guidance = dict.fromkeys(phrase for phrase, _ in entries if held[phrase])
     return list(unused), list(in_guidance)
-
-
-def glossary_unused(collection: Collection, entries: list[tuple[str, str]]) -> list[str]:
-    """The ``means`` of ``entries`` no searchable passage of the collection holds: searching for
-    them will find nothing."""
-    return [means for means, held in _held(collection, (m for _, m in entries)).items() if not held]
-
-
-def glossary_in_guidance(collection: Collection, entries: list[tuple[str, str]]) -> list[str]:
-    """The phrases of ``entries`` the collection's guidance itself uses: a question holding one is
-    searched for what it means instead, and may miss the passages that use the phrase."""
-    return [phrase for phrase, held in _held(collection, (p for p, _ in entries)).items() if held]
 
 
 @dataclass(frozen=True)

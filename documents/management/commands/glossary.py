@@ -68,7 +68,8 @@ class Command(BaseCommand):
             f"Glossary of {collection!r}: {len(entries)} entries "
             f"({len(changes['added'])} added, {len(changes['changed'])} changed, {len(changes['removed'])} removed)"
         )
-        for means in glossary_services.glossary_unused(target, entries):
+        unused, in_guidance = glossary_services.glossary_warnings(target, entries)
+        for means in unused:
             self.stderr.write(f"  no passage holds {means!r}: searching for it finds nothing")
-        for phrase in glossary_services.glossary_in_guidance(target, entries):
+        for phrase in in_guidance:
             self.stderr.write(f"  the guidance itself uses {phrase!r}: questions holding it are searched otherwise")

@@ -226,6 +226,25 @@ def test_passage_view_for_readers_only_and_keeps_old_versions(client, curator, m
     assert client.get(reverse("documents:passage", args=[old_chunk.pk + 10_000])).status_code == 404
 
 
+def test_a_passage_reads_as_text_with_its_headings_in_bold_not_markdown(client, curator, make_user, collection):
+    """Readers see a Markdown document's headings as headings ("## Part 1" in bold, without its
+    marker); the text stays escaped, and a "#" inside a line is left as it is."""
+    from documents.templatetags.passages import readable
+
+    # Short sections are merged into one passage, which then holds their headings' lines.
+    body = b"# Guide\n\n## Part 1\n\nRule 1 applies, see #1.\n\n## Part 2\n\nRule 2 applies too.\n"
+    version = upload_and_ingest(collection, "guide.md", body, curator)
+    chunk = version.chunks.get(text__contains="## Part 2")
+    signed_in(client, make_user("rita@example.gov.uk", groups=["HR"]))
+    page = client.get(reverse("documents:passage", args=[chunk.pk])).content.decode()
+    assert '<strong class="app-passage__heading">Part 2</strong>' in page
+    assert "## Part" not in page and "see #1." in page
+    assert str(readable("## A <b> heading\nline #2")) == (
+        '<strong class="app-passage__heading">A &lt;b&gt; heading</strong>\nline #2'
+    )
+    assert str(readable("## As stored", False)) == "## As stored"
+
+
 def test_chunk_view_highlights_the_chunk_in_its_version(client, curator, collection):
     """The curator's chunk view shows the whole version's text with the chunk highlighted."""
     body = b"# Guide\n\n" + b"\n\n".join(b"## Part %d\n\n" % i + b"Rule %d applies here. " % i * 60 for i in range(4))

@@ -29,7 +29,7 @@ from .intake import STREAMING_GIVE_UP
 from .models import Message, Speaker, Status
 from .selectors import citation_superseded, conversations_flag_changed, messages_for_page
 from .services.conversations import conversation_hide, conversation_rename, feedback_record
-from .services.frames import passage_urls
+from .services.frames import passage_urls, source_place
 
 _PASSAGE_ID = re.compile(r"\]\(/[\w/-]*?/passage/(\d+)/\)")  # a Markdown link to a passage page
 
@@ -68,7 +68,7 @@ def message_html(message: Message) -> str:
 
 def freshness_mark(message: Message) -> None:
     """How fresh the guidance an answer quoted is now, on the message and each citation: its review
-    (``c.review``, ``c.review_note``), whether a newer searchable version has replaced the version
+    (``c.review``, ``c.review_note``), where in its document it is (``c.where``), whether a newer searchable version has replaced the version
     quoted (``c.superseded``) and, for each document that changed, a link to what changed
     (``message.changes``). No queries: ``messages_for_page`` loaded what it needs."""
     message.changes = []
@@ -78,6 +78,7 @@ def freshness_mark(message: Message) -> None:
         c.review = review_of(document)
         c.review_note = c.review.note()
         c.superseded = citation_superseded(c)
+        c.where = source_place(document.title, c.chunk.heading_path, c.chunk.anchor)
         if c.superseded and (document.pk, c.version_id) not in seen:
             seen.add((document.pk, c.version_id))
             url = reverse("documents:version_changes", args=[document.pk, c.version_id, document.current_version_id])

@@ -43,6 +43,25 @@ def review_fields(review: Review | None, *, superseded: bool = False) -> dict:
     return {**facts, "review_note": review.note() if review else "", "superseded": superseded}
 
 
+def source_place(title: str, section: str, anchor: str) -> str:
+    """Where a passage is, after its document's title, saying nothing twice: the section under the
+    title (its heading path less the title itself) and the place for people ("page 3"), ", "-led;
+    "" when the title says it all. "Annual leave and other absence, Annual leave and other absence
+    (Annual leave and other absence)" becomes the title alone; "page 3, 3 Handling information" is
+    shown once, not after its own heading."""
+    parts = [p.strip() for p in section.split(" > ") if p.strip()]
+    if parts and parts[0].casefold() == title.strip().casefold():
+        parts = parts[1:]
+    shown = " > ".join(parts)
+    place = anchor.strip()
+    said = {title.strip().casefold(), shown.casefold(), *(f"section {p}".casefold() for p in parts[-1:])}
+    if not place or place.casefold() in said:
+        return f", {shown}" if shown else ""
+    if parts and parts[-1].casefold() in place.casefold():
+        return f", {' > '.join([*parts[:-1], place])}"
+    return (f", {shown}" if shown else "") + f" ({place})"
+
+
 def source_frames(
     sources: list[Source],
     highlights: dict[int, list] | None = None,
@@ -64,6 +83,7 @@ def source_frames(
             "version_id": source.version_id,
             "section": source.heading_path,
             "anchor": source.anchor,
+            "where": source_place(source.document_title, source.heading_path, source.anchor),
             "page": source.page,
             "collection": source.collection_slug,
             "quote": source.text[:600],

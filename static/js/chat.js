@@ -151,8 +151,8 @@ if (root) {
       } else {
         li.textContent = title;
       }
-      if (s.section) li.appendChild(document.createTextNode(", " + s.section));
-      if (s.anchor) li.appendChild(document.createTextNode(" (" + s.anchor + ")"));
+      // Where in the document, as the server words it (each place said once).
+      if (typeof s.where === "string") li.appendChild(document.createTextNode(s.where));
       // How fresh the guidance is ("due for review since 1 March 2026"), as the server words it.
       if (s.review_status) li.dataset.reviewStatus = s.review_status;
       if (s.review_note) {

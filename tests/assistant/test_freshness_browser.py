@@ -46,10 +46,15 @@ def test_an_overdue_source_is_marked_live_and_on_reload_and_a_new_version_links_
     answer.wait_for()
     source = answer.locator(".humphrey-sources li[data-review-status='overdue']")
     assert source.locator(".humphrey-source__review").inner_text() == note  # from the frame, live
+    live = source.inner_text()
 
     page.reload()
     stored = page.locator(".humphrey-answer[data-status='complete']")
     stored.wait_for()
+    # Where the passage is, worded the same live (chat.js) and reopened (the template).
+    assert " ".join(stored.locator(".humphrey-sources li[data-review-status='overdue']").inner_text().split()) == (
+        " ".join(live.split())
+    )
     assert (
         stored.locator(".humphrey-sources li[data-review-status='overdue'] .humphrey-source__review").inner_text()
         == note

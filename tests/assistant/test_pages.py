@@ -133,6 +133,23 @@ def test_a_not_covered_reply_keeps_its_links_to_the_nearest_passages_when_reopen
     assert "Leave policy" in page and f'href="{href}"' not in page
 
 
+@pytest.mark.parametrize(
+    ("title", "section", "anchor", "where"),
+    [
+        ("Annual leave", "Annual leave", "Annual leave", ""),  # a Word file's opening: the title says it all
+        ("Annual leave", "Annual leave > 1 Annual leave", "Section 1 Annual leave", ", 1 Annual leave"),
+        ("IT security", "3 Handling information", "page 3, 3 Handling information", ", page 3, 3 Handling information"),
+        ("Guide", "Guide > Part 1 > Rates", "page 4", ", Part 1 > Rates (page 4)"),
+        ("Guide", "", "", ""),
+    ],
+)
+def test_a_source_says_where_it_is_once(title, section, anchor, where):
+    """Under an answer each source names its document, then where in it the passage is: each place once."""
+    from assistant.services.frames import source_place
+
+    assert source_place(title, section, anchor) == where
+
+
 def test_conversations_purge_blanks_old_text_except_under_hold(guidance, staff, make_user):
     """The retention purge blanks question and answer text older than the cut-off, except for held
     people and conversations; it returns how many messages it blanked."""

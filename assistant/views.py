@@ -68,9 +68,10 @@ def message_html(message: Message) -> str:
 
 def freshness_mark(message: Message) -> None:
     """How fresh the guidance an answer quoted is now, on the message and each citation: its review
-    (``c.review``, ``c.review_note``), where in its document it is (``c.where``), whether a newer searchable version has replaced the version
-    quoted (``c.superseded``) and, for each document that changed, a link to what changed
-    (``message.changes``). No queries: ``messages_for_page`` loaded what it needs."""
+    (``c.review``, ``c.review_note``), where in its document it is (``c.where``), whether a newer
+    searchable version has replaced the version quoted (``c.superseded``) and, for each document that
+    changed, a link to what changed (``message.changes``). No queries: ``messages_for_page`` loaded
+    what it needs."""
     message.changes = []
     seen = set()
     for c in message.citations.all():

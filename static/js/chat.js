@@ -328,8 +328,15 @@ if (root) {
     const box = document.getElementById(button.dataset.target);
     const body = box && box.querySelector(".humphrey-answer__body");
     if (!body) return;
+    // The answer with its sources, each with its link, so that a pasted [1] still says where it came from.
+    const sources = [...box.querySelectorAll(".humphrey-sources li")].map((li) => {
+      const link = li.querySelector("a");
+      const text = li.innerText.replace(/\s+/g, " ").trim();
+      return (li.value || "") + ". " + text + (link ? " " + link.href : "");
+    });
+    const copied = body.innerText.trim() + (sources.length ? "\n\nSources:\n" + sources.join("\n") : "");
     try {
-      await navigator.clipboard.writeText(body.innerText);
+      await navigator.clipboard.writeText(copied);
       button.textContent = "Copied";
     } catch (e) {
       button.textContent = "Copy failed: select the text instead";

@@ -62,6 +62,15 @@ def test_sign_in_ask_watch_it_stream_open_a_citation_and_give_feedback(site, pag
     current = page.locator("#conversation-list a[aria-current='page']")
     assert current.inner_text().startswith("How many days of annual leave")
 
+    # Copied, the answer keeps its sources, so that a pasted [1] still says where it came from.
+    page.context.grant_permissions(["clipboard-read", "clipboard-write"], origin=site.url)
+    answer.get_by_role("button", name="Copy answer").click()
+    answer.get_by_role("button", name="Copied").wait_for()
+    copied = page.evaluate("async () => await navigator.clipboard.readText()")
+    assert copied.startswith("Full-time staff get 25 days of annual leave a year [1].")
+    assert "\n\nSources:\n1. Leave policy, version 1" in copied
+    assert f"{site.url}/curate/passage/" in copied
+
     with page.expect_navigation():
         answer.locator("a.humphrey-citation").first.click()
     assert "/passage/" in page.url

@@ -323,6 +323,7 @@ class GapRow:
     question: str | None  # None once the retention purge removed the content
     personal_data: bool
     only_just: bool  # answered, but the guidance only just covered it (``data.coverage.caution``)
+    missing: tuple[str, ...] = ()  # stems of the question's words no close passage held (``data.coverage.missing``)
 
 
 def gap_rows(collection: Collection, period: Period, *, limit: int) -> tuple[list[GapRow], int]:
@@ -336,6 +337,8 @@ SELECT ev.id, ev.actor_id, ev.outcome = 'no_answer', coalesce(ev.feedback = 'dow
        CASE WHEN jsonb_typeof(ev.data -> 'personal_data') = 'array'
             THEN jsonb_array_length(ev.data -> 'personal_data') > 0 ELSE false END,
        ev.outcome = 'answered' AND coalesce(ev.data #> '{{coverage,caution}}' = 'true'::jsonb, false),
+       CASE WHEN jsonb_typeof(ev.data #> '{{coverage,missing}}') = 'array'
+            THEN ARRAY(SELECT jsonb_array_elements_text(ev.data #> '{{coverage,missing}}')) END,
        count(*) OVER ()
 FROM ev LEFT JOIN {content} c ON c.event_id = ev.id
 WHERE ev.outcome = 'no_answer' OR ev.feedback = 'down'
@@ -345,7 +348,8 @@ LIMIT %(limit)s
 """,
         _params(collection, period, limit=limit),
     )
-    return [GapRow(*row[:-1]) for row in rows], (rows[0][-1] if rows else 0)
+    gaps = [GapRow(*row[:7], missing=tuple(row[7] or ())) for row in rows]
+    return gaps, (rows[0][-1] if rows else 0)
 
 
 @dataclass(frozen=True)

@@ -7,15 +7,19 @@ Privacy is applied here, once, before anything is rendered or exported:
   "cited in answers rated down"), is shown only when at least ``HUMPHREY_INSIGHTS_MIN_ASKERS``
   distinct people are behind it; how many rows were held back is said, never what they were;
 - example questions appear only with ``HUMPHREY_INSIGHTS_SHOW_QUESTIONS`` on, never one the
-  pipeline flagged as holding personal data, and with any personal data found redacted anyway.
+  pipeline flagged as holding personal data, and with any personal data found redacted anyway;
+- a word that questions not covered used and the guidance does not (the words a glossary entry could
+  put in the guidance's words) is shown only when that many people used it, as a topic's keyword is:
+  words only, never digits, taken from the question with its personal data redacted.
 """
 
-# Over 400 lines on purpose: the privacy rules above are applied in one place, for every table the
+# Over 500 lines on purpose: the privacy rules above are applied in one place, for every table the
 # page and the CSV exports share; a table per module would spread them.
 
 from __future__ import annotations
 
 import datetime as dt
+import re
 from dataclasses import dataclass, field
 from functools import cached_property
 from urllib.parse import urlencode
@@ -23,6 +27,7 @@ from urllib.parse import urlencode
 from django.conf import settings
 from django.urls import NoReverseMatch, reverse
 
+from assistant.core.evidence import missing_words
 from assistant.pii import find_personal_data, redact
 from documents.models import Collection
 from insights import charts, gaps, selectors
@@ -36,12 +41,14 @@ TABLES = {
     "first_token": "Time to first token per day",
     "cost": "Cost per day",
     "topics": "Gaps: topics of questions not covered or rated down",
+    "unfamiliar": "Gaps: words people asked with that the guidance does not use",
     "most_cited": "Most cited documents",
     "rated_down": "Documents cited in answers rated down",
     "never_cited": "Documents never cited in the period",
     "stale": "Documents due for review or not updated for a long time",
 }
 MAX_TOPICS = 15
+MAX_UNFAMILIAR = 20
 EXAMPLES_PER_TOPIC = 3
 NEAREST_PER_TOPIC = 3
 
@@ -175,11 +182,14 @@ class Dashboard:
         return f"{100 * self.totals[key] / questions:.0f}%" if questions else "–"
 
     @cached_property
+    def gap_rows(self) -> tuple[list[selectors.GapRow], int]:
+        """The period's most recent gaps (up to ``HUMPHREY_INSIGHTS_MAX_GAP_QUESTIONS``) and how many in all."""
+        return selectors.gap_rows(self.collection, self.period, limit=settings.HUMPHREY_INSIGHTS_MAX_GAP_QUESTIONS)
+
+    @cached_property
     def topics(self) -> tuple[list[TopicView], dict[str, int]]:
         """Visible topics, plus counts for the notes: hidden topics, their questions, questions without text."""
-        rows, total = selectors.gap_rows(
-            self.collection, self.period, limit=settings.HUMPHREY_INSIGHTS_MAX_GAP_QUESTIONS
-        )
+        rows, total = self.gap_rows
         with_text = [r for r in rows if r.question and r.question.strip()]
         info = {"total": total, "without_text": len(rows) - len(with_text), "beyond_cap": total - len(rows)}
         if not with_text:
@@ -246,6 +256,26 @@ class Dashboard:
 
     def _doc(self, document_id: int, title: str) -> Cell:
         return Cell(title, title, link=self._link(document_id))
+
+    @cached_property
+    def unfamiliar(self) -> tuple[list[tuple[str, int]], int]:
+        """The words of questions not covered that no close passage used (as typed), each with how many
+        such questions held it, most first; and how many words fewer than ``min_askers`` people used
+        (never shown, as a topic's keywords). Personal data is taken out first; words only, no digits."""
+        rows, _ = self.gap_rows
+        questions: dict[str, int] = {}
+        askers: dict[str, set] = {}
+        for row in rows:
+            if not (row.not_covered and row.missing and row.question and row.question.strip()):
+                continue
+            text = redact(row.question, find_personal_data(row.question))
+            for word in missing_words(text, row.missing, limit=len(row.missing)):
+                if not re.fullmatch(gaps.KEYWORD_TOKEN_PATTERN, word):
+                    continue
+                questions[word] = questions.get(word, 0) + 1
+                askers.setdefault(word, set()).add(row.actor_id)
+        shown = sorted((w for w in questions if len(askers[w]) >= self.min_askers), key=lambda w: (-questions[w], w))
+        return [(w, questions[w]) for w in shown], len(questions) - len(shown)
 
     def table(self, name: str) -> Table:
         if name not in TABLES:
@@ -334,6 +364,17 @@ class Dashboard:
             notes.append("Question text is not shown here (a setting); topics are named by their common words.")
         numeric = [False, True, True, True, True] + ([False] if self.show_questions else []) + [False]
         return Table("topics", TABLES["topics"], headers, rows, numeric, notes, empty="No gaps to show in this period.")
+
+    def _table_unfamiliar(self) -> Table:
+        words, hidden = self.unfamiliar
+        rows = [[Cell(word), _num(count)] for word, count in words[:MAX_UNFAMILIAR]]
+        table = Table(
+            "unfamiliar", TABLES["unfamiliar"], ["Word", "Questions not covered that used it"], rows, [False, True]
+        )
+        table.notes = _hidden_note(hidden, "word", "words")
+        if len(words) > MAX_UNFAMILIAR:
+            table.notes.append(f"Only the {MAX_UNFAMILIAR} used most are shown, of {len(words)}.")
+        return table
 
     def _table_most_cited(self) -> Table:
         shown = [c for c in self.citations if c.askers >= self.min_askers]

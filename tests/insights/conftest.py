@@ -153,6 +153,7 @@ def _answer(
     claims=None,
     searched=None,
     caution=None,
+    missing=None,
 ):
     """One answer event; ``collections`` as the asker chose them (() for everything they may read),
     ``searched`` what that covered (default: the same)."""
@@ -188,8 +189,12 @@ def _answer(
         "passages": passages,
         "personal_data": list(personal_data),
         **({"claims": claims} if claims is not None else {}),
-        **({"coverage": {"covered": outcome == "answered", "caution": caution}} if caution is not None else {}),
     }
+    coverage = {"caution": caution} if caution is not None else {}
+    if missing is not None:  # the stems of the question's words no close passage held
+        coverage["missing"] = list(missing)
+    if coverage:
+        data["coverage"] = {"covered": outcome == "answered", **coverage}
     content = {
         "question": question,
         "condensed_question": question,

@@ -352,7 +352,7 @@ def test_page_has_charts_and_accessible_tables(seeded):
     """Five SVG charts, each beside a table with a caption and scoped headers; no inline style or script."""
     page = client_for(seeded.hr_curator).get("/insights/hr/").content.decode()
     assert page.count('<svg class="app-chart__svg"') == 5
-    assert page.count("<caption") == 10
+    assert page.count("<caption") == 11
     assert 'scope="col"' in page and 'scope="row"' in page
     assert "style=" not in page
     assert "<script>" not in page and "<script " not in page.replace('<script src="', "").replace(

@@ -43,7 +43,7 @@ def test_dashboard_renders_charts_and_tables(insights_server, page, make_user, i
     # Bars are coloured by the stylesheet (a class), not left black by a blocked inline style.
     fill = page.locator("rect.app-chart__bar--answered").first.evaluate("el => getComputedStyle(el).fill")
     assert fill == "rgb(0, 112, 60)"  # GOV.UK green, #00703c
-    assert page.locator("table caption").count() == 10
+    assert page.locator("table caption").count() == 11
     assert page.locator("#table-questions tbody tr").count() == 30
     topic = page.locator("#table-topics tbody tr").first
     assert "parental" in topic.inner_text()

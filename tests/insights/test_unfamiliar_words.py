@@ -1,0 +1,63 @@
+"""Gaps: the words people asked with that the guidance does not use, from the questions it did not
+cover, so that a curator can see which words a glossary entry could put in the guidance's words.
+
+Shown only when enough different people used a word (``HUMPHREY_INSIGHTS_MIN_ASKERS``), as a topic's
+keywords are; words only, never digits, and never from the personal data a question held."""
+
+from __future__ import annotations
+
+import pytest
+
+from assistant.core.evidence import terms
+from insights.selectors import Period
+from insights.tables import Dashboard
+from tests.insights.conftest import _answer
+from tests.insights.test_dashboard import client_for
+
+pytestmark = pytest.mark.django_db
+
+
+def stems(*words: str) -> list[str]:
+    return [t for word in words for t in terms(word)]
+
+
+@pytest.fixture
+def asked(seeded):
+    """Five people asked about a memory stick, which the guidance calls removable media; one asked
+    about ChatGPT; one gave a reference number and a name the passages did not hold."""
+    for n, user in enumerate(seeded.askers[:5]):
+        _answer(
+            f"U{n}", user, question=f"Can I copy files to a Memory Stick, take {n}?", outcome="no_answer",
+            days_ago=1, minute=30 + n, missing=stems("memory", "stick"),
+        )  # fmt: skip
+    _answer(
+        "U5", seeded.askers[5], question="Can I use ChatGPT for a memory stick inventory?", outcome="no_answer",
+        days_ago=1, minute=40, missing=stems("chatgpt", "memory", "stick", "inventory"),
+    )  # fmt: skip
+    _answer(
+        "U6", seeded.askers[6], question="Is ticket AB123456C for Jo Bloggs approved?", outcome="no_answer",
+        days_ago=1, minute=41, missing=stems("ab123456c", "jo", "bloggs", "approved"),
+    )  # fmt: skip
+    return seeded
+
+
+def test_words_enough_people_used_are_listed_most_used_first(asked):
+    table = Dashboard(asked.hr, Period.last(30)).table("unfamiliar")
+    assert [[c.text for c in row] for row in table.rows] == [["memory", "6"], ["stick", "6"]]
+    words = {c.text for row in table.rows for c in row}
+    assert not words & {"chatgpt", "inventory", "jo", "bloggs", "ab123456c", "approved"}
+    assert table.notes == ["5 words not shown: fewer than 5 people are behind each."]
+
+
+def test_the_dashboard_shows_and_exports_them(asked):
+    client = client_for(asked.hr_curator)
+    page = client.get("/insights/hr/").content.decode()
+    assert "Gaps: words people asked with that the guidance does not use" in page
+    csv = client.get("/insights/hr/", {"format": "csv", "table": "unfamiliar"}).content.decode()
+    assert csv.splitlines() == ["Word,Questions not covered that used it", "memory,6", "stick,6"]
+
+
+def test_another_collections_questions_never_count(asked):
+    table = Dashboard(asked.travel, Period.last(30)).table("unfamiliar")
+    assert table.rows == []
+

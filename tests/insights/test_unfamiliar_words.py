@@ -60,4 +60,3 @@ def test_the_dashboard_shows_and_exports_them(asked):
 def test_another_collections_questions_never_count(asked):
     table = Dashboard(asked.travel, Period.last(30)).table("unfamiliar")
     assert table.rows == []
-

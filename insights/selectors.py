@@ -323,7 +323,7 @@ class GapRow:
     question: str | None  # None once the retention purge removed the content
     personal_data: bool
     only_just: bool  # answered, but the guidance only just covered it (``data.coverage.caution``)
-    missing: tuple[str, ...] = ()  # stems of the question's words no close passage held (``data.coverage.missing``)
+    missing: tuple[str, ...] = ()  # stems of the question's words no close passage held (content ``coverage_missing``)
 
 
 def gap_rows(collection: Collection, period: Period, *, limit: int) -> tuple[list[GapRow], int]:
@@ -337,7 +337,10 @@ SELECT ev.id, ev.actor_id, ev.outcome = 'no_answer', coalesce(ev.feedback = 'dow
        CASE WHEN jsonb_typeof(ev.data -> 'personal_data') = 'array'
             THEN jsonb_array_length(ev.data -> 'personal_data') > 0 ELSE false END,
        ev.outcome = 'answered' AND coalesce(ev.data #> '{{coverage,caution}}' = 'true'::jsonb, false),
-       CASE WHEN jsonb_typeof(ev.data #> '{{coverage,missing}}') = 'array'
+       CASE WHEN jsonb_typeof(c.body -> 'coverage_missing') = 'array'
+            THEN ARRAY(SELECT jsonb_array_elements_text(c.body -> 'coverage_missing'))
+            -- events recorded before the words moved to the content
+            WHEN jsonb_typeof(ev.data #> '{{coverage,missing}}') = 'array'
             THEN ARRAY(SELECT jsonb_array_elements_text(ev.data #> '{{coverage,missing}}')) END,
        count(*) OVER ()
 FROM ev LEFT JOIN {content} c ON c.event_id = ev.id

@@ -184,7 +184,9 @@ def _answer_data(prepared: Prepared, outcome: Outcome, message: Message, cited: 
             "total": outcome.timings.get("total"),
         },
         "error_code": outcome.error_code,
-        "coverage": outcome.coverage,
+        # The question's own words that no close passage held are its content: kept with it (and purged
+        # with it), so the data, kept for ever, says only how many there were.
+        "coverage": _coverage_facts(outcome.coverage),
         **({"vector_search": outcome.vector_search} if outcome.vector_search else {}),
         **({"glossary": outcome.glossary} if outcome.glossary else {}),
         "claims": {
@@ -226,10 +228,19 @@ def _answer_data(prepared: Prepared, outcome: Outcome, message: Message, cited: 
     }
 
 
+def _coverage_facts(coverage: dict) -> dict:
+    """The gate's evidence without the question's words (``missing``: how many instead)."""
+    if "missing" not in coverage:
+        return coverage
+    return {**{k: v for k, v in coverage.items() if k != "missing"}, "missing_count": len(coverage["missing"])}
+
+
 def _answer_content(outcome: Outcome) -> dict:
-    """The answer event's content (kept apart, purged by retention): what the model was given and said."""
+    """The answer event's content (kept apart, purged by retention): what the model was given and said,
+    and the stems of the question's words no close passage held (``coverage_missing``)."""
     return {
         "condensed_question": outcome.condensed,
+        **({"coverage_missing": list(outcome.coverage["missing"])} if outcome.coverage.get("missing") else {}),
         "messages": outcome.messages,
         "passages": [
             {

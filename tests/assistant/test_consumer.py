@@ -210,6 +210,10 @@ async def test_guidance_that_does_not_cover_it_gets_an_honest_no_answer(guidance
     assert "test" not in FakeChatModel.requests
     event = (await db(answer_events))[0]
     assert event.outcome == "no_answer"
+    # The question's own words are its content, purged with it; the data, kept for ever, counts them.
+    assert "quantum" not in str(event.data) and event.data["coverage"]["missing_count"] >= 3
+    content = await db(lambda: event.content.body)
+    assert {"quantum", "chromodynam", "gluon"} <= set(content["coverage_missing"])
 
 
 async def test_an_answer_that_cites_nothing_is_not_shown_as_an_answer(guidance, staff, fake_model):

@@ -53,7 +53,7 @@ def answer_data(*, conversation_id: int, message_id: int, outcome: str, collecti
             "score": 0.712,
             "words": 0.8,
             "words_union": 0.9,
-            "missing": ["jury"],
+            "missing_count": 1,  # the words themselves are content (``coverage_missing``)
             "best_unit": 0.734,
             "best_passage": 0.71,
             "agree": True,
@@ -85,6 +85,7 @@ def answer_content(*, question: str, answer: str) -> dict:
             for n in (1, 2)
         ],
         "answer": answer,
+        "coverage_missing": ["jury"],
         "claims": [
             {"sentence": answer, "cited": [1], "unsupported": [], "uncited": False, "support": {"1": [0]}},
             {

@@ -384,3 +384,4 @@ def test_purged_content_is_shown_as_purged(client, auditor, record_answer, civil
     assert "purged" in client.get("/audit/").content.decode()
     text = client.get(f"/audit/event/{event.seq}/").content.decode()
     assert "removed by the retention purge" in text
+    assert "; 1 word no passage held" in text and "jury" not in text  # the question's words went with it

@@ -154,6 +154,7 @@ def _answer(
     searched=None,
     caution=None,
     missing=None,
+    missing_in_data=False,
 ):
     """One answer event; ``collections`` as the asker chose them (() for everything they may read),
     ``searched`` what that covered (default: the same)."""
@@ -191,8 +192,10 @@ def _answer(
         **({"claims": claims} if claims is not None else {}),
     }
     coverage = {"caution": caution} if caution is not None else {}
-    if missing is not None:  # the stems of the question's words no close passage held
-        coverage["missing"] = list(missing)
+    if missing is not None:  # the stems of the question's words no close passage held: content, as recorded
+        coverage["missing_count"] = len(missing)
+        if missing_in_data:  # as events recorded them before 2026-12-05
+            coverage["missing"] = list(missing)
     if coverage:
         data["coverage"] = {"covered": outcome == "answered", **coverage}
     content = {
@@ -201,6 +204,7 @@ def _answer(
         "messages": [{"role": "user", "content": question}],
         "passages": [],
         "answer": "" if outcome != "answered" else "An answer [1].",
+        **({"coverage_missing": list(missing)} if missing is not None and not missing_in_data else {}),
     }
     with mock.patch("django.utils.timezone.now", return_value=local_noon(days_ago, minute)):
         return audit_record(

@@ -34,6 +34,10 @@ def asked(seeded):
         "U5", seeded.askers[5], question="Can I use ChatGPT for a memory stick inventory?", outcome="no_answer",
         days_ago=1, minute=40, missing=stems("chatgpt", "memory", "stick", "inventory"),
     )  # fmt: skip
+    _answer(  # recorded before the words moved from the event's data to its content: still counted
+        "U7", seeded.askers[6], question="Is a memory stick allowed?", outcome="no_answer",
+        days_ago=1, minute=42, missing=stems("memory", "stick"), missing_in_data=True,
+    )  # fmt: skip
     _answer(
         "U6", seeded.askers[6], question="Is ticket AB123456C for Jo Bloggs approved?", outcome="no_answer",
         days_ago=1, minute=41, missing=stems("ab123456c", "jo", "bloggs", "approved"),
@@ -43,7 +47,7 @@ def asked(seeded):
 
 def test_words_enough_people_used_are_listed_most_used_first(asked):
     table = Dashboard(asked.hr, Period.last(30)).table("unfamiliar")
-    assert [[c.text for c in row] for row in table.rows] == [["memory", "6"], ["stick", "6"]]
+    assert [[c.text for c in row] for row in table.rows] == [["memory", "7"], ["stick", "7"]]
     words = {c.text for row in table.rows for c in row}
     assert not words & {"chatgpt", "inventory", "jo", "bloggs", "ab123456c", "approved"}
     assert table.notes == ["5 words not shown: fewer than 5 people are behind each."]
@@ -54,9 +58,31 @@ def test_the_dashboard_shows_and_exports_them(asked):
     page = client.get("/insights/hr/").content.decode()
     assert "Gaps: words people asked with that the guidance does not use" in page
     csv = client.get("/insights/hr/", {"format": "csv", "table": "unfamiliar"}).content.decode()
-    assert csv.splitlines() == ["Word,Questions not covered that used it", "memory,6", "stick,6"]
+    assert csv.splitlines() == ["Word,Questions not covered that used it", "memory,7", "stick,7"]
 
 
 def test_another_collections_questions_never_count(asked):
     table = Dashboard(asked.travel, Period.last(30)).table("unfamiliar")
     assert table.rows == []
+
+
+def test_the_words_go_with_the_questions_at_the_retention_purge(asked):
+    """The words are the questions' content: once the purge removed it, none is listed, and the
+    events' data, kept for ever, holds only how many there were."""
+    from audit.models import AuditEvent
+    from audit.retention import retention_purge
+    from tests.audit.conftest import tampering
+
+    with tampering() as cursor:  # older than the retention period, then back on their days
+        cursor.execute("UPDATE audit_auditevent SET created_at = created_at - interval '400 days'")
+    retention_purge()
+    with tampering() as cursor:
+        cursor.execute(
+            "UPDATE audit_auditevent SET created_at = created_at + interval '400 days' "
+            "WHERE action <> 'retention.purge'"
+        )
+    assert Dashboard(asked.hr, Period.last(30)).table("unfamiliar").rows == []
+    newer = AuditEvent.objects.filter(action="answer", data__coverage__missing_count__gt=0).exclude(
+        data__coverage__has_key="missing"
+    )
+    assert newer.count() == 7 and not any("memori" in str(e.data) for e in newer)

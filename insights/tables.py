@@ -27,7 +27,7 @@ from urllib.parse import urlencode
 from django.conf import settings
 from django.urls import NoReverseMatch, reverse
 
-from assistant.core.evidence import missing_words
+from assistant.core.evidence import missing_words, spelt_out
 from assistant.pii import find_personal_data, redact
 from documents.models import Collection
 from insights import charts, gaps, selectors
@@ -129,6 +129,27 @@ def _hidden_note(count: int, singular: str, plural: str) -> list[str]:
     if count == 1:
         return [f"1 {singular} not shown: fewer than {people} people are behind it."]
     return [f"{count} {plural} not shown: fewer than {people} people are behind each."]
+
+
+_TOKEN = re.compile(r"[a-z0-9]+(?:['’\-][a-z0-9]+)*")
+
+
+def _unfamiliar_phrases(question: str, missing) -> list[str]:
+    """The words of ``question`` whose stems are in ``missing`` (as typed, shorthand spelt out),
+    those side by side joined into one phrase; words only (no digits), each phrase once."""
+    unknown = {
+        w for w in missing_words(question, missing, limit=len(missing)) if re.fullmatch(gaps.KEYWORD_TOKEN_PATTERN, w)
+    }
+    phrases: list[str] = []
+    run: list[str] = []
+    for token in [*_TOKEN.findall(spelt_out(question).lower().replace("’", "'")), ""]:
+        if token in unknown:
+            run.append(token)
+            continue
+        if run and " ".join(run) not in phrases:
+            phrases.append(" ".join(run))
+        run = []
+    return phrases
 
 
 @dataclass
@@ -259,9 +280,10 @@ class Dashboard:
 
     @cached_property
     def unfamiliar(self) -> tuple[list[tuple[str, int]], int]:
-        """The words of questions not covered that no close passage used (as typed), each with how many
-        such questions held it, most first; and how many words fewer than ``min_askers`` people used
-        (never shown, as a topic's keywords). Personal data is taken out first; words only, no digits."""
+        """The words of questions not covered that no close passage used (as typed; side by side in a
+        question, one phrase: "memory stick"), each with how many such questions held it, most first;
+        and how many fewer than ``min_askers`` people used (never shown, as a topic's keywords).
+        Personal data is taken out first; words only, no digits."""
         rows, _ = self.gap_rows
         questions: dict[str, int] = {}
         askers: dict[str, set] = {}
@@ -269,11 +291,9 @@ class Dashboard:
             if not (row.not_covered and row.missing and row.question and row.question.strip()):
                 continue
             text = redact(row.question, find_personal_data(row.question))
-            for word in missing_words(text, row.missing, limit=len(row.missing)):
-                if not re.fullmatch(gaps.KEYWORD_TOKEN_PATTERN, word):
-                    continue
-                questions[word] = questions.get(word, 0) + 1
-                askers.setdefault(word, set()).add(row.actor_id)
+            for phrase in _unfamiliar_phrases(text, row.missing):
+                questions[phrase] = questions.get(phrase, 0) + 1
+                askers.setdefault(phrase, set()).add(row.actor_id)
         shown = sorted((w for w in questions if len(askers[w]) >= self.min_askers), key=lambda w: (-questions[w], w))
         return [(w, questions[w]) for w in shown], len(questions) - len(shown)
 
@@ -369,9 +389,9 @@ class Dashboard:
         words, hidden = self.unfamiliar
         rows = [[Cell(word), _num(count)] for word, count in words[:MAX_UNFAMILIAR]]
         table = Table(
-            "unfamiliar", TABLES["unfamiliar"], ["Word", "Questions not covered that used it"], rows, [False, True]
+            "unfamiliar", TABLES["unfamiliar"], ["Words", "Questions not covered that used them"], rows, [False, True]
         )
-        table.notes = _hidden_note(hidden, "word", "words")
+        table.notes = _hidden_note(hidden, "word or phrase", "words or phrases")
         if len(words) > MAX_UNFAMILIAR:
             table.notes.append(f"Only the {MAX_UNFAMILIAR} used most are shown, of {len(words)}.")
         return table

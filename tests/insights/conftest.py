@@ -336,3 +336,19 @@ def seeded(db, make_user, insights_settings) -> Seeded:
     # in with force_login, so a fast hasher loses nothing (the browser test keeps the real one).
     insights_settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
     return seed(make_user)
+
+
+def purge_everything_as_if_old() -> None:
+    """Run the retention purge as if every event were 400 days old (the database refuses one dated in
+    the future), then put each back on its day, so a dashboard's period still holds them."""
+    from audit.retention import retention_purge
+    from tests.audit.conftest import tampering
+
+    with tampering() as cursor:
+        cursor.execute("UPDATE audit_auditevent SET created_at = created_at - interval '400 days'")
+    retention_purge()
+    with tampering() as cursor:
+        cursor.execute(
+            "UPDATE audit_auditevent SET created_at = created_at + interval '400 days' "
+            "WHERE action <> 'retention.purge'"
+        )

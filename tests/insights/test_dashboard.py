@@ -404,23 +404,13 @@ def test_question_embeddings_are_cached_by_event(seeded, monkeypatch):
 
 def test_retention_purge_removes_cached_embeddings(seeded):
     """When the purge removes question text, the cached embeddings go in the same transaction; counts remain."""
-    from audit.retention import retention_purge
     from insights.models import QuestionEmbedding
-    from tests.audit.conftest import tampering
+    from tests.insights.conftest import purge_everything_as_if_old
 
     client = client_for(seeded.hr_curator)
     client.get("/insights/hr/")
     assert QuestionEmbedding.objects.count() == 11
-    # Every answer made 400 days older for the purge (the database refuses one dated in the future),
-    # then put back on its day, so the dashboard's period still holds them.
-    with tampering() as cursor:
-        cursor.execute("UPDATE audit_auditevent SET created_at = created_at - interval '400 days'")
-    retention_purge()
-    with tampering() as cursor:
-        cursor.execute(
-            "UPDATE audit_auditevent SET created_at = created_at + interval '400 days' "
-            "WHERE action <> 'retention.purge'"
-        )
+    purge_everything_as_if_old()
     assert QuestionEmbedding.objects.count() == 0
     page = client.get("/insights/hr/").content.decode()
     assert "11 questions are counted but not grouped: their text was purged." in page

@@ -71,17 +71,9 @@ def test_the_words_go_with_the_questions_at_the_retention_purge(asked):
     """The words are the questions' content: once the purge removed it, none is listed, and the
     events' data, kept for ever, holds only how many there were."""
     from audit.models import AuditEvent
-    from audit.retention import retention_purge
-    from tests.audit.conftest import tampering
+    from tests.insights.conftest import purge_everything_as_if_old
 
-    with tampering() as cursor:  # older than the retention period, then back on their days
-        cursor.execute("UPDATE audit_auditevent SET created_at = created_at - interval '400 days'")
-    retention_purge()
-    with tampering() as cursor:
-        cursor.execute(
-            "UPDATE audit_auditevent SET created_at = created_at + interval '400 days' "
-            "WHERE action <> 'retention.purge'"
-        )
+    purge_everything_as_if_old()
     assert Dashboard(asked.hr, Period.last(30)).table("unfamiliar").rows == []
     newer = AuditEvent.objects.filter(action="answer", data__coverage__missing_count__gt=0).exclude(
         data__coverage__has_key="missing"

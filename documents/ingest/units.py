@@ -13,6 +13,7 @@ the line that introduces the list; a sentence that leans on the one before ("Thi
 
 from __future__ import annotations
 
+import functools
 import re
 from dataclasses import dataclass
 
@@ -65,6 +66,7 @@ _COMMANDS = frozenset(
 )
 
 
+@functools.lru_cache(maxsize=8192)  # asked of every unit scored for every question: the same texts again
 def furniture(text: str) -> bool:
     """Whether a sentence is a document's furniture (a version, date or page line, a marking, a name
     alone), which an answer never quotes."""

@@ -4,7 +4,7 @@
 #      process set HUMPHREY_MIGRATE_ON_START=0 and migrate once before they start: compose's one-shot
 #      migrate service does, and web and worker wait for it to succeed. The default (1) suits a
 #      single process.
-# worker: run queued ingestion tasks.
+# worker: run queued ingestion tasks (and queue the re-embedding an upgrade or model switch needs).
 # migrate: migrate, then bring the runtime role's grants up to date (audit_db_roles), and exit.
 #
 # With DATABASE_MIGRATION_URL set, migrations run as that login (the schema's owner) and the site
@@ -36,6 +36,8 @@ case "${1:-web}" in
   worker)
     # Each synced source's next run waits in the task queue; one lost with the queue is queued again.
     python manage.py source_sync --schedule
+    # After an upgrade or a switch of embedding model, the chunks it left are re-embedded or re-cut.
+    python manage.py reembed --queue
     exec python manage.py db_worker --queue-name "*" ;;
   *)
     exec "$@" ;;

@@ -282,6 +282,9 @@ class Chunk(models.Model):
     # at ingestion so that scoring sentences costs a question no embedding. Empty until embedded.
     units = models.JSONField(default=list, blank=True)
     unit_vectors = models.BinaryField(null=True, blank=True, editable=False)
+    units_rule = models.PositiveSmallIntegerField(
+        default=0, help_text="The cutting rule (documents.ingest.units.RULE) its units came from; 0: before stamps."
+    )
     search_vector = models.GeneratedField(
         expression=SearchVector("heading_path", weight="A", config="english")
         + SearchVector("text", weight="B", config="english"),

@@ -6,7 +6,8 @@ the ingestion, in whichever process calls it, and is safe to run twice;
 ``documents.services.review.review_reminders_send`` sends the day's review reminders, at most once a
 day per owner, and the task queues itself again for the next day (started once by
 ``manage.py send_review_reminders --schedule``); ``source_sync_task`` runs a synced source and
-queues its next run the same way.
+queues its next run the same way; ``chunks_upkeep_task`` re-embeds and re-cuts what an upgrade or a
+new embedding model left (``manage.py reembed --queue``, run as the worker starts).
 """
 
 from __future__ import annotations
@@ -47,6 +48,25 @@ def source_sync_task(source_id: int, token: str, trigger: str = "schedule") -> d
     from .sources.sync import source_sync_scheduled
 
     return source_sync_scheduled(source_id, token, trigger)
+
+
+@task(queue_name="ingest")
+def chunks_upkeep_task() -> dict:
+    """What an upgrade or a new embedding model left to do (``documents.ingest.reembed.chunks_upkeep``),
+    queued by ``manage.py reembed --queue`` as the worker starts."""
+    from .ingest.reembed import chunks_upkeep
+
+    reembedded, recut = chunks_upkeep()
+    return {"reembedded": reembedded, "recut": recut}
+
+
+def chunks_upkeep_pending() -> bool:
+    """Whether an upkeep task is already waiting or running in the database backend's queue."""
+    from django_tasks import TaskResultStatus
+    from django_tasks_db.models import DBTaskResult
+
+    statuses = [TaskResultStatus.READY, TaskResultStatus.RUNNING]
+    return DBTaskResult.objects.filter(task_path=chunks_upkeep_task.module_path, status__in=statuses).exists()
 
 
 # Jobs queued before the task's rename name it by its old path: they still run after an upgrade.

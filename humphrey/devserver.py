@@ -65,6 +65,10 @@ def main() -> int:
     if os.path.exists("documents/management/commands/load_sample.py"):
         manage("load_sample")
     manage("source_sync", "--schedule", capture=True)  # a synced source's next run, if the queue lost it
+    # After an upgrade or a switch of embedding model: the worker re-embeds and re-cuts what needs it.
+    upkeep = manage("reembed", "--queue", capture=True)
+    if "queued" in upkeep:
+        print(upkeep, end="", flush=True)
     children = {
         "worker": subprocess.Popen(
             [sys.executable, "manage.py", "db_worker", "--queue-name", "*"],

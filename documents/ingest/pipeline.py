@@ -45,6 +45,7 @@ from .chunk import chunk_document
 from .formats.word import docx_review_by
 from .parse import CONTENT_TYPES, OcrOptions, ParseError, ParseLimits, parse
 from .types import ChunkDraft, ParsedDocument, review_date_value
+from .units import RULE as UNITS_RULE
 from .units import embed_text as unit_embed_text
 from .units import split_units
 
@@ -104,12 +105,17 @@ def _embed_hash(text: str) -> str:
     return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
 
+# What ``chunk_units_embed`` sets on a chunk: saved together wherever units are made or copied.
+UNIT_FIELDS = ("units", "unit_vectors", "units_rule")
+
+
 def chunk_units_embed(chunks: list[Chunk], embedder) -> None:
     """Each chunk's answer units and their vectors (``documents.ingest.units``), set on the objects."""
     texts: list[str] = []
     for chunk in chunks:
         units = split_units(chunk.text)
         chunk.units = [u.as_list() for u in units]
+        chunk.units_rule = UNITS_RULE
         heading = chunk.heading_path.split(HEADING_SEPARATOR)[-1] if chunk.heading_path else ""
         texts.extend(unit_embed_text(chunk.text, units, i, heading) for i in range(len(units)))
     vectors = numpy.asarray(embedder.embed_documents(texts) if texts else [], dtype=numpy.float16)
@@ -219,7 +225,7 @@ def _reuse_embeddings(version: DocumentVersion, pending: list[Chunk], model_id: 
     if not hashes:
         return 0
     found: dict[str, object] = {}
-    for embed_hash, vector, units, unit_vectors in (
+    for embed_hash, vector, units, unit_vectors, units_rule in (
         Chunk.objects.filter(
             version__document_id=version.document_id,
             embed_sha256__in=hashes,
@@ -228,14 +234,14 @@ def _reuse_embeddings(version: DocumentVersion, pending: list[Chunk], model_id: 
             unit_vectors__isnull=False,
         )
         .exclude(version=version)
-        .values_list("embed_sha256", "embedding", "units", "unit_vectors")
+        .values_list("embed_sha256", "embedding", "units", "unit_vectors", "units_rule")
     ):
-        found.setdefault(embed_hash, (vector, units, unit_vectors))
+        found.setdefault(embed_hash, (vector, units, unit_vectors, units_rule))
     reused = [c for c in pending if c.embed_sha256 in found]
     for chunk in reused:
-        chunk.embedding, chunk.units, chunk.unit_vectors = found[chunk.embed_sha256]
+        chunk.embedding, chunk.units, chunk.unit_vectors, chunk.units_rule = found[chunk.embed_sha256]
         chunk.embedding_model = model_id
-    Chunk.objects.bulk_update(reused, ["embedding", "embedding_model", "units", "unit_vectors"], batch_size=500)
+    Chunk.objects.bulk_update(reused, ["embedding", "embedding_model", *UNIT_FIELDS], batch_size=500)
     return len(reused)
 
 
@@ -359,7 +365,7 @@ def version_ingest(version_id: int) -> IngestOutcome:
                 chunk.embedding_model = model_id
             chunk_units_embed(batch, embedder)
             with transaction.atomic():
-                Chunk.objects.bulk_update(batch, ["embedding", "embedding_model", "units", "unit_vectors"])
+                Chunk.objects.bulk_update(batch, ["embedding", "embedding_model", *UNIT_FIELDS])
                 done += len(batch)
                 DocumentVersion.objects.filter(pk=version.pk).update(progress_done=done, heartbeat_at=timezone.now())
         stage = "publishing"

@@ -17,7 +17,8 @@ from ..embeddings import embedder_max_marking, embeds_marking, get_embedder
 from ..lifecycle import RUNNING
 from ..models import Chunk, Marking, VersionStatus
 from .chunk import chunk_embed_text
-from .pipeline import HEADING_SEPARATOR, _embed_hash, chunk_units_embed
+from .pipeline import HEADING_SEPARATOR, UNIT_FIELDS, _embed_hash, chunk_units_embed
+from .units import RULE as UNITS_RULE
 from .units import split_units
 
 
@@ -51,27 +52,23 @@ def chunks_reembed(*, batch_size: int | None = None, progress=None) -> int:
             chunk.embed_sha256 = _embed_hash(text)
         chunk_units_embed(batch, embedder)
         with transaction.atomic():
-            Chunk.objects.bulk_update(batch, ["embedding", "embedding_model", "embed_sha256", "units", "unit_vectors"])
+            Chunk.objects.bulk_update(batch, ["embedding", "embedding_model", "embed_sha256", *UNIT_FIELDS])
         done += len(batch)
         if progress is not None:
             progress(len(batch))
 
 
 def chunks_recut(*, batch_size: int | None = None, progress=None) -> int:
-    """Cut again, and embed, the answer units of every chunk whose stored units differ from how
-    ``split_units`` cuts its text now: units are made at ingestion, so a release that cuts them better
-    (a PDF's headings found without blank lines) reaches documents ingested before it only this way.
-    Reads every chunk's text once; chunks above the embedder's ceiling are left, as by
-    ``chunks_reembed``. Each batch commits on its own. Returns the number re-cut; ``progress`` gets the
-    number checked."""
+    """Cut again, and embed, the answer units of every chunk stamped with an older cutting rule than
+    ``units.RULE`` whose stored units differ from how ``split_units`` cuts its text now: units are made
+    at ingestion, so a release that cuts them better (a PDF's headings found without blank lines)
+    reaches documents ingested before it only this way. Chunks whose units come out the same are only
+    stamped. Chunks above the embedder's ceiling are left, as by ``chunks_reembed``. Each batch commits
+    on its own, so an interrupted run resumes where it stopped. Returns the number re-cut;
+    ``progress`` gets the number checked."""
     embedder = get_embedder()
     batch_size = batch_size or settings.HUMPHREY_INGEST_BATCH
-    todo = (
-        Chunk.objects.filter(collection__marking__in=_embeddable_markings())
-        .exclude(version__status__in=[VersionStatus.QUEUED, *RUNNING])
-        .only("pk", "text", "heading_path", "units")
-        .order_by("pk")
-    )
+    todo = _recut_todo().only("pk", "text", "heading_path", "units").order_by("pk")
     done = last = 0
     while True:
         batch = list(todo.filter(pk__gt=last)[:batch_size])
@@ -81,11 +78,40 @@ def chunks_recut(*, batch_size: int | None = None, progress=None) -> int:
         stale = [c for c in batch if c.units != [u.as_list() for u in split_units(c.text)]]
         if stale:
             chunk_units_embed(stale, embedder)
-            with transaction.atomic():
-                Chunk.objects.bulk_update(stale, ["units", "unit_vectors"])
-            done += len(stale)
+        same = {c.pk for c in batch} - {c.pk for c in stale}
+        with transaction.atomic():
+            if stale:
+                Chunk.objects.bulk_update(stale, list(UNIT_FIELDS))
+            Chunk.objects.filter(pk__in=same).update(units_rule=UNITS_RULE)
+        done += len(stale)
         if progress is not None:
             progress(len(batch))
+
+
+def _recut_todo():
+    return (
+        Chunk.objects.filter(units_rule__lt=UNITS_RULE, collection__marking__in=_embeddable_markings())
+        .exclude(unit_vectors__isnull=True)  # never embedded: chunks_reembed makes their units
+        .exclude(version__status__in=[VersionStatus.QUEUED, *RUNNING])
+    )
+
+
+def chunks_upkeep_counts() -> tuple[int, int]:
+    """What an upgrade or a new embedding model left to do: chunks not embedded by the configured model
+    (or without answer-unit vectors), and chunks whose units an older rule cut; both left out where
+    the embedder may not be sent them."""
+    model_id = get_embedder().model_id
+    markings = _embeddable_markings()
+    return (
+        _reembed_todo(model_id).filter(collection__marking__in=markings).count(),
+        _recut_todo().count(),
+    )
+
+
+def chunks_upkeep(*, batch_size: int | None = None) -> tuple[int, int]:
+    """Both jobs of ``chunks_upkeep_counts``, re-embedding first (it cuts units too); returns how many
+    chunks each changed."""
+    return chunks_reembed(batch_size=batch_size), chunks_recut(batch_size=batch_size)
 
 
 def _reembed_todo(model_id: str):

@@ -24,6 +24,11 @@ HEADER = "header"  # a table's header row: context for its rows, never quoted al
 HEADING = "heading"  # a heading line inside a chunk: never quoted
 QUOTABLE = (SENTENCE, ITEM, ROW)  # what an answer may quote
 
+# Which cutting rule a chunk's stored units came from (``Chunk.units_rule``). Raise it with any change
+# to what ``split_units`` returns: chunks stamped lower are cut again by the worker after the upgrade
+# (``documents.ingest.reembed.chunks_recut``), so no operator has to know the release changed it.
+RULE = 1
+
 MAX_UNIT_CHARS = 700  # a longer sentence (a run-on paragraph) is still one unit, cut here for embedding
 
 _HEADING = re.compile(r"^\s{0,3}#{1,6}\s+\S")

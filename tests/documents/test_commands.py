@@ -132,13 +132,15 @@ def test_reembed_replaces_vectors_from_another_model(folder, fake_embedder, medi
 def test_reembed_units_cuts_again_the_units_of_chunks_cut_by_an_older_rule(folder, fake_embedder, media):
     """Units are made at ingestion: a chunk cut by an older rule (here as a heading) is cut again and
     its unit vectors made again; chunks already cut as now are left alone."""
-    from documents.ingest.units import split_units
+    from documents.ingest.units import RULE, split_units
 
     (folder / "hr" / "broken.pdf").unlink()
     run("ingest", str(folder), "--collection", "hr", "--create", "--wait", "--no-progress")
     old = Chunk.objects.get(text__contains="25 days")
     current = old.units
     assert current == [[0, len(old.text), "sentence", -1]]
+    assert set(Chunk.objects.values_list("units_rule", flat=True)) == {RULE}  # stamped at ingestion
+    Chunk.objects.update(units_rule=0)  # as the upgrade's migration leaves every chunk
     Chunk.objects.filter(pk=old.pk).update(units=[[0, len(old.text), "heading", -1]], unit_vectors=b"\0" * 768)
     untouched = Chunk.objects.exclude(pk=old.pk).get()
     out, error = run("reembed", "--units")
@@ -147,6 +149,11 @@ def test_reembed_units_cuts_again_the_units_of_chunks_cut_by_an_older_rule(folde
     assert old.units == [u.as_list() for u in split_units(old.text)] == current
     assert len(bytes(old.unit_vectors)) == len(current) * 384 * 2 and bytes(old.unit_vectors) != b"\0" * 768
     assert Chunk.objects.get(pk=untouched.pk).unit_vectors == untouched.unit_vectors
+    # Both are stamped, the one cut as before too, so the next run reads neither.
+    assert set(Chunk.objects.values_list("units_rule", flat=True)) == {RULE}
+    Chunk.objects.filter(pk=untouched.pk).update(units=[])
+    out, error = run("reembed", "--units")
+    assert error is None and "Cut the answer units of 0 chunk(s) again." in out
 
 
 def test_reread_stores_again_what_todays_readers_read_otherwise(folder, fake_embedder, media):

@@ -98,3 +98,39 @@ def test_killing_the_worker_mid_file_then_retrying(make_collection, curator, med
     version.refresh_from_db()
     assert version.status == VersionStatus.READY
     assert version.chunks.filter(searchable=True).count() == version.chunks.count() == version.progress_total
+
+
+def test_after_an_upgrade_the_worker_re_embeds_and_cuts_again_what_it_left(make_collection, curator, media):
+    """The worker's start queues (``reembed --queue``, as docker-entrypoint.sh and make run do) what an
+    upgrade or a new embedding model left: a chunk embedded by another model and a chunk whose units an
+    older rule cut are both brought up to date by the worker, and nothing is queued twice."""
+    import io
+
+    from django.core.management import call_command
+
+    from documents.ingest.units import RULE, split_units
+
+    collection = make_collection()
+    version = services.document_upload(collection=collection, filename="guide.md", data=BODY, user=curator)
+    assert worker(media, "--batch").wait(timeout=120) == 0
+    first, second = version.chunks.order_by("ordinal")[:2]
+    cut_now = first.units
+    model_id = first.embedding_model
+    Chunk.objects.filter(pk=first.pk).update(units=[[0, len(first.text), "heading", -1]], units_rule=0)
+    Chunk.objects.filter(pk=second.pk).update(embedding_model="old/model")
+
+    def queue() -> str:
+        out = io.StringIO()
+        call_command("reembed", "--queue", stdout=out)
+        return out.getvalue()
+
+    assert "1 chunk(s) to re-embed, 1 chunk(s) whose answer units an older rule cut: queued" in queue()
+    assert "already queued" in queue()
+    assert worker(media, "--batch").wait(timeout=120) == 0
+    first.refresh_from_db()
+    second.refresh_from_db()
+    assert first.units == cut_now == [u.as_list() for u in split_units(first.text)]
+    assert first.units_rule == RULE
+    assert second.embedding_model == model_id
+    assert set(Chunk.objects.values_list("units_rule", flat=True)) == {RULE}
+    assert queue().startswith("Every chunk is embedded by the configured model")

@@ -1,5 +1,7 @@
 """``manage.py reembed``: re-embed chunks made by another embedding model than the configured one;
-``--units``: cut again the answer units of chunks ingested under an older cutting rule."""
+``--units``: cut again the answer units of chunks ingested under an older cutting rule; ``--queue``:
+both, by the task worker, and only when there is something to do (run as the worker starts, so an
+upgrade or a new embedding model needs no one to remember this command)."""
 
 from __future__ import annotations
 
@@ -9,7 +11,7 @@ from django.core.management.base import BaseCommand
 from django.db.models import Q
 
 from documents.embeddings import get_embedder
-from documents.ingest.reembed import chunks_recut, chunks_reembed, chunks_reembed_refused
+from documents.ingest.reembed import chunks_recut, chunks_reembed, chunks_reembed_refused, chunks_upkeep_counts
 from documents.models import Chunk
 
 
@@ -29,8 +31,15 @@ class Command(BaseCommand):
             help="also cut again the answer units of every chunk cut by an older rule (after an upgrade that "
             "changes how sentences and headings are found; reads every chunk)",
         )
+        parser.add_argument(
+            "--queue",
+            action="store_true",
+            help="queue both jobs for the task worker, if either has anything to do and none is queued yet",
+        )
 
     def handle(self, *args, dry_run: bool = False, batch_size: int = 0, units: bool = False, **options):
+        if options["queue"]:
+            return self.queue()
         model_id = get_embedder().model_id
         todo = Chunk.objects.filter(
             ~Q(embedding_model=model_id) | Q(embedding__isnull=True) | Q(unit_vectors__isnull=True)
@@ -48,6 +57,20 @@ class Command(BaseCommand):
                 done = chunks_reembed(batch_size=batch_size or None, progress=bar.update)
             self.stdout.write(f"Re-embedded {done} chunk(s) with {model_id}.")
         if units:
-            with tqdm(total=Chunk.objects.count(), unit="chunk", file=sys.stderr, disable=None) as bar:
+            with tqdm(total=chunks_upkeep_counts()[1], unit="chunk", file=sys.stderr, disable=None) as bar:
                 done = chunks_recut(batch_size=batch_size or None, progress=bar.update)
             self.stdout.write(f"Cut the answer units of {done} chunk(s) again.")
+
+    def queue(self) -> None:
+        from documents.tasks import chunks_upkeep_pending, chunks_upkeep_task
+
+        reembed, recut = chunks_upkeep_counts()
+        if not reembed and not recut:
+            self.stdout.write("Every chunk is embedded by the configured model and cut by the current rule.")
+            return
+        todo = f"{reembed} chunk(s) to re-embed, {recut} chunk(s) whose answer units an older rule cut"
+        if chunks_upkeep_pending():
+            self.stdout.write(f"{todo}: already queued for the task worker.")
+            return
+        chunks_upkeep_task.enqueue()
+        self.stdout.write(f"{todo}: queued for the task worker.")

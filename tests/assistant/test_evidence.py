@@ -618,8 +618,13 @@ def test_the_claim_check_marks_unsupported_and_uncited_sentences():
     assert notes["Staff may claim 45p a mile for driving a car [1]."] == "source 1 may not support this"
     assert notes["Overtime is paid at time and a half on Saturdays and bank holidays."] == "no source given for this"
     assert len(notes) == 2
-    # The units of a supported citation are what its passage page highlights.
-    assert by_start["Full-time staff"].support[1]
+    # The units of a supported citation are what its passage page highlights: the one that says it,
+    # not the runner-up; an unsupported citation highlights nothing (nothing there supports it).
+    leave_units = [LEAVE[u.start : u.end] for u in split_units(LEAVE)]
+    assert [leave_units[i] for i in by_start["Full-time staff"].support[1]] == [
+        "Full-time staff get 25 days of annual leave a year."
+    ]
+    assert by_start["Staff may"].support == {1: ()}
 
 
 def test_an_answer_that_cites_nothing_flags_no_uncited_sentence():

@@ -11,6 +11,10 @@ from .coverage import _passage_terms
 from .units import score_units
 from .words import Weights, _word_share, terms
 
+# A supported sentence's passage page highlights its best unit, and the next best only when it scores
+# nearly as well (a sentence drawn from two), not whatever came second.
+RUNNER_UP = 0.8
+
 _CITATION = re.compile(r"\[(\d{1,3}(?:\s*,\s*\d{1,3})*)\]")
 
 
@@ -109,9 +113,12 @@ def check_claims(
             words = _word_share(wanted, _passage_terms(source))
             scored = score_units(question=bare, vector=vector, sources=[source], weights=weights)
             meaning = max((u.meaning for u in scored), default=0.0)
-            support[n] = tuple(u.index for u in scored[:2] if u.score > 0)
             if words < settings.min_words and meaning < settings.min_meaning:
                 unsupported.append(n)
+                support[n] = ()  # its passage page must not show a sentence as what this one drew on
+            else:
+                best = scored[0].score if scored else 0.0
+                support[n] = tuple(u.index for u in scored[:2] if u.score > 0 and u.score >= RUNNER_UP * best)
         checks.append(ClaimCheck(sentence, cited, tuple(unsupported), False, support))
     return checks
 

@@ -13,6 +13,7 @@ from assistant.core.citations import highlight_query
 from assistant.core.evidence import claim_notes
 from assistant.core.markdown import render_markdown
 from assistant.core.types import Source
+from documents.places import passage_place
 from documents.review import Review
 
 NOT_COVERED = (
@@ -44,22 +45,11 @@ def review_fields(review: Review | None, *, superseded: bool = False) -> dict:
 
 
 def source_place(title: str, section: str, anchor: str) -> str:
-    """Where a passage is, after its document's title, saying nothing twice: the section under the
-    title (its heading path less the title itself) and the place for people ("page 3"), ", "-led;
-    "" when the title says it all. "Annual leave and other absence, Annual leave and other absence
-    (Annual leave and other absence)" becomes the title alone; "page 3, 3 Handling information" is
-    shown once, not after its own heading."""
-    parts = [p.strip() for p in section.split(" > ") if p.strip()]
-    if parts and parts[0].casefold() == title.strip().casefold():
-        parts = parts[1:]
-    shown = " > ".join(parts)
-    place = anchor.strip()
-    said = {title.strip().casefold(), shown.casefold(), *(f"section {p}".casefold() for p in parts[-1:])}
-    if not place or place.casefold() in said:
-        return f", {shown}" if shown else ""
-    if parts and parts[-1].casefold() in place.casefold():
-        return f", {' > '.join([*parts[:-1], place])}"
-    return (f", {shown}" if shown else "") + f" ({place})"
+    """Where a passage is, after its document's title, saying nothing twice (``passage_place``),
+    ", "-led; "" when the title says it all. "Annual leave and other absence, Annual leave and other
+    absence (Annual leave and other absence)" becomes the title alone."""
+    shown, place = passage_place(title, section, anchor)
+    return (f", {shown}" if shown else "") + (f" ({place})" if place else "")
 
 
 def source_frames(

@@ -15,6 +15,7 @@ from audit.actions import Action, subject
 from audit.services import audit_record
 
 from ..access import access_chunk_for_curator, access_passage, curator_only
+from ..places import passage_place
 from ..services.passages import chunk_exclude, chunk_include
 from .text import chunk_context, highlight_spans, passage_parts
 
@@ -72,6 +73,7 @@ def passage(request: HttpRequest, chunk_id: int) -> HttpResponse:
             },
         )
     version = chunk.version
+    section, place = passage_place(version.title or version.document.title, chunk.heading_path, chunk.anchor)
     context = chunk_context(chunk)
     spans = highlight_spans(request.GET.get("hl", ""), len(chunk.text))
     if spans:
@@ -83,6 +85,8 @@ def passage(request: HttpRequest, chunk_id: int) -> HttpResponse:
             "chunk": chunk,
             "version": version,
             "document": version.document,
+            "section": section,
+            "place": place,
             "context": context,
             "is_current": version.document.current_version_id == version.pk,
             "chat_url": _safe_reverse("assistant:index"),

@@ -3,6 +3,8 @@ for readers of the collection only; Django admin cannot bypass the services."""
 
 from __future__ import annotations
 
+import re
+
 import pytest
 from django.contrib.auth.models import Group
 from django.core.files.uploadedfile import SimpleUploadedFile
@@ -243,6 +245,25 @@ def test_a_passage_reads_as_text_with_its_headings_in_bold_not_markdown(client, 
         '<strong class="app-passage__heading">A &lt;b&gt; heading</strong>\nline #2'
     )
     assert str(readable("## As stored", False)) == "## As stored"
+
+
+def test_the_passage_page_says_where_a_passage_is_once(client, curator, make_user, collection):
+    """Section and Where rows only say what the title does not: a passage whose heading and place are
+    the document's title shows neither; a passage under a sub-heading shows that section once."""
+    body = b"# Leave policy\n\nYou get 25 days a year.\n\n## Carrying over\n\n" + b"You may carry over 5 days. " * 40
+    version = upload_and_ingest(collection, "leave.md", body, curator)
+    signed_in(client, make_user("rita@example.gov.uk", groups=["HR"]))
+
+    def rows(chunk) -> dict[str, str]:
+        page = client.get(reverse("documents:passage", args=[chunk.pk])).content.decode()
+        found = re.findall(r'__key">([^<]+)</dt><dd class="govuk-summary-list__value">([^<]*)<', page)
+        return dict(found)
+
+    top = version.chunks.get(text__contains="25 days")
+    assert top.heading_path == "Leave policy"  # the title, as stored, for the page to leave out
+    assert "Section" not in rows(top) and "Where" not in rows(top)
+    carry = rows(version.chunks.filter(text__contains="carry over").first())
+    assert carry["Section"] == "Carrying over" and "Where" not in carry
 
 
 def test_chunk_view_highlights_the_chunk_in_its_version(client, curator, collection):

@@ -22,7 +22,7 @@ from documents.access import readable_collections
 from documents.review import review_of
 
 from .access import access_answer, access_conversation, owned_conversations
-from .core.evidence import claim_notes
+from .core.evidence import checks_summary, claim_notes
 from .core.markdown import render_markdown
 from .forms import FeedbackForm, RenameForm
 from .intake import STREAMING_GIVE_UP
@@ -92,6 +92,7 @@ def _page(request: HttpRequest, conversation=None) -> HttpResponse:
         for message in messages_for_page(conversation):
             if message.role == Speaker.ASSISTANT:
                 message.html = mark_safe(message_html(message))  # noqa: S308 - sanitised by nh3
+                message.checks_summary = checks_summary(message.checks or [])
                 freshness_mark(message)
                 if message.status == Status.STREAMING and timezone.now() - message.created_at > STREAMING_GIVE_UP:
                     # The process writing it stopped (a restart): say so rather than wait forever.

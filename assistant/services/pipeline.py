@@ -21,7 +21,7 @@ from assistant.batching import query_embedder
 from assistant.core.citations import cited_numbers
 from assistant.core.condense import condense
 from assistant.core.errors import AnswerError
-from assistant.core.evidence import citing_sentences
+from assistant.core.evidence import checks_summary, citing_sentences
 from assistant.core.types import TextDelta, Usage
 from assistant.db import db_call
 from assistant.intake import Ask, Prepared, question_submit
@@ -362,6 +362,7 @@ class AnswerRun:
                 getattr(message, "superseded_versions", frozenset()),
             ),
             "checks": out.checks,
+            "checks_summary": checks_summary(out.checks),
             "usage": out.usage.as_dict(),
             "timings": {k: out.timings.get(k) for k in ("retrieval", "first_token", "total")},
         }

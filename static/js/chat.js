@@ -208,6 +208,10 @@ if (root) {
       answer.box.insertBefore(el("div", "govuk-inset-text govuk-!-margin-top-1", frame.error.message), answer.body);
       spoken = frame.error.message + " " + spoken;
     }
+    if (frame.checks_summary) {
+      answer.box.appendChild(el("p", "govuk-body-s humphrey-check-summary", frame.checks_summary));
+      spoken += " " + frame.checks_summary;
+    }
     if (frame.citations && frame.citations.length) {
       answer.box.appendChild(el("h3", "govuk-heading-s", "Sources"));
       answer.box.appendChild(sourcesList(frame.citations));

@@ -118,11 +118,14 @@ def test_doubtful_sentences_are_marked_and_the_citation_highlights_what_supports
     assert marks.nth(0).inner_text().lower() == "source 1 may not support this"
     assert marks.nth(1).inner_text().lower() == "no source given for this"
     assert marks.nth(0).is_visible()
+    summary = "Humphrey checks each sentence against the source it cites: 2 sentences are marked."
+    assert answer.locator(".humphrey-check-summary").inner_text().startswith(summary)
 
-    page.reload()  # the stored answer shows the same marks
+    page.reload()  # the stored answer shows the same marks, and says the same about them
     stored = page.locator(".humphrey-answer[data-status='complete']")
     stored.wait_for()
     assert stored.locator(".humphrey-check").count() == 2
+    assert stored.locator(".humphrey-check-summary").inner_text().startswith(summary)
 
     with page.expect_navigation():
         stored.locator("a.humphrey-citation").first.click()

@@ -22,6 +22,7 @@ from assistant.core.evidence import (
     asked_case,
     asked_slot,
     check_claims,
+    checks_summary,
     citing_sentences,
     claim_notes,
     coverage,
@@ -618,6 +619,11 @@ def test_the_claim_check_marks_unsupported_and_uncited_sentences():
     assert notes["Staff may claim 45p a mile for driving a car [1]."] == "source 1 may not support this"
     assert notes["Overtime is paid at time and a half on Saturdays and bank holidays."] == "no source given for this"
     assert len(notes) == 2
+    assert checks_summary([c.as_dict() for c in checks]) == (
+        "Humphrey checks each sentence against the source it cites: 2 sentences are marked. "
+        "Check them in the guidance before you rely on them."
+    )
+    assert checks_summary([by_start["Full-time staff"].as_dict()]) == ""
     # The units of a supported citation are what its passage page highlights: the one that says it,
     # not the runner-up; an unsupported citation highlights nothing (nothing there supports it).
     leave_units = [LEAVE[u.start : u.end] for u in split_units(LEAVE)]

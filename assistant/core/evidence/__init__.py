@@ -19,7 +19,15 @@ is scored by its words alone. Word weights come from the caller (``weights``: a 
 of chunks containing it; rarer words count for more, as in IDF).
 """
 
-from .claims import CheckSettings, ClaimCheck, check_claims, citing_sentences, claim_notes, split_sentences
+from .claims import (
+    CheckSettings,
+    ClaimCheck,
+    check_claims,
+    checks_summary,
+    citing_sentences,
+    claim_notes,
+    split_sentences,
+)
 from .coverage import Coverage, GateSettings, coverage
 from .quotes import Quote, prefer_answer_form, render_units, select_units
 from .slots import answer_form, asked_about, asked_case, asked_slot, fills, has_form, holds_case
@@ -29,7 +37,7 @@ from .words import STOP_WORDS, Weights, missing_words, question_terms, spelt_out
 __all__ = [
     "STOP_WORDS", "CheckSettings", "ClaimCheck", "Coverage", "GateSettings", "Quote", "ScoredUnit", "UnitScoring",
     "Weights", "answer_form", "asked_about", "asked_case", "asked_slot", "check_claims", "citing_sentences",
-    "claim_notes", "coverage", "fills", "has_form", "heading_above", "holds_case", "missing_words",
+    "checks_summary", "claim_notes", "coverage", "fills", "has_form", "heading_above", "holds_case", "missing_words",
     "prefer_answer_form", "question_terms", "render_units", "score_units", "select_units", "spelt_out",
     "split_sentences", "stem", "terms", "unit_text",
 ]  # fmt: skip

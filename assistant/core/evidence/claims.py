@@ -123,6 +123,20 @@ def check_claims(
     return checks
 
 
+def checks_summary(checks: list[dict]) -> str:
+    """The line under a model answer whose sentences the claim check marked, saying what the marks
+    mean and what to do; "" when none is marked."""
+    marked = len(claim_notes(checks))
+    if not marked:
+        return ""
+    which = "1 sentence is marked" if marked == 1 else f"{marked} sentences are marked"
+    it = "it" if marked == 1 else "them"
+    return (
+        f"Humphrey checks each sentence against the source it cites: {which}. "
+        f"Check {it} in the guidance before you rely on {it}."
+    )
+
+
 def claim_notes(checks: list[dict]) -> list[tuple[str, str]]:
     """(sentence, note) for each sentence the claim check marks, as the answer shows them."""
     notes = []

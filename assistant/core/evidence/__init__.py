@@ -36,8 +36,8 @@ from .words import STOP_WORDS, Weights, missing_words, question_terms, spelt_out
 
 __all__ = [
     "STOP_WORDS", "CheckSettings", "ClaimCheck", "Coverage", "GateSettings", "Quote", "ScoredUnit", "UnitScoring",
-    "Weights", "answer_form", "asked_about", "asked_case", "asked_slot", "check_claims", "citing_sentences",
-    "checks_summary", "claim_notes", "coverage", "fills", "has_form", "heading_above", "holds_case", "missing_words",
+    "Weights", "answer_form", "asked_about", "asked_case", "asked_slot", "check_claims", "checks_summary",
+    "citing_sentences", "claim_notes", "coverage", "fills", "has_form", "heading_above", "holds_case", "missing_words",
     "prefer_answer_form", "question_terms", "render_units", "score_units", "select_units", "spelt_out",
     "split_sentences", "stem", "terms", "unit_text",
 ]  # fmt: skip

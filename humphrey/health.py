@@ -146,13 +146,21 @@ def check_model_endpoint() -> dict:
 def _readiness() -> dict:
     report = check_database()
     report["channel_layer"] = check_channel_layer()
-    report["model"] = check_model_endpoint()
-    report["status"] = "ready" if all(part.get("ok") for part in report.values()) else "unavailable"
+    model = report["model"] = check_model_endpoint()
+    needed = [part for name, part in report.items() if name != "model"]
+    if model.get("mode") == "model" and not model.get("ok") and settings.HUMPHREY_CHAT_QUOTE_WHEN_MODEL_FAILS:
+        # Answers quote the guidance until the model is back (HUMPHREY_CHAT_QUOTE_WHEN_MODEL_FAILS): every
+        # process unready at once would turn a model outage into an outage of the whole service.
+        model["quoting"] = True
+    else:
+        needed.append(model)
+    report["status"] = "ready" if all(part.get("ok") for part in needed) else "unavailable"
     return report
 
 
 @never_cache
 @require_GET
 def readyz(request: HttpRequest) -> JsonResponse:
-    """Readiness: everything /healthz checks, plus the chat model endpoint being reachable."""
+    """Readiness: everything /healthz checks, plus the chat model endpoint being reachable (unless
+    answers quote the guidance while it is not: then it is reported, as ``model.quoting``, not failed)."""
     return _answer(request, _probe("readyz", _readiness), "ready")

@@ -29,6 +29,11 @@ RETRIEVAL_SECONDS = Histogram(
     "Hybrid retrieval time (embedding and SQL)",
     buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2),
 )
+MODEL_FALLBACKS = Counter(
+    "humphrey_model_fallbacks_total",
+    "Answers that quoted the guidance because the language model failed before its first word, by error code",
+    ["code"],
+)
 TOKENS = Counter("humphrey_tokens_total", "Model tokens, by model and kind (prompt/completion)", ["model", "kind"])
 INGESTION_FAILURES = Counter("humphrey_ingestion_failures_total", "Document versions that failed to ingest", ["code"])
 

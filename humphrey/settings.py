@@ -561,6 +561,9 @@ HUMPHREY_CHAT_MAX_MARKING: str = env.str(
     "HUMPHREY_CHAT_MAX_MARKING", default="OFFICIAL"
 )  # highest marking the configured model endpoint is approved for
 HUMPHREY_CHAT_CONNECT_TIMEOUT: float = _float("HUMPHREY_CHAT_CONNECT_TIMEOUT", 5.0)  # seconds to connect
+HUMPHREY_CHAT_QUOTE_WHEN_MODEL_FAILS: bool = _bool(
+    "HUMPHREY_CHAT_QUOTE_WHEN_MODEL_FAILS", True
+)  # a model that fails before its first word (down, busy, too slow, garbled): quote the guidance instead
 HUMPHREY_CHAT_FIRST_TOKEN_TIMEOUT: float = _float(
     "HUMPHREY_CHAT_FIRST_TOKEN_TIMEOUT", 20.0
 )  # seconds from request to the model's first text

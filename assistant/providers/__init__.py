@@ -7,6 +7,7 @@ Short names: ``openai``, ``azure``, ``extractive``, ``fake``. Each provider is b
 
 from __future__ import annotations
 
+import functools
 import threading
 
 from django.conf import settings
@@ -55,7 +56,19 @@ def get_chat_model(alias: str | None = None) -> ChatModel:
         return model
 
 
+@functools.cache
+def fallback_answerer() -> ChatModel:
+    """What answers when the configured language model fails before its first word: the extractive
+    answerer, saying why it quotes (``HUMPHREY_CHAT_QUOTE_WHEN_MODEL_FAILS``)."""
+    from .extractive import FALLBACK_NOTICE, ExtractiveAnswerer
+
+    return ExtractiveAnswerer(
+        alias="extractive-fallback", max_words=settings.HUMPHREY_ANSWER_QUOTE_WORDS, notice=FALLBACK_NOTICE
+    )
+
+
 def reset_chat_models() -> None:
     """Forget built providers (tests that change settings call this)."""
     with _lock:
         _built.clear()
+    fallback_answerer.cache_clear()

@@ -19,6 +19,12 @@ NOTICE = (
     "No language model is configured, so Humphrey is quoting the guidance word for word: "
     "these are the sentences that best match your question. Check them against what you asked."
 )
+# Said instead when the configured language model failed before its first word (the answer pipeline's
+# fallback, ``HUMPHREY_CHAT_QUOTE_WHEN_MODEL_FAILS``).
+FALLBACK_NOTICE = (
+    "The language model did not answer just now, so Humphrey is quoting the guidance word for word: "
+    "these are the sentences that best match your question. Check them against what you asked."
+)
 
 
 def _blockquote(text: str) -> str:
@@ -28,8 +34,11 @@ def _blockquote(text: str) -> str:
 class ExtractiveAnswerer:
     uses_language_model = False
 
-    def __init__(self, *, alias: str = "extractive", max_words: int = 120, passages: int = 3, **_: object) -> None:
+    def __init__(
+        self, *, alias: str = "extractive", max_words: int = 120, passages: int = 3, notice: str = NOTICE, **_: object
+    ) -> None:
         self.alias = alias
+        self.notice = notice
         self.max_words = max_words
         self.passages = passages  # most sources quoted from
         self.max_marking = "OFFICIAL-SENSITIVE"  # nothing leaves the process
@@ -45,7 +54,7 @@ class ExtractiveAnswerer:
         return select_units(evidence, max_words=self.max_words, max_sources=self.passages)
 
     async def stream(self, request: ChatRequest) -> AsyncIterator[TextDelta | Usage]:
-        yield TextDelta(NOTICE + (f" **{request.caution}**" if request.caution else "") + "\n\n")
+        yield TextDelta(self.notice + (f" **{request.caution}**" if request.caution else "") + "\n\n")
         for quote in self.quotes(request):
             source = quote.source
             where = source.document_title

@@ -20,16 +20,17 @@ from assistant import pii
 from assistant.batching import query_embedder
 from assistant.core.citations import cited_numbers
 from assistant.core.condense import condense
-from assistant.core.errors import AnswerError
+from assistant.core.errors import AnswerError, ModelError
 from assistant.core.evidence import checks_summary, citing_sentences
 from assistant.core.types import TextDelta, Usage
 from assistant.db import db_call
 from assistant.intake import Ask, Prepared, question_submit
 from assistant.models import Status
-from assistant.providers import get_chat_model
+from assistant.providers import fallback_answerer, get_chat_model
 from documents.embeddings import embeds_marking, query_embedding_refusal
 from documents.glossary import Glossary, glossary_for, glossary_known
 from documents.retrieval import allowed_markings, clean_query
+from humphrey.metrics import MODEL_FALLBACKS
 
 from .frames import answer_html, source_frames
 from .headstart import HeadStart, head_start
@@ -292,15 +293,21 @@ class AnswerRun:
         request = answer_request(model, out, question=p.model_text, turns=p.turns, scored=scored, verdict=verdict)
         parts: list[str] = []
         try:
-            async with contextlib.aclosing(model.stream(request)) as stream:
-                async for item in stream:
-                    if isinstance(item, TextDelta):
-                        if not parts:
-                            out.timings["first_token"] = _ms(started)
-                        parts.append(item.text)
-                        self._emit({"type": "delta", "message": p.answer_id, "text": item.text})
-                    elif isinstance(item, Usage):
-                        out.usage = item
+            try:
+                await self._stream(model, request, parts, started)
+            except ModelError as exc:
+                # The gate found the guidance covers the question: if the model failed before its first
+                # word, its passages' own sentences still answer it, said as such (and audited).
+                if parts or exc.status != Status.FAILED or not settings.HUMPHREY_CHAT_QUOTE_WHEN_MODEL_FAILS:
+                    raise
+                logger.warning("answer %s: the model failed (%s); quoting the guidance instead", p.answer_id, exc.code)
+                MODEL_FALLBACKS.labels(code=exc.code).inc()
+                model = fallback_answerer()
+                out.model = {**model.info.as_dict(), "instead_of": out.model, "error_code": exc.code}
+                request = answer_request(
+                    model, out, question=p.model_text, turns=p.turns, scored=scored, verdict=verdict
+                )
+                await self._stream(model, request, parts, started)
         finally:
             out.text = "".join(parts)
         vectors = {}
@@ -320,6 +327,19 @@ class AnswerRun:
                     logger.warning("embedding answer %s's sentences for the claim check failed", p.answer_id)
                     out.claims_by_words = True
         answer_finish(out, model=model, request=request, weights=weights, vectors=vectors)
+
+    async def _stream(self, model, request, parts: list[str], started: float) -> None:
+        """``model``'s answer to ``request``, each piece sent as it comes and kept in ``parts``."""
+        p, out = self.prepared, self.outcome
+        async with contextlib.aclosing(model.stream(request)) as stream:
+            async for item in stream:
+                if isinstance(item, TextDelta):
+                    if not parts:
+                        out.timings["first_token"] = _ms(started)
+                    parts.append(item.text)
+                    self._emit({"type": "delta", "message": p.answer_id, "text": item.text})
+                elif isinstance(item, Usage):
+                    out.usage = item
 
     async def _record(self, error: AnswerError | None) -> None:
         p, out = self.prepared, self.outcome

@@ -8,6 +8,7 @@ import json
 
 import pytest
 from django.test import Client
+from django.urls import reverse
 from websockets.asyncio.client import connect as ws_connect
 
 from assistant.models import Message, Status
@@ -17,8 +18,7 @@ from tests.conftest import AsgiServer
 pytestmark = pytest.mark.django_db(transaction=True)
 
 
-@pytest.fixture
-def live(guidance, staff, openai_server):
+def live_server(staff, openai_server, **settings):
     """Daphne on the test database, its chat model the fake server (short timeouts, one retry)."""
     openai_server.configure(scenario="ok", tokens_per_second=200)
     server = AsgiServer(
@@ -31,10 +31,26 @@ def live(guidance, staff, openai_server):
         HUMPHREY_CHAT_FIRST_TOKEN_TIMEOUT="1.5",
         HUMPHREY_CHAT_BETWEEN_TOKENS_TIMEOUT="1",
         HUMPHREY_CHAT_RETRIES="1",
+        **settings,
     )
     client = Client()
     client.force_login(staff)
-    yield server, client.cookies["sessionid"].value
+    return server, client.cookies["sessionid"].value
+
+
+@pytest.fixture
+def live(guidance, staff, openai_server):
+    """The model's faults end answers with their error (no quoting instead), so each can be seen."""
+    server, session = live_server(staff, openai_server, HUMPHREY_CHAT_QUOTE_WHEN_MODEL_FAILS="0")
+    yield server, session
+    server.stop()
+
+
+@pytest.fixture
+def live_quoting(guidance, staff, openai_server):
+    """As deployed by default: a model that fails before its first word is answered for by quoting."""
+    server, session = live_server(staff, openai_server)
+    yield server, session
     server.stop()
 
 
@@ -110,6 +126,45 @@ def test_streamed_answer_over_a_real_socket_and_the_models_faults(live, openai_s
         "name": "fake-model",
         "params": {"temperature": 0.1, "max_tokens": 800},
     }
+
+
+def test_a_model_that_fails_before_its_first_word_is_answered_for_by_quoting_the_guidance(
+    live_quoting, openai_server, auditor
+):
+    """Down (500 after retries), silent (first-token timeout) or garbled: the person still gets the
+    guidance's own sentences, cited, saying why it quotes; the audit event is an answer that names the
+    model that failed and its error. A model that stalls after its first words keeps its partial answer."""
+    from assistant.providers.extractive import FALLBACK_NOTICE
+
+    server, session = live_quoting
+    done = {}
+    for scenario, extra in [("error", {"status": 500}), ("no_first_token", {}), ("garbage", {}), ("stall", {})]:
+        openai_server.configure(scenario=scenario, stall_after=4, **extra)
+        done[scenario] = asyncio.run(ask_over_socket(server.url, session, QUESTION))[-1]
+    for scenario in ("error", "no_first_token", "garbage"):
+        frame = done[scenario]
+        assert frame["type"] == "done" and frame["status"] == "complete", frame
+        assert frame["text"].startswith(FALLBACK_NOTICE)
+        assert "25 days" in frame["text"] and frame["citations"][0]["document_title"] == "Leave policy"
+        assert Message.objects.get(pk=frame["message"]).status == Status.COMPLETE
+    assert done["stall"]["status"] == "stalled" and done["stall"]["text"].startswith("According to the guidance")
+
+    events = list(AuditEvent.objects.filter(action="answer").order_by("seq"))
+    assert [e.outcome for e in events] == ["answered", "answered", "answered", "stalled"]
+    assert [e.data["model"].get("error_code") for e in events] == [
+        "model_unavailable",
+        "model_timeout",
+        "model_bad_response",
+        None,
+    ]
+    assert events[0].data["model"]["name"] == "extractive"
+    assert events[0].data["model"]["instead_of"]["name"] == "fake-model"
+    assert events[0].data["error_code"] is None  # the person got an answer
+
+    client = Client()
+    client.force_login(auditor)
+    trace = client.get(reverse("audit:event", args=[events[1].seq])).content.decode()
+    assert "Quoted instead of" in trace and "model_timeout" in trace
 
 
 def test_socket_from_a_foreign_origin_or_without_a_session_is_refused(live):

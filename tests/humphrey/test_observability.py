@@ -84,9 +84,17 @@ def chat_model(settings):
     reset_chat_models()
 
 
-def test_readyz_unready_when_model_endpoint_unreachable(monitor, client, chat_model):
-    """A configured model endpoint that does not answer makes /readyz 503."""
+def test_readyz_when_model_endpoint_unreachable(monitor, client, chat_model, settings):
+    """A configured model endpoint that does not answer is reported; /readyz stays 200 while answers
+    quote the guidance instead (the default), and is 503 when they would fail."""
+    from humphrey.health import probes_forget
+
     chat_model("http://127.0.0.1:1/v1")
+    response = client.get("/readyz")
+    assert response.status_code == 200
+    assert response.json()["model"]["ok"] is False and response.json()["model"]["quoting"] is True
+    settings.HUMPHREY_CHAT_QUOTE_WHEN_MODEL_FAILS = False
+    probes_forget()
     response = client.get("/readyz")
     assert response.status_code == 503
     assert response.json()["model"]["ok"] is False
@@ -107,14 +115,27 @@ def test_readyz_ready_when_model_endpoint_answers(monitor, client, chat_model):
     assert response.json()["model"]["endpoint"] == "probe"
 
 
-def test_readyz_unready_while_circuit_open(monitor, client, chat_model):
-    """While the endpoint's circuit breaker is open (answers failing fast), the process is not ready."""
+def test_readyz_while_circuit_open(monitor, client, chat_model, settings):
+    """While the endpoint's circuit breaker is open (answers failing fast), the process stays ready
+    when answers quote the guidance instead (the default), saying so; without that, it is not ready."""
     from assistant.providers import get_chat_model
+    from humphrey.health import probes_forget
 
     chat_model("http://127.0.0.1:1/v1")
     breaker = get_chat_model().breaker
     for _ in range(breaker.threshold):
         breaker.failure()
+    response = client.get("/readyz")
+    assert response.status_code == 200
+    assert response.json()["model"] == {
+        "mode": "model",
+        "endpoint": "probe",
+        "ok": False,
+        "error": "circuit_open",
+        "quoting": True,
+    }
+    settings.HUMPHREY_CHAT_QUOTE_WHEN_MODEL_FAILS = False
+    probes_forget()
     response = client.get("/readyz")
     assert response.status_code == 503
     assert response.json()["model"]["error"] == "circuit_open"

@@ -56,6 +56,20 @@ def test_stored_answer_renders_sanitised_markdown_with_citation_links(client, gu
     assert 'href="javascript:' not in page
 
 
+def test_a_failed_answer_reopened_offers_feedback_but_nothing_to_copy(client, guidance, staff):
+    """An answer that failed has no text: reopened, it says why, asks for feedback, and offers no
+    "Copy answer" (which would copy nothing); a complete answer keeps its button."""
+    failed = stored_answer(staff, text="")
+    Message.objects.filter(pk=failed.pk).update(status=Status.FAILED, error_code="model_unavailable")
+    done = stored_answer(staff)
+    client.force_login(staff)
+    page = client.get(reverse("assistant:conversation", args=[failed.conversation_id])).content.decode()
+    assert "could not be completed" in page and "model_unavailable" in page
+    assert "Was this answer helpful?" in page and "Copy answer" not in page
+    page = client.get(reverse("assistant:conversation", args=[done.conversation_id])).content.decode()
+    assert "Copy answer" in page
+
+
 def test_someone_elses_conversation_is_not_found(client, guidance, staff, make_user):
     """Another person's conversation is a 404, as if it did not exist."""
     other = make_user("olive@example.gov.uk", groups=["All staff"])

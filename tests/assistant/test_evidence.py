@@ -206,6 +206,43 @@ def test_another_documents_passage_is_quoted_only_when_nearly_as_good():
     assert (2, 0) in everything
 
 
+def test_a_unit_only_the_documents_title_ties_to_the_question_is_not_quoted_beside_the_answer():
+    """A sentence that holds none of the question's words, nor does its section's heading, only the
+    document's title ("This guide is also available in Welsh." under "Annual leave"), is quoted beside
+    the best unit only if it means nearly as much; under a section heading that holds the question's
+    words ("## Honesty" over "should be truthful"), it is quoted as before."""
+    guide = source(
+        1, "This guide is also available in Welsh.\n\n" + LEAVE, title="Annual leave", heading="Annual leave"
+    )
+    scored = score_units(
+        question="How many days of annual leave do full-time staff get?",
+        vector=None,
+        sources=[guide],
+        weights=Weights(),
+    )
+    by_text = {unit_text(guide, u.index): u for u in scored}
+    assert not by_text["This guide is also available in Welsh."].own  # its words came from the title
+    assert by_text["Full-time staff get 25 days of annual leave a year."].own
+    best = by_text["Full-time staff get 25 days of annual leave a year."]
+    welsh = by_text["This guide is also available in Welsh."]
+    ranked = [
+        ScoredUnit(guide, best.index, 0.6, 1.0, 1.0, True),
+        ScoredUnit(guide, welsh.index, 0.3, 0.5, 0.7, False),  # scores well enough, means little
+    ]
+    assert welsh.index not in select_units(ranked, neighbours=False)[0].indexes
+    ranked[1] = ScoredUnit(guide, welsh.index, 0.55, 0.5, 0.7, False)  # means nearly as much: kept
+    assert welsh.index in select_units(ranked, neighbours=False)[0].indexes
+
+    honesty = source(
+        2, "# Principles\n\n## Honesty\n\nHolders of public office should be truthful.", title="Principles"
+    )
+    truthful = next(
+        u
+        for u in score_units(question="What does honesty ask of us?", vector=None, sources=[honesty], weights=Weights())
+    )
+    assert truthful.own  # its section's heading holds "honesty"
+
+
 def extractive_answer(question: str, sources: list[Source], *, max_words: int) -> str:
     """The answer the answerer without a model streams for ``question`` over ``sources``."""
     scored = score_units(question=question, vector=FAKE.embed_query(question), sources=sources, weights=Weights())

@@ -11,6 +11,12 @@ from ..types import Source
 from .slots import answer_form, has_form
 from .units import ScoredUnit, _quotable_beside, unit_text
 
+# A unit quoted beside the best one that holds none of the question's words (nor does its section's
+# heading or the sentence it leans on: only the document's title, as "Annual leave" over a fictional
+# sample's disclaimer, or "This guide is also available in Welsh") must mean at least this share of
+# what the best unit means.
+OWN_WORDS_OR_MEANING = 0.8
+
 
 @dataclass(frozen=True)
 class Quote:
@@ -111,6 +117,8 @@ def select_units(
             continue
         if source.document_id != scored[0].source.document_id and candidate.score < best * other_document_ratio:
             continue  # another document's passage, quoted only when nearly as good: it rarely answers
+        if order and not candidate.own and candidate.meaning < scored[0].meaning * OWN_WORDS_OR_MEANING:
+            continue  # only its heading holds the question's words, and it means less than the best
         wanted = room(source, _with_context(source, candidate.index))
         if not wanted:
             continue

@@ -11,7 +11,7 @@ import numpy as np
 from documents.ingest.units import HEADING, QUOTABLE, SENTENCE, furniture
 
 from ..types import Source
-from .words import Weights, _with_negations, _word_share, question_terms, terms
+from .words import Weights, _has, _with_negations, _word_share, question_terms, terms
 
 
 @dataclass
@@ -21,6 +21,7 @@ class ScoredUnit:
     meaning: float  # cosine to the question (0 when the source has no unit vectors)
     words: float  # weighted share of the question's words the unit (with its context) holds
     score: float
+    own: bool = True  # it, its section's heading or the sentence it leans on holds one of the question's words
 
     @property
     def start(self) -> int:
@@ -129,16 +130,23 @@ def score_units(
             if not _quotable(source, index):
                 continue
             present = _with_negations(terms(unit_text(source, index)))
-            partly = set(terms(heading_above(source, index)))
+            heading = heading_above(source, index)
+            partly = set(terms(heading))
+            # What the unit says, with the sentence it leans on and its section's heading, but not
+            # the document's title: every unit of a document sits under that.
+            said = present | (partly if heading.casefold() != source.document_title.casefold() else set())
             context = unit[3]
             if context >= 0:  # the sentence a unit leans on is shown with it, but is not it
-                partly |= set(terms(unit_text(source, context)))
+                leans_on = set(terms(unit_text(source, context)))
+                partly |= leans_on
+                said |= leans_on
             words = _word_share(wanted, present, partly)
             meaning = float(sims[index]) if sims is not None else 0.0
             score = words if sims is None else scoring.meaning * meaning + (1 - scoring.meaning) * words
             score += prior + (lead_bonus if _opens_section(source, index) else 0.0)
             if definition and _DEFINES.match(unit_text(source, index)):
                 score += scoring.definition_lead
-            scored.append(ScoredUnit(source, index, meaning, words, score))
+            own = any(_has(t, said) for t in wanted) if wanted else True
+            scored.append(ScoredUnit(source, index, meaning, words, score, own))
     scored.sort(key=lambda s: -s.score)
     return scored

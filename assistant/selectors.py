@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from django.contrib.postgres.search import SearchQuery, SearchVector
 from django.db.models import Count, Exists, F, IntegerField, OuterRef, Prefetch, Q, Sum
 from django.db.models.fields.json import KeyTextTransform
 from django.db.models.functions import Cast
@@ -100,6 +101,18 @@ def superseded_citations():
         version__document__current_version__status=VersionStatus.READY,
         version__document__current_version__number__gt=F("version__number"),
     )
+
+
+def conversations_matching(conversations, words: str):
+    """Of ``conversations``, those whose title or any of whose messages holds ``words`` (web search
+    syntax, as the audit search: "annual leave" -sick; English stemming, so "claims" finds "claim")."""
+    query = SearchQuery(words, search_type="websearch", config="english")
+    said = (
+        Message.objects.filter(conversation=OuterRef("pk"))
+        .annotate(found=SearchVector("text", config="english"))
+        .filter(found=query)
+    )
+    return conversations.annotate(titled=SearchVector("title", config="english")).filter(Q(titled=query) | Exists(said))
 
 
 def conversations_flag_changed(conversations):

@@ -7,10 +7,12 @@ whether someone else's conversation exists (404 for all of them).
 from __future__ import annotations
 
 import re
+from urllib.parse import urlencode
 
 from django.conf import settings
 from django.contrib import messages as flash
 from django.contrib.auth.decorators import login_required
+from django.core.paginator import Paginator
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
@@ -27,7 +29,7 @@ from .core.markdown import render_markdown
 from .forms import FeedbackForm, RenameForm
 from .intake import STREAMING_GIVE_UP
 from .models import Message, Speaker, Status
-from .selectors import citation_superseded, conversations_flag_changed, messages_for_page
+from .selectors import citation_superseded, conversations_flag_changed, conversations_matching, messages_for_page
 from .services.conversations import conversation_hide, conversation_rename, feedback_record
 from .services.frames import passage_urls, source_place
 
@@ -127,10 +129,28 @@ def conversation(request: HttpRequest, pk: int) -> HttpResponse:
     return _page(request, found)
 
 
+HISTORY_PAGE_SIZE = 50
+
+
 @login_required
 def history(request: HttpRequest) -> HttpResponse:
-    conversations = conversations_flag_changed(owned_conversations(request.user))
-    return render(request, "assistant/history.html", {"conversations": conversations})
+    """The person's conversations, newest first, a page at a time; ``?q=`` finds those whose title or
+    messages hold the words."""
+    words = request.GET.get("q", "").strip()[:200]
+    conversations = owned_conversations(request.user)
+    if words:
+        conversations = conversations_matching(conversations, words)
+    page = Paginator(conversations_flag_changed(conversations), HISTORY_PAGE_SIZE).get_page(request.GET.get("page"))
+    return render(
+        request,
+        "assistant/history.html",
+        {
+            "conversations": page.object_list,
+            "page": page,
+            "words": words,
+            "query": urlencode({"q": words} if words else {}),
+        },
+    )
 
 
 @login_required

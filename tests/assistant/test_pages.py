@@ -70,6 +70,39 @@ def test_a_failed_answer_reopened_offers_feedback_but_nothing_to_copy(client, gu
     assert "Copy answer" in page
 
 
+def test_the_conversations_page_searches_your_own_conversations_a_page_at_a_time(
+    client, guidance, staff, make_user, django_assert_max_num_queries
+):
+    """The "All conversations" page finds the person's own conversations by their title, questions or answers
+    (stemmed: "claims" finds "claim"), never someone else's, and lists fifty at a time."""
+    from assistant.views import HISTORY_PAGE_SIZE
+
+    mine = stored_answer(staff, text="Claim mileage at 45p a mile [1].")
+    Conversation.objects.filter(pk=mine.conversation_id).update(title="Travel question")
+    titled = stored_answer(staff, text="You get 25 days [1].")
+    Conversation.objects.filter(pk=titled.conversation_id).update(title="Mileage for my trip")
+    theirs = stored_answer(make_user("other@example.gov.uk"), text="Claim mileage within 3 months [1].")
+    client.force_login(staff)
+    url = reverse("assistant:history")
+    page = client.get(url, {"q": "mileage claims"}).content.decode()
+    assert "1 conversation matches" in page and "Travel question" in page
+    assert "Mileage for my trip" not in page
+    page = client.get(url, {"q": "mileage"}).content.decode()
+    assert "2 conversations match" in page and "Mileage for my trip" in page
+    assert reverse("assistant:conversation", args=[theirs.conversation_id]) not in page
+    page = client.get(url, {"q": "overtime"}).content.decode()
+    assert "0 conversations match" in page and "You have no conversations yet" not in page
+
+    for i in range(HISTORY_PAGE_SIZE + 3):
+        stored_answer(staff, text=f"Answer {i} [1].")
+    with django_assert_max_num_queries(12):
+        first = client.get(url).content.decode()
+    assert first.count('class="govuk-table__row"') == HISTORY_PAGE_SIZE + 1  # and the header row
+    assert "Page 1 of 2" in first and 'rel="next"' in first
+    second = client.get(url, {"page": 2}).content.decode()
+    assert second.count('class="govuk-table__row"') == 5 + 1
+
+
 def test_someone_elses_conversation_is_not_found(client, guidance, staff, make_user):
     """Another person's conversation is a 404, as if it did not exist."""
     other = make_user("olive@example.gov.uk", groups=["All staff"])

@@ -19,7 +19,7 @@ from assistant.core.evidence import citing_sentences
 from assistant.core.types import ChatRequest, TextDelta, Turn
 from assistant.models import Status
 from assistant.providers import get_chat_model
-from assistant.providers.extractive import ExtractiveAnswerer
+from assistant.providers.extractive import NOTICE, ExtractiveAnswerer
 from documents.embeddings import get_embedder, query_embedding_refusal
 from documents.glossary import glossary_for
 from documents.retrieval import clean_query
@@ -85,7 +85,10 @@ def answer_preview(user, question: str, collection: str) -> dict:
     gives it (sanitised HTML, citations linked to their passages). Retrieval is as the configured chat
     model's (its marking ceiling), and by words alone where chat would not embed the question."""
     model = get_chat_model()
-    quoting = ExtractiveAnswerer(max_words=settings.HUMPHREY_ANSWER_QUOTE_WORDS)
+    # With a model configured the page says that chat's answer is the model's; the quotes below it
+    # must not then open by saying that no model is configured.
+    lead = "" if model.uses_language_model else NOTICE
+    quoting = ExtractiveAnswerer(max_words=settings.HUMPHREY_ANSWER_QUOTE_WORDS, notice=lead)
     quoting.max_marking = model.max_marking
     words_only = bool(query_embedding_refusal(user=user, collections=[collection], max_marking=model.max_marking))
     embedder_down = False

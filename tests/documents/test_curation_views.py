@@ -180,6 +180,29 @@ def test_try_a_question_shows_what_chat_would_answer_and_why(client, curator, co
     assert "Words the closest passages never use" in text and "parking" in text
 
 
+def test_try_a_question_with_a_model_configured_does_not_say_there_is_none(client, curator, collection, settings):
+    """With a language model configured the page says chat's answer is the model's, and the quotes it
+    shows under that do not open with "No language model is configured"."""
+    from assistant.providers import reset_chat_models
+
+    upload_and_ingest(collection, "leave.md", LEAVE, curator)
+    curator.groups.add(Group.objects.get(name="HR"))
+    signed_in(client, curator)
+    settings.HUMPHREY_CHAT_MODELS = {
+        **settings.HUMPHREY_CHAT_MODELS,
+        "default": {"CLASS": "openai", "CONFIG": {"base_url": "http://127.0.0.1:1/v1", "api_key": "k", "model": "m"}},
+    }
+    settings.HUMPHREY_CHAT_MODEL_ALIAS = "default"
+    reset_chat_models()
+    try:
+        page = client.get(f"/curate/c/{collection.slug}/try/", {"q": "How many days of unused leave can I carry over?"})
+    finally:
+        reset_chat_models()
+    text = page.content.decode()
+    assert "A language model is configured" in text and "You may carry over up to 5 days of unused leave" in text
+    assert "no language model is configured" not in text.lower()
+
+
 def test_try_a_question_with_the_embedder_down_judges_by_words_and_says_so(client, curator, collection, monkeypatch):
     """As chat does when the embedding service fails: the question is searched and judged by its words
     alone, and the page says so, instead of failing."""

@@ -134,22 +134,32 @@ def _hidden_note(count: int, singular: str, plural: str) -> list[str]:
 _TOKEN = re.compile(r"[a-z0-9]+(?:['’\-][a-z0-9]+)*")
 
 
-def _unfamiliar_phrases(question: str, missing) -> list[str]:
-    """The words of ``question`` whose stems are in ``missing`` (as typed, shorthand spelt out),
-    those side by side joined into one phrase; words only (no digits), each phrase once."""
+MAX_PHRASE_WORDS = 4  # longer runs of unfamiliar words are counted by their shorter phrases
+
+
+def _unfamiliar_phrases(question: str, missing) -> list[tuple[str, ...]]:
+    """The runs of words of ``question`` whose stems are in ``missing`` (as typed, shorthand spelt
+    out), side by side in it: "chatgpt memory stick inventory"; words only (no digits), each once."""
     unknown = {
         w for w in missing_words(question, missing, limit=len(missing)) if re.fullmatch(gaps.KEYWORD_TOKEN_PATTERN, w)
     }
-    phrases: list[str] = []
+    runs: list[tuple[str, ...]] = []
     run: list[str] = []
     for token in [*_TOKEN.findall(spelt_out(question).lower().replace("’", "'")), ""]:
         if token in unknown:
             run.append(token)
             continue
-        if run and " ".join(run) not in phrases:
-            phrases.append(" ".join(run))
+        if run and tuple(run) not in runs:
+            runs.append(tuple(run))
         run = []
-    return phrases
+    return runs
+
+
+def _sub_phrases(run: tuple[str, ...]) -> set[str]:
+    """Every phrase of up to ``MAX_PHRASE_WORDS`` words side by side in ``run``: so that "memory stick"
+    is counted in "memory stick inventory" too."""
+    longest = min(len(run), MAX_PHRASE_WORDS)
+    return {" ".join(run[i : i + n]) for n in range(1, longest + 1) for i in range(len(run) - n + 1)}
 
 
 @dataclass
@@ -281,21 +291,36 @@ class Dashboard:
     @cached_property
     def unfamiliar(self) -> tuple[list[tuple[str, int]], int]:
         """The words of questions not covered that no close passage used (as typed; side by side in a
-        question, one phrase: "memory stick"), each with how many such questions held it, most first;
-        and how many fewer than ``min_askers`` people used (never shown, as a topic's keywords).
-        Personal data is taken out first; words only, no digits."""
+        question, one phrase: "memory stick", counted also where the question had more such words
+        around it, "memory stick inventory"), each with how many such questions held it, most first;
+        and how many runs of such words had none that ``min_askers`` people used (never shown, as a
+        topic's keywords). Personal data is taken out first; words only, no digits."""
         rows, _ = self.gap_rows
         questions: dict[str, int] = {}
         askers: dict[str, set] = {}
+        runs: set[tuple[str, ...]] = set()
         for row in rows:
             if not (row.not_covered and row.missing and row.question and row.question.strip()):
                 continue
             text = redact(row.question, find_personal_data(row.question))
-            for phrase in _unfamiliar_phrases(text, row.missing):
+            found = _unfamiliar_phrases(text, row.missing)
+            runs.update(found)
+            for phrase in set().union(*map(_sub_phrases, found)):
                 questions[phrase] = questions.get(phrase, 0) + 1
                 askers.setdefault(phrase, set()).add(row.actor_id)
-        shown = sorted((w for w in questions if len(askers[w]) >= self.min_askers), key=lambda w: (-questions[w], w))
-        return [(w, questions[w]) for w in shown], len(questions) - len(shown)
+        enough = {w for w in questions if len(askers[w]) >= self.min_askers}
+        # A phrase inside a longer one shown for as many questions adds nothing ("memory" in "memory stick").
+        shown = sorted(
+            (
+                w
+                for w in enough
+                if not any(w != o and f" {w} " in f" {o} " and questions[o] == questions[w] for o in enough)
+            ),
+            key=lambda w: (-questions[w], w),
+        )
+        told = {word for w in shown for word in w.split()}
+        hidden = sum(1 for run in runs if not told.intersection(run))
+        return [(w, questions[w]) for w in shown], hidden
 
     def table(self, name: str) -> Table:
         if name not in TABLES:

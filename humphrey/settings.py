@@ -467,6 +467,9 @@ HUMPHREY_SOURCE_USER_AGENT: str = env.str(
 HUMPHREY_SOURCE_CA_BUNDLE: str = env.str(
     "HUMPHREY_SOURCE_CA_BUNDLE", default=""
 )  # a PEM file of your own certificate authorities, trusted beside the public ones (an intranet's HTTPS)
+HUMPHREY_SOURCE_CREDENTIALS: dict = env.json(
+    "HUMPHREY_SOURCE_CREDENTIALS", default={}
+)  # named credentials a web or sitemap source may send to its own origins (docs/sources.md): no secrets here
 HUMPHREY_GOVUK_CONTENT_API: str = env.str(
     "HUMPHREY_GOVUK_CONTENT_API", default="https://www.gov.uk/api/content"
 )  # the GOV.UK Content API a "govuk:" source path is read from

@@ -16,6 +16,7 @@ from audit.actions import Action, subject
 from audit.services import audit_record
 
 from ..models import Collection, Source, SourceKind
+from ..sources.credentials import credential_named
 from ..sources.read import SourceError, location_check
 from ..sources.sync import source_schedule, source_sync
 from .documents import document_retire
@@ -31,7 +32,27 @@ def _facts(source: Source) -> dict:
         "location": source.location[:2000],
         "every_hours": source.every_hours,
         "active": source.is_active,
+        "credential": source.credential,  # its name: the secret is never known here
     }
+
+
+SIGNS_IN = (SourceKind.PAGES, SourceKind.SITEMAP)  # the kinds that may send a credential
+
+
+def _credential_checked(kind: str, location: str, name: str) -> str:
+    """``name`` if the source may sign in with it: a configured credential, for a web or sitemap
+    source, at least one of whose addresses is on the credential's origins."""
+    if not name:
+        return ""
+    credential = credential_named(name)
+    if credential is None:
+        raise ValidationError(f"There is no credential called {name!r} (HUMPHREY_SOURCE_CREDENTIALS).")
+    if kind not in SIGNS_IN:
+        raise ValidationError("Only web pages and sitemaps can sign in with a credential.")
+    if not any(credential.applies_to(line.strip()) for line in location.splitlines() if line.strip()):
+        origins = ", ".join(sorted(credential.origins))
+        raise ValidationError(f"The credential {name!r} is only sent to {origins}: none of these addresses is there.")
+    return name
 
 
 def _checked(kind: str, location: str, every_hours: int | None) -> tuple[str, int]:
@@ -46,11 +67,15 @@ def _checked(kind: str, location: str, every_hours: int | None) -> tuple[str, in
         raise ValidationError(str(exc)) from None
 
 
-def source_add(*, collection: Collection, kind: str, location: str, user, every_hours: int | None = None) -> Source:
-    """A new source for the collection, read for the first time as soon as the worker can."""
+def source_add(
+    *, collection: Collection, kind: str, location: str, user, every_hours: int | None = None, credential: str = ""
+) -> Source:
+    """A new source for the collection, read for the first time as soon as the worker can;
+    ``credential``: the name of the configured credential it signs in with, if any."""
     if not collection.is_active:
         raise ValidationError("This collection is retired: no sources can be added to it.")
     location, every = _checked(kind, location, every_hours)
+    credential = _credential_checked(kind, location, credential)
     with transaction.atomic():
         if Source.objects.filter(collection=collection, kind=kind, location=location).exists():
             raise ValidationError("This collection already has that source.")
@@ -59,6 +84,7 @@ def source_add(*, collection: Collection, kind: str, location: str, user, every_
             kind=kind,
             location=location,
             every_hours=every,
+            credential=credential,
             created_by=user if getattr(user, "is_authenticated", False) else None,
         )
         audit_record(action=Action.SOURCE_ADD, actor=user, subject=subject(source), data=_facts(source))
@@ -67,9 +93,16 @@ def source_add(*, collection: Collection, kind: str, location: str, user, every_
 
 
 def source_update(
-    *, source: Source, user, location: str | None = None, every_hours: int | None = None, active: bool | None = None
+    *,
+    source: Source,
+    user,
+    location: str | None = None,
+    every_hours: int | None = None,
+    active: bool | None = None,
+    credential: str | None = None,
 ) -> Source:
-    """Change where a source reads, how often, or pause and resume it; its schedule follows."""
+    """Change where a source reads, how often, the credential it signs in with, or pause and resume
+    it; its schedule follows."""
     with transaction.atomic():
         source = Source.objects.select_for_update().get(pk=source.pk)
         before = _facts(source)
@@ -78,11 +111,16 @@ def source_update(
             source.location if location is None else location,
             source.every_hours if every_hours is None else every_hours,
         )
-        moved = new_location != source.location
-        source.location, source.every_hours = new_location, every
+        signs_in = source.credential if credential is None else credential
+        # Checked when chosen, or when the addresses change under a credential still configured; one
+        # the operator has since removed stays named (its runs say so) so the source can still be paused.
+        if signs_in != source.credential or (new_location != source.location and credential_named(signs_in)):
+            signs_in = _credential_checked(source.kind, new_location, signs_in)
+        moved = new_location != source.location or signs_in != source.credential
+        source.location, source.every_hours, source.credential = new_location, every, signs_in
         if active is not None:
             source.is_active = active
-        source.save(update_fields=["location", "every_hours", "is_active"])
+        source.save(update_fields=["location", "every_hours", "is_active", "credential"])
         after = _facts(source)
         if after == before:
             return source

@@ -38,6 +38,11 @@ class Source(models.Model):
         help_text="The page addresses (one a line), the sitemap's address, the GOV.UK paths (one a line) or the folder."
     )
     every_hours = models.PositiveIntegerField(default=24, help_text="How often it is read again.")
+    credential = models.CharField(
+        max_length=100,
+        blank=True,
+        help_text="The name of the credential it signs in with (HUMPHREY_SOURCE_CREDENTIALS); never the secret.",
+    )
     is_active = models.BooleanField(default=True, help_text="A paused source is not read on its schedule.")
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"

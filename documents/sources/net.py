@@ -22,6 +22,7 @@ from django.conf import settings
 from protego import Protego
 
 from documents.sources import netguard
+from documents.sources.credentials import Credential
 
 logger = logging.getLogger("documents.sources")
 
@@ -35,7 +36,7 @@ class FetchError(Exception):
     """A source's address could not be fetched; ``message`` says why in one sentence naming the URL.
 
     ``code``: bad_url, blocked_address, dns, connect, timeout, bad_response, http_status,
-    redirect_loop, too_many_redirects, too_large, content_type, robots.
+    redirect_loop, too_many_redirects, too_large, content_type, robots, credential.
     """
 
     def __init__(self, code: str, message: str, url: str, status: int | None = None):
@@ -128,6 +129,7 @@ class Fetcher:
         sleep: Callable[[float], None] = time.sleep,
         clock: Callable[[], float] = time.monotonic,
         ssl_context: ssl.SSLContext | None = None,
+        credential: Credential | None = None,
     ):
         def pick(value, name):
             return getattr(settings, name) if value is None else value
@@ -139,6 +141,15 @@ class Fetcher:
         self.host_interval = float(pick(host_interval, "HUMPHREY_SOURCE_HOST_INTERVAL"))
         self.user_agent = str(pick(user_agent, "HUMPHREY_SOURCE_USER_AGENT"))
         self.obey_robots = obey_robots
+        # Sent only to the credential's own origins, whichever hop of a redirect is asked.
+        self.credential = credential
+        self._secret = credential.value() if credential is not None else ""
+        if credential is not None and not self._secret:
+            raise FetchError(
+                "credential",
+                f"The credential {credential.name!r} has no value: {credential.value_env} is not set.",
+                "",
+            )
         self._sleep = sleep
         self._clock = clock
         self._last_start: dict[str, float] = {}
@@ -277,6 +288,8 @@ class Fetcher:
         """One request, in its host's turn and within the time limit; network failures become FetchError."""
         self._wait_turn(httpx.URL(url).host)
         self.backend.deadline = time.monotonic() + self.timeout  # real time: a guard, not a pace
+        if self.credential is not None and self.credential.applies_to(url):
+            headers = {**headers, self.credential.header: self._secret}
         try:
             with self._client.stream("GET", url, headers=headers) as response:
                 yield response

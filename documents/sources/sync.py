@@ -35,8 +35,9 @@ from audit.actions import Action, subject
 from audit.services import audit_record
 
 from ..models import Document, DocumentVersion
+from .credentials import credential_named
 from .models import RunOutcome, Source, SourceItem, SourceRun
-from .net import Fetcher
+from .net import Fetcher, FetchError
 from .read import Reader, SourceError, settled
 
 logger = logging.getLogger(__name__)
@@ -69,6 +70,22 @@ def _claim(source_id: int, now: dt.datetime) -> Source | None:
     return source
 
 
+def _fetcher(source: Source) -> Fetcher:
+    """The run's fetcher, with the credential the source signs in with, if it has one."""
+    if not source.credential:
+        return Fetcher()
+    credential = credential_named(source.credential)
+    if credential is None:
+        raise SourceError(
+            f"The credential {source.credential!r} this source signs in with is not configured "
+            "(HUMPHREY_SOURCE_CREDENTIALS); ask the service team."
+        )
+    try:
+        return Fetcher(credential=credential)
+    except FetchError as exc:
+        raise SourceError(f"{exc.message} Ask the service team.") from None
+
+
 def source_sync(source: Source, *, trigger: str = "command", now: dt.datetime | None = None) -> RunReport | None:
     """Read the source once and bring its collection in line; None if another run holds it."""
     now = now or timezone.now()
@@ -81,7 +98,7 @@ def source_sync(source: Source, *, trigger: str = "command", now: dt.datetime | 
     try:
         if not source.collection.is_active:
             raise SourceError("The collection is retired: its sources are not read.")
-        with Fetcher() as fetcher:
+        with _fetcher(source) as fetcher:
             reader = Reader(source, fetcher)
             keys = reader.listing()
             items = {item.key: item for item in source.items.select_related("document")}

@@ -23,6 +23,7 @@ from ..access import access_collection_for_curator, curator_only
 from ..forms import Radios
 from ..models import Collection, DocumentVersion, Source, SourceKind
 from ..services import sources as source_services
+from ..sources.credentials import credentials
 
 #: What each kind of source wants in its location box (the radios' hints).
 KIND_HINTS = {
@@ -63,10 +64,22 @@ class SourceForm(forms.Form):
         },
     )
 
+    credential = forms.ChoiceField(
+        required=False,
+        label="Does it need signing in to?",
+        error_messages={"invalid_choice": "Choose one of the credentials listed"},
+    )
+
     def __init__(self, *args, with_kind: bool = True, **kwargs) -> None:
         super().__init__(*args, **kwargs)
         if not with_kind:
             del self.fields["kind"]
+        # Only what the operator configured (HUMPHREY_SOURCE_CREDENTIALS), by name; no field without any.
+        names = sorted(credentials())
+        if names:
+            self.fields["credential"].choices = [("", "No"), *((n, n) for n in names)]
+        else:
+            del self.fields["credential"]
 
 
 def _source(request: HttpRequest, slug: str, source_id: int) -> tuple[Collection, Source]:
@@ -95,6 +108,7 @@ def source_add(request: HttpRequest, slug: str) -> HttpResponse:
                 kind=form.cleaned_data["kind"],
                 location=form.cleaned_data["location"],
                 every_hours=form.cleaned_data["every_hours"],
+                credential=form.cleaned_data.get("credential") or "",
                 user=request.user,
             )
         except ValidationError as exc:
@@ -150,7 +164,7 @@ def source_edit(request: HttpRequest, slug: str, source_id: int) -> HttpResponse
     form = SourceForm(
         request.POST or None,
         with_kind=False,
-        initial={"location": source.location, "every_hours": source.every_hours},
+        initial={"location": source.location, "every_hours": source.every_hours, "credential": source.credential},
     )
     if request.method == "POST" and form.is_valid():
         try:
@@ -159,6 +173,7 @@ def source_edit(request: HttpRequest, slug: str, source_id: int) -> HttpResponse
                 user=request.user,
                 location=form.cleaned_data["location"],
                 every_hours=form.cleaned_data["every_hours"],
+                credential=form.cleaned_data["credential"] if "credential" in form.fields else None,
             )
         except ValidationError as exc:
             form.add_error(None, exc)

@@ -24,10 +24,13 @@ class Page:
 class SourceServer:
     """``server.pages["/a"] = Page(...)``; ``server.url("/a")``; ``server.hits["/a"]`` counts full answers."""
 
-    def __init__(self) -> None:
+    def __init__(self, *, sign_in: tuple[str, str] | None = None) -> None:
+        """``sign_in``: (header, value) every request must send, else 401 (an intranet behind a sign-in)."""
         self.pages: dict[str, Page] = {}
         self.hits: dict[str, int] = {}
         self.not_modified: dict[str, int] = {}
+        self.sign_in = sign_in
+        self.authorization: list[tuple[str, str | None]] = []  # (path, its Authorization header) of each request
         server = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -35,6 +38,13 @@ class SourceServer:
                 pass
 
             def do_GET(self) -> None:
+                server.authorization.append((self.path, self.headers.get("Authorization")))
+                if server.sign_in and self.headers.get(server.sign_in[0]) != server.sign_in[1]:
+                    self.send_response(401)
+                    self.send_header("WWW-Authenticate", "Bearer")
+                    self.send_header("Content-Length", "0")
+                    self.end_headers()
+                    return
                 page = server.pages.get(self.path)
                 if page is None:
                     self.send_response(404)

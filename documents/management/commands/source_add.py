@@ -34,6 +34,9 @@ class Command(BaseCommand):
         parser.add_argument("--collection", required=True, help="slug of the collection")
         parser.add_argument("--kind", choices=SourceKind.values, help="default: guessed from the location")
         parser.add_argument("--every", type=int, metavar="HOURS", help="how often it is read again")
+        parser.add_argument(
+            "--credential", default="", metavar="NAME", help="sign in with this HUMPHREY_SOURCE_CREDENTIALS entry"
+        )
 
     def handle(self, *args, locations, collection, kind, every, **options) -> None:
         found = Collection.objects.filter(slug=collection).first()
@@ -44,7 +47,12 @@ class Command(BaseCommand):
             locations = [loc.removeprefix("govuk:") for loc in locations]
         try:
             source = source_add(
-                collection=found, kind=kind, location="\n".join(locations), user=None, every_hours=every
+                collection=found,
+                kind=kind,
+                location="\n".join(locations),
+                user=None,
+                every_hours=every,
+                credential=options["credential"],
             )
         except ValidationError as exc:
             raise CommandError(" ".join(exc.messages)) from None

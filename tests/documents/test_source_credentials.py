@@ -5,11 +5,13 @@ stored, shown, logged or audited."""
 
 from __future__ import annotations
 
+import io
 import json
 import logging
 
 import pytest
 from django.core.exceptions import ValidationError
+from django.core.management import call_command
 from django.urls import reverse
 
 from audit.models import AuditEvent
@@ -96,6 +98,9 @@ def test_a_credential_is_checked_when_chosen(make_collection, curator, sites, se
     source = source_add(collection=collection, kind=SourceKind.PAGES, location=page, user=curator)
     source_update(source=source, user=curator, credential="intranet")
     assert Source.objects.get(pk=source.pk).credential == "intranet"
+    call_command("source_add", intranet.url("/other"), "--collection", collection.slug, "--credential", "intranet",
+                 stdout=io.StringIO())  # fmt: skip
+    assert Source.objects.filter(collection=collection, credential="intranet").count() == 2
 
 
 def test_a_run_without_the_secret_set_fails_and_says_which_variable(make_collection, curator, sites, monkeypatch):

@@ -67,8 +67,9 @@ def main() -> int:
     manage("source_sync", "--schedule", capture=True)  # a synced source's next run, if the queue lost it
     # After an upgrade or a switch of embedding model: the worker re-embeds and re-cuts what needs it.
     upkeep = manage("reembed", "--queue", capture=True)
-    if "queued" in upkeep:
-        print(upkeep, end="", flush=True)
+    for line in upkeep.splitlines():
+        if not line.startswith("Every chunk is embedded"):  # said only when there is something to say
+            print(line, flush=True)
     children = {
         "worker": subprocess.Popen(
             [sys.executable, "manage.py", "db_worker", "--queue-name", "*"],

@@ -21,6 +21,11 @@ from langchain_text_splitters import RecursiveCharacterTextSplitter
 
 from .types import ChunkDraft, ParsedDocument, Section
 
+# Which readers and cut a version's chunks came from (``DocumentVersion.read_rule``). Raise it with any
+# change to a reader (``parse``) or to ``chunk_document`` that makes other chunks of some file: only
+# versions stamped lower are read again by ``manage.py reread``, and the worker's start says how many.
+READ_RULE = 1
+
 # About 250 MiniLM word pieces: the model truncates at 256, so longer chunks lose their tail.
 CHUNK_SIZE = 1100
 CHUNK_OVERLAP = 120

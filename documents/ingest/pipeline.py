@@ -41,7 +41,7 @@ from ..embeddings import embedder_max_marking, embedding_refusal, get_embedder
 from ..lifecycle import RUNNING, document_searchable_refresh, version_is_stale
 from ..models import Chunk, Collection, Document, DocumentVersion, VersionStatus
 from ..subjects import audit_subject
-from .chunk import chunk_document
+from .chunk import READ_RULE, chunk_document
 from .formats.word import docx_review_by
 from .parse import CONTENT_TYPES, OcrOptions, ParseError, ParseLimits, parse
 from .types import ChunkDraft, ParsedDocument, review_date_value
@@ -347,6 +347,7 @@ def version_ingest(version_id: int) -> IngestOutcome:
             title=parsed.title[:300],
             content_type=parsed.content_type,
             page_count=parsed.page_count,
+            read_rule=READ_RULE,
             review_by=review_by,
             progress_total=len(chunks),
             progress_done=done,

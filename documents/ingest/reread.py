@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from ..models import Document, DocumentVersion, VersionStatus
-from .chunk import chunk_document
+from .chunk import READ_RULE, chunk_document
 from .parse import ParseError, parse
 from .pipeline import _embed_hash, parse_limits
 
@@ -33,17 +33,31 @@ def read_differs(version) -> bool:
     return wanted != have
 
 
-def documents_reread(*, collection: str | None = None, store: bool = True, enqueue: bool = True) -> list[Reread]:
-    """Each active document's current version read again (of ``collection``, else of every active
-    collection); where today's readers make other chunks of it and ``store``, its stored file uploaded
-    again as a new version, audited as an upload ``via`` a re-read by no person."""
-    from ..services import document_upload
-
+def documents_to_reread(*, collection: str | None = None, everything: bool = False):
+    """The active documents whose current version an older release read (``READ_RULE``), of
+    ``collection`` or of every active collection; with ``everything``, all of them."""
     documents = Document.objects.filter(
         is_active=True, collection__is_active=True, current_version__status=VersionStatus.READY
-    ).select_related("collection", "current_version")
+    )
+    if not everything:
+        documents = documents.filter(current_version__read_rule__lt=READ_RULE)
     if collection:
         documents = documents.filter(collection__slug=collection)
+    return documents
+
+
+def documents_reread(
+    *, collection: str | None = None, store: bool = True, enqueue: bool = True, everything: bool = False
+) -> list[Reread]:
+    """Each active document's current version read by an older release (``everything``: each one)
+    read again (of ``collection``, else of every active collection); where today's readers make other
+    chunks of it and ``store``, its stored file uploaded again as a new version, audited as an upload
+    ``via`` a re-read by no person; where they make the same, the version is stamped as read by today's."""
+    from ..services import document_upload
+
+    documents = documents_to_reread(collection=collection, everything=everything).select_related(
+        "collection", "current_version"
+    )
     out = []
     for document in documents.order_by("collection__slug", "source_name"):
         version = document.current_version
@@ -55,6 +69,8 @@ def documents_reread(*, collection: str | None = None, store: bool = True, enque
             out.append(Reread(document, False, exc.message))
             continue
         stored = None
+        if not changed and store:
+            DocumentVersion.objects.filter(pk=version.pk).update(read_rule=READ_RULE)
         if changed and store:
             with version.file.open("rb") as handle:
                 data = handle.read()

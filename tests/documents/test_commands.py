@@ -166,6 +166,7 @@ def test_reread_stores_again_what_todays_readers_read_otherwise(folder, fake_emb
     run("ingest", str(folder), "--collection", "hr", "--create", "--wait", "--no-progress")
     leave = Document.objects.get(source_name="leave.txt")
     Chunk.objects.filter(version=leave.current_version).update(embed_sha256="read-by-an-older-release")
+    DocumentVersion.objects.update(read_rule=0)  # as the migration that brought the stamp leaves them
     out, error = run("reread", "--collection", "hr", "--dry-run")
     assert error is None and "hr/leave.txt: would be read again" in out and "hr/travel.md: unchanged" in out
     assert leave.versions.count() == 1
@@ -177,7 +178,20 @@ def test_reread_stores_again_what_todays_readers_read_otherwise(folder, fake_emb
     upload = AuditEvent.objects.filter(action="curation.document_upload", data__reread=True).get()
     assert upload.data["version"] == 2 and upload.actor_id is None
     out, _ = run("reread", "--collection", "hr")
-    assert "0 of 2 document(s)" in out
+    assert "0 of 0 document(s)" in out  # both read by today's readers: neither read again
+
+    # After an upgrade that raises READ_RULE only the versions read before it are read again; the one
+    # read the same is stamped, so the next run reads nothing; --all reads every one.
+    from documents.ingest.chunk import READ_RULE
+
+    DocumentVersion.objects.filter(document__source_name="travel.md").update(read_rule=READ_RULE - 1)
+    out, _ = run("reembed", "--queue")
+    assert "1 document(s) were read by an older release's readers" in out
+    out, _ = run("reread", "--collection", "hr")
+    assert "hr/travel.md: unchanged" in out and "0 of 1 document(s)" in out
+    assert Document.objects.get(source_name="travel.md").current_version.read_rule == READ_RULE
+    assert "0 of 0 document(s)" in run("reread", "--collection", "hr")[0]
+    assert "0 of 2 document(s)" in run("reread", "--collection", "hr", "--all")[0]
     _, error = run("reread", "--collection", "nowhere")
     assert error is not None and "no collection" in str(error)
 

@@ -1,7 +1,8 @@
 """``manage.py reembed``: re-embed chunks made by another embedding model than the configured one;
 ``--units``: cut again the answer units of chunks ingested under an older cutting rule; ``--queue``:
 both, by the task worker, and only when there is something to do (run as the worker starts, so an
-upgrade or a new embedding model needs no one to remember this command)."""
+upgrade or a new embedding model needs no one to remember this command), and say how many documents
+an older release read (``manage.py reread``, not queued: it reads their files again)."""
 
 from __future__ import annotations
 
@@ -64,6 +65,14 @@ class Command(BaseCommand):
     def queue(self) -> None:
         from documents.tasks import chunks_upkeep_pending, chunks_upkeep_task
 
+        from documents.ingest.reread import documents_to_reread
+
+        older = documents_to_reread().count()
+        if older:  # not queued: it reads every such file again, OCR included, which is for a quiet hour
+            self.stdout.write(
+                f"{older} document(s) were read by an older release's readers: `manage.py reread` reads them "
+                "again and stores those it reads otherwise as new versions (run it in a quiet hour)."
+            )
         reembed, recut = chunks_upkeep_counts()
         if not reembed and not recut:
             self.stdout.write("Every chunk is embedded by the configured model and cut by the current rule.")

@@ -1,5 +1,6 @@
-"""``manage.py reread``: read the current version of every document again with today's readers, and
-store as a new version each one they read otherwise (after an upgrade that reads a format better)."""
+"""``manage.py reread``: read again with today's readers the current version of every document an older
+release read (``--all``: of every document), and store as a new version each one they read otherwise
+(after an upgrade that reads a format better)."""
 
 from __future__ import annotations
 
@@ -21,11 +22,21 @@ class Command(BaseCommand):
         parser.add_argument("--collection", default="", help="only this collection (its slug)")
         parser.add_argument("--dry-run", action="store_true", help="only say which documents would change")
         parser.add_argument("--wait", action="store_true", help="ingest the new versions here, instead of queueing")
+        parser.add_argument(
+            "--all",
+            action="store_true",
+            dest="everything",
+            help="read every current version again, not only those an older release read",
+        )
 
-    def handle(self, *args, collection: str = "", dry_run: bool = False, wait: bool = False, **options):
+    def handle(
+        self, *args, collection: str = "", dry_run: bool = False, wait: bool = False, everything: bool = False, **options
+    ):
         if collection and not Collection.objects.filter(slug=collection).exists():
             raise CommandError(f"There is no collection {collection!r}.")
-        results = documents_reread(collection=collection or None, store=not dry_run, enqueue=not wait)
+        results = documents_reread(
+            collection=collection or None, store=not dry_run, enqueue=not wait, everything=everything
+        )
         changed = [r for r in results if r.changed]
         for r in results:
             state = "would be read again" if r.changed and dry_run else "read again" if r.changed else "unchanged"

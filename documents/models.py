@@ -219,7 +219,8 @@ class DocumentVersion(models.Model):
     progress_total = models.PositiveIntegerField(default=0)
     page_count = models.PositiveIntegerField(null=True, blank=True)
     read_rule = models.PositiveSmallIntegerField(
-        default=0, help_text="The readers and cut (documents.ingest.chunk.READ_RULE) it was read with; 0: before stamps."
+        default=0,
+        help_text="The readers and cut (documents.ingest.chunk.READ_RULE) it was read with; 0: before stamps.",
     )
     started_at = models.DateTimeField(null=True, blank=True)
     finished_at = models.DateTimeField(null=True, blank=True)

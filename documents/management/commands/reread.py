@@ -30,7 +30,13 @@ class Command(BaseCommand):
         )
 
     def handle(
-        self, *args, collection: str = "", dry_run: bool = False, wait: bool = False, everything: bool = False, **options
+        self,
+        *args,
+        collection: str = "",
+        dry_run: bool = False,
+        wait: bool = False,
+        everything: bool = False,
+        **options,
     ):
         if collection and not Collection.objects.filter(slug=collection).exists():
             raise CommandError(f"There is no collection {collection!r}.")

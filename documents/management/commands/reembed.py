@@ -63,9 +63,8 @@ class Command(BaseCommand):
             self.stdout.write(f"Cut the answer units of {done} chunk(s) again.")
 
     def queue(self) -> None:
-        from documents.tasks import chunks_upkeep_pending, chunks_upkeep_task
-
         from documents.ingest.reread import documents_to_reread
+        from documents.tasks import chunks_upkeep_pending, chunks_upkeep_task
 
         older = documents_to_reread().count()
         if older:  # not queued: it reads every such file again, OCR included, which is for a quiet hour

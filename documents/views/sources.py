@@ -70,14 +70,17 @@ class SourceForm(forms.Form):
         error_messages={"invalid_choice": "Choose one of the credentials listed"},
     )
 
-    def __init__(self, *args, with_kind: bool = True, **kwargs) -> None:
+    def __init__(self, *args, with_kind: bool = True, current_credential: str = "", **kwargs) -> None:
         super().__init__(*args, **kwargs)
         if not with_kind:
             del self.fields["kind"]
         # Only what the operator configured (HUMPHREY_SOURCE_CREDENTIALS), by name; no field without any.
-        names = sorted(credentials())
-        if names:
-            self.fields["credential"].choices = [("", "No"), *((n, n) for n in names)]
+        # One the source names that has since been removed stays a choice, so saving does not drop it.
+        choices = [(n, n) for n in sorted(credentials())]
+        if current_credential and current_credential not in dict(choices):
+            choices.append((current_credential, f"{current_credential} (no longer set up: its runs fail)"))
+        if choices:
+            self.fields["credential"].choices = [("", "No"), *choices]
         else:
             del self.fields["credential"]
 
@@ -165,6 +168,7 @@ def source_edit(request: HttpRequest, slug: str, source_id: int) -> HttpResponse
         request.POST or None,
         with_kind=False,
         initial={"location": source.location, "every_hours": source.every_hours, "credential": source.credential},
+        current_credential=source.credential,
     )
     if request.method == "POST" and form.is_valid():
         try:

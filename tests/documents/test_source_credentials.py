@@ -115,7 +115,7 @@ def test_a_run_without_the_secret_set_fails_and_says_which_variable(make_collect
     assert not intranet.authorization  # nothing was asked of the site
 
 
-def test_curators_choose_a_credential_by_name(client, make_collection, curator, sites):
+def test_curators_choose_a_credential_by_name(client, make_collection, curator, sites, settings):
     intranet, _ = sites
     collection = make_collection()
     intranet.html("/policy", "Expenses policy", "The pangolin allowance is 12 pounds a night.")
@@ -130,3 +130,12 @@ def test_curators_choose_a_credential_by_name(client, make_collection, curator, 
     assert response.status_code == 302 and source.credential == "intranet"
     detail = client.get(reverse("documents:source", args=[collection.slug, source.pk])).content.decode()
     assert "Signs in with" in detail and "s3cret" not in detail
+
+    # The operator removes the credential: the change page still names it, and saving keeps it.
+    settings.HUMPHREY_SOURCE_CREDENTIALS = {}
+    edit = reverse("documents:source_edit", args=[collection.slug, source.pk])
+    page = client.get(edit).content.decode()
+    assert '<option value="intranet" selected>intranet (no longer set up: its runs fail)</option>' in page
+    client.post(edit, {"location": intranet.url("/policy"), "every_hours": "12", "credential": "intranet"})
+    source.refresh_from_db()
+    assert (source.every_hours, source.credential) == (12, "intranet")

@@ -63,6 +63,7 @@ SETS = [
     "bench/questions-heldout8.jsonl",
     "bench/questions-heldout9.jsonl",
     "bench/questions-heldout10.jsonl",
+    "bench/questions-heldout11.jsonl",
 ]
 
 

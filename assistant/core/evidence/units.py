@@ -126,6 +126,7 @@ def score_units(
         matrix = _unit_matrix(source) if q is not None else None
         sims = matrix @ q if matrix is not None else None
         prior = scoring.passage_rank / rank
+        title = source.document_title.casefold()
         for index, unit in enumerate(source.units):
             if not _quotable(source, index):
                 continue
@@ -134,7 +135,7 @@ def score_units(
             partly = set(terms(heading))
             # What the unit says, with the sentence it leans on and its section's heading, but not
             # the document's title: every unit of a document sits under that.
-            said = present | (partly if heading.casefold() != source.document_title.casefold() else set())
+            said = present | partly if heading.casefold() != title else set(present)
             context = unit[3]
             if context >= 0:  # the sentence a unit leans on is shown with it, but is not it
                 leans_on = set(terms(unit_text(source, context)))

@@ -252,6 +252,8 @@ if (root) {
           // The page is now this conversation's: its heading and the tab's title say so, as on reopening it.
           const heading = document.getElementById("chat-heading");
           if (heading) heading.textContent = title;
+          const shortcuts = document.getElementById("chat-shortcuts");
+          if (shortcuts) shortcuts.hidden = false;
           document.title = title + document.title.slice(document.title.lastIndexOf(" – "));
         }
         if (current) current.box.dataset.answer = frame.answer;

@@ -42,6 +42,7 @@ def test_on_a_phone_the_question_box_comes_before_the_conversations(site, page, 
     assert box(question)["y"] + box(question)["height"] <= box(conversations)["y"]
     assert box(page.get_by_role("heading", level=1))["y"] < box(question)["y"]
     assert page.locator("#conversation-list li").count() == 8
+    assert not page.locator("#chat-shortcuts").is_visible(), "no conversation yet: nothing to leave"
 
     # chat.js still adds the new conversation, current, to the top of the list (now below the form).
     question.fill("How many days of annual leave do full-time staff get?")
@@ -53,6 +54,16 @@ def test_on_a_phone_the_question_box_comes_before_the_conversations(site, page, 
     assert page.get_by_role("heading", level=1).inner_text() == asked, "the heading names the new conversation"
     assert page.title().startswith(asked + " – ")
     assert box(question)["y"] < box(conversations)["y"]
+
+    # "New conversation" is also right under the heading, not only past the whole chat.
+    shortcut = page.locator("#chat-shortcuts").get_by_role("link", name="New conversation")
+    assert box(shortcut)["y"] < box(page.locator(".humphrey-answer").first)["y"]
+    page.reload()
+    assert box(shortcut)["y"] < box(page.locator(".humphrey-answer").first)["y"]
+    shortcut.click()
+    page.wait_for_url(lambda url: "/chat/c/" not in url)
+    assert page.get_by_role("heading", level=1).inner_text() == "Ask a question"
+    assert not page.locator("#chat-shortcuts").is_visible(), "a new chat has nothing to leave"
     assert not page.console_errors
 
 
@@ -68,3 +79,14 @@ def test_on_a_desktop_the_conversations_sit_left_of_the_chat(site, page, staff):
     assert abs(nav["y"] - heading["y"]) < 10  # the two columns start at the same height
     assert nav["width"] < chat["width"] / 2  # a quarter beside three quarters
     assert box(page.locator("textarea[name=question]"))["x"] >= chat["x"]
+
+    # The links a phone repeats under a conversation's heading are only in the list here.
+    page.goto(site.url + f"/chat/c/{Conversation.objects.filter(owner=staff).first().pk}/")
+    assert page.locator("#chat-shortcuts a").count() == 2  # in the page, not shown
+    assert not page.locator("#chat-shortcuts").is_visible()
+    assert page.get_by_role("link", name="New conversation").count() == 1
+    assert (
+        page.get_by_role("navigation", name="Your conversations")
+        .get_by_role("link", name="New conversation")
+        .is_visible()
+    )

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+from django.contrib.postgres.aggregates import StringAgg
 from django.contrib.postgres.search import SearchQuery, SearchVector
-from django.db.models import Count, Exists, F, IntegerField, OuterRef, Prefetch, Q, Sum
+from django.db.models import Count, Exists, F, IntegerField, OuterRef, Prefetch, Q, Subquery, Sum, TextField, Value
 from django.db.models.fields.json import KeyTextTransform
-from django.db.models.functions import Cast
+from django.db.models.functions import Cast, Coalesce
 from django.utils import timezone
 
 from documents.models import DocumentVersion, VersionStatus
@@ -104,15 +105,23 @@ def superseded_citations():
 
 
 def conversations_matching(conversations, words: str):
-    """Of ``conversations``, those whose title or any of whose messages holds ``words`` (web search
-    syntax, as the audit search: "annual leave" -sick; English stemming, so "claims" finds "claim")."""
+    """Of ``conversations``, those that hold ``words`` in their title and messages taken together (web
+    search syntax, as the audit search: "annual leave" -sick leaves out a conversation that says "sick"
+    anywhere; English stemming, so "claims" finds "claim")."""
     query = SearchQuery(words, search_type="websearch", config="english")
     said = (
         Message.objects.filter(conversation=OuterRef("pk"))
-        .annotate(found=SearchVector("text", config="english"))
-        .filter(found=query)
+        .order_by()
+        .values("conversation")
+        .annotate(all=StringAgg("text", delimiter=" "))
+        .values("all")
     )
-    return conversations.annotate(titled=SearchVector("title", config="english")).filter(Q(titled=query) | Exists(said))
+    everything = SearchVector(
+        "title",
+        Coalesce(Subquery(said, output_field=TextField()), Value("", output_field=TextField())),
+        config="english",
+    )
+    return conversations.annotate(found=everything).filter(found=query)
 
 
 def conversations_flag_changed(conversations):

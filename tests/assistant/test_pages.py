@@ -92,6 +92,13 @@ def test_the_conversations_page_searches_your_own_conversations_a_page_at_a_time
     assert reverse("assistant:conversation", args=[theirs.conversation_id]) not in page
     page = client.get(url, {"q": "overtime"}).content.decode()
     assert "0 conversations match" in page and "You have no conversations yet" not in page
+    # "-word" leaves out a conversation that says it anywhere, not only where one message does.
+    page = client.get(url, {"q": "mileage -trip"}).content.decode()
+    assert "1 conversation matches" in page and "Travel question" in page and "Mileage for my trip" not in page
+    page = client.get(url, {"q": "mileage -months"}).content.decode()
+    assert "2 conversations match" in page
+    page = client.get(url, {"q": "mileage -days"}).content.decode()
+    assert "1 conversation matches" in page and "Travel question" in page, "the other one's answer says 25 days"
 
     for i in range(HISTORY_PAGE_SIZE + 3):
         stored_answer(staff, text=f"Answer {i} [1].")

@@ -345,7 +345,10 @@ def _insert(rows: list[_Row]) -> list[tuple[_Row, Conversation, Message, Message
     few set-based statements however many. Objects are made afresh on each call, so none carries the
     id of a row rolled back with a savepoint."""
     conversations = [
-        row.conversation or Conversation(owner_id=row.user_id, title=conversation_title(row.stored_text))
+        # Titled from the question as redacted whenever it held personal data: the title is on screen
+        # beside every conversation, where the question itself is read only when opened.
+        row.conversation
+        or Conversation(owner_id=row.user_id, title=conversation_title(row.redacted or row.stored_text))
         for row in rows
     ]
     Conversation.objects.bulk_create(

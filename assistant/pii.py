@@ -37,6 +37,8 @@ KIND_LABELS = {
     "postcode": "postcode",
     "address": "name and address",
 }
+# What ``redact`` leaves in a question's place of each kind.
+REDACTED = tuple(f"[{label}]" for label in KIND_LABELS.values())
 
 
 @dataclass(frozen=True)

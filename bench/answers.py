@@ -64,6 +64,7 @@ SETS = [
     "bench/questions-heldout9.jsonl",
     "bench/questions-heldout10.jsonl",
     "bench/questions-heldout11.jsonl",
+    "bench/questions-context.jsonl",
 ]
 
 

@@ -17,7 +17,7 @@ from django.conf import settings
 
 from assistant import pii
 from assistant.batching import query_embedder
-from assistant.core.condense import condense
+from assistant.core.condense import condense, without_redacted
 from assistant.db import db_call
 from assistant.intake import Ask
 from assistant.providers import get_chat_model
@@ -106,7 +106,7 @@ async def head_start(ask: Ask) -> HeadStart | None:
         return None
     if len(text) > settings.HUMPHREY_CHAT_MAX_QUESTION_CHARS or not _may_embed_early():
         return None
-    condensed = condense(await _model_facing(ask), [])
+    condensed = condense(without_redacted(await _model_facing(ask), pii.REDACTED), [])
     query = clean_query(condensed)
     if not query:
         return None

@@ -12,7 +12,7 @@ import numpy as np
 from django.conf import settings
 
 from assistant.core.citations import cited_numbers, strip_unshown
-from assistant.core.condense import condense, follow_up_subject
+from assistant.core.condense import asked_and_context, condense, follow_up_subject, without_redacted
 from assistant.core.evidence import (
     CheckSettings,
     Coverage,
@@ -27,6 +27,7 @@ from assistant.core.evidence import (
 from assistant.core.prompt import render_messages
 from assistant.core.types import ChatRequest, Source, Turn
 from assistant.models import Status
+from assistant.pii import REDACTED
 from documents.embeddings import DIMENSIONS
 from documents.glossary import Glossary, Term
 from documents.ingest.units import split_units
@@ -64,9 +65,19 @@ class Searched:
 def question_searched(question: str, turns: list[Turn], glossary: Glossary | None = None) -> Searched:
     """``question`` (asked after ``turns``) as retrieval and the gate take it."""
     glossary = glossary or Glossary(())
+    question = without_redacted(question, REDACTED)
+    turns = [Turn(t.role, without_redacted(t.text, REDACTED)) for t in turns]
     condensed = condense(question, turns)
     subject = follow_up_subject(question, turns)
+    asked, context = asked_and_context(question)
     searched = glossary.apply(condensed)
+    if context:  # searched whole; judged, and quoted from, on what it asks
+        return Searched(
+            condensed=searched,
+            question=glossary.apply(asked),
+            subject=glossary.apply(subject),
+            terms=glossary.find(condensed),
+        )
     return Searched(
         condensed=searched,
         question=glossary.apply(question.strip()) if subject else searched,

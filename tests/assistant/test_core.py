@@ -9,7 +9,7 @@ import json
 import pytest
 
 from assistant.core.citations import cited_numbers, strip_unshown
-from assistant.core.condense import condense, follow_up_subject
+from assistant.core.condense import asked_and_context, condense, follow_up_subject, sentences, without_redacted
 from assistant.core.errors import ModelBadStream, ModelBusy, ModelError, ModelUnavailable
 from assistant.core.markdown import render_markdown
 from assistant.core.prompt import load_prompt, render_messages
@@ -82,6 +82,36 @@ def test_follow_ups_are_condensed_and_standalone_questions_are_not():
     standalone = "What is the deadline for claiming travel expenses after a journey?"
     assert condense(standalone, turns) == standalone
     assert condense("And part-time staff?", []) == "And part-time staff?"
+
+
+def test_the_sentences_that_ask_are_told_from_the_statements_around_them():
+    """A question with a statement beside it is judged on what it asks (the statement is searched, not
+    judged). A question that asks nothing without its statement ("Is that right?") is judged whole,
+    and so is a question of one sentence."""
+    assert asked_and_context(
+        "How many days of annual leave do I get? I am asking because my situation is complicated."
+    ) == ("How many days of annual leave do I get?", "I am asking because my situation is complicated.")
+    assert asked_and_context("I work 3.5 days a week. How much annual leave do I get?") == (
+        "How much annual leave do I get?",
+        "I work 3.5 days a week.",
+    )
+    whole = "My manager Sarah Jones says I need approval to work from Spain for a week. Is that right?"
+    assert asked_and_context(whole) == (whole, "")
+    assert asked_and_context("How do I claim mileage, e.g. for a hire car?") == (
+        "How do I claim mileage, e.g. for a hire car?",
+        "",
+    )
+    assert sentences("Claims take 1.5 days. Is that so?") == ["Claims take 1.5 days.", "Is that so?"]
+
+
+def test_a_sentence_that_held_personal_data_is_left_out_of_what_is_searched():
+    labels = ("[National Insurance number]", "[phone number]")
+    redacted = (
+        "My NI number is [National Insurance number] and my mobile is [phone number]. How do I claim for a train?"
+    )
+    assert without_redacted(redacted, labels) == "How do I claim for a train?"
+    assert without_redacted("Call me on [phone number] about leave", labels) == "Call me on about leave"
+    assert without_redacted("How do I claim for a train?", labels) == "How do I claim for a train?"
 
 
 def test_a_chain_of_follow_ups_keeps_the_question_that_started_it():

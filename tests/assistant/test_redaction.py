@@ -124,10 +124,29 @@ async def test_a_first_question_with_personal_data_is_scanned_once_and_embedded_
     assert scanned == [question]
     # Its embedding was asked for before the question was stored, not after.
     assert len(asked_when_stored) == 1 and len(asked_when_stored[0]) == 1, asked_when_stored
-    assert "annual leave" in asked_when_stored[0][0] and "[National Insurance number]" in asked_when_stored[0][0]
+    # The sentence that held it is about the person, not the guidance: it is not searched at all.
+    assert asked_when_stored[0][0] == "How many days of annual leave do full-time staff get?"
     asked = [text for text in embedded if "annual leave" in text]
     assert len(asked) == 1, embedded
     assert NI not in asked[0] and NI.replace(" ", "") not in asked[0]
+
+
+async def test_what_was_redacted_is_not_searched_or_judged_and_the_title_holds_none_of_it(guidance, staff, settings):
+    """A question whose personal data was removed is searched and judged without the sentence that
+    held it: the labels left in its place ("[National Insurance number]", "[phone number]") and the
+    words around them are not the guidance's words, and made a covered question "not covered". The
+    conversation's title, on screen beside every conversation, is the redacted question."""
+    settings.HUMPHREY_CHAT_PERSONAL_DATA = "redact"
+    question = (
+        f"My NI number is {NI} and my mobile is 07911 123456. How many days of annual leave do full-time staff get?"
+    )
+    (frames,) = await converse(staff, question)
+    assert frames[-1]["status"] == "complete" and frames[-1]["citations"], frames[-1]
+    body = await db(lambda: AuditEvent.objects.select_related("content").get(action="answer").content.body)
+    assert body["condensed_question"] == "How many days of annual leave do full-time staff get?"
+    title = await db(lambda: Conversation.objects.get().title)
+    assert NI not in title and "07911" not in title
+    assert title.startswith("My NI number is [National Insurance number] and my mobile is [phone number].")
 
 
 async def test_blocked_personal_data_is_kept_nowhere(guidance, staff, openai_model, openai_server, settings, embedded):

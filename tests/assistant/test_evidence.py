@@ -15,6 +15,7 @@ from assistant.core.citations import highlight_query
 from assistant.core.evidence import (
     CheckSettings,
     GateSettings,
+    Quote,
     ScoredUnit,
     Weights,
     answer_form,
@@ -39,6 +40,7 @@ from assistant.core.evidence import (
 )
 from assistant.core.types import ChatRequest, Source, TextDelta
 from assistant.providers.extractive import NOTICE, ExtractiveAnswerer
+from assistant.services.steps import question_searched
 from documents.embeddings import FakeEmbeddings
 from documents.ingest.units import embed_text, split_units
 
@@ -115,6 +117,15 @@ def test_a_documents_furniture_is_never_quoted():
     scored = score_units(question=question, vector=FAKE.embed_query(question), sources=[leave], weights=Weights())
     assert [unit_text(leave, u.index) for u in scored] == ["Full-time staff get 25 days of annual leave a year."]
     assert quoted(question, [leave]) == "Full-time staff get 25 days of annual leave a year.", "nor quoted beside it"
+
+
+def test_sentences_quoted_apart_are_joined_by_an_ellipsis_and_neighbours_are_not():
+    """A quote of two sentences with one left out between them marks the gap; a curator found one read
+    as a run of text ("...opting out. Members may buy added pension..." from two sections)."""
+    text = "Staff may opt out at any time. Opting out needs a form. The form goes to HR. Staff must give notice."
+    quote = Quote(source(1, text), (0, 3))
+    assert quote.text() == "Staff may opt out at any time. … Staff must give notice."
+    assert Quote(source(1, text), (1, 2)).text() == "Opting out needs a form. The form goes to HR."
 
 
 def test_a_list_is_quoted_whole_with_its_lead_in():
@@ -294,6 +305,28 @@ def test_coverage_counts_the_questions_rarer_words_and_names_what_is_missing():
     assert not uncovered.covered and uncovered.words < 0.6
     assert uncovered.missing == (terms("jury")[0],)
     assert uncovered.as_dict()["missing"] == [terms("jury")[0]]
+
+
+def test_words_that_only_set_the_scene_cannot_make_a_covered_question_uncovered():
+    """ "How much annual leave do part-time staff get? I am asking because my situation is complicated."
+    was refused for "situation" and "complicated": the statement beside a question is searched with it
+    but not judged (``steps.question_searched``), so the question is judged on what it asks."""
+    weights = Weights(share={terms("leave")[0]: 0.5, terms("staff")[0]: 0.5}, floor=0.01)
+    gate = GateSettings(min_score=0.7, words_weight=1.0, unit_weight=0.0, passage_weight=0.0, min_best_unit=0.0)
+    asked = "How much annual leave do part-time staff get? I am asking because my situation is complicated."
+    searched = question_searched(asked, [])
+    assert searched.condensed == asked, "the whole of it is searched"
+    judged_whole = coverage(question=asked, vector=None, sources=[source(1, LEAVE)], weights=weights, gate=gate)
+    verdict = coverage(
+        question=searched.question,
+        subject=searched.subject,
+        vector=None,
+        sources=[source(1, LEAVE)],
+        weights=weights,
+        gate=gate,
+    )
+    assert not judged_whole.covered
+    assert verdict.covered, verdict.as_dict()
 
 
 def test_coverage_needs_a_unit_close_in_meaning_as_well_as_the_words():

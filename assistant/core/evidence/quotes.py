@@ -148,9 +148,11 @@ def select_units(
 
 def render_units(source: Source, indexes: Iterable[int]) -> str:
     """Markdown for units of one source, verbatim: sentences run together, list items and table
-    rows on lines of their own (a table's header row before its rows)."""
+    rows on lines of their own (a table's header row before its rows). Two sentences that are not
+    next to each other in the guidance are joined by "…", so the quote does not read as one run of
+    text when something between them was left out."""
     parts: list[str] = []
-    previous_kind = None
+    previous_kind, previous = None, None
     for i in indexes:
         kind = source.units[i][2]
         text = unit_text(source, i)
@@ -159,6 +161,6 @@ def render_units(source: Source, indexes: Iterable[int]) -> str:
         elif previous_kind in (ITEM, ROW, HEADER) or not parts:
             parts.append(("\n\n" if parts else "") + text)
         else:
-            parts.append(" " + text)
-        previous_kind = kind
+            parts.append((" " if i == previous + 1 else " … ") + text)
+        previous_kind, previous = kind, i
     return "".join(parts).strip()

@@ -14,6 +14,8 @@ from collections.abc import AsyncIterator, Iterable
 from asgiref.sync import sync_to_async
 from django.core.serializers.json import DjangoJSONEncoder
 
+from audit.selectors import error_code, model_failure, tokens_recorded
+
 BATCH = 500
 
 _FIELDS = (
@@ -55,6 +57,7 @@ CSV_COLUMNS = [
     "first_token_ms",
     "total_ms",
     "error_code",
+    "quoted_instead_of",
     "citations",
     "feedback",
     "question",
@@ -103,6 +106,11 @@ def _dig(data: dict, *keys):
 def csv_row(row: dict) -> list[str]:
     data, body = row["data"] or {}, row["content__body"]
     purged = row["content__event_id"] is None and row["content_sha256"] != "0" * 64
+    # As the trace page says them: counts a model never reported are left empty, not 0 (so is their
+    # cost); a model that failed before the guidance was quoted gives the row its error code.
+    counted = tokens_recorded(data) if row["action"] == "answer" else True
+    usage = data.get("usage") if counted else None
+    failed = model_failure(data) if row["action"] == "answer" else None
     values = [
         row["seq"],
         row["created_at"].isoformat(),
@@ -115,15 +123,16 @@ def csv_row(row: dict) -> list[str]:
         ";".join(str(c) for c in data.get("collections") or []),
         _dig(data, "model", "name"),
         data.get("prompt_version"),
-        _dig(data, "usage", "prompt_tokens"),
-        _dig(data, "usage", "completion_tokens"),
-        _dig(data, "usage", "total_tokens"),
+        _dig(usage, "prompt_tokens"),
+        _dig(usage, "completion_tokens"),
+        _dig(usage, "total_tokens"),
         _dig(data, "cost", "currency"),
-        _dig(data, "cost", "amount"),
+        _dig(data, "cost", "amount") if counted else None,
         _dig(data, "timings_ms", "retrieval"),
         _dig(data, "timings_ms", "first_token"),
         _dig(data, "timings_ms", "total"),
-        data.get("error_code"),
+        error_code(data) or None,
+        failed[0] if failed else None,
         " ".join(f"[{c.get('n')}]" for c in data.get("citations") or [] if isinstance(c, dict)),
         row["feedback"],
         _dig(body, "question"),

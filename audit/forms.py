@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import datetime as dt
+
 from django import forms
 
 from audit.actions import FAMILIES, Action
-from audit.selectors import ANSWER_OUTCOMES, AuditFilters
+from audit.selectors import ANSWER_OUTCOMES, QUOTED_AFTER_MODEL_FAILED, AuditFilters
 
 ACTION_CHOICES = [
     (Action.ANSWER.value, "Answers"),
@@ -14,6 +16,7 @@ ACTION_CHOICES = [
     ("", "Every kind of event"),
 ]
 OUTCOME_CHOICES = [("", "Any outcome")] + [(o, o.replace("_", " ").capitalize()) for o in ANSWER_OUTCOMES]
+OUTCOME_CHOICES += [(QUOTED_AFTER_MODEL_FAILED, "Answered by quoting after the model failed")]
 OUTCOME_CHOICES += [("up", "Feedback: helpful"), ("down", "Feedback: not helpful")]
 OUTCOME_CHOICES += [("success", "Sign-in: success"), ("failure", "Sign-in: failure")]
 FEEDBACK_CHOICES = [("", "Any feedback"), ("up", "Helpful"), ("down", "Not helpful"), ("none", "No feedback")]
@@ -31,17 +34,49 @@ class GovukFormMixin:
                 css = "govuk-input govuk-input--width-10"
             else:
                 css = "govuk-input"
+            described = [f"{self[name].auto_id}_helptext"] if field.help_text else []
             if self.is_bound and name in self.errors:
                 css += " govuk-select--error" if isinstance(widget, forms.Select) else " govuk-input--error"
+                described.append(f"{self[name].auto_id}-error")  # the inline message (audit/_field.html)
             widget.attrs["class"] = css
+            if described:
+                widget.attrs["aria-describedby"] = " ".join(described)
+            else:
+                widget.attrs.pop("aria-describedby", None)
 
     def full_clean(self) -> None:
         super().full_clean()
         self.govuk_classes()
 
 
+# ISO is what a browser's date control sends; the day first is how people here write a date in a link.
+DATE_FORMATS = ["%Y-%m-%d", "%d/%m/%Y", "%d/%m/%y"]
+
+
 class DateInput(forms.DateInput):
     input_type = "date"
+
+    def format_value(self, value):
+        # A date control shows only an ISO value and leaves any other blank: a date given in a link as
+        # 31/12/2026 would be searched by while the field looked empty.
+        if isinstance(value, str):
+            for fmt in DATE_FORMATS:
+                try:
+                    return dt.datetime.strptime(value.strip(), fmt).date().isoformat()
+                except ValueError:
+                    continue
+            return value
+        return value.isoformat() if isinstance(value, dt.date) else super().format_value(value)
+
+
+def _date_field(label: str, which: str) -> forms.DateField:
+    return forms.DateField(
+        label=label,
+        required=False,
+        widget=DateInput,
+        input_formats=DATE_FORMATS,
+        error_messages={"invalid": f"The {which} date must be a real date, for example 31/12/2026"},
+    )
 
 
 class AuditFilterForm(GovukFormMixin, forms.Form):
@@ -53,12 +88,18 @@ class AuditFilterForm(GovukFormMixin, forms.Form):
         help_text='For example: annual leave -sick, or "flexible working"',
     )
     user = forms.EmailField(label="Person (email address)", required=False, max_length=254)
-    date_from = forms.DateField(label="From (date)", required=False, widget=DateInput)
-    date_to = forms.DateField(label="To (date, inclusive)", required=False, widget=DateInput)
+    date_from = _date_field("From (date)", "start")
+    date_to = _date_field("To (date, inclusive)", "end")
     collection = forms.SlugField(label="Collection searched (slug)", required=False, max_length=100)
     outcome = forms.ChoiceField(label="Outcome", choices=OUTCOME_CHOICES, required=False)
     feedback = forms.ChoiceField(label="Feedback on the answer", choices=FEEDBACK_CHOICES, required=False)
     model = forms.CharField(label="Model name", required=False, max_length=200)
+    error_code = forms.CharField(
+        label="Error code",
+        required=False,
+        max_length=64,
+        help_text="For example: model_unavailable. Also finds answers quoted after the model failed",
+    )
 
     def __init__(self, data=None, *args, **kwargs):
         # An empty query string means the default search (answers), not "every kind".
@@ -87,6 +128,7 @@ class AuditFilterForm(GovukFormMixin, forms.Form):
             outcome=data.get("outcome") or "",
             feedback=data.get("feedback") or "",
             model=(data.get("model") or "").strip(),
+            error_code=(data.get("error_code") or "").strip().lower(),
             q=(data.get("q") or "").strip(),
         )
 

@@ -19,6 +19,13 @@ from audit.actions import Action, subject
 #: Outcomes an ``answer`` event may carry (written by the chat engineer's answer pipeline).
 ANSWER_OUTCOMES = ("answered", "no_answer", "stopped", "stalled", "error", "refused")
 FEEDBACK_CHOICES = ("up", "down", "none")
+#: An outcome to search by that no event carries: answered, by quoting the guidance, because the model
+#: failed before its first word. Those events say ``answered`` (the person got an answer) and keep the
+#: failure in ``data.model`` (``instead_of``, ``error_code``), so a search for failures must look there.
+QUOTED_AFTER_MODEL_FAILED = "quoted_after_model_failed"
+#: The extractive answerer's model name (``assistant.providers.extractive``): it quotes the guidance
+#: and calls no language model. Named here because the audit app imports no feature app.
+QUOTING_MODEL = "extractive"
 
 
 @dataclass(frozen=True)
@@ -33,6 +40,7 @@ class AuditFilters:
     outcome: str = ""
     feedback: str = ""  # up / down / none
     model: str = ""  # model name, exact
+    error_code: str = ""  # the answer's error code, or the code of a model that failed before it was quoted
     q: str = ""  # free text in the question, condensed question or answer
 
     def as_record(self) -> dict:
@@ -100,12 +108,16 @@ class AuditEventQuerySet(models.QuerySet):
             qs = qs.filter(actor_label__iexact=filters.user.strip())
         if filters.date_from:
             qs = qs.filter(created_at__gte=_day_start(filters.date_from))
-        if filters.date_to:
+        if filters.date_to and filters.date_to < dt.date.max:  # the last day there is bounds nothing
             qs = qs.filter(created_at__lt=_day_start(filters.date_to + dt.timedelta(days=1)))
         if filters.collection:
             qs = qs.filter(data__contains={"collections": [filters.collection]})
-        if filters.outcome:
+        if filters.outcome == QUOTED_AFTER_MODEL_FAILED:
+            qs = qs.filter(outcome="answered", data__model__has_key="instead_of")
+        elif filters.outcome:
             qs = qs.filter(outcome=filters.outcome)
+        if filters.error_code:
+            qs = qs.filter(Q(data__error_code=filters.error_code) | Q(data__model__error_code=filters.error_code))
         if filters.model:
             qs = qs.filter(data__contains={"model": {"name": filters.model}})
         if filters.feedback:
@@ -147,3 +159,59 @@ class AuditEventQuerySet(models.QuerySet):
             condition |= Q(subject__in=[subject("conversation", cid) for cid in conversation_ids])
             condition |= Q(data__conversation_id__in=conversation_ids)
         return self.filter(condition)
+
+
+# --- What an answer event's data says, read the same way by the trace page and the CSV export ------
+
+
+def _model(data: dict) -> dict:
+    model = data.get("model") if isinstance(data, dict) else None
+    return model if isinstance(model, dict) else {}
+
+
+def model_use(data: dict) -> str:
+    """How an answer event's answer was written, from what the event records.
+
+    "language_model": a prompt was built and sent to a language model; "quoted": the extractive
+    answerer quoted the guidance (configured so, or instead of a model that failed before its first
+    word: ``data.model.instead_of``); "none": no prompt was built, so no model was called (not covered
+    by the guidance, refused, stopped or failed before); "unknown": the event has no
+    ``prompt_version`` (an answer closed as interrupted, recorded without the pipeline's facts).
+    """
+    if not isinstance(data, dict) or "prompt_version" not in data:
+        return "unknown"
+    if not data.get("prompt_version"):
+        return "none"
+    return "quoted" if _model(data).get("name") == QUOTING_MODEL else "language_model"
+
+
+def model_failure(data: dict) -> tuple[str, str] | None:
+    """(name, error code) of the model that failed before its first word when the guidance was quoted
+    instead; None when no model failed so."""
+    model = _model(data)
+    failed = model.get("instead_of")
+    if not failed and not model.get("error_code"):
+        return None
+    name = failed.get("name") if isinstance(failed, dict) else None
+    return str(name or ""), str(model.get("error_code") or "")
+
+
+def error_code(data: dict) -> str:
+    """The answer's error code, or that of a model that failed before the guidance was quoted."""
+    code = data.get("error_code") if isinstance(data, dict) else None
+    return str(code or (model_failure(data) or ("", ""))[1])
+
+
+def tokens_recorded(data: dict) -> bool:
+    """Whether an event's token counts are figures, not placeholders.
+
+    A model reports its counts once, when it finishes: an answer it never finished (stopped, stalled,
+    failed part-way, or failed before its first word and quoted instead) is recorded with zeros that
+    mean "not reported". With no language model called, zeros are the true count.
+    """
+    usage = data.get("usage") if isinstance(data, dict) else None
+    if not isinstance(usage, dict):
+        return False
+    if model_use(data) == "language_model" or model_failure(data):
+        return any(isinstance(v, int | float) and not isinstance(v, bool) and v > 0 for v in usage.values())
+    return True

@@ -24,7 +24,7 @@ from audit.exports import aexport_rows, export_queryset
 from audit.forms import AuditFilterForm, PersonForm
 from audit.integrity import audit_verify
 from audit.models import AuditEvent, LegalHold
-from audit.selectors import AuditFilters
+from audit.selectors import AuditFilters, model_failure, model_use, tokens_recorded
 from audit.services import NO_CONTENT, audit_record
 
 PAGE_SIZE = 50
@@ -117,6 +117,10 @@ def _trace(event: AuditEvent) -> dict:
         "body": body,
         "purged": body is None and event.content_sha256 != NO_CONTENT,
         "passages": _passages_seen(event, body) if event.action == "answer" else [],
+        # Whether a language model was called, and so what the passages, prompt and tokens were for.
+        "use": model_use(event.data),
+        "failed": model_failure(event.data),
+        "tokens_recorded": tokens_recorded(event.data),
         "feedback": _feedback_for(event.data.get("message_id")) if event.action == "answer" else [],
     }
 

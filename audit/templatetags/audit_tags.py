@@ -7,6 +7,7 @@ import json
 
 from django import template
 
+from audit import selectors
 from audit.services import NO_CONTENT
 
 register = template.Library()
@@ -100,6 +101,26 @@ def sig3(value) -> str:
     if abs(value) >= 1000:
         return f"{value:,.0f}"
     return f"{value:.3g}"
+
+
+@register.filter
+def ms(value) -> str:
+    """A recorded time ("0 ms" is a time: it took under a millisecond); "not recorded" when none was."""
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return "not recorded"
+    return f"{value:.0f} ms" if float(value).is_integer() else f"{value:.1f} ms"
+
+
+@register.filter
+def error_code(event) -> str:
+    """The answer's error code, or the code of the model that failed before the guidance was quoted."""
+    return selectors.error_code(event.data) if isinstance(event.data, dict) else ""
+
+
+@register.filter
+def model_failed(event) -> tuple[str, str] | None:
+    """(model name, error code) when the guidance was quoted because the model failed; else None."""
+    return selectors.model_failure(event.data) if event.action == "answer" else None
 
 
 @register.filter

@@ -11,6 +11,7 @@ when it is stored, in the same transaction; what was begun for it is thrown away
 from __future__ import annotations
 
 import asyncio
+import time
 from dataclasses import dataclass
 
 from django.conf import settings
@@ -85,13 +86,15 @@ def _as_asked(collections) -> list[str] | bool | None:
     return list(dict.fromkeys(collections)) or None
 
 
-async def _head_retrieve(user, condensed: str, collections, embedding: asyncio.Task):
+async def _head_retrieve(user, condensed: str, collections, embedding: asyncio.Task, started: float):
+    """The vector, the marking ceiling searched under, the passages, and how long embedding and
+    searching took from ``started`` (the answer's own timing would only see what was left to wait)."""
     vector = await embedding
     max_marking = get_chat_model().max_marking
     found = await db_call(sources_retrieve_reviewed)(
         user, condensed, collections, settings.HUMPHREY_CHAT_PASSAGES, max_marking, vector
     )
-    return vector, max_marking, found
+    return vector, max_marking, found, (time.monotonic() - started) * 1000
 
 
 def _consumed(task: asyncio.Task) -> None:
@@ -111,11 +114,12 @@ async def head_start(ask: Ask) -> HeadStart | None:
     if not query:
         return None
     loop = asyncio.get_running_loop()
+    started = time.monotonic()
     head = HeadStart(query, condensed, None, loop.create_task(query_embedder().embed(query)))
     head.embedding.add_done_callback(_consumed)
     collections = _as_asked(ask.collections)
     if collections is not False:
         head.collections = collections
-        head.retrieval = loop.create_task(_head_retrieve(ask.user, condensed, collections, head.embedding))
+        head.retrieval = loop.create_task(_head_retrieve(ask.user, condensed, collections, head.embedding, started))
         head.retrieval.add_done_callback(_consumed)
     return head

@@ -8,9 +8,11 @@ from __future__ import annotations
 import time
 
 import pytest
+from channels.db import database_sync_to_async
 
 from assistant import intake
 from assistant.services import headstart, pipeline
+from audit.models import AuditEvent
 
 from .helpers import ask, connect, frames_until_end
 
@@ -60,6 +62,29 @@ async def test_a_new_question_is_searched_while_it_is_stored_and_the_answer_uses
     assert query == QUESTION and collections == ["hr"] and "Leave policy" in titles
     assert began < calls["stored"][0]  # searched before the question was stored
     assert calls["answer"] == []  # and the answer did not search again
+
+
+async def test_an_answer_from_a_head_start_records_the_time_its_search_took_not_the_wait(
+    guidance, staff, calls, monkeypatch
+):
+    """The audit's retrieval time is the head start's own embedding and search, which ran while the
+    question was stored; before, it recorded only what was left to wait after storing (0 ms)."""
+    searched = headstart.sources_retrieve_reviewed
+
+    def slow_search(*args):
+        time.sleep(0.1)  # well inside the 0.3 s the question takes to store
+        return searched(*args)
+
+    monkeypatch.setattr(headstart, "sources_retrieve_reviewed", slow_search)
+    communicator = await connect(staff)
+    try:
+        await ask(communicator, QUESTION, collections=["hr"])
+        frames = await frames_until_end(communicator)
+    finally:
+        await communicator.disconnect()
+    assert frames[-1]["status"] == "complete" and calls["answer"] == []
+    event = await database_sync_to_async(AuditEvent.objects.get)(action="answer")
+    assert event.data["timings_ms"]["retrieval"] >= 100, event.data["timings_ms"]
 
 
 async def test_a_follow_up_is_searched_by_the_answer_once_it_is_stored(guidance, staff, calls):

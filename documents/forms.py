@@ -106,6 +106,16 @@ class CollectionEditForm(forms.Form):
         },
     )
 
+    @property
+    def downgrade_to(self) -> str:
+        """The marking that, chosen, lowers the current one and so asks for a reason (the fields are
+        revealed under its radio); empty when the current marking is already the lowest. Markings are
+        OFFICIAL and OFFICIAL-SENSITIVE, so there is at most one lower."""
+        if not self.current_marking or self.current_marking not in Marking.values:
+            return ""
+        lower = Marking.at_most(self.current_marking)[:-1]
+        return lower[-1] if lower else ""
+
     def lowers_marking(self) -> bool:
         marking = self.cleaned_data.get("marking")
         return bool(self.current_marking and marking and Marking.rank(marking) < Marking.rank(self.current_marking))
@@ -121,11 +131,19 @@ class CollectionEditForm(forms.Form):
 
 
 class DocumentReviewForm(forms.Form):
-    """A document's owner and review date: a date of its own, or "use the collection's period" (the
-    file's own date first, if it has one). The date is GOV.UK's three-field date input."""
+    """A document's title, owner and review date: a date of its own, or "use the collection's period"
+    (the file's own date first, if it has one). The date is GOV.UK's three-field date input. An empty
+    title gives the document back the title in its file."""
 
     OWN, COLLECTION = "date", "collection"
 
+    title = forms.CharField(
+        max_length=300,
+        required=False,
+        label="Title",
+        help_text="Leave it empty to use the title in the file, or its file name.",
+        error_messages={"max_length": "Title must be 300 characters or fewer"},
+    )
     owner_email = forms.EmailField(
         max_length=254,
         label="Owner",
@@ -189,13 +207,20 @@ class UploadForm(forms.Form):
 
 
 class GrantForm(forms.Form):
+    """A group to let read a collection. Given the ``collection``, it offers only groups that cannot read
+    it yet; the form that receives a grant takes any reader group, so a grant from a page gone stale is
+    answered "already could" rather than "choose a group"."""
+
     group = forms.ModelChoiceField(
         queryset=Group.objects.none(), label="Group", error_messages={"required": "Choose a group"}
     )
 
-    def __init__(self, *args, **kwargs):
+    def __init__(self, *args, collection=None, **kwargs):
         super().__init__(*args, **kwargs)
-        self.fields["group"].queryset = reader_group_choices()
+        groups = reader_group_choices()
+        if collection is not None:
+            groups = groups.exclude(pk__in=collection.reader_groups.values("pk"))
+        self.fields["group"].queryset = groups
 
 
 class TryQuestionForm(forms.Form):

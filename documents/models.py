@@ -144,6 +144,9 @@ class DocumentQuerySet(models.QuerySet):
 class Document(models.Model):
     collection = models.ForeignKey(Collection, on_delete=models.PROTECT, related_name="documents")
     title = models.CharField(max_length=300)
+    title_set_by_curator = models.BooleanField(
+        default=False, help_text="A curator chose the title: a new version's own title does not replace it."
+    )
     source_name = models.CharField(
         max_length=255, help_text="The file name as ingested; re-uploading the same name makes a new version."
     )

@@ -22,6 +22,10 @@ Office files (.docm, .xlsm, .pptm) are refused by name, and a .docx, .xlsx, .ppt
 macros anyway is refused by content: macros are never run or kept. ``stored_copy`` is what an upload
 keeps: embedded objects emptied, macros and zip bombs refused before anything is stored
 (``formats.disarm``), and an email's attachments of types never read emptied (``formats.mail``).
+
+A document is named by the title its file gives, unless that is a placeholder a tool wrote
+("about:blank", "Document1": ``title_or_filename``), then after its file name. ``lasting_refusal``
+says which refusals the same file would meet on every attempt, so nobody is offered a pointless retry.
 """
 
 from __future__ import annotations
@@ -49,13 +53,16 @@ __all__ = [
     "ACCEPTED_FORMATS",
     "CONTENT_TYPES",
     "EXTENSIONS",
+    "LASTING_CODES",
     "OcrOptions",
     "ParseError",
     "ParseLimits",
     "accepted_extensions",
+    "lasting_refusal",
     "parse",
     "sniff",
     "title_from_filename",
+    "title_or_filename",
 ]
 
 
@@ -225,27 +232,16 @@ def _decode(data: bytes) -> str:
     return str(best)
 
 
-# --- Entry point -------------------------------------------------------------------------------
-
-
-def parse(
-    data: bytes, filename: str, *, limits: ParseLimits | None = None, progress: Progress | None = None
-) -> ParsedDocument:
-    """Parse ``data`` (the whole file) named ``filename``; raise ``ParseError`` if we will not.
-
-    The kind is taken from the bytes. The name's extension must be one we accept and must agree
-    with the bytes: a ``.pdf`` that is really a web page is refused rather than guessed at.
-    ``progress(done, total)`` hears of each scanned page read by OCR (a PDF's; nothing else calls it).
-    """
-    limits = limits or ParseLimits()
-    name = PurePath(filename or "").name
+def _kind(data: bytes, name: str, *, max_bytes: int | None) -> str:
+    """What ``parse`` will read the file as, from its bytes and its name's extension; raises
+    ``ParseError`` for an empty file, one larger than ``max_bytes`` (None: not checked), a name not
+    accepted, or content that is of no accepted type or not what the name says."""
     if not data:
         raise ParseError("empty", "The file is empty.")
-    if len(data) > limits.max_bytes:
+    if max_bytes is not None and len(data) > max_bytes:
         raise ParseError(
             "too_large",
-            f"The file is {len(data) / (1024 * 1024):.1f} MB; the most we accept is "
-            f"{limits.max_bytes // (1024 * 1024)} MB.",
+            f"The file is {len(data) / (1024 * 1024):.1f} MB; the most we accept is {max_bytes // (1024 * 1024)} MB.",
         )
     extension = PurePath(name).suffix.lower()
     if extension in MACRO_EXTENSIONS:
@@ -289,7 +285,24 @@ def parse(
             f"The file is named {extension} but its content is {FORMAT_NAMES[kind]}. "
             "Check it is the file you meant and rename it to match.",
         )
+    return kind
 
+
+# --- Entry point -------------------------------------------------------------------------------
+
+
+def parse(
+    data: bytes, filename: str, *, limits: ParseLimits | None = None, progress: Progress | None = None
+) -> ParsedDocument:
+    """Parse ``data`` (the whole file) named ``filename``; raise ``ParseError`` if we will not.
+
+    The kind is taken from the bytes. The name's extension must be one we accept and must agree
+    with the bytes: a ``.pdf`` that is really a web page is refused rather than guessed at.
+    ``progress(done, total)`` hears of each scanned page read by OCR (a PDF's; nothing else calls it).
+    """
+    limits = limits or ParseLimits()
+    name = PurePath(filename or "").name
+    kind = _kind(data, name, max_bytes=limits.max_bytes)
     page_count = None
     metadata: dict = {}
     attachments: list = []
@@ -331,7 +344,7 @@ def parse(
         if metadata.get("ocr_pages"):
             hint = " Its scanned pages were read by OCR and no text was recognised: upload a clearer scan."
         raise ParseError("no_text", f"No text could be found in the file.{hint}")
-    title = title or title_from_filename(name)
+    title = title_or_filename(title, name)
     return ParsedDocument(
         title=title[:300],
         text=text,
@@ -344,6 +357,106 @@ def parse(
 
 
 def title_from_filename(name: str) -> str:
-    stem = PurePath(name).stem
+    return _title_from_stem(PurePath(name).stem)
+
+
+def _title_from_stem(stem: str) -> str:
     stem = re.sub(r"^\d+[-_ ]+", "", stem)
     return squash(re.sub(r"[-_]+", " ", stem)).capitalize() or "Untitled"
+
+
+# --- Titles ------------------------------------------------------------------------------------
+
+# What tools write as a file's title when nobody gave it one. A document is named after its file
+# instead: a browser prints a blank page as "about:blank" and an untitled one as its address, Office
+# names new files "Document1", and Word's PDF printer writes "Microsoft Word - report.docx".
+_NO_TITLE = re.compile(
+    r"(untitled( document)?|no title|title|new document|document|presentation|powerpoint presentation|"
+    r"book|workbook|sheet|slide)[\s_-]*\d*",
+    re.I,
+)
+_ADDRESS = re.compile(
+    r"(about|data|blob|javascript):.*"  # browsers' own pages
+    r"|[a-z][a-z0-9+.-]*://.*"  # http://, https://, file://
+    r"|[a-z]:[\\/].*|\\\\.*|/.*|~/.*"  # C:\..., \\server\..., /home/..., ~/...
+    r"|www\.\S+"  # an address without its scheme: www.gov.uk, gov.uk/guidance, 127.0.0.1:8000/
+    r"|(localhost|(\d{1,3}\.){3}\d{1,3}|([a-z0-9-]+\.)+[a-z]{2,})(:\d+)?/\S*",
+    re.I | re.S,
+)
+_OFFICE_PRINTED = re.compile(
+    r"microsoft\s+(office\s+)?(word|powerpoint|excel|publisher|visio|outlook)\s+-\s+(?P<name>.+)", re.I | re.S
+)
+#: Extensions that make a title just a file name ("report-final.docx").
+_FILE_EXTENSIONS = {*EXTENSIONS, *MACRO_EXTENSIONS} | {
+    ".doc", ".dot", ".dotx", ".xls", ".ppt", ".pps", ".ppsx", ".odp", ".ods", ".xps", ".ps", ".tex",
+    ".pages", ".key", ".numbers", ".indd", ".tmp", ".jpg", ".jpeg", ".png", ".tif", ".tiff", ".gif",
+}  # fmt: skip
+_FILE_NAME = re.compile(r'[^\\/:*?"<>|]+(?P<extension>\.[a-z0-9]{1,8})', re.I)
+
+
+def _is_file_name(text: str) -> bool:
+    match = _FILE_NAME.fullmatch(text)
+    return bool(match) and match["extension"].lower() in _FILE_EXTENSIONS
+
+
+def _is_placeholder(title: str) -> bool:
+    return (
+        not re.search(r"\w", title)
+        or bool(_NO_TITLE.fullmatch(title) or _ADDRESS.fullmatch(title))
+        or _is_file_name(title)
+    )
+
+
+def title_or_filename(title: str, name: str) -> str:
+    """The title a file gives itself, unless it is a placeholder (a browser's "about:blank" or an
+    address, a path, "Untitled", Office's "Document1", a bare file name): then one made from the file
+    name ``name``. "Microsoft Word - report.docx" gives the name inside it, cleaned like a file name."""
+    title = squash(title or "")
+    printed = _OFFICE_PRINTED.fullmatch(title)
+    if printed:
+        inner = printed["name"].strip()
+        inner_title = title_from_filename(inner) if _is_file_name(inner) else _title_from_stem(inner)
+        if not _is_placeholder(inner_title):
+            return inner_title
+        title = ""
+    if not title or _is_placeholder(title):
+        return title_from_filename(name)
+    return title
+
+
+# --- Refusals that trying again cannot change ------------------------------------------------
+
+#: Codes of refusals that come from the bytes and the name alone: the same file fails the same way
+#: every time, so only another file can help.
+LASTING_CODES = frozenset({"empty", "macros", "unsupported_type", "type_mismatch", "encrypted"})
+
+
+def lasting_refusal(data: bytes, filename: str) -> ParseError | None:
+    """The refusal ``parse`` would make of this file on any attempt (its code in ``LASTING_CODES``): it
+    is empty, its name is not accepted, its content is of no accepted type or not what its name says,
+    or it is a password-protected PDF. None when reading it again might succeed. Cheap: nothing is
+    read beyond what tells what the file is."""
+    try:
+        kind = _kind(data, PurePath(filename or "").name, max_bytes=None)
+        if kind == PDF and _pdf_locked(data):
+            raise ParseError("encrypted", "The PDF is password-protected. Upload a copy saved without a password.")
+    except ParseError as exc:
+        return exc if exc.code in LASTING_CODES else None
+    return None
+
+
+def _pdf_locked(data: bytes) -> bool:
+    """Whether the PDF needs a password to open: as ``formats.pdf.parse_pdf`` decides, without reading
+    its pages. A damaged PDF is not judged here (False)."""
+    from pypdf import PdfReader
+
+    try:
+        reader = PdfReader(io.BytesIO(data))
+        if not reader.is_encrypted:
+            return False
+    except Exception:  # pypdf raises many types for damaged files
+        return False
+    try:
+        return not reader.decrypt("")
+    except Exception:  # no key, or a cipher it cannot open: parse_pdf refuses those as password-protected
+        return True

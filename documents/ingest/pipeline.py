@@ -286,7 +286,7 @@ def _publish(version: DocumentVersion, title: str) -> bool:
         cleared, previous_current_id = None, document.current_version_id
         if becomes_current:
             document.current_version = version
-            if title:
+            if title and not document.title_set_by_curator:  # a curator's correction outlives new versions
                 document.title = title[:300]
             fields = ["current_version", "title", "updated_at"]
             # A confirmation vouched for the previous version only; a curator's date stays.

@@ -11,7 +11,7 @@ from __future__ import annotations
 from django.conf import settings
 from django.contrib.auth.models import Group
 from django.core.exceptions import ValidationError
-from django.db import transaction
+from django.db import connection, transaction
 from django.utils import timezone
 from django.utils.text import slugify
 
@@ -25,6 +25,30 @@ from .review import collection_expiry_refresh
 
 UNCHANGED = object()  # ``expire_after_days`` not given (None means "never")
 
+_NAME_LOCK_KEY = 0x68756D6E  # a constant no other advisory lock uses ("humn")
+
+
+def _name_key(name: str) -> str:
+    return " ".join(name.split()).casefold()
+
+
+def _name_taken(name: str, *, exclude_pk: int | None = None) -> bool:
+    """Whether an active collection other than ``exclude_pk`` has ``name``, ignoring case and spacing:
+    people choose a collection by its name alone (the chat's chooser, Insights), so two alike cannot
+    be told apart. A retired collection's name may be reused.
+
+    Call it inside the transaction that writes the name: it holds a lock until that transaction ends,
+    so two curators giving the same name at once cannot both pass (no database constraint says so)."""
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_advisory_xact_lock(%s)", [_NAME_LOCK_KEY])
+    key = _name_key(name)
+    others = Collection.objects.active().exclude(pk=exclude_pk).values_list("name", flat=True)
+    return any(_name_key(other) == key for other in others)
+
+
+def _name_taken_message(name: str) -> str:
+    return f"A collection called “{name}” already exists. Choose a different name."
+
 
 def collection_create(
     *,
@@ -37,19 +61,30 @@ def collection_create(
     curators=(),
 ) -> Collection:
     """A new active collection owned (and curated) by ``user``, readable by ``reader_groups``."""
-    name = name.strip()
+    name = name.strip()[:200]
+    # Each error names the form field it is about, so a form shows it on that field.
     if not name:
-        raise ValidationError("Enter a name for the collection.")
-    slug = slugify(slug or name)[:100]
+        raise ValidationError({"name": "Enter a name for the collection."})
+    if slug and not slugify(slug):
+        raise ValidationError({"slug": "Enter a short name with at least one letter or number."})
+    slug_given, slug = bool(slug), slugify(slug or name)[:100]
     if not slug:
-        raise ValidationError("Enter a name with at least one letter or number.")
+        raise ValidationError({"name": "Enter a name with at least one letter or number."})
     if marking not in Marking.values:
-        raise ValidationError(f"Choose a marking: {', '.join(Marking.values)}.")
+        raise ValidationError({"marking": f"Choose a marking: {', '.join(Marking.values)}."})
     with transaction.atomic():
-        if Collection.objects.filter(slug=slug).exists():
-            raise ValidationError(f"A collection with the short name {slug!r} already exists.")
+        errors = {}
+        if _name_taken(name):
+            errors["name"] = _name_taken_message(name)
+        if Collection.objects.filter(slug=slug).exists() and (slug_given or not errors):
+            # A short name made from the name is the short name field's problem too: one typed there fixes it.
+            errors["slug"] = f"A collection with the short name {slug!r} already exists." + (
+                "" if slug_given else " Enter a different short name."
+            )
+        if errors:
+            raise ValidationError(errors)
         collection = Collection.objects.create(
-            name=name[:200], slug=slug, description=description, marking=marking, owner=user
+            name=name, slug=slug, description=description, marking=marking, owner=user
         )
         if user is not None:
             collection.curators.add(user)
@@ -92,11 +127,11 @@ def collection_update(
     changes: dict = {}
     if review_months is not None and review_months != collection.review_months:
         if not 0 <= review_months <= 1200:
-            raise ValidationError("The review period must be between 0 and 1200 months.")
+            raise ValidationError({"review_months": "The review period must be between 0 and 1200 months."})
         changes["review_months"] = review_months
     if expire_after_days is not UNCHANGED and expire_after_days != collection.expire_after_days:
         if expire_after_days is not None and expire_after_days < 0:
-            raise ValidationError("The days after the review date cannot be negative.")
+            raise ValidationError({"expire_after_days": "The days after the review date cannot be negative."})
         changes["expire_after_days"] = expire_after_days
     if name is not None and name.strip() and name.strip() != collection.name:
         changes["name"] = name.strip()[:200]
@@ -104,7 +139,7 @@ def collection_update(
         changes["description"] = description
     if marking is not None and marking != collection.marking:
         if marking not in Marking.values:
-            raise ValidationError(f"Choose a marking: {', '.join(Marking.values)}.")
+            raise ValidationError({"marking": f"Choose a marking: {', '.join(Marking.values)}."})
         changes["marking"] = marking
     lowered = "marking" in changes and Marking.rank(changes["marking"]) < Marking.rank(previous_marking)
     if lowered and not (reason or "").strip():
@@ -124,6 +159,8 @@ def collection_update(
     if not changes:
         return collection
     with transaction.atomic():
+        if "name" in changes and _name_taken(changes["name"], exclude_pk=collection.pk):
+            raise ValidationError({"name": _name_taken_message(changes["name"])})
         for field, value in changes.items():
             setattr(collection, field, value)
         collection.save(update_fields=[*changes, "updated_at"])
@@ -152,9 +189,13 @@ def collection_update(
     return collection
 
 
-def collection_grant(*, collection: Collection, group: Group, user) -> None:
-    """Let members of ``group`` read ``collection``."""
+def collection_grant(*, collection: Collection, group: Group, user) -> bool:
+    """Let members of ``group`` read ``collection``. False, with nothing recorded, if they already could."""
     with transaction.atomic():
+        # Locked so that two grants of the same group at once record one change, not two.
+        Collection.objects.select_for_update().get(pk=collection.pk)
+        if collection.reader_groups.filter(pk=group.pk).exists():
+            return False
         collection.reader_groups.add(group)
         audit_record(
             action=Action.COLLECTION_GRANT,
@@ -162,6 +203,7 @@ def collection_grant(*, collection: Collection, group: Group, user) -> None:
             subject=audit_subject(collection),
             data={"collection_id": collection.pk, "group_id": group.pk, "group": group.name},
         )
+    return True
 
 
 def collection_revoke(*, collection: Collection, group: Group, user) -> None:

@@ -1,4 +1,5 @@
-"""Documents and their versions: upload, retire, retry, and whether a version's ingestion has stalled.
+"""Documents and their versions: upload, retitle, retire, retry, and whether a version's ingestion
+has stalled or failed for good.
 
 Names are ``<entity>_<action>``. Each change records an audit event (``curation.<what>``) last in the
 same transaction, so both happen or neither does, and keeps ``Chunk.searchable`` right
@@ -6,7 +7,12 @@ same transaction, so both happen or neither does, and keeps ``Chunk.searchable``
 (the worker's ``documents.tasks.version_ingest_task``) once the transaction commits.
 
 A new document's owner (who is reminded of its review date) is its first uploader, until a curator
-changes it (``review.document_review_set``).
+changes it (``review.document_review_set``). Its title is the one its current version's file gives
+(``ingest.parse.title_or_filename``), until a curator changes it (``document_title_set``).
+
+Uploading to a retired document brings it back (``curation.document_restore``): searched again at once
+when the file is the same, once the new version is ready when it is not. An upload refused outright
+leaves it retired.
 
 A collection marked above the embedder's ceiling (``documents.embeddings``) takes no new upload: the
 version fails with the reason, its file kept, so it can be retried once the embedder may take it.
@@ -28,7 +34,15 @@ from audit.actions import Action
 from audit.services import audit_record
 
 from ..embeddings import embedding_refusal
-from ..ingest.parse import CONTENT_TYPES, ParseError, sniff, stored_copy, title_from_filename
+from ..ingest.parse import (
+    CONTENT_TYPES,
+    ParseError,
+    lasting_refusal,
+    sniff,
+    stored_copy,
+    title_from_filename,
+    title_or_filename,
+)
 from ..ingest.pipeline import ceiling_refusal_facts, parse_limits
 from ..lifecycle import document_searchable_refresh, version_is_stale
 from ..models import Chunk, Collection, Document, DocumentVersion, VersionStatus
@@ -63,6 +77,7 @@ def document_upload(
     ``version_ingest`` itself (the ``ingest --wait`` command does).
     ``via`` names where the file came from when no person uploaded it (a synced source), in the audit.
     ``again``: a new version even of the same bytes (``reread``: today's readers make other text of it).
+    ``restored`` on the returned version: it brought its retired document back.
     """
     name = PurePath(filename.replace("\\", "/")).name.strip()[:255]
     if not name:
@@ -79,6 +94,7 @@ def document_upload(
             stored, emptied = stored_copy(data, parse_limits())
         except ParseError as exc:
             stored, unsafe = b"", exc.message
+    refused = too_large or bool(above_ceiling) or bool(unsafe)
     with transaction.atomic():
         owner = (getattr(user, "email", "") or "") if getattr(user, "is_authenticated", False) else ""
         document, created = Document.objects.select_for_update().get_or_create(
@@ -103,7 +119,9 @@ def document_upload(
             latest.duplicate = True
             latest.restored = restored
             return latest
-        if not document.is_active:
+        if not document.is_active and not refused:
+            # Searched again once this version is ready (publishing refreshes its chunks), not before:
+            # a document retired for being wrong is not put back while its correction is read.
             document.is_active, document.retired_at = True, None
             document.save(update_fields=["is_active", "retired_at", "updated_at"])
             restored = True
@@ -134,7 +152,6 @@ def document_upload(
             version.emptied_parts = list(emptied)
             version.file.save(name, ContentFile(stored), save=False)
             version.save()
-        refused = too_large or bool(above_ceiling) or bool(unsafe)
         audit_record(
             action=Action.DOCUMENT_UPLOAD,
             actor=user,
@@ -156,11 +173,60 @@ def document_upload(
                 **({"emptied_parts": list(emptied)} if emptied else {}),
             },
         )
+        if restored:
+            audit_record(
+                action=Action.DOCUMENT_RESTORE,
+                actor=user,
+                subject=audit_subject(document),
+                data={
+                    "collection_id": collection.pk,
+                    "document_id": document.pk,
+                    "version_id": version.pk,
+                    "new_version": True,
+                },
+            )
         if enqueue and not refused:
             transaction.on_commit(lambda: _enqueue(version.pk))
     version.duplicate = False
     version.restored = restored
     return version
+
+
+def document_title_set(*, document: Document, user, title: str) -> Document:
+    """Name ``document`` as a curator chose; new versions keep that name (``pipeline._publish``). An
+    empty ``title`` gives it back the title its current version's file gives, or one from its file
+    name. The same title as now changes nothing, so saving the owner does not pin the title."""
+    title = " ".join((title or "").split())[:300]
+    with transaction.atomic():
+        document = (
+            Document.objects.select_for_update(of=("self",)).select_related("current_version").get(pk=document.pk)
+        )
+        by_curator = bool(title)
+        if not by_curator:
+            if not document.title_set_by_curator:
+                return document
+            parsed = document.current_version.title if document.current_version else ""
+            title = title_or_filename(parsed, document.source_name)[:300]
+        elif title == document.title:
+            return document
+        previous = document.title
+        document.title, document.title_set_by_curator = title, by_curator
+        document.save(update_fields=["title", "title_set_by_curator", "updated_at"])
+        audit_record(
+            action=Action.DOCUMENT_REVIEW,
+            actor=user,
+            outcome="title_set" if by_curator else "title_from_file",
+            subject=audit_subject(document),
+            data={
+                "collection_id": document.collection_id,
+                "document_id": document.pk,
+                "version_id": document.current_version_id,
+                "changed": ["title"],
+                "title_set_by_curator": by_curator,
+            },
+            content={"title": title, "previous_title": previous},
+        )
+    return document
 
 
 def document_retire(*, document: Document, user) -> Document:
@@ -182,17 +248,43 @@ def document_retire(*, document: Document, user) -> Document:
     return document
 
 
-def version_can_retry(version: DocumentVersion) -> bool:
-    return bool(version.file) and (version.status == VersionStatus.FAILED or version_is_stale(version))
+def version_lasting_refusal(version: DocumentVersion) -> str:
+    """Why trying this failed version again would fail it the same way (its file is empty, mislabelled,
+    of a type never read, or password-protected: ``ingest.parse.lasting_refusal``); "" when it might
+    work (an embedder or worker failure, a collection above the embedder's ceiling).
+
+    Judged from the kept file, not from the recorded message: the version keeps no error code."""
+    if version.status != VersionStatus.FAILED or not version.file:
+        return ""
+    try:
+        with version.file.open("rb") as handle:
+            data = handle.read()
+    except OSError:
+        return ""  # a retry says what is wrong with the storage
+    refusal = lasting_refusal(data, version.original_filename)
+    return refusal.message if refusal else ""
+
+
+def version_can_retry(version: DocumentVersion, *, lasting: str | None = None) -> bool:
+    """Whether a retry could finish the version: failed for a reason that may pass, or stalled.
+    ``lasting``: ``version_lasting_refusal(version)`` when the caller already has it."""
+    if not version.file:
+        return False
+    if version.status == VersionStatus.FAILED:
+        return not (version_lasting_refusal(version) if lasting is None else lasting)
+    return version_is_stale(version)
 
 
 def version_retry(*, version: DocumentVersion, user, enqueue: bool = True) -> DocumentVersion:
     """Queue a failed (or stalled) version again. Chunks it already embedded are kept."""
     with transaction.atomic():
         version = DocumentVersion.objects.select_for_update().select_related("document").get(pk=version.pk)
-        if not version_can_retry(version):
+        lasting = version_lasting_refusal(version)
+        if not version_can_retry(version, lasting=lasting):
             if not version.file:
                 raise ValidationError("This version's file was not kept (it was too large), so upload it again.")
+            if lasting:
+                raise ValidationError(f"Trying again will not fix this. {lasting}")
             raise ValidationError("Only a failed version, or one whose ingestion has stalled, can be retried.")
         previous = version.status
         version.status = VersionStatus.QUEUED

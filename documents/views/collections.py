@@ -30,7 +30,16 @@ logger = logging.getLogger(__name__)
 def collection_list(request: HttpRequest) -> HttpResponse:
     collections = (
         curated_collections(request.user)
-        .annotate(document_count=Count("documents", filter=Q(documents__is_active=True), distinct=True))
+        .annotate(
+            document_count=Count("documents", filter=Q(documents__is_active=True), distinct=True),
+            # A document is searched from its current version, which only a successful ingestion sets:
+            # one whose every upload failed, or that is still being read, has none.
+            ready_count=Count(
+                "documents",
+                filter=Q(documents__is_active=True, documents__current_version__isnull=False),
+                distinct=True,
+            ),
+        )
         .prefetch_related("reader_groups")
         .order_by("-is_active", "name")
     )
@@ -73,10 +82,30 @@ def _documents_with_latest(collection: Collection):
     return documents
 
 
+def _problems(request: HttpRequest) -> tuple[list, list, dict[str, list[str]]]:
+    """The messages waiting for this page, the errors taken out of them: the other messages, the
+    errors as (text, link) for the error summary, and the errors by the form field they are about.
+
+    Forms on the collection page post elsewhere and come back here with messages. An error is
+    shown as a form error (GOV.UK's error summary, linked to the field, and beside the field), not as
+    a notice; it names its field's id in ``extra_tags`` ("id_group"), else it links to the page."""
+    notices, summary, by_field = [], [], {}
+    for message in messages.get_messages(request):  # read once: all of them are shown now
+        if message.level != messages.ERROR:
+            notices.append(message)
+            continue
+        field = message.extra_tags if message.extra_tags.startswith("id_") else ""
+        summary.append((str(message), f"#{field}" if field else "#main-content"))
+        if field:
+            by_field.setdefault(field, []).append(str(message))
+    return notices, summary, by_field
+
+
 @require_GET
 @curator_only
 def collection_detail(request: HttpRequest, slug: str) -> HttpResponse:
     collection = access_collection_for_curator(request.user, slug)
+    notices, problems, field_errors = _problems(request)
     documents = _documents_with_latest(collection)
     busy = any(d.latest and d.latest.status in (VersionStatus.QUEUED, *RUNNING) for d in documents)
     return render(
@@ -87,7 +116,10 @@ def collection_detail(request: HttpRequest, slug: str) -> HttpResponse:
             "documents": documents,
             "busy": busy,
             "readers": collection.reader_groups.order_by("name"),
-            "grant_form": GrantForm(),
+            "grant_form": GrantForm(collection=collection),
+            "messages": notices,  # errors are shown by the error summary (``problems``) instead
+            "problems": problems,
+            "field_errors": field_errors,
             "upload_form": UploadForm(),
             "try_form": TryQuestionForm(),
             "max_upload_mb": settings.HUMPHREY_MAX_UPLOAD_MB,
@@ -195,10 +227,12 @@ def collection_readers(request: HttpRequest, slug: str) -> HttpResponse:
         form = GrantForm(request.POST)
         if form.is_valid():
             group: Group = form.cleaned_data["group"]
-            collection_services.collection_grant(collection=collection, group=group, user=request.user)
-            messages.success(request, f"“{group.name}” can now read this collection.")
+            if collection_services.collection_grant(collection=collection, group=group, user=request.user):
+                messages.success(request, f"“{group.name}” can now read this collection.")
+            else:
+                messages.info(request, f"“{group.name}” could already read this collection. Nothing was changed.")
         else:
-            messages.error(request, "Choose a group to grant.")
+            messages.error(request, "Choose a group to grant", extra_tags="id_group")
     return redirect("documents:collection", slug=slug)
 
 

@@ -1,5 +1,5 @@
-"""Documents and their versions: uploading into a collection, a document's page (with its owner and
-review date, changed by ``document_review``), a version's page, retiring a document and retrying a
+"""Documents and their versions: uploading into a collection, a document's page (with its title, owner
+and review date, changed by ``document_review``), a version's page, retiring a document and retrying a
 version."""
 
 from __future__ import annotations
@@ -7,6 +7,7 @@ from __future__ import annotations
 from django.conf import settings
 from django.contrib import messages
 from django.core.exceptions import ValidationError
+from django.db import transaction
 from django.db.models import Count
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
@@ -32,13 +33,16 @@ def collection_upload(request: HttpRequest, slug: str) -> HttpResponse:
     collection = access_collection_for_curator(request.user, slug)
     form = UploadForm(request.POST, request.FILES)
     if not form.is_valid():
-        messages.error(request, "Choose one or more files to upload.")
+        messages.error(request, "Choose one or more files to upload.", extra_tags="id_files")
         return redirect("documents:collection", slug=slug)
     limit = settings.HUMPHREY_MAX_UPLOAD_MB * 1024 * 1024
-    queued, unchanged, refused = [], [], []
+    queued, unchanged, refused, restored = [], [], [], []
     for upload in form.cleaned_data["files"]:
         if upload.size > limit:  # never read an oversized file into memory
             refused.append(f"{upload.name}: larger than {settings.HUMPHREY_MAX_UPLOAD_MB} MB")
+            continue
+        if not upload.size:  # it could only fail, and would stay behind as a document with no version
+            refused.append(f"{upload.name}: the file is empty")
             continue
         try:
             version = document_services.document_upload(
@@ -47,6 +51,8 @@ def collection_upload(request: HttpRequest, slug: str) -> HttpResponse:
         except ValidationError as exc:
             refused.append(f"{upload.name}: {'; '.join(exc.messages)}")
             continue
+        if version.restored:  # retired guidance back in front of readers must not pass unnoticed
+            restored.append(version.document.title)
         if version.duplicate:
             unchanged.append(upload.name)
         elif version.status == VersionStatus.FAILED:
@@ -54,15 +60,18 @@ def collection_upload(request: HttpRequest, slug: str) -> HttpResponse:
         else:
             queued.append(upload.name)
     summary = f"{len(queued)} queued for ingestion, {len(unchanged)} unchanged, {len(refused)} refused."
+    if restored:
+        summary += f" {len(restored)} restored: {', '.join(restored)}."
     (messages.success if not refused else messages.warning)(request, summary)
     for line in refused:
-        messages.error(request, line)
+        messages.error(request, line, extra_tags="id_files")  # shown at the Files field, and linked to it
     return redirect("documents:collection", slug=slug)
 
 
 def _review_form_initial(document: Document) -> dict:
     day = document.review_by if document.review_by_source == "curator" else None
     return {
+        "title": document.title,
         "owner_email": document.owner_email,
         "review_from": DocumentReviewForm.OWN if day else DocumentReviewForm.COLLECTION,
         "review_day": day.day if day else None,
@@ -105,21 +114,25 @@ def document_detail(request: HttpRequest, document_id: int) -> HttpResponse:
 @require_POST
 @curator_only
 def document_review(request: HttpRequest, document_id: int) -> HttpResponse:
-    """Change a document's owner and review date (a date of its own, or the file's or collection's)."""
+    """Change a document's title, owner and review date (a date of its own, or the file's or collection's)."""
     document = access_document_for_curator(request.user, document_id)
     form = DocumentReviewForm(request.POST)
     if form.is_valid():
         try:
-            review_services.document_review_set(
-                document=document,
-                user=request.user,
-                owner_email=form.cleaned_data["owner_email"],
-                review_by=form.cleaned_data["review_by"],
-            )
+            with transaction.atomic():  # all of the form's changes or none
+                review_services.document_review_set(
+                    document=document,
+                    user=request.user,
+                    owner_email=form.cleaned_data["owner_email"],
+                    review_by=form.cleaned_data["review_by"],
+                )
+                document = document_services.document_title_set(
+                    document=document, user=request.user, title=form.cleaned_data["title"]
+                )
         except ValidationError as exc:
             form.add_error("owner_email", exc)
         else:
-            messages.success(request, f"Owner and review date of “{document.title}” saved.")
+            messages.success(request, f"Changes to “{document.title}” saved.")
             return redirect("documents:document", document_id=document.pk)
     return _document_page(request, document, form)
 
@@ -139,6 +152,7 @@ def document_retire(request: HttpRequest, document_id: int) -> HttpResponse:
 @curator_only
 def version_detail(request: HttpRequest, version_id: int) -> HttpResponse:
     version = access_version_for_curator(request.user, version_id)
+    lasting = document_services.version_lasting_refusal(version)
     chunks = version.chunks.only(
         "id", "ordinal", "anchor", "heading_path", "page", "token_count", "searchable", "text", "char_start", "char_end"
     )
@@ -149,7 +163,8 @@ def version_detail(request: HttpRequest, version_id: int) -> HttpResponse:
             "version": version,
             "document": version.document,
             "chunks": chunks,
-            "can_retry": document_services.version_can_retry(version),
+            "can_retry": document_services.version_can_retry(version, lasting=lasting),
+            "lasting": lasting,
             "stale": version_is_stale(version),
         },
     )

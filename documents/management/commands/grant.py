@@ -43,5 +43,7 @@ class Command(BaseCommand):
             collections.collection_revoke(collection=found, group=target, user=actor)
             self.stdout.write(f"Group {target.name!r} can no longer read {found.slug!r} through this grant.")
         else:
-            collections.collection_grant(collection=found, group=target, user=actor)
-            self.stdout.write(f"Group {target.name!r} can now read {found.slug!r}.")
+            if collections.collection_grant(collection=found, group=target, user=actor):
+                self.stdout.write(f"Group {target.name!r} can now read {found.slug!r}.")
+            else:
+                self.stdout.write(f"Group {target.name!r} could already read {found.slug!r}: nothing changed.")

@@ -11,6 +11,20 @@ function el(tag, className, text) {
   return node;
 }
 
+function marksGlue(scope) {
+  // A claim-check mark ("source 1 may not support this") follows its sentence after a space, where a
+  // line may break: alone at the start of the next line it reads as a label for the sentence after it.
+  // A no-break space keeps it on the line where its sentence ends.
+  for (const mark of scope.querySelectorAll(".humphrey-check")) {
+    const before = mark.previousSibling;
+    if (before && before.nodeType === Node.TEXT_NODE && before.data.endsWith(" ")) {
+      before.data = before.data.slice(0, -1) + "\u00a0";
+    }
+    // Kept whole it fits a 320px screen up to about "sources 1, 2 and 3 may not support this"; longer, it may wrap.
+    if (mark.textContent.length > 40) mark.classList.add("humphrey-check--long");
+  }
+}
+
 function safeHref(url) {
   // Only same-site paths: a source link can never point anywhere else.
   return typeof url === "string" && url.startsWith("/") && !url.startsWith("//") ? url : null;
@@ -28,9 +42,11 @@ if (root) {
   const questionError = document.getElementById("question-error");
   const questionErrorText = document.getElementById("question-error-text");
   const feedbackTemplate = document.getElementById("feedback-template");
+  // The longest question the server takes (HUMPHREY_CHAT_MAX_QUESTION_CHARS); the character count shows it.
+  const maxChars = Number(questionGroup.dataset.maxlength) || Infinity;
   let conversation = root.dataset.conversation ? Number(root.dataset.conversation) : null;
   let socket = null;
-  let current = null; // the answer being written: {box, body, text, sources}
+  let current = null; // the answer being written: {box, heading, body, progress, streaming, text, sources}
   let retries = 0;
   let signedOut = false;
 
@@ -55,6 +71,26 @@ if (root) {
     questionError.classList.toggle("govuk-!-display-none", !text);
     questionGroup.classList.toggle("govuk-form-group--error", !!text);
     textarea.classList.toggle("govuk-textarea--error", !!text);
+    // Read out with the box, as GOV.UK error messages are, while it is shown.
+    const described = textarea.getAttribute("aria-describedby").split(" ").filter((id) => id && id !== questionError.id);
+    if (text) described.unshift(questionError.id);
+    textarea.setAttribute("aria-describedby", described.join(" "));
+  }
+
+  function tooLong(text) {
+    return text.length > maxChars;
+  }
+
+  function countRefresh() {
+    // GOV.UK's character count listens for keys, not for a script changing the box: tell it.
+    textarea.dispatchEvent(new KeyboardEvent("keyup"));
+  }
+
+  function progressEnd(answer) {
+    if (answer && answer.progress) {
+      answer.progress.remove();
+      answer.progress = null;
+    }
   }
 
   function connect() {
@@ -76,6 +112,7 @@ if (root) {
       if (current) {
         // The answer keeps being written on the server; reloading shows it when it is ready.
         showStatus("The connection dropped. Your answer is still being written: reload the page in a moment to see it.");
+        progressEnd(current);
         current = null;
         setBusy(false);
       }
@@ -125,14 +162,18 @@ if (root) {
 
   function startAnswer() {
     const box = el("div", "humphrey-answer");
-    box.appendChild(el("h2", "govuk-heading-s govuk-!-margin-bottom-1", "Humphrey answered"));
+    // Not "answered" before there is an answer: as the server words an answer still being written.
+    const heading = box.appendChild(el("h2", "govuk-heading-s govuk-!-margin-bottom-1", "Humphrey is answering"));
     const body = el("div", "humphrey-answer__body govuk-body");
     body.setAttribute("aria-busy", "true");
+    // Seen until the first words arrive: a slow model otherwise leaves an empty box for many seconds.
+    const progress = el("p", "humphrey-answer__progress", "Searching the guidance…");
+    body.appendChild(progress);
     const streaming = el("p", "humphrey-streaming", "");
     body.appendChild(streaming);
     box.appendChild(body);
     log.appendChild(box);
-    current = { box, body, streaming, text: "", sources: [] };
+    current = { box, heading, body, progress, streaming, text: "", sources: [] };
     return current;
   }
 
@@ -193,12 +234,14 @@ if (root) {
     current = null;
     setBusy(false);
     if (!answer) return;
+    answer.heading.textContent = "Humphrey answered";
     answer.box.id = "answer-" + frame.message;
     answer.box.dataset.answer = frame.message;
     answer.box.dataset.status = frame.status;
     answer.body.removeAttribute("aria-busy");
     // Server-rendered, sanitised (Markdown without raw HTML, then nh3): safe to insert.
     answer.body.innerHTML = frame.html;
+    marksGlue(answer.body);
     let spoken = answer.body.textContent;
     if (frame.status === "stopped") {
       answer.box.insertBefore(el("div", "govuk-inset-text govuk-!-margin-top-1", "You stopped this answer before it finished."), answer.body);
@@ -231,6 +274,8 @@ if (root) {
       return;
     }
     answer.body.removeAttribute("aria-busy");
+    progressEnd(answer);
+    answer.heading.textContent = "Humphrey answered";
     const box = el("div", "govuk-error-summary humphrey-answer__error");
     box.setAttribute("role", "alert");
     box.appendChild(el("h3", "govuk-error-summary__title", "There is a problem"));
@@ -274,10 +319,15 @@ if (root) {
         break;
       }
       case "sources":
-        if (current) current.sources = frame.sources;
+        // Sent once the passages are found, just before the model is asked.
+        if (current) {
+          current.sources = frame.sources;
+          if (current.progress) current.progress.textContent = "Writing an answer…";
+        }
         break;
       case "delta":
         if (current) {
+          progressEnd(current);
           current.text += frame.text;
           current.streaming.textContent = current.text; // text, never HTML, while streaming
         }
@@ -295,9 +345,21 @@ if (root) {
 
   form.addEventListener("submit", (event) => {
     event.preventDefault();
+    // Enter still submits while Ask is disabled: a second question now would be refused as busy, and
+    // the rest of this answer would be written into the new one's box. The typed text is kept.
+    if (current) {
+      showQuestionError("Wait for this answer to finish, or stop it, before you ask another question");
+      return;
+    }
     const text = textarea.value.trim();
     if (!text) {
       showQuestionError("Enter your question");
+      textarea.focus();
+      return;
+    }
+    if (tooLong(text)) {
+      // Kept, not cut: the person shortens it themselves (the server would refuse it anyway).
+      showQuestionError("Your question must be " + maxChars.toLocaleString("en-GB") + " characters or less");
       textarea.focus();
       return;
     }
@@ -313,6 +375,7 @@ if (root) {
     setBusy(true);
     socket.send(JSON.stringify({ type: "ask", conversation, text, collections: collections.length ? collections : null }));
     textarea.value = "";
+    countRefresh();
     announce("Question sent. Humphrey is writing an answer.");
   });
 
@@ -340,7 +403,8 @@ if (root) {
       const text = li.innerText.replace(/\s+/g, " ").trim();
       return (li.value || "") + ". " + text + (link ? " " + link.href : "");
     });
-    const copied = body.innerText.trim() + (sources.length ? "\n\nSources:\n" + sources.join("\n") : "");
+    // Plain spaces, not the no-break ones that keep a claim-check mark beside its sentence.
+    const copied = body.innerText.replace(/\u00a0/g, " ").trim() + (sources.length ? "\n\nSources:\n" + sources.join("\n") : "");
     try {
       await navigator.clipboard.writeText(copied);
       button.textContent = "Copied";
@@ -366,6 +430,9 @@ if (root) {
       if (data.ok) {
         result.textContent = data.message;
         for (const node of feedback.querySelectorAll("input, textarea, button")) node.disabled = true;
+        // What a reopened answer said was given no longer holds: the form, filled in, now shows it.
+        const given = feedback.closest(".humphrey-feedback-given");
+        if (given) for (const said of given.querySelectorAll(".js-feedback-said")) said.remove();
       } else {
         result.textContent = Object.values(data.errors || {}).flat().join(" ") || "Something went wrong.";
       }
@@ -375,6 +442,7 @@ if (root) {
   });
 
   for (const button of document.querySelectorAll(".js-copy")) button.classList.remove("govuk-!-display-none");
+  marksGlue(log);
   if (document.querySelector('[data-status="streaming"]')) {
     // An answer from an earlier visit is still being written: look again shortly.
     window.setTimeout(() => window.location.reload(), 4000);

@@ -24,7 +24,7 @@ from .types import ChunkDraft, ParsedDocument, Section
 # Which readers and cut a version's chunks came from (``DocumentVersion.read_rule``). Raise it with any
 # change to a reader (``parse``) or to ``chunk_document`` that makes other chunks of some file: only
 # versions stamped lower are read again by ``manage.py reread``, and the worker's start says how many.
-READ_RULE = 1
+READ_RULE = 2  # 2: a PDF without bookmarks has its headings found by size
 
 # About 250 MiniLM word pieces: the model truncates at 256, so longer chunks lose their tail.
 CHUNK_SIZE = 1100

@@ -344,7 +344,7 @@ def parse(
         if metadata.get("ocr_pages"):
             hint = " Its scanned pages were read by OCR and no text was recognised: upload a clearer scan."
         raise ParseError("no_text", f"No text could be found in the file.{hint}")
-    title = title_or_filename(title, name)
+    title = title_or_filename(title, name, heading=metadata.pop("title_heading", ""))
     return ParsedDocument(
         title=title[:300],
         text=text,
@@ -407,11 +407,15 @@ def _is_placeholder(title: str) -> bool:
     )
 
 
-def title_or_filename(title: str, name: str) -> str:
+def title_or_filename(title: str, name: str, heading: str = "") -> str:
     """The title a file gives itself, unless it is a placeholder (a browser's "about:blank" or an
-    address, a path, "Untitled", Office's "Document1", a bare file name): then one made from the file
-    name ``name``. "Microsoft Word - report.docx" gives the name inside it, cleaned like a file name."""
+    address, a path, "Untitled", Office's "Document1", a bare file name): then the ``heading`` its
+    reader found standing as its title, if any, else one made from the file name ``name``.
+    "Microsoft Word - report.docx" gives the name inside it, cleaned like a file name."""
     title = squash(title or "")
+    heading = squash(heading or "")
+    if heading and not _is_placeholder(heading) and (not title or _is_placeholder(title)):
+        return heading
     printed = _OFFICE_PRINTED.fullmatch(title)
     if printed:
         inner = printed["name"].strip()

@@ -33,6 +33,21 @@ def make_pdf(
     return data
 
 
+def make_sized_pdf(lines: list[tuple[int, str]], *, title: str = "") -> bytes:
+    """A PDF with no bookmarks whose lines are set in the given point sizes (as a browser or a word
+    processor prints one: its headings are only larger text)."""
+    from fpdf import FPDF
+
+    pdf = FPDF()
+    if title:
+        pdf.set_title(title)
+    pdf.add_page()
+    for size, text in lines:
+        pdf.set_font("helvetica", size=size)
+        pdf.multi_cell(0, size * 0.6, text, new_x="LMARGIN", new_y="NEXT")
+    return bytes(pdf.output())
+
+
 def make_docx(blocks: list[tuple[str, str]], *, title: str = "") -> bytes:
     """A Word document from (style, text) pairs: style "Title", "Heading 1".."Heading 3", "" or "table"."""
     import docx

@@ -6,7 +6,7 @@ import pytest
 
 from documents.ingest.parse import ParseError, ParseLimits, parse
 from documents.ingest.units import split_units, unit_text
-from tests.documents.files import make_docx, make_pdf, make_zip_bomb_docx
+from tests.documents.files import make_docx, make_pdf, make_sized_pdf, make_zip_bomb_docx
 
 
 def section_for(parsed, needle: str):
@@ -36,6 +36,39 @@ def test_pdf_keeps_page_numbers_and_bookmarks():
     assert section_for(parsed, "45p a mile").heading_path == ("Mileage",)
     assert section_for(parsed, "capped at 100").page == 3
     assert_exact_sections(parsed)
+
+
+def test_a_pdf_without_bookmarks_has_its_headings_found_by_size():
+    """A PDF printed without bookmarks: its title and headings are only larger text. They are headings
+    (the largest the first level), so they no longer run into the sentence below them, in passages
+    or in the answer units quoted from them; the one largest line stands as its title when the file's
+    own title is a placeholder (a browser writes "about:blank")."""
+    body = "The zebra pension scheme requires members to give 3 months notice before opting out."
+    data = make_sized_pdf(
+        [
+            (24, "Pension contributions guide"),
+            (18, "Opting out"),
+            (12, body),
+            (18, "Employer contributions"),
+            (12, "Employer contributions are 27.1 percent of pensionable pay. Members may buy added pension."),
+        ],
+        title="about:blank",
+    )
+    parsed = parse(data, "pension-guide.pdf")
+    assert parsed.title == "Pension contributions guide"
+    assert section_for(parsed, "3 months notice").heading_path == ("Pension contributions guide", "Opting out")
+    assert section_for(parsed, "27.1 percent").heading_path == ("Pension contributions guide", "Employer contributions")
+    assert_exact_sections(parsed)
+    units = [unit_text(parsed.text, u) for u in split_units(parsed.text)]
+    assert body in units, units
+    assert "title_heading" not in parsed.metadata
+
+
+def test_a_pdf_set_in_one_size_has_no_headings_found_by_size():
+    data = make_sized_pdf([(12, "Travel policy"), (12, "Mileage is paid at 45p a mile.")], title="Travel")
+    parsed = parse(data, "travel.pdf")
+    assert {s.heading_path for s in parsed.sections} == {()}
+    assert parsed.title == "Travel"
 
 
 def test_docx_keeps_heading_styles_and_tables():

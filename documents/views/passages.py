@@ -3,12 +3,15 @@ citation opens (readers of its collection, or the person it was cited to)."""
 
 from __future__ import annotations
 
+from urllib.parse import urlsplit
+
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import ValidationError
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
-from django.urls import reverse
+from django.urls import Resolver404, resolve, reverse
+from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_GET, require_POST
 
 from audit.actions import Action, subject
@@ -90,8 +93,25 @@ def passage(request: HttpRequest, chunk_id: int) -> HttpResponse:
             "context": context,
             "is_current": version.document.current_version_id == version.pk,
             "chat_url": _safe_reverse("assistant:index"),
+            "back_to_chat": _back_to_chat(request),
         },
     )
+
+
+def _back_to_chat(request: HttpRequest) -> str:
+    """The chat page the person opened the citation from, on this site ("" when they came from
+    elsewhere): a passage opened from an answer leads back to it."""
+    referer = request.META.get("HTTP_REFERER", "")
+    if not referer or not url_has_allowed_host_and_scheme(
+        referer, allowed_hosts={request.get_host()}, require_https=request.is_secure()
+    ):
+        return ""
+    path = urlsplit(referer).path
+    try:
+        match = resolve(path)
+    except Resolver404:
+        return ""
+    return path if match.namespace == "assistant" and match.url_name in ("index", "conversation") else ""
 
 
 def _safe_reverse(name: str) -> str:

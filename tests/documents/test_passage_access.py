@@ -136,3 +136,21 @@ def test_no_url_gives_a_passage_that_could_be_neither_searched_nor_was_cited(
     chunk.refresh_from_db()
     expected = in_group and (chunk.searchable or cited_to == "reader")
     assert status(client_for(reader), chunk) == (200 if expected else 404)
+
+
+def test_a_passage_opened_from_an_answer_leads_back_to_that_conversation_only(hr, reader):
+    """A citation opened from a conversation offers the way back to it; a link from anywhere else (another
+    site, a curator's page, a forged address) offers none."""
+    document = factories.add_document(hr, ["Claims must be made within 90 days."])
+    chunk = document.current_version.chunks.get()
+    answer = cite(chunk, reader)
+    client = client_for(reader)
+    url = f"/curate/passage/{chunk.pk}/"
+    came_from = f"/chat/c/{answer.message.conversation_id}/"
+    page = client.get(url, HTTP_REFERER=f"http://testserver{came_from}").content.decode()
+    assert f'<a href="{came_from}" class="govuk-back-link">Back to your conversation</a>' in page
+    # The key says what the yellow is, not only what bold and underlined are.
+    assert "The passage the answer cited is <mark" in page
+    for elsewhere in ("https://evil.example/chat/c/1/", "http://testserver/curate/", "http://testserver/nope/", ""):
+        page = client.get(url, HTTP_REFERER=elsewhere).content.decode()
+        assert "Back to your conversation" not in page, elsewhere

@@ -90,3 +90,14 @@ def test_on_a_desktop_the_conversations_sit_left_of_the_chat(site, page, staff):
         .get_by_role("link", name="New conversation")
         .is_visible()
     )
+
+
+def test_on_a_phone_the_service_name_lines_up_with_the_menu_button(site, page, staff):
+    """With no crown above it, the service name sat against the header's top edge, higher than "Menu"."""
+    page.set_viewport_size(PHONE)
+    sign_in(page, site.url, staff.email)
+    page.goto(site.url + "/")
+    name = box(page.locator(".govuk-header__service-name"))
+    menu = box(page.get_by_role("button", name="Menu"))
+    assert name["y"] >= 8, "room above it"
+    assert abs((name["y"] + name["height"] / 2) - (menu["y"] + menu["height"] / 2)) <= 4

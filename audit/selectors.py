@@ -39,7 +39,7 @@ class AuditFilters:
     collection: str = ""  # a collection slug searched by the answer
     outcome: str = ""
     feedback: str = ""  # up / down / none
-    model: str = ""  # model name, exact
+    model: str = ""  # model name, exact (the answering model's, or the one it was quoted instead of)
     error_code: str = ""  # the answer's error code, or the code of a model that failed before it was quoted
     q: str = ""  # free text in the question, condensed question or answer
 
@@ -118,8 +118,11 @@ class AuditEventQuerySet(models.QuerySet):
             qs = qs.filter(outcome=filters.outcome)
         if filters.error_code:
             qs = qs.filter(Q(data__error_code=filters.error_code) | Q(data__model__error_code=filters.error_code))
-        if filters.model:
-            qs = qs.filter(data__contains={"model": {"name": filters.model}})
+        if filters.model:  # a model that failed, its answer quoted instead, is found under its own name too
+            qs = qs.filter(
+                Q(data__contains={"model": {"name": filters.model}})
+                | Q(data__contains={"model": {"instead_of": {"name": filters.model}}})
+            )
         if filters.feedback:
             if "feedback" not in qs.query.annotations:
                 qs = qs.with_feedback()

@@ -91,6 +91,21 @@ def test_answers_quoted_after_the_model_failed_are_found_by_outcome_and_error_co
     assert recorded.data["filters"] == {"action": "answer", "outcome": "error", "error_code": "model_timeout"}
 
 
+def test_a_model_is_found_with_the_answers_quoted_because_it_failed(client, auditor, outages):
+    """Searching by the configured model's name finds its outages too, not only its own answers."""
+    client.force_login(auditor)
+    o = outages
+    named = FAKE["name"]
+    assert seqs(client, model=named) == {
+        o["model"].seq,
+        o["quoted"].seq,
+        o["error"].seq,
+        o["timeout"].seq,
+        o["not_covered"].seq,
+    }
+    assert seqs(client, model=EXTRACTIVE["name"]) == {o["quoted"].seq, o["timeout"].seq}
+
+
 def test_the_failure_filters_are_sql(outages):
     """Both filters are JSON lookups in the one query, never a loop over events in Python."""
     from django.db import connection

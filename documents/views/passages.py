@@ -76,7 +76,9 @@ def passage(request: HttpRequest, chunk_id: int) -> HttpResponse:
             },
         )
     version = chunk.version
-    section, place = passage_place(version.title or version.document.title, chunk.heading_path, chunk.anchor)
+    document = version.document
+    title = document.title if document.title_set_by_curator else (version.title or document.title)
+    section, place = passage_place(title, chunk.heading_path, chunk.anchor)
     context = chunk_context(chunk)
     spans = highlight_spans(request.GET.get("hl", ""), len(chunk.text))
     if spans:

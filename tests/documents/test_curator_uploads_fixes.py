@@ -145,6 +145,10 @@ def test_a_curator_sets_the_title_and_the_next_version_keeps_it(client, make_col
     assert document.current_version_id == v2.pk and document.title == "Opting out of the pension scheme"
     page = client.get(reverse("documents:document", args=[document.pk])).content.decode()
     assert "Set by a curator: new versions keep it." in page
+    # The cited passage's page names it as the curator did, not as the file did.
+    chunk = v2.chunks.first()
+    passage = client.get(reverse("documents:passage", args=[chunk.pk])).content.decode()
+    assert '<h1 class="govuk-heading-l">Opting out of the pension scheme</h1>' in passage
 
     # An empty title hands the name back to the file: its current version's.
     _review_post(client, document, title="")

@@ -14,7 +14,7 @@ from assistant import intake
 from assistant.services import headstart, pipeline
 from audit.models import AuditEvent
 
-from .helpers import ask, connect, frames_until_end
+from .helpers import ask, ask_once, connect, frames_until_end
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.asyncio]
 
@@ -49,12 +49,7 @@ def calls(monkeypatch) -> dict[str, list]:
 
 
 async def test_a_new_question_is_searched_while_it_is_stored_and_the_answer_uses_that(guidance, staff, calls):
-    communicator = await connect(staff)
-    try:
-        await ask(communicator, QUESTION, collections=["hr"])
-        frames = await frames_until_end(communicator)
-    finally:
-        await communicator.disconnect()
+    frames = await ask_once(staff, QUESTION, collections=["hr"])
     done = frames[-1]
     assert done["status"] == "complete" and "25 days of annual leave" in done["text"]
     assert done["citations"][0]["document_title"] == "Leave policy"
@@ -76,12 +71,7 @@ async def test_an_answer_from_a_head_start_records_the_time_its_search_took_not_
         return searched(*args)
 
     monkeypatch.setattr(headstart, "sources_retrieve_reviewed", slow_search)
-    communicator = await connect(staff)
-    try:
-        await ask(communicator, QUESTION, collections=["hr"])
-        frames = await frames_until_end(communicator)
-    finally:
-        await communicator.disconnect()
+    frames = await ask_once(staff, QUESTION, collections=["hr"])
     assert frames[-1]["status"] == "complete" and calls["answer"] == []
     event = await database_sync_to_async(AuditEvent.objects.get)(action="answer")
     assert event.data["timings_ms"]["retrieval"] >= 100, event.data["timings_ms"]

@@ -33,3 +33,15 @@ def make_collection(db, curator, fake_embedder, media):
         )
 
     return make
+
+
+@pytest.fixture
+def embedder_down(fake_embedder, monkeypatch):
+    """The embedder fails every call (a connection refused) until the returned function is called."""
+    from documents.embeddings import FakeEmbeddings
+
+    real = FakeEmbeddings.embed_documents
+    monkeypatch.setattr(
+        FakeEmbeddings, "embed_documents", lambda self, texts: (_ for _ in ()).throw(ConnectionError("down"))
+    )
+    return lambda: monkeypatch.setattr(FakeEmbeddings, "embed_documents", real)

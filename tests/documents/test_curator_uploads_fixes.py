@@ -12,7 +12,6 @@ from django.urls import reverse
 
 from audit.models import AuditEvent
 from documents import services
-from documents.embeddings import FakeEmbeddings
 from documents.ingest.parse import lasting_refusal, parse, title_or_filename
 from documents.models import Chunk, Document, DocumentVersion, VersionStatus
 from tests.conftest import signed_in
@@ -318,14 +317,10 @@ def test_no_retry_for_a_failure_retrying_cannot_fix(client, make_collection, cur
 
 
 @pytest.mark.django_db
-def test_retry_is_still_offered_when_the_embedder_was_down(client, make_collection, curator, monkeypatch):
+def test_retry_is_still_offered_when_the_embedder_was_down(client, make_collection, curator, embedder_down):
     collection = make_collection()
     version = services.document_upload(
         collection=collection, filename="leave.md", data=LEAVE, user=curator, enqueue=False
-    )
-    real = FakeEmbeddings.embed_documents
-    monkeypatch.setattr(
-        FakeEmbeddings, "embed_documents", lambda self, texts: (_ for _ in ()).throw(ConnectionError("down"))
     )
     services.version_ingest(version.pk)
     version.refresh_from_db()
@@ -333,7 +328,6 @@ def test_retry_is_still_offered_when_the_embedder_was_down(client, make_collecti
     signed_in(client, curator)
     page = client.get(version.get_absolute_url()).content.decode()
     assert "Retry ingestion" in page and "Trying again will not fix this" not in page
-    monkeypatch.setattr(FakeEmbeddings, "embed_documents", real)
     client.post(reverse("documents:version_retry", args=[version.pk]))
     version.refresh_from_db()
     assert version.status == VersionStatus.QUEUED

@@ -186,21 +186,17 @@ def test_worker_killed_mid_embedding_is_never_half_searchable_and_retries(
     assert AuditEvent.objects.filter(action="curation.version_retry", data__version_id=version.pk).exists()
 
 
-def test_embedding_error_fails_the_version_and_retry_completes(make_collection, curator, monkeypatch):
+def test_embedding_error_fails_the_version_and_retry_completes(make_collection, curator, embedder_down):
     """An embedder error fails the version with a plain message; a retry after it recovers succeeds."""
     collection = make_collection()
     version = services.document_upload(
         collection=collection, filename="t.md", data=GUIDE_V1.encode(), user=curator, enqueue=False
     )
-    real = FakeEmbeddings.embed_documents
-    monkeypatch.setattr(
-        FakeEmbeddings, "embed_documents", lambda self, texts: (_ for _ in ()).throw(ConnectionError("down"))
-    )
     services.version_ingest(version.pk)
     version.refresh_from_db()
     assert version.status == VersionStatus.FAILED
     assert "embedding" in version.error and "down" not in version.error
-    monkeypatch.setattr(FakeEmbeddings, "embed_documents", real)
+    embedder_down()  # calling it brings the embedder back
     services.version_retry(version=version, user=curator, enqueue=False)
     services.version_ingest(version.pk)
     version.refresh_from_db()

@@ -344,7 +344,10 @@ def parse(
         if metadata.get("ocr_pages"):
             hint = " Its scanned pages were read by OCR and no text was recognised: upload a clearer scan."
         raise ParseError("no_text", f"No text could be found in the file.{hint}")
-    title = title_or_filename(title, name, heading=metadata.pop("title_heading", ""))
+    heading = metadata.pop("title_heading", "")
+    if kind in (DOCX, ODT):  # its Title style, or else its first heading, when the file's title is a placeholder
+        heading = next((s.heading_path[0] for s in sections if s.heading_path), "")
+    title = title_or_filename(title, name, heading=heading)
     return ParsedDocument(
         title=title[:300],
         text=text,

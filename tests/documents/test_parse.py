@@ -71,6 +71,17 @@ def test_a_pdf_set_in_one_size_has_no_headings_found_by_size():
     assert parsed.title == "Travel"
 
 
+def test_a_word_file_titled_document1_is_named_by_its_title_style():
+    """Word names a new file "Document1"; its Title style (or first heading) names it better than its
+    file name does."""
+    data = make_docx([("Title", "Flexible working policy"), ("Heading 1", "Who can ask"), ("", "Anyone can.")])
+    assert parse(data, "fw-final-v3.docx").title == "Flexible working policy"
+    data = make_docx([("Title", "Flexible working policy"), ("", "Anyone can.")], title="Document1")
+    assert parse(data, "fw-final-v3.docx").title == "Flexible working policy"
+    data = make_docx([("", "Anyone can ask.")], title="Document1")
+    assert parse(data, "fw-final-v3.docx").title == "Fw final v3"
+
+
 def test_docx_keeps_heading_styles_and_tables():
     """Word heading styles become the heading path; each table row is kept with its header, as one
     answer unit (as in OpenDocument, slides and sheets)."""

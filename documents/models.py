@@ -218,6 +218,11 @@ class DocumentVersion(models.Model):
     uploaded_at = models.DateTimeField(default=timezone.now)
     status = models.CharField(max_length=16, choices=VersionStatus.choices, default=VersionStatus.QUEUED)
     error = models.TextField(blank=True)
+    error_code = models.CharField(
+        max_length=40,
+        blank=True,
+        help_text="Why it failed, for software: a reader's refusal ('encrypted'), 'embedding_marking', 'internal'.",
+    )
     progress_done = models.PositiveIntegerField(default=0)
     progress_total = models.PositiveIntegerField(default=0)
     page_count = models.PositiveIntegerField(null=True, blank=True)

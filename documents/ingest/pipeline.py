@@ -137,15 +137,29 @@ def _claim(version_id: int) -> DocumentVersion | None:
         version.status = VersionStatus.PARSING
         version.started_at = now
         version.heartbeat_at = now
-        version.error = ""
+        version.error = version.error_code = ""
         version.progress_done = version.progress_total = 0  # an earlier attempt's count means nothing now
-        version.save(update_fields=["status", "started_at", "heartbeat_at", "error", "progress_done", "progress_total"])
+        version.save(
+            update_fields=[
+                "status",
+                "started_at",
+                "heartbeat_at",
+                "error",
+                "error_code",
+                "progress_done",
+                "progress_total",
+            ]
+        )
     return version
 
 
-def _fail(version: DocumentVersion, message: str) -> None:
+def _fail(version: DocumentVersion, message: str, code: str) -> None:
     DocumentVersion.objects.filter(pk=version.pk).update(
-        status=VersionStatus.FAILED, error=message[:2000], finished_at=timezone.now(), heartbeat_at=timezone.now()
+        status=VersionStatus.FAILED,
+        error=message[:2000],
+        error_code=code,
+        finished_at=timezone.now(),
+        heartbeat_at=timezone.now(),
     )
 
 
@@ -173,7 +187,7 @@ def _check_embedding_ceiling(version: DocumentVersion) -> None:
 def _refuse(version: DocumentVersion, exc: EmbeddingRefused) -> None:
     """Fail the version with the reason and record the refusal, together."""
     with transaction.atomic():
-        _fail(version, exc.message)
+        _fail(version, exc.message, "embedding_marking")
         audit_record(
             action=Action.VERSION_INGEST,
             outcome="refused",
@@ -374,7 +388,7 @@ def version_ingest(version_id: int) -> IngestOutcome:
             stage = "queueing its attachments"
             _attachments_upload(version, parsed)
     except ParseError as exc:
-        _fail(version, exc.message)
+        _fail(version, exc.message, exc.code)
         INGESTION_FAILURES.labels(code=exc.code).inc()
         return IngestOutcome(version_id=version_id, status=VersionStatus.FAILED, error=exc.message)
     except EmbeddingRefused as exc:
@@ -386,7 +400,7 @@ def version_ingest(version_id: int) -> IngestOutcome:
             f"Something went wrong while {stage} ({type(exc).__name__}). "
             "Try again; if it keeps failing, tell the service team."
         )
-        _fail(version, message)
+        _fail(version, message, "internal")
         INGESTION_FAILURES.labels(code="internal").inc()
         return IngestOutcome(version_id=version_id, status=VersionStatus.FAILED, error=message)
     status = DocumentVersion.objects.filter(pk=version_id).values_list("status", flat=True).first()

@@ -36,6 +36,7 @@ from audit.services import audit_record
 from ..embeddings import embedding_refusal
 from ..ingest.parse import (
     CONTENT_TYPES,
+    LASTING_CODES,
     ParseError,
     lasting_refusal,
     sniff,
@@ -88,12 +89,12 @@ def document_upload(
     too_large = len(data) > settings.HUMPHREY_MAX_UPLOAD_MB * 1024 * 1024
     # Refused before anything is sent; the file is kept so it can be retried under another embedder.
     above_ceiling = "" if too_large else embedding_refusal(collection.marking)
-    stored, emptied, unsafe = data, (), ""
+    stored, emptied, unsafe, unsafe_code = data, (), "", ""
     if not too_large:  # what could run is never kept: macros and zip bombs refused, embedded objects emptied
         try:
             stored, emptied = stored_copy(data, parse_limits())
         except ParseError as exc:
-            stored, unsafe = b"", exc.message
+            stored, unsafe, unsafe_code = b"", exc.message, exc.code
     refused = too_large or bool(above_ceiling) or bool(unsafe)
     with transaction.atomic():
         owner = (getattr(user, "email", "") or "") if getattr(user, "is_authenticated", False) else ""
@@ -142,12 +143,13 @@ def document_upload(
                 f"The file is {len(data) / (1024 * 1024):.1f} MB; the most we accept is "
                 f"{settings.HUMPHREY_MAX_UPLOAD_MB} MB."
             )
+            version.error_code = unsafe_code or "too_large"
             version.finished_at = timezone.now()
             version.save()
         else:
             if above_ceiling:
                 version.status = VersionStatus.FAILED
-                version.error = above_ceiling
+                version.error, version.error_code = above_ceiling, "embedding_marking"
                 version.finished_at = timezone.now()
             version.emptied_parts = list(emptied)
             version.file.save(name, ContentFile(stored), save=False)
@@ -253,8 +255,13 @@ def version_lasting_refusal(version: DocumentVersion) -> str:
     of a type never read, or password-protected: ``ingest.parse.lasting_refusal``); "" when it might
     work (an embedder or worker failure, a collection above the embedder's ceiling).
 
-    Judged from the kept file, not from the recorded message: the version keeps no error code."""
-    if version.status != VersionStatus.FAILED or not version.file:
+    Judged from the failure's recorded code; for a version failed before codes were recorded, from the
+    kept file (never from the message's wording)."""
+    if version.status != VersionStatus.FAILED:
+        return ""
+    if version.error_code:
+        return version.error if version.error_code in LASTING_CODES else ""
+    if not version.file:
         return ""
     try:
         with version.file.open("rb") as handle:
@@ -288,10 +295,10 @@ def version_retry(*, version: DocumentVersion, user, enqueue: bool = True) -> Do
             raise ValidationError("Only a failed version, or one whose ingestion has stalled, can be retried.")
         previous = version.status
         version.status = VersionStatus.QUEUED
-        version.error = ""
+        version.error = version.error_code = ""
         version.heartbeat_at = None
         version.finished_at = None
-        version.save(update_fields=["status", "error", "heartbeat_at", "finished_at"])
+        version.save(update_fields=["status", "error", "error_code", "heartbeat_at", "finished_at"])
         audit_record(
             action=Action.VERSION_RETRY,
             actor=user,

@@ -12,7 +12,7 @@ from django.urls import reverse
 
 from audit.models import AuditEvent
 from documents import services
-from documents.ingest.parse import lasting_refusal, parse, title_or_filename
+from documents.ingest.parse import LASTING_CODES, lasting_refusal, parse, title_or_filename
 from documents.models import Chunk, Document, DocumentVersion, VersionStatus
 from tests.conftest import signed_in
 from tests.documents.files import make_docx, make_pdf, make_pptx, upload_and_ingest
@@ -303,6 +303,10 @@ def test_no_retry_for_a_failure_retrying_cannot_fix(client, make_collection, cur
     collection = make_collection()
     version = upload_and_ingest(collection, filename, _lasting_data(filename, data), curator)
     assert version.status == VersionStatus.FAILED and reason in version.error
+    assert version.error_code in LASTING_CODES, "the failure's code is recorded"
+    # Judged from that code: the page does not read the kept file again (up to the upload limit).
+    if version.file:
+        version.file.storage.delete(version.file.name)
     signed_in(client, curator)
     page = client.get(version.get_absolute_url()).content.decode()
     assert "Retry ingestion" not in page
@@ -324,7 +328,7 @@ def test_retry_is_still_offered_when_the_embedder_was_down(client, make_collecti
     )
     services.version_ingest(version.pk)
     version.refresh_from_db()
-    assert version.status == VersionStatus.FAILED
+    assert (version.status, version.error_code) == (VersionStatus.FAILED, "internal")
     signed_in(client, curator)
     page = client.get(version.get_absolute_url()).content.decode()
     assert "Retry ingestion" in page and "Trying again will not fix this" not in page

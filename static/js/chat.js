@@ -2,6 +2,8 @@
 // Streamed text is shown as plain text while it arrives; when the answer is done it is replaced by
 // the sanitised HTML the server sends. The finished answer is announced once to screen readers.
 
+import { CharacterCount } from "../vendor/govuk/govuk-frontend.min.js";
+
 const root = document.getElementById("chat");
 
 function el(tag, className, text) {
@@ -220,13 +222,19 @@ if (root) {
     const fragment = feedbackTemplate.content.cloneNode(true);
     const feedback = fragment.querySelector("form");
     feedback.action = root.dataset.feedbackUrl.replace("/0/", "/" + answerId + "/");
+    const renamed = (id) => id.replace(/-0(?=$|-)/, "-" + answerId);
     for (const node of feedback.querySelectorAll("[id]")) {
       const old = node.id;
-      node.id = old.replace(/-0$/, "-" + answerId);
+      node.id = renamed(old);
       const label = feedback.querySelector('label[for="' + old + '"]');
       if (label) label.htmlFor = node.id;
     }
+    for (const node of feedback.querySelectorAll("[aria-describedby]")) {
+      node.setAttribute("aria-describedby", node.getAttribute("aria-describedby").split(" ").map(renamed).join(" "));
+    }
     box.appendChild(feedback);
+    // The page's components were started before this form existed.
+    for (const count of feedback.querySelectorAll('[data-module="govuk-character-count"]')) new CharacterCount(count);
   }
 
   function finish(frame) {

@@ -155,12 +155,39 @@ def test_feedback_is_shown_again_on_a_reopened_answer_and_can_be_changed(site, p
     assert not page.console_errors
 
 
+def test_a_long_feedback_comment_is_counted_near_the_limit_not_cut(site, page, staff):
+    """The comment box cut at 2,000 characters without a word; now, on a new answer's form (made by the
+    page) and on a reopened one's alike, it is counted once near the limit and kept whole."""
+    sign_in(page, site.url, staff.email)
+    page.goto(site.url + "/")
+    ask(page)
+    for reopened in (False, True):
+        if reopened:
+            page.reload()
+        answer = page.locator(".humphrey-answer[data-status='complete']")
+        answer.wait_for()
+        comment = answer.get_by_label("Tell us more (optional)")
+        comment.fill("Short.")
+        assert not answer.get_by_text("characters remaining").first.is_visible(), "no count far from the limit"
+        comment.fill("x" * 2100)
+        assert comment.input_value() == "x" * 2100
+        expect(answer.get_by_text("You have 100 characters too many").first).to_be_visible()
+        answer.get_by_label("No, not helpful").check()
+        answer.get_by_role("button", name="Send feedback").click()
+        answer.get_by_text("Keep your comment under 2,000 characters").wait_for()
+    assert not Feedback.objects.exists()
+    # The two refusals are the only errors: the server's 400 for each comment over the limit.
+    assert (
+        page.console_errors == ["Failed to load resource: the server responded with a status of 400 (Bad Request)"] * 2
+    )
+
+
 def test_a_long_question_is_counted_and_kept_not_cut(site, page, staff):
     """A paste over the limit is kept whole; the count under the box says by how much it is over, and
     asking says to shorten it instead of sending it; a question within the limit is then asked."""
     sign_in(page, site.url, staff.email)
     page.goto(site.url + "/")
-    count = page.locator(".govuk-character-count__status")
+    count = page.locator("#question-group .govuk-character-count__status")
     assert count.inner_text() == "You have 2,000 characters remaining", "the limit is shown before typing"
 
     box = page.get_by_label("Your question")

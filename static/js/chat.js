@@ -62,7 +62,11 @@ if (root) {
     status.classList.toggle("govuk-!-display-none", !text);
   }
 
+  const WAIT = "Wait for this answer to finish, or stop it, before you ask another question";
+
   function setBusy(busy) {
+    // The answer it asked to wait for is over: the error no longer holds.
+    if (!busy && questionErrorText.textContent === WAIT) showQuestionError("");
     askButton.disabled = busy;
     askButton.setAttribute("aria-disabled", busy ? "true" : "false");
     stopButton.classList.toggle("govuk-!-display-none", !busy);
@@ -356,7 +360,7 @@ if (root) {
     // Enter still submits while Ask is disabled: a second question now would be refused as busy, and
     // the rest of this answer would be written into the new one's box. The typed text is kept.
     if (current) {
-      showQuestionError("Wait for this answer to finish, or stop it, before you ask another question");
+      showQuestionError(WAIT);
       return;
     }
     const text = textarea.value.trim();

@@ -109,6 +109,7 @@ def test_enter_while_an_answer_is_being_written_asks_nothing_and_keeps_the_text(
     assert page.locator(".humphrey-question").count() == 1 and page.locator(".humphrey-answer").count() == 1
     page.locator(".humphrey-answer[data-status='complete']").wait_for()
     assert "25 days" in newest_answer(page).inner_text()
+    assert not page.locator("#question-error").is_visible(), "the wait is over: so is the error"
     box.press("Enter")  # now it asks
     page.locator(".humphrey-question").nth(1).wait_for()
     assert page.locator(".humphrey-answer").count() == 2

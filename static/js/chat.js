@@ -13,20 +13,6 @@ function el(tag, className, text) {
   return node;
 }
 
-function marksGlue(scope) {
-  // A claim-check mark ("source 1 may not support this") follows its sentence after a space, where a
-  // line may break: alone at the start of the next line it reads as a label for the sentence after it.
-  // A no-break space keeps it on the line where its sentence ends.
-  for (const mark of scope.querySelectorAll(".humphrey-check")) {
-    const before = mark.previousSibling;
-    if (before && before.nodeType === Node.TEXT_NODE && before.data.endsWith(" ")) {
-      before.data = before.data.slice(0, -1) + "\u00a0";
-    }
-    // Kept whole it fits a 320px screen up to about "sources 1, 2 and 3 may not support this"; longer, it may wrap.
-    if (mark.textContent.length > 40) mark.classList.add("humphrey-check--long");
-  }
-}
-
 function safeHref(url) {
   // Only same-site paths: a source link can never point anywhere else.
   return typeof url === "string" && url.startsWith("/") && !url.startsWith("//") ? url : null;
@@ -253,7 +239,6 @@ if (root) {
     answer.body.removeAttribute("aria-busy");
     // Server-rendered, sanitised (Markdown without raw HTML, then nh3): safe to insert.
     answer.body.innerHTML = frame.html;
-    marksGlue(answer.body);
     let spoken = answer.body.textContent;
     if (frame.status === "stopped") {
       answer.box.insertBefore(el("div", "govuk-inset-text govuk-!-margin-top-1", "You stopped this answer before it finished."), answer.body);
@@ -454,7 +439,6 @@ if (root) {
   });
 
   for (const button of document.querySelectorAll(".js-copy")) button.classList.remove("govuk-!-display-none");
-  marksGlue(log);
   if (document.querySelector('[data-status="streaming"]')) {
     // An answer from an earlier visit is still being written: look again shortly.
     window.setTimeout(() => window.location.reload(), 4000);

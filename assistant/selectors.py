@@ -11,7 +11,7 @@ from django.utils import timezone
 
 from documents.models import DocumentVersion, VersionStatus
 
-from .models import Citation, Conversation, Message, Speaker, Status
+from .models import Citation, Conversation, Feedback, Message, Speaker, Status
 
 
 def messages_for_page(conversation: Conversation):
@@ -102,6 +102,11 @@ def superseded_citations():
         version__document__current_version__status=VersionStatus.READY,
         version__document__current_version__number__gt=F("version__number"),
     )
+
+
+def feedback_given(user, conversation: Conversation) -> dict[int, Feedback]:
+    """What ``user`` said of each answer in ``conversation``, by answer id (one query for all of them)."""
+    return {f.message_id: f for f in Feedback.objects.filter(user=user, message__conversation=conversation)}
 
 
 def conversations_matching(conversations, words: str):

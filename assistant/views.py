@@ -28,8 +28,14 @@ from .core.evidence import checks_summary, claim_notes
 from .core.markdown import render_markdown
 from .forms import FeedbackForm, RenameForm
 from .intake import STREAMING_GIVE_UP
-from .models import Feedback, Message, Speaker, Status
-from .selectors import citation_superseded, conversations_flag_changed, conversations_matching, messages_for_page
+from .models import Message, Speaker, Status
+from .selectors import (
+    citation_superseded,
+    conversations_flag_changed,
+    conversations_matching,
+    feedback_given,
+    messages_for_page,
+)
 from .services.conversations import conversation_hide, conversation_rename, feedback_record
 from .services.frames import passage_urls, source_place
 
@@ -91,10 +97,7 @@ def freshness_mark(message: Message) -> None:
 def _page(request: HttpRequest, conversation=None) -> HttpResponse:
     turns = []
     if conversation is not None:
-        # What the person said of each answer, shown again when they reopen it (one query for all of them).
-        given = {
-            f.message_id: f for f in Feedback.objects.filter(user=request.user, message__conversation=conversation)
-        }
+        given = feedback_given(request.user, conversation)  # shown again on the answers they rated
         for message in messages_for_page(conversation):
             if message.role == Speaker.ASSISTANT:
                 message.my_feedback = given.get(message.pk)

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import re
 
+from .evidence.claims import split_sentences as sentences
 from .evidence.words import terms
 from .types import Turn
 
@@ -26,9 +27,6 @@ _FOLLOW_UP = re.compile(
     r"|\b(it|its|it's|that|this|those|these|they|them|their|there|he|she|his|her|same|above|previous|earlier)\b",
     re.IGNORECASE,
 )
-# A sentence ends at . ? or ! before a capital, a quote or a bracket: "1.5 days" and "e.g. a form"
-# do not end one.
-_SENTENCE_END = re.compile(r"(?<=[.?!])(?<!e\.g\.)(?<!i\.e\.)\s+(?=[A-Z\"“‘'(\[])")
 SHORT_QUESTION_WORDS = 6
 MAX_CONDENSED_CHARS = 1000
 MAX_SUBJECT_QUESTIONS = 2  # a chain of follow-ups keeps the question that started it
@@ -59,10 +57,6 @@ def condense(question: str, turns: list[Turn]) -> str:
     if not subject:
         return question
     return f"{subject} {question}"[-MAX_CONDENSED_CHARS:].strip()
-
-
-def sentences(text: str) -> list[str]:
-    return [s.strip() for s in _SENTENCE_END.split(text.strip()) if s.strip()]
 
 
 def without_redacted(text: str, labels: tuple[str, ...]) -> str:

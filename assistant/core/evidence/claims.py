@@ -18,11 +18,15 @@ RUNNER_UP = 0.8
 _CITATION = re.compile(r"\[(\d{1,3}(?:\s*,\s*\d{1,3})*)\]")
 
 
-_SENTENCE_END = re.compile(r"(?<=[.!?])[\"'’”)\]]*(?:\s*\[\d{1,3}(?:\s*,\s*\d{1,3})*\])*\s+(?=[\"'‘“(*_]?[A-Z0-9])")
+# "e.g. AES-256" and "i.e. Monday" do not end a sentence.
+_SENTENCE_END = re.compile(
+    r"(?<=[.!?])(?<!e\.g\.)(?<!i\.e\.)[\"'’”)\]]*(?:\s*\[\d{1,3}(?:\s*,\s*\d{1,3})*\])*\s+(?=[\"'‘“(*_]?[A-Z0-9])"
+)
 
 
 def split_sentences(text: str) -> list[str]:
-    """An answer's sentences (and list items), each with the citations that follow it."""
+    """An answer's sentences (and list items), each with the citations that follow it; a question's
+    sentences too (``condense.asked_and_context``)."""
     out = []
     for line in text.splitlines():
         line = line.strip()

@@ -270,6 +270,8 @@ def _attachments_upload(version: DocumentVersion, parsed: ParsedDocument) -> Non
 
     collection = Collection.objects.get(pk=version.document.collection_id)
     for attachment in parsed.attachments:
+        if not attachment.data:  # nothing to read (an upload would refuse it)
+            continue
         try:
             stored = document_upload(
                 collection=collection, filename=attachment.filename, data=attachment.data, user=version.uploaded_by

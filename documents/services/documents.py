@@ -79,12 +79,15 @@ def document_upload(
     ``via`` names where the file came from when no person uploaded it (a synced source), in the audit.
     ``again``: a new version even of the same bytes (``reread``: today's readers make other text of it).
     ``restored`` on the returned version: it brought its retired document back.
+    An empty file is refused (``ValidationError``, code ``empty``) before anything is stored.
     """
     name = PurePath(filename.replace("\\", "/")).name.strip()[:255]
     if not name:
         raise ValidationError("The file has no name.")
     if not collection.is_active:
         raise ValidationError("This collection is retired: no documents can be added to it.")
+    if not data:  # it could only fail, and would leave a document with no version behind
+        raise ValidationError("The file is empty.", code="empty")
     digest = hashlib.sha256(data).hexdigest()
     too_large = len(data) > settings.HUMPHREY_MAX_UPLOAD_MB * 1024 * 1024
     # Refused before anything is sent; the file is kept so it can be retried under another embedder.

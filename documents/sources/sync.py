@@ -38,7 +38,7 @@ from ..models import Document, DocumentVersion
 from .credentials import credential_named
 from .models import RunOutcome, Source, SourceItem, SourceRun
 from .net import Fetcher, FetchError
-from .read import Reader, SourceError, settled
+from .read import Read, Reader, SourceError, settled
 
 logger = logging.getLogger(__name__)
 
@@ -153,6 +153,15 @@ def _item_sync(reader: Reader, item: SourceItem, report: RunReport, now: dt.date
     came_back = item.pk is not None and (item.missing_since is not None or item.retired_at is not None)
     document_gone = item.document is not None and not item.document.is_active
     read = reader.read(item, force=not settled(item))
+    if read.state == "gone":
+        if item.pk is None:
+            run.failed += 1
+            _note(report, item, "error", read.detail)
+            return
+        _item_gone(item, report, now, read.detail)
+        return
+    if read.state == "content" and not read.data:  # refused at upload; its document keeps what it has
+        read = Read("error", detail="The file is empty.")
     if read.state == "error":
         run.failed += 1
         item.last_error = read.detail
@@ -160,13 +169,6 @@ def _item_sync(reader: Reader, item: SourceItem, report: RunReport, now: dt.date
         if item.pk is None:
             return  # a page never read is not kept until it can be
         item.save(update_fields=["last_error"])
-        return
-    if read.state == "gone":
-        if item.pk is None:
-            run.failed += 1
-            _note(report, item, "error", read.detail)
-            return
-        _item_gone(item, report, now, read.detail)
         return
     item.last_seen_at, item.missing_since, item.retired_at, item.last_error = now, None, None, ""
     item.etag = read.etag or item.etag

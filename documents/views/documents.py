@@ -41,9 +41,6 @@ def collection_upload(request: HttpRequest, slug: str) -> HttpResponse:
         if upload.size > limit:  # never read an oversized file into memory
             refused.append(f"{upload.name}: larger than {settings.HUMPHREY_MAX_UPLOAD_MB} MB")
             continue
-        if not upload.size:  # it could only fail, and would stay behind as a document with no version
-            refused.append(f"{upload.name}: the file is empty")
-            continue
         try:
             version = document_services.document_upload(
                 collection=collection, filename=upload.name, data=upload.read(), user=request.user

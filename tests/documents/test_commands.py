@@ -280,3 +280,14 @@ def test_ingest_skips_a_file_named_directly_whose_type_it_cannot_read(mixed, fak
     assert "ingested 0, unchanged 0, failed 0, skipped 1" in out and "unsupported type .pages" in out
     out, error = run("ingest", str(mixed / "reply.pages"), "--collection", "it", "--strict", "--no-progress")
     assert error is not None and error.returncode == 1
+
+
+def test_ingest_refuses_an_empty_file_and_keeps_no_document_for_it(folder, fake_embedder, media):
+    """As an upload does: an empty file is reported, with the reason, and leaves nothing behind."""
+    (folder / "hr" / "broken.pdf").unlink()
+    (folder / "blank.md").write_bytes(b"")
+    out, error = run("ingest", str(folder), "--collection", "hr", "--create", "--wait", "--no-progress")
+    assert error is not None and error.returncode == 1
+    assert "ingested 2" in out and "failed 1" in out
+    assert "blank.md: The file is empty." in out
+    assert not Document.objects.filter(source_name="blank.md").exists()

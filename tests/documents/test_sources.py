@@ -307,6 +307,12 @@ def test_a_folder_source(make_collection, curator, reader, settings, tmp_path):
     (share / "notes.md").write_text("# Notes\n\nThe gecko desk code is G-14.\n")
     run = _sync(source, hours=1)
     assert run.changed == 1 and run.unchanged == 1
+    (share / "notes.md").write_bytes(b"")  # emptied at the source: reported; the document keeps G-14
+    run = _sync(source, hours=1.5)
+    assert (run.failed, run.changed) == (3, 0)  # with the two above
+    assert {c["key"]: c["detail"] for c in run.changes if c["what"] == "error"}["notes.md"] == "The file is empty."
+    (passage,) = _found(reader, "gecko desk code", "gecko")[:1]
+    assert "G-14" in passage.text
     (share / "notes.md").unlink()
     assert _sync(source, hours=2).missing == 1
     assert _sync(source, hours=100).retired == 1

@@ -22,6 +22,8 @@ from assistant.core.errors import AnswerError
 from assistant.db import db_call
 from assistant.intake import SessionEnded, account_unchanged, refuse_bad_characters
 from assistant.services.pipeline import AnswerRun, answer_start
+from assistant.services.record import ACCESS_REFUSALS, ask_refusal_record
+from humphrey.proxies import scope_client_address
 
 logger = logging.getLogger(__name__)
 
@@ -74,6 +76,7 @@ class ChatConsumer(AsyncWebsocketConsumer):
         self.user = user
         # The session auth hash as the socket opened: a changed password changes it (checked each frame).
         self.auth_hash = user.get_session_auth_hash()
+        self.client_ip = scope_client_address(self.scope)
         self.frames = _Window(settings.HUMPHREY_CHAT_FRAMES_PER_MINUTE)
         self.questions = _Window(settings.HUMPHREY_CHAT_QUESTIONS_PER_MINUTE)
 
@@ -171,12 +174,15 @@ class ChatConsumer(AsyncWebsocketConsumer):
                 collections=collections,
                 session=self.scope.get("session"),  # signed out or expired since connecting: 4401
                 auth_hash=self.auth_hash,  # deactivated, or the password changed, since connecting: 4401
+                client_ip=self.client_ip,
             )
         except SessionEnded:
             self._signed_out()
             await self.close(code=CLOSE_UNAUTHENTICATED)
             return
         except AnswerError as exc:
+            if exc.code in ACCESS_REFUSALS:
+                await self._access_refused(exc.code, conversation, collections)
             await self.error(exc.code, exc.message)
             return
         self.pump = asyncio.get_running_loop().create_task(self._forward(self.run))
@@ -190,6 +196,18 @@ class ChatConsumer(AsyncWebsocketConsumer):
             await self.close(code=CLOSE_UNAUTHENTICATED)
             return
         await self.error(code, message)
+
+    async def _access_refused(self, code: str, conversation, collections) -> None:
+        try:
+            await db_call(ask_refusal_record)(
+                user=self.user,
+                code=code,
+                conversation_id=conversation,
+                collections=collections,
+                client_ip=self.client_ip,
+            )
+        except DatabaseError:  # the person is still told; the log keeps what the trail could not
+            logger.exception("could not record user %s's refused question (%s)", self.user.pk, code)
 
     def _signed_out(self) -> None:
         self.user = None  # frames still in flight are ignored

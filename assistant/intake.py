@@ -71,6 +71,7 @@ class Ask:
     session: Any = None  # the socket's session, checked still alive in the same transaction
     auth_hash: str | None = None  # the account's session auth hash when the socket opened, checked there too
     findings: list | None = None  # personal data found in the stripped text before batching (None: look in the batch)
+    client_ip: str = ""  # where the socket was opened from (behind our own proxies), for the audit
 
 
 @dataclass
@@ -88,6 +89,7 @@ class Prepared:
     tokens_today: int
     created_conversation: bool
     streams_open: int = 0  # the user's answers still being written, in any process, before this one
+    client_ip: str = ""  # where it was asked from, for the audit
 
 
 def model_facing(text: str, mode: str | None = None, redacted: str | None = None) -> str:
@@ -293,6 +295,7 @@ def questions_store(asks: list[Ask]) -> list[Prepared | AnswerError]:
             tokens_today=tokens_today.get(user_id, 0),
             created_conversation=created,
             streams_open=streams_open[user_id],
+            client_ip=asks[i].client_ip,
         )
         streams_open[user_id] += 1  # the same person asking twice in one batch: the second counts the first
     return results

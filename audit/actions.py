@@ -23,6 +23,14 @@ class Action(enum.StrEnum):
     AUTH_SIGN_OUT = "auth.sign_out"
     ROLE_GRANT = "role.grant"
     ROLE_REVOKE = "role.revoke"
+    # Accounts: creation, deactivation, e-mail, credentials and every other group membership (audit.signals)
+    ACCOUNT_CREATE = "account.create"
+    ACCOUNT_UPDATE = "account.update"
+    ACCOUNT_CREDENTIALS = "account.credentials"
+    ACCOUNT_GROUP_ADD = "account.group_add"
+    ACCOUNT_GROUP_REMOVE = "account.group_remove"
+    # A page or a question refused for want of access (humphrey.views.permission_denied, the chat intake)
+    ACCESS_DENIED = "access.denied"
     # Curation (documents)
     COLLECTION_CREATE = "curation.collection_create"
     COLLECTION_UPDATE = "curation.collection_update"
@@ -57,12 +65,17 @@ class Action(enum.StrEnum):
     AUDIT_EXPORT = "audit.export"
     AUDIT_VERIFY = "audit.verify"
     AUDIT_SUBJECT_ACCESS = "audit.subject_access"
+    AUDIT_ANCHOR_RESTART = "audit.anchor_restart"
+    AUDIT_ANCHOR_CONFLICT = "audit.anchor_conflict"
+    AUDIT_ANCHOR_ACKNOWLEDGE = "audit.anchor_acknowledge"
 
 
 #: The families the auditors' search offers, with their names for people.
 FAMILIES = {
     "auth": "Sign-ins and sign-outs",
     "role": "Role changes",
+    "account": "Accounts and group membership",
+    "access": "Refused access",
     "curation": "Curation changes",
     "passage": "Reads of passages no longer searched",
     "version_changes": "Reads of version changes no longer searched",

@@ -56,6 +56,18 @@ def client_address(peer: str, forwarded_for: str, trusted: Iterable[str]) -> str
     return client
 
 
+def scope_client_address(scope: dict) -> str:
+    """The client's address for an ASGI connection (a websocket), by the same rule as
+    ``TrustedProxyMiddleware`` applies to HTTP requests."""
+    client = scope.get("client") or ("",)
+    peer = str(client[0] or "")
+    trusted = settings.HUMPHREY_TRUSTED_PROXIES
+    if not trusted:
+        return peer[:64]
+    forwarded = b",".join(value for name, value in scope.get("headers") or () if name == b"x-forwarded-for")
+    return client_address(peer, forwarded.decode("latin-1"), trusted)[:64]
+
+
 class TrustedProxyMiddleware:
     """Sets ``REMOTE_ADDR`` to the client's address (see the module); the proxy's is kept as
     ``HUMPHREY_PEER_ADDR``."""

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import InitVar, dataclass, field
+from urllib.parse import urlsplit
 
 from documents.retrieval.types import VECTOR, WORDS, PassageFields
 
@@ -77,11 +78,31 @@ class Usage:
 
 @dataclass(frozen=True)
 class ModelInfo:
-    """What the audit says about the model: endpoint alias, model name, parameters."""
+    """What the audit says about the model: endpoint alias, model name, parameters, and for a model
+    reached over the network, which kind of service and which host the question was sent to, and the
+    highest marking that endpoint is approved for (an auditor asks where the data went)."""
 
     endpoint: str
     name: str
     params: dict = field(default_factory=dict)
+    provider: str = ""  # "openai", "openai-compatible", "azure"; "" for answerers in this process
+    host: str = ""  # host[:port] of the service, never its path, query or credentials
+    max_marking: str = ""
 
     def as_dict(self) -> dict:
-        return {"endpoint": self.endpoint, "name": self.name, "params": dict(self.params)}
+        where = {"provider": self.provider, "host": self.host, "max_marking": self.max_marking} if self.host else {}
+        return {"endpoint": self.endpoint, "name": self.name, "params": dict(self.params), **where}
+
+
+def service_host(url: str) -> str:
+    """The host (and port) of a service's address, for the audit: what a department asks when it
+    wants to know where questions went, without the path, query or any credentials in the address."""
+    try:
+        parts = urlsplit(url)
+        host = parts.hostname or ""
+        port = parts.port
+    except ValueError:
+        return ""
+    if ":" in host:
+        host = f"[{host}]"
+    return f"{host}:{port}" if host and port else host

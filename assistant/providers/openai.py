@@ -24,7 +24,7 @@ import httpx
 import openai
 
 from assistant.core.errors import ModelBadStream, ModelBusy, ModelError, ModelStalled, ModelTimeout, ModelUnavailable
-from assistant.core.types import ChatRequest, ModelInfo, TextDelta, Usage
+from assistant.core.types import ChatRequest, ModelInfo, TextDelta, Usage, service_host
 
 from .base import CircuitBreaker, check_marking
 
@@ -132,7 +132,14 @@ class OpenAIChatModel:
         self.backoff = backoff
         self.backoff_cap = backoff_cap
         self.breaker = CircuitBreaker(threshold=breaker_threshold, cooldown=breaker_cooldown)
-        self.info = ModelInfo(endpoint=alias, name=model, params={"temperature": temperature, "max_tokens": max_tokens})
+        self.info = ModelInfo(
+            endpoint=alias,
+            name=model,
+            params={"temperature": temperature, "max_tokens": max_tokens},
+            provider="openai-compatible" if base_url else "openai",
+            host=service_host(base_url or "https://api.openai.com/v1"),
+            max_marking=self.max_marking,
+        )
         # One HTTP client per event loop: httpx pools cannot be shared between loops.
         self._clients: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 
@@ -301,7 +308,14 @@ class AzureOpenAIChatModel(OpenAIChatModel):
         self.endpoint = endpoint
         self.api_version = api_version
         self.deployment = deployment or self.model
-        self.info = ModelInfo(endpoint=self.alias, name=self.deployment, params=self.info.params)
+        self.info = ModelInfo(
+            endpoint=self.alias,
+            name=self.deployment,
+            params=self.info.params,
+            provider="azure",
+            host=service_host(endpoint),
+            max_marking=self.max_marking,
+        )
 
     def _make_client(self):
         return openai.AsyncAzureOpenAI(

@@ -416,12 +416,20 @@ class AnswerRun:
 
 
 async def answer_start(
-    *, user, conversation_id, text: str, collections: list[str] | None, session=None, auth_hash: str | None = None
+    *,
+    user,
+    conversation_id,
+    text: str,
+    collections: list[str] | None,
+    session=None,
+    auth_hash: str | None = None,
+    client_ip: str = "",
 ) -> AnswerRun:
     """Store the question and start answering it. Raises ``AnswerError`` (nothing stored) for bad
     asks, ``SessionEnded`` when ``session`` (the socket's) was signed out or expired, or the account
-    no longer has ``auth_hash`` (deactivated, or its password changed)."""
-    ask = Ask(user, conversation_id, text, collections, session, auth_hash=auth_hash)
+    no longer has ``auth_hash`` (deactivated, or its password changed). ``client_ip`` goes into the
+    answer's audit event."""
+    ask = Ask(user, conversation_id, text, collections, session, auth_hash=auth_hash, client_ip=client_ip)
     head = await head_start(ask)
     # Stored with every other question arriving at the same moment, in one transaction.
     store = asyncio.ensure_future(question_submit(ask))

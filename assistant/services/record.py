@@ -177,7 +177,12 @@ def _answer_data(prepared: Prepared, outcome: Outcome, message: Message, cited: 
         "prompt_version": message.prompt_version,
         "model": outcome.model,
         "usage": outcome.usage.as_dict(),
-        "cost": {"currency": "GBP", "amount": answer_cost(outcome.usage)},
+        # With the prices it was reckoned at: prices change, and an unpriced answer can be priced later.
+        "cost": {
+            "currency": "GBP",
+            "amount": answer_cost(outcome.usage),
+            "per_1k_tokens": list(settings.HUMPHREY_CHAT_COST_PER_1K_TOKENS or []) or None,
+        },
         "timings_ms": {
             "retrieval": outcome.timings.get("retrieval"),
             "first_token": outcome.timings.get("first_token"),
@@ -225,7 +230,31 @@ def _answer_data(prepared: Prepared, outcome: Outcome, message: Message, cited: 
             for s in outcome.sources
         ],
         "personal_data": prepared.personal_data,
+        # Where it was asked from (a socket, so not the HTTP request audit_record would read it from).
+        **({"ip": prepared.client_ip} if prepared.client_ip else {}),
     }
+
+
+#: Refusals of a question that say someone reached for what is not theirs (or no longer is).
+ACCESS_REFUSALS = frozenset({"conversation_not_found", "collection_unavailable"})
+
+
+def ask_refusal_record(*, user, code: str, conversation_id, collections, client_ip: str = "") -> None:
+    """A question refused for want of access (another person's conversation, a collection the asker
+    may not read) as an ``access.denied`` event: nothing was stored, so no answer event says so."""
+    audit_record(
+        action=Action.ACCESS_DENIED,
+        actor=user,
+        outcome="refused",
+        subject=subject("conversation", conversation_id) if isinstance(conversation_id, int) else "",
+        data={
+            "channel": "chat",
+            "code": code,
+            "conversation_id": conversation_id if isinstance(conversation_id, int) else None,
+            "collections": [str(c)[:100] for c in (collections or [])][:20],
+            **({"ip": client_ip} if client_ip else {}),
+        },
+    )
 
 
 def _coverage_facts(coverage: dict) -> dict:

@@ -11,6 +11,7 @@ import json
 
 import pytest
 from channels.db import database_sync_to_async
+from channels.testing import WebsocketCommunicator
 
 from assistant import intake, services
 from assistant.models import Citation, Conversation, Message, Status
@@ -20,7 +21,7 @@ from audit.models import AuditEvent
 from documents.models import Marking
 
 from .conftest import add_document, make_collection
-from .helpers import ask, ask_once, connect, frames_until_end
+from .helpers import APP, ask, ask_once, connect, frames_until_end
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.asyncio]
 
@@ -147,10 +148,12 @@ async def test_binary_frames_are_refused(guidance, staff):
 
 async def test_other_users_conversation_and_unreadable_collection_are_refused(guidance, staff, make_user):
     """Another person's conversation id, or a collection the user cannot read, is refused without
-    revealing whether it exists; nothing is stored."""
+    revealing whether it exists; nothing is stored, and the trail records who reached for what, from where."""
     other = await db(make_user, "olive@example.gov.uk", groups=["All staff"])
     theirs = await db(Conversation.objects.create, owner=other, title="Theirs")
-    ws = await connect(staff)
+    ws = WebsocketCommunicator(APP, "/ws/chat/")
+    ws.scope["user"], ws.scope["client"] = staff, ("10.9.8.7", 50123)
+    assert (await ws.connect())[0]
     try:
         await ask(ws, "What about annual leave?", conversation=theirs.pk)
         first = json.loads(await ws.receive_from(timeout=5))
@@ -164,6 +167,18 @@ async def test_other_users_conversation_and_unreadable_collection_are_refused(gu
     assert second["code"] == third["code"] == "collection_unavailable"
     assert second["message"] == third["message"]
     assert await db(Message.objects.count) == 0
+    refused = await db(
+        lambda: list(
+            AuditEvent.objects.filter(action="access.denied").order_by("seq").values("actor_id", "subject", "data")
+        )
+    )
+    assert [(e["actor_id"], e["data"]["code"], e["data"]["ip"]) for e in refused] == [
+        (staff.pk, "conversation_not_found", "10.9.8.7"),
+        (staff.pk, "collection_unavailable", "10.9.8.7"),
+        (staff.pk, "collection_unavailable", "10.9.8.7"),
+    ]
+    assert refused[0]["subject"] == f"conversation:{theirs.pk}"
+    assert [e["data"]["collections"] for e in refused[1:]] == [["restricted"], ["no-such-collection"]]
 
 
 async def test_never_sources_from_a_collection_the_user_cannot_read(guidance, staff, fake_model):
@@ -539,3 +554,34 @@ async def test_answers_left_streaming_by_a_stopped_process_are_closed_once(guida
     ]
     await db(call_command, "close_interrupted_answers", stdout=io.StringIO())
     assert len(await db(answer_events)) == 1
+
+
+async def test_an_answer_records_where_it_was_asked_from(guidance, staff, fake_model, settings):
+    """A question comes over a socket, not an HTTP request: its answer's event still records the
+    client's address, read behind our own proxies by the rule HTTP requests follow (a spoofed
+    entry left of the proxy's is ignored)."""
+    settings.HUMPHREY_TRUSTED_PROXIES = ["172.16.0.0/12"]
+    fake_model(reply="Full-time staff get 25 days of annual leave {cite}.", delay=0.001)
+    ws = WebsocketCommunicator(APP, "/ws/chat/", headers=[(b"x-forwarded-for", b"10.0.0.1, 203.0.113.9")])
+    ws.scope["user"], ws.scope["client"] = staff, ("172.18.0.5", 40000)
+    assert (await ws.connect())[0]
+    try:
+        await ask(ws, "How many days of annual leave do full-time staff get?")
+        frames = await frames_until_end(ws)
+    finally:
+        await ws.disconnect()
+    assert frames[-1]["type"] == "done"
+    (event,) = await db(answer_events)
+    assert event.data["ip"] == "203.0.113.9"
+
+
+async def test_an_answers_cost_is_recorded_with_the_prices_it_was_reckoned_at(guidance, staff, fake_model, settings):
+    """Prices change: the event keeps the rates beside the amount, so an auditor can check the sum."""
+    settings.HUMPHREY_CHAT_COST_PER_1K_TOKENS = (0.002, 0.008)
+    fake_model(reply="Full-time staff get 25 days of annual leave {cite}.", delay=0.001)
+    frames = await ask_once(staff, "How many days of annual leave do full-time staff get?")
+    assert frames[-1]["type"] == "done"
+    (event,) = await db(answer_events)
+    usage, cost = event.data["usage"], event.data["cost"]
+    assert cost["per_1k_tokens"] == [0.002, 0.008]
+    assert cost["amount"] == round(usage["prompt_tokens"] * 0.002 / 1000 + usage["completion_tokens"] * 0.008 / 1000, 6)

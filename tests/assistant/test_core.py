@@ -262,6 +262,23 @@ async def test_azure_openai_is_asked_at_its_deployment_with_its_api_version_and_
         {"path": "/openai/deployments/humphrey-4o/chat/completions?api-version=2024-10-21", "api-key": "azure-key"}
     ]
     assert openai_server.requests[0]["model"] == "humphrey-4o"
+    assert (model.info.provider, model.info.name) == ("azure", "humphrey-4o")
+
+
+def test_the_audit_names_the_service_a_question_went_to_and_nothing_secret_in_its_address():
+    """OpenAI itself, a department's own server, Azure: the provider and host are recorded, never a
+    path, query or credentials written into the address."""
+    hosted = OpenAIChatModel(model="gpt-4o-mini")
+    local = OpenAIChatModel(base_url="http://user:s3cret@vllm.internal:8000/v1?token=abc", max_marking="OFFICIAL-SENSITIVE")
+    azure = AzureOpenAIChatModel(endpoint="https://dept.openai.azure.com/", api_key="k", deployment="d")
+    assert {k: hosted.info.as_dict()[k] for k in ("provider", "host")} == {
+        "provider": "openai",
+        "host": "api.openai.com",
+    }
+    assert local.info.as_dict()["host"] == "vllm.internal:8000"
+    assert local.info.as_dict()["provider"] == "openai-compatible" and local.info.max_marking == "OFFICIAL-SENSITIVE"
+    assert "s3cret" not in str(local.info.as_dict()) and "abc" not in str(local.info.as_dict())
+    assert azure.info.as_dict()["host"] == "dept.openai.azure.com" and azure.info.provider == "azure"
 
 
 @pytest.mark.asyncio

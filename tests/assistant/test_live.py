@@ -121,10 +121,14 @@ def test_streamed_answer_over_a_real_socket_and_the_models_faults(live, openai_s
         "model_bad_response",
     ]
     assert events[0].data["usage"]["total_tokens"] == 147
-    assert events[0].data["model"] == {
+    host = openai_server.base_url.split("//", 1)[1].split("/", 1)[0]
+    assert events[0].data["model"] == {  # where the question went, for the auditor: the service's host only
         "endpoint": "default",
         "name": "fake-model",
         "params": {"temperature": 0.1, "max_tokens": 800},
+        "provider": "openai-compatible",
+        "host": host,
+        "max_marking": "OFFICIAL",
     }
 
 

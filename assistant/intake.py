@@ -46,7 +46,9 @@ from .selectors import askers_load, recent_turns
 
 logger = logging.getLogger(__name__)
 
-STREAMING_GIVE_UP = timedelta(minutes=10)  # far longer than any answer's timeouts allow
+# Far longer than any answer may stream (HUMPHREY_CHAT_ANSWER_TIMEOUT): an answer still "streaming" after
+# it was given up by a process that died, not one still being written.
+STREAMING_GIVE_UP = timedelta(seconds=max(600.0, 2 * settings.HUMPHREY_CHAT_ANSWER_TIMEOUT))
 TITLE_CHARS = 80
 QUESTIONS_PER_BATCH = 100
 # C0 control characters other than tab, newline and carriage return (PostgreSQL text cannot hold NUL;

@@ -573,6 +573,9 @@ HUMPHREY_CHAT_FIRST_TOKEN_TIMEOUT: float = _float(
 HUMPHREY_CHAT_BETWEEN_TOKENS_TIMEOUT: float = _float(
     "HUMPHREY_CHAT_BETWEEN_TOKENS_TIMEOUT", 15.0
 )  # longest silence mid-answer before it counts as stalled
+HUMPHREY_CHAT_ANSWER_TIMEOUT: float = _float(
+    "HUMPHREY_CHAT_ANSWER_TIMEOUT", 300.0, minimum=HUMPHREY_CHAT_FIRST_TOKEN_TIMEOUT + 1
+)  # longest one answer may stream, first token to last; then it is cut short and kept as stalled
 HUMPHREY_CHAT_EMBEDDING_TIMEOUT: float = _float(
     "HUMPHREY_CHAT_EMBEDDING_TIMEOUT", 10.0, minimum=0.1
 )  # seconds a question waits for its embedding; then it is searched by its words only (and told so)
@@ -582,6 +585,7 @@ _chat_timeouts = {
     "connect_timeout": HUMPHREY_CHAT_CONNECT_TIMEOUT,
     "first_token_timeout": HUMPHREY_CHAT_FIRST_TOKEN_TIMEOUT,
     "between_tokens_timeout": HUMPHREY_CHAT_BETWEEN_TOKENS_TIMEOUT,
+    "answer_timeout": HUMPHREY_CHAT_ANSWER_TIMEOUT,
     "retries": HUMPHREY_CHAT_RETRIES,
     "max_tokens": HUMPHREY_CHAT_MAX_TOKENS,
     "max_marking": HUMPHREY_CHAT_MAX_MARKING,

@@ -44,6 +44,19 @@ class ModelStalled(ModelError):
     status = "stalled"
 
 
+class ModelTooSlow(ModelStalled):
+    code = "model_too_slow"
+    message = (
+        "The language model took longer than this service allows for one answer, so it was cut short. "
+        "The partial answer is kept; ask again for a full one."
+    )
+
+
+class ModelTooLong(ModelStalled):
+    code = "model_too_long"
+    message = "The language model's answer ran past the longest this service keeps, so it was cut short."
+
+
 class ModelBadStream(ModelError):
     code = "model_bad_response"
     message = "The language model sent a response we could not read. Try again in a moment."

@@ -23,7 +23,16 @@ from collections.abc import AsyncIterator
 import httpx
 import openai
 
-from assistant.core.errors import ModelBadStream, ModelBusy, ModelError, ModelStalled, ModelTimeout, ModelUnavailable
+from assistant.core.errors import (
+    ModelBadStream,
+    ModelBusy,
+    ModelError,
+    ModelStalled,
+    ModelTimeout,
+    ModelTooLong,
+    ModelTooSlow,
+    ModelUnavailable,
+)
 from assistant.core.types import ChatRequest, ModelInfo, TextDelta, Usage, service_host
 
 from .base import CircuitBreaker, check_marking
@@ -111,6 +120,7 @@ class OpenAIChatModel:
         connect_timeout: float = 5.0,
         first_token_timeout: float = 20.0,
         between_tokens_timeout: float = 15.0,
+        answer_timeout: float = 300.0,
         retries: int = 2,
         backoff: float = 0.5,
         backoff_cap: float = 4.0,
@@ -128,6 +138,9 @@ class OpenAIChatModel:
         self.connect_timeout = connect_timeout
         self.first_token_timeout = first_token_timeout
         self.between_tokens_timeout = between_tokens_timeout
+        self.answer_timeout = max(answer_timeout, first_token_timeout)
+        # A server that ignores max_tokens is still stopped: a token is rarely over four characters.
+        self.max_chars = max_tokens * 8
         self.retries = retries
         self.backoff = backoff
         self.backoff_cap = backoff_cap
@@ -145,9 +158,10 @@ class OpenAIChatModel:
 
     # --- client ------------------------------------------------------------------------------
     def _timeout(self) -> httpx.Timeout:
-        return httpx.Timeout(
-            connect=self.connect_timeout, read=self.between_tokens_timeout, write=10.0, pool=self.connect_timeout
-        )
+        # The stream's own deadlines (first token, between tokens) are kept in ``stream``; the
+        # transport's read timeout only backs them up, so it must not be the shorter of the two.
+        read = max(self.first_token_timeout, self.between_tokens_timeout) + 1
+        return httpx.Timeout(connect=self.connect_timeout, read=read, write=10.0, pool=self.connect_timeout)
 
     def _http_client(self):
         """aiohttp under the SDK: reading a token stream costs a fraction of the CPU of httpx's
@@ -243,11 +257,15 @@ class OpenAIChatModel:
             raise
         got_text = False
         usage: Usage | None = None
+        written = 0
+        ends = started + self.answer_timeout
         iterator = sse_payloads(response.aiter_bytes()).__aiter__()
         try:
             while True:
                 if got_text:
-                    timeout = self.between_tokens_timeout
+                    if time.monotonic() >= ends:
+                        raise ModelTooSlow()
+                    timeout = min(self.between_tokens_timeout, max(0.001, ends - time.monotonic()))
                 else:
                     timeout = max(0.001, started + self.first_token_timeout - time.monotonic())
                 try:
@@ -258,6 +276,8 @@ class OpenAIChatModel:
                 except StopAsyncIteration:
                     break
                 except (TimeoutError, openai.APITimeoutError, httpx.TimeoutException):
+                    if got_text and time.monotonic() >= ends - 0.01:
+                        raise ModelTooSlow() from None  # slow, not silent: not the model's fault to count
                     self.breaker.failure()
                     raise (ModelStalled() if got_text else ModelTimeout()) from None
                 except ModelError:
@@ -285,6 +305,9 @@ class OpenAIChatModel:
                             if not isinstance(text, str):
                                 raise TypeError("content is not text")
                             got_text = True
+                            written += len(text)
+                            if written > self.max_chars:
+                                raise ModelTooLong()
                             yield TextDelta(text)
                 except (AttributeError, TypeError, ValueError):
                     raise ModelBadStream() from None

@@ -269,7 +269,9 @@ def test_the_audit_names_the_service_a_question_went_to_and_nothing_secret_in_it
     """OpenAI itself, a department's own server, Azure: the provider and host are recorded, never a
     path, query or credentials written into the address."""
     hosted = OpenAIChatModel(model="gpt-4o-mini")
-    local = OpenAIChatModel(base_url="http://user:s3cret@vllm.internal:8000/v1?token=abc", max_marking="OFFICIAL-SENSITIVE")
+    local = OpenAIChatModel(
+        base_url="http://user:s3cret@vllm.internal:8000/v1?token=abc", max_marking="OFFICIAL-SENSITIVE"
+    )
     azure = AzureOpenAIChatModel(endpoint="https://dept.openai.azure.com/", api_key="k", deployment="d")
     assert {k: hosted.info.as_dict()[k] for k in ("provider", "host")} == {
         "provider": "openai",
@@ -384,3 +386,43 @@ def test_passage_links_reversed_once_are_the_links_django_reverses():
         assert passage_urls([3, 30]) == ["/humphrey/curate/passage/3/", "/humphrey/curate/passage/30/"]
     finally:
         set_script_prefix(before)
+
+
+@pytest.mark.asyncio
+async def test_a_slow_first_token_is_waited_for_up_to_its_own_timeout(openai_server):
+    """The first-token timeout is longer than the between-tokens one, for a model that is slow to
+    start (a model loading, a long prompt): the transport must not give up at the shorter."""
+    openai_server.configure(scenario="ok", ttft_ms=1500)
+    try:
+        model = OpenAIChatModel(
+            base_url=openai_server.base_url, model="m", first_token_timeout=3.0, between_tokens_timeout=0.5
+        )
+        items = await _collect(model)
+    finally:
+        openai_server.configure()
+    assert "".join(i.text for i in items if isinstance(i, TextDelta)).startswith("According")
+
+
+@pytest.mark.asyncio
+async def test_an_answer_is_cut_short_at_its_time_limit_or_its_length_keeping_what_came(openai_server):
+    """A model that keeps streaming slowly, or streams far past max_tokens, is stopped: what it
+    wrote is kept (stalled), with a code that says why, and the model is not counted as failing."""
+    from assistant.core.errors import ModelTooLong, ModelTooSlow
+
+    openai_server.configure(scenario="ok", tokens_per_second=20, reply=" ".join(["word"] * 200))
+    try:
+        slow = OpenAIChatModel(base_url=openai_server.base_url, model="m", first_token_timeout=1.0, answer_timeout=1.5)
+        got = []
+        with pytest.raises(ModelTooSlow):
+            async for item in slow.stream(_request()):
+                got.append(item)
+        assert 10 < len(got) < 200 and slow.breaker.failures == 0
+        openai_server.configure(reply=" ".join(["word"] * 200))
+        long = OpenAIChatModel(base_url=openai_server.base_url, model="m", max_tokens=16)
+        got = []
+        with pytest.raises(ModelTooLong):
+            async for item in long.stream(_request()):
+                got.append(item)
+        assert sum(len(i.text) for i in got) <= 16 * 8
+    finally:
+        openai_server.configure()

@@ -142,6 +142,7 @@ MIDDLEWARE = [
     "csp.middleware.CSPMiddleware",
     "allauth.account.middleware.AccountMiddleware",
     "audit.context.AuditContextMiddleware",  # who and where, for audit events written during a request
+    "humphrey.views.MethodNotAllowedPage",  # a form's address opened as a page says so, in GOV.UK style
 ]
 
 ROOT_URLCONF = "humphrey.urls"
@@ -355,6 +356,7 @@ SESSION_COOKIE_AGE: int = _int("HUMPHREY_SESSION_AGE_SECONDS", 8 * 3600, minimum
 SESSION_EXPIRE_AT_BROWSER_CLOSE = True
 CSRF_COOKIE_SECURE = not DEBUG
 CSRF_COOKIE_HTTPONLY = True
+CSRF_FAILURE_VIEW = "humphrey.views.csrf_failure"
 X_FRAME_OPTIONS = "DENY"
 # Content Security Policy (django-csp 4): no inline script or style anywhere in the site.
 CONTENT_SECURITY_POLICY = {

@@ -23,6 +23,7 @@ urlpatterns = [
     path("admin/", admin.site.urls),
 ]
 
+handler400 = "humphrey.views.bad_request"
 handler403 = "humphrey.views.permission_denied"
 handler404 = "humphrey.views.page_not_found"
 handler500 = "humphrey.views.server_error"

@@ -2,9 +2,11 @@
 
 import logging
 
+from django.conf import settings
 from django.db import DatabaseError
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
+from django.urls import Resolver404, resolve
 
 from audit.actions import Action
 from audit.services import audit_record
@@ -39,3 +41,44 @@ def page_not_found(request: HttpRequest, exception: Exception | None = None) -> 
 
 def server_error(request: HttpRequest) -> HttpResponse:
     return render(request, "500.html", status=500)
+
+
+def bad_request(request: HttpRequest, exception: Exception | None = None) -> HttpResponse:
+    """Too many files, or a form too large, among others: said, with what to do, not Django's bare page."""
+    return render(request, "400.html", {"max_files": settings.DATA_UPLOAD_MAX_NUMBER_FILES}, status=400)
+
+
+def csrf_failure(request: HttpRequest, reason: str = "") -> HttpResponse:
+    """A form from a page opened before the person signed in again (signing in renews the token)."""
+    return render(request, "403_csrf.html", {"back": _page_before(request.path)}, status=403)
+
+
+def _page_before(path: str) -> str:
+    """The nearest address above ``path`` that is a page (``/curate/c/hr/upload/`` → ``/curate/c/hr/``)."""
+    parts = [part for part in path.split("/") if part]
+    while parts:
+        parts.pop()
+        candidate = "/" + "/".join(parts) + ("/" if parts else "")
+        try:
+            resolve(candidate)
+        except Resolver404:
+            continue
+        return candidate
+    return "/"
+
+
+class MethodNotAllowedPage:
+    """An address that only takes a form, opened as a page: typically the one a person is sent back
+    to after signing in again, with what they sent lost. Django answers 405 with an empty body; this
+    says what happened and leads back to the page the form was on."""
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        response = self.get_response(request)
+        if response.status_code != 405 or request.method not in ("GET", "HEAD") or response.content:
+            return response
+        page = render(request, "405.html", {"back": _page_before(request.path)}, status=405)
+        page["Allow"] = response.get("Allow", "POST")
+        return page

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import logging
 import re
+import unicodedata
 from collections import Counter
 from dataclasses import dataclass
 from datetime import timedelta
@@ -51,10 +52,12 @@ logger = logging.getLogger(__name__)
 STREAMING_GIVE_UP = timedelta(seconds=max(600.0, 2 * settings.HUMPHREY_CHAT_ANSWER_TIMEOUT))
 TITLE_CHARS = 80
 QUESTIONS_PER_BATCH = 100
-# C0 control characters other than tab, newline and carriage return (PostgreSQL text cannot hold NUL;
-# the others have no place in a question), and lone surrogates (JSON's "\ud800" escapes decode to
-# them; they cannot be encoded as UTF-8, so no database, log or model request can take them).
-BAD_CHARACTERS = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff]")
+# C0 control characters other than whitespace (tab, newline, carriage return, and the vertical tab and
+# form feed that text copied from Word or a PDF carries, invisibly: refusing those would ask a person to
+# remove what they cannot see) (PostgreSQL text cannot hold NUL; the others have no place in a
+# question), and lone surrogates (JSON's "\ud800" escapes decode to them; they cannot be encoded as
+# UTF-8, so no database, log or model request can take them).
+BAD_CHARACTERS = re.compile("[\x00-\x08\x0e-\x1f\ud800-\udfff]")
 # What a row the checks let through may still meet in the database; the row fails alone. A database
 # that is down (OperationalError and the like) fails the whole batch instead.
 ROW_ERRORS = (DataError, IntegrityError, UnicodeError)
@@ -124,10 +127,16 @@ def refuse_bad_characters(text: str) -> None:
         )
 
 
+def _visible(text: str) -> bool:
+    """Whether ``text`` holds anything a person could read: not only spaces and invisible format
+    characters (zero-width spaces, byte-order marks, soft hyphens, direction marks)."""
+    return any(not ch.isspace() and unicodedata.category(ch) != "Cf" for ch in text)
+
+
 def _check_text(ask: Ask) -> str:
     refuse_bad_characters(ask.text or "")
     text = (ask.text or "").strip()
-    if not text:
+    if not _visible(text):
         raise AnswerError("Type a question first.", code="empty_question")
     if len(text) > settings.HUMPHREY_CHAT_MAX_QUESTION_CHARS:
         raise AnswerError(

@@ -367,3 +367,19 @@ async def test_a_question_is_checked_against_the_account_where_it_is_stored_not_
         assert checks == [staff.pk]
     finally:
         await ws.disconnect()
+
+
+@pytest.mark.django_db
+def test_invisible_whitespace_is_taken_and_an_invisible_question_is_refused_as_empty(guidance, staff):
+    """A vertical tab or form feed, which text copied from a PDF or Word carries and no one can see,
+    is whitespace, not a reason to refuse; a question of nothing visible (zero-width spaces, a
+    byte-order mark, a soft hyphen, a direction override) is empty, not a conversation with an
+    invisible title."""
+    asks = [
+        Ask(staff, None, "How many days of annual leave\x0bcan I carry over?\x0c", None),
+        *(Ask(staff, None, text, None) for text in ("\u200b\u200b", "\ufeff", "\u00ad", " \u202e ")),
+    ]
+    results = questions_store(asks)
+    codes = [r.code if isinstance(r, AnswerError) else "ok" for r in results]
+    assert codes == ["ok"] + ["empty_question"] * 4
+    assert questions_of(staff) == ["How many days of annual leave\x0bcan I carry over?"]

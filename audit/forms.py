@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 
 from django import forms
+from django.conf import settings
 
 from audit.actions import FAMILIES, Action
 from audit.selectors import ANSWER_OUTCOMES, QUOTED_AFTER_MODEL_FAILED, AuditFilters
@@ -70,11 +71,14 @@ class DateInput(forms.DateInput):
 
 
 def _date_field(label: str, which: str) -> forms.DateField:
+    # Days are the service's (audit.selectors.audit_time_zone): the zone every time on these pages is
+    # shown in, so "from 1 July" never lists an event shown as 30 June.
     return forms.DateField(
         label=label,
         required=False,
         widget=DateInput,
         input_formats=DATE_FORMATS,
+        help_text=f"A day runs midnight to midnight, {settings.TIME_ZONE} time, the time zone of every time shown",
         error_messages={"invalid": f"The {which} date must be a real date, for example 31/12/2026"},
     )
 
@@ -90,7 +94,12 @@ class AuditFilterForm(GovukFormMixin, forms.Form):
     user = forms.EmailField(label="Person (email address)", required=False, max_length=254)
     date_from = _date_field("From (date)", "start")
     date_to = _date_field("To (date, inclusive)", "end")
-    collection = forms.SlugField(label="Collection searched (slug)", required=False, max_length=100)
+    collection = forms.SlugField(
+        label="Collection (slug)",
+        required=False,
+        max_length=100,
+        help_text="Answers that searched it, and changes to it and reads of it",
+    )
     outcome = forms.ChoiceField(label="Outcome", choices=OUTCOME_CHOICES, required=False)
     feedback = forms.ChoiceField(label="Feedback on the answer", choices=FEEDBACK_CHOICES, required=False)
     model = forms.CharField(label="Model name", required=False, max_length=200)

@@ -7,12 +7,15 @@ page, the count and both exports alike (an export always matches what the page s
 from __future__ import annotations
 
 import datetime as dt
+import zoneinfo
 from dataclasses import asdict, dataclass, fields
 
+from django.apps import apps
+from django.conf import settings
 from django.contrib.postgres.search import SearchQuery
 from django.db import models
-from django.db.models import OuterRef, Q, Subquery
-from django.utils import timezone
+from django.db.models import Case, Func, JSONField, Max, OuterRef, Q, Subquery, Value, When
+from django.db.models.functions import Coalesce
 
 from audit.actions import Action, subject
 
@@ -26,6 +29,12 @@ QUOTED_AFTER_MODEL_FAILED = "quoted_after_model_failed"
 #: The extractive answerer's model name (``assistant.providers.extractive``): it quotes the guidance
 #: and calls no language model. Named here because the audit app imports no feature app.
 QUOTING_MODEL = "extractive"
+
+
+def audit_time_zone() -> zoneinfo.ZoneInfo:
+    """The one zone the auditor pages filter days in and show times in: the service's (TIME_ZONE),
+    not whatever zone a request may have activated, so a day searched is the day shown."""
+    return zoneinfo.ZoneInfo(settings.TIME_ZONE)
 
 
 @dataclass(frozen=True)
@@ -44,15 +53,17 @@ class AuditFilters:
     q: str = ""  # free text in the question, condensed question or answer
 
     def as_record(self) -> dict:
-        """The filters as plain JSON, for the audit event that records the search."""
+        """The filters as plain JSON, for the audit event that records the search. The kind is always
+        there: "" (every kind) is a choice, and a missing one would read as the default, answers."""
         return {
             name: (value.isoformat() if isinstance(value, dt.date) else value)
             for name, value in asdict(self).items()
-            if value not in ("", None)
+            if value not in ("", None) or name == "action"
         }
 
     def as_query(self) -> dict[str, str]:
-        """The filters as URL query parameters (to link an export to the page's filter)."""
+        """The filters as URL query parameters (to link an export or another page to the page's
+        filter). ``action`` is always sent: without it the form falls back to answers."""
         return {
             f.name: (
                 getattr(self, f.name).isoformat()
@@ -60,29 +71,66 @@ class AuditFilters:
                 else str(getattr(self, f.name))
             )
             for f in fields(self)
-            if getattr(self, f.name) not in ("", None)
+            if getattr(self, f.name) not in ("", None) or f.name == "action"
         }
 
 
 def _day_start(day: dt.date) -> dt.datetime:
-    """Midnight at the start of ``day`` in the site's time zone, so a range is index-friendly."""
-    return timezone.make_aware(dt.datetime.combine(day, dt.time.min))
+    """Midnight at the start of ``day`` in the audit time zone, so a range is index-friendly."""
+    return dt.datetime.combine(day, dt.time.min, tzinfo=audit_time_zone())
+
+
+def _collection_id_document(slug: str):
+    """``{"collection_id": <id of the collection called slug>}`` as a jsonb expression, worked out by
+    PostgreSQL once (an InitPlan), so ``data @>`` it can use the GIN index on ``data``.
+
+    Curation events name their collection by id; the auditor names it by slug. The collection is the
+    documents app's: looked up by name, as the audit app imports no feature app. With no such
+    collection the id is -1, which no event holds (a NULL would build ``{"collection_id": null}``).
+    """
+    try:
+        collection = apps.get_model("documents", "Collection")
+    except LookupError:
+        return None
+    found = Subquery(collection.objects.filter(slug=slug).order_by().values("pk")[:1])
+    return Func(
+        Value("collection_id"),
+        Coalesce(found, Value(-1)),
+        function="jsonb_build_object",
+        output_field=JSONField(),
+    )
+
+
+#: An answer for which no prompt was built, so no model was called (``model_use`` "none"): it names the
+#: configured model, but must not be counted as that model's.
+_NO_MODEL_CALLED = Q(action=Action.ANSWER, data__contains={"prompt_version": ""})
 
 
 class AuditEventQuerySet(models.QuerySet):
     def answers(self) -> AuditEventQuerySet:
         return self.filter(action=Action.ANSWER)
 
-    def with_feedback(self) -> AuditEventQuerySet:
-        """Annotate ``feedback`` / ``feedback_seq``: the latest feedback event on the same message."""
+    def with_feedback(self, as_of: int | None = None) -> AuditEventQuerySet:
+        """Annotate answers with ``feedback`` / ``feedback_seq``: the latest feedback event on the same
+        message, up to event ``as_of`` when given (so a page pinned there reads the same on every visit).
+
+        Only answers have feedback: a feedback event's own rating is its outcome, and giving it the
+        message's latest would make a changed rating read as another's (``down`` row, ``up`` feedback).
+        """
         latest = (
             self.model.objects.filter(action=Action.FEEDBACK, data__message_id=OuterRef("data__message_id"))
             .exclude(data__message_id=None)
             .order_by("-seq")
         )
+        if as_of is not None:
+            latest = latest.filter(seq__lte=as_of)
+
+        def of_answers(values):
+            return Case(When(action=Action.ANSWER, then=Subquery(values[:1])), default=None)
+
         return self.annotate(
-            feedback=Subquery(latest.values("outcome")[:1]),
-            feedback_seq=Subquery(latest.values("seq")[:1]),
+            feedback=of_answers(latest.values("outcome")),
+            feedback_seq=of_answers(latest.values("seq")),
         )
 
     def text_search(self, text: str) -> AuditEventQuerySet:
@@ -97,9 +145,18 @@ class AuditEventQuerySet(models.QuerySet):
         matches = AuditContent.objects.annotate(document=content_search_vector()).filter(document=query)
         return self.filter(pk__in=matches.values("event_id"))
 
-    def matching(self, filters: AuditFilters) -> AuditEventQuerySet:
-        """Apply every filter an auditor set. Feedback filtering needs ``with_feedback()`` first."""
-        qs = self
+    def up_to(self, as_of: int | None) -> AuditEventQuerySet:
+        """Events up to and including ``as_of`` (all of them for None)."""
+        return self if as_of is None else self.filter(seq__lte=as_of)
+
+    def head_seq(self) -> int:
+        """The newest event's seq (0 with none): what a listing is pinned to when first shown."""
+        return self.model.objects.aggregate(head=Max("seq"))["head"] or 0
+
+    def matching(self, filters: AuditFilters, as_of: int | None = None) -> AuditEventQuerySet:
+        """Apply every filter an auditor set, to the events up to ``as_of`` (all for None): the set a
+        page pinned there counted, whatever has been written since (the auditor's own reading too)."""
+        qs = self.up_to(as_of)
         if filters.action.endswith(".*"):
             qs = qs.filter(action__startswith=filters.action[:-1])
         elif filters.action:
@@ -111,7 +168,7 @@ class AuditEventQuerySet(models.QuerySet):
         if filters.date_to and filters.date_to < dt.date.max:  # the last day there is bounds nothing
             qs = qs.filter(created_at__lt=_day_start(filters.date_to + dt.timedelta(days=1)))
         if filters.collection:
-            qs = qs.filter(data__contains={"collections": [filters.collection]})
+            qs = qs.filter(self._about_collection(filters.collection))
         if filters.outcome == QUOTED_AFTER_MODEL_FAILED:
             qs = qs.filter(outcome="answered", data__model__has_key="instead_of")
         elif filters.outcome:
@@ -122,10 +179,10 @@ class AuditEventQuerySet(models.QuerySet):
             qs = qs.filter(
                 Q(data__contains={"model": {"name": filters.model}})
                 | Q(data__contains={"model": {"instead_of": {"name": filters.model}}})
-            )
+            ).exclude(_NO_MODEL_CALLED)
         if filters.feedback:
             if "feedback" not in qs.query.annotations:
-                qs = qs.with_feedback()
+                qs = qs.with_feedback(as_of)
             qs = (
                 qs.filter(feedback__isnull=True) if filters.feedback == "none" else qs.filter(feedback=filters.feedback)
             )
@@ -133,8 +190,17 @@ class AuditEventQuerySet(models.QuerySet):
             qs = qs.text_search(filters.q.strip())
         return qs
 
+    @staticmethod
+    def _about_collection(slug: str) -> Q:
+        """Answers that searched the collection, and events about it: curation and reads of its
+        guidance (``data.collection_id``), its marking changes and insights (subject by slug)."""
+        condition = Q(data__contains={"collections": [slug]}) | Q(subject=subject("collection", slug))
+        document = _collection_id_document(slug)
+        return condition if document is None else condition | Q(data__contains=document)
+
     def of_conversation(self, conversation_id: int) -> AuditEventQuerySet:
-        """Every event about one conversation: its answers and the feedback on them."""
+        """Every event about one conversation: its answers, the feedback on them, its deletion, legal
+        holds on it and auditors' reading of it."""
         return self.filter(
             Q(subject=subject("conversation", conversation_id)) | Q(data__contains={"conversation_id": conversation_id})
         )
@@ -162,6 +228,101 @@ class AuditEventQuerySet(models.QuerySet):
             condition |= Q(subject__in=[subject("conversation", cid) for cid in conversation_ids])
             condition |= Q(data__conversation_id__in=conversation_ids)
         return self.filter(condition)
+
+
+# --- Pages of a listing pinned to the head of the chain --------------------------------------------
+
+
+@dataclass
+class KeysetPage:
+    """One page of events read by seq (keyset), from the set pinned to event ``as_of``.
+
+    Paging by offset through a trail that grows while it is read (the auditor's own searches are
+    events) shifts rows from page to page; a seq cursor over a pinned set neither repeats nor skips.
+    Duck-types the parts of Django's ``Page`` that ``_pagination.html`` and the tables read.
+    """
+
+    object_list: list
+    count: int  # events in the pinned set
+    as_of: int
+    before_this: int  # events of the set on the pages before this one
+    size: int
+    # Links to this page and those either side (set by the view, which knows the filters).
+    previous_query: str = ""
+    current_query: str = ""
+    next_query: str = ""
+    pinned_query: str = ""
+
+    @property
+    def paginator(self) -> KeysetPage:
+        return self
+
+    @property
+    def num_pages(self) -> int:
+        return max(1, -(-self.count // self.size))
+
+    @property
+    def number(self) -> int:
+        return min(self.num_pages, -(-self.before_this // self.size) + 1)
+
+    def has_previous(self) -> bool:
+        return self.before_this > 0
+
+    def has_next(self) -> bool:
+        return self.before_this + len(self.object_list) < self.count
+
+    def previous_page_number(self) -> int:
+        return self.number - 1
+
+    def next_page_number(self) -> int:
+        return self.number + 1
+
+    def start_index(self) -> int:
+        return self.before_this + 1 if self.object_list else 0
+
+    def end_index(self) -> int:
+        return self.before_this + len(self.object_list)
+
+    @property
+    def seqs(self) -> list[int]:
+        return [event.seq for event in self.object_list]
+
+    @property
+    def first_seq(self) -> int | None:
+        return self.object_list[0].seq if self.object_list else None
+
+    @property
+    def last_seq(self) -> int | None:
+        return self.object_list[-1].seq if self.object_list else None
+
+
+def keyset_page(
+    queryset, *, size: int, as_of: int, before: int | None = None, after: int | None = None, newest_first: bool = True
+) -> KeysetPage:
+    """The page of ``queryset``'s events up to ``as_of`` just after the cursor: ``before`` (events with
+    a smaller seq) or ``after`` (a larger one); the first page with neither. Newest first (or oldest)."""
+    pinned = queryset.filter(seq__lte=as_of)
+    count = pinned.count()
+    forward, backward = ("-seq", "seq") if newest_first else ("seq", "-seq")
+    # A cursor in the reading direction continues the list; one against it goes back a page.
+    cursor_back = after if newest_first else before
+    cursor_on = before if newest_first else after
+    if cursor_back is not None:
+        side = {"seq__gt": cursor_back} if newest_first else {"seq__lt": cursor_back}
+        rows = list(pinned.filter(**side).order_by(backward)[:size])[::-1]
+    elif cursor_on is not None:
+        side = {"seq__lt": cursor_on} if newest_first else {"seq__gt": cursor_on}
+        rows = list(pinned.filter(**side).order_by(forward)[:size])
+    else:
+        rows = list(pinned.order_by(forward)[:size])
+    if cursor_back is None and cursor_on is None:
+        before_this = 0
+    elif rows:
+        side = {"seq__gt": rows[0].seq} if newest_first else {"seq__lt": rows[0].seq}
+        before_this = pinned.filter(**side).count()
+    else:
+        before_this = count if cursor_on is not None else 0
+    return KeysetPage(object_list=rows, count=count, as_of=as_of, before_this=before_this, size=size)
 
 
 # --- What an answer event's data says, read the same way by the trace page and the CSV export ------

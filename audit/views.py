@@ -2,32 +2,47 @@
 
 Each view passes through ``role_required(Role.AUDITOR)`` (sign-in, then role: 403 otherwise,
 whoever else the person is: curator, staff or superuser). Nothing here writes anything but the
-audit event recording the auditor's own reading.
+audit event recording the auditor's own reading. Every response is marked ``no-store``: the pages
+hold personal data and what people asked, which no browser or proxy cache should keep.
+
+Listings are pinned to the head of the chain when first shown (``as_of``, carried in every page and
+export link) and paged by seq: the auditor's own reading, recorded as it happens, never moves a row
+from one page to the next, and an export holds exactly the events the page counted.
 """
 
 from __future__ import annotations
 
 from urllib.parse import urlencode
 
+from django.conf import settings
 from django.contrib.auth import get_user_model
-from django.core.paginator import Paginator
 from django.db.models import F
 from django.db.models.fields.json import KeyTextTransform
 from django.http import Http404, HttpRequest, HttpResponse, StreamingHttpResponse
 from django.shortcuts import render
 from django.utils import timezone
+from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_http_methods
 
 from accounts.roles import Role, role_required
 from audit.actions import Action, subject
-from audit.exports import aexport_rows, export_queryset
+from audit.exports import aexport_rows, export_queryset, hashed_time
 from audit.forms import AuditFilterForm, PersonForm
 from audit.integrity import audit_verify
 from audit.models import AuditEvent, LegalHold
-from audit.selectors import AuditFilters, model_failure, model_use, tokens_recorded
+from audit.selectors import (
+    AuditFilters,
+    KeysetPage,
+    keyset_page,
+    model_failure,
+    model_use,
+    tokens_recorded,
+)
 from audit.services import NO_CONTENT, audit_record
 
 PAGE_SIZE = 50
+#: Events of one conversation per page: each answer is shown with its whole trace.
+CONVERSATION_PAGE_SIZE = 100
 auditor_only = role_required(Role.AUDITOR)
 
 
@@ -38,46 +53,102 @@ def _filtered(request: HttpRequest) -> tuple[AuditFilterForm, AuditFilters | Non
     return form, form.filters()
 
 
-def _listing(queryset):
-    """What a results table needs, without loading whole content bodies."""
-    return (
-        queryset.with_feedback()
-        .annotate(question=KeyTextTransform("question", "content__body"), content_present=F("content__event_id"))
-        .only("seq", "created_at", "action", "outcome", "actor_label", "subject", "data", "content_sha256")
+def _seq_param(request: HttpRequest, name: str) -> int | None:
+    """A seq from the query string; a malformed one is ignored (the list starts afresh)."""
+    raw = request.GET.get(name, "")
+    return int(raw) if raw.isascii() and raw.isdigit() and len(raw) < 19 else None
+
+
+def _pin(request: HttpRequest) -> int:
+    """The head the listing is read as of: the link's ``as_of``, or the head now (before the event
+    recording this reading is written). Never past the head: no pin can take in later events."""
+    head = AuditEvent.objects.head_seq()
+    asked = _seq_param(request, "as_of")
+    return head if asked is None else min(asked, head)
+
+
+def _page(queryset, request: HttpRequest, *, as_of: int, size: int = PAGE_SIZE, newest_first: bool = True):
+    return keyset_page(
+        queryset,
+        size=size,
+        as_of=as_of,
+        before=_seq_param(request, "before"),
+        after=_seq_param(request, "after"),
+        newest_first=newest_first,
     )
 
 
-def _page(events, request: HttpRequest):
-    """One page of results, read now: before the audit event recording this reading joins the trail."""
-    page = Paginator(events, PAGE_SIZE).get_page(request.GET.get("page"))
-    page.object_list = list(page.object_list)
-    return page
+def _link_pages(page: KeysetPage, base: dict[str, str], *, newest_first: bool = True) -> None:
+    """Give ``page`` the query strings of the pages either side (read by ``_pagination.html``)."""
+    pinned = {**base, "as_of": str(page.as_of)}
+    back, on = ("after", "before") if newest_first else ("before", "after")
+    seqs = page.seqs
+    # A page with no rows (a cursor past either end, from a link edited by hand) leads back to the first.
+    page.previous_query = urlencode({**pinned, back: seqs[0]} if seqs else pinned)
+    page.next_query = urlencode({**pinned, on: seqs[-1]} if seqs else pinned)
+    page.current_query = urlencode({**pinned, on: seqs[0] + (1 if newest_first else -1)} if seqs else pinned)
+    page.pinned_query = urlencode(pinned)
 
 
+def _listing(queryset, as_of: int) -> object:
+    """What a results table needs, without loading whole content bodies."""
+    if "feedback" not in queryset.query.annotations:
+        queryset = queryset.with_feedback(as_of)
+    return queryset.annotate(
+        question=KeyTextTransform("question", "content__body"), content_present=F("content__event_id")
+    ).only("seq", "created_at", "action", "outcome", "actor_label", "subject", "data", "content_sha256")
+
+
+def _name_models(events) -> None:
+    """The model each answer row names: none when no model was called (not covered, refused), though
+    the event records the configured one, as the trace and the CSV export say."""
+    for event in events:
+        data = event.data if isinstance(event.data, dict) else {}
+        model = data.get("model") if isinstance(data.get("model"), dict) else {}
+        called = event.action == Action.ANSWER and model_use(data) != "none"
+        event.model_name = model.get("name") if called else ""
+        failed = model.get("instead_of") if called else None
+        event.model_instead_of = failed.get("name") if isinstance(failed, dict) else ""
+
+
+def _page_context(page: KeysetPage, base: dict[str, str], request: HttpRequest) -> dict:
+    _link_pages(page, base)
+    _name_models(page.object_list)
+    return {
+        "page": page,
+        "query": urlencode(base),
+        "pinned": "as_of" in request.GET,
+        "time_zone": settings.TIME_ZONE,
+    }
+
+
+@never_cache
 @require_GET
 @auditor_only
 def search(request: HttpRequest) -> HttpResponse:
     form, filters = _filtered(request)
-    page = None
+    context: dict = {"form": form, "page": None, "query": "", "time_zone": settings.TIME_ZONE}
     if filters is not None:
-        events = _listing(AuditEvent.objects.matching(filters)).order_by("-seq")
-        page = _page(events, request)
+        as_of = _pin(request)
+        base = filters.as_query()
+        page = _page(_listing(AuditEvent.objects.matching(filters, as_of), as_of), request, as_of=as_of)
+        context |= _page_context(page, base, request)
         audit_record(
             action=Action.AUDIT_SEARCH,
             actor=request.user,
-            data={"filters": filters.as_record(), "page": page.number, "results": page.paginator.count},
+            data={
+                "filters": filters.as_record(),
+                "as_of": as_of,
+                "page": page.number,
+                "results": page.count,
+                "shown": page.seqs,
+            },
         )
     else:
         audit_record(
             action=Action.AUDIT_SEARCH, actor=request.user, outcome="invalid", data={"errors": list(form.errors)}
         )
-    query = urlencode(filters.as_query()) if filters else ""
-    return render(
-        request,
-        "audit/search.html",
-        {"form": form, "page": page, "query": query},
-        status=200 if filters is not None else 400,
-    )
+    return render(request, "audit/search.html", context, status=200 if filters is not None else 400)
 
 
 def _passages_seen(event: AuditEvent, body: dict | None) -> list[dict]:
@@ -125,6 +196,7 @@ def _trace(event: AuditEvent) -> dict:
     }
 
 
+@never_cache
 @require_GET
 @auditor_only
 def event_detail(request: HttpRequest, seq: int) -> HttpResponse:
@@ -135,46 +207,114 @@ def event_detail(request: HttpRequest, seq: int) -> HttpResponse:
         action=Action.AUDIT_VIEW, actor=request.user, subject=subject("audit_event", seq), data={"page": "event"}
     )
     trace = _trace(event)
-    return render(request, "audit/event.html", {**trace, "trace_self": trace})
+    context = {
+        **trace,
+        "trace_self": trace,
+        "time_zone": settings.TIME_ZONE,
+        "hashed_at": hashed_time(event.created_at),
+    }
+    return render(request, "audit/event.html", context)
 
 
+@never_cache
 @require_GET
 @auditor_only
 def conversation(request: HttpRequest, conversation_id: int) -> HttpResponse:
-    events = list(AuditEvent.objects.of_conversation(conversation_id).select_related("content").order_by("seq")[:1000])
+    """Every event of one conversation, oldest first: answers with their whole trace, and the rest
+    (feedback, its deletion, legal holds, auditors' reading of it) as recorded."""
+    as_of = _pin(request)
+    events = AuditEvent.objects.of_conversation(conversation_id)
+    page = _page(
+        events.select_related("content"), request, as_of=as_of, size=CONVERSATION_PAGE_SIZE, newest_first=False
+    )
+    _link_pages(page, {}, newest_first=False)
+    answers = events.filter(seq__lte=as_of, action=Action.ANSWER).count()
     audit_record(
         action=Action.AUDIT_VIEW,
         actor=request.user,
         subject=subject("conversation", conversation_id),
-        data={"page": "conversation", "events": len(events)},
+        data={"page": "conversation", "as_of": as_of, "events": page.count, "shown": page.seqs},
     )
-    traces = [_trace(e) for e in events if e.action == "answer"]
+    items = [
+        {"event": e, "trace": _trace(e)} if e.action == Action.ANSWER else {"event": e, "body": _content_of(e)}
+        for e in page.object_list
+    ]
     return render(
         request,
         "audit/conversation.html",
-        {"conversation_id": conversation_id, "traces": traces, "events": events},
+        {
+            "conversation_id": conversation_id,
+            "items": items,
+            "page": page,
+            "answers": answers,
+            "pinned": "as_of" in request.GET,
+            "time_zone": settings.TIME_ZONE,
+        },
     )
 
 
-def _stream(queryset, kind: str, filename: str) -> StreamingHttpResponse:
+def _head(seq: int) -> dict:
+    """``{seq, sha256}`` of event ``seq`` (the head a set was cut from); seq 0 is the empty chain."""
+    digest = AuditEvent.objects.filter(seq=seq).values_list("sha256", flat=True).first() if seq else None
+    return {"seq": seq, "sha256": digest or NO_CONTENT}
+
+
+def _export(request: HttpRequest, events, *, kind: str, as_of: int, what: dict, subject_: str, filename: str):
+    """Record the export (what was asked for, how many rows, as of which head), then stream it.
+
+    The rows are the events up to ``as_of``: the ones the page counted, whatever has been written
+    since, this export's own event among them. A JSON Lines export ends with its manifest.
+    """
+    rows = events.count()
+    recorded = audit_record(
+        action=Action.AUDIT_EXPORT,
+        actor=request.user,
+        subject=subject_,
+        data={"format": kind, **what, "as_of": as_of, "rows": rows},
+    )
+    manifest = {
+        **what,
+        "as_of": _head(as_of),
+        # The head when the export was made: the event recording it, which the trail keeps.
+        "head": {"seq": recorded.seq, "sha256": recorded.sha256, "action": recorded.action},
+        "exported_at": hashed_time(recorded.created_at),
+        "rows_expected": rows,
+    }
     content_type = "text/csv; charset=utf-8" if kind == "csv" else "application/x-ndjson; charset=utf-8"
-    response = StreamingHttpResponse(aexport_rows(export_queryset(queryset), kind), content_type=content_type)
+    body = aexport_rows(export_queryset(events, as_of), kind, manifest if kind == "jsonl" else None)
+    response = StreamingHttpResponse(body, content_type=content_type)
     response["Content-Disposition"] = f'attachment; filename="{filename}"'
-    response["Cache-Control"] = "no-store"
+    response["X-Audit-Export-Rows"] = str(rows)
+    response["X-Audit-Export-As-Of"] = str(as_of)
+    response["X-Audit-Export-Event"] = str(recorded.seq)
     return response
 
 
+def _stamp() -> str:
+    return timezone.now().strftime("%Y%m%dT%H%M%SZ")
+
+
+@never_cache
 @require_GET
 @auditor_only
 def export(request: HttpRequest, kind: str) -> HttpResponse:
     form, filters = _filtered(request)
     if filters is None:
-        return render(request, "audit/search.html", {"form": form, "page": None, "query": ""}, status=400)
-    audit_record(action=Action.AUDIT_EXPORT, actor=request.user, data={"format": kind, "filters": filters.as_record()})
-    stamp = timezone.now().strftime("%Y%m%dT%H%M%SZ")
-    return _stream(AuditEvent.objects.matching(filters), kind, f"audit-{stamp}.{'csv' if kind == 'csv' else 'jsonl'}")
+        context = {"form": form, "page": None, "query": "", "time_zone": settings.TIME_ZONE}
+        return render(request, "audit/search.html", context, status=400)
+    as_of = _pin(request)
+    return _export(
+        request,
+        AuditEvent.objects.matching(filters, as_of),
+        kind=kind,
+        as_of=as_of,
+        what={"filters": filters.as_record()},
+        subject_="",
+        filename=f"audit-{_stamp()}.{'csv' if kind == 'csv' else 'jsonl'}",
+    )
 
 
+@never_cache
 @require_http_methods(["GET", "POST"])
 @auditor_only
 def verify(request: HttpRequest) -> HttpResponse:
@@ -203,28 +343,28 @@ def _person_events(email: str, person):
     return AuditEvent.objects.filter(data__contains={"email": email})
 
 
+@never_cache
 @require_GET
 @auditor_only
 def person(request: HttpRequest) -> HttpResponse:
     """Everything about one person, for a subject-access or FOI request."""
     form = PersonForm(request.GET if "email" in request.GET else None)
-    context: dict = {"form": form}
+    context: dict = {"form": form, "time_zone": settings.TIME_ZONE}
     if form.is_bound and form.is_valid():
         email, who = _person(form)
-        events = _listing(_person_events(email, who)).order_by("-seq")
-        page = _page(events, request)
+        as_of = _pin(request)
+        page = _page(_listing(_person_events(email, who).up_to(as_of), as_of), request, as_of=as_of)
+        context |= _page_context(page, {"email": email}, request)
         context |= {
             "email": email,
             "person": who,
-            "page": page,
-            "query": urlencode({"email": email}),
             "holds": LegalHold.objects.filter(user=who) if who else [],
         }
         audit_record(
             action=Action.AUDIT_SUBJECT_ACCESS,
             actor=request.user,
             subject=subject("user", who.pk) if who else "",
-            data={"email": email, "page": page.number, "results": page.paginator.count},
+            data={"email": email, "as_of": as_of, "page": page.number, "results": page.count, "shown": page.seqs},
         )
     elif form.is_bound:
         audit_record(action=Action.AUDIT_SUBJECT_ACCESS, actor=request.user, outcome="invalid")
@@ -233,18 +373,21 @@ def person(request: HttpRequest) -> HttpResponse:
     return render(request, "audit/person.html", context, status=400 if form.is_bound and form.errors else 200)
 
 
+@never_cache
 @require_GET
 @auditor_only
 def person_export(request: HttpRequest) -> HttpResponse:
     form = PersonForm(request.GET)
     if not form.is_valid():
-        return render(request, "audit/person.html", {"form": form}, status=400)
+        return render(request, "audit/person.html", {"form": form, "time_zone": settings.TIME_ZONE}, status=400)
     email, who = _person(form)
-    audit_record(
-        action=Action.AUDIT_EXPORT,
-        actor=request.user,
-        subject=subject("user", who.pk) if who else "",
-        data={"format": "jsonl", "subject_access": email},
+    as_of = _pin(request)
+    return _export(
+        request,
+        _person_events(email, who).up_to(as_of),
+        kind="jsonl",
+        as_of=as_of,
+        what={"subject_access": email},
+        subject_=subject("user", who.pk) if who else "",
+        filename=f"subject-access-{_stamp()}.jsonl",
     )
-    stamp = timezone.now().strftime("%Y%m%dT%H%M%SZ")
-    return _stream(_person_events(email, who), "jsonl", f"subject-access-{stamp}.jsonl")

@@ -41,9 +41,10 @@ def test_auditor_searches_opens_a_trace_and_verifies(asgi_server, page, make_use
     # The export streams over ASGI (Daphne) with the browser's session: only the filtered answer.
     export = page.request.get(f"{asgi_server.url}/audit/export.jsonl?q=mileage")
     assert export.ok
-    lines = export.text().splitlines()
+    *lines, manifest = export.text().splitlines()
     assert len(lines) == 1
     assert '"45p a mile [1]."' in lines[0]
+    assert '"rows": 1' in manifest and manifest.startswith('{"manifest": ')
 
     page.click("text=Verify integrity")
     page.click("button:has-text('Verify integrity now')")

@@ -8,6 +8,7 @@ import json
 
 import pytest
 from django.contrib import admin
+from django.utils import timezone
 
 from accounts.roles import Role
 from audit.models import AuditContent, AuditEvent, LegalHold
@@ -125,7 +126,7 @@ def test_search_filters(client, auditor, history):
     assert seqs(q="pension") == {h["pension"].seq}
     assert seqs(q="carry over") == {h["leave_followup"].seq}
     assert seqs(q="annual leave -carry") == {h["leave"].seq}
-    today = h["leave"].created_at.date().isoformat()
+    today = timezone.localdate(h["leave"].created_at).isoformat()  # days are the service's (Europe/London)
     assert seqs(date_from=today, date_to=today) == answers
     assert seqs(date_from="2001-01-01", date_to="2001-01-02") == set()
     assert seqs(action="feedback") == {h["fb_down"].seq, h["fb_up"].seq}
@@ -167,7 +168,8 @@ def test_exports_match_the_filter(client, auditor, history):
 
     response = client.get("/audit/export.jsonl", params)
     lines = [json.loads(line) for line in body(response).splitlines()]
-    assert [r["seq"] for r in lines] == shown
+    manifest = lines.pop()["manifest"]  # the last line: what the file holds, to check it by
+    assert manifest["rows"] == len(shown) and [r["seq"] for r in lines] == shown
     first = lines[0]
     assert first["content"]["passages"][0]["text"] == "Passage 1 text about annual leave."
     assert first["data"]["passages"][0]["version_sha256"] == f"{1:064x}"
@@ -358,6 +360,7 @@ def test_subject_access_gathers_everything_about_one_person(client, auditor, his
         json.loads(line)
         for line in body(client.get("/audit/person/export.jsonl", {"email": "casey@example.gov.uk"})).splitlines()
     ]
+    assert lines.pop()["manifest"]["subject_access"] == "casey@example.gov.uk"
     assert {r["seq"] for r in lines} >= mine | {failed.seq}
     assert h["pension"].seq not in {r["seq"] for r in lines}
     recorded = AuditEvent.objects.filter(action="audit.subject_access").last()
@@ -371,8 +374,6 @@ def test_purged_content_is_shown_as_purged(client, auditor, record_answer, civil
 
     monkeypatch.setitem(retention._purgers, "conversations", lambda **kwargs: 0)
     import datetime as dt
-
-    from django.utils import timezone
 
     from tests.audit.conftest import written_at
 

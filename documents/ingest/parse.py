@@ -10,7 +10,8 @@ This module decides what a file is and whether to read it; each family of format
 headings; scanned pages read by OCR, ``formats.ocr``), DOCX (python-docx; heading styles), HTML
 (BeautifulSoup; headings; scripts, styles and other active content dropped: only text is kept),
 Markdown (markdown-it-py finds the headings; YAML front matter gives the title and is not indexed),
-plain text (numbered or underlined headings), PowerPoint (python-pptx; a slide is a section, "slide
+plain text (numbered or underlined headings; text files in UTF-8, UTF-16 or UTF-32, else in the
+encoding charset_normalizer finds), PowerPoint (python-pptx; a slide is a section, "slide
 4"), Excel and CSV (openpyxl, csv; a sheet and its rows, each row with its header), OpenDocument text
 (its XML; headings), RTF (striprtf), and email (.eml with the standard library, Outlook .msg with
 extract-msg; an email's attachments of accepted types come back in ``ParsedDocument.attachments`` to
@@ -30,6 +31,7 @@ says which refusals the same file would meet on every attempt, so nobody is offe
 
 from __future__ import annotations
 
+import codecs
 import io
 import re
 import zipfile
@@ -157,13 +159,59 @@ def _unaccepted(name: str) -> str:
 _HTML_START = re.compile(rb"^\s*(<!--.*?-->\s*)*<(!doctype\s+html|html|head|body|meta|title)\b", re.I | re.S)
 
 
+#: Byte order marks of text saved two or four bytes a character (Notepad's "Unicode", PowerShell 5's
+#: ``Out-File``, Excel's "Unicode Text"), longest first: UTF-32 LE's mark begins with UTF-16 LE's.
+_WIDE_MARKS = (
+    (codecs.BOM_UTF32_LE, "utf-32-le"),
+    (codecs.BOM_UTF32_BE, "utf-32-be"),
+    (codecs.BOM_UTF16_LE, "utf-16-le"),
+    (codecs.BOM_UTF16_BE, "utf-16-be"),
+)
+#: Characters no text file holds, other than by accident: control characters that are not whitespace.
+_CONTROL = re.compile(r"[\x01-\x08\x0e-\x1f\x7f-\x9f]")
+
+
+def _wide_text(data: bytes) -> tuple[str, int, str] | None:
+    """Text saved as UTF-16 or UTF-32: its codec, the length of its byte order mark and its first
+    characters; None for anything else. Known by its mark or, for UTF-16 without one, by nine in ten
+    of its first characters being U+0001 to U+00FF (a zero byte beside each). Either way its start
+    must read as text: no NUL and hardly any control characters, so a binary file that starts with a
+    mark, or with 16-bit numbers below 256, stays binary."""
+    for mark, codec in _WIDE_MARKS:
+        if data.startswith(mark):
+            return _text_start(data, codec, len(mark))
+    head = data[:2048]
+    if len(data) % 2 or len(head) < 4:
+        return None
+    for codec, high, low in (("utf-16-le", head[1::2], head[0::2]), ("utf-16-be", head[0::2], head[1::2])):
+        narrow = sum(1 for h, lo in zip(high, low, strict=True) if not h and lo)
+        if narrow * 10 >= len(head) // 2 * 9:
+            return _text_start(data, codec, 0)
+    return None
+
+
+def _text_start(data: bytes, codec: str, mark: int) -> tuple[str, int, str] | None:
+    try:  # incremental: a character cut in two at the end of the head is not an error
+        start = codecs.getincrementaldecoder(codec)().decode(data[mark : mark + 2048], final=False)
+    except UnicodeDecodeError:
+        return None
+    if "\x00" in start or len(_CONTROL.findall(start)) * 100 > len(start):
+        return None
+    return codec, mark, start
+
+
+def _encoding_name(codec: str) -> str:
+    return codec[:6].upper()  # "utf-16-le" -> "UTF-16"
+
+
 def sniff(data: bytes) -> str | None:
     """What the bytes are: pdf, docx, pptx, xlsx, odt, msg, html, rtf, email, text, or None for anything
     else (binary, other zips, other OLE files such as .doc or .xls).
 
     An .xlsx or .pptx is a zip with the OOXML content types part and its main part; an .odt a zip
     whose ``mimetype`` says so; a .msg an OLE compound file with Outlook's property streams. CSV is
-    text (its extension says it is a table)."""
+    text (its extension says it is a table). Text saved as UTF-16 or UTF-32 (``_wide_text``) is text
+    or a web page."""
     head = data[:2048]
     if head.lstrip(b"\xef\xbb\xbf \t\r\n").startswith(b"%PDF-"):
         return PDF
@@ -182,6 +230,9 @@ def sniff(data: bytes) -> str | None:
             return DOCX  # a damaged zip: the DOCX reader says so plainly
     if head.startswith(OLE_MAGIC):
         return MSG if is_outlook_message(data) else None
+    wide = _wide_text(data)
+    if wide:  # never RTF or an email: their readers take the bytes, which only ASCII-based files suit
+        return HTML if _HTML_START.match(wide[2].encode("utf-8")) else TEXT
     if b"\x00" in head:
         return None
     if _HTML_START.match(head.lstrip(b"\xef\xbb\xbf")):
@@ -218,6 +269,24 @@ def stored_copy(data: bytes, limits: ParseLimits | None = None) -> tuple[bytes, 
 
 
 def _decode(data: bytes) -> str:
+    """The text of a file ``sniff`` found to be text, without NUL characters (they mean nothing in
+    text, and the database cannot store them)."""
+    return _decoded(data).replace("\x00", "")
+
+
+def _decoded(data: bytes) -> str:
+    wide = _wide_text(data)
+    if wide:
+        codec, mark, _ = wide
+        try:
+            return data[mark:].decode(codec)
+        except UnicodeDecodeError:
+            name = _encoding_name(codec)
+            raise ParseError(
+                "corrupt",
+                f"The file is saved as {name}, but part of it is not {name}: it may be damaged or cut short. "
+                "Save it as UTF-8 and upload it again.",
+            ) from None
     if data.startswith(b"\xef\xbb\xbf"):
         data = data[3:]
     try:
@@ -228,7 +297,11 @@ def _decode(data: bytes) -> str:
 
     best = from_bytes(data).best()
     if best is None:
-        raise ParseError("corrupt", "The file is not readable text (its character encoding is not recognised).")
+        raise ParseError(
+            "corrupt",
+            "The file is not readable text (its character encoding is not recognised). "
+            "Save it as UTF-8 and upload it again.",
+        )
     return str(best)
 
 
@@ -267,11 +340,17 @@ def _kind(data: bytes, name: str, *, max_bytes: int | None) -> str:
                 "Save a copy as .docx, .xlsx or .pptx without a password and upload that.",
             )
         if expected == {CSV}:
-            raise ParseError("type_mismatch", "The file is named .csv but its content is not text.")
+            raise ParseError(
+                "type_mismatch",
+                "The file is named .csv but its content is not text. If it is a table, save it from your "
+                "spreadsheet as “CSV UTF-8” and upload it again.",
+            )
+        # A text file in an encoding not recognised looks like any other binary file.
+        hint = " If it is text, save it as UTF-8 and upload it again." if expected & {TEXT, HTML} else ""
         raise ParseError(
             "unsupported_type",
             "The file's content is not a PDF, Word, OpenDocument, RTF, PowerPoint, Excel, email, web page, "
-            "Markdown or text file.",
+            f"Markdown or text file.{hint}",
         )
     if kind in (RTF, EMAIL) and TEXT in expected:
         kind = TEXT  # a text file that happens to look like one: read as text, as it always was

@@ -261,7 +261,8 @@ def _reuse_embeddings(version: DocumentVersion, pending: list[Chunk], model_id: 
 
 def _attachments_upload(version: DocumentVersion, parsed: ParsedDocument) -> None:
     """Each file an email carried (``ParsedDocument.attachments``), uploaded as a document of its own in
-    the message's collection, named after the message (``message.eml › file.pdf``) and linked to it
+    the message's collection, named after the message (``message.eml › file.pdf``; the parser names
+    two of one name apart, "file (2).pdf", so neither becomes a version of the other) and linked to it
     (``Document.attached_to``) so the two are found together; queued for ingestion like any upload.
     The same bytes again (the message re-ingested) make no new version. One attachment that cannot be
     stored does not fail the message."""

@@ -33,6 +33,9 @@ MAX_TERMS = 500
 MAX_PHRASE_WORDS = 6
 USAGE_DAYS = 90  # the glossary page counts the answers of this many days
 _SEPARATOR = re.compile(r"\s*(?:=>|->|→|=)\s*")
+#: Control characters other than whitespace, and lone surrogates: nobody can see them, a phrase
+#: holding one never matches, and the database cannot store a NUL.
+_INVISIBLE = re.compile(r"[\x00-\x08\x0e-\x1f\x7f\ud800-\udfff]")
 
 
 @dataclass
@@ -62,7 +65,11 @@ def glossary_check(rows) -> Parsed:
     for number, raw_phrase, raw_means in rows:
         phrase, means = " ".join(raw_phrase.split()), " ".join(raw_means.split())
         key = phrase_key(phrase)
-        if not phrase or not means:
+        if _INVISIBLE.search(raw_phrase) or _INVISIBLE.search(raw_means):
+            parsed.errors.append(
+                (number, "Remove the invisible characters from this line: type it again rather than pasting it")
+            )
+        elif not phrase or not means:
             parsed.errors.append((number, "Write it as: what people ask with = what the guidance calls it"))
         elif not re.search(r"\w", key):
             parsed.errors.append((number, "The phrase needs a letter or a number"))
@@ -195,6 +202,8 @@ def glossary_replace(*, collection: Collection, user, entries: list[tuple[str, s
     """Make ``entries`` (phrase, means) the collection's whole glossary; returns what changed."""
     if len(entries) > MAX_TERMS:
         raise ValidationError(f"A glossary holds at most {MAX_TERMS} entries.")
+    if any(_INVISIBLE.search(text) for entry in entries for text in entry):
+        raise ValidationError("Remove the invisible characters from the glossary's entries.", code="invisible")
     wanted = {phrase_key(p): (p, m) for p, m in entries}
     with transaction.atomic():
         Collection.objects.select_for_update().filter(pk=collection.pk).first()  # one editor at a time

@@ -7,6 +7,8 @@ Both steps need the collection's curator and are audited with the reason.
 
 from __future__ import annotations
 
+import re
+
 from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.utils import timezone
@@ -20,18 +22,32 @@ from ..subjects import audit_subject
 
 EXCLUDE = Action.PASSAGE_EXCLUDE
 INCLUDE = Action.PASSAGE_INCLUDE
+MAX_REASON = 2000
+#: Control characters other than whitespace, and lone surrogates: nobody can see them, and the
+#: database cannot store a NUL.
+_INVISIBLE = re.compile(r"[\x00-\x08\x0e-\x1f\x7f\ud800-\udfff]")
 
 
 def chunk_exclude(*, chunk: Chunk, user, reason: str) -> Chunk:
-    """Stop searching ``chunk``; ``reason`` (required) is kept with it and in the audit trail."""
-    reason = (reason or "").strip()
+    """Stop searching ``chunk``; ``reason`` (required, at most ``MAX_REASON`` characters, kept whole)
+    is kept with it and in the audit trail."""
+    reason = (reason or "").replace("\r\n", "\n").strip()  # a browser counts a line break as one character
     if not reason:
-        raise ValidationError("Say why this passage should no longer be searched.")
+        raise ValidationError("Say why this passage should no longer be searched.", code="required")
+    if _INVISIBLE.search(reason):
+        raise ValidationError(
+            "Remove the invisible characters from the reason: type it again rather than pasting it.",
+            code="invisible",
+        )
+    if len(reason) > MAX_REASON:
+        raise ValidationError(
+            f"Keep the reason to {MAX_REASON:,} characters or fewer: it has {len(reason):,}.", code="too_long"
+        )
     with transaction.atomic():
         chunk = Chunk.objects.select_for_update().select_related("version__document").get(pk=chunk.pk)
         if chunk.excluded_at is not None:
             raise ValidationError("This passage is already switched off.")
-        chunk.excluded_at, chunk.excluded_by, chunk.excluded_reason = timezone.now(), user, reason[:2000]
+        chunk.excluded_at, chunk.excluded_by, chunk.excluded_reason = timezone.now(), user, reason
         chunk.searchable = False
         chunk.save(update_fields=["excluded_at", "excluded_by", "excluded_reason", "searchable"])
         audit_record(

@@ -4,8 +4,9 @@ first lines; its body is the plain text, or the HTML read as a web page (``marku
 scripts, styles and other active content dropped); then its attachments are listed.
 
 Each attachment of a type we accept is returned (``ParsedDocument.attachments``) to be ingested as a
-document of its own, named after the message ("message.eml › rates.xlsx": ``attachment_name``); one we
-do not accept is only listed in the message's text, and emptied in the stored message before it is kept
+document of its own, named after the message ("message.eml › rates.xlsx": ``attachment_name``), a
+second of the same name as "message.eml › rates (2).xlsx" (``distinct_names``); one we do not
+accept is only listed in the message's text, and emptied in the stored message before it is kept
 (``strip_unread``). Attachments are capped (``ParseLimits``) and never opened here. Nothing in a
 message is run: not its HTML's scripts, not an attachment.
 """
@@ -26,11 +27,38 @@ from .markup import parse_html
 
 #: Between a message's file name and its attachment's, in the attachment document's name.
 LINK = " › "
+#: The longest name a document is stored under (``Document.source_name``).
+MAX_NAME = 255
 
 
 def attachment_name(message_name: str, name: str) -> str:
-    """The name an attachment is ingested under: it says which message it came from."""
+    """The name an attachment is ingested under: it says which message it came from. A long message
+    name is shortened, never the attachment's: two attachments cut to one name would become versions
+    of one document."""
+    room = MAX_NAME - len(LINK) - len(name)
+    if len(message_name) > room:
+        message_name = message_name[: max(room - 1, 0)] + "…"
     return f"{message_name}{LINK}{name}"
+
+
+def distinct_names(names: list[str]) -> list[str]:
+    """``names`` with each repeat renamed as a file manager would ("form.pdf", "form (2).pdf"), never
+    to a name another attachment has. Each name becomes a document's, so a repeat would otherwise
+    replace the first as its new version; the same message always gives the same names, so ingesting
+    it again finds the same documents."""
+    taken, given = set(names), set()
+    distinct = []
+    for name in names:
+        if name in given:
+            stem, suffix = PurePath(name).stem, PurePath(name).suffix
+            number = 2
+            while f"{stem} ({number}){suffix}" in taken:
+                number += 1
+            name = f"{stem} ({number}){suffix}"
+            taken.add(name)
+        given.add(name)
+        distinct.append(name)
+    return distinct
 
 
 def _safe_name(name: str, fallback: str) -> str:
@@ -87,7 +115,8 @@ def _build(
             builder.paragraph(section.text)
     found: list[Attachment] = []
     lines: list[str] = []
-    for index, (name, data, why_not) in enumerate(message.attachments):
+    names = distinct_names([name for name, _, _ in message.attachments])
+    for index, ((name, data, why_not), distinct) in enumerate(zip(message.attachments, names, strict=True)):
         if not why_not and data is not None:
             why_not = (
                 accepted(name)  # first: an attachment of a type never read is stored emptied (``strip_unread``)
@@ -97,8 +126,8 @@ def _build(
         if why_not:
             lines.append(f"- {name} (not ingested: {why_not})")
         else:
-            found.append(Attachment(filename=attachment_name(filename, name), data=data))
-            lines.append(f"- {name} (ingested as its own document, {attachment_name(filename, name)})")
+            found.append(Attachment(filename=attachment_name(filename, distinct), data=data))
+            lines.append(f"- {name} (ingested as its own document, {attachment_name(filename, distinct)})")
         if index > 10 * limits.max_attachments:
             lines.append("- (more attachments, not listed)")
             break

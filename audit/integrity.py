@@ -8,15 +8,23 @@ Beyond the chain itself it checks what the chain alone cannot show:
 
 - each event's signature (``AuditEvent.mac``, HMAC under a key the database does not hold): an
   event appended with the database login alone, which the chain cannot tell from a real one, has
-  none or a wrong one (events written before events were signed are counted, not checked);
-- the head anchor (``audit.anchor``), a signed checkpoint kept outside the database: the anchored
-  event must still be there with the anchored digest, and the chain must reach at least that far;
-  no anchor at all for a chain that has events is a problem too (tail deletion could not be seen);
+  none or a wrong one. Unsigned events are accepted only before the seq from which the head anchor
+  records that the site signed every event (``signed_from``), so blanking signatures is reported;
+- the head anchor (``audit.anchor``), signed checkpoints kept outside the database: every anchored
+  event must still be there with the anchored digest, and the chain must reach the furthest; no
+  anchor at all for a chain that has events is a problem too (tail deletion could not be seen), and
+  so are the anchor's own alarms: a restart (its files were missing; until an auditor acknowledges
+  it) and a conflict (the writer found its head deleted or rewritten);
 - each ``retention.purge`` event's cutoff: one newer than its own date minus
   ``HUMPHREY_RETENTION_DAYS`` is reported and accounts for no missing content;
 - missing content: it must be covered by a valid purge at which no legal hold covered the event;
 - each released legal hold: a ``legal_hold.release`` event must record the release (the runtime role
   may set ``released_at``; one set without the event is reported and the hold counts as in force).
+  The purge and ``legal_hold list`` apply the same rule (``holds_in_force``).
+
+Problems are listed root causes first (the anchor, deleted or renumbered ranges, rewritten events),
+consequences after (an event no longer following a rewritten one), so a cap on how many are listed
+never hides the decisive one; every kind is counted in full.
 """
 
 # Over 500 lines on purpose: one walk of the chain whose checks (digests, signatures, order, content,
@@ -25,6 +33,7 @@ Beyond the chain itself it checks what the chain alone cannot show:
 from __future__ import annotations
 
 import json
+from collections import Counter
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from decimal import Decimal
@@ -32,18 +41,40 @@ from decimal import Decimal
 from django.conf import settings
 from django.db import DatabaseError, connection, transaction
 
-from audit.actions import Action, subject
-from audit.anchor import AnchorState, anchor_read, event_signature_valid
+from audit.actions import Action
+from audit.anchor import CONFLICT, MISSING, RESTART, AnchorState, anchor_read, event_signature_valid, restart_cause
 from audit.models import AuditContent, AuditEvent, LegalHold
-from audit.services import GENESIS, NO_CONTENT, canonical_json, event_digest, sha256_text
+from audit.services import GENESIS, NO_CONTENT, audit_record, canonical_json, event_digest, sha256_text
 
 PURGE_ACTION = Action.RETENTION_PURGE
-# Why an event lacks a valid signature: the site writes every event signed under its audit key.
-NOT_OURS = (
-    "it was not written by the site (someone with database access appended it), or the audit key changed "
-    "without the old one kept (HUMPHREY_AUDIT_ANCHOR_KEY_FALLBACKS, or DJANGO_SECRET_KEY_FALLBACKS for a key "
-    "derived from the secret key)"
+# Why an event's signature does not verify: the site writes every event signed under its audit key.
+KEY_CHANGED = (
+    "the audit key changed without the old one kept (HUMPHREY_AUDIT_ANCHOR_KEY_FALLBACKS, or "
+    "DJANGO_SECRET_KEY_FALLBACKS for a key derived from the secret key)"
 )
+NOT_OURS = f"it was rewritten after the site signed it, or someone with database access wrote it, or {KEY_CHANGED}"
+NOT_SIGNED = "someone with database access wrote it or removed its signature"
+
+# Root causes first; within a rank, in the order found.
+_RANK = {
+    "head": 0,
+    "anchor_conflict": 0,
+    "anchor_restart": 0,
+    "missing": 1,
+    "renumbered": 1,
+    "hold_release_unrecorded": 1,
+    "purge_too_new": 1,
+    "altered": 2,
+    "unsigned": 2,
+    "content_altered": 2,
+    "content_missing": 2,
+    "held_content_missing": 2,
+    "out_of_order": 3,
+}
+# Kinds whose seq is an event still in the chain, which the auditors' pages can open.
+_EVENT_KINDS = frozenset(_RANK) - {"head", "anchor_conflict", "anchor_restart", "missing"}
+_MESSAGE_CHARS = 1000  # per problem kept in the audit.verify event
+_VALUE_CHARS = 80  # per value quoted in a rewritten event's message
 
 _COLUMNS = (
     "seq",
@@ -69,13 +100,27 @@ _HASHED = ("seq", "action", "outcome", "actor_id", "actor_label", "subject", "co
 @dataclass(frozen=True)
 class Problem:
     seq: int
-    # missing | altered | out_of_order | unsigned | content_altered | content_missing | held_content_missing
-    # | purge_too_new | hold_release_unrecorded | head
+    # missing | renumbered | altered | out_of_order | unsigned | content_altered | content_missing
+    # | held_content_missing | purge_too_new | hold_release_unrecorded | head | anchor_conflict | anchor_restart
     kind: str
     message: str
+    last: int | None = None  # the last event of the range it is about, when it is about several
 
     def __str__(self) -> str:
         return self.message
+
+    @property
+    def seqs(self) -> range:
+        return range(self.seq, (self.last or self.seq) + 1)
+
+    @property
+    def links_to_event(self) -> bool:
+        return self.seq > 0 and self.kind in _EVENT_KINDS
+
+    def as_record(self) -> dict:
+        message = self.message if len(self.message) <= _MESSAGE_CHARS else self.message[: _MESSAGE_CHARS - 1] + "…"
+        record = {"seq": self.seq, "kind": self.kind, "message": message}
+        return record | ({"last": self.last} if self.last is not None else {})
 
 
 @dataclass
@@ -86,12 +131,15 @@ class VerifyResult:
     head_sha256: str = GENESIS
     with_content: int = 0
     purged: int = 0
-    problems: list[Problem] = field(default_factory=list)
+    problems: list[Problem] = field(default_factory=list)  # root causes first, at most max_problems
     more_problems: bool = False
+    problem_counts: dict[str, int] = field(default_factory=dict)  # every problem found, by kind
     before_signing: int = 0  # events written before events were signed (no signature to check)
+    signed_from: int | None = None  # where the head anchor records that signing began
     anchor_seq: int | None = None  # the furthest signed checkpoint of this chain, if any
     anchor_at: str = ""
     anchor_path: str = ""
+    notes: list[str] = field(default_factory=list)  # findings an auditor has acknowledged
 
     @property
     def ok(self) -> bool:
@@ -101,31 +149,74 @@ class VerifyResult:
     def first_problem(self) -> Problem | None:
         return self.problems[0] if self.problems else None
 
+    @property
+    def problem_total(self) -> int:
+        return sum(self.problem_counts.values())
+
+    @property
+    def counts_text(self) -> str:
+        """How many problems of each kind, root causes first: "1 head, 124 unsigned"."""
+        kinds = sorted(self.problem_counts, key=lambda kind: (_RANK.get(kind, 2), kind))
+        return ", ".join(f"{self.problem_counts[kind]} {kind.replace('_', ' ')}" for kind in kinds)
+
     def summary(self) -> str:
         span = "no events" if not self.checked else f"{self.checked} events (#{self.first_seq} to #{self.last_seq})"
-        verdict = "chain intact" if self.ok else f"{len(self.problems)}{'+' if self.more_problems else ''} problem(s)"
+        verdict = "chain intact" if self.ok else f"{self.problem_total} problem(s)"
         anchor = (
             f"Anchored head #{self.anchor_seq} (signed {self.anchor_at})."
             if self.anchor_seq is not None
             else "No anchored head."
         )
-        unsigned = f" {self.before_signing} written before events were signed." if self.before_signing else ""
+        unsigned = ""
+        if self.before_signing:
+            pinned = f" (before #{self.signed_from}, where the head anchor records signing began)"
+            unsigned = f" {self.before_signing} written before events were signed{pinned if self.signed_from else ''}."
+        notes = "".join(f" {note}" for note in self.notes)
         return (
             f"Checked {span}: {verdict}. {self.with_content} with content, {self.purged} with content purged "
-            f"by retention.{unsigned} Head #{self.last_seq or 0} sha256 {self.head_sha256}. {anchor}"
+            f"by retention.{unsigned} Head #{self.last_seq or 0} sha256 {self.head_sha256}. {anchor}{notes}"
         )
 
     def as_record(self) -> dict:
-        """The result as plain JSON, for the audit event that records a verification."""
+        """The result as plain JSON, for the audit event that records a verification: every problem
+        listed (root causes first, each message bounded) and how many of each kind were found."""
         return {
             "ok": self.ok,
             "checked": self.checked,
             "last_seq": self.last_seq,
             "head_sha256": self.head_sha256,
             "purged": self.purged,
+            "before_signing": self.before_signing,
+            "signed_from": self.signed_from,
             "anchor_seq": self.anchor_seq,
-            "problems": [{"seq": p.seq, "kind": p.kind} for p in self.problems[:5]],
+            "problem_counts": dict(self.problem_counts),
+            "more_problems": self.more_problems,
+            "problems": [p.as_record() for p in self.problems],
+            "notes": list(self.notes),
         }
+
+
+class _Problems:
+    """Problems as found, at most ``cap`` of each kind kept (so one flood cannot crowd out the rest),
+    every one counted."""
+
+    def __init__(self, cap: int) -> None:
+        self.cap = cap
+        self.kept: list[Problem] = []
+        self.counts: Counter[str] = Counter()
+
+    def report(self, seq: int, kind: str, message: str, last: int | None = None) -> bool:
+        self.counts[kind] += 1
+        if self.counts[kind] > self.cap:
+            return False
+        self.kept.append(Problem(seq=seq, kind=kind, message=message, last=last))
+        return True
+
+    def into(self, result: VerifyResult, max_problems: int) -> None:
+        ordered = sorted(self.kept, key=lambda p: _RANK.get(p.kind, 2))
+        result.problems = ordered[:max_problems]
+        result.problem_counts = dict(self.counts)
+        result.more_problems = sum(self.counts.values()) > len(result.problems)
 
 
 def _same(a, b) -> bool:
@@ -150,36 +241,31 @@ class _Purge:
 
 @dataclass
 class _Holds:
-    """Every legal hold ever placed, by target, with when it was active."""
+    """Every legal hold ever placed, by target, with when it was in force."""
 
     by_user: dict[int, list[tuple[datetime, datetime | None]]] = field(default_factory=dict)
     by_conversation: dict[int, list[tuple[datetime, datetime | None]]] = field(default_factory=dict)
 
     @classmethod
-    def load(cls, report=None) -> _Holds:
+    def load(cls, report, *, signed_from: int | None) -> _Holds:
         """Every hold; one whose release no ``legal_hold.release`` event records (a release made with
-        database access, outside the site) is reported through ``report`` and counts as never released."""
+        database access, outside the site) is reported through ``report`` and counts as never released.
+        A recorded release ends the hold when it was recorded, if that is later than ``released_at``."""
         holds = cls()
-        recorded = _recorded(Action.LEGAL_HOLD_RELEASE)
-        placed_at = _recorded(Action.LEGAL_HOLD_PLACE)
-        for pk, user_id, conversation_id, placed, released in LegalHold.objects.values_list(
-            "pk", "user_id", "conversation_id", "created_at", "released_at"
-        ):
-            if released is not None and pk not in recorded:
+        recorded = _recorded(Action.LEGAL_HOLD_RELEASE, signed_from)
+        placed_at = _recorded(Action.LEGAL_HOLD_PLACE, signed_from)
+        for hold in LegalHold.objects.all():
+            released = hold.released_at
+            if released is not None and hold.pk not in recorded:
                 if report is not None:
-                    target = subject("user", user_id) if user_id else subject("conversation", conversation_id)
-                    report(
-                        placed_at.get(pk, 0),
-                        "hold_release_unrecorded",
-                        f"Legal hold {pk} ({target}) is marked released at {released.isoformat(timespec='seconds')}, "
-                        f"but no {Action.LEGAL_HOLD_RELEASE} event records it: it was released outside the site, "
-                        "so it counts as still in force.",
-                    )
+                    report(placed_at.get(hold.pk, (0, None))[0], "hold_release_unrecorded", _quiet_release(hold))
                 released = None
-            if user_id is not None:
-                holds.by_user.setdefault(user_id, []).append((placed, released))
-            if conversation_id is not None:
-                holds.by_conversation.setdefault(conversation_id, []).append((placed, released))
+            elif released is not None:
+                released = max(released, recorded[hold.pk][1])
+            if hold.user_id is not None:
+                holds.by_user.setdefault(hold.user_id, []).append((hold.created_at, released))
+            if hold.conversation_id is not None:
+                holds.by_conversation.setdefault(hold.conversation_id, []).append((hold.created_at, released))
         return holds
 
     def spans(self, row: dict) -> list[tuple[datetime, datetime | None]]:
@@ -201,18 +287,55 @@ class _Holds:
         return spans
 
 
-def _recorded(action: str) -> dict[int, int]:
-    """Hold id -> the seq of the first event of ``action`` naming it (``data.hold_id``) that the site
-    wrote: validly signed, or unsigned from before events were signed. A forged one (reported as
-    unsigned on the walk) records nothing."""
-    first_signed = AuditEvent.objects.exclude(mac="").order_by("seq").values_list("seq", flat=True).first()
-    found: dict[int, int] = {}
+def _quiet_release(hold: LegalHold) -> str:
+    return (
+        f"Legal hold {hold.pk} ({hold.target}) is marked released at {hold.released_at.isoformat(timespec='seconds')}, "
+        f"but no {Action.LEGAL_HOLD_RELEASE} event records it: it was released outside the site, so it counts "
+        "as still in force (and the retention purge refuses to run) until an auditor records the release "
+        f"(manage.py legal_hold release {hold.pk} --by EMAIL)."
+    )
+
+
+def _site_wrote(seq: int, sha256: str, mac: str, signed_from: int | None) -> bool:
+    """Whether the site wrote this event: validly signed, or unsigned from before signing began."""
+    if mac:
+        return event_signature_valid(sha256, mac)
+    return signed_from is None or seq < signed_from
+
+
+def _recorded(action: str, signed_from: int | None) -> dict[int, tuple[int, datetime]]:
+    """Hold id -> (seq, time) of the first event of ``action`` naming it (``data.hold_id``) that the
+    site wrote. A forged one (reported as unsigned on the walk) records nothing. ``signed_from`` is
+    where signing began (``signing_start``)."""
+    found: dict[int, tuple[int, datetime]] = {}
     events = AuditEvent.objects.filter(action=action).order_by("seq")
-    for seq, hold_id, sha256, mac in events.values_list("seq", "data__hold_id", "sha256", "mac"):
-        ours = event_signature_valid(sha256, mac) if mac else first_signed is None or seq < first_signed
+    for seq, at, hold_id, sha256, mac in events.values_list("seq", "created_at", "data__hold_id", "sha256", "mac"):
+        ours = _site_wrote(seq, sha256, mac, signed_from)
         if ours and isinstance(hold_id, int) and not isinstance(hold_id, bool):
-            found.setdefault(hold_id, seq)
+            found.setdefault(hold_id, (seq, at))
     return found
+
+
+def _first_signed() -> int | None:
+    return AuditEvent.objects.exclude(mac="").order_by("seq").values_list("seq", flat=True).first()
+
+
+def signing_start(anchor: AnchorState | None = None) -> int | None:
+    """The seq from which every event must be signed: as the head anchor records it (outside the
+    database), or, for a chain whose anchor does not record it yet, the first signed event."""
+    anchor = anchor if anchor is not None else anchor_read(_chain_id())
+    return anchor.signed_from if anchor.signed_from is not None else _first_signed()
+
+
+def holds_in_force() -> list[LegalHold]:
+    """Every hold still in force: not released, or released without a ``legal_hold.release`` event
+    the site wrote (as verification counts them; those have ``released_at`` set)."""
+    recorded = _recorded(Action.LEGAL_HOLD_RELEASE, signing_start())
+    return [h for h in LegalHold.objects.all() if h.released_at is None or h.pk not in recorded]
+
+
+def hold_release_recorded(hold: LegalHold) -> bool:
+    return hold.pk in _recorded(Action.LEGAL_HOLD_RELEASE, signing_start())
 
 
 def _purges(report) -> list[_Purge]:
@@ -256,27 +379,67 @@ def _missing_content_reason(row: dict, purges: list[_Purge], holds: _Holds) -> t
     )
 
 
-def _event_problem(row: dict) -> str | None:
-    """Why this event's own record is not what was hashed, or None."""
-    if row["canonical"]:
-        if sha256_text(row["canonical"]) != row["sha256"]:
-            return "its digest does not match its recorded text"
-        try:
-            hashed = json.loads(row["canonical"])
-            hashed_time = datetime.fromisoformat(hashed["created_at"])
-        except (ValueError, KeyError, TypeError):
-            return "its recorded text is not a valid event"
-        differing = [name for name in _HASHED if hashed.get(name) != row[name]]
-        if hashed_time != row["created_at"]:
-            differing.append("created_at")
-        if not _same(hashed.get("data"), row["data"]):
-            differing.append("data")
-        if differing:
-            return f"{', '.join(differing)} differ(s) from what was hashed"
-        return None
-    # Written before the hashed text was kept: recompute from the columns.
-    recomputed = event_digest(**{name: row[name] for name in (*_HASHED, "created_at", "data")})
-    return None if recomputed == row["sha256"] else "its digest does not match its fields"
+def _shown(value) -> str:
+    text = json.dumps(value, ensure_ascii=False, sort_keys=True, default=str)
+    return text if len(text) <= _VALUE_CHARS else text[: _VALUE_CHARS - 1] + "…"
+
+
+def _data_changes(path: str, hashed, current) -> list[tuple[str, object, object]]:
+    """(path, as hashed, as now) for each differing value, down to the innermost keys that differ."""
+    if not (isinstance(hashed, dict) and isinstance(current, dict)):
+        return [] if _same(hashed, current) else [(path, hashed, current)]
+    absent = "(absent)"
+    changes = []
+    for key in sorted(set(hashed) | set(current)):
+        if key not in hashed or key not in current:
+            changes.append((f"{path}.{key}", hashed.get(key, absent), current.get(key, absent)))
+        else:
+            changes += _data_changes(f"{path}.{key}", hashed[key], current[key])
+    return changes
+
+
+def _changes(row: dict, hashed: dict, hashed_time: datetime) -> list[tuple[str, object, object]]:
+    """(field, as hashed, as now) for every column that no longer says what was hashed."""
+    changes = [(name, hashed.get(name), row[name]) for name in _HASHED if hashed.get(name) != row[name]]
+    if hashed_time != row["created_at"]:
+        changes.append(("created_at", hashed_time.isoformat(), row["created_at"].isoformat()))
+    if not _same(hashed.get("data"), row["data"]):
+        changes += _data_changes("data", hashed.get("data"), row["data"])
+    return changes
+
+
+def _changes_text(changes: list[tuple[str, object, object]]) -> str:
+    shown = [f"{name} was {_shown(before)} when recorded, is now {_shown(now)}" for name, before, now in changes[:3]]
+    more = f"; and {len(changes) - 3} more field(s)" if len(changes) > 3 else ""
+    return "; ".join(shown) + more
+
+
+@dataclass(frozen=True)
+class _EventCheck:
+    reason: str | None = None  # why the event is not what was recorded, or None
+    renumbered_by: int | None = None  # hashed seq minus seq, when the seq alone changed
+    digest_changed: bool = False  # its recorded text and digest were replaced
+
+
+def _event_check(row: dict) -> _EventCheck:
+    """Whether this event's own record is what was hashed, and if not, how it was changed."""
+    if not row["canonical"]:
+        # Written before the hashed text was kept: recompute from the columns.
+        recomputed = event_digest(**{name: row[name] for name in (*_HASHED, "created_at", "data")})
+        return _EventCheck() if recomputed == row["sha256"] else _EventCheck("its digest does not match its fields")
+    if sha256_text(row["canonical"]) != row["sha256"]:
+        return _EventCheck("its recorded text no longer matches its digest", digest_changed=True)
+    try:
+        hashed = json.loads(row["canonical"])
+        hashed_time = datetime.fromisoformat(hashed["created_at"])
+    except (ValueError, KeyError, TypeError):
+        return _EventCheck("its recorded text is not a valid event")
+    changes = _changes(row, hashed, hashed_time)
+    if not changes:
+        return _EventCheck()
+    if [name for name, _, _ in changes] == ["seq"] and isinstance(hashed.get("seq"), int):
+        return _EventCheck(renumbered_by=hashed["seq"] - row["seq"])
+    return _EventCheck(_changes_text(changes))
 
 
 def _content_problem(row: dict, purges: list[_Purge], holds: _Holds) -> tuple[str, str] | None:
@@ -286,17 +449,17 @@ def _content_problem(row: dict, purges: list[_Purge], holds: _Holds) -> tuple[st
             return None
         return _missing_content_reason(row, purges, holds)
     if row["content_sha256"] == NO_CONTENT:
-        return "content_altered", "it has content although none was recorded"
+        return "content_altered", "content was added to it although none was recorded"
     text = row["content__canonical"] or canonical_json(row["content__body"])
     if sha256_text(text) != row["content_sha256"]:
-        return "content_altered", "its content does not match the content digest"
+        return "content_altered", "its content was rewritten: it no longer matches its recorded digest"
     if row["content__canonical"]:
         try:
             same = _same(json.loads(text), row["content__body"])
         except ValueError:
             same = False
         if not same:
-            return "content_altered", "its content differs from what was hashed"
+            return "content_altered", "its content was rewritten: it differs from the text that was hashed"
     return None
 
 
@@ -386,35 +549,266 @@ def _chain_id() -> str | None:
     return AuditEvent.objects.filter(seq=1).values_list("sha256", flat=True).first()
 
 
+@dataclass
+class _Run:
+    """Consecutive events with the same finding, reported once: ``what`` tells them apart."""
+
+    what: object
+    first: int
+    last: int
+    description: str  # of its first event
+
+    @property
+    def count(self) -> int:
+        return self.last - self.first + 1
+
+
+class _Runs:
+    def __init__(self, flush) -> None:
+        self.current: _Run | None = None
+        self.flush = flush  # called with each run as it ends
+
+    def add(self, seq: int, what, description: str) -> None:
+        run = self.current
+        if run is not None and run.what == what and seq == run.last + 1:
+            run.last = seq
+            return
+        self.end()
+        self.current = _Run(what=what, first=seq, last=seq, description=description)
+
+    def end(self) -> None:
+        if self.current is not None:
+            self.flush(self.current)
+        self.current = None
+
+
+class _AnchorCheck:
+    """Every anchored checkpoint against the chain, merged with the walk (both in seq order)."""
+
+    def __init__(self, anchor: AnchorState) -> None:
+        self.digests = anchor.digests
+        self.pending = sorted(anchor.digests)
+        self.next = 0
+        self.last_good = 0  # the last anchored seq, before the first that differs, the chain still holds
+        self.first_bad: int | None = None
+        self.furthest: tuple[int, str, str, str | None] | None = None  # seq, anchored digest, signed at, now
+        self.differing = 0
+        self.twice: list[int] = []  # seqs signed with more than one digest
+
+    def see(self, seq: int, sha256: str) -> None:
+        # An anchored seq passed over lies in a gap the walk reports as missing.
+        while self.next < len(self.pending) and self.pending[self.next] < seq:
+            self.next += 1
+        if self.next < len(self.pending) and self.pending[self.next] == seq:
+            self.next += 1
+            self._compare(seq, sha256)
+
+    def finish(self) -> None:
+        for seq in self.pending[self.next :]:
+            self._compare(seq, None)
+        self.next = len(self.pending)
+
+    def _compare(self, seq: int, held: str | None) -> None:
+        signed = self.digests[seq]
+        if len(signed) > 1:
+            self.twice.append(seq)
+        wrong = sorted((at, digest) for digest, at in signed if digest != held)
+        if not wrong:
+            if self.first_bad is None:
+                self.last_good = seq
+            return
+        self.differing += 1
+        self.first_bad = self.first_bad or seq
+        self.furthest = (seq, wrong[0][1], wrong[0][0], held)
+
+    def problem(self, last_seq: int) -> str | None:
+        if self.furthest is None:
+            return None
+        seq, digest, at, held = self.furthest
+        if self.first_bad > last_seq:
+            return (
+                f"The newest {seq - last_seq} event(s) were deleted: the anchor (signed {at}) records event #{seq} "
+                f"with digest {digest}, the chain ends at #{last_seq}."
+            )
+        now = f"digest {held}" if held else f"no event #{seq} (it ends at #{last_seq})"
+        text = (
+            f"Events after #{self.last_good} were deleted or rewritten: the anchor recorded #{seq} with digest "
+            f"{digest} at {at}, the chain now has {now}."
+        )
+        if self.differing > 1:
+            text += (
+                f" {self.differing} anchored events from #{self.first_bad} to #{seq} are not in the chain as signed."
+            )
+        if self.twice:
+            text += (
+                f" The anchor holds two signed checkpoints with different digests for {len(self.twice)} seq(s) "
+                f"(the first #{self.twice[0]}): the chain was changed after they were anchored."
+            )
+        return text
+
+
+class _Walk:
+    """One pass over the chain in seq order, with everything the checks share."""
+
+    def __init__(
+        self,
+        result: VerifyResult,
+        problems: _Problems,
+        anchor: AnchorState,
+        *,
+        purges: list[_Purge],
+        holds: _Holds,
+        expect_head: tuple[int, str] | None,
+    ) -> None:
+        self.result, self.report = result, problems.report
+        self.purges, self.holds, self.expect_head = purges, holds, expect_head
+        self.head_seen = False
+        self.anchor = _AnchorCheck(anchor)
+        self.pinned = anchor.signed_from is not None
+        # From here on every event must be signed: as the anchor pins it, else the first signed event.
+        self.signing_from = anchor.signed_from
+        self.expected_seq, self.prev_digest = 1, GENESIS
+        self.prev_rewritten = False
+        self.signatures = _Runs(self._signature_run)
+        self.renumbered = _Runs(self._renumbered_run)
+
+    def row(self, row: dict) -> None:
+        seq = row["seq"]
+        self.result.checked += 1
+        self.result.first_seq = self.result.first_seq or seq
+        self._order(row)
+        rewritten = self._signature(row)
+        rewritten = self._record(row) or rewritten
+        self.anchor.see(seq, row["sha256"])
+        if self.expect_head and seq == self.expect_head[0]:
+            self.head_seen = True
+            if row["sha256"] != self.expect_head[1]:
+                self.report(seq, "head", f"{_describe(row)} is not the event recorded earlier as the head.")
+        self.expected_seq, self.prev_digest, self.prev_rewritten = seq + 1, row["sha256"], rewritten
+        self.result.last_seq, self.result.head_sha256 = seq, row["sha256"]
+
+    def finish(self) -> None:
+        self.signatures.end()
+        self.renumbered.end()
+        self.anchor.finish()
+        if self.expect_head and not self.head_seen:
+            seq = self.expect_head[0]
+            self.report(seq, "missing", f"Event #{seq}, recorded earlier as the head, is missing.")
+
+    def _order(self, row: dict) -> None:
+        seq = row["seq"]
+        if seq != self.expected_seq:
+            missing = f"#{self.expected_seq}" if seq == self.expected_seq + 1 else f"#{self.expected_seq} to #{seq - 1}"
+            self.report(self.expected_seq, "missing", f"Event {missing} missing: the chain jumps to #{seq}.")
+        elif row["prev_sha256"] != self.prev_digest:
+            message = (
+                f"{_describe(row)} no longer follows #{seq - 1}: it names the digest #{seq - 1} had before "
+                f"#{seq - 1} was rewritten (reported above)."
+                if self.prev_rewritten
+                else f"{_describe(row)} is out of order: it does not follow #{seq - 1} (an event before it was "
+                "deleted or replaced)."
+            )
+            self.report(seq, "out_of_order", message)
+
+    def _signature(self, row: dict) -> bool:
+        """Check the event's signature; True if it shows the event's digest changed since it was signed."""
+        seq, mac = row["seq"], row["mac"]
+        if mac:
+            self.signing_from = self.signing_from or seq
+            if event_signature_valid(row["sha256"], mac):
+                return False
+            self.signatures.add(seq, "bad", _describe(row))
+            return True
+        if self.signing_from is not None and seq >= self.signing_from:
+            self.signatures.add(seq, "blank", _describe(row))
+        else:
+            self.result.before_signing += 1
+        return False
+
+    def _signature_run(self, run: _Run) -> None:
+        if run.what == "bad":
+            message = (
+                f"{run.description} has a signature that does not verify: {NOT_OURS}."
+                if run.count == 1
+                else f"Events #{run.first} to #{run.last} ({run.count}) have signatures that do not verify: "
+                f"they were rewritten after the site signed them, or {KEY_CHANGED}."
+            )
+        else:
+            since = f"the site has signed every event since #{self.signing_from}"
+            since += ", as the head anchor records" if self.pinned else ""
+            message = (
+                f"{run.description} is not signed, though {since}: {NOT_SIGNED}."
+                if run.count == 1
+                else f"Events #{run.first} to #{run.last} ({run.count}) are not signed, though {since}: their "
+                "signatures were removed, or someone with database access wrote them."
+            )
+        self.report(run.first, "unsigned", message, last=run.last if run.count > 1 else None)
+
+    def _renumbered_run(self, run: _Run) -> None:
+        moved = run.what
+        events = run.description if run.count == 1 else f"Events #{run.first} to #{run.last} ({run.count})"
+        recorded = f"#{run.first + moved}" + (f" to #{run.last + moved}" if run.count > 1 else "")
+        why = (
+            f"{moved} event(s) before #{run.first} were deleted and the later ones renumbered to hide the gap"
+            if moved > 0
+            else f"{-moved} event(s) were inserted before #{run.first}"
+        )
+        last = run.last if run.count > 1 else None
+        self.report(run.first, "renumbered", f"{events} renumbered: recorded as {recorded}, so {why}.", last=last)
+
+    def _record(self, row: dict) -> bool:
+        """Check the event and its content; True if its recorded text and digest were replaced."""
+        seq = row["seq"]
+        event_ok = _fast_event_ok(row)
+        if row["content__event_id"] is not None:
+            self.result.with_content += 1
+            content_ok = _fast_content_ok(row)
+        elif row["content_sha256"] == NO_CONTENT:
+            content_ok = True
+        elif _missing_content_reason(_with_conversation(row), self.purges, self.holds) is None:
+            content_ok = True
+            self.result.purged += 1
+        else:
+            content_ok = False  # missing: the slow path says why
+        if event_ok and content_ok:
+            return False
+        # The slow, explaining path: every column, compared in Python.
+        full = _with_conversation(row if "data" in row else _full_rows(seq=seq)[0])
+        check = _EventCheck() if event_ok else _event_check(full)
+        if check.renumbered_by:
+            self.renumbered.add(seq, check.renumbered_by, _describe(row))
+        if check.reason:
+            self.report(seq, "altered", f"{_describe(row)} was rewritten: {check.reason}.")
+        content = None if content_ok else _content_problem(full, self.purges, self.holds)
+        if content:
+            self.report(seq, content[0], f"{_describe(row)}: {content[1]}.")
+        return check.digest_changed
+
+
 def audit_verify(
     *, batch_size: int = 5000, max_problems: int = 20, expect_head: tuple[int, str] | None = None
 ) -> VerifyResult:
     """Walk the whole chain in order and report what is missing, altered or out of order.
 
-    The head anchor kept outside the database (``audit.anchor``) must still be in the chain with
-    its digest. ``expect_head`` is another (seq, sha256) recorded earlier outside the database
-    (say, printed by an earlier run and kept in a ticket): it must be in the chain too.
+    Every checkpoint of the head anchor kept outside the database (``audit.anchor``) must still be in
+    the chain with its digest. ``expect_head`` is another (seq, sha256) recorded earlier outside the
+    database (say, printed by an earlier run and kept in a ticket): it must be in the chain too.
+    At most ``max_problems`` problems are listed, root causes first; all are counted.
     """
     result = VerifyResult()
-    expected_seq, prev_digest = 1, GENESIS
-    head_seen = False
-
-    def report(seq: int, kind: str, message: str) -> bool:
-        if len(result.problems) >= max_problems:
-            result.more_problems = True
-            return False
-        result.problems.append(Problem(seq=seq, kind=kind, message=message))
-        return True
-
-    purges = _purges(report)
-    holds = _Holds.load(report)
+    problems = _Problems(cap=max_problems)
     anchor = anchor_read(_chain_id())
-    anchored = anchor.checkpoint
-    if anchored is not None:
-        result.anchor_seq, result.anchor_at = anchored.seq, anchored.at
-    result.anchor_path = str(anchor.path)
-    anchored_seen = False
-    signing = False  # an event with a signature has been seen: every later one must have a valid one
+    if anchor.checkpoint is not None:
+        result.anchor_seq, result.anchor_at = anchor.checkpoint.seq, anchor.checkpoint.at
+    result.anchor_path, result.signed_from = str(anchor.path), anchor.signed_from
+    walk = _Walk(
+        result,
+        problems,
+        anchor,
+        purges=_purges(problems.report),
+        holds=_Holds.load(problems.report, signed_from=signing_start(anchor)),
+        expect_head=expect_head,
+    )
     last = 0
     while True:
         rows = _fast_batch(last, batch_size)
@@ -423,61 +817,12 @@ def audit_verify(
         if not rows:
             break
         for row in rows:
-            seq = row["seq"]
-            result.checked += 1
-            result.first_seq = result.first_seq or seq
-            if seq != expected_seq:
-                missing = f"#{expected_seq}" if seq == expected_seq + 1 else f"#{expected_seq} to #{seq - 1}"
-                report(expected_seq, "missing", f"Event {missing} missing: the chain jumps to #{seq}.")
-            elif row["prev_sha256"] != prev_digest:
-                report(seq, "out_of_order", f"{_describe(row)} is out of order: it does not follow event #{seq - 1}.")
-            if row["mac"]:
-                signing = True
-                if not event_signature_valid(row["sha256"], row["mac"]):
-                    report(seq, "unsigned", f"{_describe(row)} has a signature that does not verify: {NOT_OURS}.")
-            elif signing:
-                report(seq, "unsigned", f"{_describe(row)} is not signed, though events before it are: {NOT_OURS}.")
-            else:
-                result.before_signing += 1
-            event_ok = _fast_event_ok(row)
-            if row["content__event_id"] is not None:
-                result.with_content += 1
-                content_ok = _fast_content_ok(row)
-            elif row["content_sha256"] == NO_CONTENT:
-                content_ok = True
-            elif _missing_content_reason(_with_conversation(row), purges, holds) is None:
-                content_ok = True
-                result.purged += 1
-            else:
-                content_ok = False  # missing: the slow path says why
-            if not (event_ok and content_ok):
-                # The slow, explaining path: every column, compared in Python.
-                full = _with_conversation(row if "data" in row else _full_rows(seq=seq)[0])
-                reason = None if event_ok else _event_problem(full)
-                if reason:
-                    report(seq, "altered", f"{_describe(row)} altered: {reason}.")
-                content = None if content_ok else _content_problem(full, purges, holds)
-                if content:
-                    report(seq, content[0], f"{_describe(row)}: {content[1]}.")
-            if expect_head and seq == expect_head[0]:
-                head_seen = True
-                if row["sha256"] != expect_head[1]:
-                    report(seq, "head", f"{_describe(row)} is not the event recorded earlier as the head.")
-            if anchored is not None and seq == anchored.seq:
-                anchored_seen = True
-                if row["sha256"] != anchored.sha256:
-                    report(
-                        seq,
-                        "head",
-                        f"The chain was rewritten before #{seq}: {_describe(row)} is not the event the anchor "
-                        f"recorded (signed {anchored.at}).",
-                    )
-            expected_seq, prev_digest = seq + 1, row["sha256"]
-            result.last_seq, result.head_sha256 = seq, row["sha256"]
+            walk.row(row)
         last = rows[-1]["seq"]
-    if expect_head and not head_seen:
-        report(expect_head[0], "missing", f"Event #{expect_head[0]}, recorded earlier as the head, is missing.")
-    _anchor_problems(result, anchor, anchored_seen, report)
+    walk.finish()
+    _anchor_problems(result, anchor, walk.anchor, problems.report)
+    _anchor_alarms(result, anchor, problems.report)
+    problems.into(result, max_problems)
     return result
 
 
@@ -491,8 +836,8 @@ def _with_conversation(row: dict) -> dict:
     return {**row, "conversation": whole if whole is not None and whole == value else None}
 
 
-def _anchor_problems(result: VerifyResult, anchor: AnchorState, anchored_seen: bool, report) -> None:
-    """What the head anchor says about the walk just made."""
+def _anchor_problems(result: VerifyResult, anchor: AnchorState, check: _AnchorCheck, report) -> None:
+    """What the head anchor's checkpoints say about the walk just made."""
     where = str(anchor.path)
     if anchor.unreadable:
         report(result.last_seq or 0, "head", f"The head anchor {where} cannot be read: {anchor.unreadable}.")
@@ -503,7 +848,6 @@ def _anchor_problems(result: VerifyResult, anchor: AnchorState, anchored_seen: b
             f"{anchor.bad_signatures} checkpoint(s) of this chain in the head anchor {where} have a bad signature: "
             "the anchor was altered (or signed with another HUMPHREY_AUDIT_ANCHOR_KEY).",
         )
-    anchored = anchor.checkpoint
     if not result.checked:
         if anchor.other_chains:
             report(
@@ -513,7 +857,7 @@ def _anchor_problems(result: VerifyResult, anchor: AnchorState, anchored_seen: b
                 "the audit trail may have been emptied.",
             )
         return
-    if anchored is None:
+    if anchor.checkpoint is None:
         others = (
             f" (it records {anchor.other_chains} other chain(s): was the chain replaced from event #1?)"
             if anchor.other_chains
@@ -526,15 +870,124 @@ def _anchor_problems(result: VerifyResult, anchor: AnchorState, anchored_seen: b
             f"of this chain{others}.",
         )
         return
-    if anchored_seen:
-        return
-    if (result.last_seq or 0) < anchored.seq:
-        deleted = anchored.seq - (result.last_seq or 0)
+    text = check.problem(result.last_seq or 0)
+    if text:
+        furthest = check.furthest[0]
+        report(check.first_bad, "head", text, last=furthest if furthest != check.first_bad else None)
+
+
+_ALARMS = (Action.AUDIT_ANCHOR_RESTART, Action.AUDIT_ANCHOR_CONFLICT, Action.AUDIT_ANCHOR_ACKNOWLEDGE)
+
+
+def _whole(value) -> int | None:
+    return value if isinstance(value, int) and not isinstance(value, bool) else None
+
+
+def _alarm_events() -> list[dict]:
+    """The anchor's alarms and their acknowledgements that the site wrote (validly signed: these
+    actions are younger than signing, and a forged one is reported as unsigned on the walk)."""
+    events = AuditEvent.objects.filter(action__in=_ALARMS).order_by("seq")
+    rows = events.values("seq", "created_at", "action", "actor_label", "data", "sha256", "mac")
+    return [e for e in rows if e["mac"] and event_signature_valid(e["sha256"], e["mac"])]
+
+
+def _restarts(anchor: AnchorState, alarms: list[dict]) -> dict[int, dict]:
+    """Restart seq -> {"at", "event"}: from the anchor's marked checkpoints and from the trail (which
+    keeps them when the anchor files are removed again)."""
+    found = {
+        point.seq: {"at": point.at, "event": None, "reason": point.mark.get("reason", MISSING)}
+        for point in anchor.marks
+        if point.kind == RESTART
+    }
+    for event in alarms:
+        data = event["data"] or {}
+        seq = _whole(data.get("seq"))
+        if event["action"] == Action.AUDIT_ANCHOR_RESTART and seq is not None:
+            at = str(data.get("at") or event["created_at"].isoformat())
+            restart = found.setdefault(seq, {"at": at, "event": None, "reason": str(data.get("reason", MISSING))})
+            restart["event"] = event["seq"]
+    return found
+
+
+def _conflicts(anchor: AnchorState, alarms: list[dict]) -> dict[tuple[int, str], dict]:
+    """(seq, at) -> {"anchored": what the anchor had recorded, "event"}, from both sources."""
+    found = {
+        (point.seq, point.at): {"anchored": point.mark, "event": None}
+        for point in anchor.marks
+        if point.kind == CONFLICT
+    }
+    for event in alarms:
+        data = event["data"] or {}
+        seq = _whole(data.get("seq"))
+        if event["action"] == Action.AUDIT_ANCHOR_CONFLICT and seq is not None:
+            key = (seq, str(data.get("at", "")))
+            anchored = data.get("anchored") if isinstance(data.get("anchored"), dict) else {}
+            found.setdefault(key, {"anchored": anchored, "event": None})["event"] = event["seq"]
+    return found
+
+
+def _acknowledgements(alarms: list[dict]) -> dict[int, dict]:
+    found: dict[int, dict] = {}
+    for event in alarms:
+        seq = _whole((event["data"] or {}).get("restart_seq"))
+        if event["action"] == Action.AUDIT_ANCHOR_ACKNOWLEDGE and seq is not None:
+            found.setdefault(seq, event)
+    return found
+
+
+def _recorded_as(event_seq: int | None) -> str:
+    return f" (recorded as event #{event_seq})" if event_seq else " (the anchor log records it; no audit event does)"
+
+
+def _anchor_alarms(result: VerifyResult, anchor: AnchorState, report) -> None:
+    """Restarts (until acknowledged) and conflicts, as the anchor writer recorded them."""
+    alarms = _alarm_events()
+    acknowledged = _acknowledgements(alarms)
+    for seq, restart in sorted(_restarts(anchor, alarms).items()):
+        ack = acknowledged.get(seq)
+        if ack is not None:
+            result.notes.append(
+                f"The head anchor restarted at #{seq} ({restart['at']}); {ack['actor_label'] or 'an auditor'} "
+                f"acknowledged it in event #{ack['seq']}: {ack['data'].get('reason', '')}"
+            )
+            continue
         report(
-            anchored.seq,
-            "head",
-            f"The newest {deleted} event(s) were deleted: the anchor (signed {anchored.at}) records event "
-            f"#{anchored.seq}, the chain ends at #{result.last_seq}.",
+            seq,
+            "anchor_restart",
+            f"The head anchor restarted at #{seq} on {restart['at']}{_recorded_as(restart['event'])}. "
+            f"{restart_cause(restart['reason'])}, so events deleted before #{seq} (or signatures removed from "
+            "them) cannot be ruled out. Compare the chain with a copy of the anchor log kept elsewhere, then "
+            f"acknowledge it: manage.py verify_audit --acknowledge-restart {seq} --by EMAIL --reason TEXT.",
         )
-    else:
-        report(anchored.seq, "head", f"Event #{anchored.seq}, recorded by the head anchor, is missing.")
+    for (seq, at), conflict in sorted(_conflicts(anchor, alarms).items()):
+        anchored = conflict["anchored"] or {}
+        held = anchored.get("chain_has")
+        report(
+            seq,
+            "anchor_conflict",
+            f"When the site anchored event #{seq} ({at}), the chain no longer held the anchor's head: the anchor "
+            f"recorded #{anchored.get('seq')} with digest {anchored.get('sha256')} at {anchored.get('at')}, the "
+            f"chain had {f'digest {held}' if held else 'no such event'}{_recorded_as(conflict['event'])}. Events "
+            "were deleted or rewritten outside the site.",
+        )
+
+
+def anchor_restart_acknowledge(*, seq: int, actor, reason: str) -> AuditEvent:
+    """Record that an auditor has checked an anchor restart (against a copy of the anchor log kept
+    elsewhere, say) and accepts it; verification then lists it as a note, not a problem."""
+    reason = (reason or "").strip()
+    if not reason:
+        raise ValueError("An acknowledgement needs a reason: what was checked, and against what.")
+    alarms = _alarm_events()
+    restarts = _restarts(anchor_read(_chain_id()), alarms)
+    if seq not in restarts:
+        known = ", ".join(f"#{s}" for s in sorted(restarts)) or "none"
+        raise ValueError(f"No anchor restart at #{seq} is recorded (restarts recorded: {known}).")
+    if seq in _acknowledgements(alarms):
+        raise ValueError(f"The anchor restart at #{seq} is already acknowledged.")
+    return audit_record(
+        action=Action.AUDIT_ANCHOR_ACKNOWLEDGE,
+        actor=actor,
+        outcome="acknowledged",
+        data={"restart_seq": seq, "restart_event": restarts[seq]["event"], "reason": reason},
+    )

@@ -7,6 +7,12 @@ whatever an active legal hold covers, whoever calls it. The purge then calls the
 registered (``register_purger``: the assistant's conversations), so the audit app depends on none.
 Event metadata and digests stay, so the chain still verifies; the purge is itself an audit event
 recording its cutoff, which is how ``verify_audit`` tells purged content from removed content.
+
+Which holds are in force is decided as verification decides it (``audit.integrity.holds_in_force``):
+a hold marked released with no ``legal_hold.release`` event the site wrote (the runtime role may set
+``released_at``, so someone with its login can release a hold quietly) is still in force. The
+database function spares only holds not marked released, so while such a hold exists the purge
+refuses to run at all (``HoldReleaseUnrecorded``), until an auditor records the release.
 """
 
 from __future__ import annotations
@@ -21,13 +27,30 @@ from django.db.models import Q
 from django.utils import timezone
 
 from audit.actions import Action, subject
-from audit.integrity import PURGE_ACTION
+from audit.integrity import PURGE_ACTION, hold_release_recorded, holds_in_force
 from audit.models import AuditEvent, LegalHold
 from audit.services import audit_record
 
 
 class PurgeRefused(RuntimeError):
     """The database refused the purge (a cutoff newer than the retention period allows)."""
+
+
+class HoldReleaseUnrecorded(RuntimeError):
+    """A legal hold was released outside the site: the purge will not run while it is unexplained."""
+
+    def __init__(self, holds: list[LegalHold]) -> None:
+        self.holds = holds
+        named = "; ".join(
+            f"legal hold {h.pk} ({h.target}) marked released at {h.released_at.isoformat(timespec='seconds')}"
+            for h in holds
+        )
+        super().__init__(
+            f"Refusing to purge: {named}, but no {Action.LEGAL_HOLD_RELEASE} event records the release. It was "
+            "released outside the site, so it is still in force, and the database would not spare what it "
+            "holds. Find out who released it; then, to keep the hold, place a new one (legal_hold place), and "
+            "record the release (legal_hold release ID --by EMAIL) so the purge can run again."
+        )
 
 
 @dataclass
@@ -79,18 +102,20 @@ def retention_purge(*, now: dt.datetime | None = None, dry_run: bool = False, ac
     commit together or not at all. When no conversations purger is registered, audit content
     is still purged and the missing step is recorded in the event and in ``conversations_error``.
     ``now`` defaults to the database's clock; a ``now`` later than it makes a cutoff the database
-    refuses (``PurgeRefused``).
+    refuses (``PurgeRefused``). A hold released outside the site stops it (``HoldReleaseUnrecorded``),
+    dry run or not.
     """
     with transaction.atomic():
+        holds = holds_in_force()
+        quiet = [hold for hold in holds if hold.released_at is not None]
+        if quiet:
+            raise HoldReleaseUnrecorded(quiet)
         before = (now or _database_now()) - dt.timedelta(days=settings.HUMPHREY_RETENTION_DAYS)
-        holds = LegalHold.objects.active()
         result = PurgeResult(
             before=before,
             dry_run=dry_run,
-            held_user_ids=sorted(set(holds.exclude(user=None).values_list("user_id", flat=True))),
-            held_conversation_ids=sorted(
-                set(holds.exclude(conversation_id=None).values_list("conversation_id", flat=True))
-            ),
+            held_user_ids=sorted({h.user_id for h in holds if h.user_id is not None}),
+            held_conversation_ids=sorted({h.conversation_id for h in holds if h.conversation_id is not None}),
         )
         expired = AuditEvent.objects.filter(created_at__lt=before, content__isnull=False)
         held = _held_condition(result.held_user_ids, result.held_conversation_ids)
@@ -152,6 +177,8 @@ def legal_hold_place(*, actor, reason: str, user=None, conversation_id: int | No
         created_by=actor if getattr(actor, "pk", None) else None,
         created_by_label=getattr(actor, "email", "") or "",
     )
+    # The reason is content: it may name the person, so it goes with their other content at the purge
+    # once the hold is released and the retention period has passed.
     audit_record(
         action=Action.LEGAL_HOLD_PLACE,
         actor=actor,
@@ -164,10 +191,27 @@ def legal_hold_place(*, actor, reason: str, user=None, conversation_id: int | No
 
 @transaction.atomic
 def legal_hold_release(*, hold: LegalHold, actor) -> LegalHold:
-    """End a hold; the next purge may then remove what it protected."""
+    """End a hold; the next purge may then remove what it protected.
+
+    A hold already marked released outside the site (no ``legal_hold.release`` event) cannot be
+    marked again (the database refuses), so its release is recorded as the auditor's now, saying
+    when it was marked: until then it was in force, and the purge refused to run.
+    """
     hold = LegalHold.objects.select_for_update().get(pk=hold.pk)
     if hold.released_at is not None:
-        raise ValueError(f"Legal hold {hold.pk} was already released.")
+        if hold_release_recorded(hold):
+            raise ValueError(f"Legal hold {hold.pk} was already released.")
+        audit_record(
+            action=Action.LEGAL_HOLD_RELEASE,
+            actor=actor,
+            subject=hold.target,
+            data={
+                "hold_id": hold.pk,
+                "released_outside_site": True,
+                "marked_released_at": hold.released_at.isoformat(),
+            },
+        )
+        return hold
     hold.released_at = timezone.now()
     hold.released_by = actor if getattr(actor, "pk", None) else None
     hold.released_by_label = getattr(actor, "email", "") or ""

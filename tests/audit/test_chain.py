@@ -17,7 +17,7 @@ from audit.models import AuditContent, AuditEvent, LegalHold
 from audit.retention import legal_hold_place
 from audit.selectors import ANSWER_OUTCOMES
 from audit.services import GENESIS, audit_record, sha256_text
-from tests.audit.conftest import tampering
+from tests.audit.conftest import anchor_commit_pending, tampering
 
 pytestmark = pytest.mark.django_db
 
@@ -44,17 +44,18 @@ def verify_output() -> tuple[bool, str]:
 
 def test_an_event_for_every_outcome_and_the_chain_verifies(record_answer, civil_servant):
     """Every answer outcome is recorded as its own chained event with content, and the chain verifies."""
+    before = list(AuditEvent.objects.values_list("sha256", flat=True))  # creating the user may be an event
     events = [record_answer(civil_servant, outcome=outcome) for outcome in ANSWER_OUTCOMES]
     assert [e.outcome for e in AuditEvent.objects.filter(action="answer")] == list(ANSWER_OUTCOMES)
-    assert [e.seq for e in events] == list(range(1, len(ANSWER_OUTCOMES) + 1))
-    assert events[0].prev_sha256 == GENESIS
+    assert [e.seq for e in events] == list(range(len(before) + 1, len(before) + len(ANSWER_OUTCOMES) + 1))
+    assert events[0].prev_sha256 == (before[-1] if before else GENESIS)
     for earlier, later in itertools.pairwise(events):
         assert later.prev_sha256 == earlier.sha256
     assert AuditContent.objects.count() == len(ANSWER_OUTCOMES)
     assert events[0].actor_label == "casey@example.gov.uk"
     passed, output = verify_output()
     assert passed, output
-    assert f"Checked {len(ANSWER_OUTCOMES)} events" in output
+    assert f"Checked {len(before) + len(ANSWER_OUTCOMES)} events" in output
 
 
 def test_digests_recompute_from_what_postgresql_returns(civil_servant):
@@ -76,7 +77,7 @@ def test_digests_recompute_from_what_postgresql_returns(civil_servant):
         },
         content={"question": "Nul\x00 and surrogate \ud800 and émoji 🙂", "score": 0.30000000000000004},
     )
-    event = AuditEvent.objects.get()
+    event = AuditEvent.objects.get(action="answer")
     assert event.data["nan"] == "NaN"
     assert event.data["3"] == "int key"
     assert "\ufffd" in event.content.body["question"]
@@ -98,7 +99,7 @@ def test_raw_sql_update_and_delete_are_refused(record_answer, civil_servant):
         with pytest.raises(ProgrammingError, match="audit: Cannot"), transaction.atomic(), connection.cursor() as c:
             c.execute("SELECT set_config('pgtrigger.ignore', %s, true)", [OLD_IGNORE])
             c.execute(sql)
-    assert AuditEvent.objects.get().outcome == "answered"
+    assert AuditEvent.objects.get(action="answer").outcome == "answered"
     assert AuditContent.objects.count() == 1
 
 
@@ -153,7 +154,7 @@ def test_row_altered_with_trigger_disabled_is_named(record_answer, civil_servant
     passed, output = verify_output()
     assert not passed
     assert f"First problem: Event #{events[2].seq} (answer" in output
-    assert "outcome differ(s) from what was hashed" in output
+    assert 'was rewritten: outcome was "answered" when recorded, is now "refused"' in output
 
 
 def test_data_altered_with_all_triggers_disabled_is_named(record_answer, civil_servant):
@@ -171,13 +172,15 @@ def test_data_altered_with_all_triggers_disabled_is_named(record_answer, civil_s
     assert not result.ok
     assert result.first_problem.seq == events[1].seq
     assert result.first_problem.kind == "altered"
-    assert "data differ(s)" in result.first_problem.message
+    assert 'data.model.name was "gpt-4o-mini" when recorded, is now "other-model"' in result.first_problem.message
 
 
 def test_rehashed_row_breaks_the_chain_at_the_next_event(record_answer, civil_servant):
-    """Rewriting an event's text and digest consistently still shows: its signature no longer matches
-    its digest, and the next event no longer follows it."""
+    """Rewriting an event's text and digest consistently still shows: the anchor recorded another digest
+    for it (the root cause, first), its signature no longer matches its digest, and the next event no
+    longer follows it (because it was rewritten, not because it moved)."""
     events = [record_answer(civil_servant) for _ in range(3)]
+    anchor_commit_pending()  # anchored as each committed, before anyone could tamper
     forged = events[1].canonical.replace('"answered"', '"refused"')
     with tampering() as c:
         c.execute(
@@ -185,8 +188,13 @@ def test_rehashed_row_breaks_the_chain_at_the_next_event(record_answer, civil_se
             [forged, sha256_text(forged), events[1].seq],
         )
     result = audit_verify()
-    assert [(p.seq, p.kind) for p in result.problems] == [(events[1].seq, "unsigned"), (events[2].seq, "out_of_order")]
-    assert f"Event #{events[2].seq}" in str(result.problems[1])
+    assert [(p.seq, p.kind) for p in result.problems] == [
+        (events[1].seq, "head"),
+        (events[1].seq, "unsigned"),
+        (events[2].seq, "out_of_order"),
+    ]
+    assert f"Events after #{events[0].seq} were deleted or rewritten" in str(result.problems[0])
+    assert f"it names the digest #{events[1].seq} had before #{events[1].seq} was rewritten" in str(result.problems[2])
 
 
 def test_content_altered_is_named(record_answer, civil_servant):
@@ -214,6 +222,7 @@ def test_content_deleted_outside_a_purge_is_named(record_answer, civil_servant):
 def test_deleted_row_is_a_gap(record_answer, civil_servant):
     """A deleted event leaves a gap in seq that verify_audit names."""
     events = [record_answer(civil_servant) for _ in range(5)]
+    anchor_commit_pending()  # anchored as each committed, before anyone could tamper
     with connection.cursor() as c:
         c.execute("SET CONSTRAINTS ALL IMMEDIATE")  # no pending foreign-key checks, so ALTER TABLE may run
         c.execute("ALTER TABLE audit_auditevent DISABLE TRIGGER ALL")
@@ -238,8 +247,10 @@ def test_truncated_head_is_caught_with_an_expected_head(record_answer, civil_ser
     passed, output = verify_output()  # the chain alone cannot tell; the head anchor can
     assert not passed
     assert "The newest 1 event(s) were deleted: the anchor (signed" in output
-    with pytest.raises(CommandError, match=f"Event #{events[-1].seq}, recorded earlier as the head, is missing"):
-        call_command("verify_audit", expect_head=head, stdout=__import__("io").StringIO())
+    err = __import__("io").StringIO()
+    with pytest.raises(CommandError, match="The newest 1 event"):
+        call_command("verify_audit", expect_head=head, stdout=__import__("io").StringIO(), stderr=err)
+    assert f"Event #{events[-1].seq}, recorded earlier as the head, is missing" in err.getvalue()
 
 
 def test_rolled_back_writer_leaves_no_gap(civil_servant):
@@ -249,7 +260,12 @@ def test_rolled_back_writer_leaves_no_gap(civil_servant):
         audit_record(action="audit.search")
         raise RuntimeError("the change failed")
     audit_record(action="audit.verify")
-    assert list(AuditEvent.objects.values_list("seq", "action")) == [(1, "audit.view"), (2, "audit.verify")]
+    seqs = list(AuditEvent.objects.values_list("seq", flat=True))
+    assert seqs == list(range(1, len(seqs) + 1))
+    assert list(AuditEvent.objects.filter(action__startswith="audit.").values_list("action", flat=True)) == [
+        "audit.view",
+        "audit.verify",
+    ]
     assert audit_verify().ok
 
 
@@ -300,7 +316,7 @@ def test_garbled_hashed_text_is_named(record_answer, civil_servant):
         c.execute("UPDATE audit_auditevent SET canonical = 'not json' WHERE seq = %s", [events[1].seq])
     result = audit_verify()
     assert [(p.seq, p.kind) for p in result.problems] == [(events[1].seq, "altered")]
-    assert "digest does not match its recorded text" in str(result.first_problem)
+    assert "was rewritten: its recorded text no longer matches its digest" in str(result.first_problem)
 
 
 def test_events_without_hashed_text_verify_from_their_columns(record_answer, civil_servant):

@@ -159,39 +159,52 @@ def test_events_appended_with_the_database_login_alone_are_reported(runtime_db, 
     result = audit_verify()
     assert [(p.seq, p.kind) for p in result.problems] == [(bare, "unsigned"), (made_up, "unsigned")]
     output = verify_failure()
-    assert f"Event #{bare} (answer" in output and "is not signed, though events before it are" in output
+    assert (
+        f"Event #{bare} (answer" in output and "is not signed, though the site has signed every event since" in output
+    )
     assert f"Event #{made_up} (answer" in output and "has a signature that does not verify" in output
 
 
-def test_events_from_before_signing_are_counted_and_a_rotated_key_is_honoured(record_answer, civil_servant, settings):
-    """A trail begun before this version has unsigned events at its start: counted, not reported. A
-    SECRET_KEY rotated with the old one kept in SECRET_KEY_FALLBACKS still verifies every signature; a
-    key replaced outright does not (and says why it may be)."""
+def test_events_from_before_signing_are_counted_and_a_rotated_key_is_honoured(record_answer, make_user, settings):
+    """A trail begun before this version has unsigned events at its start: counted, not reported, and
+    where signing began is pinned in the head anchor. A SECRET_KEY rotated with the old one kept in
+    SECRET_KEY_FALLBACKS still verifies every signature; a key replaced outright does not (and says
+    why it may be)."""
     from unittest import mock
 
     import audit.services
 
     with mock.patch.object(audit.services, "event_signature", lambda digest: ""):
-        old = [record_answer(civil_servant) for _ in range(2)]
-    new = [record_answer(civil_servant) for _ in range(2)]
+        person = make_user("early@example.gov.uk")
+        old = [record_answer(person) for _ in range(2)]
+    new = [record_answer(person) for _ in range(2)]
     assert [e.mac for e in old] == ["", ""] and all(e.mac for e in new)
+    unsigned = AuditEvent.objects.filter(mac="").count()
     result = audit_verify()
-    assert result.ok and result.before_signing == 2
-    assert "2 written before events were signed" in result.summary()
+    assert result.ok and result.before_signing == unsigned >= 2
+    assert result.signed_from == new[0].seq
+    assert f"{unsigned} written before events were signed (before #{new[0].seq}, where the head anchor" in (
+        result.summary()
+    )
 
     settings.SECRET_KEY_FALLBACKS = [settings.SECRET_KEY]
     settings.SECRET_KEY = "a-new-secret-key-" + "x" * 40
     assert audit_verify().ok
     settings.SECRET_KEY_FALLBACKS = []
     problems = audit_verify().problems
-    assert [(p.seq, p.kind) for p in problems if p.kind == "unsigned"] == [(e.seq, "unsigned") for e in new]
-    assert "the audit key changed without the old one kept" in str(problems[0])
+    (bad,) = [p for p in problems if p.kind == "unsigned"]
+    assert list(bad.seqs) == [e.seq for e in new]
+    assert "have signatures that do not verify" in str(bad) and "the audit key changed without the old one kept" in str(
+        bad
+    )
+    assert [p.kind for p in problems] == ["head", "head", "unsigned"]  # the anchor's signatures fail too
 
 
-def test_an_explicit_audit_key_is_rotated_with_its_fallbacks(record_answer, civil_servant, settings):
+def test_an_explicit_audit_key_is_rotated_with_its_fallbacks(record_answer, make_user, settings):
     """Events signed under an explicit HUMPHREY_AUDIT_ANCHOR_KEY verify after it is replaced, while the
     former key is listed in HUMPHREY_AUDIT_ANCHOR_KEY_FALLBACKS, and not once it is dropped."""
     settings.HUMPHREY_AUDIT_ANCHOR_KEY = "first-audit-key-" + "a" * 40
+    civil_servant = make_user("casey@example.gov.uk")
     first = record_answer(civil_servant)
     settings.HUMPHREY_AUDIT_ANCHOR_KEY, settings.HUMPHREY_AUDIT_ANCHOR_KEY_FALLBACKS = (
         "second-" + "b" * 40,
@@ -200,7 +213,7 @@ def test_an_explicit_audit_key_is_rotated_with_its_fallbacks(record_answer, civi
     second = record_answer(civil_servant)
     assert audit_verify().ok
     settings.HUMPHREY_AUDIT_ANCHOR_KEY_FALLBACKS = []
-    unsigned = [p.seq for p in audit_verify().problems if p.kind == "unsigned"]
+    unsigned = [seq for p in audit_verify().problems if p.kind == "unsigned" for seq in p.seqs]
     assert first.seq in unsigned and second.seq not in unsigned
 
 
@@ -272,10 +285,11 @@ def test_a_hold_released_outside_the_site_is_reported_and_still_protects(
     runtime_db, record_answer, make_user, auditor, retention_days, monkeypatch
 ):
     """The runtime role may release a hold (it must, for the site to), so someone with its login can
-    release one without the site's event, and the next purge then removes what the hold kept. The
-    release is reported, the hold counts as in force, and the content it covered is reported missing.
-    Released through the site, the same hold and purge verify clean."""
+    release one without the site's event. The release is reported, the hold counts as in force, and the
+    purge refuses to run at all (the database function would honour the release). Once an auditor
+    records the release, the purge runs and everything verifies but the forged event."""
     from audit import retention
+    from audit.retention import HoldReleaseUnrecorded
 
     monkeypatch.setitem(retention._purgers, "conversations", lambda **kwargs: 0)
     retention_days(30)
@@ -288,21 +302,25 @@ def test_a_hold_released_outside_the_site_is_reported_and_still_protects(
     # A release event forged to cover it records nothing: it is not the site's (and is reported so).
     forged = forge(runtime_db, action="legal_hold.release", data={"hold_id": quiet.pk})
     legal_hold_release(hold=proper, actor=auditor)
-    assert retention_purge().contents == 2  # the purge reads the table: both are gone
+    for dry_run in (True, False):
+        with pytest.raises(HoldReleaseUnrecorded, match=f"legal hold {quiet.pk} \\(user:{bob.pk}\\) marked released"):
+            retention_purge(dry_run=dry_run)
+    assert AuditContent.objects.filter(pk__in=[old_bob.pk, old_carol.pk]).count() == 2
     problems = audit_verify().problems
     placed = AuditEvent.objects.get(action="legal_hold.place", data__hold_id=quiet.pk).seq
-    assert [(p.seq, p.kind) for p in problems] == [
-        (placed, "hold_release_unrecorded"),
-        (old_bob.seq, "held_content_missing"),
-        (forged, "unsigned"),
-    ]
+    assert [(p.seq, p.kind) for p in problems] == [(placed, "hold_release_unrecorded"), (forged, "unsigned")]
     assert f"Legal hold {quiet.pk} (user:{bob.pk}) is marked released at" in problems[0].message
-    assert "released outside the site" in problems[0].message and old_carol.seq not in {p.seq for p in problems}
+    assert "released outside the site" in problems[0].message
+
+    legal_hold_release(hold=quiet, actor=auditor)  # the auditor records it: the hold ends now
+    assert retention_purge().contents == 2
+    assert [(p.seq, p.kind) for p in audit_verify().problems] == [(forged, "unsigned")]
 
 
 def test_newest_events_deleted_are_caught_by_the_anchor(client, record_answer, civil_servant, auditor):
     """A superuser deleting the newest events leaves a valid shorter chain; the anchor, the command and the
-    auditors' Verify page all say so."""
+    auditors' Verify page all say so, and still do once the site has written past the old head: the writer
+    records the conflict, and every checkpoint the chain no longer holds is reported."""
     events = [record_answer(civil_servant) for _ in range(5)]
     head = AuditEvent.objects.order_by("-seq").first()
     assert anchor_read(AuditEvent.objects.get(seq=1).sha256).checkpoint.seq == head.seq
@@ -313,9 +331,13 @@ def test_newest_events_deleted_are_caught_by_the_anchor(client, record_answer, c
     client.force_login(auditor)
     text = client.post("/audit/verify/").content.decode()
     assert "The audit trail has been tampered with" in text
-    # Signing in wrote an event since (taking one of the deleted numbers): one is still missing.
-    assert "The newest 1 event(s) were deleted: the anchor (signed" in text
-    assert f"records event #{head.seq}" in text
+    # Signing in wrote an event since, taking one of the deleted numbers; the conflict it found took the other.
+    assert AuditEvent.objects.get(action="audit.anchor_conflict").seq == head.seq
+    assert (
+        f"Events after #{events[-3].seq} were deleted or rewritten: the anchor recorded #{head.seq} with digest" in text
+    )
+    assert f"{head.sha256} at " in text and "the chain now has digest" in text
+    assert "the chain no longer held the anchor&#x27;s head" in text
 
 
 def test_chain_rewritten_from_an_earlier_event_is_caught_by_the_anchor(record_answer, civil_servant):
@@ -338,10 +360,13 @@ def test_chain_rewritten_from_an_earlier_event_is_caught_by_the_anchor(record_an
                 [hashed["outcome"], hashed["prev_sha256"], text, prev, row.seq],
             )
     result = audit_verify()
-    # Each rewritten event's signature no longer matches its digest, and the anchor's head is gone.
-    expected = [(row.seq, "unsigned") for row in rows] + [(rows[-1].seq, "head")]
-    assert [(p.seq, p.kind) for p in result.problems] == expected
-    assert f"The chain was rewritten before #{rows[-1].seq}" in str(result.problems[-1])
+    # The anchor names where the chain was rewritten (first); the rewritten events' signatures no longer match.
+    assert [(p.seq, p.kind, list(p.seqs)) for p in result.problems] == [
+        (rows[0].seq, "head", [row.seq for row in rows]),
+        (rows[0].seq, "unsigned", [row.seq for row in rows]),
+    ]
+    assert f"Events after #{rows[0].seq - 1} were deleted or rewritten" in str(result.problems[0])
+    assert "they were rewritten after the site signed them" in str(result.problems[1])
 
 
 def test_anchor_tampering_is_reported(record_answer, civil_servant, audit_anchor):

@@ -6,13 +6,14 @@ from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from audit.retention import PurgeRefused, retention_purge
+from audit.retention import HoldReleaseUnrecorded, PurgeRefused, retention_purge
 
 
 class Command(BaseCommand):
     help = (
         "Purge audit content and conversations older than HUMPHREY_RETENTION_DAYS. Event metadata and digests "
-        "stay (the chain still verifies); anything under an active legal hold is kept. The purge is an audit event."
+        "stay (the chain still verifies); anything under a legal hold in force is kept, and it refuses to run while a "
+        "hold is marked released without a legal_hold.release event. The purge is an audit event."
     )
 
     def add_arguments(self, parser: CommandParser) -> None:
@@ -29,6 +30,8 @@ class Command(BaseCommand):
             result = retention_purge(dry_run=options["dry_run"], actor=actor)
         except PurgeRefused as exc:
             raise CommandError(f"The database refused the purge: {exc}") from None
+        except HoldReleaseUnrecorded as exc:
+            raise CommandError(str(exc)) from None
         days = settings.HUMPHREY_RETENTION_DAYS
         verb = "Would purge" if result.dry_run else "Purged"
         self.stdout.write(

@@ -6,6 +6,7 @@ websocket consumers) it is None and callers pass ``actor`` themselves.
 
 from __future__ import annotations
 
+import os
 import re
 from contextvars import ContextVar
 
@@ -13,6 +14,33 @@ from asgiref.sync import iscoroutinefunction, markcoroutinefunction
 from django.http import HttpRequest
 
 current_request: ContextVar[HttpRequest | None] = ContextVar("audit_current_request", default=None)
+
+#: Set by ``manage.py`` for the process's life: which command, run by which operating-system account
+#: on which host. An event written by a command (a grant, a role given, a purge) has no signed-in
+#: person; this is then the only answer to "who did it".
+_command: dict = {}
+
+
+def note_command(argv: list[str]) -> None:
+    """Remember the management command this process runs (its name only: its arguments may hold
+    what should not be kept, a password given on the command line)."""
+    import getpass
+    import socket
+
+    try:
+        os_user = getpass.getuser()
+    except (KeyError, OSError):  # no name for this uid (a container's arbitrary user)
+        os_user = str(os.getuid()) if hasattr(os, "getuid") else ""
+    _command.clear()
+    _command.update({"via": "command", "command": (argv[1] if len(argv) > 1 else "")[:64], "os_user": os_user[:64]})
+    _command["host"] = socket.gethostname()[:255]
+
+
+def command_facts() -> dict:
+    """The command this process runs, as noted by ``note_command`` ({} in a web or worker process
+    started otherwise)."""
+    return dict(_command)
+
 
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
 

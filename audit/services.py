@@ -27,7 +27,7 @@ from django.utils import timezone
 
 from audit.actions import Action
 from audit.anchor import checkpoint_after_commit, event_signature
-from audit.context import current_request, request_facts
+from audit.context import command_facts, current_request, request_facts
 from audit.models import AuditContent, AuditEvent
 
 GENESIS = "0" * 64
@@ -153,7 +153,9 @@ def audit_record(
     except ValueError:
         raise ValueError(f"{action!r} is not an audit action: add it to audit.actions.Action") from None
     data = _clean(dict(data or {}))
-    for key, value in request_facts(request if request is not None else current_request.get()).items():
+    request = request if request is not None else current_request.get()
+    # Outside a request, the command that wrote it (manage.py ...), for who and from where.
+    for key, value in (request_facts(request) if request is not None else command_facts()).items():
         data.setdefault(key, value)
     body = _clean(content) if content is not None else None
     content_text = canonical_json(body) if body is not None else ""

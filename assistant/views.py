@@ -45,7 +45,7 @@ STATUS_NOTES = {
     Status.STOPPED: "You stopped this answer before it finished.",
     Status.STALLED: "The language model stopped part-way through. This answer is incomplete.",
     Status.FAILED: "This answer could not be completed.",
-    Status.STREAMING: "This answer is still being written. The page will update when it is ready.",
+    Status.STREAMING: "This answer is still being written. It will appear here when it is ready.",
 }
 
 
@@ -67,6 +67,7 @@ def message_html(message: Message) -> str:
     return render_markdown(
         message.text,
         citation_url=lambda n: (urls[n] + citations[n].highlight_query if urls[n] else "#") if n in urls else None,
+        citation_title=lambda n: citations[n].version.document.title if n in citations else "",
         allowed_link_text="\n".join(c.quote for c in citations.values()),
         allowed_hosts=settings.HUMPHREY_CHAT_LINK_HOSTS,
         notes=claim_notes(message.checks or []),

@@ -4,6 +4,10 @@ Images are never rendered. A link survives only if it is ``http(s)``, its exact 
 passage the answer cites, and (when ``allowed_hosts`` is given) its host is one of those or below one;
 otherwise its text stays, without the link. ``[n]`` becomes a link to the passage the caller names.
 Everything else a model or a document could inject is escaped or dropped.
+
+Only links out of the site get ``rel="noopener noreferrer nofollow"``: this site's own links (citations,
+the passages a "not covered" reply names) keep the referrer, so the passage page they open can lead
+back to the conversation.
 """
 
 from __future__ import annotations
@@ -24,6 +28,7 @@ ALLOWED_TAGS = {
     "p", "br", "strong", "em", "code", "pre", "ul", "ol", "li", "blockquote",
     "h2", "h3", "h4", "a", "sup", "table", "thead", "tbody", "tr", "th", "td", "hr",
 }  # fmt: skip
+_EXTERNAL_REL = "noopener noreferrer nofollow"
 
 
 def _host_allowed(host: str, allowed: tuple[str, ...] | list[str] | None) -> bool:
@@ -35,11 +40,13 @@ def _host_allowed(host: str, allowed: tuple[str, ...] | list[str] | None) -> boo
 
 _MARK_OPEN, _MARK_CLOSE = "\ue000", "\ue001"  # private-use characters: a note's place in the text
 _MARK = re.compile(_MARK_OPEN + r"(\d+)" + _MARK_CLOSE)
+_CITE_OPEN, _CITE_CLOSE = "\ue002", "\ue003"  # and a citation's text, named once sanitised
+_CITE_TEXT = re.compile(_CITE_OPEN + r"(\d+)" + _CITE_CLOSE)
+_MARKERS = str.maketrans("", "", _MARK_OPEN + _MARK_CLOSE + _CITE_OPEN + _CITE_CLOSE)
 
 
 def _place_notes(text: str, notes: list[tuple[str, str]]) -> str:
     """``text`` with a marker after each noted sentence (found in order; a sentence not found is skipped)."""
-    text = text.replace(_MARK_OPEN, "").replace(_MARK_CLOSE, "")  # never the model's own markers
     at = 0
     for i, (sentence, _) in enumerate(notes):
         found = text.find(sentence, at)
@@ -55,6 +62,7 @@ def render_markdown(
     text: str,
     *,
     citation_url: Callable[[int], str | None] | None = None,
+    citation_title: Callable[[int], str] | None = None,
     allowed_link_text: str = "",
     allowed_hosts: tuple[str, ...] | list[str] | None = None,
     notes: list[tuple[str, str]] | None = None,
@@ -64,10 +72,12 @@ def render_markdown(
     ``allowed_hosts``: host names (and their subdomains) links may point to (None: any host);
     ``own_paths``: this site's own addresses a link may point to exactly (the passages the person was
     shown, as the "not covered" reply names them);
-    ``notes``: (sentence, note) pairs, each note shown after its sentence (the claim check's marks)."""
+    ``notes``: (sentence, note) pairs, each note shown after its sentence (the claim check's marks);
+    ``citation_title``: the title of the document ``[n]`` cites, said to screen readers with it."""
+    text = (text or "").translate(_MARKERS)  # never the model's own markers
     if notes:
-        text = _place_notes(text or "", notes)
-    html = _md.render(text or "")
+        text = _place_notes(text, notes)
+    html = _md.render(text)
 
     def link(match: re.Match) -> str:
         href, label = match.group(1), match.group(2)
@@ -79,7 +89,7 @@ def render_markdown(
             and href.replace("&amp;", "&") in allowed_link_text
             and _host_allowed(parts.hostname or "", allowed_hosts)
         ):
-            return f'<a class="govuk-link" href="{href}" rel="noopener noreferrer nofollow">{label}</a>'
+            return f'<a class="govuk-link" href="{href}" rel="{_EXTERNAL_REL}">{label}</a>'
         return label
 
     html = _LINK.sub(link, html)
@@ -91,22 +101,34 @@ def render_markdown(
                 return match.group(0)
             n = match.group(1)
             return (
-                f'<sup><a class="govuk-link humphrey-citation" href="{url}" data-n="{n}" '
-                f'aria-label="Source {n}">[{n}]</a></sup>'
+                f'<sup><a class="govuk-link humphrey-citation" href="{url}" data-n="{n}">'
+                f"{_CITE_OPEN}{n}{_CITE_CLOSE}</a></sup>"
             )
 
         html = _CITE.sub(cite, html)
     html = nh3.clean(
         html,
         tags=ALLOWED_TAGS,
-        attributes={"a": {"href", "class", "data-n", "aria-label"}, "sup": set()},
+        attributes={"a": {"href", "class", "data-n", "rel"}, "sup": set()},
         url_schemes={"http", "https"},
-        link_rel="noopener noreferrer nofollow",
+        link_rel=None,  # set on links out only (``link``): see the module's docstring
     )
+    if citation_url is not None:
+        # Added after sanitising, from our own fixed markup and the escaped title only.
+        html = _CITE_TEXT.sub(lambda m: _citation_text(int(m.group(1)), citation_title), html)
     if notes:
         # Added after sanitising, from our own fixed markup and the escaped note text only.
         html = _MARK.sub(lambda m: _check_mark(notes[int(m.group(1))][1]) if int(m.group(1)) < len(notes) else "", html)
     return html
+
+
+def _citation_text(n: int, citation_title: Callable[[int], str] | None) -> str:
+    """A citation's link text: seen as "[1]", heard as "Source [1] (Leave policy)". The visible text stays
+    part of the name (WCAG 2.5.3), and two citations in a row no longer sound the same. (Browsers put a
+    space before visually hidden text in a name, so it starts with one of its own, not a colon.)"""
+    title = (citation_title(n) if citation_title else "") or ""
+    named = f'<span class="govuk-visually-hidden humphrey-citation__title"> ({escape(title)})</span>' if title else ""
+    return f'<span class="govuk-visually-hidden">Source </span>[{n}]{named}'
 
 
 # Kept whole, a mark fits a 320px screen up to about "sources 1, 2 and 3 may not support this".

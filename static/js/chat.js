@@ -1,8 +1,10 @@
 // Humphrey chat: one websocket per page (docs/websocket-protocol.md).
 // Streamed text is shown as plain text while it arrives; when the answer is done it is replaced by
-// the sanitised HTML the server sends. The finished answer is announced once to screen readers.
+// the sanitised HTML the server sends. Screen readers are told briefly that it is done (how many
+// sources, how many sentences to check), never the whole answer: a live region cannot be paused or
+// re-read, so the answer itself is read from its heading like the rest of the page.
 
-import { CharacterCount } from "../vendor/govuk/govuk-frontend.min.js";
+import { CharacterCount, initAll } from "../vendor/govuk/govuk-frontend.min.js";
 
 const root = document.getElementById("chat");
 
@@ -43,19 +45,53 @@ if (root) {
     window.setTimeout(() => { announcer.textContent = text; }, 50);
   }
 
-  function showStatus(text) {
-    status.textContent = text;
-    status.classList.toggle("govuk-!-display-none", !text);
+  // #chat-status is in the page, empty, from the start: a live region that appears together with its
+  // text is not reliably read out, one whose content changes is.
+  function showStatus(text, link) {
+    status.replaceChildren();
+    if (!text) return;
+    const p = status.appendChild(el("p", "govuk-body", text));
+    if (link) {
+      p.appendChild(document.createTextNode(" "));
+      p.appendChild(el("a", "govuk-link", link.text)).href = link.href;
+    }
+  }
+
+  function signInLink() {
+    const next = encodeURIComponent(window.location.pathname);
+    return { text: "Sign in again", href: root.dataset.loginUrl + "?next=" + next };
   }
 
   const WAIT = "Wait for this answer to finish, or stop it, before you ask another question";
+  const SIGNED_OUT = "You have been signed out. Sign in again to keep asking questions.";
 
   function setBusy(busy) {
     // The answer it asked to wait for is over: the error no longer holds.
     if (!busy && questionErrorText.textContent === WAIT) showQuestionError("");
-    askButton.disabled = busy;
+    // Not disabled: a disabled button drops keyboard focus to the top of the page. Pressed while an
+    // answer is written, Ask says why it waits instead.
     askButton.setAttribute("aria-disabled", busy ? "true" : "false");
     stopButton.classList.toggle("govuk-!-display-none", !busy);
+  }
+
+  // Where focus was when an answer ended: on Ask or Stop (Stop is about to be hidden), or already lost.
+  // Anywhere else (typing the next question, reading the sources) the person's place is kept.
+  function focusWillBeLost() {
+    const active = document.activeElement;
+    return !active || active === document.body || active === askButton || active === stopButton;
+  }
+
+  function focusHeading(heading) {
+    // As GOV.UK's skip link does: focusable by script only, and only until focus moves on.
+    heading.setAttribute("tabindex", "-1");
+    heading.addEventListener("blur", () => heading.removeAttribute("tabindex"), { once: true });
+    heading.focus();
+  }
+
+  function questionProblem(text) {
+    // Said as well as shown: the box already has focus, so its new description would not be read.
+    showQuestionError(text);
+    announce("Error: " + text);
   }
 
   function showQuestionError(text) {
@@ -96,21 +132,51 @@ if (root) {
     });
     socket.addEventListener("close", (event) => {
       if (event.code === 4401) {
-        signedOut = true;
-        setBusy(false);
-        showStatus("You have been signed out. Sign in again to keep asking questions.");
+        signOut();
         return;
       }
       if (current) {
-        // The answer keeps being written on the server; reloading shows it when it is ready.
-        showStatus("The connection dropped. Your answer is still being written: reload the page in a moment to see it.");
-        progressEnd(current);
+        const answer = current;
         current = null;
+        const refocus = focusWillBeLost();
+        progressEnd(answer);
         setBusy(false);
+        if (answer.box.dataset.answer) {
+          // The answer keeps being written on the server: it is shown here when it is stored.
+          answer.box.id = "answer-" + answer.box.dataset.answer;
+          answer.box.dataset.status = "streaming";
+          showStatus("The connection dropped. Your answer is still being written: it will appear here when it is ready.");
+          watchUnfinished();
+        } else {
+          answer.body.removeAttribute("aria-busy");
+          showStatus("The connection dropped before your question was confirmed. Reload the page in a moment to see whether it was answered.");
+        }
+        if (refocus) focusHeading(answer.heading);
       }
       retries += 1;
       window.setTimeout(connect, Math.min(10000, 500 * 2 ** retries));
     });
+  }
+
+  function signOut() {
+    signedOut = true;
+    const answer = current;
+    current = null;
+    const refocus = focusWillBeLost();
+    setBusy(false);
+    if (answer) {
+      // Nothing more arrives on this page: the box must not say it is still answering.
+      progressEnd(answer);
+      answer.body.removeAttribute("aria-busy");
+      answer.box.dataset.status = "signed-out";
+      answer.heading.textContent = answer.text ? "Humphrey answered" : "Not answered";
+      const note = answer.text
+        ? "You have been signed out, so the rest of this answer cannot be shown here. Sign in again to see it."
+        : "Not answered: you have been signed out.";
+      answer.box.insertBefore(el("div", "govuk-inset-text govuk-!-margin-top-1", note), answer.body);
+      if (refocus) focusHeading(answer.heading);
+    }
+    showStatus(SIGNED_OUT, signInLink());
   }
 
   let lastQuestion = "";
@@ -155,7 +221,7 @@ if (root) {
   function startAnswer() {
     const box = el("div", "humphrey-answer");
     // Not "answered" before there is an answer: as the server words an answer still being written.
-    const heading = box.appendChild(el("h2", "govuk-heading-s govuk-!-margin-bottom-1", "Humphrey is answering"));
+    const heading = box.appendChild(el("h2", "govuk-heading-s govuk-!-margin-bottom-1 humphrey-answer__heading", "Humphrey is answering"));
     const body = el("div", "humphrey-answer__body govuk-body");
     body.setAttribute("aria-busy", "true");
     // Seen until the first words arrive: a slow model otherwise leaves an empty box for many seconds.
@@ -227,9 +293,39 @@ if (root) {
     for (const count of feedback.querySelectorAll('[data-module="govuk-character-count"]')) new CharacterCount(count);
   }
 
+  function plural(n, one, many) {
+    return n === 1 ? one : n + " " + many;
+  }
+
+  // What is said when an answer ends: its outcome and what to look at, in a sentence or two.
+  function answerSummary(box, status, problem) {
+    const parts = [];
+    if (status === "stopped") parts.push("Answer stopped.");
+    else if (status === "no_answer") parts.push("Humphrey could not answer this from the guidance you can search.");
+    else if (problem) parts.push(problem);
+    else parts.push("Humphrey answered.");
+    const sources = box.querySelectorAll(".humphrey-sources li").length;
+    if (sources) parts.push(plural(sources, "1 source.", "sources."));
+    const marked = box.querySelectorAll(".humphrey-answer__body .humphrey-check").length;
+    if (marked) parts.push(plural(marked, "1 sentence is", "sentences are") + " marked for checking.");
+    return parts.join(" ");
+  }
+
+  // Each [n] is named by the document it cites ("Source [1] (Leave policy)"), as the server names them
+  // on a reopened conversation, so two in a row do not sound the same; one already named is left be.
+  function nameCitations(body, citations) {
+    const titles = new Map((citations || []).map((c) => [String(c.n), c.document_title]));
+    for (const link of body.querySelectorAll("a.humphrey-citation")) {
+      const title = titles.get(link.dataset.n);
+      if (!title || link.querySelector(".humphrey-citation__title")) continue;
+      link.appendChild(el("span", "govuk-visually-hidden humphrey-citation__title", " (" + title + ")"));
+    }
+  }
+
   function finish(frame) {
     const answer = current;
     current = null;
+    const refocus = focusWillBeLost();
     setBusy(false);
     if (!answer) return;
     answer.heading.textContent = "Humphrey answered";
@@ -239,34 +335,32 @@ if (root) {
     answer.body.removeAttribute("aria-busy");
     // Server-rendered, sanitised (Markdown without raw HTML, then nh3): safe to insert.
     answer.body.innerHTML = frame.html;
-    let spoken = answer.body.textContent;
+    nameCitations(answer.body, frame.citations);
     if (frame.status === "stopped") {
       answer.box.insertBefore(el("div", "govuk-inset-text govuk-!-margin-top-1", "You stopped this answer before it finished."), answer.body);
-      spoken = "Answer stopped. " + spoken;
     }
     if (frame.error) {
       answer.box.insertBefore(el("div", "govuk-inset-text govuk-!-margin-top-1", frame.error.message), answer.body);
-      spoken = frame.error.message + " " + spoken;
     }
     if (frame.checks_summary) {
       answer.box.appendChild(el("p", "govuk-body-s humphrey-check-summary", frame.checks_summary));
-      spoken += " " + frame.checks_summary;
     }
     if (frame.citations && frame.citations.length) {
       answer.box.appendChild(el("h3", "govuk-heading-s", "Sources"));
       answer.box.appendChild(sourcesList(frame.citations));
     }
     addActions(answer.box, frame.message);
-    announce("Answer ready. " + spoken);
+    announce(answerSummary(answer.box, frame.status, frame.error && frame.error.message));
+    if (refocus) focusHeading(answer.heading);
   }
 
   function fail(frame) {
-    setBusy(false);
     const answer = current;
     current = null;
+    const refocus = focusWillBeLost();
+    setBusy(false);
     if (!answer) {
-      showQuestionError(frame.message);
-      announce(frame.message);
+      questionProblem(frame.message);
       textarea.focus();
       return;
     }
@@ -279,6 +373,7 @@ if (root) {
     box.appendChild(el("p", "govuk-body", frame.message));
     box.appendChild(el("p", "govuk-body-s", "Code: " + frame.code));
     answer.body.appendChild(box);
+    if (refocus) focusHeading(answer.heading);
   }
 
   function handle(frame) {
@@ -299,6 +394,9 @@ if (root) {
           document.title = title + document.title.slice(document.title.lastIndexOf(" – "));
         }
         if (current) current.box.dataset.answer = frame.answer;
+        // Said once the question is stored, not when it is sent: a socket about to be closed (signed
+        // out) would otherwise have announced an answer that never comes.
+        announce("Question sent. Humphrey is writing an answer.");
         break;
       case "notice": {
         const target = current ? current.box : log;
@@ -342,27 +440,30 @@ if (root) {
 
   form.addEventListener("submit", (event) => {
     event.preventDefault();
-    // Enter still submits while Ask is disabled: a second question now would be refused as busy, and
-    // the rest of this answer would be written into the new one's box. The typed text is kept.
+    if (signedOut) {
+      questionProblem(SIGNED_OUT);
+      return;
+    }
+    // Ask and Enter still submit while an answer is written: a second question now would be refused as
+    // busy, and the rest of this answer would be written into the new one's box. The typed text is kept.
     if (current) {
-      showQuestionError(WAIT);
+      questionProblem(WAIT);
       return;
     }
     const text = textarea.value.trim();
     if (!text) {
-      showQuestionError("Enter your question");
+      questionProblem("Enter your question");
       textarea.focus();
       return;
     }
     if (tooLong(text)) {
       // Kept, not cut: the person shortens it themselves (the server would refuse it anyway).
-      showQuestionError("Your question must be " + maxChars.toLocaleString("en-GB") + " characters or less");
+      questionProblem("Your question must be " + maxChars.toLocaleString("en-GB") + " characters or less");
       textarea.focus();
       return;
     }
-    if (signedOut) return;
     if (!socket || socket.readyState !== WebSocket.OPEN) {
-      showQuestionError("Not connected yet. Wait a moment and try again.");
+      questionProblem("Not connected yet. Wait a moment and try again.");
       return;
     }
     showQuestionError("");
@@ -373,7 +474,6 @@ if (root) {
     socket.send(JSON.stringify({ type: "ask", conversation, text, collections: collections.length ? collections : null }));
     textarea.value = "";
     countRefresh();
-    announce("Question sent. Humphrey is writing an answer.");
   });
 
   stopButton.addEventListener("click", () => {
@@ -400,22 +500,52 @@ if (root) {
       const text = li.innerText.replace(/\s+/g, " ").trim();
       return (li.value || "") + ". " + text + (link ? " " + link.href : "");
     });
-    // Plain spaces, not the no-break ones that keep a claim-check mark beside its sentence.
-    const copied = body.innerText.replace(/\u00a0/g, " ").trim() + (sources.length ? "\n\nSources:\n" + sources.join("\n") : "");
+    // What is on the screen: without the words only screen readers are given (a citation's document
+    // name), and with plain spaces, not the no-break ones that keep a claim-check mark beside its sentence.
+    box.classList.add("humphrey-copying");
+    const shown = body.innerText;
+    box.classList.remove("humphrey-copying");
+    const copied = shown.replace(/\u00a0/g, " ").trim() + (sources.length ? "\n\nSources:\n" + sources.join("\n") : "");
     try {
       await navigator.clipboard.writeText(copied);
       button.textContent = "Copied";
     } catch (e) {
       button.textContent = "Copy failed: select the text instead";
     }
+    // A changed button name is not read out by every screen reader.
+    announce(button.textContent);
     window.setTimeout(() => { button.textContent = "Copy answer"; }, 3000);
   });
+
+  // GOV.UK's error message at each field the server refused (the rating's at its fieldset), in the
+  // field's description; focus goes to the first of them, which reads its label and the error.
+  function feedbackErrors(feedback, errors) {
+    let first = null;
+    for (const message of feedback.querySelectorAll(".js-feedback-error")) {
+      const name = message.dataset.field;
+      const texts = errors[name] || [];
+      const group = message.closest(".govuk-form-group");
+      const described = feedback.querySelector(name === "rating" ? "fieldset" : 'textarea[name="' + name + '"]');
+      message.querySelector(".js-feedback-error-text").textContent = texts.join(" ");
+      message.classList.toggle("govuk-!-display-none", !texts.length);
+      group.classList.toggle("govuk-form-group--error", !!texts.length);
+      if (name !== "rating") described.classList.toggle("govuk-textarea--error", !!texts.length);
+      const ids = (described.getAttribute("aria-describedby") || "").split(" ").filter((id) => id && id !== message.id);
+      if (texts.length) ids.unshift(message.id);
+      if (ids.length) described.setAttribute("aria-describedby", ids.join(" "));
+      else described.removeAttribute("aria-describedby");
+      if (texts.length && !first) first = name === "rating" ? described.querySelector("input") : described;
+    }
+    if (first) first.focus();
+    return !!first;
+  }
 
   log.addEventListener("submit", async (event) => {
     const feedback = event.target.closest(".js-feedback");
     if (!feedback) return;
     event.preventDefault();
     const result = feedback.querySelector(".js-feedback-result");
+    result.textContent = "";
     try {
       const response = await fetch(feedback.action, {
         method: "POST",
@@ -425,23 +555,80 @@ if (root) {
       });
       const data = await response.json();
       if (data.ok) {
+        feedbackErrors(feedback, {});
+        // The form stays usable (disabling it would drop focus to the top of the page): sending it
+        // again changes the feedback, as on a reopened answer.
         result.textContent = data.message;
-        for (const node of feedback.querySelectorAll("input, textarea, button")) node.disabled = true;
         // What a reopened answer said was given no longer holds: the form, filled in, now shows it.
         const given = feedback.closest(".humphrey-feedback-given");
         if (given) for (const said of given.querySelectorAll(".js-feedback-said")) said.remove();
-      } else {
-        result.textContent = Object.values(data.errors || {}).flat().join(" ") || "Something went wrong.";
+      } else if (!feedbackErrors(feedback, data.errors || {})) {
+        result.textContent = "Something went wrong. Try again.";
       }
     } catch (e) {
       result.textContent = "Your feedback could not be sent. Try again.";
     }
   });
 
-  for (const button of document.querySelectorAll(".js-copy")) button.classList.remove("govuk-!-display-none");
-  if (document.querySelector('[data-status="streaming"]')) {
-    // An answer from an earlier visit is still being written: look again shortly.
-    window.setTimeout(() => window.location.reload(), 4000);
+  // --- Answers still being written when the page was opened (or when its connection dropped) ----------
+  // The answer is written by the server whatever happens to this page. Rather than reload the page
+  // (which would throw away a question being typed and send focus and a screen reader back to the
+  // top), the conversation's page is fetched in the background and, once the answer is stored, its
+  // box alone is replaced and that is said once.
+  const WATCH_EVERY = 4000;
+  let watching = false;
+
+  function unfinished() {
+    return Array.from(log.querySelectorAll('.humphrey-answer[data-status="streaming"][data-answer]'));
   }
+
+  function replaceAnswer(box, fresh) {
+    // Focus moves only if it was in the box being replaced (on one of its links): elsewhere it stays.
+    const refocus = box.contains(document.activeElement);
+    const node = document.adoptNode(fresh);
+    box.replaceWith(node);
+    initAll({ scope: node });
+    for (const button of node.querySelectorAll(".js-copy")) button.classList.remove("govuk-!-display-none");
+    const note = node.querySelector(".humphrey-answer__note");
+    announce(answerSummary(node, node.dataset.status, note && node.dataset.status !== "stopped" ? note.textContent.trim() : ""));
+    const heading = node.querySelector("h2");
+    if (refocus && heading) focusHeading(heading);
+  }
+
+  function watchUnfinished() {
+    if (watching || !unfinished().length) return;
+    watching = true;
+    const look = async () => {
+      const waiting = unfinished();
+      if (!waiting.length) {
+        watching = false;
+        return;
+      }
+      try {
+        const response = await fetch(window.location.href, { credentials: "same-origin", headers: { Accept: "text/html" } });
+        if (response.redirected) {
+          // Sent to the sign-in page: nothing more can be shown here.
+          watching = false;
+          signedOut = true;
+          showStatus(SIGNED_OUT, signInLink());
+          return;
+        }
+        if (response.ok) {
+          const page = new DOMParser().parseFromString(await response.text(), "text/html");
+          for (const box of waiting) {
+            const fresh = page.getElementById(box.id);
+            if (fresh && fresh.dataset.status !== "streaming") replaceAnswer(box, fresh);
+          }
+        }
+      } catch (e) {
+        // A dropped request is tried again next time.
+      }
+      window.setTimeout(look, WATCH_EVERY);
+    };
+    window.setTimeout(look, WATCH_EVERY);
+  }
+
+  for (const button of document.querySelectorAll(".js-copy")) button.classList.remove("govuk-!-display-none");
+  watchUnfinished();
   connect();
 }

@@ -18,7 +18,9 @@ from assistant.services.frames import answer_html
 from tests.data.injection import PAYLOADS
 
 SAFE_TAGS = {"p", "br", "strong", "em", "code", "pre", "ul", "ol", "li", "blockquote", "h2", "h3", "h4", "a", "sup",
-             "table", "thead", "tbody", "tr", "th", "td", "hr"}  # fmt: skip
+             "table", "thead", "tbody", "tr", "th", "td", "hr", "span"}  # fmt: skip
+# A span only as Humphrey writes it: a citation's words for screen readers, added after sanitising.
+CITATION_SPAN_CLASSES = {"govuk-visually-hidden", "govuk-visually-hidden humphrey-citation__title"}
 
 
 class Tags(HTMLParser):
@@ -57,6 +59,8 @@ def test_planted_payload_echoed_by_the_model_renders_nothing_dangerous(payload, 
     for tag, attrs in parser.tags:
         assert tag in SAFE_TAGS, (tag, html)
         assert not [a for a in attrs if a.startswith("on") or a in ("style", "src", "srcset", "action")], html
+        if tag == "span":
+            assert attrs == {"class": attrs.get("class")} and attrs["class"] in CITATION_SPAN_CLASSES, html
         if tag == "a":
             href = attrs.get("href", "")
             parts = urlsplit(href)

@@ -163,19 +163,45 @@ class DocumentReviewForm(forms.Form):
     review_month = forms.IntegerField(required=False, min_value=1, max_value=12)
     review_year = forms.IntegerField(required=False, min_value=2000, max_value=2200)
 
+    DATE_PARTS = ("day", "month", "year")
+    #: The boxes of the review date an error is about (GOV.UK marks only those).
+    date_parts_wrong: tuple[str, ...] = ()
+
+    @property
+    def date_errors(self) -> list[str]:
+        """The review date's error, whichever of its boxes it is filed under (the first wrong one, which
+        the error summary links to)."""
+        return [e for part in self.DATE_PARTS for e in self.errors.get(f"review_{part}", [])]
+
+    def _date_error(self, parts, message: str) -> None:
+        self.date_parts_wrong = tuple(parts)
+        self.add_error(f"review_{parts[0]}", message)
+
     def clean(self):
         cleaned = super().clean()
         cleaned["review_by"] = None
+        # The three boxes are one answer: Django's per-box errors ("Ensure this value is less than or
+        # equal to 31") give way to one GOV.UK message about the date, and only when a date is asked for.
+        wrong = [part for part in self.DATE_PARTS if self.has_error(f"review_{part}")]
+        for part in wrong:
+            del self._errors[f"review_{part}"]
         if cleaned.get("review_from") != self.OWN:
             return cleaned
-        parts = [cleaned.get(f"review_{p}") for p in ("day", "month", "year")]
-        if any(self.has_error(f"review_{p}") for p in ("day", "month", "year")) or None in parts:
-            self.add_error("review_day", "Enter the review date as a real date, like 1 3 2027")
-            return cleaned
-        try:
-            cleaned["review_by"] = dt.date(parts[2], parts[1], parts[0])
-        except ValueError:
-            self.add_error("review_day", "Review date must be a real date")
+        typed = {part: str(self.data.get(self.add_prefix(f"review_{part}")) or "").strip() for part in self.DATE_PARTS}
+        missing = [part for part in self.DATE_PARTS if not typed[part]]
+        if len(missing) == len(self.DATE_PARTS):
+            self._date_error(self.DATE_PARTS, "Enter the review date")
+        elif missing:
+            self._date_error(missing, f"Review date must include a {' and '.join(missing)}")
+        elif wrong == ["year"] and typed["year"].isdigit():
+            self._date_error(wrong, "Review year must be between 2000 and 2200")
+        elif wrong:
+            self._date_error(wrong, "Review date must be a real date")
+        else:
+            try:
+                cleaned["review_by"] = dt.date(cleaned["review_year"], cleaned["review_month"], cleaned["review_day"])
+            except ValueError:  # 31 February: the day is what cannot be
+                self._date_error(("day",), "Review date must be a real date")
         return cleaned
 
 
@@ -192,14 +218,19 @@ class MultipleFileField(forms.FileField):
 
     def clean(self, data, initial=None):
         single = super().clean
-        if isinstance(data, list | tuple):
+        if isinstance(data, list | tuple) and data:
             return [single(d, initial) for d in data]
-        return [single(data, initial)] if data else []
+        if data:
+            return [single(data, initial)]
+        # Nothing chosen: the field's own check (FileField's runs per file, so never saw an empty list).
+        if self.required:
+            raise forms.ValidationError(self.error_messages["required"], code="required")
+        return []
 
 
 class UploadForm(forms.Form):
     files = MultipleFileField(
-        label="Files", error_messages={"required": "Choose one or more files to upload"}, allow_empty_file=True
+        label="Files", error_messages={"required": "Select one or more files to upload"}, allow_empty_file=True
     )
     # What may be uploaded, from the one list the parser accepts (``documents.ingest.parse.EXTENSIONS``).
     accept = accepted_extensions()
@@ -224,4 +255,8 @@ class GrantForm(forms.Form):
 
 
 class TryQuestionForm(forms.Form):
-    q = forms.CharField(max_length=2000, label="Question", error_messages={"required": "Enter a question"})
+    q = forms.CharField(
+        max_length=2000,
+        label="Question",
+        error_messages={"required": "Enter a question", "max_length": "Question must be 2,000 characters or fewer"},
+    )

@@ -33,7 +33,8 @@ def collection_upload(request: HttpRequest, slug: str) -> HttpResponse:
     collection = access_collection_for_curator(request.user, slug)
     form = UploadForm(request.POST, request.FILES)
     if not form.is_valid():
-        messages.error(request, "Choose one or more files to upload.", extra_tags="id_files")
+        for error in form.errors.get("files", []):
+            messages.error(request, error, extra_tags="id_files")  # at the Files field, and linked to it
         return redirect("documents:collection", slug=slug)
     limit = settings.HUMPHREY_MAX_UPLOAD_MB * 1024 * 1024
     queued, unchanged, refused, restored = [], [], [], []

@@ -23,16 +23,19 @@ from ..services.passages import chunk_exclude, chunk_include
 from .text import chunk_context, highlight_spans, passage_parts
 
 
+def _chunk_page(request: HttpRequest, chunk, **extra) -> HttpResponse:
+    return render(
+        request,
+        "documents/chunk_detail.html",
+        {"chunk": chunk, "version": chunk.version, "context": chunk_context(chunk, window=None), **extra},
+    )
+
+
 @require_GET
 @curator_only
 def chunk_detail(request: HttpRequest, chunk_id: int) -> HttpResponse:
     """A chunk highlighted in the whole text of its version (for curators)."""
-    chunk = access_chunk_for_curator(request.user, chunk_id)
-    return render(
-        request,
-        "documents/chunk_detail.html",
-        {"chunk": chunk, "version": chunk.version, "context": chunk_context(chunk, window=None)},
-    )
+    return _chunk_page(request, access_chunk_for_curator(request.user, chunk_id))
 
 
 @require_POST
@@ -40,19 +43,29 @@ def chunk_detail(request: HttpRequest, chunk_id: int) -> HttpResponse:
 def chunk_exclusion(request: HttpRequest, chunk_id: int) -> HttpResponse:
     """Switch a passage off (with a reason) or put it back."""
     chunk = access_chunk_for_curator(request.user, chunk_id)
+    action, reason = request.POST.get("action"), request.POST.get("reason", "")
     try:
-        if request.POST.get("action") == "exclude":
-            chunk_exclude(chunk=chunk, user=request.user, reason=request.POST.get("reason", ""))
+        if action == "exclude":
+            chunk_exclude(chunk=chunk, user=request.user, reason=reason)
             messages.success(request, "This passage is no longer searched. Answers that cited it still show it.")
-        elif request.POST.get("action") == "include":
+        elif action == "include":
             chunk = chunk_include(chunk=chunk, user=request.user)
             again = "This passage is searched again."
             messages.success(request, again if chunk.searchable else "This passage is back in its version.")
         else:
             return HttpResponse("Choose exclude or include.", status=400)
     except ValidationError as exc:
-        for message in exc.messages:
-            messages.error(request, message)
+        # The page again, as GOV.UK forms do: its error summary (which takes focus) linked to the reason
+        # box, shown open with its own error. A notice after a redirect was neither focused nor read
+        # out, and left the box it was about closed.
+        about_reason = action == "exclude" and not reason.strip()
+        return _chunk_page(
+            request,
+            access_chunk_for_curator(request.user, chunk_id),  # as it is now, whatever the attempt found
+            problems=[(message, "#exclusion-reason" if about_reason else "") for message in exc.messages],
+            reason_errors=exc.messages if about_reason else [],
+            reason=reason,
+        )
     return redirect("documents:chunk", chunk_id=chunk.pk)
 
 

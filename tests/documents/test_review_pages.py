@@ -191,7 +191,8 @@ def test_document_page_sets_owner_and_date(client, make_collection, curator):
     bad = client.post(action, {"owner_email": "nobody", "review_from": "date", "review_day": "31", "review_month": "2"})
     assert bad.status_code == 200
     html = bad.content.decode()
-    assert "Enter an email address in the correct format" in html and "real date" in html
+    # A date without its year is incomplete, said as GOV.UK's date input says it.
+    assert "Enter an email address in the correct format" in html and "Review date must include a year" in html
 
 
 # --- Reminders ------------------------------------------------------------------------------

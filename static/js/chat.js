@@ -135,6 +135,10 @@ if (root) {
         signOut();
         return;
       }
+      if (event.code === 4429) {
+        // Tried again, quietly, until one of the others closes; the person is told why meanwhile.
+        showStatus("You have too many Humphrey chat pages open. Close one and this page will connect.");
+      }
       if (current) {
         const answer = current;
         current = null;
@@ -164,7 +168,9 @@ if (root) {
     current = null;
     const refocus = focusWillBeLost();
     setBusy(false);
-    if (answer) {
+    if (answer && !answer.box.dataset.answer) {
+      giveBack(answer);  // never stored: kept for when they have signed in again
+    } else if (answer) {
       // Nothing more arrives on this page: the box must not say it is still answering.
       progressEnd(answer);
       answer.body.removeAttribute("aria-busy");
@@ -354,12 +360,26 @@ if (root) {
     if (refocus) focusHeading(answer.heading);
   }
 
+  function giveBack(answer) {
+    // A question refused before it was stored is nowhere else: it goes back in the box, unless the
+    // person has already typed another, and the boxes made for it go.
+    answer.box.remove();
+    if (answer.question) answer.question.remove();
+    if (!textarea.value.trim()) {
+      textarea.value = answer.asked || "";
+      countRefresh();
+    }
+  }
+
   function fail(frame) {
     const answer = current;
     current = null;
     const refocus = focusWillBeLost();
     setBusy(false);
-    if (!answer) {
+    if (!answer || !answer.box.dataset.answer) {
+      // Refused before it was stored (a collection no longer open to them, too quick, a character
+      // that cannot be used): said at the question, which is kept.
+      if (answer) giveBack(answer);
       questionProblem(frame.message);
       textarea.focus();
       return;
@@ -468,8 +488,10 @@ if (root) {
     }
     showQuestionError("");
     const collections = Array.from(form.querySelectorAll('input[name="collections"]:checked')).map((i) => i.value);
-    addQuestion(text);
+    const asked = addQuestion(text);
     startAnswer();
+    current.question = asked;
+    current.asked = text;
     setBusy(true);
     socket.send(JSON.stringify({ type: "ask", conversation, text, collections: collections.length ? collections : null }));
     textarea.value = "";

@@ -265,3 +265,26 @@ def test_an_inline_citation_names_its_document_and_its_passage_leads_back(site, 
     back = page.get_by_role("link", name="Back to your conversation")
     expect(back).to_be_visible()
     assert back.get_attribute("href") == conversation.replace(site.url, "")
+
+
+# --- A question refused before it is stored is given back ----------------------------------------------
+
+
+def test_a_question_refused_before_it_is_stored_goes_back_in_the_box_with_the_error_there(site, page, staff):
+    """A collection chosen on the page is retired before the question is asked: the question was never
+    stored, so it must not vanish with a reload. It is put back in the box, the error is shown and said
+    at the box, and no "You asked" or answer box is left for a question that was not taken."""
+    from documents.models import Collection
+
+    open_chat(page, site, staff)
+    page.get_by_text("Choose which guidance to search").click()
+    choice = page.locator('input[name="collections"]').first
+    choice.check()
+    Collection.objects.filter(slug=choice.get_attribute("value")).update(is_active=False)
+    ask(page, "A long, carefully typed question about carrying annual leave over?")
+    expect(page.locator("#question-error")).to_contain_text("not available to you")
+    box = page.get_by_label("Your question")
+    assert box.input_value() == "A long, carefully typed question about carrying annual leave over?"
+    assert page.locator(".humphrey-question").count() == 0 and page.locator(".humphrey-answer").count() == 0
+    assert page.evaluate(FOCUSED) == "question"
+    assert "Error:" in page.evaluate(ANNOUNCED)

@@ -145,7 +145,8 @@ HISTORY_PAGE_SIZE = 50
 def history(request: HttpRequest) -> HttpResponse:
     """The person's conversations, newest first, a page at a time; ``?q=`` finds those whose title or
     messages hold the words."""
-    words = request.GET.get("q", "").strip()[:200]
+    # A NUL (which PostgreSQL text cannot hold) or another control character is nothing to search for.
+    words = "".join(ch for ch in request.GET.get("q", "") if ch >= " " or ch == "\t").strip()[:200]
     conversations = owned_conversations(request.user)
     if words:
         conversations = conversations_matching(conversations, words)

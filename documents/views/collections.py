@@ -10,7 +10,7 @@ from django.contrib import messages
 from django.contrib.auth.models import Group
 from django.core.exceptions import ValidationError
 from django.db.models import Count, Prefetch, Q
-from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
@@ -220,7 +220,10 @@ def collection_edit(request: HttpRequest, slug: str) -> HttpResponse:
 def collection_readers(request: HttpRequest, slug: str) -> HttpResponse:
     collection = access_collection_for_curator(request.user, slug)
     if "revoke" in request.POST:
-        group = get_object_or_404(collection.reader_groups.all(), pk=request.POST.get("revoke"))
+        revoke = request.POST.get("revoke", "")
+        if not revoke.isdigit():  # a tampered or stale form, not a group: nothing to take away
+            raise Http404("No such group reads this collection.")
+        group = get_object_or_404(collection.reader_groups.all(), pk=int(revoke))
         collection_services.collection_revoke(collection=collection, group=group, user=request.user)
         messages.success(request, f"“{group.name}” can no longer read this collection.")
     else:

@@ -4,6 +4,8 @@ version."""
 
 from __future__ import annotations
 
+from pathlib import PurePath
+
 from django.conf import settings
 from django.contrib import messages
 from django.core.exceptions import ValidationError
@@ -38,7 +40,18 @@ def collection_upload(request: HttpRequest, slug: str) -> HttpResponse:
         return redirect("documents:collection", slug=slug)
     limit = settings.HUMPHREY_MAX_UPLOAD_MB * 1024 * 1024
     queued, unchanged, refused, restored = [], [], [], []
+    taken: set[str] = set()
     for upload in form.cleaned_data["files"]:
+        # A document is known by its file name: a second file of that name (from another folder) would
+        # replace the first as its next version, unseen.
+        name = PurePath(upload.name.replace("\\", "/")).name.strip()
+        if name in taken:
+            refused.append(
+                f"{upload.name}: another file of the same name was chosen in this upload, and only the first "
+                "was taken. Rename this one and upload it on its own."
+            )
+            continue
+        taken.add(name)
         if upload.size > limit:  # never read an oversized file into memory
             refused.append(f"{upload.name}: larger than {settings.HUMPHREY_MAX_UPLOAD_MB} MB")
             continue

@@ -58,7 +58,9 @@ def chunk_exclusion(request: HttpRequest, chunk_id: int) -> HttpResponse:
         # The page again, as GOV.UK forms do: its error summary (which takes focus) linked to the reason
         # box, shown open with its own error. A notice after a redirect was neither focused nor read
         # out, and left the box it was about closed.
-        about_reason = action == "exclude" and not reason.strip()
+        about_reason = action == "exclude" and any(
+            error.code in {"required", "invisible", "too_long"} for error in exc.error_list
+        )
         return _chunk_page(
             request,
             access_chunk_for_curator(request.user, chunk_id),  # as it is now, whatever the attempt found

@@ -232,7 +232,9 @@ def _exclude(client, chunk, reason: str):
 def test_an_exclusion_reason_that_cannot_be_kept_whole_is_refused_on_the_page(client, curator, passage, reason, words):
     response = _exclude(signed_in(client, curator), passage, reason)
     assert response.status_code == 200
-    assert words in response.content.decode()
+    page = response.content.decode()
+    assert words in page
+    assert 'href="#exclusion-reason"' in page, "the summary leads to the reason box"
     passage.refresh_from_db()
     assert passage.excluded_at is None and passage.searchable
 
@@ -242,3 +244,37 @@ def test_an_exclusion_reason_of_the_longest_length_is_kept_whole(client, curator
     _exclude(signed_in(client, curator), passage, reason)
     passage.refresh_from_db()
     assert passage.excluded_reason == reason.replace("\r\n", "\n") and not passage.searchable
+
+
+def test_two_files_of_one_name_in_one_upload_do_not_replace_each_other(client, curator, make_collection):
+    """HR/policy.md and Finance/policy.md chosen together arrive as two "policy.md": the second would
+    silently become the first's next version. It is refused, saying why; the first is taken."""
+    from django.core.files.uploadedfile import SimpleUploadedFile
+
+    from documents.models import Document
+
+    collection = make_collection()
+    files = [
+        SimpleUploadedFile("policy.md", b"# HR policy\n\nLeave is 25 days.\n"),
+        SimpleUploadedFile("policy.md", b"# Finance policy\n\nClaims within 30 days.\n"),
+    ]
+    response = signed_in(client, curator).post(f"/curate/c/{collection.slug}/upload/", {"files": files}, follow=True)
+    page = response.content.decode()
+    assert "1 queued for ingestion, 0 unchanged, 1 refused." in page
+    assert "another file of the same name was chosen in this upload" in page
+    (document,) = Document.objects.filter(collection=collection)
+    assert document.versions.count() == 1
+
+
+@pytest.mark.parametrize("revoke", ["abc", "", "-1"])
+def test_a_tampered_revoke_on_the_readers_form_is_not_found_not_an_error(client, curator, make_collection, revoke):
+    collection = make_collection()
+    response = signed_in(client, curator).post(f"/curate/c/{collection.slug}/readers/", {"revoke": revoke})
+    assert response.status_code == 404
+    assert collection.reader_groups.count() == 1
+
+
+def test_a_control_character_in_a_history_search_finds_nothing_rather_than_failing(client, make_user):
+    casey = make_user("casey@example.gov.uk")
+    response = signed_in(client, casey).get("/chat/history/", {"q": "leave\x00"})
+    assert response.status_code == 200

@@ -99,6 +99,7 @@ def answer_html(
         citation_url=lambda n: (
             (urls[n] + highlight_query(highlights.get(n)) if urls[n] else "#") if n in urls else None
         ),
+        citation_title=lambda n: by_n[n].document_title if n in by_n else "",
         allowed_link_text=allowed,
         allowed_hosts=settings.HUMPHREY_CHAT_LINK_HOSTS,
         notes=claim_notes(checks or []),

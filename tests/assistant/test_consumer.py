@@ -51,6 +51,7 @@ async def test_answer_streams_sources_deltas_and_done(guidance, staff, fake_mode
     assert done["status"] == "complete"
     assert [c["n"] for c in done["citations"]] == [1]
     assert 'class="govuk-link humphrey-citation"' in done["html"]
+    assert '<span class="govuk-visually-hidden humphrey-citation__title"> (Leave policy)</span>' in done["html"]
     assert done["usage"]["total_tokens"] > 0
 
     answer = await db(Message.objects.get, pk=accepted["answer"])

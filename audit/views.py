@@ -28,7 +28,7 @@ from accounts.roles import Role, role_required
 from audit.actions import Action, subject
 from audit.exports import aexport_rows, export_queryset, hashed_time
 from audit.forms import AuditFilterForm, PersonForm
-from audit.integrity import audit_verify
+from audit.integrity import audit_verify, holds_in_force
 from audit.models import AuditEvent, LegalHold
 from audit.selectors import (
     AuditFilters,
@@ -358,7 +358,7 @@ def person(request: HttpRequest) -> HttpResponse:
         context |= {
             "email": email,
             "person": who,
-            "holds": LegalHold.objects.filter(user=who) if who else [],
+            "holds": _holds_of(who) if who else [],
         }
         audit_record(
             action=Action.AUDIT_SUBJECT_ACCESS,
@@ -391,3 +391,13 @@ def person_export(request: HttpRequest) -> HttpResponse:
         subject_=subject("user", who.pk) if who else "",
         filename=f"subject-access-{_stamp()}.jsonl",
     )
+
+
+def _holds_of(user) -> list[LegalHold]:
+    """The person's holds, each marked whether it is still in force as verification and the purge
+    judge it: one released in the database, with no release the site recorded, still is."""
+    in_force = {hold.pk for hold in holds_in_force()}
+    holds = list(LegalHold.objects.filter(user=user).order_by("created_at"))
+    for hold in holds:
+        hold.in_force = hold.pk in in_force
+    return holds

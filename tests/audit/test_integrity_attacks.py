@@ -427,6 +427,8 @@ def test_a_hold_released_outside_the_site_is_listed_in_force_and_stops_the_purge
     call_command("legal_hold", "list", stdout=out)
     assert out.getvalue().startswith(f"{hold.pk}\tuser:{civil_servant.pk}\t")
     assert "RELEASED OUTSIDE THE SITE" in out.getvalue() and "still in force" in out.getvalue()
+    page = _auditor_client(auditor).get("/audit/person/", {"email": civil_servant.email}).content.decode()
+    assert "outside the site, so still in force" in page, "the subject-access page says what the purge will do"
     for dry_run in ([], ["--dry-run"]):
         with pytest.raises(
             CommandError, match=f"Refusing to purge: legal hold {hold.pk} \\(user:{civil_servant.pk}\\)"
@@ -452,3 +454,11 @@ def test_an_auditor_without_two_factor_authentication_is_told_so(make_user, civi
     with pytest.raises(CommandError, match="has not set up two-factor authentication"):
         call_command("legal_hold", "place", "--user", civil_servant.email, "--reason", "x", "--by", unenrolled.email)
     assert not LegalHold.objects.exists() and not AuditContent.objects.filter(event__action="legal_hold.place")
+
+
+def _auditor_client(auditor):
+    from django.test import Client
+
+    client = Client()
+    client.force_login(auditor)
+    return client

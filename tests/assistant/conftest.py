@@ -128,3 +128,18 @@ def guidance(db):
 @pytest.fixture
 def staff(make_user):
     return make_user("sam@example.gov.uk", groups=["All staff"])
+
+
+@pytest.fixture
+def doubtful_site(guidance, staff, openai_server):
+    """The chat site with a model whose two sentences are in none of the leave guidance they cite:
+    the claim check marks both."""
+    from .test_browser import chat_site
+
+    server = chat_site(
+        openai_server,
+        reply="According to the guidance, the rule is set out in the first passage [1]. "
+        "It also explains how to apply it in practice [1].",
+    )
+    yield server
+    server.stop()

@@ -195,17 +195,6 @@ def test_signed_out_mid_conversation_the_pending_answer_ends_and_says_why(site, 
 # --- H4: the finished answer is announced in brief -----------------------------------------------------
 
 
-@pytest.fixture
-def doubtful_site(guidance, staff, openai_server):
-    server = chat_site(
-        openai_server,
-        reply="According to the guidance, the rule is set out in the first passage [1]. "
-        "It also explains how to apply it in practice [1].",
-    )
-    yield server
-    server.stop()
-
-
 def test_a_finished_answer_is_announced_in_brief_not_read_out_whole(doubtful_site, page, staff):
     """The whole answer (with its claim-check tags glued into the prose) went through one atomic live
     region; now only its outcome, its sources and how many sentences to check are said."""

@@ -254,18 +254,6 @@ def comes_after(first: dict, second: dict) -> bool:
     return second["top"] >= first["bottom"] - 4
 
 
-@pytest.fixture
-def doubtful_site(guidance, staff, openai_server):
-    # Neither sentence is in the leave guidance it cites: both are marked.
-    server = chat_site(
-        openai_server,
-        reply="According to the guidance, the rule is set out in the first passage [1]. "
-        "It also explains how to apply it in practice [1].",
-    )
-    yield server
-    server.stop()
-
-
 @pytest.mark.parametrize("viewport", [None, PHONE], ids=["desktop", "phone"])
 def test_claim_check_marks_each_start_right_after_their_sentence(doubtful_site, page, staff, viewport):
     """Two "source 1 may not support this" marks in a row: each starts on the line where its sentence

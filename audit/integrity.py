@@ -69,6 +69,7 @@ _RANK = {
     "content_altered": 2,
     "content_missing": 2,
     "held_content_missing": 2,
+    "record_altered": 2,
     "out_of_order": 3,
 }
 # Kinds whose seq is an event still in the chain, which the auditors' pages can open.
@@ -102,6 +103,7 @@ class Problem:
     seq: int
     # missing | renumbered | altered | out_of_order | unsigned | content_altered | content_missing
     # | held_content_missing | purge_too_new | hold_release_unrecorded | head | anchor_conflict | anchor_restart
+    # | record_altered
     kind: str
     message: str
     last: int | None = None  # the last event of the range it is about, when it is about several
@@ -785,6 +787,17 @@ class _Walk:
         return check.digest_changed
 
 
+#: Checks of records kept outside the trail (conversations, passages, feedback) against what the trail
+#: holds of them, registered by the apps that keep them (the audit app imports no feature app). Each is
+#: called with ``report(seq, kind, message)``, ``kind`` "record_altered", ``seq`` the event that vouches.
+_RECORD_CHECKS: list = []
+
+
+def register_records_check(check) -> None:
+    if check not in _RECORD_CHECKS:
+        _RECORD_CHECKS.append(check)
+
+
 def audit_verify(
     *, batch_size: int = 5000, max_problems: int = 20, expect_head: tuple[int, str] | None = None
 ) -> VerifyResult:
@@ -820,6 +833,8 @@ def audit_verify(
             walk.row(row)
         last = rows[-1]["seq"]
     walk.finish()
+    for check in _RECORD_CHECKS:
+        check(problems.report)
     _anchor_problems(result, anchor, walk.anchor, problems.report)
     _anchor_alarms(result, anchor, problems.report)
     problems.into(result, max_problems)

@@ -14,6 +14,8 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 
+from django.db.models.fields.json import KeyTransform
+
 from assistant.models import Citation, Feedback, Message
 from audit.actions import Action
 from audit.models import AuditEvent
@@ -28,6 +30,11 @@ def _whole(value) -> int | None:
     return value if isinstance(value, int) and not isinstance(value, bool) else None
 
 
+def _dict(value) -> dict:
+    """A recorded JSON object, or {} for anything else (a forged row may hold anything)."""
+    return value if isinstance(value, dict) else {}
+
+
 def _quoted(text: str) -> str:
     text = " ".join(str(text or "").split())
     return f"“{text if len(text) <= _SHOWN else text[: _SHOWN - 1] + '…'}”"
@@ -39,7 +46,14 @@ def _answer_events() -> Iterator[list[dict]]:
         rows = list(
             AuditEvent.objects.filter(action=Action.ANSWER, seq__gt=last, content__isnull=False)
             .order_by("seq")
-            .values("seq", "actor_id", "data", "content__body")[:_BATCH]
+            # The answer and the passages only: not the prompt, the bulk of each event's content.
+            .values(
+                "seq",
+                "actor_id",
+                "data",
+                answer=KeyTransform("answer", "content__body"),
+                passages=KeyTransform("passages", "content__body"),
+            )[:_BATCH]
         )
         if not rows:
             return
@@ -51,7 +65,7 @@ def answers_against_trail(report: Report) -> None:
     """Each answer event with its content against the stored answer, its conversation's owner, its
     citations and the passages it was given."""
     for rows in _answer_events():
-        ids = {_whole((row["data"] or {}).get("message_id")) for row in rows} - {None}
+        ids = {_whole(_dict(row["data"]).get("message_id")) for row in rows} - {None}
         messages = {
             m["pk"]: m
             for m in Message.objects.filter(pk__in=ids).values("pk", "text", "purged_at", "conversation__owner_id")
@@ -62,7 +76,7 @@ def answers_against_trail(report: Report) -> None:
         shown = {
             (row["seq"], _whole(p.get("chunk_id"))): p.get("text")
             for row in rows
-            for p in (row["content__body"] or {}).get("passages") or []
+            for p in (row["passages"] if isinstance(row["passages"], list) else [])
             if isinstance(p, dict)
         }
         chunks = dict(Chunk.objects.filter(pk__in={chunk for _, chunk in shown} - {None}).values_list("pk", "text"))
@@ -79,12 +93,12 @@ def answers_against_trail(report: Report) -> None:
 
 
 def _answer_against(report: Report, row: dict, messages: dict, cited: dict, chunk_ids: set) -> None:
-    seq, data, body = row["seq"], row["data"] or {}, row["content__body"] or {}
+    seq, data = row["seq"], _dict(row["data"])
     message = messages.get(_whole(data.get("message_id")))
     if message is None or message["purged_at"] is not None:
         return
     pk = message["pk"]
-    answer = body.get("answer")
+    answer = row["answer"]
     if isinstance(answer, str) and message["text"] != answer:
         report(
             seq,
@@ -101,7 +115,7 @@ def _answer_against(report: Report, row: dict, messages: dict, cited: dict, chun
         )
     recorded = {
         (_whole(c.get("n")), _whole(c.get("chunk_id")), _whole(c.get("version_id")))
-        for c in data.get("citations") or []
+        for c in (data.get("citations") if isinstance(data.get("citations"), list) else [])
         if isinstance(c, dict)
     }
     stored = cited.get(pk, set())
@@ -119,7 +133,7 @@ def feedback_against_trail(report: Report) -> None:
         .order_by("seq")
         .values_list("seq", "actor_id", "data", "outcome")
     ).iterator(chunk_size=_BATCH):
-        message = _whole((data or {}).get("message_id"))
+        message = _whole(_dict(data).get("message_id"))
         if message is not None and actor is not None:
             latest[(message, actor)] = (seq, outcome)
     for message, user, rating in Feedback.objects.values_list("message_id", "user_id", "rating").iterator(

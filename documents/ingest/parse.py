@@ -29,6 +29,9 @@ A document is named by the title its file gives, unless that is a placeholder a 
 says which refusals the same file would meet on every attempt, so nobody is offered a pointless retry.
 """
 
+# Over 500 lines on purpose: what a file is (sniffing, names, encodings) and what it may not be
+# (refusals a curator acts on) are one decision; the readers of each format live in ``formats``.
+
 from __future__ import annotations
 
 import codecs

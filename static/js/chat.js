@@ -6,6 +6,9 @@
 
 import { CharacterCount, initAll } from "../vendor/govuk/govuk-frontend.min.js";
 
+// Over 500 lines on purpose: one page's socket, its answers as they stream and what a screen reader is
+// told of them share the state of the answer being written; split, each part would reach into the others.
+
 const root = document.getElementById("chat");
 
 function el(tag, className, text) {

@@ -1,8 +1,10 @@
 """Error pages in the GOV.UK style (the start page is the chat page, in ``assistant``)."""
 
 import logging
+import time
 
 from django.conf import settings
+from django.core.cache import cache
 from django.db import DatabaseError
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
@@ -13,11 +15,35 @@ from audit.services import audit_record
 
 logger = logging.getLogger(__name__)
 
+#: Refused requests recorded a minute for one person (or, signed out, one address). Each event takes the
+#: chain's lock, which every answer's record waits on: a script hammering a refused page is recorded
+#: (the first of them, then that it went on), not allowed to queue everyone's answers behind it.
+DENIED_RECORDED_PER_MINUTE = 30
+
+
+def _minute() -> int:
+    return int(time.time() // 60)
+
+
+def _denied_count(request: HttpRequest, user) -> int:
+    """How many refusals this person or address has had this minute, this one included (0: unknown)."""
+    who = f"user:{user.pk}" if getattr(user, "is_authenticated", False) else f"ip:{request.META.get('REMOTE_ADDR', '')}"
+    key = f"audit-denied:{who}:{_minute()}"
+    try:
+        cache.add(key, 0, timeout=120)
+        return cache.incr(key)
+    except Exception:  # no cache to count with: every refusal is recorded
+        return 0
+
 
 def permission_denied(request: HttpRequest, exception: Exception | None = None) -> HttpResponse:
     """Refused: the page says so, and the trail records who tried what (someone reaching for the audit
     trail or a collection's curation is what an auditor looks for)."""
     user = getattr(request, "user", None)
+    count = _denied_count(request, user)
+    if count > DENIED_RECORDED_PER_MINUTE + 1:
+        logger.warning("refused %s %s: not recorded, over %s this minute", request.method, request.path, count - 1)
+        return render(request, "403.html", status=403)
     try:
         audit_record(
             action=Action.ACCESS_DENIED,
@@ -27,6 +53,8 @@ def permission_denied(request: HttpRequest, exception: Exception | None = None) 
                 "method": request.method,
                 "path": request.get_full_path()[:500],
                 "reason": str(exception or "")[:200],
+                # The last one recorded this minute says the rest are not.
+                **({"more_not_recorded": True} if count == DENIED_RECORDED_PER_MINUTE + 1 else {}),
             },
             request=request,
         )

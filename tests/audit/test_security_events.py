@@ -184,3 +184,23 @@ def test_a_change_made_by_a_command_records_the_command_and_who_ran_it(make_user
         "os_user": "deploy",
     }
     assert event.data["host"] and "hunter2" not in event.canonical
+
+
+def test_refusals_hammered_in_a_minute_are_recorded_up_to_a_limit_then_said_to_go_on(client, make_user, monkeypatch):
+    """Each recorded refusal takes the chain's lock every answer's record waits on: a script hammering
+    a refused page gets the first ones recorded, then one saying more were not, then none that minute."""
+    from django.core.cache import cache
+
+    from humphrey import views
+
+    cache.clear()
+    monkeypatch.setattr(views, "_minute", lambda: 30_000_000)  # one minute throughout
+    casey = make_user("casey@example.gov.uk")
+    client.force_login(casey)
+    limit = views.DENIED_RECORDED_PER_MINUTE
+    for _ in range(limit + 5):
+        assert client.get("/audit/").status_code == 403
+    refused = list(AuditEvent.objects.filter(action="access.denied").order_by("seq"))
+    assert len(refused) == limit + 1
+    assert [e.data.get("more_not_recorded") for e in refused[-2:]] == [None, True]
+    cache.clear()

@@ -28,14 +28,12 @@ from audit.services import audit_record
 from ..glossary import glossary_forget, phrase_key, plural_twins
 from ..models import Chunk, Collection, GlossaryTerm
 from ..subjects import audit_subject
+from ..text import INVISIBLE
 
 MAX_TERMS = 500
 MAX_PHRASE_WORDS = 6
 USAGE_DAYS = 90  # the glossary page counts the answers of this many days
 _SEPARATOR = re.compile(r"\s*(?:=>|->|→|=)\s*")
-#: Control characters other than whitespace, and lone surrogates: nobody can see them, a phrase
-#: holding one never matches, and the database cannot store a NUL.
-_INVISIBLE = re.compile(r"[\x00-\x08\x0e-\x1f\x7f\ud800-\udfff]")
 
 
 @dataclass
@@ -65,7 +63,7 @@ def glossary_check(rows) -> Parsed:
     for number, raw_phrase, raw_means in rows:
         phrase, means = " ".join(raw_phrase.split()), " ".join(raw_means.split())
         key = phrase_key(phrase)
-        if _INVISIBLE.search(raw_phrase) or _INVISIBLE.search(raw_means):
+        if INVISIBLE.search(raw_phrase) or INVISIBLE.search(raw_means):
             parsed.errors.append(
                 (number, "Remove the invisible characters from this line: type it again rather than pasting it")
             )
@@ -202,7 +200,7 @@ def glossary_replace(*, collection: Collection, user, entries: list[tuple[str, s
     """Make ``entries`` (phrase, means) the collection's whole glossary; returns what changed."""
     if len(entries) > MAX_TERMS:
         raise ValidationError(f"A glossary holds at most {MAX_TERMS} entries.")
-    if any(_INVISIBLE.search(text) for entry in entries for text in entry):
+    if any(INVISIBLE.search(text) for entry in entries for text in entry):
         raise ValidationError("Remove the invisible characters from the glossary's entries.", code="invisible")
     wanted = {phrase_key(p): (p, m) for p, m in entries}
     with transaction.atomic():

@@ -7,8 +7,6 @@ Both steps need the collection's curator and are audited with the reason.
 
 from __future__ import annotations
 
-import re
-
 from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.utils import timezone
@@ -19,13 +17,11 @@ from audit.services import audit_record
 from ..lifecycle import document_searchable_refresh
 from ..models import Chunk
 from ..subjects import audit_subject
+from ..text import INVISIBLE
 
 EXCLUDE = Action.PASSAGE_EXCLUDE
 INCLUDE = Action.PASSAGE_INCLUDE
 MAX_REASON = 2000
-#: Control characters other than whitespace, and lone surrogates: nobody can see them, and the
-#: database cannot store a NUL.
-_INVISIBLE = re.compile(r"[\x00-\x08\x0e-\x1f\x7f\ud800-\udfff]")
 
 
 def chunk_exclude(*, chunk: Chunk, user, reason: str) -> Chunk:
@@ -34,7 +30,7 @@ def chunk_exclude(*, chunk: Chunk, user, reason: str) -> Chunk:
     reason = (reason or "").replace("\r\n", "\n").strip()  # a browser counts a line break as one character
     if not reason:
         raise ValidationError("Say why this passage should no longer be searched.", code="required")
-    if _INVISIBLE.search(reason):
+    if INVISIBLE.search(reason):
         raise ValidationError(
             "Remove the invisible characters from the reason: type it again rather than pasting it.",
             code="invisible",

@@ -15,7 +15,7 @@ from tests.conftest import sign_in
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
-PHONE = {"width": 320, "height": 640}  # a 1280px screen at 400% zoom
+PHONE = {"width": 320, "height": 640}  # the width WCAG's reflow criterion (1.4.10) asks pages to work at
 
 
 def test_ingestion_finishing_is_said_and_the_page_does_not_reload(asgi_server, page, make_collection, curator):

@@ -231,3 +231,25 @@ def tampering():
             yield cursor
         finally:
             cursor.execute("SET LOCAL session_replication_role = origin")
+
+
+def unsigned_event(*, seq: int, prev: str, action: str, data: dict, created_at=None) -> tuple[dict, str]:
+    """The fields of a well-chained event after ``prev`` that no one signed, and the text its digest is
+    of: what someone without the audit key could append (tests then write it their own way)."""
+    from django.utils import timezone
+
+    from audit.services import NO_CONTENT, event_payload
+
+    fields = dict(
+        seq=seq,
+        created_at=created_at or timezone.now(),
+        action=action,
+        outcome="done",
+        actor_id=None,
+        actor_label="",
+        subject="",
+        data=data,
+        content_sha256=NO_CONTENT,
+        prev_sha256=prev,
+    )
+    return fields, event_payload(**fields)

@@ -25,8 +25,8 @@ from audit.anchor import anchor_read
 from audit.integrity import audit_verify
 from audit.models import AuditContent, AuditEvent, LegalHold
 from audit.retention import retention_purge
-from audit.services import NO_CONTENT, canonical_json, event_payload, sha256_text
-from tests.audit.conftest import anchor_commit_pending, tampering, written_at
+from audit.services import canonical_json, sha256_text
+from tests.audit.conftest import anchor_commit_pending, tampering, unsigned_event, written_at
 
 DAY_AGO = dt.timedelta(days=1)
 
@@ -67,19 +67,7 @@ def rewrite_from(seq: int, *, outcome: str, blank_signatures: bool = False) -> N
 def append_unsigned(action: str, data: dict) -> int:
     """Append a well-chained event without a signature (nobody without the key can make one)."""
     last = head()
-    fields = dict(
-        seq=last.seq + 1,
-        created_at=timezone.now(),
-        action=action,
-        outcome="done",
-        actor_id=None,
-        actor_label="",
-        subject="",
-        data=data,
-        content_sha256=NO_CONTENT,
-        prev_sha256=last.sha256,
-    )
-    text = event_payload(**fields)
+    fields, text = unsigned_event(seq=last.seq + 1, prev=last.sha256, action=action, data=data)
     with tampering():
         AuditEvent.objects.create(**fields, sha256=sha256_text(text), canonical=text, mac="")
     return last.seq + 1

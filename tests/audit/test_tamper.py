@@ -24,8 +24,8 @@ from audit.anchor import anchor_read
 from audit.integrity import PURGE_ACTION, audit_verify
 from audit.models import AuditContent, AuditEvent, LegalHold
 from audit.retention import legal_hold_place, legal_hold_release, retention_purge
-from audit.services import NO_CONTENT, audit_record, canonical_json, event_payload, sha256_text
-from tests.audit.conftest import tampering, written_at
+from audit.services import NO_CONTENT, audit_record, canonical_json, sha256_text
+from tests.audit.conftest import tampering, unsigned_event, written_at
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -124,20 +124,8 @@ def forge(conn, *, action: str, data: dict, mac: str = "") -> int:
     """Append a well-chained event as the runtime role (what its INSERT grant allows), with no signature
     or a made-up one (the role cannot read the key); returns its seq."""
     seq, prev = conn.execute("SELECT seq, sha256 FROM audit_auditevent ORDER BY seq DESC LIMIT 1").fetchone()
-    created_at = timezone.now()
-    fields = dict(
-        seq=seq + 1,
-        created_at=created_at,
-        action=action,
-        outcome="done",
-        actor_id=None,
-        actor_label="",
-        subject="",
-        data=data,
-        content_sha256=NO_CONTENT,
-        prev_sha256=prev,
-    )
-    text = event_payload(**fields)
+    fields, text = unsigned_event(seq=seq + 1, prev=prev, action=action, data=data)
+    created_at = fields["created_at"]
     conn.execute(
         "INSERT INTO audit_auditevent (seq, created_at, action, outcome, actor_id, actor_label, subject, data,"
         " content_sha256, prev_sha256, sha256, canonical" + (", mac" if mac else "") + ") VALUES (%s, %s, %s, %s,"

@@ -69,7 +69,9 @@ RUN if ! command -v tesseract >/dev/null 2>&1; then \
     fi \
  && tesseract --list-langs 2>/dev/null | grep -qx eng
 RUN useradd --system --uid 10001 --home /app humphrey \
- && mkdir -p /app /data/media /data/audit-anchor && chown humphrey /app /data /data/media /data/audit-anchor
+ && mkdir -p /app /data/media /data/audit-anchor /data/audit-export-key \
+ && chown humphrey /app /data /data/media /data/audit-anchor /data/audit-export-key \
+ && chmod 700 /data/audit-export-key
 WORKDIR /app
 COPY --from=build /venv /venv
 COPY --from=source --chown=humphrey /src/ ./

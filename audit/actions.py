@@ -63,6 +63,8 @@ class Action(enum.StrEnum):
     AUDIT_VIEW = "audit.view"
     AUDIT_SEARCH = "audit.search"
     AUDIT_EXPORT = "audit.export"
+    AUDIT_EXPORT_COMPLETE = "audit.export_complete"  # the file sent in full: its bytes and SHA-256
+    AUDIT_EXPORT_KEY = "audit.export_key"  # a public key that export manifests are signed with
     AUDIT_VERIFY = "audit.verify"
     AUDIT_SUBJECT_ACCESS = "audit.subject_access"
     AUDIT_ANCHOR_RESTART = "audit.anchor_restart"

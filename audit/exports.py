@@ -6,7 +6,9 @@ streams without holding the whole set in memory and without a long-lived databas
 A JSON Lines export can be checked away from the site: each line carries the exact texts whose
 SHA-256 are the event's digests (``canonical``, ``content_canonical``) and ``created_at`` as it was
 hashed, and the last line is a manifest (how many rows, which seqs, the head of the chain the rows
-were cut from and the digest of the lines above it). docs/audit.md shows how to check one.
+were cut from and the digest of the lines above it), signed with the site's Ed25519 export key
+(``audit.export_signing``) so that whoever holds its public key can check the file came from here.
+docs/audit.md shows how to check one.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ from collections.abc import AsyncIterator, Iterable
 from asgiref.sync import sync_to_async
 from django.core.serializers.json import DjangoJSONEncoder
 
+from audit.export_signing import ExportKey, export_key, sign_manifest
 from audit.selectors import audit_time_zone, error_code, model_failure, model_use, tokens_recorded
 from audit.services import NO_CONTENT
 
@@ -259,7 +262,7 @@ class _Tally:
         self.digest.update(line.encode("utf-8"))
         return line
 
-    def manifest(self, facts: dict) -> str:
+    def manifest(self, facts: dict, key: ExportKey) -> str:
         manifest = {
             "format": MANIFEST_FORMAT,
             **facts,
@@ -268,12 +271,15 @@ class _Tally:
             "last_seq": self.last_seq,
             "rows_sha256": self.digest.hexdigest(),
         }
-        return json.dumps({"manifest": manifest}, cls=DjangoJSONEncoder, ensure_ascii=False, sort_keys=True) + "\n"
+        # Signed as it will be read back: through JSON, so the verifier's canonical bytes are these.
+        manifest = sign_manifest(json.loads(json.dumps(manifest, cls=DjangoJSONEncoder, ensure_ascii=False)), key)
+        return json.dumps({"manifest": manifest}, ensure_ascii=False, sort_keys=True) + "\n"
 
 
-def export_rows(queryset, kind: str, manifest: dict | None = None) -> Iterable[str]:
+def export_rows(queryset, kind: str, manifest: dict | None = None, key: ExportKey | None = None) -> Iterable[str]:
     """Synchronous lines of the export (for commands and tests). ``manifest`` (JSON Lines only): the
-    facts known before the rows (head, filters), to which the last line adds the count and digest."""
+    facts known before the rows (head, filters), to which the last line adds the count and digest,
+    signed with ``key``."""
     if kind == "csv":
         yield _csv_line(CSV_COLUMNS)
         for rows in _batches(queryset, _FIELDS):
@@ -285,10 +291,12 @@ def export_rows(queryset, kind: str, manifest: dict | None = None) -> Iterable[s
         for row in rows:
             yield tally.add(row, _json_line(row))
     if manifest is not None:
-        yield tally.manifest(manifest)
+        yield tally.manifest(manifest, key or export_key())
 
 
-async def aexport_rows(queryset, kind: str, manifest: dict | None = None) -> AsyncIterator[str]:
+async def aexport_rows(
+    queryset, kind: str, manifest: dict | None = None, key: ExportKey | None = None
+) -> AsyncIterator[str]:
     """The same lines, for a StreamingHttpResponse served over ASGI."""
     if kind == "csv":
         yield _csv_line(CSV_COLUMNS)
@@ -299,7 +307,20 @@ async def aexport_rows(queryset, kind: str, manifest: dict | None = None) -> Asy
     async for rows in _abatches(queryset, _JSONL_FIELDS):
         yield "".join(tally.add(row, _json_line(row)) for row in rows)
     if manifest is not None:
-        yield tally.manifest(manifest)
+        yield tally.manifest(manifest, key or export_key())
+
+
+async def arecorded(body: AsyncIterator[str], on_complete) -> AsyncIterator[str]:
+    """``body`` as sent, then ``on_complete(size, sha256)`` of its UTF-8 bytes once all was sent: a
+    download cut short records nothing, so an export without its completion was not received whole."""
+    digest = hashlib.sha256()
+    size = 0
+    async for chunk in body:
+        encoded = chunk.encode("utf-8")
+        digest.update(encoded)
+        size += len(encoded)
+        yield chunk
+    await sync_to_async(on_complete)(size, digest.hexdigest())
 
 
 def export_queryset(queryset, as_of: int | None = None) -> object:

@@ -148,3 +148,22 @@ class PersonForm(GovukFormMixin, forms.Form):
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
         self.govuk_classes()
+
+
+#: The largest export the page checks; larger ones are checked with ``manage.py verify_export``.
+EXPORT_CHECK_MAX_BYTES = 200 * 1024 * 1024
+
+
+class ExportFileForm(forms.Form):
+    file = forms.FileField(
+        label="A JSON Lines export from these pages",
+        help_text="The .jsonl file as it was downloaded, up to 200 MB (larger: manage.py verify_export).",
+    )
+
+    def clean_file(self):
+        upload = self.cleaned_data["file"]
+        if upload.size > EXPORT_CHECK_MAX_BYTES:
+            raise forms.ValidationError(
+                "The file is larger than 200 MB: check it with manage.py verify_export on the server."
+            )
+        return upload

@@ -11,6 +11,7 @@ urlpatterns = [
     path("export.csv", views.export, {"kind": "csv"}, name="export_csv"),
     path("export.jsonl", views.export, {"kind": "jsonl"}, name="export_jsonl"),
     path("verify/", views.verify, name="verify"),
+    path("verify/export/", views.verify_export, name="verify_export"),
     path("person/", views.person, name="person"),
     path("person/export.jsonl", views.person_export, name="person_export"),
 ]

@@ -26,8 +26,10 @@ from django.views.decorators.http import require_GET, require_http_methods
 
 from accounts.roles import Role, role_required
 from audit.actions import Action, subject
-from audit.exports import aexport_rows, export_queryset, hashed_time
-from audit.forms import AuditFilterForm, PersonForm
+from audit.export_check import check_export
+from audit.export_signing import ExportKey, ExportKeyError, export_key
+from audit.exports import aexport_rows, arecorded, export_queryset, hashed_time
+from audit.forms import AuditFilterForm, ExportFileForm, PersonForm
 from audit.integrity import audit_verify, holds_in_force
 from audit.models import AuditEvent, LegalHold
 from audit.selectors import (
@@ -259,12 +261,31 @@ def _head(seq: int) -> dict:
     return {"seq": seq, "sha256": digest or NO_CONTENT}
 
 
+def _recorded_key(request: HttpRequest) -> ExportKey:
+    """The export signing key, its public half recorded in the trail before its first signature (so
+    a checker takes the key from the chain, not from the file it is checking)."""
+    key = export_key()
+    if not AuditEvent.objects.filter(action=Action.AUDIT_EXPORT_KEY, data__key_id=key.key_id).exists():
+        audit_record(
+            action=Action.AUDIT_EXPORT_KEY,
+            actor=request.user,
+            data={"key_id": key.key_id, "algorithm": "Ed25519", "public_key": key.public_pem},
+        )
+    return key
+
+
 def _export(request: HttpRequest, events, *, kind: str, as_of: int, what: dict, subject_: str, filename: str):
-    """Record the export (what was asked for, how many rows, as of which head), then stream it.
+    """Record the export (what was asked for, how many rows, as of which head), then stream it, and
+    record its completion (bytes and SHA-256 of the file sent) once the last byte has gone.
 
     The rows are the events up to ``as_of``: the ones the page counted, whatever has been written
-    since, this export's own event among them. A JSON Lines export ends with its manifest.
+    since, this export's own event among them. A JSON Lines export ends with its signed manifest.
     """
+    try:
+        key = _recorded_key(request)
+    except ExportKeyError as exc:
+        # Never an unsigned export: say why, and who can mend it (the message names the path, not the key).
+        return render(request, "audit/export_unavailable.html", {"reason": str(exc)}, status=503)
     rows = events.count()
     recorded = audit_record(
         action=Action.AUDIT_EXPORT,
@@ -281,8 +302,18 @@ def _export(request: HttpRequest, events, *, kind: str, as_of: int, what: dict, 
         "rows_expected": rows,
     }
     content_type = "text/csv; charset=utf-8" if kind == "csv" else "application/x-ndjson; charset=utf-8"
-    body = aexport_rows(export_queryset(events, as_of), kind, manifest if kind == "jsonl" else None)
-    response = StreamingHttpResponse(body, content_type=content_type)
+    body = aexport_rows(export_queryset(events, as_of), kind, manifest if kind == "jsonl" else None, key)
+
+    def complete(size: int, sha256: str) -> None:
+        audit_record(
+            action=Action.AUDIT_EXPORT_COMPLETE,
+            actor=request.user,
+            subject=subject_,
+            data={"export": recorded.seq, "format": kind, "filename": filename, "bytes": size, "sha256": sha256},
+            request=request,
+        )
+
+    response = StreamingHttpResponse(arecorded(body, complete), content_type=content_type)
     response["Content-Disposition"] = f'attachment; filename="{filename}"'
     response["X-Audit-Export-Rows"] = str(rows)
     response["X-Audit-Export-As-Of"] = str(as_of)
@@ -330,6 +361,39 @@ def verify(request: HttpRequest) -> HttpResponse:
     else:
         audit_record(action=Action.AUDIT_VIEW, actor=request.user, data={"page": "verify"})
     return render(request, "audit/verify.html", {"result": result})
+
+
+def _export_keys() -> list[dict]:
+    """Every public key exports were signed with, as the trail recorded it (oldest first)."""
+    events = AuditEvent.objects.filter(action=Action.AUDIT_EXPORT_KEY).order_by("seq")
+    return [
+        {"seq": seq, "created_at": at, **{k: data.get(k) for k in ("key_id", "algorithm", "public_key")}}
+        for seq, at, data in events.values_list("seq", "created_at", "data")
+    ]
+
+
+@never_cache
+@require_http_methods(["GET", "POST"])
+@auditor_only
+def verify_export(request: HttpRequest) -> HttpResponse:
+    """Check an export that has come back (whole, unaltered, signed, this site's), and show the keys."""
+    form = ExportFileForm(request.POST, request.FILES) if request.method == "POST" else ExportFileForm()
+    result = None
+    if request.method == "POST" and form.is_valid():
+        upload = form.cleaned_data["file"]
+        result = check_export(b"".join(upload.chunks()))
+        audit_record(
+            action=Action.AUDIT_VERIFY,
+            actor=request.user,
+            outcome="ok" if result.ok else "failed",
+            data={"export": result.as_record(), "file": upload.name[:200]},
+        )
+    elif request.method == "POST":
+        audit_record(action=Action.AUDIT_VERIFY, actor=request.user, outcome="invalid", data={"export": None})
+    else:
+        audit_record(action=Action.AUDIT_VIEW, actor=request.user, data={"page": "verify_export"})
+    context = {"form": form, "result": result, "keys": _export_keys(), "time_zone": settings.TIME_ZONE}
+    return render(request, "audit/verify_export.html", context, status=400 if form.errors else 200)
 
 
 def _person(form: PersonForm):

@@ -492,6 +492,9 @@ HUMPHREY_AUDIT_ANCHOR_KEY: str = env.str(
 HUMPHREY_AUDIT_ANCHOR_KEY_FALLBACKS: list[str] = _list(
     "HUMPHREY_AUDIT_ANCHOR_KEY_FALLBACKS", []
 )  # former audit keys, still accepted when verifying: keep each as long as the events it signed must verify
+HUMPHREY_AUDIT_EXPORT_KEY_PATH: Path = Path(
+    env.str("HUMPHREY_AUDIT_EXPORT_KEY_PATH", default=str(DATA_DIR / "audit-export-key" / "ed25519.pem"))
+)  # Ed25519 private key signing audit exports, made on first use; its public half is recorded in the trail
 
 # Insights (curators' dashboards, built on the audit trail): privacy first, see docs/insights.md.
 HUMPHREY_INSIGHTS_SHOW_QUESTIONS: bool = _bool(

@@ -153,6 +153,12 @@ compose exec -T worker python manage.py shell -v0 < deploy/offline/ocr_check.py 
 smoke chat --email smoke@example.gov.uk
 compose exec -T web1 python manage.py verify_audit | tail -3
 log "verify_audit passed"
+# Both web processes sign audit exports with one key, made on first use in the shared volume.
+export_key1=$(compose exec -T web1 python manage.py audit_export_key 2>/dev/null)
+export_key2=$(compose exec -T web2 python manage.py audit_export_key 2>/dev/null)
+case "$export_key1" in *"BEGIN PUBLIC KEY"*) ;; *) log "no audit export key: $export_key1"; exit 1 ;; esac
+[ "$export_key1" = "$export_key2" ] || { log "web1 and web2 sign audit exports with different keys"; exit 1; }
+log "one audit export key for both web processes"
 compose kill -s KILL web1 >/dev/null 2>&1
 log "web1 killed"
 smoke health --tries 4

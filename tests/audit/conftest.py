@@ -165,6 +165,7 @@ def audit_anchor(tmp_path, settings, monkeypatch):
 
     path = tmp_path / "audit-anchor" / "anchor.json"
     settings.HUMPHREY_AUDIT_ANCHOR_PATH = path
+    settings.HUMPHREY_AUDIT_EXPORT_KEY_PATH = tmp_path / "audit-export-key" / "ed25519.pem"
     real_read = audit.integrity.anchor_read
 
     def read_after_commit(*args, **kwargs):

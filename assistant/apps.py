@@ -8,11 +8,13 @@ class AssistantConfig(AppConfig):
     def ready(self) -> None:
         from audit.integrity import register_records_check
         from audit.retention import register_purger
+        from audit.subject_access import register_personal_records
         from audit.templatetags.audit_tags import register_superseded_check
         from documents.citations import register_cited_check
         from documents.previews import register_answer_preview
 
         from .integrity import records_against_trail
+        from .personal_data import conversations_of, feedback_of
         from .selectors import chunk_cited_to, versions_superseded
         from .services.conversations import conversations_purge
         from .services.trial import answer_preview
@@ -23,3 +25,5 @@ class AssistantConfig(AppConfig):
         register_superseded_check(versions_superseded)  # the auditors' trace marks versions replaced since
         register_answer_preview(answer_preview)  # the curators' "Try a question" shows chat's answer
         register_records_check(records_against_trail)  # verification compares answers and ratings with the trail
+        register_personal_records("conversations", conversations_of)  # a subject-access request's stored records
+        register_personal_records("feedback", feedback_of)

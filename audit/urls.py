@@ -14,4 +14,5 @@ urlpatterns = [
     path("verify/export/", views.verify_export, name="verify_export"),
     path("person/", views.person, name="person"),
     path("person/export.jsonl", views.person_export, name="person_export"),
+    path("person/records.json", views.person_records, name="person_records"),
 ]

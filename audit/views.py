@@ -41,6 +41,7 @@ from audit.selectors import (
     tokens_recorded,
 )
 from audit.services import NO_CONTENT, audit_record
+from audit.subject_access import personal_records, records_document
 
 PAGE_SIZE = 50
 #: Events of one conversation per page: each answer is shown with its whole trace.
@@ -455,6 +456,37 @@ def person_export(request: HttpRequest) -> HttpResponse:
         subject_=subject("user", who.pk) if who else "",
         filename=f"subject-access-{_stamp()}.jsonl",
     )
+
+
+@never_cache
+@require_GET
+@auditor_only
+def person_records(request: HttpRequest) -> HttpResponse:
+    """What the site stores about the person beyond the trail (account, conversations, ratings), as
+    one signed JSON document; the reading is recorded, with how many records of each kind."""
+    form = PersonForm(request.GET)
+    if not form.is_valid():
+        return render(request, "audit/person.html", {"form": form, "time_zone": settings.TIME_ZONE}, status=400)
+    email, who = _person(form)
+    try:
+        key = _recorded_key(request)
+    except ExportKeyError as exc:
+        return render(request, "audit/export_unavailable.html", {"reason": str(exc)}, status=503)
+    records = personal_records(email)
+    recorded = audit_record(
+        action=Action.AUDIT_SUBJECT_ACCESS,
+        actor=request.user,
+        subject=subject("user", who.pk) if who else "",
+        data={
+            "email": email,
+            "records": {name: len(value) for name, value in records.items() if isinstance(value, list)},
+        },
+    )
+    head = {"seq": recorded.seq, "sha256": recorded.sha256, "action": recorded.action}
+    body = records_document(email, records, head=head, key=key)
+    response = HttpResponse(body, content_type="application/json; charset=utf-8")
+    response["Content-Disposition"] = f'attachment; filename="subject-access-records-{_stamp()}.json"'
+    return response
 
 
 def _holds_of(user) -> list[LegalHold]:

@@ -31,6 +31,8 @@ PAGES = [
     "/audit/person/",
     "/audit/person/?email=casey@example.gov.uk",
     "/audit/person/export.jsonl?email=casey@example.gov.uk",
+    "/audit/person/records.json?email=casey@example.gov.uk",
+    "/audit/verify/export/",
 ]
 
 

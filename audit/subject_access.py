@@ -1,0 +1,74 @@
+"""What the site holds about one person beyond the audit trail, for a subject-access request.
+
+The trail records what a person did; the apps also *store* things about them that a subject-access
+request (UK GDPR article 15) must include: their account, their conversations as they now read them
+(titles they renamed, questions and answers not yet purged), their ratings and comments. The audit
+app depends on no feature app, so each app registers a reader of its own records
+(``register_personal_records``); this module puts them together with the account, as one JSON
+document signed like an export's manifest, so a copy handed to the person or their representative
+can be shown to be the site's and unaltered.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+
+from django.contrib.auth import get_user_model
+from django.core.serializers.json import DjangoJSONEncoder
+from django.utils import timezone
+
+from audit.export_signing import ExportKey, sign_manifest
+
+FORMAT = "humphrey-subject-access-records/1"
+
+_readers: dict[str, Callable[..., list[dict]]] = {}
+
+
+def register_personal_records(name: str, read: Callable[..., list[dict]]) -> None:
+    """Register an app's reader of what it stores about a person: ``read(user)`` returns a list of
+    JSON-able dicts (everything personal a record holds, nothing secret). The assistant registers
+    "conversations" and "feedback" in its ``AppConfig.ready``."""
+    _readers[name] = read
+
+
+def _account(user) -> dict:
+    """The account as stored: who, which groups (roles and readable collections come from them),
+    whether two-factor sign-in is set up (never its secrets)."""
+    from allauth.mfa.models import Authenticator
+
+    return {
+        "id": user.pk,
+        "email": user.email,
+        "name": user.get_full_name() if hasattr(user, "get_full_name") else "",
+        "is_active": user.is_active,
+        "is_staff": user.is_staff,
+        "date_joined": user.date_joined,
+        "last_login": user.last_login,
+        "groups": sorted(user.groups.values_list("name", flat=True)),
+        "two_factor": sorted(Authenticator.objects.filter(user=user).values_list("type", flat=True)),
+    }
+
+
+def personal_records(email: str) -> dict:
+    """Everything stored about the person with ``email`` (no account: only that there is none)."""
+    user = get_user_model().objects.filter(email__iexact=email).first()
+    records: dict = {"account": _account(user) if user else None}
+    for name, read in sorted(_readers.items()):
+        records[name] = read(user) if user else []
+    return records
+
+
+def records_document(email: str, records: dict, *, head: dict, key: ExportKey) -> str:
+    """The signed JSON document handed over: the records, whose they are, as of which audit event."""
+    document = {
+        "format": FORMAT,
+        "subject_access": email,
+        "exported_at": timezone.now(),
+        "head": head,
+        "counts": {name: len(value) for name, value in records.items() if isinstance(value, list)},
+        "records": records,
+    }
+    # Signed as it will be read back (through JSON), like an export's manifest.
+    plain = json.loads(json.dumps(document, cls=DjangoJSONEncoder, ensure_ascii=False))
+    return json.dumps(sign_manifest(plain, key), ensure_ascii=False, indent=1, sort_keys=True) + "\n"

@@ -61,6 +61,7 @@ class Action(enum.StrEnum):
     LEGAL_HOLD_RELEASE = "legal_hold.release"
     RETENTION_PURGE = "retention.purge"
     AUDIT_VIEW = "audit.view"
+    AUDIT_PURPOSE = "audit.purpose"  # the reason an auditor gave for reading (a case reference)
     AUDIT_SEARCH = "audit.search"
     AUDIT_EXPORT = "audit.export"
     AUDIT_EXPORT_COMPLETE = "audit.export_complete"  # the file sent in full: its bytes and SHA-256

@@ -52,13 +52,16 @@ def client_ip(request: HttpRequest) -> str:
 
 
 def request_facts(request: HttpRequest | None) -> dict:
-    """IP address and request id (from a proxy's X-Request-ID, when well-formed) of ``request``."""
+    """IP address, request id (from a proxy's X-Request-ID, when well-formed) and, on the auditors'
+    pages, the reason given for reading (``audit.purpose``) of ``request``."""
     if request is None:
         return {}
     facts = {"ip": client_ip(request)}
     request_id = request.META.get("HTTP_X_REQUEST_ID", "")
     if _REQUEST_ID.match(request_id):
         facts["request_id"] = request_id
+    # Why an auditor is reading (audit.purpose), on every event written while serving a page for it.
+    facts["purpose"] = getattr(request, "audit_purpose", "")
     return {key: value for key, value in facts.items() if value}
 
 

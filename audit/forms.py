@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import unicodedata
 
 from django import forms
 from django.conf import settings
@@ -167,3 +168,30 @@ class ExportFileForm(forms.Form):
                 "The file is larger than 200 MB: check it with manage.py verify_export on the server."
             )
         return upload
+
+
+class PurposeForm(GovukFormMixin, forms.Form):
+    reference = forms.CharField(
+        label="Why are you reading the audit trail?",
+        help_text="A case reference or a short reason, for example SAR-2026-0114, complaint 4471 or monthly "
+        "quality review. It is recorded with everything you read until you sign out or it lapses.",
+        min_length=3,
+        max_length=120,
+        error_messages={
+            "required": "Enter a case reference or the reason you are reading",
+            "min_length": "Enter at least 3 characters: a case reference or a short reason",
+            "max_length": "Enter 120 characters or fewer",
+        },
+    )
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.govuk_classes()
+
+    def clean_reference(self) -> str:
+        reference = " ".join(self.cleaned_data["reference"].split())
+        if any(unicodedata.category(c) in ("Cc", "Cf", "Co", "Cs") for c in reference):
+            raise forms.ValidationError("Enter the reason as plain text, without control or invisible characters")
+        if len(reference) < 3:
+            raise forms.ValidationError("Enter at least 3 characters: a case reference or a short reason")
+        return reference

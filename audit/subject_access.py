@@ -59,11 +59,13 @@ def personal_records(email: str) -> dict:
     return records
 
 
-def records_document(email: str, records: dict, *, head: dict, key: ExportKey) -> str:
-    """The signed JSON document handed over: the records, whose they are, as of which audit event."""
+def records_document(email: str, records: dict, *, head: dict, key: ExportKey, purpose: str = "") -> str:
+    """The signed JSON document handed over: the records, whose they are, as of which audit event,
+    for which request (the reason the auditor gave)."""
     document = {
         "format": FORMAT,
         "subject_access": email,
+        "purpose": purpose,
         "exported_at": timezone.now(),
         "head": head,
         "counts": {name: len(value) for name, value in records.items() if isinstance(value, list)},

@@ -10,6 +10,7 @@ urlpatterns = [
     path("conversation/<int:conversation_id>/", views.conversation, name="conversation"),
     path("export.csv", views.export, {"kind": "csv"}, name="export_csv"),
     path("export.jsonl", views.export, {"kind": "jsonl"}, name="export_jsonl"),
+    path("purpose/", views.purpose, name="purpose"),
     path("verify/", views.verify, name="verify"),
     path("verify/export/", views.verify_export, name="verify_export"),
     path("person/", views.person, name="person"),

@@ -19,8 +19,10 @@ from django.contrib.auth import get_user_model
 from django.db.models import F
 from django.db.models.fields.json import KeyTextTransform
 from django.http import Http404, HttpRequest, HttpResponse, StreamingHttpResponse
-from django.shortcuts import render
+from django.shortcuts import redirect, render
+from django.urls import reverse
 from django.utils import timezone
+from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_http_methods
 
@@ -29,9 +31,10 @@ from audit.actions import Action, subject
 from audit.export_check import check_export
 from audit.export_signing import ExportKey, ExportKeyError, export_key
 from audit.exports import aexport_rows, arecorded, export_queryset, hashed_time
-from audit.forms import AuditFilterForm, ExportFileForm, PersonForm
+from audit.forms import AuditFilterForm, ExportFileForm, PersonForm, PurposeForm
 from audit.integrity import audit_verify, holds_in_force
 from audit.models import AuditEvent, LegalHold
+from audit.purpose import current_purpose, purpose_required, state_purpose
 from audit.selectors import (
     AuditFilters,
     KeysetPage,
@@ -128,6 +131,7 @@ def _page_context(page: KeysetPage, base: dict[str, str], request: HttpRequest) 
 @never_cache
 @require_GET
 @auditor_only
+@purpose_required
 def search(request: HttpRequest) -> HttpResponse:
     form, filters = _filtered(request)
     context: dict = {"form": form, "page": None, "query": "", "time_zone": settings.TIME_ZONE}
@@ -202,6 +206,7 @@ def _trace(event: AuditEvent) -> dict:
 @never_cache
 @require_GET
 @auditor_only
+@purpose_required
 def event_detail(request: HttpRequest, seq: int) -> HttpResponse:
     event = AuditEvent.objects.select_related("content").filter(seq=seq).first()
     if event is None:
@@ -222,6 +227,7 @@ def event_detail(request: HttpRequest, seq: int) -> HttpResponse:
 @never_cache
 @require_GET
 @auditor_only
+@purpose_required
 def conversation(request: HttpRequest, conversation_id: int) -> HttpResponse:
     """Every event of one conversation, oldest first: answers with their whole trace, and the rest
     (feedback, its deletion, legal holds, auditors' reading of it) as recorded."""
@@ -301,6 +307,7 @@ def _export(request: HttpRequest, events, *, kind: str, as_of: int, what: dict, 
         "head": {"seq": recorded.seq, "sha256": recorded.sha256, "action": recorded.action},
         "exported_at": hashed_time(recorded.created_at),
         "rows_expected": rows,
+        "purpose": getattr(request, "audit_purpose", ""),  # the reason the auditor gave for reading
     }
     content_type = "text/csv; charset=utf-8" if kind == "csv" else "application/x-ndjson; charset=utf-8"
     body = aexport_rows(export_queryset(events, as_of), kind, manifest if kind == "jsonl" else None, key)
@@ -329,6 +336,7 @@ def _stamp() -> str:
 @never_cache
 @require_GET
 @auditor_only
+@purpose_required
 def export(request: HttpRequest, kind: str) -> HttpResponse:
     form, filters = _filtered(request)
     if filters is None:
@@ -344,6 +352,29 @@ def export(request: HttpRequest, kind: str) -> HttpResponse:
         subject_="",
         filename=f"audit-{_stamp()}.{'csv' if kind == 'csv' else 'jsonl'}",
     )
+
+
+def _next_page(request: HttpRequest) -> str:
+    """Where to go once the reason is given: an auditors' page of this site, else the search."""
+    target = request.POST.get("next") or request.GET.get("next") or ""
+    if target.startswith("/audit/") and url_has_allowed_host_and_scheme(target, allowed_hosts=None):
+        return target
+    return reverse("audit:search")
+
+
+@never_cache
+@require_http_methods(["GET", "POST"])
+@auditor_only
+def purpose(request: HttpRequest) -> HttpResponse:
+    """Ask why the auditor is reading, before any page showing what people asked; record the answer."""
+    form = PurposeForm(request.POST) if request.method == "POST" else PurposeForm()
+    if request.method == "POST" and form.is_valid():
+        reference = form.cleaned_data["reference"]
+        state_purpose(request, reference)
+        audit_record(action=Action.AUDIT_PURPOSE, actor=request.user, data={"purpose": reference})
+        return redirect(_next_page(request))
+    context = {"form": form, "next": _next_page(request), "current": current_purpose(request)}
+    return render(request, "audit/purpose.html", context, status=400 if form.errors else 200)
 
 
 @never_cache
@@ -411,6 +442,7 @@ def _person_events(email: str, person):
 @never_cache
 @require_GET
 @auditor_only
+@purpose_required
 def person(request: HttpRequest) -> HttpResponse:
     """Everything about one person, for a subject-access or FOI request."""
     form = PersonForm(request.GET if "email" in request.GET else None)
@@ -441,6 +473,7 @@ def person(request: HttpRequest) -> HttpResponse:
 @never_cache
 @require_GET
 @auditor_only
+@purpose_required
 def person_export(request: HttpRequest) -> HttpResponse:
     form = PersonForm(request.GET)
     if not form.is_valid():
@@ -461,6 +494,7 @@ def person_export(request: HttpRequest) -> HttpResponse:
 @never_cache
 @require_GET
 @auditor_only
+@purpose_required
 def person_records(request: HttpRequest) -> HttpResponse:
     """What the site stores about the person beyond the trail (account, conversations, ratings), as
     one signed JSON document; the reading is recorded, with how many records of each kind."""
@@ -483,7 +517,7 @@ def person_records(request: HttpRequest) -> HttpResponse:
         },
     )
     head = {"seq": recorded.seq, "sha256": recorded.sha256, "action": recorded.action}
-    body = records_document(email, records, head=head, key=key)
+    body = records_document(email, records, head=head, key=key, purpose=getattr(request, "audit_purpose", ""))
     response = HttpResponse(body, content_type="application/json; charset=utf-8")
     response["Content-Disposition"] = f'attachment; filename="subject-access-records-{_stamp()}.json"'
     return response

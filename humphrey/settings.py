@@ -492,6 +492,12 @@ HUMPHREY_AUDIT_ANCHOR_KEY: str = env.str(
 HUMPHREY_AUDIT_ANCHOR_KEY_FALLBACKS: list[str] = _list(
     "HUMPHREY_AUDIT_ANCHOR_KEY_FALLBACKS", []
 )  # former audit keys, still accepted when verifying: keep each as long as the events it signed must verify
+HUMPHREY_AUDIT_REQUIRE_PURPOSE: bool = _bool(
+    "HUMPHREY_AUDIT_REQUIRE_PURPOSE", True
+)  # auditors give a case reference or reason before reading what people asked; recorded with each reading
+HUMPHREY_AUDIT_PURPOSE_HOURS: int = _int(
+    "HUMPHREY_AUDIT_PURPOSE_HOURS", 8, minimum=1
+)  # how long a reason given stays current (it also ends at sign-out)
 HUMPHREY_AUDIT_EXPORT_KEY_PATH: Path = Path(
     env.str("HUMPHREY_AUDIT_EXPORT_KEY_PATH", default=str(DATA_DIR / "audit-export-key" / "ed25519.pem"))
 )  # Ed25519 private key signing audit exports, made on first use; its public half is recorded in the trail

@@ -276,6 +276,38 @@ def sign_in(page, base_url: str, email: str, password: str = PASSWORD) -> None:
 
 
 @pytest.fixture(autouse=True)
+def _auditors_have_given_a_reason(monkeypatch):
+    """An auditor a test signs in with ``force_login`` has given a reason for reading, as an auditor
+    does once per session (``audit.purpose``); tests/audit/test_purpose.py tests the asking itself,
+    and browser tests answer it on the page (``give_reason``)."""
+    from django.test import Client
+
+    from accounts.roles import ROLE_GROUPS
+    from audit.purpose import SESSION_KEY
+
+    real = Client.force_login
+
+    def force_login(self, user, backend=None):
+        real(self, user, backend)
+        if user.groups.filter(name=ROLE_GROUPS[Role.AUDITOR]).exists():
+            from django.utils import timezone
+
+            session = self.session
+            session[SESSION_KEY] = {"reference": "Test case", "at": timezone.now().isoformat()}
+            session.save()
+
+    monkeypatch.setattr(Client, "force_login", force_login)
+
+
+def give_reason(page, reference: str = "Test case") -> None:
+    """Answer the auditors' "why are you reading" page, if the browser is on it."""
+    if "/audit/purpose/" in page.url:
+        page.fill("input[name=reference]", reference)
+        page.click("button[type=submit]")
+        page.wait_for_url(lambda url: "/audit/purpose/" not in url)
+
+
+@pytest.fixture(autouse=True)
 def _empty_cache():
     """Each test starts with an empty cache: sign-in rate limits, used two-factor codes and the probes'
     cached checks are counted per test, never carried over from whichever test ran before."""

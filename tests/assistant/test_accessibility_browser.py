@@ -17,7 +17,7 @@ import pytest
 
 from accounts.roles import Role
 from documents.models import GlossaryTerm
-from tests.conftest import sign_in
+from tests.conftest import give_reason, sign_in
 
 from .test_browser import chat_site
 
@@ -104,6 +104,9 @@ def test_the_pages_curators_and_auditors_use_have_no_wcag_failures(site, axe_pag
     auditor = make_user("aditya@example.gov.uk", roles=[Role.AUDITOR])
     page.context.clear_cookies()
     sign_in(page, site.url, auditor.email)
+    page.goto(site.url + "/audit/")
+    assert "/audit/purpose/" in page.url and violations(page) == [], "the reason for reading"
+    give_reason(page)
     for path, what in [("/audit/", "the audit search"), ("/audit/verify/", "the integrity check")]:
         page.goto(site.url + path)
         assert violations(page) == [], what

@@ -6,7 +6,7 @@ import pytest
 
 from accounts.roles import Role
 from audit.models import AuditEvent
-from tests.conftest import sign_in
+from tests.conftest import give_reason, sign_in
 
 pytestmark = [pytest.mark.browser]
 
@@ -20,7 +20,10 @@ def test_auditor_searches_opens_a_trace_and_verifies(asgi_server, page, make_use
     sign_in(page, asgi_server.url, "aditya@example.gov.uk")
 
     page.click("text=Audit")
+    page.wait_for_url("**/audit/purpose/?next=*")  # asked why, before any question is shown
+    give_reason(page, "Quality review")
     page.wait_for_url("**/audit/")
+    assert "Reading for: Quality review" in page.locator(".audit-purpose").inner_text()
     assert page.locator(".audit-results tbody tr").count() == 2
     page.fill("input[name=q]", "mileage")
     page.click("button:has-text('Search')")
@@ -114,6 +117,7 @@ def test_a_real_answers_event_page_shows_each_passage_by_its_section(
             audit_page.set_default_timeout(15_000)
             sign_in(audit_page, server.url, "aditya@example.gov.uk")
             audit_page.goto(f"{server.url}/audit/event/{event.seq}/")
+            give_reason(audit_page)
             passages = audit_page.locator("details.audit-passage")
             assert passages.count() >= 1
             first = passages.first

@@ -423,7 +423,7 @@ def test_every_audit_page_and_export_is_sent_no_store(client, auditor, civil_ser
     response = client.post("/audit/verify/")
     assert "no-store" in response["Cache-Control"]
     assert checked == {
-        "search", "event", "conversation", "export_csv", "export_jsonl", "verify", "verify_export", "person",
+        "search", "event", "conversation", "export_csv", "export_jsonl", "purpose", "verify", "verify_export", "person",
         "person_export", "person_records",
     }  # fmt: skip
 

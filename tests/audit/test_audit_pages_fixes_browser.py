@@ -11,7 +11,7 @@ import pytest
 from accounts.roles import Role
 from audit.models import AuditEvent
 from audit.services import audit_record
-from tests.conftest import sign_in
+from tests.conftest import give_reason, sign_in
 
 pytestmark = [pytest.mark.browser]
 
@@ -26,6 +26,7 @@ def test_every_kind_of_event_pages_and_exports_as_chosen(asgi_server, page, make
     sign_in(page, asgi_server.url, "aditya@example.gov.uk")
 
     page.goto(asgi_server.url + "/audit/")
+    give_reason(page)
     page.select_option("select[name=action]", label="Every kind of event")
     page.click("button:has-text('Search')")
     page.wait_for_url("**/audit/?action=*")

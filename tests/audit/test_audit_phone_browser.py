@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 
 from accounts.roles import Role
-from tests.conftest import sign_in
+from tests.conftest import give_reason, sign_in
 
 pytestmark = [pytest.mark.browser]
 
@@ -29,6 +29,7 @@ def test_on_a_phone_the_events_table_scrolls_in_its_own_box(asgi_server, page, m
     page.set_viewport_size(PHONE)
     sign_in(page, asgi_server.url, "aditya@example.gov.uk")
     page.goto(asgi_server.url + "/audit/")
+    give_reason(page)
     assert page.locator(".audit-results tbody tr").count() == 3
 
     page_width = widths(page)

@@ -1,6 +1,9 @@
 from django import forms
 
+from .intake import BAD_CHARACTERS
 from .models import Rating
+
+CONTROL_CHARACTERS = "Remove the invisible characters from your comment: type it again rather than pasting it"
 
 
 class RenameForm(forms.Form):
@@ -22,5 +25,16 @@ class FeedbackForm(forms.Form):
         required=False,
         max_length=2000,
         widget=forms.Textarea(attrs={"rows": 3}),
-        error_messages={"max_length": "Keep your comment under 2,000 characters"},
+        error_messages={
+            "max_length": "Keep your comment under 2,000 characters",
+            "null_characters_not_allowed": CONTROL_CHARACTERS,  # Django's own check, for NUL alone
+        },
     )
+
+    def clean_comment(self) -> str:
+        # The characters a question may not hold (assistant.intake): nobody can see them, and a
+        # database or log may not take them.
+        comment = self.cleaned_data["comment"]
+        if BAD_CHARACTERS.search(comment):
+            raise forms.ValidationError(CONTROL_CHARACTERS, code="control_characters")
+        return comment

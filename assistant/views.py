@@ -95,13 +95,31 @@ def freshness_mark(message: Message) -> None:
             message.changes.append({"title": document.title, "url": f"{url}?via={c.chunk_id}"})
 
 
-def _page(request: HttpRequest, conversation=None) -> HttpResponse:
+def _feedback_problems(answer_id: int, form: FeedbackForm) -> list[tuple[str, str]]:
+    """The error summary's lines for feedback refused on answer ``answer_id``, each linking to its
+    field in that answer's form (the rating's to its first radio, as GOV.UK links a radio group)."""
+    fields = {"rating": f"#rating-up-{answer_id}", "comment": f"#comment-{answer_id}"}
+    return [
+        (str(error), fields.get(name, f"#answer-{answer_id}"))
+        for name, errors in form.errors.items()
+        for error in errors
+    ]
+
+
+def _page(
+    request: HttpRequest, conversation=None, *, refused: tuple[int, FeedbackForm] | None = None, status: int = 200
+) -> HttpResponse:
+    """The chat page, for a new conversation or ``conversation``. ``refused``: the answer whose
+    feedback was refused and the form that refused it, shown at that answer with its errors and what
+    was typed (the page's error summary lists them)."""
     turns = []
+    refused_id, refused_form = refused or (None, None)
     if conversation is not None:
         given = feedback_given(request.user, conversation)  # shown again on the answers they rated
         for message in messages_for_page(conversation):
             if message.role == Speaker.ASSISTANT:
                 message.my_feedback = given.get(message.pk)
+                message.feedback_refused = refused_form if message.pk == refused_id else None
                 message.html = mark_safe(message_html(message))  # noqa: S308 - sanitised by nh3
                 message.checks_summary = checks_summary(message.checks or [])
                 freshness_mark(message)
@@ -122,7 +140,9 @@ def _page(request: HttpRequest, conversation=None) -> HttpResponse:
             "feedback_form": FeedbackForm(),
             "ws_path": "/ws/chat/",
             "max_question_chars": settings.HUMPHREY_CHAT_MAX_QUESTION_CHARS,
+            "problems": _feedback_problems(refused_id, refused_form) if refused_form is not None else [],
         },
+        status=status,
     )
 
 
@@ -187,20 +207,22 @@ def delete(request: HttpRequest, pk: int) -> HttpResponse:
 @login_required
 @require_POST
 def feedback(request: HttpRequest, pk: int) -> HttpResponse:
-    """Thumbs up or down with an optional comment. JSON for the page's script, a redirect without it."""
+    """Thumbs up or down with an optional comment. JSON for the page's script. Without it, stored
+    feedback redirects back to the answer (post/redirect/get); refused feedback shows the conversation
+    again, the errors at the answer's form with what was typed kept in it, and GOV.UK's error summary
+    at the top (a redirect would lose the comment)."""
     message = access_answer(request.user, pk)
     form = FeedbackForm(request.POST)
     wants_json = "application/json" in request.headers.get("Accept", "")
     if not form.is_valid():
-        errors = {field: [str(e) for e in errs] for field, errs in form.errors.items()}
         if wants_json:
+            errors = {field: [str(e) for e in errs] for field, errs in form.errors.items()}
             return JsonResponse({"ok": False, "errors": errors}, status=400)
-        flash.error(request, " ".join(e for errs in errors.values() for e in errs))
-    else:
-        feedback_record(
-            user=request.user, message=message, rating=form.cleaned_data["rating"], comment=form.cleaned_data["comment"]
-        )
-        if wants_json:
-            return JsonResponse({"ok": True, "message": "Thank you for your feedback."})
-        flash.success(request, "Thank you for your feedback.")
+        return _page(request, message.conversation, refused=(message.pk, form), status=400)
+    feedback_record(
+        user=request.user, message=message, rating=form.cleaned_data["rating"], comment=form.cleaned_data["comment"]
+    )
+    if wants_json:
+        return JsonResponse({"ok": True, "message": "Thank you for your feedback."})
+    flash.success(request, "Thank you for your feedback.")
     return redirect(reverse("assistant:conversation", args=[message.conversation_id]) + f"#answer-{message.pk}")

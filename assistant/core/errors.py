@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from .types import Attempts
+
 
 class AnswerError(Exception):
     """Something stopped an answer. ``code`` is stable; ``message`` is for the person asking."""
@@ -21,6 +26,9 @@ class AnswerError(Exception):
 class ModelError(AnswerError):
     code = "model_error"
     message = "The language model returned an error. Try again in a moment."
+    # ``assistant.core.types.Attempts``: the HTTP requests the failed call took, set by a model reached
+    # over HTTP when it fails before its first word (after that, it has streamed its ``Attempts``).
+    attempts: Attempts | None = None
 
 
 class ModelUnavailable(ModelError):

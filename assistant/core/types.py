@@ -77,6 +77,20 @@ class Usage:
 
 
 @dataclass(frozen=True)
+class Attempts:
+    """The HTTP requests one call to a model took: ``count`` sent (0: refused without sending, its
+    endpoint's circuit breaker open) and, in order, what each one that failed met: an HTTP status, or
+    ``"connection_error"`` or ``"timeout"``. A call is retried only before its first word, so its
+    attempts are all known by then."""
+
+    count: int
+    failures: tuple[int | str, ...] = ()
+
+    def as_dict(self) -> dict:
+        return {"attempts": self.count, "failed_attempts": list(self.failures)}
+
+
+@dataclass(frozen=True)
 class ModelInfo:
     """What the audit says about the model: endpoint alias, model name, parameters, and for a model
     reached over the network, which kind of service and which host the question was sent to, and the

@@ -2,6 +2,8 @@
 
 Plain Python: no Django. A provider streams ``TextDelta`` and (at most once, at the end) ``Usage``
 for a ``ChatRequest``, and raises ``assistant.core.errors.ModelError`` subclasses with stable codes.
+A provider reached over HTTP also streams, once and before any text, the ``Attempts`` the call took
+(retries included); when it fails before that, its error carries them (``ModelError.attempts``).
 """
 
 from __future__ import annotations
@@ -11,7 +13,7 @@ from collections.abc import AsyncIterator
 from typing import Protocol, runtime_checkable
 
 from assistant.core.errors import ModelUnavailable
-from assistant.core.types import ChatRequest, ModelInfo, TextDelta, Usage
+from assistant.core.types import Attempts, ChatRequest, ModelInfo, TextDelta, Usage
 
 MARKINGS = ("OFFICIAL", "OFFICIAL-SENSITIVE")
 
@@ -23,7 +25,7 @@ class ChatModel(Protocol):
     info: ModelInfo
     uses_language_model: bool  # False for the extractive answerer
 
-    def stream(self, request: ChatRequest) -> AsyncIterator[TextDelta | Usage]: ...
+    def stream(self, request: ChatRequest) -> AsyncIterator[TextDelta | Usage | Attempts]: ...
 
 
 class CircuitBreaker:

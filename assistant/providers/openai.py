@@ -4,8 +4,10 @@ Timeouts: ``connect`` (TCP/TLS), ``first_token`` (request sent -> first text) an
 (gap between chunks; a stall after some text keeps the partial answer as *stalled*). Retries are
 ours, not the SDK's, so they are bounded and visible: one retry on a connection error, and up to
 ``retries`` on 429/500/502/503/504 with exponential backoff and full jitter (honouring a short
-Retry-After), and only before any text has arrived. A circuit breaker per endpoint fails fast while
-it is down. Usage comes from the final chunk (``stream_options.include_usage``).
+Retry-After), and only before any text has arrived; the ``Attempts`` a call took (how many requests,
+why each failed one failed) are streamed before its text, or carried by its error, for the answer's
+audit event. A circuit breaker per endpoint fails fast while it is down. Usage comes from the final
+chunk (``stream_options.include_usage``).
 """
 
 from __future__ import annotations
@@ -33,7 +35,7 @@ from assistant.core.errors import (
     ModelTooSlow,
     ModelUnavailable,
 )
-from assistant.core.types import ChatRequest, ModelInfo, TextDelta, Usage, service_host
+from assistant.core.types import Attempts, ChatRequest, ModelInfo, TextDelta, Usage, service_host
 
 from .base import CircuitBreaker, check_marking
 
@@ -207,9 +209,10 @@ class OpenAIChatModel:
             "max_tokens": self.max_tokens,
         }
 
-    async def _open(self, request: ChatRequest, deadline: float) -> httpx.Response:
+    async def _open(self, request: ChatRequest, deadline: float, failures: list[int | str]) -> httpx.Response:
         """Send the request, retrying as described above; returns the streamed HTTP response, its
-        body not yet read (the SDK has raised for an error status by then)."""
+        body not yet read (the SDK has raised for an error status by then). Each request that fails
+        adds to ``failures`` what it met (its HTTP status, ``connection_error`` or ``timeout``)."""
         connection_retries, status_retries = 0, 0
         while True:
             remaining = deadline - time.monotonic()
@@ -229,15 +232,19 @@ class OpenAIChatModel:
                 )
                 return await asyncio.wait_for(opening, timeout=remaining)
             except TimeoutError:
+                failures.append("timeout")
                 raise ModelTimeout() from None
             except openai.APITimeoutError:
+                failures.append("timeout")
                 raise ModelTimeout() from None
             except openai.APIConnectionError:
+                failures.append("connection_error")
                 if connection_retries >= 1:
                     raise ModelUnavailable() from None
                 connection_retries += 1
                 await asyncio.sleep(self._delay(0, None))
             except openai.APIStatusError as exc:
+                failures.append(exc.status_code)
                 if exc.status_code not in RETRY_STATUSES:
                     raise ModelError(code=f"model_http_{exc.status_code}") from None
                 if status_retries >= self.retries:
@@ -247,14 +254,20 @@ class OpenAIChatModel:
                 await asyncio.sleep(self._delay(status_retries, exc.response.headers.get("retry-after")))
                 status_retries += 1
 
-    async def stream(self, request: ChatRequest) -> AsyncIterator[TextDelta | Usage]:
-        self.breaker.check()
-        started = time.monotonic()
+    async def stream(self, request: ChatRequest) -> AsyncIterator[TextDelta | Usage | Attempts]:
+        failures: list[int | str] = []
         try:
-            response = await self._open(request, started + self.first_token_timeout)
-        except (ModelTimeout, ModelUnavailable, ModelBusy):
-            self.breaker.failure()
+            self.breaker.check()
+            started = time.monotonic()
+            try:
+                response = await self._open(request, started + self.first_token_timeout, failures)
+            except (ModelTimeout, ModelUnavailable, ModelBusy):
+                self.breaker.failure()
+                raise
+        except ModelError as exc:
+            exc.attempts = Attempts(len(failures), tuple(failures))  # every request sent failed
             raise
+        yield Attempts(len(failures) + 1, tuple(failures))  # the last request sent is this one
         got_text = False
         usage: Usage | None = None
         written = 0

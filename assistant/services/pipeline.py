@@ -22,7 +22,7 @@ from assistant.core.citations import cited_numbers
 from assistant.core.condense import condense
 from assistant.core.errors import AnswerError, ModelError
 from assistant.core.evidence import checks_summary, citing_sentences
-from assistant.core.types import TextDelta, Usage
+from assistant.core.types import Attempts, TextDelta, Usage
 from assistant.db import db_call
 from assistant.intake import Ask, Prepared, question_submit
 from assistant.models import Status
@@ -331,17 +331,26 @@ class AnswerRun:
         answer_finish(out, model=model, request=request, weights=weights, vectors=vectors)
 
     async def _stream(self, model, request, parts: list[str], started: float) -> None:
-        """``model``'s answer to ``request``, each piece sent as it comes and kept in ``parts``."""
+        """``model``'s answer to ``request``, each piece sent as it comes and kept in ``parts``; the
+        HTTP requests it took (``Attempts``, retries included) go into ``outcome.model``, which
+        describes ``model`` by then, whether it answers or fails."""
         p, out = self.prepared, self.outcome
-        async with contextlib.aclosing(model.stream(request)) as stream:
-            async for item in stream:
-                if isinstance(item, TextDelta):
-                    if not parts:
-                        out.timings["first_token"] = _ms(started)
-                    parts.append(item.text)
-                    self._emit({"type": "delta", "message": p.answer_id, "text": item.text})
-                elif isinstance(item, Usage):
-                    out.usage = item
+        try:
+            async with contextlib.aclosing(model.stream(request)) as stream:
+                async for item in stream:
+                    if isinstance(item, TextDelta):
+                        if not parts:
+                            out.timings["first_token"] = _ms(started)
+                        parts.append(item.text)
+                        self._emit({"type": "delta", "message": p.answer_id, "text": item.text})
+                    elif isinstance(item, Usage):
+                        out.usage = item
+                    elif isinstance(item, Attempts):
+                        out.model.update(item.as_dict())
+        except ModelError as exc:
+            if exc.attempts is not None:
+                out.model.update(exc.attempts.as_dict())
+            raise
 
     async def _record(self, error: AnswerError | None) -> None:
         p, out = self.prepared, self.outcome

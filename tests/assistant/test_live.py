@@ -129,6 +129,8 @@ def test_streamed_answer_over_a_real_socket_and_the_models_faults(live, openai_s
         "provider": "openai-compatible",
         "host": host,
         "max_marking": "OFFICIAL",
+        "attempts": 1,  # HTTP requests sent, retries included
+        "failed_attempts": [],
     }
 
 

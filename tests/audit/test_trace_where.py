@@ -21,6 +21,8 @@ def test_the_trace_names_the_service_and_says_the_question_was_redacted(client, 
         "provider": "openai-compatible",
         "host": "vllm.dept.internal:8000",
         "max_marking": "OFFICIAL",
+        "attempts": 3,
+        "failed_attempts": [503, "timeout"],
     }
     data["personal_data"] = ["National Insurance number"]
     event = audit_record(
@@ -34,5 +36,6 @@ def test_the_trace_names_the_service_and_says_the_question_was_redacted(client, 
     client.force_login(auditor)
     page = client.get(f"/audit/event/{event.seq}/").content.decode()
     assert "sent to <code>vllm.dept.internal:8000</code> (openai-compatible, approved up to OFFICIAL)" in page
+    assert "Requests sent: 3 (failed: 503, timeout)" in page
     assert "Question as sent on, with the personal data found (National Insurance number) replaced" in page
     assert "Question as asked" not in page

@@ -19,9 +19,10 @@ def _message(message: Message) -> dict:
         "created_at": message.created_at,
         "status": message.status,
         "text": message.text,
+        # Set only when the question held personal data and was sent to a model or embedder without it.
         "text_as_sent_with_personal_data_replaced": message.redacted or None,
         "purged_at": message.purged_at,
-        "collections": message.collections,
+        "collections": message.collections or "every collection the person could read",
         "citations": [
             {"n": citation.n, "document": citation.version.document.title, "version_id": citation.version_id}
             for citation in message.citations.all()

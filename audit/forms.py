@@ -151,21 +151,23 @@ class PersonForm(GovukFormMixin, forms.Form):
         self.govuk_classes()
 
 
-#: The largest export the page checks; larger ones are checked with ``manage.py verify_export``.
-EXPORT_CHECK_MAX_BYTES = 200 * 1024 * 1024
+#: The largest export the page checks (it is read whole, in the web process); larger ones are checked
+#: with ``manage.py verify_export`` on the server.
+EXPORT_CHECK_MAX_BYTES = 50 * 1024 * 1024
 
 
 class ExportFileForm(forms.Form):
     file = forms.FileField(
-        label="A JSON Lines export from these pages",
-        help_text="The .jsonl file as it was downloaded, up to 200 MB (larger: manage.py verify_export).",
+        label="An export from these pages",
+        help_text="The file as it was downloaded: a JSON Lines export, a subject-access records file or a CSV "
+        "export, up to 50 MB (larger: manage.py verify_export on the server).",
     )
 
     def clean_file(self):
         upload = self.cleaned_data["file"]
         if upload.size > EXPORT_CHECK_MAX_BYTES:
             raise forms.ValidationError(
-                "The file is larger than 200 MB: check it with manage.py verify_export on the server."
+                "The file is larger than 50 MB: check it with manage.py verify_export on the server"
             )
         return upload
 
@@ -173,25 +175,28 @@ class ExportFileForm(forms.Form):
 class PurposeForm(GovukFormMixin, forms.Form):
     reference = forms.CharField(
         label="Why are you reading the audit trail?",
-        help_text="A case reference or a short reason, for example SAR-2026-0114, complaint 4471 or monthly "
-        "quality review. It is recorded with everything you read until you sign out or it lapses.",
         min_length=3,
         max_length=120,
         error_messages={
             "required": "Enter a case reference or the reason you are reading",
-            "min_length": "Enter at least 3 characters: a case reference or a short reason",
+            "min_length": "Enter at least 3 letters or digits: a case reference or a short reason",
             "max_length": "Enter 120 characters or fewer",
         },
     )
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
+        self.fields["reference"].help_text = (
+            "A case reference or a short reason, for example SAR-2026-0114, complaint 4471 or monthly quality "
+            "review. It is recorded with everything you read until you sign out, or for "
+            f"{settings.HUMPHREY_AUDIT_PURPOSE_HOURS} hours at most."
+        )
         self.govuk_classes()
 
     def clean_reference(self) -> str:
         reference = " ".join(self.cleaned_data["reference"].split())
         if any(unicodedata.category(c) in ("Cc", "Cf", "Co", "Cs") for c in reference):
             raise forms.ValidationError("Enter the reason as plain text, without control or invisible characters")
-        if len(reference) < 3:
-            raise forms.ValidationError("Enter at least 3 characters: a case reference or a short reason")
+        if sum(c.isalnum() for c in reference) < 3:
+            raise forms.ValidationError("Enter at least 3 letters or digits: a case reference or a short reason")
         return reference

@@ -14,11 +14,14 @@ from __future__ import annotations
 import json
 from collections.abc import Callable
 
+from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.core.serializers.json import DjangoJSONEncoder
 from django.utils import timezone
 
+from audit.actions import Action
 from audit.export_signing import ExportKey, sign_manifest
+from audit.models import AuditEvent, LegalHold
 
 FORMAT = "humphrey-subject-access-records/1"
 
@@ -50,12 +53,38 @@ def _account(user) -> dict:
     }
 
 
+def _processing(user) -> dict:
+    """What UK GDPR article 15(1) asks besides the data: how long it is kept, who it went to, and
+    what keeps it longer (legal holds)."""
+    from audit.integrity import holds_in_force
+
+    days = settings.HUMPHREY_RETENTION_DAYS
+    in_force = {hold.pk for hold in holds_in_force()}
+    answers = AuditEvent.objects.filter(action=Action.ANSWER, actor=user) if user else AuditEvent.objects.none()
+    services = set()
+    for model in answers.values_list("data__model", flat=True):
+        if isinstance(model, dict) and model.get("host"):
+            services.add((str(model.get("provider") or ""), str(model["host"]), str(model.get("name") or "")))
+    holds = LegalHold.objects.filter(user=user).order_by("created_at") if user else LegalHold.objects.none()
+    return {
+        "retention": f"What people asked and were told (questions, answers, titles, comments) is removed "
+        f"{days} days after it was written, unless a legal hold keeps it; the record that it happened is kept.",
+        "retention_days": days,
+        "sent_to_language_model_services": [
+            {"provider": provider, "host": host, "model": name} for provider, host, name in sorted(services)
+        ],
+        # When, not why: a hold's reason may name a case the person must not be told of (review it).
+        "legal_holds": [{"placed_at": hold.created_at, "in_force": hold.pk in in_force} for hold in holds],
+    }
+
+
 def personal_records(email: str) -> dict:
     """Everything stored about the person with ``email`` (no account: only that there is none)."""
     user = get_user_model().objects.filter(email__iexact=email).first()
     records: dict = {"account": _account(user) if user else None}
     for name, read in sorted(_readers.items()):
         records[name] = read(user) if user else []
+    records["processing"] = _processing(user)
     return records
 
 

@@ -12,7 +12,8 @@ from one page to the next, and an export holds exactly the events the page count
 
 from __future__ import annotations
 
-from urllib.parse import urlencode
+import posixpath
+from urllib.parse import urlencode, urlsplit
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
@@ -20,15 +21,14 @@ from django.db.models import F
 from django.db.models.fields.json import KeyTextTransform
 from django.http import Http404, HttpRequest, HttpResponse, StreamingHttpResponse
 from django.shortcuts import redirect, render
-from django.urls import reverse
+from django.urls import Resolver404, resolve, reverse
 from django.utils import timezone
-from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_http_methods
 
 from accounts.roles import Role, role_required
 from audit.actions import Action, subject
-from audit.export_check import check_export
+from audit.export_check import check_export, recorded_keys
 from audit.export_signing import ExportKey, ExportKeyError, export_key
 from audit.exports import aexport_rows, arecorded, export_queryset, hashed_time
 from audit.forms import AuditFilterForm, ExportFileForm, PersonForm, PurposeForm
@@ -281,6 +281,31 @@ def _recorded_key(request: HttpRequest) -> ExportKey:
     return key
 
 
+_CONTENT_TYPES = {
+    "csv": "text/csv; charset=utf-8",
+    "jsonl": "application/x-ndjson; charset=utf-8",
+    "records": "application/json; charset=utf-8",
+}
+
+
+def _sent_file(request: HttpRequest, body, *, recorded: AuditEvent, kind: str, filename: str, subject_: str):
+    """``body`` streamed as a download, and once its last byte has gone, ``audit.export_complete``
+    recording its size and SHA-256 against the event that recorded the export (``recorded``)."""
+
+    def complete(size: int, sha256: str) -> None:
+        audit_record(
+            action=Action.AUDIT_EXPORT_COMPLETE,
+            actor=request.user,
+            subject=subject_,
+            data={"export": recorded.seq, "format": kind, "filename": filename, "bytes": size, "sha256": sha256},
+            request=request,
+        )
+
+    response = StreamingHttpResponse(arecorded(body, complete), content_type=_CONTENT_TYPES[kind])
+    response["Content-Disposition"] = f'attachment; filename="{filename}"'
+    return response
+
+
 def _export(request: HttpRequest, events, *, kind: str, as_of: int, what: dict, subject_: str, filename: str):
     """Record the export (what was asked for, how many rows, as of which head), then stream it, and
     record its completion (bytes and SHA-256 of the file sent) once the last byte has gone.
@@ -309,20 +334,9 @@ def _export(request: HttpRequest, events, *, kind: str, as_of: int, what: dict, 
         "rows_expected": rows,
         "purpose": getattr(request, "audit_purpose", ""),  # the reason the auditor gave for reading
     }
-    content_type = "text/csv; charset=utf-8" if kind == "csv" else "application/x-ndjson; charset=utf-8"
     body = aexport_rows(export_queryset(events, as_of), kind, manifest if kind == "jsonl" else None, key)
 
-    def complete(size: int, sha256: str) -> None:
-        audit_record(
-            action=Action.AUDIT_EXPORT_COMPLETE,
-            actor=request.user,
-            subject=subject_,
-            data={"export": recorded.seq, "format": kind, "filename": filename, "bytes": size, "sha256": sha256},
-            request=request,
-        )
-
-    response = StreamingHttpResponse(arecorded(body, complete), content_type=content_type)
-    response["Content-Disposition"] = f'attachment; filename="{filename}"'
+    response = _sent_file(request, body, recorded=recorded, kind=kind, filename=filename, subject_=subject_)
     response["X-Audit-Export-Rows"] = str(rows)
     response["X-Audit-Export-As-Of"] = str(as_of)
     response["X-Audit-Export-Event"] = str(recorded.seq)
@@ -354,12 +368,33 @@ def export(request: HttpRequest, kind: str) -> HttpResponse:
     )
 
 
+#: Downloads are never gone to straight from the reason page (a link could otherwise have an auditor
+#: download someone's records by typing any reason): the page offering each is, with the same query.
+_OFFERED_BY = {
+    "export_csv": "audit:search",
+    "export_jsonl": "audit:search",
+    "person_export": "audit:person",
+    "person_records": "audit:person",
+    "purpose": "audit:search",
+}
+
+
 def _next_page(request: HttpRequest) -> str:
-    """Where to go once the reason is given: an auditors' page of this site, else the search."""
-    target = request.POST.get("next") or request.GET.get("next") or ""
-    if target.startswith("/audit/") and url_has_allowed_host_and_scheme(target, allowed_hosts=None):
-        return target
-    return reverse("audit:search")
+    """Where to go once the reason is given: an auditors' page of this site (dot segments resolved
+    first, so "/audit/../" leads nowhere else), a download's page rather than the download; else the search."""
+    target = urlsplit(request.POST.get("next") or request.GET.get("next") or "")
+    if target.scheme or target.netloc or not target.path.startswith("/"):
+        return reverse("audit:search")
+    path = posixpath.normpath(target.path) + ("/" if target.path.endswith("/") else "")
+    try:
+        match = resolve(path)
+    except Resolver404:
+        return reverse("audit:search")
+    if match.namespace != "audit":
+        return reverse("audit:search")
+    if match.url_name in _OFFERED_BY:
+        path = reverse(_OFFERED_BY[match.url_name])
+    return f"{path}?{target.query}" if target.query else path
 
 
 @never_cache
@@ -395,15 +430,6 @@ def verify(request: HttpRequest) -> HttpResponse:
     return render(request, "audit/verify.html", {"result": result})
 
 
-def _export_keys() -> list[dict]:
-    """Every public key exports were signed with, as the trail recorded it (oldest first)."""
-    events = AuditEvent.objects.filter(action=Action.AUDIT_EXPORT_KEY).order_by("seq")
-    return [
-        {"seq": seq, "created_at": at, **{k: data.get(k) for k in ("key_id", "algorithm", "public_key")}}
-        for seq, at, data in events.values_list("seq", "created_at", "data")
-    ]
-
-
 @never_cache
 @require_http_methods(["GET", "POST"])
 @auditor_only
@@ -424,7 +450,13 @@ def verify_export(request: HttpRequest) -> HttpResponse:
         audit_record(action=Action.AUDIT_VERIFY, actor=request.user, outcome="invalid", data={"export": None})
     else:
         audit_record(action=Action.AUDIT_VIEW, actor=request.user, data={"page": "verify_export"})
-    context = {"form": form, "result": result, "keys": _export_keys(), "time_zone": settings.TIME_ZONE}
+    context = {
+        "form": form,
+        "result": result,
+        "filename": upload.name if result else "",
+        "keys": recorded_keys(),
+        "time_zone": settings.TIME_ZONE,
+    }
     return render(request, "audit/verify_export.html", context, status=400 if form.errors else 200)
 
 
@@ -517,10 +549,13 @@ def person_records(request: HttpRequest) -> HttpResponse:
         },
     )
     head = {"seq": recorded.seq, "sha256": recorded.sha256, "action": recorded.action}
-    body = records_document(email, records, head=head, key=key, purpose=getattr(request, "audit_purpose", ""))
-    response = HttpResponse(body, content_type="application/json; charset=utf-8")
-    response["Content-Disposition"] = f'attachment; filename="subject-access-records-{_stamp()}.json"'
-    return response
+    text = records_document(email, records, head=head, key=key, purpose=getattr(request, "audit_purpose", ""))
+
+    async def body():
+        yield text
+
+    filename = f"subject-access-records-{_stamp()}.json"
+    return _sent_file(request, body(), recorded=recorded, kind="records", filename=filename, subject_=recorded.subject)
 
 
 def _holds_of(user) -> list[LegalHold]:

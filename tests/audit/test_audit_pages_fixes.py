@@ -222,13 +222,16 @@ def test_the_conversation_page_lists_every_event_and_says_where_it_stops(
 
 
 def docs_check_export():
-    """The checker docs/audit.md gives auditors, run as they would run it."""
+    """The checker docs/audit.md gives auditors, run as they would run it, with the site's public key."""
+    from audit.export_signing import export_key
+
     text = (Path(__file__).resolve().parents[2] / "docs" / "audit.md").read_text()
     section = text[text.index("### Checking a JSON Lines export away from the site") :]
     code = re.search(r"```python\n(.*?)```", section, re.S).group(1)
     namespace: dict = {}
     exec(compile(code, "docs/audit.md", "exec"), namespace)  # noqa: S102 - the documentation's own example
-    return namespace["check_export"]
+    pem = export_key().public_pem
+    return lambda path: namespace["check_export"](path, pem)
 
 
 def test_a_jsonl_export_recomputes_offline_with_the_documented_checker(
@@ -266,7 +269,7 @@ def test_a_jsonl_export_recomputes_offline_with_the_documented_checker(
 
     tampered = path.read_text().replace('"outcome": "up"', '"outcome": "down"', 1)
     path.write_text(tampered)
-    with pytest.raises(AssertionError):
+    with pytest.raises(Exception, match="lines changed since export"):
         docs_check_export()(str(path))
 
 

@@ -9,10 +9,11 @@ import hashlib
 import io
 import json
 import re
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
-from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.core.management import CommandError, call_command
@@ -20,7 +21,7 @@ from django.core.management import CommandError, call_command
 from audit.export_signing import canonical_manifest, key_id_of, public_pem
 from audit.models import AuditEvent
 from tests.audit.conftest import tampering
-from tests.audit.test_audit_pages_fixes import answer, docs_check_export
+from tests.audit.test_audit_pages_fixes import answer
 
 pytestmark = [
     pytest.mark.django_db,
@@ -164,7 +165,7 @@ def test_a_manifest_altered_or_signed_by_another_key_does_not_check(client, audi
 
     rewrite_manifest(path, lambda m: m.pop("signature"))
     ok, text = verify(path)
-    assert not ok and "the manifest is not signed" in text
+    assert not ok and "The manifest is not signed" in text
 
 
 def test_an_export_of_events_altered_in_the_trail_since_does_not_check(client, auditor, civil_servant, tmp_path):
@@ -189,7 +190,7 @@ def _public_key_file(tmp_path: Path) -> Path:
 def test_offline_the_file_checks_only_with_the_public_key_given(client, auditor, civil_servant, tmp_path):
     path = exported(client, auditor, civil_servant, tmp_path)
     ok, text = verify(path, "--offline")
-    assert not ok and "not a trusted key" in text
+    assert not ok and "--offline needs --public-key" in text
     ok, text = verify(path, "--offline", "--public-key", str(_public_key_file(tmp_path)))
     assert ok, text
     bad = tmp_path / "bad.pem"
@@ -198,21 +199,54 @@ def test_offline_the_file_checks_only_with_the_public_key_given(client, auditor,
     assert not ok and "not an Ed25519 public key" in text
 
 
-def test_the_documented_offline_check_verifies_the_signature(client, auditor, civil_servant, tmp_path):
+def test_the_documented_offline_check_needs_the_signature_and_raises_plainly(client, auditor, civil_servant, tmp_path):
+    """The docs' checker, run as a third party would, with python -O too: a file whose digests were all
+    recomputed after an edit fails on the signature, and a trailing blank line is not an alteration."""
     path = exported(client, auditor, civil_servant, tmp_path)
     pem = _public_key_file(tmp_path).read_text()
     text = (Path(__file__).resolve().parents[2] / "docs" / "audit.md").read_text()
     section = text[text.index("### Checking a JSON Lines export away from the site") :]
-    blocks = re.findall(r"```python\n(.*?)```", section, re.S)
-    namespace: dict = {}
-    for block in blocks:
-        exec(compile(block, "docs/audit.md", "exec"), namespace)  # noqa: S102 - the documentation's own example
-    assert namespace["check_export"] is not None and docs_check_export() is not None
-    manifest = namespace["check_export"](str(path))
-    namespace["check_signature"](manifest, pem)  # passes quietly
-    rewrite_manifest(path, lambda m: m.update(rows_expected=1))
-    with pytest.raises(InvalidSignature):
-        namespace["check_signature"](manifest_of(path), pem)
+    script = tmp_path / "check.py"
+    script.write_text(re.search(r"```python\n(.*?)```", section, re.S).group(1) + RUN_CHECK)
+
+    def check(file: Path) -> str:
+        run = subprocess.run(
+            [sys.executable, "-O", str(script), str(file), pem], capture_output=True, text=True, check=False
+        )
+        return run.stdout.strip()
+
+    assert check(path) == "ok"
+    path.write_bytes(path.read_bytes() + b"\n")
+    assert check(path) == "ok"
+    # Rewrite an answer and recompute everything a forger can: its digests and rows_sha256.
+    lines = path.read_bytes().splitlines(keepends=True)[:-1]
+    manifest = json.loads(lines[-1])["manifest"]
+    lines = lines[:-1]
+    answer_line = next(i for i, line in enumerate(lines) if b'"action": "answer"' in line)
+    event = json.loads(lines[answer_line])
+    event["outcome"] = "error"
+    hashed = json.loads(event["canonical"])
+    hashed["outcome"] = "error"
+    event["canonical"] = json.dumps(hashed, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    event["sha256"] = hashlib.sha256(event["canonical"].encode()).hexdigest()
+    lines[answer_line] = (json.dumps(event, ensure_ascii=False) + "\n").encode()
+    manifest["rows_sha256"] = hashlib.sha256(b"".join(lines)).hexdigest()
+    forged = tmp_path / "forged.jsonl"
+    forged.write_bytes(b"".join(lines) + (json.dumps({"manifest": manifest}) + "\n").encode())
+    assert check(forged) == "ExportInvalid: the manifest's signature does not verify with this key"
+    forged.write_bytes(b"")
+    assert check(forged) == "ExportInvalid: the file is empty"
+
+
+RUN_CHECK = """
+import sys
+
+try:
+    check_export(sys.argv[1], sys.argv[2])
+    print("ok")
+except ExportInvalid as exc:
+    print(f"ExportInvalid: {exc}")
+"""
 
 
 def test_the_auditors_page_checks_an_uploaded_export(client, auditor, civil_servant, tmp_path):
@@ -222,16 +256,17 @@ def test_the_auditors_page_checks_an_uploaded_export(client, auditor, civil_serv
     assert key.data["public_key"].splitlines()[1] in page.content.decode()
 
     good = client.post("/audit/verify/export/", {"file": SimpleUploadedFile("export.jsonl", path.read_bytes())})
-    assert good.status_code == 200 and "whole, unaltered and signed by this site" in good.content.decode()
+    assert good.status_code == 200 and "This export is intact and was made by this site" in good.content.decode()
+    assert 'role="status"' in good.content.decode() and "Result for export.jsonl" in good.content.decode()
     assert "The site sent this exact file" in good.content.decode()
 
     altered = path.read_bytes().replace(b'"outcome": "answered"', b'"outcome": "error"', 1)
     bad = client.post("/audit/verify/export/", {"file": SimpleUploadedFile("export.jsonl", altered)})
-    assert "The export does not check" in bad.content.decode()
+    assert "This file has been altered or is not an export from this site" in bad.content.decode()
     assert "outcome differs from what was hashed" in bad.content.decode()
 
     junk = client.post("/audit/verify/export/", {"file": SimpleUploadedFile("export.jsonl", b"%PDF-1.7\n\x00\xff")})
-    assert "not a Humphrey export manifest" in junk.content.decode()
+    assert "This is not a Humphrey JSON Lines export" in junk.content.decode()
     missing = client.post("/audit/verify/export/", {})
     assert missing.status_code == 400 and "govuk-error-summary" in missing.content.decode()
     outcomes = list(AuditEvent.objects.filter(action="audit.verify").order_by("seq").values_list("outcome", flat=True))
@@ -264,3 +299,120 @@ def test_the_key_file_is_made_readable_by_the_site_only(client, auditor, civil_s
     key_file = Path(settings.HUMPHREY_AUDIT_EXPORT_KEY_PATH)
     assert key_file.stat().st_mode & 0o777 == 0o600
     assert b"PRIVATE KEY" in key_file.read_bytes()
+
+
+# --- what someone with the database login, or the key, or a malformed file cannot do ----------------
+
+
+def forge_key_event(public_pem: str, key_id: str) -> int:
+    """An ``audit.export_key`` row appended with the database login alone: well chained, not signed."""
+    from django.db import connection
+
+    from audit.services import canonical_json, sha256_text
+    from tests.audit.conftest import unsigned_event
+
+    last = AuditEvent.objects.order_by("-seq").first()
+    data = {"key_id": key_id, "algorithm": "Ed25519", "public_key": public_pem}
+    fields, text = unsigned_event(seq=last.seq + 1, prev=last.sha256, action="audit.export_key", data=data)
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "INSERT INTO audit_auditevent (seq, created_at, action, outcome, actor_id, actor_label, subject, data,"
+            " content_sha256, prev_sha256, sha256, canonical) VALUES (%s, %s, %s, 'done', NULL, '', '', %s::jsonb,"
+            " %s, %s, %s, %s)",
+            [fields["seq"], fields["created_at"], "audit.export_key", canonical_json(data), fields["content_sha256"],
+             last.sha256, sha256_text(text), text],
+        )  # fmt: skip
+    return fields["seq"]
+
+
+def drop_a_row_and_sign(path: Path, private: Ed25519PrivateKey) -> None:
+    """Remove one event and make everything the file says of itself agree, signed with ``private``."""
+    lines = path.read_bytes().splitlines(keepends=True)
+    manifest = json.loads(lines[-1])["manifest"]
+    rows = lines[:-1][:1] + lines[:-1][2:]
+    manifest["rows"] = manifest["rows_expected"] = len(rows)
+    manifest["rows_sha256"] = hashlib.sha256(b"".join(rows)).hexdigest()
+    manifest["first_seq"], manifest["last_seq"] = json.loads(rows[0])["seq"], json.loads(rows[-1])["seq"]
+    manifest.pop("signature")
+    manifest["signature"] = {
+        "algorithm": "Ed25519",
+        "key_id": key_id_of(private.public_key()),
+        "public_key": public_pem(private.public_key()),
+        "value": base64.b64encode(private.sign(canonical_manifest(manifest))).decode(),
+    }
+    path.write_bytes(b"".join(rows) + (json.dumps({"manifest": manifest}, sort_keys=True) + "\n").encode())
+
+
+def test_a_key_added_with_the_database_login_alone_is_not_trusted(client, auditor, civil_servant, tmp_path):
+    """Found by an auditor: a row naming their own key, inserted with the database login, made the
+    site certify an export with a row removed. Only a key event the site signed is trusted now, and
+    a row cannot claim the real key's id for another key."""
+    path = exported(client, auditor, civil_servant, tmp_path)
+    real_id = AuditEvent.objects.get(action="audit.export_key").data["key_id"]
+    forger = Ed25519PrivateKey.generate()
+    forge_key_event(public_pem(forger.public_key()), key_id_of(forger.public_key()))
+    forge_key_event(public_pem(forger.public_key()), real_id)  # claiming the real key's id
+    drop_a_row_and_sign(path, forger)
+    ok, text = verify(path)
+    assert not ok and "which is not a trusted key" in text
+    page = client.get("/audit/verify/export/").content.decode()
+    assert page.count("not written by this site: do not use") == 2
+    assert page.count('govuk-tag--green">signs exports now') == 1
+    assert public_pem(forger.public_key()).splitlines()[1] not in page
+
+
+def test_a_file_signed_with_the_real_key_must_agree_with_its_export_event(client, auditor, civil_servant, tmp_path):
+    """Someone holding the key itself still cannot drop a row: the export event, which the site signed,
+    recorded how many rows were sent."""
+    from audit.export_signing import export_key
+
+    path = exported(client, auditor, civil_servant, tmp_path)
+    drop_a_row_and_sign(path, export_key().private)
+    assert verify(path, "--offline", "--public-key", str(_public_key_file(tmp_path)))[0]  # the file alone agrees
+    ok, text = verify(path)
+    assert not ok and "disagree on the number of events" in text
+
+
+@pytest.mark.parametrize(
+    ("content", "expected"),
+    [
+        (b'{"manifest": {"signature": 5, "head": 5, "rows": 0, "rows_sha256": ""}}\n', "The manifest is not signed"),
+        (b"[" * 100_000 + b"\n" + b'{"manifest": {"head": [1]}}\n', "Line 1 is not an exported event"),
+        (b'{"manifest": ' + b"[" * 100_000 + b"\n", "not a Humphrey JSON Lines export"),
+        (b"", "not a Humphrey JSON Lines export"),
+    ],
+    ids=["values of the wrong type", "a line nested too deep", "a manifest nested too deep", "an empty file"],
+)
+def test_a_malformed_file_is_a_clear_problem_recorded_never_an_error(client, auditor, tmp_path, content, expected):
+    client.force_login(auditor)
+    response = client.post("/audit/verify/export/", {"file": SimpleUploadedFile("x.jsonl", content)})
+    if content:
+        assert response.status_code == 200 and expected in response.content.decode()
+        assert AuditEvent.objects.filter(action="audit.verify", outcome="failed").exists()
+    else:  # Django refuses an empty upload as the form's own error
+        assert response.status_code == 400
+    path = tmp_path / "x.jsonl"
+    path.write_bytes(content)
+    ok, text = verify(path)
+    assert not ok and expected in text
+
+
+def test_a_csv_export_is_known_by_its_record_of_sending_only(client, auditor, civil_servant, tmp_path):
+    path = exported(client, auditor, civil_servant, tmp_path, "csv")
+    page = client.post("/audit/verify/export/", {"file": SimpleUploadedFile("a.csv", path.read_bytes())})
+    text = page.content.decode()
+    assert "This is a CSV export the site sent, unchanged" in text and "The site sent this exact file" in text
+    altered = path.read_bytes().replace(b"answered", b"error", 1)
+    text = client.post("/audit/verify/export/", {"file": SimpleUploadedFile("a.csv", altered)}).content.decode()
+    assert "This CSV file is not one the site recorded sending" in text
+
+
+def test_the_subject_access_records_file_is_checked_too(client, auditor, civil_servant):
+    answer(civil_servant, 1)
+    client.force_login(auditor)
+    raw = b"".join(client.get("/audit/person/records.json", {"email": civil_servant.email}))
+    page = client.post("/audit/verify/export/", {"file": SimpleUploadedFile("r.json", raw)}).content.decode()
+    assert "This export is intact and was made by this site" in page and "The site sent this exact file" in page
+    altered = raw.replace(civil_servant.email.encode(), b"someone.else@example.gov.uk", 1)
+    page = client.post("/audit/verify/export/", {"file": SimpleUploadedFile("r.json", altered)}).content.decode()
+    assert "signature does not verify" in page

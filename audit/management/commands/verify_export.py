@@ -8,6 +8,7 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from audit.actions import Action
 from audit.export_check import check_export
+from audit.export_signing import key_id_of, load_public_key
 from audit.services import audit_record
 
 #: The largest file read: exports of the whole trail for a year are well under this.
@@ -35,6 +36,8 @@ class Command(BaseCommand):
         )
 
     def handle(self, *args, **options) -> None:
+        if options["offline"] and not options["public_key"]:
+            raise CommandError("--offline needs --public-key PEM_FILE: the key printed by manage.py audit_export_key")
         path = Path(options["file"])
         try:
             if path.stat().st_size > MAX_BYTES:
@@ -48,16 +51,20 @@ class Command(BaseCommand):
         except ValueError as exc:
             raise CommandError(f"A --public-key is not an Ed25519 public key in PEM form ({exc})") from None
         if not options["offline"]:
+            given = [key_id_of(load_public_key(pem)) for pem in keys]  # trusted beside the site's, for this check
             audit_record(
                 action=Action.AUDIT_VERIFY,
                 outcome="ok" if result.ok else "failed",
-                data={"export": result.as_record(), "file": path.name},
+                data={"export": result.as_record(), "file": path.name[:200], "keys_given": given},
             )
         self.stdout.write(f"{path.name}: {result.rows} events, SHA-256 {result.file_sha256}")
         for fact in result.facts:
             self.stdout.write(f"  {fact}")
         if result.ok:
-            self.stdout.write(self.style.SUCCESS("OK: the export is whole, unaltered and signed by a trusted key."))
+            self.stdout.write(self.style.SUCCESS("OK: the export is intact and signed by a trusted key."))
+            return
+        if result.csv_sent:
+            self.stdout.write("A CSV export the site sent, unchanged; a CSV carries no signature.")
             return
         for problem in result.problems:
             self.stderr.write(f"  - {problem}")

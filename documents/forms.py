@@ -6,11 +6,37 @@ import datetime as dt
 
 from django import forms
 from django.contrib.auth.models import Group
+from django.core import validators
 
 from accounts.roles import ROLE_GROUPS
 
 from .ingest.parse import ACCEPTED_FORMATS, accepted_extensions
 from .models import Marking
+from .text import invisible_found
+
+
+class VisibleCharField(forms.CharField):
+    """Text a curator types that others will read (a name, a title, a reason): refused, with a field
+    error naming the character, when it holds one nobody can see (``documents.text.INVISIBLE``): a
+    direction override can make a title read as something else, a zero-width space makes two names
+    that look the same differ. ``what`` names the field in the error ("Title")."""
+
+    def __init__(self, *, what: str, **kwargs) -> None:
+        super().__init__(**kwargs)
+        self.what = what
+        # Its own check covers NUL too, with a message that says what to do; Django's would say it twice.
+        self.validators = [v for v in self.validators if not isinstance(v, validators.ProhibitNullCharactersValidator)]
+
+    def validate(self, value) -> None:
+        super().validate(value)
+        found = invisible_found(value)
+        if found:
+            raise forms.ValidationError(
+                "%(what)s must not include characters that cannot be seen (it has %(found)s): "
+                "type it again rather than pasting it",
+                code="invisible",
+                params={"what": self.what, "found": found},
+            )
 
 
 def reader_group_choices():
@@ -19,7 +45,7 @@ def reader_group_choices():
 
 
 class CollectionForm(forms.Form):
-    name = forms.CharField(max_length=200, label="Name", error_messages={"required": "Enter a name"})
+    name = VisibleCharField(what="Name", max_length=200, label="Name", error_messages={"required": "Enter a name"})
     slug = forms.SlugField(
         max_length=100,
         required=False,
@@ -27,7 +53,9 @@ class CollectionForm(forms.Form):
         help_text="Letters, numbers and hyphens; used in addresses and by the ingest command.",
         error_messages={"invalid": "Use only letters, numbers and hyphens in the short name"},
     )
-    description = forms.CharField(widget=forms.Textarea(attrs={"rows": 3}), required=False, label="Description")
+    description = VisibleCharField(
+        what="Description", widget=forms.Textarea(attrs={"rows": 3}), required=False, label="Description"
+    )
     marking = forms.ChoiceField(choices=Marking.choices, initial=Marking.OFFICIAL, label="Security marking")
     reader_groups = forms.ModelMultipleChoiceField(
         queryset=Group.objects.none(), required=False, label="Groups who may read it"
@@ -55,12 +83,15 @@ class CollectionEditForm(forms.Form):
         super().__init__(*args, **kwargs)
         self.current_marking = current_marking
 
-    name = forms.CharField(
+    name = VisibleCharField(
+        what="Name",
         max_length=200,
         label="Name",
         error_messages={"required": "Enter a name", "max_length": "Name must be 200 characters or fewer"},
     )
-    description = forms.CharField(widget=forms.Textarea(attrs={"rows": 3}), required=False, label="Description")
+    description = VisibleCharField(
+        what="Description", widget=forms.Textarea(attrs={"rows": 3}), required=False, label="Description"
+    )
     marking = forms.ChoiceField(
         choices=Marking.choices,
         widget=Radios,
@@ -70,7 +101,8 @@ class CollectionEditForm(forms.Form):
             "invalid_choice": f"Select a security marking: {' or '.join(Marking.values)}",
         },
     )
-    downgrade_reason = forms.CharField(
+    downgrade_reason = VisibleCharField(
+        what="The reason",
         widget=forms.Textarea(attrs={"rows": 3}),
         required=False,
         max_length=2000,
@@ -137,7 +169,8 @@ class DocumentReviewForm(forms.Form):
 
     OWN, COLLECTION = "date", "collection"
 
-    title = forms.CharField(
+    title = VisibleCharField(
+        what="Title",
         max_length=300,
         required=False,
         label="Title",
@@ -260,3 +293,32 @@ class TryQuestionForm(forms.Form):
         label="Question",
         error_messages={"required": "Enter a question", "max_length": "Question must be 2,000 characters or fewer"},
     )
+
+
+class MarkingChangeDecisionForm(forms.Form):
+    """A second curator's answer to a request to lower a collection's marking (approve or reject, with
+    a note, which rejecting needs), or the requester withdrawing it."""
+
+    APPROVE, REJECT, WITHDRAW = "approve", "reject", "withdraw"
+
+    action = forms.ChoiceField(
+        choices=[(APPROVE, "Approve"), (REJECT, "Reject"), (WITHDRAW, "Withdraw")],
+        error_messages={
+            "required": "Choose approve, reject or withdraw",
+            "invalid_choice": "Choose approve, reject or withdraw",
+        },
+    )
+    note = VisibleCharField(
+        what="The note",
+        widget=forms.Textarea(attrs={"rows": 2}),
+        required=False,
+        max_length=2000,
+        label="Note (needed to reject)",
+        error_messages={"max_length": "The note must be 2,000 characters or fewer"},
+    )
+
+    def clean(self):
+        cleaned = super().clean()
+        if cleaned.get("action") == self.REJECT and not self.has_error("note") and not cleaned.get("note"):
+            self.add_error("note", "Say why the request is rejected")
+        return cleaned

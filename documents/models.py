@@ -140,6 +140,18 @@ class DocumentQuerySet(models.QuerySet):
     def active(self) -> DocumentQuerySet:
         return self.filter(is_active=True, collection__is_active=True)
 
+    def never_read(self) -> DocumentQuerySet:
+        """Documents that never held content: every upload of them failed (none is queued, being read
+        or ready, and none was ever current), so nothing of them was searched or quoted. Those a synced
+        source keeps are left out: the source would make them again, and says what is wrong itself."""
+        versions = DocumentVersion.objects.filter(document=models.OuterRef("pk"))
+        return (
+            self.filter(current_version__isnull=True)
+            .filter(models.Exists(versions))
+            .exclude(models.Exists(versions.exclude(status=VersionStatus.FAILED)))
+            .exclude(models.Exists(SourceItem.objects.filter(document=models.OuterRef("pk"))))
+        )
+
 
 class Document(models.Model):
     collection = models.ForeignKey(Collection, on_delete=models.PROTECT, related_name="documents")

@@ -14,6 +14,7 @@ urlpatterns = [
     path("c/<slug:slug>/status.json", collections.collection_status, name="collection_status"),
     path("c/<slug:slug>/edit/", collections.collection_edit, name="collection_edit"),
     path("c/<slug:slug>/upload/", documents.collection_upload, name="collection_upload"),
+    path("c/<slug:slug>/never-read/", documents.collection_never_read, name="collection_never_read"),
     path("c/<slug:slug>/readers/", collections.collection_readers, name="collection_readers"),
     path("c/<slug:slug>/marking-change/<int:change_id>/", marking_changes.marking_change, name="marking_change"),
     path("c/<slug:slug>/glossary/", collections.collection_glossary, name="collection_glossary"),

@@ -40,6 +40,7 @@ import re
 import zipfile
 from pathlib import PurePath
 
+from ..text import invisible_removed
 from .formats.base import OcrOptions, ParseError, ParseLimits, squash
 from .formats.disarm import OLE_MAGIC, disarm, refuse_macros
 from .formats.mail import is_outlook_message, looks_like_email, parse_eml, parse_msg, strip_unread, strip_unread_msg
@@ -442,11 +443,11 @@ def parse(
 
 
 def title_from_filename(name: str) -> str:
-    return _title_from_stem(PurePath(name).stem)
+    return _title_from_stem(PurePath(invisible_removed(name)).stem)
 
 
 def _title_from_stem(stem: str) -> str:
-    stem = re.sub(r"^\d+[-_ ]+", "", stem)
+    stem = re.sub(r"^\d+[-_ ]+", "", invisible_removed(stem))
     return squash(re.sub(r"[-_]+", " ", stem)).capitalize() or "Untitled"
 
 
@@ -496,9 +497,11 @@ def title_or_filename(title: str, name: str, heading: str = "") -> str:
     """The title a file gives itself, unless it is a placeholder (a browser's "about:blank" or an
     address, a path, "Untitled", Office's "Document1", a bare file name): then the ``heading`` its
     reader found standing as its title, if any, else one made from the file name ``name``.
-    "Microsoft Word - report.docx" gives the name inside it, cleaned like a file name."""
-    title = squash(title or "")
-    heading = squash(heading or "")
+    "Microsoft Word - report.docx" gives the name inside it, cleaned like a file name. Characters
+    nobody can see (``documents.text.INVISIBLE``: a direction override could make it read as another
+    title) are taken out of each."""
+    title = squash(invisible_removed(title))
+    heading = squash(invisible_removed(heading))
     if heading and not _is_placeholder(heading) and (not title or _is_placeholder(title)):
         return heading
     printed = _OFFICE_PRINTED.fullmatch(title)

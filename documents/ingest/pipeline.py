@@ -30,6 +30,7 @@ from dataclasses import dataclass
 
 import numpy
 from django.conf import settings
+from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.utils import timezone
 
@@ -280,6 +281,8 @@ def _attachments_upload(version: DocumentVersion, parsed: ParsedDocument) -> Non
             Document.objects.filter(pk=stored.document_id).exclude(attached_to_id=version.document_id).update(
                 attached_to_id=version.document_id
             )
+        except ValidationError as exc:  # refused outright (nothing stored); the refusal is audited
+            logger.info("an attachment of version %s was refused: %s", version.pk, "; ".join(exc.messages))
         except Exception:
             logger.exception("an attachment of version %s could not be stored", version.pk)
 

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from django.core.exceptions import ValidationError
+
 from ..models import Document, DocumentVersion, VersionStatus
 from .chunk import READ_RULE, chunk_document
 from .parse import ParseError, parse
@@ -74,14 +76,18 @@ def documents_reread(
         if changed and store:
             with version.file.open("rb") as handle:
                 data = handle.read()
-            stored = document_upload(
-                collection=document.collection,
-                filename=version.original_filename,
-                data=data,
-                user=None,
-                enqueue=enqueue,
-                via={"reread": True, "from_version_id": version.pk},
-                again=True,
-            )
+            try:
+                stored = document_upload(
+                    collection=document.collection,
+                    filename=version.original_filename,
+                    data=data,
+                    user=None,
+                    enqueue=enqueue,
+                    via={"reread": True, "from_version_id": version.pk},
+                    again=True,
+                )
+            except ValidationError as exc:  # refused now (a lower size limit, say): it keeps what it has
+                out.append(Reread(document, changed, "; ".join(exc.messages)))
+                continue
         out.append(Reread(document, changed, stored=stored))
     return out

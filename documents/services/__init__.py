@@ -2,7 +2,7 @@
 
 - ``collections``: create, update, grant and revoke readers, retire;
 - ``marking_changes``: a lowered marking waiting for a second curator;
-- ``documents``: upload, retire and retry documents' versions;
+- ``documents``: upload (or refuse), retire, remove those never read, and retry documents' versions;
 - ``review``: owners and review dates, "reviewed, still correct", the work list and reminders;
 - ingestion itself is ``documents.ingest.pipeline``, beside parse, chunk and units.
 

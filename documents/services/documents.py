@@ -14,6 +14,14 @@ Uploading to a retired document brings it back (``curation.document_restore``): 
 when the file is the same, once the new version is ready when it is not. An upload refused outright
 leaves it retired.
 
+A file refused outright (``document_upload_refuse``: empty, too large, of a type never read, not what
+its name says, password-protected, carrying macros, a zip bomb) is never stored: no document is made
+for it and no version added to the document of its name; the uploader is told why, and the audit
+event (``curation.document_upload``, outcome "refused") says so. Only a file that holds content
+becomes a version. One that fails later, when it is read (damaged, no text in it), leaves a document
+with nothing in it: ``document_remove`` and ``collection_never_read_clear`` take those away
+(``Document.objects.never_read``).
+
 A collection marked above the embedder's ceiling (``documents.embeddings``) takes no new upload: the
 version fails with the reason, its file kept, so it can be retried once the embedder may take it.
 """
@@ -21,6 +29,7 @@ version fails with the reason, its file kept, so it can be retried once the embe
 from __future__ import annotations
 
 import hashlib
+import logging
 from pathlib import PurePath
 
 from django.conf import settings
@@ -30,7 +39,7 @@ from django.db import transaction
 from django.db.models import Max
 from django.utils import timezone
 
-from audit.actions import Action
+from audit.actions import Action, subject
 from audit.services import audit_record
 
 from ..embeddings import embedding_refusal
@@ -49,11 +58,75 @@ from ..lifecycle import document_searchable_refresh, version_is_stale
 from ..models import Chunk, Collection, Document, DocumentVersion, VersionStatus
 from ..subjects import audit_subject
 from ..tasks import version_ingest_task
+from ..text import invisible_removed
+
+logger = logging.getLogger(__name__)
 
 
 def _enqueue(version_id: int) -> None:
     result = version_ingest_task.enqueue(version_id)
     DocumentVersion.objects.filter(pk=version_id).update(task_id=str(result.id)[:64])
+
+
+def document_source_name(filename: str) -> str:
+    """The name a document is known by in its collection: the file's name without its folder, and
+    without characters nobody can see (a direction override would make it read as another name)."""
+    return invisible_removed(PurePath(filename.replace("\\", "/")).name).strip()[:255]
+
+
+def too_large_message(size_bytes: int) -> str:
+    return (
+        f"The file is {size_bytes / (1024 * 1024):.1f} MB; the most we accept is {settings.HUMPHREY_MAX_UPLOAD_MB} MB."
+    )
+
+
+def document_upload_refuse(
+    *,
+    collection: Collection,
+    filename: str,
+    user,
+    code: str,
+    message: str,
+    size_bytes: int,
+    sha256: str = "",
+    via: dict | None = None,
+) -> ValidationError:
+    """Record that an upload was refused before it held content (nothing is stored, no document made
+    or changed) and return the ``ValidationError`` (with ``code``) that tells the uploader why.
+
+    The audit event is about the document of that name if there is one, else the collection; it is
+    committed whatever the caller does next (raise the error, or report it and go on)."""
+    name = document_source_name(filename)
+    document_id = Document.objects.filter(collection=collection, source_name=name).values_list("pk", flat=True).first()
+    with transaction.atomic():
+        audit_record(
+            action=Action.DOCUMENT_UPLOAD,
+            actor=user,
+            subject=subject("document", document_id) if document_id else audit_subject(collection),
+            outcome="refused",
+            data={
+                "collection_id": collection.pk,
+                "document_id": document_id,
+                "filename": name,
+                "size_bytes": size_bytes,
+                **({"sha256": sha256} if sha256 else {}),
+                "refused": code,
+                "reason": message,
+                **(via or {}),
+            },
+        )
+    return ValidationError(message, code=code)
+
+
+def _refusal(name: str, data: bytes) -> ParseError | None:
+    """Why this file is refused before anything of it is stored, or None: it is empty or too large,
+    or reading it would fail whatever is tried (``ingest.parse.lasting_refusal``: a type never read,
+    content not what the name says, password-protected, macros by name). Cheap: nothing is parsed."""
+    if not data:  # it could only fail
+        return ParseError("empty", "The file is empty.")
+    if len(data) > settings.HUMPHREY_MAX_UPLOAD_MB * 1024 * 1024:
+        return ParseError("too_large", too_large_message(len(data)))
+    return lasting_refusal(data, name)
 
 
 def document_upload(
@@ -69,36 +142,45 @@ def document_upload(
     """Store an upload as a new version of the document with that file name, queued for ingestion.
 
     The same bytes as the document's latest version are recognised by SHA-256: that version is
-    returned (with ``duplicate = True``) and nothing is stored or embedded again. A file too large
-    to accept still gets a version, failed with the reason, so a batch reports it and goes on; its
-    bytes are not kept, nor are those of a file carrying macros or a zip bomb. An Office or
-    OpenDocument file is kept with its embedded objects emptied (``ingest.formats.disarm``), an .eml
-    with its attachments of types never read emptied (``ingest.formats.mail.strip_unread``). With
-    ``enqueue`` the ingestion task is queued once the transaction commits; without it the caller runs
-    ``version_ingest`` itself (the ``ingest --wait`` command does).
+    returned (with ``duplicate = True``) and nothing is stored or embedded again. A file refused
+    before it holds content (empty, too large, of a type never read, not what its name says,
+    password-protected, carrying macros, a zip bomb) raises ``ValidationError`` with the refusal's
+    code, having stored nothing: no document is made for it, none changed, and the refusal is
+    audited (``document_upload_refuse``). An Office or OpenDocument file is kept with its embedded
+    objects emptied (``ingest.formats.disarm``), an .eml with its attachments of types never read
+    emptied (``ingest.formats.mail.strip_unread``). With ``enqueue`` the ingestion task is queued once
+    the transaction commits; without it the caller runs ``version_ingest`` itself (the ``ingest
+    --wait`` command does).
     ``via`` names where the file came from when no person uploaded it (a synced source), in the audit.
     ``again``: a new version even of the same bytes (``reread``: today's readers make other text of it).
     ``restored`` on the returned version: it brought its retired document back.
-    An empty file is refused (``ValidationError``, code ``empty``) before anything is stored.
     """
-    name = PurePath(filename.replace("\\", "/")).name.strip()[:255]
+    name = document_source_name(filename)
     if not name:
         raise ValidationError("The file has no name.")
     if not collection.is_active:
         raise ValidationError("This collection is retired: no documents can be added to it.")
-    if not data:  # it could only fail, and would leave a document with no version behind
-        raise ValidationError("The file is empty.", code="empty")
-    digest = hashlib.sha256(data).hexdigest()
-    too_large = len(data) > settings.HUMPHREY_MAX_UPLOAD_MB * 1024 * 1024
-    # Refused before anything is sent; the file is kept so it can be retried under another embedder.
-    above_ceiling = "" if too_large else embedding_refusal(collection.marking)
-    stored, emptied, unsafe, unsafe_code = data, (), "", ""
-    if not too_large:  # what could run is never kept: macros and zip bombs refused, embedded objects emptied
+    refusal = _refusal(name, data)
+    stored, emptied = data, ()
+    if refusal is None:  # what could run is never kept: macros and zip bombs refused, embedded objects emptied
         try:
             stored, emptied = stored_copy(data, parse_limits())
         except ParseError as exc:
-            stored, unsafe, unsafe_code = b"", exc.message, exc.code
-    refused = too_large or bool(above_ceiling) or bool(unsafe)
+            refusal = exc
+    if refusal is not None:
+        raise document_upload_refuse(
+            collection=collection,
+            filename=name,
+            user=user,
+            code=refusal.code,
+            message=refusal.message,
+            size_bytes=len(data),
+            sha256=hashlib.sha256(data).hexdigest() if data else "",
+            via=via,
+        )
+    digest = hashlib.sha256(data).hexdigest()
+    # Refused before anything is sent; the file is kept so it can be retried under another embedder.
+    above_ceiling = embedding_refusal(collection.marking)
     with transaction.atomic():
         owner = (getattr(user, "email", "") or "") if getattr(user, "is_authenticated", False) else ""
         document, created = Document.objects.select_for_update().get_or_create(
@@ -123,14 +205,14 @@ def document_upload(
             latest.duplicate = True
             latest.restored = restored
             return latest
-        if not document.is_active and not refused:
+        if not document.is_active and not above_ceiling:
             # Searched again once this version is ready (publishing refreshes its chunks), not before:
             # a document retired for being wrong is not put back while its correction is read.
             document.is_active, document.retired_at = True, None
             document.save(update_fields=["is_active", "retired_at", "updated_at"])
             restored = True
         number = (document.versions.aggregate(n=Max("number"))["n"] or 0) + 1
-        kind = sniff(data) if data else None
+        kind = sniff(data)
         version = DocumentVersion(
             document=document,
             number=number,
@@ -140,28 +222,18 @@ def document_upload(
             content_type=CONTENT_TYPES.get(kind, "") if kind else "",
             uploaded_by=user if getattr(user, "is_authenticated", False) else None,
         )
-        if too_large or unsafe:  # its bytes are not kept
+        if above_ceiling:
             version.status = VersionStatus.FAILED
-            version.error = unsafe or (
-                f"The file is {len(data) / (1024 * 1024):.1f} MB; the most we accept is "
-                f"{settings.HUMPHREY_MAX_UPLOAD_MB} MB."
-            )
-            version.error_code = unsafe_code or "too_large"
+            version.error, version.error_code = above_ceiling, "embedding_marking"
             version.finished_at = timezone.now()
-            version.save()
-        else:
-            if above_ceiling:
-                version.status = VersionStatus.FAILED
-                version.error, version.error_code = above_ceiling, "embedding_marking"
-                version.finished_at = timezone.now()
-            version.emptied_parts = list(emptied)
-            version.file.save(name, ContentFile(stored), save=False)
-            version.save()
+        version.emptied_parts = list(emptied)
+        version.file.save(name, ContentFile(stored), save=False)
+        version.save()
         audit_record(
             action=Action.DOCUMENT_UPLOAD,
             actor=user,
             subject=audit_subject(version),
-            outcome="refused" if refused else "queued",
+            outcome="refused" if above_ceiling else "queued",
             data={
                 "collection_id": collection.pk,
                 "document_id": document.pk,
@@ -174,7 +246,6 @@ def document_upload(
                 "restored": restored,
                 **(via or {}),
                 **(ceiling_refusal_facts(collection.marking) if above_ceiling else {}),
-                **({"refused": unsafe} if unsafe else {}),
                 **({"emptied_parts": list(emptied)} if emptied else {}),
             },
         )
@@ -190,7 +261,7 @@ def document_upload(
                     "new_version": True,
                 },
             )
-        if enqueue and not refused:
+        if enqueue and not above_ceiling:
             transaction.on_commit(lambda: _enqueue(version.pk))
     version.duplicate = False
     version.restored = restored
@@ -251,6 +322,71 @@ def document_retire(*, document: Document, user) -> Document:
             data={"collection_id": document.collection_id, "document_id": document.pk, "chunks_hidden": hidden},
         )
     return document
+
+
+def _files_delete(names: list[str]) -> None:
+    from django.core.files.storage import default_storage
+
+    for name in names:
+        try:
+            default_storage.delete(name)
+        except OSError:  # the rows are gone; a file left behind is only disk space
+            logger.warning("a removed document's file %s could not be deleted", name, exc_info=True)
+
+
+def document_remove(*, document: Document, user) -> bool:
+    """Take away a document that never held content (``Document.objects.never_read``: every upload of
+    it failed), with its failed versions and their kept files, as if it had never been uploaded: it
+    was never searched or quoted, so nothing needs it. Audited (``curation.document_retire``, outcome
+    "removed") with its versions and why each failed. False, changing nothing, when it no longer
+    qualifies (a version is being read again, or one became ready): such a document is retired instead.
+    Call it inside a transaction to remove several at once."""
+    with transaction.atomic():
+        document = Document.objects.select_for_update().filter(pk=document.pk).first()
+        if document is None:
+            return False
+        # Locked too, so a retry taking one up meanwhile either waits for this or is seen here.
+        versions = list(DocumentVersion.objects.select_for_update().filter(document=document).order_by("number"))
+        if not Document.objects.never_read().filter(pk=document.pk).exists():
+            return False
+        files = [v.file.name for v in versions if v.file]
+        Chunk.objects.filter(version__document=document).delete()  # an attempt cut them, never searchable
+        DocumentVersion.objects.filter(document=document).delete()
+        document_id = document.pk
+        document.delete()
+        audit_record(
+            action=Action.DOCUMENT_RETIRE,
+            actor=user,
+            outcome="removed",
+            subject=subject("document", document_id),
+            data={
+                "collection_id": document.collection_id,
+                "document_id": document_id,
+                "filename": document.source_name,
+                "never_read": True,
+                "versions": [
+                    {"version_id": v.pk, "version": v.number, "sha256": v.sha256, "error_code": v.error_code}
+                    for v in versions
+                ],
+            },
+        )
+        transaction.on_commit(lambda: _files_delete(files))
+    return True
+
+
+def collection_never_read_clear(*, collection: Collection, user, document_ids=None) -> list[Document]:
+    """Remove, in one transaction, the collection's documents that never held content
+    (``document_remove``), or those of ``document_ids`` among them (what the curator was shown).
+    Returns those removed (unsaved copies, for their names)."""
+    documents = Document.objects.filter(collection=collection).never_read().order_by("title", "pk")
+    if document_ids is not None:
+        documents = documents.filter(pk__in=list(document_ids))
+    removed = []
+    with transaction.atomic():
+        for document in documents:
+            if document_remove(document=document, user=user):
+                removed.append(document)
+    return removed
 
 
 def version_lasting_refusal(version: DocumentVersion) -> str:

@@ -84,7 +84,7 @@ def marking_change_decide(*, change: MarkingChange, user, approve: bool, note: s
         if change.requested_by_id == user.pk:
             raise ValidationError("Another curator must approve or reject a change you asked for.")
         if not approve and not note:
-            raise ValidationError("Say why the request is rejected.")
+            raise ValidationError("Say why the request is rejected.", code="note")
         stale = approve and collection.marking != change.from_marking
         change.state = MarkingChangeState.APPROVED if approve and not stale else MarkingChangeState.REJECTED
         change.decided_by, change.decided_at = user, timezone.now()

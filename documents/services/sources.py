@@ -46,25 +46,30 @@ def _credential_checked(kind: str, location: str, name: str) -> str:
         return ""
     credential = credential_named(name)
     if credential is None:
-        raise ValidationError(f"There is no credential called {name!r} (HUMPHREY_SOURCE_CREDENTIALS).")
+        raise ValidationError({"credential": f"There is no credential called {name!r} (HUMPHREY_SOURCE_CREDENTIALS)."})
     if kind not in SIGNS_IN:
-        raise ValidationError("Only web pages and sitemaps can sign in with a credential.")
+        raise ValidationError({"credential": "Only web pages and sitemaps can sign in with a credential."})
     if not any(credential.applies_to(line.strip()) for line in location.splitlines() if line.strip()):
         origins = ", ".join(sorted(credential.origins))
-        raise ValidationError(f"The credential {name!r} is only sent to {origins}: none of these addresses is there.")
+        raise ValidationError(
+            {"credential": f"The credential {name!r} is only sent to {origins}: none of these addresses is there."}
+        )
     return name
 
 
 def _checked(kind: str, location: str, every_hours: int | None) -> tuple[str, int]:
+    """The location as it is kept, and the hours between runs; a ``ValidationError`` keyed by the form
+    field each problem is about (``kind``, ``location``, ``every_hours``), as ``_credential_checked``
+    keys its own (``credential``)."""
     if kind not in SourceKind.values:
-        raise ValidationError(f"Unknown kind of source {kind!r}: one of {', '.join(SourceKind.values)}.")
+        raise ValidationError({"kind": f"Unknown kind of source {kind!r}: one of {', '.join(SourceKind.values)}."})
     every = settings.HUMPHREY_SOURCE_EVERY_HOURS if every_hours is None else every_hours
     if not 1 <= every <= MAX_EVERY_HOURS:
-        raise ValidationError(f"A source is read every 1 to {MAX_EVERY_HOURS} hours, not {every}.")
+        raise ValidationError({"every_hours": f"A source is read every 1 to {MAX_EVERY_HOURS} hours, not {every}."})
     try:
         return location_check(kind, location), every
     except SourceError as exc:
-        raise ValidationError(str(exc)) from None
+        raise ValidationError({"location": str(exc)}) from None
 
 
 def source_add(
@@ -78,7 +83,7 @@ def source_add(
     credential = _credential_checked(kind, location, credential)
     with transaction.atomic():
         if Source.objects.filter(collection=collection, kind=kind, location=location).exists():
-            raise ValidationError("This collection already has that source.")
+            raise ValidationError({"location": "This collection already has that source."})
         source = Source.objects.create(
             collection=collection,
             kind=kind,

@@ -28,6 +28,7 @@ from dataclasses import dataclass, field
 from pathlib import PurePath
 
 from django.conf import settings
+from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.utils import timezone
 
@@ -185,7 +186,19 @@ def _item_sync(reader: Reader, item: SourceItem, report: RunReport, now: dt.date
         run.unchanged += 1
         item.save()
         return
-    version = _upload(reader.source, item, read)
+    try:
+        version = _upload(reader.source, item, read)
+    except ValidationError as exc:
+        # Refused outright (too large, a type never read, password-protected...): nothing was stored
+        # and its document, if it has one, keeps what it had. Said like a page that could not be read,
+        # and read again next run (the refusal audited each time), not taken as seen.
+        detail = "; ".join(exc.messages)
+        run.failed += 1
+        _note(report, item, "error", detail)
+        if item.pk is None:
+            return  # a page never stored is not kept until it can be
+        SourceItem.objects.filter(pk=item.pk).update(last_error=detail)
+        return
     item.sha256 = digest
     item.document_id = version.document_id
     item.save()

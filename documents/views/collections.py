@@ -15,7 +15,14 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from ..access import access_collection_for_curator, curated_collections, curator_only, may_read_collection
-from ..forms import CollectionEditForm, CollectionForm, GrantForm, TryQuestionForm, UploadForm
+from ..forms import (
+    CollectionEditForm,
+    CollectionForm,
+    GrantForm,
+    MarkingChangeDecisionForm,
+    TryQuestionForm,
+    UploadForm,
+)
 from ..lifecycle import RUNNING
 from ..models import Collection, DocumentVersion, Marking, VersionStatus
 from ..services import collections as collection_services
@@ -65,7 +72,7 @@ def collection_create(request: HttpRequest) -> HttpResponse:
         else:
             messages.success(request, f"Collection “{collection.name}” created.")
             return redirect("documents:collection", slug=collection.slug)
-    return render(request, "documents/collection_form.html", {"form": form})
+    return render(request, "documents/collection_form.html", {"form": form}, status=400 if form.errors else 200)
 
 
 def _documents_with_latest(collection: Collection):
@@ -101,13 +108,23 @@ def _problems(request: HttpRequest) -> tuple[list, list, dict[str, list[str]]]:
     return notices, summary, by_field
 
 
-@require_GET
-@curator_only
-def collection_detail(request: HttpRequest, slug: str) -> HttpResponse:
-    collection = access_collection_for_curator(request.user, slug)
-    notices, problems, field_errors = _problems(request)
+def collection_page(
+    request: HttpRequest,
+    collection: Collection,
+    *,
+    notices=(),
+    problems=(),
+    field_errors: dict[str, list[str]] | None = None,
+    marking_form: MarkingChangeDecisionForm | None = None,
+    status: int = 200,
+) -> HttpResponse:
+    """The collection's page; with ``problems`` (text, link) and ``field_errors``, as a form on it that
+    was sent back (status 400), what was typed in ``marking_form`` kept."""
     documents = _documents_with_latest(collection)
     busy = any(d.latest and d.latest.status in (VersionStatus.QUEUED, *RUNNING) for d in documents)
+    never_read = set(collection.documents.never_read().values_list("pk", flat=True))
+    for document in documents:
+        document.never_read = document.pk in never_read
     return render(
         request,
         "documents/collection_detail.html",
@@ -115,18 +132,29 @@ def collection_detail(request: HttpRequest, slug: str) -> HttpResponse:
             "collection": collection,
             "documents": documents,
             "busy": busy,
+            "never_read_count": len(never_read),
             "readers": collection.reader_groups.order_by("name"),
             "grant_form": GrantForm(collection=collection),
-            "messages": notices,  # errors are shown by the error summary (``problems``) instead
-            "problems": problems,
-            "field_errors": field_errors,
+            "messages": list(notices),  # errors are shown by the error summary (``problems``) instead
+            "problems": list(problems),
+            "field_errors": field_errors or {},
             "upload_form": UploadForm(),
             "try_form": TryQuestionForm(),
             "max_upload_mb": settings.HUMPHREY_MAX_UPLOAD_MB,
             "marking_change": marking_change_pending(collection),
+            "marking_form": marking_form or MarkingChangeDecisionForm(),
             "sources": list(collection.sources.order_by("pk")),  # one query; nothing looked up per row
         },
+        status=status,
     )
+
+
+@require_GET
+@curator_only
+def collection_detail(request: HttpRequest, slug: str) -> HttpResponse:
+    collection = access_collection_for_curator(request.user, slug)
+    notices, problems, field_errors = _problems(request)
+    return collection_page(request, collection, notices=notices, problems=problems, field_errors=field_errors)
 
 
 @require_GET
@@ -212,6 +240,7 @@ def collection_edit(request: HttpRequest, slug: str) -> HttpResponse:
             "not_served": [m for m in Marking.values if m not in Marking.at_most(settings.HUMPHREY_MAX_MARKING)],
             "downgrade_needs_approval": settings.HUMPHREY_MARKING_DOWNGRADE_APPROVAL,
         },
+        status=400 if form.errors else 200,
     )
 
 
@@ -282,6 +311,7 @@ def collection_glossary(request: HttpRequest, slug: str) -> HttpResponse:
             "max_terms": glossary_services.MAX_TERMS,
             "usage": glossary_services.glossary_usage(collection, entries),
         },
+        status=400 if errors else 200,
     )
 
 

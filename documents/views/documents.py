@@ -1,18 +1,17 @@
 """Documents and their versions: uploading into a collection, a document's page (with its title, owner
-and review date, changed by ``document_review``), a version's page, retiring a document and retrying a
-version."""
+and review date, changed by ``document_review``), a version's page, retiring a document, removing those
+that never held content (``collection_never_read``) and retrying a version."""
 
 from __future__ import annotations
-
-from pathlib import PurePath
 
 from django.conf import settings
 from django.contrib import messages
 from django.core.exceptions import ValidationError
 from django.db import transaction
-from django.db.models import Count
+from django.db.models import Count, Prefetch
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
+from django.urls import reverse
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from ..access import (
@@ -23,7 +22,7 @@ from ..access import (
 )
 from ..forms import DocumentReviewForm, UploadForm
 from ..lifecycle import version_is_stale
-from ..models import Document, VersionStatus
+from ..models import Document, DocumentVersion, VersionStatus
 from ..review import review_of
 from ..services import documents as document_services
 from ..services import review as review_services
@@ -42,34 +41,52 @@ def collection_upload(request: HttpRequest, slug: str) -> HttpResponse:
     queued, unchanged, refused, restored = [], [], [], []
     taken: set[str] = set()
     for upload in form.cleaned_data["files"]:
+        # Named as the document would be: no folder, and no characters nobody can see (a direction
+        # override in a name would make this page's own message read as another file's).
+        name = document_services.document_source_name(upload.name)
         # A document is known by its file name: a second file of that name (from another folder) would
         # replace the first as its next version, unseen.
-        name = PurePath(upload.name.replace("\\", "/")).name.strip()
         if name in taken:
+            document_services.document_upload_refuse(
+                collection=collection,
+                filename=name,
+                user=request.user,
+                code="same_name_in_upload",
+                message="Another file of the same name was chosen in this upload, and only the first was taken.",
+                size_bytes=upload.size,
+            )
             refused.append(
-                f"{upload.name}: another file of the same name was chosen in this upload, and only the first "
+                f"{name}: another file of the same name was chosen in this upload, and only the first "
                 "was taken. Rename this one and upload it on its own."
             )
             continue
         taken.add(name)
         if upload.size > limit:  # never read an oversized file into memory
-            refused.append(f"{upload.name}: larger than {settings.HUMPHREY_MAX_UPLOAD_MB} MB")
+            exc = document_services.document_upload_refuse(
+                collection=collection,
+                filename=name,
+                user=request.user,
+                code="too_large",
+                message=document_services.too_large_message(upload.size),
+                size_bytes=upload.size,
+            )
+            refused.append(f"{name}: {exc.messages[0]}")
             continue
         try:
             version = document_services.document_upload(
                 collection=collection, filename=upload.name, data=upload.read(), user=request.user
             )
-        except ValidationError as exc:
-            refused.append(f"{upload.name}: {'; '.join(exc.messages)}")
+        except ValidationError as exc:  # nothing was stored: the reason is said here, once
+            refused.append(f"{name or 'A file with no name'}: {'; '.join(exc.messages)}")
             continue
         if version.restored:  # retired guidance back in front of readers must not pass unnoticed
             restored.append(version.document.title)
         if version.duplicate:
-            unchanged.append(upload.name)
-        elif version.status == VersionStatus.FAILED:
-            refused.append(f"{upload.name}: {version.error}")
+            unchanged.append(name)
+        elif version.status == VersionStatus.FAILED:  # kept, to be retried (the embedder's ceiling)
+            refused.append(f"{name}: {version.error}")
         else:
-            queued.append(upload.name)
+            queued.append(name)
     summary = f"{len(queued)} queued for ingestion, {len(unchanged)} unchanged, {len(refused)} refused."
     if restored:
         summary += f" {len(restored)} restored: {', '.join(restored)}."
@@ -111,7 +128,10 @@ def _document_page(request: HttpRequest, document: Document, review_form: Docume
             "synced_from": synced_from.source if synced_from else None,
             "origin_href": _origin_href(document.origin_url),
             "attachments": list(document.attachments.order_by("title", "pk")),
+            # Every upload failed: it is removed (as if never uploaded), not retired.
+            "never_read": Document.objects.never_read().filter(pk=document.pk).exists(),
         },
+        status=400 if review_form.errors else 200,
     )
 
 
@@ -146,6 +166,54 @@ def document_review(request: HttpRequest, document_id: int) -> HttpResponse:
             messages.success(request, f"Changes to “{document.title}” saved.")
             return redirect("documents:document", document_id=document.pk)
     return _document_page(request, document, form)
+
+
+@require_http_methods(["GET", "POST"])
+@curator_only
+def collection_never_read(request: HttpRequest, slug: str) -> HttpResponse:
+    """The collection's documents that never held content (every upload of them failed when it was
+    read: ``Document.objects.never_read``), each with why, removed together once the curator confirms
+    (``?document=<id>``: that one alone). Only those listed are removed, and only if they still never
+    held content (one being read again stays)."""
+    collection = access_collection_for_curator(request.user, slug)
+    if request.method == "POST":
+        wanted = {int(pk) for pk in request.POST.getlist("document") if pk.isdigit()}
+        removed = document_services.collection_never_read_clear(
+            collection=collection, user=request.user, document_ids=wanted
+        )
+        if removed:
+            names = ", ".join(d.source_name for d in removed)
+            what = "document" if len(removed) == 1 else "documents"
+            messages.success(request, f"Removed {len(removed)} {what} that could not be read: {names}.")
+        if len(wanted) > len(removed):
+            messages.info(
+                request,
+                f"{len(wanted) - len(removed)} could not be removed: being read again, or read by now.",
+            )
+        return redirect("documents:collection", slug=collection.slug)
+    newest = DocumentVersion.objects.order_by("-number").only("id", "document_id", "number", "status", "error")
+    documents = (
+        Document.objects.filter(collection=collection)
+        .never_read()
+        .prefetch_related(Prefetch("versions", queryset=newest, to_attr="newest_first"))
+        .order_by("title", "pk")
+    )
+    one = request.GET.get("document", "")
+    if one.isdigit():
+        documents = documents.filter(pk=int(one))
+    documents = list(documents)
+    for document in documents:
+        document.latest = document.newest_first[0] if document.newest_first else None
+    back = (
+        reverse("documents:document", args=[documents[0].pk])
+        if one.isdigit() and documents
+        else reverse("documents:collection", args=[collection.slug])
+    )
+    return render(
+        request,
+        "documents/collection_never_read.html",
+        {"collection": collection, "documents": documents, "back": back},
+    )
 
 
 @require_http_methods(["GET", "POST"])

@@ -23,11 +23,12 @@ from ..services.passages import chunk_exclude, chunk_include
 from .text import chunk_context, highlight_spans, passage_parts
 
 
-def _chunk_page(request: HttpRequest, chunk, **extra) -> HttpResponse:
+def _chunk_page(request: HttpRequest, chunk, status: int = 200, **extra) -> HttpResponse:
     return render(
         request,
         "documents/chunk_detail.html",
         {"chunk": chunk, "version": chunk.version, "context": chunk_context(chunk, window=None), **extra},
+        status=status,
     )
 
 
@@ -67,6 +68,7 @@ def chunk_exclusion(request: HttpRequest, chunk_id: int) -> HttpResponse:
             problems=[(message, "#exclusion-reason" if about_reason else "") for message in exc.messages],
             reason_errors=exc.messages if about_reason else [],
             reason=reason,
+            status=400,
         )
     return redirect("documents:chunk", chunk_id=chunk.pk)
 

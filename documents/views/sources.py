@@ -20,7 +20,7 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from ..access import access_collection_for_curator, curator_only
-from ..forms import Radios
+from ..forms import Radios, VisibleCharField
 from ..models import Collection, DocumentVersion, Source, SourceKind
 from ..services import sources as source_services
 from ..sources.credentials import credentials
@@ -46,7 +46,8 @@ class SourceForm(forms.Form):
         label="What kind of source is it?",
         error_messages={"required": "Choose what kind of source it is", "invalid_choice": "Choose a kind of source"},
     )
-    location = forms.CharField(
+    location = VisibleCharField(
+        what="Where it is",
         widget=forms.Textarea(attrs={"rows": 5}),
         max_length=200_000,
         label="Where is it?",
@@ -91,6 +92,16 @@ def _source(request: HttpRequest, slug: str, source_id: int) -> tuple[Collection
     return collection, get_object_or_404(collection.sources.all(), pk=source_id)
 
 
+def _service_errors(form: SourceForm, exc: ValidationError) -> None:
+    """The service's refusal on the field it is about (error summary and the field's own error), or on
+    the form as a whole when it is about none of the fields shown (a source's kind cannot be changed)."""
+    if not hasattr(exc, "error_dict"):
+        form.add_error(None, exc)
+        return
+    for field, errors in exc.error_dict.items():
+        form.add_error(field if field in form.fields else None, errors)
+
+
 def _kinds(form: SourceForm) -> list[dict]:
     chosen = form["kind"].value()
     return [
@@ -115,12 +126,15 @@ def source_add(request: HttpRequest, slug: str) -> HttpResponse:
                 user=request.user,
             )
         except ValidationError as exc:
-            form.add_error(None, exc)
+            _service_errors(form, exc)
         else:
             messages.success(request, "Added: it will be read in a moment.")
             return redirect("documents:source", slug=collection.slug, source_id=source.pk)
     return render(
-        request, "documents/source_form.html", {"collection": collection, "form": form, "kinds": _kinds(form)}
+        request,
+        "documents/source_form.html",
+        {"collection": collection, "form": form, "kinds": _kinds(form)},
+        status=400 if form.errors else 200,
     )
 
 
@@ -180,11 +194,16 @@ def source_edit(request: HttpRequest, slug: str, source_id: int) -> HttpResponse
                 credential=form.cleaned_data["credential"] if "credential" in form.fields else None,
             )
         except ValidationError as exc:
-            form.add_error(None, exc)
+            _service_errors(form, exc)
         else:
             messages.success(request, "Saved.")
             return redirect("documents:source", slug=collection.slug, source_id=source.pk)
-    return render(request, "documents/source_form.html", {"collection": collection, "source": source, "form": form})
+    return render(
+        request,
+        "documents/source_form.html",
+        {"collection": collection, "source": source, "form": form},
+        status=400 if form.errors else 200,
+    )
 
 
 @require_POST

@@ -93,6 +93,32 @@ def upload_and_ingest(collection, filename: str, data: bytes, user):
     return version
 
 
+#: A PDF that says it is one but cannot be read: let in at upload (nothing there tells), refused when read.
+BROKEN_PDF = b"%PDF-1.4\n1 0 obj garbage"
+
+
+def upload_refused(collection, filename: str, data: bytes, user):
+    """Upload a file that must be refused outright; returns the ``ValidationError``, having checked
+    that nothing was stored (no document made, no version added) and that the refusal was audited."""
+    from django.core.exceptions import ValidationError
+
+    from audit.models import AuditEvent
+    from documents.models import Document, DocumentVersion
+    from documents.services import document_upload
+
+    documents, versions = Document.objects.count(), DocumentVersion.objects.count()
+    events = AuditEvent.objects.filter(action="curation.document_upload", outcome="refused").count()
+    try:
+        document_upload(collection=collection, filename=filename, data=data, user=user, enqueue=False)
+    except ValidationError as exc:
+        assert (Document.objects.count(), DocumentVersion.objects.count()) == (documents, versions)
+        event = AuditEvent.objects.filter(action="curation.document_upload", outcome="refused").latest("pk")
+        assert AuditEvent.objects.filter(action="curation.document_upload", outcome="refused").count() == events + 1
+        assert event.data["refused"] == exc.code and event.data["collection_id"] == collection.pk
+        return exc
+    raise AssertionError(f"{filename} was not refused")
+
+
 # --- More formats (tests/documents/test_formats.py) ----------------------------------------------
 
 

@@ -88,7 +88,7 @@ def test_stopping_a_passage_without_a_reason_is_a_form_error_at_the_reason(clien
     chunk = document.current_version.chunks.get()
     signed_in(client, curator)
     response = client.post(f"/curate/chunks/{chunk.pk}/exclusion/", {"action": "exclude", "reason": "  "})
-    assert response.status_code == 200, "the page again, not a redirect to a notice"
+    assert response.status_code == 400, "the page again, not a redirect to a notice"
     page = response.content.decode()
     said = "Say why this passage should no longer be searched."
     assert summary_links(page) == {said: "#exclusion-reason"}

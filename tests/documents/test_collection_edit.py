@@ -88,7 +88,7 @@ def test_invalid_marking_is_refused_with_a_form_error(client, curator, collectio
     signed_in(client, curator)
     before = snapshot(collection)
     response = client.post(edit_url(collection), {**CHANGES, "marking": "TOP-SECRET"})
-    assert response.status_code == 200
+    assert response.status_code == 400
     html = response.content.decode()
     assert "govuk-error-summary" in html and "There is a problem" in html
     assert "Select a security marking: OFFICIAL or OFFICIAL-SENSITIVE" in html
@@ -103,7 +103,7 @@ def test_missing_name_or_marking_is_refused(client, curator, collection):
     signed_in(client, curator)
     before = snapshot(collection)
     response = client.post(edit_url(collection), {"name": "  ", "description": "x"})
-    assert response.status_code == 200
+    assert response.status_code == 400
     html = response.content.decode()
     assert "Enter a name" in html and "Select a security marking" in html
     assert snapshot(collection) == before
@@ -178,7 +178,7 @@ def test_lowering_the_marking_needs_a_reason_and_a_confirmation_and_is_audited(c
     lower = {**CHANGES, "marking": Marking.OFFICIAL}
     for missing in ({}, {"downgrade_reason": "Published on GOV.UK"}, {"confirm_downgrade": "on"}):
         response = client.post(edit_url(collection), {**lower, **missing})
-        assert response.status_code == 200
+        assert response.status_code == 400
         html = response.content.decode()
         assert "govuk-error-summary" in html
         assert ("Say why the marking is being lowered" in html) == ("downgrade_reason" not in missing)

@@ -85,7 +85,7 @@ def test_create_a_collection_and_grant_groups(client, curator, fake_embedder, me
     assert collection.curators.filter(pk=curator.pk).exists()
     assert AuditEvent.objects.filter(action="curation.collection_create", actor_id=curator.pk).exists()
     error = client.post("/curate/new/", {"name": "", "marking": "OFFICIAL"})
-    assert error.status_code == 200 and b"Enter a name" in error.content
+    assert error.status_code == 400 and b"Enter a name" in error.content
 
 
 def test_upload_many_files_then_watch_status(client, curator, collection, settings, django_capture_on_commit_callbacks):
@@ -101,16 +101,13 @@ def test_upload_many_files_then_watch_status(client, curator, collection, settin
         response = client.post(f"/curate/c/{collection.slug}/upload/", {"files": files})
     assert response.status_code == 302
     statuses = {v.original_filename: v.status for v in DocumentVersion.objects.all()}
-    assert statuses == {
-        "leave.md": VersionStatus.READY,
-        "travel.txt": VersionStatus.READY,
-        "bad.pdf": VersionStatus.FAILED,
-    }
+    # The mislabelled file is refused at upload: nothing of it is stored, the others are read.
+    assert statuses == {"leave.md": VersionStatus.READY, "travel.txt": VersionStatus.READY}
     data = client.get(f"/curate/c/{collection.slug}/status.json").json()
     assert data["busy"] is False
-    assert sorted(row["status"] for row in data["versions"]) == ["failed", "ready", "ready"]
+    assert sorted(row["status"] for row in data["versions"]) == ["ready", "ready"]
     page = client.get(f"/curate/c/{collection.slug}/")
-    assert b"web page" in page.content  # the failed version's reason is shown
+    assert b"web page" in page.content  # the refusal's reason is shown, at the Files field
     assert b'type="file"' in page.content and b"multiple" in page.content
 
 

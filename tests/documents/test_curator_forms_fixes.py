@@ -19,7 +19,7 @@ from audit.models import AuditEvent
 from documents import services
 from documents.models import Collection, Marking
 from tests.conftest import signed_in
-from tests.documents.files import upload_and_ingest
+from tests.documents.files import BROKEN_PDF, upload_and_ingest
 
 pytestmark = pytest.mark.django_db
 
@@ -93,7 +93,7 @@ def test_creating_a_duplicate_name_on_the_site_is_an_error_on_the_name_field(cli
     make_collection("open", name="Curator Test Open")
     signed_in(client, curator)
     response = client.post("/curate/new/", {"name": "curator test open", "slug": "", "marking": "OFFICIAL"})
-    assert response.status_code == 200
+    assert response.status_code == 400
     html = response.content.decode()
     message = "A collection called “curator test open” already exists. Choose a different name."
     assert summary_links(html) == {message: "#id_name"}
@@ -110,7 +110,7 @@ def test_renaming_to_a_duplicate_name_on_the_site_is_an_error_on_the_name_field(
     response = client.post(
         reverse("documents:collection_edit", args=["private"]), {"name": "Curator Test Open", "marking": "OFFICIAL"}
     )
-    assert response.status_code == 200
+    assert response.status_code == 400
     html = response.content.decode()
     assert list(summary_links(html).values()) == ["#id_name"]
     name = field_group(html, "id_name")
@@ -209,12 +209,13 @@ def test_an_upload_refusal_is_in_the_error_summary_not_a_notice(client, curator,
     signed_in(client, curator)
     page = client.post("/curate/c/open/upload/", {"files": [SimpleUploadedFile("huge.txt", b"words")]}, follow=True)
     html = page.content.decode()
-    assert summary_links(html)["huge.txt: larger than 0 MB"] == "#id_files", "linked to the Files field"
-    assert "huge.txt: larger than 0 MB" in field_group(html, "id_files")
+    refusal = "huge.txt: The file is 0.0 MB; the most we accept is 0 MB."
+    assert summary_links(html)[refusal] == "#id_files", "linked to the Files field"
+    assert refusal in field_group(html, "id_files")
     banners = re.findall(r'<div class="govuk-notification-banner.*?</div>\s*</div>', html, re.S)
     assert not any("There is a problem" in b or "huge.txt" in b for b in banners)
     assert any("0 queued for ingestion" in b for b in banners)  # the batch's summary is still a notice
-    assert html.count("huge.txt: larger than 0 MB") == 2  # in the summary and at the field only
+    assert html.count(refusal) == 2  # in the summary and at the field only
     assert "<title>Error: " in html
 
 
@@ -297,7 +298,7 @@ def test_the_list_counts_searchable_documents_of_all(client, curator, make_colle
     collection = make_collection("open")
     upload_and_ingest(collection, "leave.md", LEAVE, curator)
     upload_and_ingest(collection, "travel.md", TRAVEL, curator)
-    failed = upload_and_ingest(collection, "fake.pdf", b"<html>not a pdf</html>", curator)
+    failed = upload_and_ingest(collection, "broken.pdf", BROKEN_PDF, curator)
     assert failed.status == "failed"
     retired = upload_and_ingest(collection, "old.md", b"# Old\n\nGone.\n", curator)
     services.document_retire(document=retired.document, user=curator)

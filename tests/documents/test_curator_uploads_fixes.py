@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import pytest
 from django.core.exceptions import ValidationError
+from django.core.files.base import ContentFile
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.urls import reverse
 
@@ -15,7 +16,7 @@ from documents import services
 from documents.ingest.parse import LASTING_CODES, lasting_refusal, parse, title_or_filename
 from documents.models import Chunk, Document, DocumentVersion, VersionStatus
 from tests.conftest import signed_in
-from tests.documents.files import make_docx, make_pdf, make_pptx, upload_and_ingest
+from tests.documents.files import make_docx, make_pdf, make_pptx, upload_and_ingest, upload_refused
 
 BODY = "Members may opt out of the pension scheme by giving three months notice to the pensions team."
 LEAVE = b"# Leave\n\n## Carry over\n\nYou may carry over up to 5 days of unused leave into the next leave year.\n"
@@ -177,7 +178,7 @@ def test_a_title_too_long_is_refused_and_nothing_is_saved(client, make_collectio
     v1 = upload_and_ingest(collection, "leave.md", LEAVE, curator)
     signed_in(client, curator)
     response = _review_post(client, v1.document, title="x" * 301)
-    assert response.status_code == 200
+    assert response.status_code == 400
     assert "Title must be 300 characters or fewer" in response.content.decode()
     document = Document.objects.get(pk=v1.document_id)
     assert document.title == "Leave" and document.owner_email != "pensions@example.gov.uk"
@@ -235,9 +236,12 @@ def test_a_refused_upload_leaves_a_retired_document_retired(make_collection, cur
     v1 = upload_and_ingest(collection, "leave.md", LEAVE, curator)
     services.document_retire(document=v1.document, user=curator)
     settings.HUMPHREY_MAX_UPLOAD_MB = 0  # every file is too large
-    version = services.document_upload(collection=collection, filename="leave.md", data=LEAVE_V2, user=curator)
-    assert version.status == VersionStatus.FAILED and not version.restored
+    refusal = upload_refused(collection, "leave.md", LEAVE_V2, curator)
+    assert refusal.code == "too_large"
     assert not Document.objects.get(pk=v1.document_id).is_active
+    assert v1.document.versions.count() == 1, "no version added to the document of that name"
+    event = AuditEvent.objects.get(action="curation.document_upload", outcome="refused")
+    assert event.subject == f"document:{v1.document_id}" and event.data["document_id"] == v1.document_id
     assert not AuditEvent.objects.filter(action="curation.document_restore").exists()
 
 
@@ -297,7 +301,29 @@ def test_lasting_refusals_are_those_parse_makes(filename, data, reason):
     assert getattr(raised.value, "code", None) == refusal.code
 
 
-#: An empty file is refused before it is stored (no version to retry); the others fail as versions.
+@pytest.mark.django_db
+@pytest.mark.parametrize(("filename", "data", "reason"), LASTING, ids=[f for f, _, _ in LASTING])
+def test_a_failure_retrying_cannot_fix_is_refused_at_upload(make_collection, curator, filename, data, reason):
+    """What would fail on every attempt is refused before anything is stored: no document is left
+    behind holding nothing, and the refusal is audited."""
+    refusal = upload_refused(make_collection(), filename, _lasting_data(filename, data), curator)
+    assert reason in refusal.messages[0] and refusal.code in LASTING_CODES
+
+
+def _failed_before(collection, filename: str, data: bytes, user) -> DocumentVersion:
+    """A version that failed for a lasting reason when such files were still stored (before they were
+    refused at upload): stored as a good file would be, then failed as ingestion failed it."""
+    refusal = lasting_refusal(data, filename)
+    good = services.document_upload(collection=collection, filename="good.md", data=LEAVE, user=user, enqueue=False)
+    good.file.storage.save(good.file.name, ContentFile(data))
+    Document.objects.filter(pk=good.document_id).update(source_name=filename)
+    DocumentVersion.objects.filter(pk=good.pk).update(
+        status=VersionStatus.FAILED, error=refusal.message, error_code=refusal.code, original_filename=filename
+    )
+    return DocumentVersion.objects.get(pk=good.pk)
+
+
+#: An empty file was never stored (no version to retry); the others were, before they were refused.
 STORED = [case for case in LASTING if case[1] != b""]
 
 
@@ -305,7 +331,7 @@ STORED = [case for case in LASTING if case[1] != b""]
 @pytest.mark.parametrize(("filename", "data", "reason"), STORED, ids=[f for f, _, _ in STORED])
 def test_no_retry_for_a_failure_retrying_cannot_fix(client, make_collection, curator, filename, data, reason):
     collection = make_collection()
-    version = upload_and_ingest(collection, filename, _lasting_data(filename, data), curator)
+    version = _failed_before(collection, filename, _lasting_data(filename, data), curator)
     assert version.status == VersionStatus.FAILED and reason in version.error
     assert version.error_code in LASTING_CODES, "the failure's code is recorded"
     # Judged from that code: the page does not read the kept file again (up to the upload limit).

@@ -237,7 +237,7 @@ def test_a_plural_of_another_line_is_refused_naming_both_lines(client, curator, 
     signed_in(client, curator)
     posted = "memory stick = removable media\nholiday = annual leave\nMemory Sticks = removable media"
     response = client.post(glossary_url(guidance), {"terms": posted})
-    assert response.status_code == 200
+    assert response.status_code == 400
     text = response.content.decode()
     message = "Line 3: “Memory Sticks” is already on line 1 as “memory stick”: a plural ending matches either"
     assert "There is a problem" in text and message in text

@@ -12,7 +12,7 @@ from audit.models import AuditEvent
 from documents import services
 from documents.embeddings import FakeEmbeddings
 from documents.models import Chunk, DocumentVersion, VersionStatus
-from tests.documents.files import make_pdf, upload_and_ingest
+from tests.documents.files import make_pdf, upload_and_ingest, upload_refused
 
 pytestmark = pytest.mark.django_db
 
@@ -117,15 +117,12 @@ def test_html_scripts_never_stored(make_collection, curator):
 
 
 def test_oversized_upload_is_refused_and_not_kept(make_collection, curator, settings):
-    """A file over HUMPHREY_MAX_UPLOAD_MB gets a failed version with the reason; its bytes are not stored."""
+    """A file over HUMPHREY_MAX_UPLOAD_MB is refused with the reason: no document, no version, nothing
+    stored; the refusal is audited."""
     settings.HUMPHREY_MAX_UPLOAD_MB = 1
     collection = make_collection()
-    version = upload_and_ingest(collection, "big.txt", b"x " * (600 * 1024), curator)
-    assert version.status == VersionStatus.FAILED
-    assert "1 MB" in version.error
-    assert not version.file
-    with pytest.raises(ValidationError):
-        services.version_retry(version=version, user=curator, enqueue=False)
+    refusal = upload_refused(collection, "big.txt", b"x " * (600 * 1024), curator)
+    assert refusal.code == "too_large" and "1 MB" in refusal.messages[0]
 
 
 class Killed(BaseException):

@@ -104,7 +104,7 @@ def test_add_a_pages_source_keeps_every_line(client, curator, collection):
 def test_bad_input_is_shown_in_an_error_summary_and_kept(client, curator, collection, shared, data, message):
     signed_in(client, curator)
     response = client.post(f"/curate/c/{collection.slug}/sources/new/", data)
-    assert response.status_code == 200
+    assert response.status_code == 400
     body = response.content.decode()
     assert "govuk-error-summary" in body and message in body, body[body.find("govuk-error-summary") :][:800]
     assert "<title>Error:" in body
@@ -120,7 +120,7 @@ def test_a_duplicate_source_is_refused(client, curator, collection):
     data = {"kind": "pages", "location": "https://www.example.gov.uk/guidance/leave", "every_hours": "24"}
     assert client.post(f"/curate/c/{collection.slug}/sources/new/", data).status_code == 302
     again = client.post(f"/curate/c/{collection.slug}/sources/new/", data)
-    assert again.status_code == 200 and b"already has that source" in again.content
+    assert again.status_code == 400 and b"already has that source" in again.content
     assert Source.objects.count() == 1
 
 
@@ -137,7 +137,7 @@ def test_change_pause_resume_and_sync_now(client, curator, collection):
     assert edit.status_code == 200 and b"https://www.example.gov.uk/guidance/leave" in edit.content
     assert b'name="kind"' not in edit.content  # the kind stays
     bad = client.post(url(source, "edit"), {"location": "ftp://x.example/", "every_hours": "24"})
-    assert bad.status_code == 200 and b"govuk-error-summary" in bad.content and b"ftp://x.example/" in bad.content
+    assert bad.status_code == 400 and b"govuk-error-summary" in bad.content and b"ftp://x.example/" in bad.content
     response = client.post(
         url(source, "edit"), {"location": "https://www.example.gov.uk/guidance/travel", "every_hours": "12"}
     )

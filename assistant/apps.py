@@ -13,6 +13,7 @@ class AssistantConfig(AppConfig):
         from documents.citations import register_cited_check
         from documents.previews import register_answer_preview
 
+        from . import signals  # noqa: F401 - connects the receivers that close chat sockets as sessions end
         from .integrity import records_against_trail
         from .personal_data import conversations_of, feedback_of
         from .selectors import chunk_cited_to, versions_superseded

@@ -23,6 +23,7 @@ from assistant.db import db_call
 from assistant.intake import SessionEnded, account_unchanged, refuse_bad_characters
 from assistant.services.pipeline import AnswerRun, answer_start
 from assistant.services.record import ACCESS_REFUSALS, ask_refusal_record
+from assistant.signals import account_group, session_group
 from humphrey.proxies import scope_client_address
 
 logger = logging.getLogger(__name__)
@@ -62,6 +63,7 @@ class ChatConsumer(AsyncWebsocketConsumer):
         self.pump: asyncio.Task | None = None
         self.user = None  # set while the socket serves its user
         self.counted: int | None = None  # the user id this socket counts against in _open_sockets
+        self.joined: list[str] = []  # the groups told when its session or account ends (assistant.signals)
         user = self.scope.get("user")
         await self.accept()
         if user is None or not user.is_authenticated or not user.is_active:
@@ -79,6 +81,20 @@ class ChatConsumer(AsyncWebsocketConsumer):
         self.client_ip = scope_client_address(self.scope)
         self.frames = _Window(settings.HUMPHREY_CHAT_FRAMES_PER_MINUTE)
         self.questions = _Window(settings.HUMPHREY_CHAT_QUESTIONS_PER_MINUTE)
+        await self._join(user)
+
+    async def _join(self, user) -> None:
+        """Join the groups told when this socket's session is signed out or its account changes."""
+        session_key = getattr(self.scope.get("session"), "session_key", None)
+        groups = [account_group(user.pk)] + ([session_group(session_key)] if session_key else [])
+        if self.channel_layer is None:
+            return
+        try:
+            for group in groups:
+                await self.channel_layer.group_add(group, self.channel_name)
+                self.joined.append(group)
+        except Exception:  # the socket still works; it is closed on its next frame instead
+            logger.warning("chat user %s's socket could not join its groups", user.pk, exc_info=True)
 
     async def disconnect(self, code) -> None:
         if getattr(self, "counted", None) is not None:
@@ -86,6 +102,10 @@ class ChatConsumer(AsyncWebsocketConsumer):
             if _open_sockets[self.counted] <= 0:
                 del _open_sockets[self.counted]
             self.counted = None
+        for group in getattr(self, "joined", ()):
+            with contextlib.suppress(Exception):
+                await self.channel_layer.group_discard(group, self.channel_name)
+        self.joined = []
         # The answer keeps going and is stored; only this socket stops listening.
         if self.run is not None:
             self.run.detach()
@@ -211,6 +231,32 @@ class ChatConsumer(AsyncWebsocketConsumer):
 
     def _signed_out(self) -> None:
         self.user = None  # frames still in flight are ignored
+
+    # --- told by assistant.signals -----------------------------------------------------------
+    async def chat_session_ended(self, message: dict) -> None:
+        """This socket's session was signed out (in this tab or another)."""
+        await self._session_end()
+
+    async def chat_account_changed(self, message: dict) -> None:
+        """The account was saved or deleted: checked as before a frame, and the socket closed if the
+        account was deactivated, deleted or its password changed."""
+        if getattr(self, "user", None) is not None and not await self._account_unchanged():
+            await self._session_end()
+
+    async def _session_end(self) -> None:
+        """Nothing more is shown on this socket, and it is closed with 4401 at once, mid-answer or not.
+        The answer being written is not stopped: like one whose socket dropped, it completes, is stored
+        and audited, and is shown once the person signs in again (as the page then tells them)."""
+        if getattr(self, "user", None) is None:
+            return
+        self._signed_out()
+        if self.run is not None:
+            self.run.detach()
+        if self.pump is not None:
+            self.pump.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await self.pump
+        await self.close(code=CLOSE_UNAUTHENTICATED)
 
     async def _account_unchanged(self) -> bool:
         """Whether the account is still active with the password it had when the socket opened."""

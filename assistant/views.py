@@ -207,12 +207,13 @@ def delete(request: HttpRequest, pk: int) -> HttpResponse:
 @login_required
 @require_POST
 def feedback(request: HttpRequest, pk: int) -> HttpResponse:
-    """Thumbs up or down with an optional comment. JSON for the page's script. Without it, stored
+    """Thumbs up or down with an optional comment (refused if it holds personal data: ``FeedbackForm``),
+    the same checks with the page's script or without. JSON for the script. Without it, stored
     feedback redirects back to the answer (post/redirect/get); refused feedback shows the conversation
     again, the errors at the answer's form with what was typed kept in it, and GOV.UK's error summary
     at the top (a redirect would lose the comment)."""
     message = access_answer(request.user, pk)
-    form = FeedbackForm(request.POST)
+    form = FeedbackForm(request.POST, person=request.user.pk)
     wants_json = "application/json" in request.headers.get("Accept", "")
     if not form.is_valid():
         if wants_json:

@@ -81,7 +81,7 @@ def test_a_refused_comment_is_shown_again_at_its_answer_with_the_error(client, s
     assert field_error(page, f"comment-{answer.pk}-error") == f"Error: {message}"
     box = tag(page, f"comment-{answer.pk}")
     assert "govuk-textarea--error" in box
-    assert f'aria-describedby="comment-{answer.pk}-error comment-{answer.pk}-info"' in box
+    assert f'aria-describedby="comment-{answer.pk}-error comment-{answer.pk}-hint comment-{answer.pk}-info"' in box
     assert textarea(page, f"comment-{answer.pk}") == comment
     assert "checked" in tag(page, f"rating-down-{answer.pk}") and "checked" not in tag(page, f"rating-up-{answer.pk}")
     assert "govuk-notification-banner" not in page

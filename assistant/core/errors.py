@@ -52,6 +52,18 @@ class ModelStalled(ModelError):
     status = "stalled"
 
 
+class ModelCutOff(ModelStalled):
+    """The model's stream broke off after some text: its connection dropped, it reported an error or
+    sent what cannot be read, or it simply ended without saying the answer was whole (no
+    ``finish_reason``, no ``[DONE]``, as when its server is killed). What came is a fragment, never an
+    answer: it is kept as *stalled*, not judged as if the model had finished."""
+
+    code = "model_cut_off"
+    message = (
+        "The language model's answer broke off part-way through. The partial answer is kept; ask again for a full one."
+    )
+
+
 class ModelTooSlow(ModelStalled):
     code = "model_too_slow"
     message = (

@@ -8,6 +8,11 @@ Retry-After), and only before any text has arrived; the ``Attempts`` a call took
 why each failed one failed) are streamed before its text, or carried by its error, for the answer's
 audit event. A circuit breaker per endpoint fails fast while it is down. Usage comes from the final
 chunk (``stream_options.include_usage``).
+
+An answer is finished only when the model says so, with a ``finish_reason`` or ``data: [DONE]``. A
+stream that ends or breaks off otherwise (its server killed, the connection dropped, an error event)
+after some text raises ``ModelCutOff``: the fragment is kept as *stalled*, never judged as an answer;
+before any text it fails as a model failing before its first word does (the guidance is quoted instead).
 """
 
 from __future__ import annotations
@@ -22,12 +27,14 @@ import time
 import weakref
 from collections.abc import AsyncIterator
 
+import aiohttp
 import httpx
 import openai
 
 from assistant.core.errors import (
     ModelBadStream,
     ModelBusy,
+    ModelCutOff,
     ModelError,
     ModelStalled,
     ModelTimeout,
@@ -66,26 +73,40 @@ def _sse_event(event: bytes):
     return value
 
 
-async def sse_payloads(blocks: AsyncIterator[bytes]) -> AsyncIterator[dict]:
-    """The JSON objects of an OpenAI-style server-sent event stream, until ``data: [DONE]``.
+class SSEPayloads:
+    """The JSON objects of an OpenAI-style server-sent event stream (iterate over it), until
+    ``data: [DONE]``; ``done`` says, once it has ended, whether it ended there rather than with the
+    bytes running out.
 
     Parsed with ``json.loads`` rather than into one SDK (pydantic) object per token: with a hundred
     answers streaming, those objects were a fifth of the web process's CPU. Raises ``ValueError``
     for an event that is not a JSON object.
     """
-    buffer = b""
-    async for block in blocks:
-        buffer += block
-        *events, buffer = _EVENT_END.split(buffer)
-        for event in events:
-            value = _sse_event(event)
-            if value is _DONE:
-                return
-            if value is not None:
-                yield value
-    value = _sse_event(buffer)  # a last event the server did not end with a blank line
-    if value is not None and value is not _DONE:
-        yield value
+
+    def __init__(self, blocks: AsyncIterator[bytes]) -> None:
+        self.blocks = blocks
+        self.done = False
+
+    def __aiter__(self) -> AsyncIterator[dict]:
+        return self._payloads()
+
+    async def _payloads(self) -> AsyncIterator[dict]:
+        buffer = b""
+        async for block in self.blocks:
+            buffer += block
+            *events, buffer = _EVENT_END.split(buffer)
+            for event in events:
+                value = _sse_event(event)
+                if value is _DONE:
+                    self.done = True
+                    return
+                if value is not None:
+                    yield value
+        value = _sse_event(buffer)  # a last event the server did not end with a blank line
+        if value is _DONE:
+            self.done = True
+        elif value is not None:
+            yield value
 
 
 def _closed_with_loop(client):
@@ -269,10 +290,12 @@ class OpenAIChatModel:
             raise
         yield Attempts(len(failures) + 1, tuple(failures))  # the last request sent is this one
         got_text = False
+        finished = False  # a choice's finish_reason came: the model says its answer is whole
         usage: Usage | None = None
         written = 0
         ends = started + self.answer_timeout
-        iterator = sse_payloads(response.aiter_bytes()).__aiter__()
+        payloads = SSEPayloads(response.aiter_bytes())
+        iterator = payloads.__aiter__()
         try:
             while True:
                 if got_text:
@@ -295,15 +318,17 @@ class OpenAIChatModel:
                     raise (ModelStalled() if got_text else ModelTimeout()) from None
                 except ModelError:
                     raise
-                except (httpx.HTTPError, ConnectionError):
+                except (httpx.HTTPError, ConnectionError, aiohttp.ClientError) as exc:
+                    # The connection dropped (the model's server killed or restarted, a proxy gave up).
+                    logger.warning("chat model %s: the stream broke off: %s", self.alias, type(exc).__name__)
                     self.breaker.failure()
-                    raise (ModelStalled() if got_text else ModelUnavailable()) from None
+                    raise (ModelCutOff() if got_text else ModelUnavailable()) from None
                 except Exception as exc:  # malformed SSE / JSON from the server
                     logger.warning("chat model %s sent an unreadable stream: %s", self.alias, type(exc).__name__)
-                    raise ModelBadStream() from None
+                    raise (ModelCutOff() if got_text else ModelBadStream()) from None
                 if chunk.get("error"):
                     logger.warning("chat model %s reported an error mid-stream", self.alias)
-                    raise ModelError()
+                    raise ModelCutOff() if got_text else ModelError()
                 try:
                     if chunk.get("usage"):
                         u = chunk["usage"]
@@ -313,6 +338,8 @@ class OpenAIChatModel:
                             total_tokens=int(u.get("total_tokens") or 0),
                         )
                     for choice in chunk.get("choices") or ():
+                        if choice.get("finish_reason"):
+                            finished = True
                         text = (choice.get("delta") or {}).get("content")
                         if text:
                             if not isinstance(text, str):
@@ -328,7 +355,14 @@ class OpenAIChatModel:
             # Closing a broken stream must not hide the real error.
             with contextlib.suppress(Exception):
                 await response.aclose()
-        if not got_text and usage is None:
+        if not (finished or payloads.done):
+            # Ended without the model saying it had finished (no finish_reason, no [DONE]): its server
+            # went away mid-answer, and a response delimited by its connection closing ends as if
+            # whole. What came is a fragment, not an answer, however it reads.
+            logger.warning("chat model %s: the stream ended before the answer was finished", self.alias)
+            self.breaker.failure()
+            raise ModelCutOff() if got_text else ModelBadStream()
+        if not got_text:  # finished, having said nothing: not an answer either
             raise ModelBadStream()
         self.breaker.success()
         if usage is not None:

@@ -20,7 +20,7 @@ from assistant import pii
 from assistant.batching import query_embedder
 from assistant.core.citations import cited_numbers
 from assistant.core.condense import condense
-from assistant.core.errors import AnswerError, ModelError
+from assistant.core.errors import AnswerError, ModelCutOff, ModelError
 from assistant.core.evidence import checks_summary, citing_sentences
 from assistant.core.types import Attempts, TextDelta, Usage
 from assistant.db import db_call
@@ -298,6 +298,11 @@ class AnswerRun:
             try:
                 await self._stream(model, request, parts, started)
             except ModelError as exc:
+                if parts and exc.status == Status.FAILED:
+                    # Whatever the provider: a model failing after some text leaves a fragment, kept as
+                    # unfinished (stalled), never judged as an answer (nor turned into "not covered").
+                    logger.warning("answer %s: the model failed part-way through (%s)", p.answer_id, exc.code)
+                    raise ModelCutOff() from exc
                 # The gate found the guidance covers the question: if the model failed before its first
                 # word, its passages' own sentences still answer it, said as such (and audited).
                 if parts or exc.status != Status.FAILED or not settings.HUMPHREY_CHAT_QUOTE_WHEN_MODEL_FAILS:

@@ -67,6 +67,7 @@ if (root) {
 
   const WAIT = "Wait for this answer to finish, or stop it, before you ask another question";
   const SIGNED_OUT = "You have been signed out. Sign in again to keep asking questions.";
+  const GIVEN_BACK = "Your question is back in the question box.";
 
   function setBusy(busy) {
     // The answer it asked to wait for is over: the error no longer holds.
@@ -222,7 +223,12 @@ if (root) {
     if (intro) intro.remove();
     const box = el("div", "humphrey-question");
     box.appendChild(el("h2", "govuk-heading-s govuk-!-margin-bottom-1", "You asked"));
-    box.appendChild(el("p", "govuk-body humphrey-question__text", text));
+    // Its lines kept, as the server shows them on a reopened conversation ("Ask again" gives them back).
+    const asked = box.appendChild(el("p", "govuk-body humphrey-question__text"));
+    text.split("\n").forEach((line, i) => {
+      if (i) asked.appendChild(el("br"));
+      asked.appendChild(document.createTextNode(line));
+    });
     log.appendChild(box);
     return box;
   }
@@ -277,13 +283,20 @@ if (root) {
     return list;
   }
 
-  function addActions(box, answerId) {
-    const actions = el("div", "govuk-button-group humphrey-answer__actions");
-    const copy = el("button", "govuk-button govuk-button--secondary govuk-!-margin-bottom-4 js-copy", "Copy answer");
-    copy.type = "button";
-    copy.dataset.target = box.id;
-    actions.appendChild(copy);
-    box.appendChild(actions);
+  // As _answer.html offers them: "Copy answer" for an answer; for one that did not finish, "Ask again"
+  // for its question (``asked``, the question's box), as a fragment is not worth copying.
+  function addButtons(box, unfinished, asked) {
+    const actions = box.appendChild(el("div", "govuk-button-group humphrey-answer__actions"));
+    if (unfinished && !(asked && asked.id)) return;
+    const [name, label] = unfinished ? ["js-ask-again", "Ask again"] : ["js-copy", "Copy answer"];
+    const button = actions.appendChild(el("button", "govuk-button govuk-button--secondary govuk-!-margin-bottom-4 " + name, label));
+    button.type = "button";
+    if (unfinished) button.dataset.question = asked.id;
+    else button.dataset.target = box.id;
+  }
+
+  function addActions(box, answerId, unfinished, asked) {
+    addButtons(box, unfinished, asked);
     const fragment = feedbackTemplate.content.cloneNode(true);
     const feedback = fragment.querySelector("form");
     feedback.action = root.dataset.feedbackUrl.replace("/0/", "/" + answerId + "/");
@@ -320,6 +333,36 @@ if (root) {
     return parts.join(" ");
   }
 
+  // An answer that did not finish (``stopped`` or ``stalled``, or ``failed`` with its words kept), worded
+  // as the server words it on a reopened conversation (_answer.html, from the notes chat.html gives both):
+  // why, whether what was written is shown, and its code in small print for the service team.
+  function unfinishedNote(status, written, code) {
+    const notes = root.dataset;
+    const why = status === "stopped" ? notes.noteStopped : status === "stalled" ? notes.noteStalled : notes.noteFailed;
+    const note = el("div", "govuk-inset-text govuk-!-margin-top-1 humphrey-answer__note", why + (written ? " " + notes.notePartial : ""));
+    if (code) {
+      note.appendChild(document.createTextNode(" "));
+      note.appendChild(el("span", "govuk-body-s humphrey-answer__code", "(code: " + code + ")"));
+    }
+    return note;
+  }
+
+  // What a note says, without its code (small print, for the service team, not read out).
+  function noteSaid(note) {
+    const copy = note.cloneNode(true);
+    for (const code of copy.querySelectorAll(".humphrey-answer__code")) code.remove();
+    return copy.textContent.trim();
+  }
+
+  // An answer that did not finish gives its question back, as a refused one does, unless the person has
+  // typed another: they can ask it again as it is, or change it first. Says whether it did.
+  function questionBack(answer) {
+    if (textarea.value.trim() || !answer.asked) return false;
+    textarea.value = answer.asked;
+    countRefresh();
+    return true;
+  }
+
   // Each [n] is named by the document it cites ("Source [1] (Leave policy)"), as the server names them
   // on a reopened conversation, so two in a row do not sound the same; one already named is left be.
   function nameCitations(body, citations) {
@@ -337,7 +380,8 @@ if (root) {
     const refocus = focusWillBeLost();
     setBusy(false);
     if (!answer) return;
-    answer.heading.textContent = "Humphrey answered";
+    const unfinished = frame.status === "stopped" || frame.status === "stalled";
+    answer.heading.textContent = !unfinished ? "Humphrey answered" : frame.text ? "Answer not finished" : "Not answered";
     answer.box.id = "answer-" + frame.message;
     answer.box.dataset.answer = frame.message;
     answer.box.dataset.status = frame.status;
@@ -345,11 +389,13 @@ if (root) {
     // Server-rendered, sanitised (Markdown without raw HTML, then nh3): safe to insert.
     answer.body.innerHTML = frame.html;
     nameCitations(answer.body, frame.citations);
-    if (frame.status === "stopped") {
-      answer.box.insertBefore(el("div", "govuk-inset-text govuk-!-margin-top-1", "You stopped this answer before it finished."), answer.body);
-    }
-    if (frame.error) {
-      answer.box.insertBefore(el("div", "govuk-inset-text govuk-!-margin-top-1", frame.error.message), answer.body);
+    let problem = "";
+    let givenBack = false;
+    if (unfinished) {
+      const note = unfinishedNote(frame.status, !!frame.text, frame.error && frame.error.code);
+      answer.box.insertBefore(note, answer.body);
+      if (frame.status === "stalled") problem = answer.heading.textContent + ". " + noteSaid(note);
+      givenBack = questionBack(answer);
     }
     if (frame.checks_summary) {
       answer.box.appendChild(el("p", "govuk-body-s humphrey-check-summary", frame.checks_summary));
@@ -358,8 +404,8 @@ if (root) {
       answer.box.appendChild(el("h3", "govuk-heading-s", "Sources"));
       answer.box.appendChild(sourcesList(frame.citations));
     }
-    addActions(answer.box, frame.message);
-    announce(answerSummary(answer.box, frame.status, frame.error && frame.error.message));
+    addActions(answer.box, frame.message, unfinished, answer.question);
+    announce(answerSummary(answer.box, frame.status, problem) + (givenBack ? " " + GIVEN_BACK : ""));
     if (refocus) focusHeading(answer.heading);
   }
 
@@ -389,13 +435,16 @@ if (root) {
     }
     answer.body.removeAttribute("aria-busy");
     progressEnd(answer);
-    answer.heading.textContent = "Humphrey answered";
+    // Words written before it failed are kept, but not as an answer.
+    answer.heading.textContent = answer.text ? "Answer not finished" : "Not answered";
     const box = el("div", "govuk-error-summary humphrey-answer__error");
     box.setAttribute("role", "alert");
     box.appendChild(el("h3", "govuk-error-summary__title", "There is a problem"));
     box.appendChild(el("p", "govuk-body", frame.message));
-    box.appendChild(el("p", "govuk-body-s", "Code: " + frame.code));
+    box.appendChild(el("p", "govuk-body-s humphrey-answer__code", "(code: " + frame.code + ")"));
+    if (answer.text && questionBack(answer)) box.appendChild(el("p", "govuk-body", GIVEN_BACK));
     answer.body.appendChild(box);
+    if (answer.text) addButtons(answer.box, true, answer.question);
     if (refocus) focusHeading(answer.heading);
   }
 
@@ -416,7 +465,11 @@ if (root) {
           if (shortcuts) shortcuts.hidden = false;
           document.title = title + document.title.slice(document.title.lastIndexOf(" – "));
         }
-        if (current) current.box.dataset.answer = frame.answer;
+        if (current) {
+          current.box.dataset.answer = frame.answer;
+          // As a reopened conversation names it: "Ask again" finds the question by it.
+          if (current.question) current.question.id = "question-" + frame.message;
+        }
         // Said once the question is stored, not when it is sent: a socket about to be closed (signed
         // out) would otherwise have announced an answer that never comes.
         announce("Question sent. Humphrey is writing an answer.");
@@ -511,6 +564,20 @@ if (root) {
       event.preventDefault();
       form.requestSubmit();
     }
+  });
+
+  // "Ask again" on an answer that did not finish: its question back in the box, ready to ask (or change).
+  // Focus goes to the box, which reads out its label and the question.
+  log.addEventListener("click", (event) => {
+    const button = event.target.closest(".js-ask-again");
+    if (!button) return;
+    const asked = document.getElementById(button.dataset.question);
+    const text = asked && asked.querySelector(".humphrey-question__text");
+    if (!text) return;
+    textarea.value = text.innerText.trim();
+    countRefresh();
+    showQuestionError("");
+    textarea.focus();
   });
 
   log.addEventListener("click", async (event) => {
@@ -613,10 +680,11 @@ if (root) {
     const node = document.adoptNode(fresh);
     box.replaceWith(node);
     initAll({ scope: node });
-    for (const button of node.querySelectorAll(".js-copy")) button.classList.remove("govuk-!-display-none");
+    for (const button of node.querySelectorAll(".js-copy, .js-ask-again")) button.classList.remove("govuk-!-display-none");
     const note = node.querySelector(".humphrey-answer__note");
-    announce(answerSummary(node, node.dataset.status, note && node.dataset.status !== "stopped" ? note.textContent.trim() : ""));
     const heading = node.querySelector("h2");
+    const problem = note && node.dataset.status !== "stopped" ? heading.textContent.trim() + ". " + noteSaid(note) : "";
+    announce(answerSummary(node, node.dataset.status, problem));
     if (refocus && heading) focusHeading(heading);
   }
 
@@ -653,7 +721,7 @@ if (root) {
     window.setTimeout(look, WATCH_EVERY);
   }
 
-  for (const button of document.querySelectorAll(".js-copy")) button.classList.remove("govuk-!-display-none");
+  for (const button of document.querySelectorAll(".js-copy, .js-ask-again")) button.classList.remove("govuk-!-display-none");
   watchUnfinished();
   connect();
 }

@@ -130,7 +130,7 @@ def test_stop_answering_from_the_keyboard_leaves_focus_on_the_stopped_answer(sit
     page.locator(".humphrey-answer[data-status='stopped']").wait_for()
     expect(page.locator(".humphrey-answer h2")).to_be_focused()
     assert not page.get_by_role("button", name="Stop answering").is_visible()
-    assert announced(page, "Answer stopped") == "Answer stopped."
+    assert announced(page, "Answer stopped") == "Answer stopped. Your question is back in the question box."
     page.keyboard.press("Tab")  # and the next Tab goes on from the answer, not from the top of the page
     assert page.evaluate(FOCUSED) not in ("BODY:", None)
     assert page.evaluate("() => document.activeElement.closest('.humphrey-answer, #ask-form') !== null")

@@ -74,14 +74,14 @@ def test_a_slow_answer_says_what_it_is_doing_until_its_first_words(site, page, s
     assert seen["progress"] == ["Searching the guidance…", "Writing an answer…"]
     assert seen["heading"] == ["Humphrey is answering", "Humphrey answered"]
 
-    # Stopped before its first words: the progress line goes, and the stopped answer is worded as before.
+    # Stopped before its first words: the progress line goes, and the stopped answer says it was not answered.
     openai_server.configure(merge=True, ttft_ms=10_000)
     ask(page, "How many days of annual leave do part-time staff get?")
     second = newest_answer(page)
     second.get_by_text("Writing an answer…").wait_for()
     page.get_by_role("button", name="Stop answering").click()
     page.locator(".humphrey-answer[data-status='stopped']").wait_for()
-    assert second.get_by_role("heading", level=2).inner_text() == "Humphrey answered"
+    assert second.get_by_role("heading", level=2).inner_text() == "Not answered"
     assert second.get_by_text("You stopped this answer before it finished.").is_visible()
     assert second.locator(".humphrey-answer__progress").count() == 0
 

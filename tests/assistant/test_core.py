@@ -4,18 +4,19 @@ retries with jitter and the circuit breaker, and prompt injection planted in a d
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 
 import pytest
 
 from assistant.core.citations import cited_numbers, strip_unshown
 from assistant.core.condense import asked_and_context, condense, follow_up_subject, sentences, without_redacted
-from assistant.core.errors import ModelBadStream, ModelBusy, ModelError, ModelUnavailable
+from assistant.core.errors import ModelBadStream, ModelBusy, ModelCutOff, ModelError, ModelUnavailable
 from assistant.core.markdown import render_markdown
 from assistant.core.prompt import load_prompt, render_messages
 from assistant.core.types import ChatRequest, Source, TextDelta, Turn, Usage
 from assistant.providers.base import CircuitBreaker
-from assistant.providers.openai import AzureOpenAIChatModel, OpenAIChatModel, sse_payloads
+from assistant.providers.openai import AzureOpenAIChatModel, OpenAIChatModel, SSEPayloads
 from audit.models import AuditEvent
 
 from .conftest import add_document, make_collection
@@ -175,7 +176,7 @@ async def _blocks(*parts: bytes):
 
 
 async def _payloads(*parts: bytes) -> list:
-    return [p async for p in sse_payloads(_blocks(*parts))]
+    return [p async for p in SSEPayloads(_blocks(*parts))]
 
 
 @pytest.mark.asyncio
@@ -201,6 +202,22 @@ async def test_sse_events_are_parsed_across_reads_line_endings_and_comments():
 
 
 @pytest.mark.asyncio
+async def test_sse_events_say_whether_the_stream_ended_at_done_or_ran_out():
+    """``done`` tells a stream the server finished (``data: [DONE]``, with or without its blank line)
+    from one whose bytes simply ran out, as a killed server's do."""
+    for stream, done in [
+        (b'data: {"a": 1}\n\ndata: [DONE]\n\n', True),
+        (b'data: {"a": 1}\n\ndata: [DONE]', True),
+        (b'data: {"a": 1}\n\n', False),
+        (b'data: {"a": 1}\n\ndata: {"b"', False),
+    ]:
+        payloads = SSEPayloads(_blocks(stream))
+        with contextlib.suppress(ValueError):
+            _ = [p async for p in payloads]
+        assert payloads.done is done, stream
+
+
+@pytest.mark.asyncio
 @pytest.mark.parametrize("bad", [b"data: [1, 2]\n\n", b"data: {not json\n\n", b'data: "text"\n\n'])
 async def test_sse_events_that_are_not_json_objects_are_refused(bad):
     with pytest.raises(ValueError):
@@ -209,7 +226,7 @@ async def test_sse_events_that_are_not_json_objects_are_refused(bad):
 
 @pytest.mark.asyncio
 async def test_a_stream_that_is_not_json_or_reports_an_error_midway_fails_cleanly(openai_server):
-    """Garbage gives model_bad_stream; an ``error`` event after some text gives a model error."""
+    """Garbage gives model_bad_stream; an ``error`` event after some text cuts the answer off."""
     model = OpenAIChatModel(base_url=openai_server.base_url, model="m", retries=0)
     openai_server.configure(scenario="garbage")
     with pytest.raises(ModelBadStream):
@@ -219,7 +236,7 @@ async def test_a_stream_that_is_not_json_or_reports_an_error_midway_fails_cleanl
     with pytest.raises(ModelError) as caught:
         async for item in model.stream(_request()):
             got.append(item)
-    assert not isinstance(caught.value, ModelBadStream)
+    assert isinstance(caught.value, ModelCutOff), "after some text: the words kept, as unfinished"
     assert [i.text for i in got if isinstance(i, TextDelta)] == ["According", " to"]
     openai_server.configure()
     assert "".join(i.text for i in await _collect(model) if isinstance(i, TextDelta)).startswith("According")

@@ -11,6 +11,12 @@ process): ``python -m tests.fakes.openai_server --port 8081 --ttft-ms 300 --toke
   many requests, then behave as ``ok`` (for retry tests);
 - ``stall``: ``stall_after`` words, then silence until the client gives up;
 - ``error_mid_stream``: ``stall_after`` words, then an ``error`` event (as OpenAI sends when overloaded);
+- ``cut_off``: ``stall_after`` words in a chunked response, then half an event and the connection
+  dropped without the chunked body's end (a model server killed mid-answer: the client's read fails);
+- ``ends_early``: ``stall_after`` words, then the response ends cleanly at an event's end, with no
+  ``finish_reason`` and no ``data: [DONE]`` (a killed server whose response is delimited by the
+  connection closing, as this server's others are);
+- ``no_done``: as ``ok``, but without ``data: [DONE]`` (the ``finish_reason`` says it is finished);
 - ``no_first_token``: headers, then silence;
 - ``garbage``: a malformed SSE stream (text that is not JSON);
 - ``echo``: the reply is the ``reply`` text with ``{passages}`` replaced by the number of
@@ -265,42 +271,64 @@ class FakeOpenAIServer:
                     "usage": usage,
                 },
             )
+        # ``cut_off`` frames its body in chunks, so that a client can tell a body cut short from one that
+        # ended; the others end their body by closing the connection.
+        chunked = scenario == "cut_off"
         writer.write(
             b"HTTP/1.1 200 OK\r\ncontent-type: text/event-stream\r\ncache-control: no-cache\r\n"
-            b"connection: close\r\n\r\n"
+            + (b"transfer-encoding: chunked\r\n" if chunked else b"")
+            + b"connection: close\r\n\r\n"
         )
         await writer.drain()
+
+        def send(data: bytes) -> None:
+            writer.write(b"%x\r\n%s\r\n" % (len(data), data) if chunked else data)
+
         if scenario == "no_first_token":
             await asyncio.sleep(3600)
             return False
         if b.ttft_ms:
             await asyncio.sleep(b.ttft_ms / 1000)
         if scenario == "garbage":
-            writer.write(b'data: {"id": "x", "choices": [ {not json at all\n\n')
-            writer.write(b"data: \x00\x01 garbage <html>\n\n")
+            send(b'data: {"id": "x", "choices": [ {not json at all\n\n')
+            send(b"data: \x00\x01 garbage <html>\n\n")
             await writer.drain()
             return False
-        writer.write(chunk({"role": "assistant", "content": ""}))
+        send(chunk({"role": "assistant", "content": ""}))
         interval = 1 / b.tokens_per_second if b.tokens_per_second else 0
         for i, word in enumerate(words):
             if scenario == "stall" and i == b.stall_after:
                 await writer.drain()
                 await asyncio.sleep(3600)
                 return False
+            if scenario == "cut_off" and i == b.stall_after:
+                # A pause first, so the words before are read: a client's read that fails drops what
+                # it had buffered (aiohttp's does), as when a server dies mid-answer.
+                await asyncio.sleep(interval or 0.05)
+                send(b'data: {"id": "chatcmpl-fake", "choices": [{"index": 0, "delta": {"cont')
+                await writer.drain()
+                writer.transport.abort()  # no end to the chunked body: gone, as a killed process is
+                return False
+            if scenario == "ends_early" and i == b.stall_after:
+                await writer.drain()
+                return False  # the connection is closed after the last whole event: no finish, no [DONE]
             if scenario == "error_mid_stream" and i == b.stall_after:
-                writer.write(b'data: {"error": {"message": "The server is overloaded.", "type": "server_error"}}\n\n')
+                send(b'data: {"error": {"message": "The server is overloaded.", "type": "server_error"}}\n\n')
                 await writer.drain()
                 return False
             if i and interval:
                 await asyncio.sleep(interval)
             if i == 0:
                 request["_timing"] = {"first_token_ms": round((time.monotonic() - received) * 1000, 2)}
-            writer.write(chunk({"content": word}))
+            send(chunk({"content": word}))
             await writer.drain()
-        writer.write(chunk({}, finish="stop"))
+        send(chunk({}, finish="stop"))
         if (request.get("stream_options") or {}).get("include_usage"):
-            writer.write(chunk(None, usage=usage))
-        writer.write(b"data: [DONE]\n\n")
+            send(chunk(None, usage=usage))
+        if scenario != "no_done":
+            send(b"data: [DONE]\n\n")
+        if chunked:
+            writer.write(b"0\r\n\r\n")  # the chunked body's end
         await writer.drain()
         return False
 
@@ -323,7 +351,11 @@ def main() -> None:
     parser.add_argument("--port", type=int, default=8081)
     parser.add_argument("--ttft-ms", type=float, default=0.0, help="delay before the first token")
     parser.add_argument("--tokens-per-second", type=float, default=0.0, help="0 = as fast as possible")
-    parser.add_argument("--scenario", default="ok", help="ok|error|stall|error_mid_stream|no_first_token|garbage|echo")
+    parser.add_argument(
+        "--scenario",
+        default="ok",
+        help="ok|error|stall|error_mid_stream|cut_off|ends_early|no_done|no_first_token|garbage|echo",
+    )
     parser.add_argument("--status", type=int, default=503, help="HTTP status for the error scenario")
     parser.add_argument("--reply", default=DEFAULT_REPLY, help="text streamed back, a word per chunk")
     args = parser.parse_args()

@@ -77,6 +77,25 @@ class ModelTooLong(ModelStalled):
     message = "The language model's answer ran past the longest this service keeps, so it was cut short."
 
 
+class ModelMaxTokens(ModelStalled):
+    """The model stopped because it reached the most tokens it may write (``finish_reason: length``):
+    what it wrote ends mid-thought, so it is kept as unfinished, not shown as a whole answer."""
+
+    code = "model_max_tokens"
+    message = (
+        "The language model reached the longest answer it may write, so this answer stops short. "
+        "The partial answer is kept; ask a narrower question for a full one."
+    )
+
+
+class ModelWithheld(ModelStalled):
+    """The model's service stopped the answer with its content filter (``finish_reason:
+    content_filter``, as Azure OpenAI's does): what came before is kept as unfinished."""
+
+    code = "model_content_filter"
+    message = "The language model's service stopped this answer part-way (its content filter). Ask in other words."
+
+
 class ModelBadStream(ModelError):
     code = "model_bad_response"
     message = "The language model sent a response we could not read. Try again in a moment."

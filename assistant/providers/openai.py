@@ -36,11 +36,13 @@ from assistant.core.errors import (
     ModelBusy,
     ModelCutOff,
     ModelError,
+    ModelMaxTokens,
     ModelStalled,
     ModelTimeout,
     ModelTooLong,
     ModelTooSlow,
     ModelUnavailable,
+    ModelWithheld,
 )
 from assistant.core.types import Attempts, ChatRequest, ModelInfo, TextDelta, Usage, service_host
 
@@ -291,6 +293,7 @@ class OpenAIChatModel:
         yield Attempts(len(failures) + 1, tuple(failures))  # the last request sent is this one
         got_text = False
         finished = False  # a choice's finish_reason came: the model says its answer is whole
+        reason = ""  # that finish_reason: "stop" is a whole answer; "length" and "content_filter" are not
         usage: Usage | None = None
         written = 0
         ends = started + self.answer_timeout
@@ -340,6 +343,7 @@ class OpenAIChatModel:
                     for choice in chunk.get("choices") or ():
                         if choice.get("finish_reason"):
                             finished = True
+                            reason = str(choice["finish_reason"])
                         text = (choice.get("delta") or {}).get("content")
                         if text:
                             if not isinstance(text, str):
@@ -362,6 +366,10 @@ class OpenAIChatModel:
             logger.warning("chat model %s: the stream ended before the answer was finished", self.alias)
             self.breaker.failure()
             raise ModelCutOff() if got_text else ModelBadStream()
+        if reason == "length" and got_text:  # max_tokens reached: the answer stops mid-thought
+            raise ModelMaxTokens()
+        if reason == "content_filter":  # the service withheld the rest of the answer
+            raise ModelWithheld() if got_text else ModelError(code="model_content_filter")
         if not got_text:  # finished, having said nothing: not an answer either
             raise ModelBadStream()
         self.breaker.success()

@@ -85,3 +85,17 @@ def test_an_error_reported_mid_answer_keeps_the_words_before_it_as_unfinished(si
     done = ask(site, openai_server, "error_mid_stream", stall_after=4)[-1]
     assert done["type"] == "done" and done["status"] == "stalled", done
     assert done["text"] == FIRST_WORDS and done["error"]["code"] == "model_cut_off"
+
+
+@pytest.mark.parametrize(
+    ("finish_reason", "code"), [("length", "model_max_tokens"), ("content_filter", "model_content_filter")]
+)
+def test_an_answer_the_model_did_not_finish_is_not_shown_as_whole(site, openai_server, finish_reason, code):
+    """The model says why it stopped: at its token limit ("length") or stopped by its service's
+    content filter. Either way what it wrote stops mid-thought: kept as unfinished, saying why, not
+    presented (and audited) as a complete answer."""
+    done = ask(site, openai_server, "ok", finish_reason=finish_reason)[-1]
+    assert done["type"] == "done" and done["status"] == "stalled", done
+    assert done["error"]["code"] == code and done["error"]["message"]
+    event = AuditEvent.objects.get(action="answer")
+    assert (event.outcome, event.data["error_code"]) == ("stalled", code)

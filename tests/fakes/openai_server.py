@@ -64,6 +64,7 @@ class Behaviour:
     status: int = 503
     fail_times: int = -1  # -1: every request fails (error scenario)
     stall_after: int = 3
+    finish_reason: str = "stop"  # what the last chunk says: "length" (max_tokens reached), "content_filter"...
     usage_prompt: int = 123
     usage_completion: int | None = None  # None: the number of words streamed
     embeddings_status: int = 200  # another status: /embeddings requests fail with it ...
@@ -322,7 +323,7 @@ class FakeOpenAIServer:
                 request["_timing"] = {"first_token_ms": round((time.monotonic() - received) * 1000, 2)}
             send(chunk({"content": word}))
             await writer.drain()
-        send(chunk({}, finish="stop"))
+        send(chunk({}, finish=b.finish_reason))
         if (request.get("stream_options") or {}).get("include_usage"):
             send(chunk(None, usage=usage))
         if scenario != "no_done":

@@ -252,7 +252,8 @@ if (root) {
 
   function sourcesList(items) {
     const list = el("ol", "govuk-list govuk-list--number govuk-body-s humphrey-sources");
-    for (const s of items) {
+    // By number, as a reopened conversation lists them ([1] first), whatever order they were cited in.
+    for (const s of [...items].sort((a, b) => a.n - b.n)) {
       const li = el("li");
       li.value = s.n;
       const href = safeHref(s.url);

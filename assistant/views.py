@@ -24,6 +24,7 @@ from documents.access import readable_collections
 from documents.review import review_of
 
 from .access import access_answer, access_conversation, owned_conversations
+from .core.errors import message_for
 from .core.evidence import checks_summary, claim_notes
 from .core.markdown import render_markdown
 from .forms import FeedbackForm, RenameForm
@@ -126,6 +127,9 @@ def _page(
                 if message.status == Status.STREAMING and timezone.now() - message.created_at > STREAMING_GIVE_UP:
                     # The process writing it stopped (a restart): say so rather than wait forever.
                     message.status, message.note = "interrupted", "This answer was interrupted. Ask again."
+                elif message.status == Status.FAILED and not message.text and message.error_code:
+                    # Worded as it was live: the error's own message (the code in small print).
+                    message.note = message_for(message.error_code) or STATUS_NOTES[Status.FAILED]
                 else:
                     message.note = STATUS_NOTES.get(message.status, "")
             turns.append(message)

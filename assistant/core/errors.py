@@ -99,3 +99,17 @@ class ModelWithheld(ModelStalled):
 class ModelBadStream(ModelError):
     code = "model_bad_response"
     message = "The language model sent a response we could not read. Try again in a moment."
+
+
+def message_for(code: str) -> str:
+    """The message the person was shown live for an error ``code`` (a reopened conversation says the
+    same); "" for a code no error here has. ``model_http_<status>`` is a model error."""
+    found: dict[str, str] = {}
+    pending = [AnswerError]
+    while pending:
+        kind = pending.pop()
+        found.setdefault(kind.code, kind.message)
+        pending.extend(kind.__subclasses__())
+    if code.startswith("model_http_"):
+        return ModelError.message
+    return found.get(code, "")

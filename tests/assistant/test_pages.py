@@ -64,7 +64,7 @@ def test_a_failed_answer_reopened_offers_feedback_but_nothing_to_copy(client, gu
     done = stored_answer(staff)
     client.force_login(staff)
     page = client.get(reverse("assistant:conversation", args=[failed.conversation_id])).content.decode()
-    assert "could not be completed" in page and "model_unavailable" in page
+    assert "The language model is not available at the moment." in page and "model_unavailable" in page
     assert "Was this answer helpful?" in page and "Copy answer" not in page
     page = client.get(reverse("assistant:conversation", args=[done.conversation_id])).content.decode()
     assert "Copy answer" in page

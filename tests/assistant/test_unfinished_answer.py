@@ -79,12 +79,18 @@ def test_a_reopened_answer_that_failed_with_nothing_written_is_not_answered(clie
     answer = stored(staff, status=Status.FAILED, text="", error_code="model_unavailable")
     box = reopened(client, staff, answer)
     assert box.h2.get_text() == "Not answered"
-    assert (
-        said(box.select_one(".humphrey-answer__note"))
-        == "This answer could not be completed. (code: model_unavailable)"
+    # Worded as it was live (the error's own message), not a generic "could not be completed".
+    assert said(box.select_one(".humphrey-answer__note")) == (
+        "The language model is not available at the moment. Try again in a few minutes. (code: model_unavailable)"
     )
     assert said(box.select_one(".humphrey-answer__code")) == "(code: model_unavailable)"
     assert box.select(".humphrey-answer__actions button") == []
+
+
+def test_a_reopened_failure_of_unknown_code_says_it_could_not_be_completed(client, staff):
+    answer = stored(staff, status=Status.FAILED, text="", error_code="something_new")
+    note = said(reopened(client, staff, answer).select_one(".humphrey-answer__note"))
+    assert note == "This answer could not be completed. (code: something_new)"
 
 
 def test_a_finished_answer_is_still_offered_to_copy(client, staff):

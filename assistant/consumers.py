@@ -106,13 +106,7 @@ class ChatConsumer(AsyncWebsocketConsumer):
             with contextlib.suppress(Exception):
                 await self.channel_layer.group_discard(group, self.channel_name)
         self.joined = []
-        # The answer keeps going and is stored; only this socket stops listening.
-        if self.run is not None:
-            self.run.detach()
-        if self.pump is not None:
-            self.pump.cancel()
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await self.pump
+        await self._stop_listening()
 
     async def error(self, code: str, message: str, **extra) -> None:
         await self.send(text_data=json.dumps({"type": "error", "code": code, "message": message, **extra}))
@@ -250,13 +244,18 @@ class ChatConsumer(AsyncWebsocketConsumer):
         if getattr(self, "user", None) is None:
             return
         self._signed_out()
+        await self._stop_listening()
+        await self.close(code=CLOSE_UNAUTHENTICATED)
+
+    async def _stop_listening(self) -> None:
+        """Nothing more of the answer being written reaches this socket. The answer itself keeps going
+        and is stored (as when a connection drops), to be read once the person is back."""
         if self.run is not None:
             self.run.detach()
         if self.pump is not None:
             self.pump.cancel()
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await self.pump
-        await self.close(code=CLOSE_UNAUTHENTICATED)
 
     async def _account_unchanged(self) -> bool:
         """Whether the account is still active with the password it had when the socket opened."""

@@ -34,22 +34,9 @@ from audit.anchor import event_signature_valid
 from audit.export_signing import ExportKeyError, export_key, key_id_of, load_public_key, signature_problem
 from audit.exports import CSV_COLUMNS
 from audit.models import AuditEvent
-from audit.services import sha256_text
+from audit.services import HASHED_FIELDS, sha256_text
 from audit.subject_access import FORMAT as RECORDS_FORMAT
 
-#: The fields of an exported event that its digest covers (``actor`` is hashed as ``actor_label``).
-HASHED = (
-    "seq",
-    "created_at",
-    "action",
-    "outcome",
-    "actor_id",
-    "actor_label",
-    "subject",
-    "data",
-    "content_sha256",
-    "prev_sha256",
-)
 #: Problems listed in full; past this many, a count.
 SHOWN = 20
 #: What the manifest repeats of the export event that recorded it (besides rows and the head).
@@ -110,13 +97,13 @@ def _event_problems(event: dict, previous: dict | None) -> list[str]:
     seq = event.get("seq")
     exported = {**event, "actor_label": event.get("actor")}
     text = event.get("canonical") or json.dumps(
-        {name: exported.get(name) for name in HASHED}, sort_keys=True, separators=(",", ":"), ensure_ascii=False
+        {name: exported.get(name) for name in HASHED_FIELDS}, sort_keys=True, separators=(",", ":"), ensure_ascii=False
     )
     if sha256_text(text) != event.get("sha256"):
         return [f"Event #{seq}: its digest does not match the text hashed, so the line was altered"]
     problems = []
     hashed = json.loads(text)
-    for name in HASHED:
+    for name in HASHED_FIELDS:
         if hashed.get(name) != exported.get(name):
             problems.append(f"Event #{seq}: {name.removesuffix('_label')} differs from what was hashed")
     if event.get("content_canonical") is not None:

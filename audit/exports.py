@@ -25,22 +25,13 @@ from django.core.serializers.json import DjangoJSONEncoder
 
 from audit.export_signing import ExportKey, export_key, sign_manifest
 from audit.selectors import audit_time_zone, error_code, model_failure, model_use, tokens_recorded
-from audit.services import NO_CONTENT
+from audit.services import HASHED_FIELDS, NO_CONTENT
 
 BATCH = 500
 MANIFEST_FORMAT = "humphrey-audit-export/1"
 
 _FIELDS = (
-    "seq",
-    "created_at",
-    "action",
-    "outcome",
-    "actor_id",
-    "actor_label",
-    "subject",
-    "data",
-    "content_sha256",
-    "prev_sha256",
+    *HASHED_FIELDS,
     "sha256",
     "mac",
     "content__body",

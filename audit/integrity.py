@@ -44,7 +44,15 @@ from django.db import DatabaseError, connection, transaction
 from audit.actions import Action
 from audit.anchor import CONFLICT, MISSING, RESTART, AnchorState, anchor_read, event_signature_valid, restart_cause
 from audit.models import AuditContent, AuditEvent, LegalHold
-from audit.services import GENESIS, NO_CONTENT, audit_record, canonical_json, event_digest, sha256_text
+from audit.services import (
+    GENESIS,
+    HASHED_FIELDS,
+    NO_CONTENT,
+    audit_record,
+    canonical_json,
+    event_digest,
+    sha256_text,
+)
 
 PURGE_ACTION = Action.RETENTION_PURGE
 # Why an event's signature does not verify: the site writes every event signed under its audit key.
@@ -78,16 +86,7 @@ _MESSAGE_CHARS = 1000  # per problem kept in the audit.verify event
 _VALUE_CHARS = 80  # per value quoted in a rewritten event's message
 
 _COLUMNS = (
-    "seq",
-    "created_at",
-    "action",
-    "outcome",
-    "actor_id",
-    "actor_label",
-    "subject",
-    "data",
-    "content_sha256",
-    "prev_sha256",
+    *HASHED_FIELDS,
     "sha256",
     "canonical",
     "mac",

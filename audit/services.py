@@ -90,6 +90,22 @@ def content_digest(body: Any) -> str:
     return sha256_text(canonical_json(body))
 
 
+#: What an event's digest covers, in the order ``event_payload`` names them: every reader of the
+#: trail that recomputes digests (verification, exports, the export check) reads these.
+HASHED_FIELDS = (
+    "seq",
+    "created_at",
+    "action",
+    "outcome",
+    "actor_id",
+    "actor_label",
+    "subject",
+    "data",
+    "content_sha256",
+    "prev_sha256",
+)
+
+
 def event_payload(
     *,
     seq: int,

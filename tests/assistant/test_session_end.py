@@ -18,9 +18,9 @@ from websockets.asyncio.client import connect as ws_connect
 from websockets.exceptions import ConnectionClosed
 
 from assistant.models import Message, Speaker, Status
-from tests.conftest import AsgiServer
 
 from .helpers import ask, connect
+from .test_browser import chat_site
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -37,15 +37,7 @@ PROMPTLY = 3.0
 @pytest.fixture
 def slow_site(guidance, openai_server):
     """Daphne (its in-memory channel layer, as ``make run``), answering slowly via the fake server."""
-    openai_server.configure(scenario="ok", ttft_ms=100, tokens_per_second=8, reply=SLOW_REPLY)
-    server = AsgiServer(
-        OPENAI_BASE_URL=openai_server.base_url,
-        OPENAI_API_KEY="test-key",
-        HUMPHREY_CHAT_MODEL="fake-model",
-        HUMPHREY_EMBEDDINGS_PROVIDER="fake",
-        HUMPHREY_ANSWER_MIN_EVIDENCE="0.2",
-        HUMPHREY_ANSWER_MIN_UNIT_SIMILARITY="0.1",
-    )
+    server = chat_site(openai_server, ttft_ms=100, tokens_per_second=8, reply=SLOW_REPLY)
     yield server
     server.stop()
 

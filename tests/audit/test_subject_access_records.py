@@ -30,6 +30,11 @@ def stored(make_user, civil_servant):
     person = make_user("robin@example.gov.uk", roles=[Role.CURATOR], groups=["HR"])
     chunk = add_document(make_collection("hr", groups=["HR"]), ["Sick leave: a fit note after 7 days."],
                          title="Sickness absence").current_version.chunks.get()  # fmt: skip
+    version = chunk.version  # Robin uploaded it and owns the document (the documents app's records)
+    version.uploaded_by = person
+    version.save(update_fields=["uploaded_by"])
+    version.document.owner_email = "Robin@example.gov.uk"
+    version.document.save(update_fields=["owner_email"])
     renamed = Conversation.objects.create(owner=person, title="My sick leave in March")
     question = Message.objects.create(conversation=renamed, role="user", text="I was off 3 days, fit note?")
     answer = Message.objects.create(
@@ -67,11 +72,15 @@ def test_the_records_hold_everything_stored_about_the_person_and_nothing_of_othe
     assert messages[1]["citations"][0]["document"] == "Sickness absence"
     assert records["feedback"][0]["comment"] == "Useful but long" and records["feedback"][0]["rating"] == "down"
     assert "Not Robin's question" not in text and "Someone else's" not in text
-    assert document["counts"] == {"conversations": 2, "feedback": 1}
+    assert [(r["kind"], r["document"]) for r in records["curation"]] == [
+        ("file_uploaded", "Sickness absence"),
+        ("document_owner", "Sickness absence"),
+    ]
+    assert document["counts"] == {"conversations": 2, "feedback": 1, "curation": 2}
 
     recorded = AuditEvent.objects.filter(action="audit.subject_access").latest("seq")
     assert recorded.actor_id == auditor.pk and recorded.subject == f"user:{stored.pk}"
-    assert recorded.data["records"] == {"conversations": 2, "feedback": 1}
+    assert recorded.data["records"] == {"conversations": 2, "feedback": 1, "curation": 2}
     assert document["head"] == {"seq": recorded.seq, "sha256": recorded.sha256, "action": "audit.subject_access"}
 
     # Signed with the key the trail recorded: altering any record breaks it.
@@ -86,10 +95,11 @@ def test_the_records_hold_everything_stored_about_the_person_and_nothing_of_othe
 def test_an_address_with_no_account_gets_an_empty_record_and_is_still_recorded(client, auditor):
     client.force_login(auditor)
     document = json.loads(b"".join(client.get("/audit/person/records.json", {"email": "nobody@example.gov.uk"})))
-    assert {name: document["records"][name] for name in ("account", "conversations", "feedback")} == {
+    assert {name: document["records"][name] for name in ("account", "conversations", "feedback", "curation")} == {
         "account": None,
         "conversations": [],
         "feedback": [],
+        "curation": [],
     }
     assert AuditEvent.objects.filter(action="audit.subject_access", data__email="nobody@example.gov.uk").exists()
 

@@ -39,6 +39,10 @@ if (root) {
   const maxChars = Number(questionGroup.dataset.maxlength) || Infinity;
   let conversation = root.dataset.conversation ? Number(root.dataset.conversation) : null;
   let socket = null;
+  const SLOW_START_MS = 8000;
+  const SLOW_START =
+    "Writing an answer… This is taking longer than usual. If the language model does not start soon, " +
+    "Humphrey will quote the guidance instead.";
   let current = null; // the answer being written: {box, heading, body, progress, streaming, text, sources}
   let retries = 0;
   let signedOut = false;
@@ -494,7 +498,15 @@ if (root) {
         // Sent once the passages are found, just before the model is asked.
         if (current) {
           current.sources = frame.sources;
-          if (current.progress) current.progress.textContent = "Writing an answer…";
+          if (current.progress) {
+            current.progress.textContent = "Writing an answer…";
+            // A model slow to start leaves "Writing an answer…" alone for up to its first-token timeout:
+            // say it is slow, and what happens next, rather than seem stuck.
+            const waiting = current;
+            setTimeout(() => {
+              if (waiting.progress && !waiting.text) waiting.progress.textContent = SLOW_START;
+            }, SLOW_START_MS);
+          }
         }
         break;
       case "delta":

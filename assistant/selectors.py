@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 from django.contrib.postgres.aggregates import StringAgg
-from django.contrib.postgres.search import SearchQuery, SearchVector
+from django.contrib.postgres.search import SearchHeadline, SearchQuery, SearchVector
 from django.db.models import Count, Exists, F, IntegerField, OuterRef, Prefetch, Q, Subquery, Sum, TextField, Value
 from django.db.models.fields.json import KeyTextTransform
 from django.db.models.functions import Cast, Coalesce
 from django.utils import timezone
+from django.utils.html import escape
+from django.utils.safestring import mark_safe
 
 from documents.models import DocumentVersion, VersionStatus
 
@@ -116,6 +118,7 @@ def conversations_matching(conversations, words: str):
     query = SearchQuery(words, search_type="websearch", config="english")
     said = (
         Message.objects.filter(conversation=OuterRef("pk"))
+        .exclude(status=Status.NO_ANSWER)  # Humphrey's own "not covered" wording is no one's words to find
         .order_by()
         .values("conversation")
         .annotate(all=StringAgg("text", delimiter=" "))
@@ -127,6 +130,47 @@ def conversations_matching(conversations, words: str):
         config="english",
     )
     return conversations.annotate(found=everything).filter(found=query)
+
+
+# What ts_headline marks the matched words with: characters no stored text holds (the chat refuses
+# control characters), so the snippet can be escaped whole and the marks put back as <mark>.
+_MARK_START, _MARK_END = "\x02", "\x03"
+
+
+def matches_shown(conversations, words: str) -> dict[int, dict]:
+    """For each of ``conversations`` (a page of them), the first message holding ``words``: its id,
+    whether it is a question, and a short snippet with the words marked, escaped for HTML."""
+    query = SearchQuery(words, search_type="websearch", config="english")
+    found = (
+        Message.objects.filter(conversation__in=[c.pk for c in conversations], purged_at__isnull=True)
+        .exclude(status=Status.NO_ANSWER)
+        .annotate(found=SearchVector("text", config="english"))
+        .filter(found=query)
+        .annotate(
+            snippet=SearchHeadline(
+                "text",
+                query,
+                config="english",
+                start_sel=_MARK_START,
+                stop_sel=_MARK_END,
+                max_words=30,
+                min_words=12,
+            )
+        )
+        .order_by("conversation_id", "created_at", "pk")
+        .values("conversation_id", "pk", "role", "snippet")
+    )
+    shown: dict[int, dict] = {}
+    for row in found:
+        if row["conversation_id"] in shown:
+            continue
+        snippet = str(escape(" ".join(row["snippet"].split())))
+        shown[row["conversation_id"]] = {
+            "message": row["pk"],
+            "question": row["role"] == Speaker.USER,
+            "snippet": mark_safe(snippet.replace(_MARK_START, "<mark>").replace(_MARK_END, "</mark>")),  # noqa: S308 - escaped above
+        }
+    return shown
 
 
 def conversations_flag_changed(conversations):

@@ -35,6 +35,7 @@ from .selectors import (
     conversations_flag_changed,
     conversations_matching,
     feedback_given,
+    matches_shown,
     messages_for_page,
 )
 from .services.conversations import conversation_hide, conversation_rename, feedback_record
@@ -175,6 +176,10 @@ def history(request: HttpRequest) -> HttpResponse:
     if words:
         conversations = conversations_matching(conversations, words)
     page = Paginator(conversations_flag_changed(conversations), HISTORY_PAGE_SIZE).get_page(request.GET.get("page"))
+    if words:  # where each conversation on the page says it, so the person sees why it was found
+        shown = matches_shown(page.object_list, words)
+        for conversation in page.object_list:
+            conversation.match = shown.get(conversation.pk)
     return render(
         request,
         "assistant/history.html",

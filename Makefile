@@ -94,8 +94,11 @@ check-deploy: setup
 # --create-db: a fresh test database each run (planner statistics left by an earlier run change
 # which words retrieval treats as common); quicker reruns: .venv/bin/pytest (it reuses the database).
 # --durations: the slowest tests in every CI log, so a suite grown slow shows where.
+# -n: one pytest-xdist worker per core, each with its own test database (test_humphrey_gw0, ...); servers,
+# browsers and Redis instances a test starts take free ports. TEST_WORKERS=0 runs it in one process.
+TEST_WORKERS ?= auto
 test: setup browser ocr lint migrations-check check-deploy collectstatic
-	$(VENV)/bin/pytest -q --create-db --durations=20 $(PYTEST_ARGS)
+	$(VENV)/bin/pytest -q --create-db --durations=20 -n $(TEST_WORKERS) $(PYTEST_ARGS)
 
 bench: setup
 	$(PY) bench/run_all.py

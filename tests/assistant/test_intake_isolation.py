@@ -15,10 +15,10 @@ import statistics
 import time
 
 import pytest
-from django.test import Client
 from websockets.asyncio.client import connect as ws_connect
 
 from tests.conftest import AsgiServer
+from tests.factories import signed_in_session
 from tests.pii.test_pii_worst_case import ALL_CASES, MAX_CHARS, REVIEW_QUESTION, cost_ratio
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -39,12 +39,6 @@ def server(guidance):
     server = AsgiServer(HUMPHREY_EMBEDDINGS_PROVIDER="fake")
     yield server
     server.stop()
-
-
-def session_of(user) -> str:
-    client = Client()
-    client.force_login(user)
-    return client.cookies["sessionid"].value
 
 
 class Socket:
@@ -115,7 +109,7 @@ def test_costly_questions_from_others_do_not_delay_a_persons_accepted_frame(serv
             for s in [*victim_sockets, *sockets]:
                 await s.__aexit__(None, None, None)
 
-    sessions = {u.pk: session_of(u) for u in [victim, *attackers]}
+    sessions = {u.pk: signed_in_session(u) for u in [victim, *attackers]}
     alone, attacked = asyncio.run(run())
     ratio = statistics.median(attacked) / statistics.median(alone)
     print(f"accepted alone {[round(t * 1000, 1) for t in alone]} ms, attacked {[round(t * 1000, 1) for t in attacked]}")

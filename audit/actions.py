@@ -43,6 +43,7 @@ class Action(enum.StrEnum):
     DOCUMENT_UPLOAD = "curation.document_upload"
     DOCUMENT_RESTORE = "curation.document_restore"
     DOCUMENT_RETIRE = "curation.document_retire"
+    DOCUMENT_REMOVE = "curation.document_remove"  # a document no upload of which could be read, taken away
     DOCUMENT_REVIEW = "curation.document_review"
     REVIEW_REMINDER = "curation.review_reminder"
     VERSION_RETRY = "curation.version_retry"

@@ -337,8 +337,8 @@ def _files_delete(names: list[str]) -> None:
 def document_remove(*, document: Document, user) -> bool:
     """Take away a document that never held content (``Document.objects.never_read``: every upload of
     it failed), with its failed versions and their kept files, as if it had never been uploaded: it
-    was never searched or quoted, so nothing needs it. Audited (``curation.document_retire``, outcome
-    "removed") with its versions and why each failed. False, changing nothing, when it no longer
+    was never searched or quoted, so nothing needs it. Audited (``curation.document_remove``) with its
+    versions and why each failed. False, changing nothing, when it no longer
     qualifies (a version is being read again, or one became ready): such a document is retired instead.
     Call it inside a transaction to remove several at once."""
     with transaction.atomic():
@@ -355,9 +355,8 @@ def document_remove(*, document: Document, user) -> bool:
         document_id = document.pk
         document.delete()
         audit_record(
-            action=Action.DOCUMENT_RETIRE,
+            action=Action.DOCUMENT_REMOVE,
             actor=user,
-            outcome="removed",
             subject=subject("document", document_id),
             data={
                 "collection_id": document.collection_id,

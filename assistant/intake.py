@@ -28,7 +28,7 @@ from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Group
 from django.contrib.postgres.expressions import ArraySubquery
 from django.db import DataError, IntegrityError, transaction
-from django.db.models import OuterRef
+from django.db.models import Exists, OuterRef
 from django.db.utils import Error as DatabaseError
 from django.utils import timezone
 from django.utils.crypto import constant_time_compare
@@ -50,6 +50,10 @@ logger = logging.getLogger(__name__)
 # Far longer than any answer may stream (HUMPHREY_CHAT_ANSWER_TIMEOUT): an answer still "streaming" after
 # it was given up by a process that died, not one still being written.
 STREAMING_GIVE_UP = timedelta(seconds=max(600.0, 2 * settings.HUMPHREY_CHAT_ANSWER_TIMEOUT))
+CONVERSATION_BUSY = (
+    "Humphrey is still answering an earlier question in this conversation, perhaps in another tab or window. "
+    "Wait for that answer and reload the page to see it, or start a new conversation."
+)
 TITLE_CHARS = 80
 QUESTIONS_PER_BATCH = 100
 # C0 control characters other than whitespace (tab, newline, carriage return, and the vertical tab and
@@ -234,10 +238,20 @@ def questions_store(asks: list[Ask]) -> list[Prepared | AnswerError]:
     readable = readable_slugs(users.values())
     groups = {pk: current[pk].group_names for pk in ids}
     followed = {asks[i].conversation_id for i in texts if asks[i].conversation_id is not None}
+    since = timezone.now() - STREAMING_GIVE_UP
+    # Each with whether an answer is being written in it now (another tab, window or device of the same
+    # person): a second question there would be answered without the first as context, and the two
+    # answers would interleave. Read under the asker's lock above, so two tabs cannot both pass.
+    answering = Message.objects.filter(
+        conversation=OuterRef("pk"), role=Speaker.ASSISTANT, status=Status.STREAMING, created_at__gt=since
+    )
     conversations = {
-        c.pk: c for c in Conversation.objects.filter(pk__in=_ints(followed), owner_id__in=ids, hidden_at__isnull=True)
+        c.pk: c
+        for c in Conversation.objects.filter(
+            pk__in=_ints(followed), owner_id__in=ids, hidden_at__isnull=True
+        ).annotate(answering=Exists(answering))
     }
-    load = askers_load(ids, timezone.now() - STREAMING_GIVE_UP)
+    load = askers_load(ids, since)
     streams_open = Counter({user_id: streaming for user_id, (streaming, _) in load.items()})
     tokens_today = {user_id: tokens for user_id, (_, tokens) in load.items()}
 
@@ -254,6 +268,9 @@ def questions_store(asks: list[Ask]) -> list[Prepared | AnswerError]:
                     raise AnswerError(
                         "That conversation cannot be found. Start a new one.", code="conversation_not_found"
                     )
+                if conversation.answering:
+                    raise AnswerError(CONVERSATION_BUSY, code="conversation_busy")
+                conversation.answering = True  # a second ask for it in this batch waits its turn too
         except AnswerError as exc:
             results[i] = exc
             continue

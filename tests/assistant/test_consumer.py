@@ -404,6 +404,35 @@ async def test_busy_socket_refuses_a_second_question_until_the_first_ends(guidan
     await asyncio.sleep(0)
 
 
+async def test_a_second_tab_cannot_ask_in_a_conversation_whose_answer_is_still_being_written(
+    guidance, staff, fake_model
+):
+    """Two sockets (two tabs) of one conversation: while the first tab's answer streams, the second
+    tab's question in that conversation is refused (``conversation_busy``), stored nowhere, so it is
+    not answered without the first as context; the first answer completes, and then the second tab
+    may ask there."""
+    fake_model(reply=" ".join(["leave"] * 60) + " {cite}", delay=0.01)
+    first, second = await connect(staff), await connect(staff)
+    try:
+        await ask(first, "How many days of annual leave do full-time staff get?")
+        accepted = json.loads(await first.receive_from(timeout=5))
+        conversation = accepted["conversation"]
+        await ask(second, "And for part-time staff?", conversation=conversation)
+        refused = await frames_until_end(second)
+        assert refused == [
+            {"type": "error", "code": "conversation_busy", "message": intake.CONVERSATION_BUSY}
+        ]
+        assert (await frames_until_end(first))[-1]["status"] == "complete"
+        await services.answers_wait()
+        assert await db(Message.objects.filter(conversation_id=conversation).count) == 2
+        await ask(second, "And for part-time staff?", conversation=conversation)
+        assert (await frames_until_end(second))[-1]["type"] == "done"
+    finally:
+        await first.disconnect()
+        await second.disconnect()
+        await services.answers_wait()
+
+
 async def test_too_many_answers_at_once_for_one_person_is_refused_and_audited(guidance, staff, fake_model, settings):
     """Two sockets, one person, a limit of one answer at a time: the second is refused with
     too_many_streams (stored and audited as refused); the first completes."""

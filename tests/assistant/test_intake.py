@@ -82,6 +82,34 @@ def test_each_ask_in_a_batch_is_checked_on_its_own_and_only_good_ones_are_stored
     assert (first.streams_open, follow_mine.streams_open) == (0, 1)
 
 
+def test_a_conversation_with_an_answer_still_being_written_takes_no_second_question(guidance, staff):
+    """Two tabs of one conversation: while the first question's answer is written, a second question
+    in it (from another tab, or twice in one batch) is refused with nothing stored, so it is never
+    answered without the first as context. Once that answer is finished, or given up as interrupted,
+    the conversation takes questions again; another conversation is not held up meanwhile."""
+    first = intake.ask_store(user=staff, conversation_id=None, text="How many days of leave?", collections=None)
+    elsewhere = intake.ask_store(user=staff, conversation_id=None, text="What is the rota?", collections=None)
+    before = Message.objects.count()
+
+    with pytest.raises(AnswerError) as busy:
+        intake.ask_store(user=staff, conversation_id=first.conversation_id, text="And part-time?", collections=None)
+    assert busy.value.code == "conversation_busy" and "another tab" in busy.value.message
+    assert Message.objects.count() == before
+
+    Message.objects.filter(pk=first.answer_id).update(status=Status.COMPLETE, text="25 days [1].")
+    Message.objects.filter(pk=elsewhere.answer_id).update(created_at=timezone.now() - intake.STREAMING_GIVE_UP * 2)
+    results = questions_store(
+        [
+            Ask(staff, first.conversation_id, "And part-time?", None),
+            Ask(staff, first.conversation_id, "And after five years?", None),  # same batch: waits its turn
+            Ask(staff, elsewhere.conversation_id, "Who writes it?", None),  # its answer was given up long ago
+        ]
+    )
+    assert isinstance(results[0], Prepared) and [t.text for t in results[0].turns][-1] == "25 days [1]."
+    assert isinstance(results[1], AnswerError) and results[1].code == "conversation_busy"
+    assert isinstance(results[2], Prepared)
+
+
 def test_an_expired_session_that_was_not_yet_cleared_is_refused(guidance, staff):
     """A session row past its expiry date is as good as gone (Django's own exists() does not look)."""
     with pytest.raises(SessionEnded):

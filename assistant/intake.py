@@ -99,6 +99,7 @@ class Prepared:
     created_conversation: bool
     streams_open: int = 0  # the user's answers still being written, in any process, before this one
     client_ip: str = ""  # where it was asked from, for the audit
+    title: str = ""  # a new conversation's title, as stored (from the question as redacted)
 
 
 def model_facing(text: str, mode: str | None = None, redacted: str | None = None) -> str:
@@ -324,6 +325,7 @@ def questions_store(asks: list[Ask]) -> list[Prepared | AnswerError]:
             created_conversation=created,
             streams_open=streams_open[user_id],
             client_ip=asks[i].client_ip,
+            title=conversation.title if created else "",
         )
         streams_open[user_id] += 1  # the same person asking twice in one batch: the second counts the first
     return results

@@ -140,9 +140,12 @@ class AnswerRun:
         p, out = self.prepared, self.outcome
         started = time.monotonic()
         error: AnswerError | None = None
-        self._emit(
-            {"type": "accepted", "conversation": p.conversation_id, "message": p.question_id, "answer": p.answer_id}
-        )
+        accepted = {"type": "accepted", "conversation": p.conversation_id, "message": p.question_id, "answer": p.answer_id}
+        if p.created_conversation:
+            # The page shows the title the server gave, never one made from the question as typed: a
+            # question's personal data must not reach the heading, the tab's title or the list.
+            accepted["title"] = p.title
+        self._emit(accepted)
         if p.personal_data and settings.HUMPHREY_CHAT_PERSONAL_DATA != "block":
             labels = ", ".join(pii.KIND_LABELS[k] for k in p.personal_data)
             redacted = settings.HUMPHREY_CHAT_PERSONAL_DATA == "redact"

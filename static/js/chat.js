@@ -461,7 +461,8 @@ if (root) {
           root.dataset.conversation = String(conversation);
           const url = root.dataset.conversationUrl.replace("/0/", "/" + conversation + "/");
           window.history.replaceState({}, "", url);
-          const title = conversationTitle(lastQuestion);
+          // The server's title: made from the question with its personal data removed.
+          const title = frame.title || conversationTitle(lastQuestion);
           addToConversationList(url, title);
           // The page is now this conversation's: its heading and the tab's title say so, as on reopening it.
           const heading = document.getElementById("chat-heading");

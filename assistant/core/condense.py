@@ -27,24 +27,45 @@ _FOLLOW_UP = re.compile(
     r"|\b(it|its|it's|that|this|those|these|they|them|their|there|he|she|his|her|same|above|previous|earlier)\b",
     re.IGNORECASE,
 )
+# "who usually sits on one?", "before using one?": "one" ending a question stands for something named before.
+_POINTS_BACK = re.compile(r"\bones?\W*$", re.IGNORECASE)
+# A question asked in a whole clause of its own: a question word or a verb first ("What is failure demand?",
+# "Can I work from a cafe?"), not a phrase leaning on the last answer ("part-time staff?", "TOP SECRET?").
+_ASKS_WHOLE = re.compile(
+    r"^(what|what's|whats|who|who's|when|where|why|how|which|can|could|do|does|did|is|are|am|should|shall|may|"
+    r"must|will|would|has|have)\b",
+    re.IGNORECASE,
+)
 SHORT_QUESTION_WORDS = 6
 MAX_CONDENSED_CHARS = 1000
 MAX_SUBJECT_QUESTIONS = 2  # a chain of follow-ups keeps the question that started it
 
 
-def is_follow_up(question: str) -> bool:
-    words = question.split()
-    return len(words) <= SHORT_QUESTION_WORDS or bool(_FOLLOW_UP.search(question))
+def is_follow_up(question: str, previous: str = "") -> bool:
+    """Whether ``question`` leans on ``previous`` (the question before it): it says so ("and", "what
+    about", "it", "that", a closing "one"), or it is short without being a question of its own. A short
+    question with two content words is one of its own when it is asked in a whole clause ("What is
+    failure demand?") or shares no word with ``previous`` ("model drift?" after a question about
+    laptops); "Part-time staff?" after a question about full-time staff's leave leans on it. Joined to
+    the last subject, a change of topic was searched, and answered, as the old one."""
+    if _FOLLOW_UP.search(question) or _POINTS_BACK.search(question):
+        return True
+    if len(question.split()) > SHORT_QUESTION_WORDS:
+        return False
+    own = set(terms(question))
+    if len(own) < 2:
+        return True
+    return not (_ASKS_WHOLE.match(question) or (previous and not own & set(terms(previous))))
 
 
 def follow_up_subject(question: str, turns: list[Turn]) -> str:
     """The earlier question(s) a follow-up leans on, oldest first; "" for a question standing alone."""
     previous = [t.text.strip() for t in turns if t.role == "user" and t.text.strip()]
-    if not previous or not is_follow_up(question.strip()):
+    if not previous or not is_follow_up(question.strip(), previous[-1]):
         return ""
     subject = [previous[-1]]
     for earlier in reversed(previous[:-1]):
-        if len(subject) >= MAX_SUBJECT_QUESTIONS or not is_follow_up(subject[0]):
+        if len(subject) >= MAX_SUBJECT_QUESTIONS or not is_follow_up(subject[0], earlier):
             break
         subject.insert(0, earlier)
     return " ".join(subject)
@@ -81,7 +102,10 @@ def asked_and_context(text: str) -> tuple[str, str]:
     parts = sentences(text)
     asking = [s for s in parts if s.endswith("?")]
     context = [s for s in parts if not s.endswith("?")]
-    # "Can I ask for that instead?" leans on its statement as a follow-up leans on its subject.
-    if not asking or not context or len(terms(" ".join(asking))) < 2 or is_follow_up(" ".join(asking)):
+    # "Can I ask for that instead?" leans on its statement as a follow-up leans on its subject, and so
+    # does any short question beside one ("I work part-time. How much leave do I get?").
+    joined = " ".join(asking)
+    leans = len(joined.split()) <= SHORT_QUESTION_WORDS or is_follow_up(joined)
+    if not asking or not context or len(terms(joined)) < 2 or leans:
         return text.strip(), ""
     return " ".join(asking), " ".join(context)

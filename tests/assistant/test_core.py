@@ -85,6 +85,38 @@ def test_follow_ups_are_condensed_and_standalone_questions_are_not():
     assert condense("And part-time staff?", []) == "And part-time staff?"
 
 
+def test_a_short_question_that_changes_the_subject_is_not_joined_to_the_last_one():
+    """A short question with words of its own changes the subject when it is asked as a whole question
+    or shares no word with the last one: joined to it, "What is failure demand?" after a question about
+    source code was searched, and answered, as source code. Short phrases that lean on the last
+    question, questions that point back, and a closing "one" are still follow-ups."""
+    code = "What does the Service Standard say about open source code?"
+    leave = "How many days of annual leave do full-time staff get?"
+    secret = "What security clearance do MoJ contractors need to see SECRET material?"
+    for previous, standalone in (
+        (code, "What is failure demand?"),
+        (code, "What is prompt injection?"),
+        (leave, "Can I work from a cafe?"),
+        (leave, "model drift?"),
+        (code, "ssp weekly rate"),
+    ):
+        turns = [Turn("user", previous), Turn("assistant", "… [1]")]
+        assert follow_up_subject(standalone, turns) == "", standalone
+        assert condense(standalone, turns) == standalone
+    for previous, leaning in (
+        (leave, "Part-time staff?"),
+        (secret, "TOP SECRET?"),
+        (leave, "How much notice?"),
+        (leave, "Is it paid?"),
+        (code, "what about Zoom?"),
+        (code, "Zoom?"),
+        ("What is an AI ethics committee for?", "who usually sits on one?"),
+        ("What is an Open Internet Tool?", "who do I ask for permission before using one?"),
+    ):
+        turns = [Turn("user", previous), Turn("assistant", "… [1]")]
+        assert follow_up_subject(leaning, turns) == previous, leaning
+
+
 def test_the_sentences_that_ask_are_told_from_the_statements_around_them():
     """A question with a statement beside it is judged on what it asks (the statement is searched, not
     judged). A question that asks nothing without its statement ("Is that right?") is judged whole,

@@ -248,9 +248,9 @@ def questions_store(asks: list[Ask]) -> list[Prepared | AnswerError]:
     )
     conversations = {
         c.pk: c
-        for c in Conversation.objects.filter(
-            pk__in=_ints(followed), owner_id__in=ids, hidden_at__isnull=True
-        ).annotate(answering=Exists(answering))
+        for c in Conversation.objects.filter(pk__in=_ints(followed), owner_id__in=ids, hidden_at__isnull=True).annotate(
+            answering=Exists(answering)
+        )
     }
     load = askers_load(ids, since)
     streams_open = Counter({user_id: streaming for user_id, (streaming, _) in load.items()})

@@ -140,7 +140,12 @@ class AnswerRun:
         p, out = self.prepared, self.outcome
         started = time.monotonic()
         error: AnswerError | None = None
-        accepted = {"type": "accepted", "conversation": p.conversation_id, "message": p.question_id, "answer": p.answer_id}
+        accepted = {
+            "type": "accepted",
+            "conversation": p.conversation_id,
+            "message": p.question_id,
+            "answer": p.answer_id,
+        }
         if p.created_conversation:
             # The page shows the title the server gave, never one made from the question as typed: a
             # question's personal data must not reach the heading, the tab's title or the list.

@@ -419,9 +419,7 @@ async def test_a_second_tab_cannot_ask_in_a_conversation_whose_answer_is_still_b
         conversation = accepted["conversation"]
         await ask(second, "And for part-time staff?", conversation=conversation)
         refused = await frames_until_end(second)
-        assert refused == [
-            {"type": "error", "code": "conversation_busy", "message": intake.CONVERSATION_BUSY}
-        ]
+        assert refused == [{"type": "error", "code": "conversation_busy", "message": intake.CONVERSATION_BUSY}]
         assert (await frames_until_end(first))[-1]["status"] == "complete"
         await services.answers_wait()
         assert await db(Message.objects.filter(conversation_id=conversation).count) == 2

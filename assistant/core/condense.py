@@ -11,7 +11,8 @@ A question of several sentences is searched whole, but judged on the sentences t
 statements around them ("I am asking because my situation is complicated") only set the scene, and
 their words cannot make a covered question look uncovered. A sentence that held personal
 data, removed before searching (``[phone number]``), is about the person, not the guidance: it is
-left out of what is searched and judged (the model is still given the question as redacted).
+left out of what is searched and judged (the model is still given the question as redacted), unless
+what is left leans on it ("Is he right?"): then only the labels are left out.
 """
 
 from __future__ import annotations
@@ -80,14 +81,22 @@ def condense(question: str, turns: list[Turn]) -> str:
     return f"{subject} {question}"[-MAX_CONDENSED_CHARS:].strip()
 
 
+def _leans(asking: str) -> bool:
+    """Whether a question cannot stand without the sentences before it: short, or pointing back
+    ("Is he right?", "Can I ask for that instead?")."""
+    return len(asking.split()) <= SHORT_QUESTION_WORDS or is_follow_up(asking)
+
+
 def without_redacted(text: str, labels: tuple[str, ...]) -> str:
     """``text`` less its sentences holding one of ``labels`` (what redaction left, "[phone number]"),
-    or, when every sentence holds one, less the labels alone."""
+    or, when every sentence holds one or what is left leans on them ("My colleague ([email address])
+    says he can carry over 10 days. Is he right?"), less the labels alone: a question left with
+    nothing to ask about would be judged "not covered"."""
     if not any(label in text for label in labels):
         return text
     parts = sentences(text)
     kept = [s for s in parts if not any(label in s for label in labels)]
-    if kept:
+    if kept and not _leans(" ".join(kept)):
         return " ".join(kept)
     for label in labels:
         text = text.replace(label, " ")
@@ -105,7 +114,6 @@ def asked_and_context(text: str) -> tuple[str, str]:
     # "Can I ask for that instead?" leans on its statement as a follow-up leans on its subject, and so
     # does any short question beside one ("I work part-time. How much leave do I get?").
     joined = " ".join(asking)
-    leans = len(joined.split()) <= SHORT_QUESTION_WORDS or is_follow_up(joined)
-    if not asking or not context or len(terms(joined)) < 2 or leans:
+    if not asking or not context or len(terms(joined)) < 2 or _leans(joined):
         return text.strip(), ""
     return " ".join(asking), " ".join(context)

@@ -145,6 +145,11 @@ def test_a_sentence_that_held_personal_data_is_left_out_of_what_is_searched():
     assert without_redacted(redacted, labels) == "How do I claim for a train?"
     assert without_redacted("Call me on [phone number] about leave", labels) == "Call me on about leave"
     assert without_redacted("How do I claim for a train?", labels) == "How do I claim for a train?"
+    # What is left leans on the sentence that held the personal data: only the labels go.
+    leaning = "My colleague ([email address]) says he can carry over 10 days of leave. Is he right?"
+    assert without_redacted(leaning, ("[email address]",)) == (
+        "My colleague ( ) says he can carry over 10 days of leave. Is he right?"
+    )
 
 
 def test_a_chain_of_follow_ups_keeps_the_question_that_started_it():

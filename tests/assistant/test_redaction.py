@@ -149,6 +149,22 @@ async def test_what_was_redacted_is_not_searched_or_judged_and_the_title_holds_n
     assert title.startswith("My NI number is [National Insurance number] and my mobile is [phone number].")
 
 
+async def test_a_question_leaning_on_the_sentence_that_held_personal_data_is_judged_with_it(guidance, staff, settings):
+    """ "My colleague (<address>) says full-time staff get 25 days of annual leave. Is he right?": left
+    without the sentence that held the address, "Is he right?" asks nothing, and was told "not covered".
+    It is judged with that sentence, less the label alone; the address reaches nothing."""
+    settings.HUMPHREY_CHAT_PERSONAL_DATA = "redact"
+    address = "john.smith@cabinetoffice.gov.uk"
+    question = f"My colleague ({address}) says full-time staff get 25 days of annual leave. Is he right?"
+    (frames,) = await converse(staff, question)
+    assert frames[-1]["status"] == "complete" and frames[-1]["citations"], frames[-1]
+    body = await db(lambda: AuditEvent.objects.select_related("content").get(action="answer").content.body)
+    assert (
+        body["condensed_question"] == "My colleague ( ) says full-time staff get 25 days of annual leave. Is he right?"
+    )
+    assert address not in json.dumps(body)
+
+
 async def test_blocked_personal_data_is_kept_nowhere(guidance, staff, openai_model, openai_server, settings, embedded):
     """With ``block``, the question is refused; neither the stored question, the conversation's title,
     the embedder nor the audit content holds the NI number."""

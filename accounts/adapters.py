@@ -4,6 +4,7 @@
   mandatory email verification, and not beside SSO unless ``HUMPHREY_PASSWORD_SIGNUP_WITH_SSO``.
 - An SSO address counts as verified only when the identity provider says so (OpenID Connect's
   ``email_verified`` claim is true); an absent claim means unverified.
+- allauth's form errors that GOV.UK would word differently are reworded (``error_messages``).
 """
 
 from __future__ import annotations
@@ -25,6 +26,13 @@ def email_domain_allowed(email: str) -> bool:
 
 
 class AccountAdapter(DefaultAccountAdapter):
+    # allauth's form errors, where GOV.UK says it another way: what to do, with no full stop. (Its
+    # messages, "Successfully signed in as ...", come from templates: templates/account/messages/.)
+    error_messages = {
+        **DefaultAccountAdapter.error_messages,
+        "email_password_mismatch": "Enter a correct email address and password",
+    }
+
     def is_open_for_signup(self, request) -> bool:
         if not settings.HUMPHREY_SIGNUP_DOMAINS:
             return False

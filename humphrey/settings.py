@@ -290,6 +290,18 @@ if HUMPHREY_REQUIRE_MFA_FOR - {"curator", "auditor", "staff"}:
 HUMPHREY_PASSWORD_SIGNUP_WITH_SSO: bool = _bool(
     "HUMPHREY_PASSWORD_SIGNUP_WITH_SSO", False
 )  # with SSO configured, also allow password sign-up (off: people sign up through SSO)
+HUMPHREY_SUPPORT_CONTACT: str = (
+    env.str("HUMPHREY_SUPPORT_CONTACT", default="").strip().removeprefix("mailto:")
+)  # who gives accounts: the service desk's email address or http(s) page
+_support_page = HUMPHREY_SUPPORT_CONTACT.startswith(("https://", "http://"))
+_user, _, _domain = HUMPHREY_SUPPORT_CONTACT.partition("@")
+_support_email = bool(_user and "." in _domain) and not set("@/:") & set(_user + _domain)
+if HUMPHREY_SUPPORT_CONTACT and (
+    not (_support_page or _support_email) or any(c.isspace() or c in '<>"' for c in HUMPHREY_SUPPORT_CONTACT)
+):
+    raise ImproperlyConfigured(
+        f"HUMPHREY_SUPPORT_CONTACT must be an email address or an https:// address, not {HUMPHREY_SUPPORT_CONTACT!r}"
+    )
 HUMPHREY_OIDC_CLIENT_ID: str = env.str(
     "HUMPHREY_OIDC_CLIENT_ID", default=""
 )  # OpenID Connect client id; set to enable SSO

@@ -1,7 +1,9 @@
 """Wording written elsewhere, in GOV.UK's style: ``sentence_case`` turns django-allauth's Title Case
 ("Change Password", "Two-Factor Authentication") into sentence case ("Change password", "Two-factor
 authentication") on the sign-in and account pages (``templates/allauth/``), whose own templates,
-allauth's, we do not copy."""
+allauth's, we do not copy, except the few whose sentences had to change (``templates/account/``:
+sign-up offered while closed, "contact us" with nothing to contact). ``service_desk`` says, on
+those, who to ask: the one place that wording lives."""
 
 from __future__ import annotations
 
@@ -9,6 +11,8 @@ import re
 
 from django import template
 from django.conf import settings
+from django.utils.html import format_html
+from django.utils.safestring import SafeString
 
 register = template.Library()
 
@@ -51,3 +55,27 @@ def sentence_case(value) -> str:
             said += part
         parts.append(part)
     return "".join(parts)
+
+
+SERVICE_DESK = "your department's IT service desk"
+
+
+@register.simple_tag
+def service_desk(opens_sentence: bool = False) -> SafeString:
+    """Who gives accounts and helps with signing in, where allauth's pages said "contact us" with
+    nothing to contact: "email your department's IT service desk at <the address>" (a mailto: link)
+    or "contact your department's IT service desk" (a link to the page) for ``HUMPHREY_SUPPORT_CONTACT``,
+    else "ask your department's IT service desk", which promises no link. ``opens_sentence``
+    capitalises its first word."""
+    contact = getattr(settings, "HUMPHREY_SUPPORT_CONTACT", "")
+
+    def verb(word: str) -> str:
+        return word.capitalize() if opens_sentence else word
+
+    if not contact:
+        return format_html("{} " + SERVICE_DESK, verb("ask"))
+    if "://" in contact:
+        return format_html('<a class="govuk-link" href="{}">{} ' + SERVICE_DESK + "</a>", contact, verb("contact"))
+    return format_html(
+        "{} " + SERVICE_DESK + ' at <a class="govuk-link" href="mailto:{}">{}</a>', verb("email"), contact, contact
+    )

@@ -53,7 +53,7 @@ def test_a_wrong_password_is_a_gov_uk_error_linked_to_the_first_field(client, ci
     response = client.post("/accounts/login/", {"login": civil_servant.email, "password": "not-it"})
     html = response.content.decode()
     assert title(html).startswith("Error: ")
-    message = "The email address and/or password you specified are not correct."
+    message = "Enter a correct email address and password"
     assert summary_links(html) == {message: "#id_login"}, "not to #main-content"
     login = tag(html, "id_login")
     assert 'aria-describedby="id_login-error"' in login and "govuk-input--error" in login

@@ -20,7 +20,9 @@ from urllib.parse import urlsplit
 import nh3
 from markdown_it import MarkdownIt
 
-_md = MarkdownIt("commonmark", {"html": False, "linkify": False}).disable("image")
+# Tables on (GitHub's pipe tables): guidance quotes whole table rows under their header, and a model may
+# answer with a table; without it they read as a run of "|".
+_md = MarkdownIt("commonmark", {"html": False, "linkify": False}).enable("table").disable("image")
 _CITE = re.compile(r"\[(\d{1,3})\](?!\()")
 _LINK = re.compile(r'<a href="([^"]*)"[^>]*>(.*?)</a>', re.DOTALL)
 

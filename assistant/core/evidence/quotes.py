@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable
 from dataclasses import dataclass, replace
 
@@ -16,6 +17,7 @@ from .units import ScoredUnit, _quotable_beside, unit_text
 # sample's disclaimer, or "This guide is also available in Welsh") must mean at least this share of
 # what the best unit means.
 OWN_WORDS_OR_MEANING = 0.8
+_PIPE_ROW = re.compile(r"^\s*\|.*\|\s*$")
 
 
 @dataclass(frozen=True)
@@ -156,7 +158,12 @@ def render_units(source: Source, indexes: Iterable[int]) -> str:
     for i in indexes:
         kind = source.units[i][2]
         text = unit_text(source, i)
-        if kind in (ITEM, ROW, HEADER):
+        if kind == HEADER and _PIPE_ROW.match(text):
+            # A table of its own (a blank line before it), its header marked as one so it renders as a
+            # table, not a run of "|": the one line added to what the guidance says, and no words.
+            cells = text.strip().strip("|").count("|") + 1
+            parts.append(("\n\n" if parts else "") + text + "\n|" + "---|" * cells)
+        elif kind in (ITEM, ROW, HEADER):
             parts.append("\n" + text)
         elif previous_kind in (ITEM, ROW, HEADER) or not parts:
             parts.append(("\n\n" if parts else "") + text)

@@ -173,11 +173,21 @@ def matches_shown(conversations, words: str) -> dict[int, dict]:
     return shown
 
 
+def withdrawn_citations():
+    """Citations of a document retired since, or of one in a collection retired since (what
+    ``assistant.views.freshness_mark`` marks "withdrawn"), as a query."""
+    return Citation.objects.filter(
+        Q(version__document__is_active=False) | Q(version__document__collection__is_active=False)
+    )
+
+
 def conversations_flag_changed(conversations):
     """``conversations`` each annotated ``guidance_changed``: an answer in it quoted guidance that has
-    changed since (in the same query: the history page costs no more however many it lists)."""
+    changed since, and ``guidance_withdrawn``: one quoted guidance withdrawn since (in the same query:
+    the history page costs no more however many it lists)."""
     return conversations.annotate(
-        guidance_changed=Exists(superseded_citations().filter(message__conversation=OuterRef("pk")))
+        guidance_changed=Exists(superseded_citations().filter(message__conversation=OuterRef("pk"))),
+        guidance_withdrawn=Exists(withdrawn_citations().filter(message__conversation=OuterRef("pk"))),
     )
 
 

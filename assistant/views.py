@@ -17,10 +17,12 @@ from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils import timezone
+from django.utils.crypto import salted_hmac
 from django.utils.safestring import mark_safe
 from django.views.decorators.http import require_POST
 
 from documents.access import readable_collections
+from documents.models import Marking
 from documents.review import review_of
 
 from .access import access_answer, access_conversation, owned_conversations
@@ -39,7 +41,7 @@ from .selectors import (
     messages_for_page,
 )
 from .services.conversations import conversation_hide, conversation_rename, feedback_record
-from .services.frames import passage_urls, source_place
+from .services.frames import highest_marking, passage_urls, source_place
 
 _PASSAGE_ID = re.compile(r"\]\(/[\w/-]*?/passage/(\d+)/\)")  # a Markdown link to a passage page
 
@@ -80,21 +82,39 @@ def message_html(message: Message) -> str:
 def freshness_mark(message: Message) -> None:
     """How fresh the guidance an answer quoted is now, on the message and each citation: its review
     (``c.review``, ``c.review_note``), where in its document it is (``c.where``), whether a newer
-    searchable version has replaced the version quoted (``c.superseded``) and, for each document that
-    changed, a link to what changed (``message.changes``). No queries: ``messages_for_page`` loaded
-    what it needs."""
-    message.changes = []
+    searchable version has replaced the version quoted (``c.superseded``) or its document (or its
+    whole collection) has been retired since (``c.withdrawn``) and, for each document that changed, a
+    link to what changed (``message.changes``), for each withdrawn, its title (``message.withdrawn``).
+    No queries: ``messages_for_page`` loaded what it needs."""
+    message.changes, message.withdrawn = [], []
     seen = set()
     for c in message.citations.all():
         document = c.version.document
         c.review = review_of(document)
         c.review_note = c.review.note()
         c.superseded = citation_superseded(c)
+        c.withdrawn = not (document.is_active and document.collection.is_active)
         c.where = source_place(document.title, c.chunk.heading_path, c.chunk.anchor)
         if c.superseded and (document.pk, c.version_id) not in seen:
             seen.add((document.pk, c.version_id))
             url = reverse("documents:version_changes", args=[document.pk, c.version_id, document.current_version_id])
             message.changes.append({"title": document.title, "url": f"{url}?via={c.chunk_id}"})
+        if c.withdrawn and document.title not in message.withdrawn:
+            message.withdrawn.append(document.title)
+
+
+def sources_label(message: Message) -> None:
+    """What the answer is marked and how its sources are named, as chat.js shows them live from the
+    ``done`` frame: ``message.marking``, the highest security marking of the collections its cited
+    passages are in ("" for a "not covered" reply, which quotes nothing); each citation's link names
+    its document and where in it the passage is (``c.where``, from ``freshness_mark``), and one named
+    as another is also says which source it is (``c.same_name``), so that no two links sound alike."""
+    citations = list(message.citations.all())
+    quoted = message.status != Status.NO_ANSWER
+    message.marking = highest_marking(c.version.document.collection.marking for c in citations) if quoted else ""
+    names = [c.version.document.title + c.where for c in citations]
+    for c, name in zip(citations, names, strict=True):
+        c.same_name = names.count(name) > 1
 
 
 def _feedback_problems(answer_id: int, form: FeedbackForm) -> list[tuple[str, str]]:
@@ -125,6 +145,7 @@ def _page(
                 message.html = mark_safe(message_html(message))  # noqa: S308 - sanitised by nh3
                 message.checks_summary = checks_summary(message.checks or [])
                 freshness_mark(message)
+                sources_label(message)
                 if message.status == Status.STREAMING and timezone.now() - message.created_at > STREAMING_GIVE_UP:
                     # The process writing it stopped (a restart): say so rather than wait forever.
                     message.status, message.note = "interrupted", "This answer was interrupted. Ask again."
@@ -145,6 +166,10 @@ def _page(
             "feedback_form": FeedbackForm(),
             "ws_path": "/ws/chat/",
             "max_question_chars": settings.HUMPHREY_CHAT_MAX_QUESTION_CHARS,
+            "markings": Marking.values,
+            # Where this person's unsent question is kept in this tab (chat.js, sessionStorage): never
+            # another's, should someone else sign in in the same tab, and not their id in the page.
+            "draft_scope": salted_hmac("assistant.question-draft", request.user.pk).hexdigest()[:20],
             "problems": _feedback_problems(refused_id, refused_form) if refused_form is not None else [],
         },
         status=status,

@@ -13,6 +13,7 @@ from assistant.core.citations import highlight_query
 from assistant.core.evidence import claim_notes
 from assistant.core.markdown import render_markdown
 from assistant.core.types import Source
+from documents.models import Marking
 from documents.places import passage_place
 from documents.review import Review
 
@@ -42,6 +43,16 @@ def review_fields(review: Review | None, *, superseded: bool = False) -> dict:
     newer version of the document has replaced the one quoted (``superseded``)."""
     facts = review.as_facts() if review else {"review_status": None, "review_by": None}
     return {**facts, "review_note": review.note() if review else "", "superseded": superseded}
+
+
+def highest_marking(markings) -> str:
+    """The highest of ``markings`` (``Marking`` values, lowest first in ``Marking``): what an answer
+    quoting passages so marked is marked; "" for none. One not known here counts as the highest."""
+    known = [m.value for m in Marking]
+    found = {m for m in markings if m}
+    if not found:
+        return ""
+    return max(found, key=lambda m: known.index(m) if m in known else len(known))
 
 
 def source_place(title: str, section: str, anchor: str) -> str:
@@ -76,6 +87,7 @@ def source_frames(
             "where": source_place(source.document_title, source.heading_path, source.anchor),
             "page": source.page,
             "collection": source.collection_slug,
+            "marking": source.marking,
             "quote": source.text[:600],
             "url": url + highlight_query(highlights.get(source.n)) if url else url,
             **review_fields(reviews.get(source.document_id), superseded=source.version_id in superseded),

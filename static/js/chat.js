@@ -122,6 +122,57 @@ if (root) {
     textarea.dispatchEvent(new KeyboardEvent("keyup"));
   }
 
+  // --- The question being typed, kept until it is stored ---------------------------------------------
+  // Typed text outlives the page: signed out (here or in another tab) and signed in again, the
+  // conversation opens with it back in the box. Kept only in this tab's sessionStorage (gone when the
+  // tab closes), under this person (``draftScope``: another signing in here never sees it) and this
+  // conversation; removed once a question sent from the box is stored (``accepted``). Only what is
+  // typed is kept: a question the page puts back in the box is already stored (a reopened answer
+  // offers "Ask again") or, refused before it was stored, still kept as it was typed.
+  const DRAFT = "humphrey.question." + (root.dataset.draftScope || "") + ".";
+  let sentDraft = null; // {key, text}: what the box held when a question was sent, until it is stored
+
+  function draftKey() {
+    return DRAFT + (conversation || "new");
+  }
+
+  function draftSave() {
+    try {
+      if (textarea.value.trim()) window.sessionStorage.setItem(draftKey(), textarea.value);
+      else window.sessionStorage.removeItem(draftKey());
+    } catch (e) {
+      // Storage refused (full, or switched off): the box still holds the text.
+    }
+  }
+
+  // The question sent is stored: its draft goes, unless it has been typed over since; what the box
+  // holds now is kept under the conversation it now belongs to.
+  function draftSent() {
+    if (!sentDraft) return;
+    try {
+      if (window.sessionStorage.getItem(sentDraft.key) === sentDraft.text || sentDraft.key !== draftKey()) {
+        window.sessionStorage.removeItem(sentDraft.key);
+      }
+    } catch (e) {
+      // As above.
+    }
+    sentDraft = null;
+    draftSave();
+  }
+
+  function draftRestore() {
+    let kept = null;
+    try {
+      kept = window.sessionStorage.getItem(draftKey());
+    } catch (e) {
+      return;
+    }
+    if (kept && !textarea.value.trim()) {
+      textarea.value = kept;
+      countRefresh();
+    }
+  }
+
   function progressEnd(answer) {
     if (answer && answer.progress) {
       answer.progress.remove();
@@ -254,24 +305,25 @@ if (root) {
     return current;
   }
 
+  // Each source is named by its document and where in it the passage is ("Leave policy, 2 Carry over"),
+  // as the server words it (each place said once), so that a document cited three times gives three
+  // links that say which is which; one named as another is also says which source it is, to screen
+  // readers. Humphrey's own upload number (``version``) is not shown: readers took it for the
+  // document's own version ("Version 3.2").
   function sourcesList(items) {
     const list = el("ol", "govuk-list govuk-list--number govuk-body-s humphrey-sources");
+    const name = (s) => s.document_title + (typeof s.where === "string" ? s.where : "");
+    const names = items.map(name);
     // By number, as a reopened conversation lists them ([1] first), whatever order they were cited in.
     for (const s of [...items].sort((a, b) => a.n - b.n)) {
       const li = el("li");
       li.value = s.n;
       const href = safeHref(s.url);
-      const title = s.document_title + (s.version ? ", version " + s.version : "");
-      if (href) {
-        const a = el("a", "govuk-link", s.document_title);
-        a.href = href;
-        li.appendChild(a);
-        li.appendChild(document.createTextNode(title.slice(s.document_title.length)));
-      } else {
-        li.textContent = title;
+      const named = li.appendChild(el(href ? "a" : "span", href ? "govuk-link" : "", name(s)));
+      if (href) named.href = href;
+      if (names.filter((n) => n === name(s)).length > 1) {
+        named.appendChild(el("span", "govuk-visually-hidden", " (source " + s.n + ")"));
       }
-      // Where in the document, as the server words it (each place said once).
-      if (typeof s.where === "string") li.appendChild(document.createTextNode(s.where));
       // How fresh the guidance is ("due for review since 1 March 2026"), as the server words it.
       if (s.review_status) li.dataset.reviewStatus = s.review_status;
       if (s.review_note) {
@@ -288,11 +340,40 @@ if (root) {
     return list;
   }
 
-  // As _answer.html offers them: "Copy answer" for an answer; for one that did not finish, "Ask again"
-  // for its question (``asked``, the question's box), as a fragment is not worth copying.
-  function addButtons(box, unfinished, asked) {
+  // The security markings, lowest first (documents.models.Marking), from the page.
+  const markings = (root.dataset.markings || "").split(" ").filter(Boolean);
+
+  // What an answer is marked: the highest marking of the passages it cites, as the server works it out
+  // for a reopened conversation (assistant.views.sources_label); none for a "not covered" reply. A
+  // marking this page does not know counts as the highest.
+  function answerMarking(status, citations) {
+    if (status === "no_answer") return "";
+    const rank = (m) => (markings.includes(m) ? markings.indexOf(m) : markings.length);
+    let highest = "";
+    for (const c of citations || []) {
+      if (typeof c.marking === "string" && c.marking && (!highest || rank(c.marking) > rank(highest))) highest = c.marking;
+    }
+    return highest;
+  }
+
+  // Shown at the top of the answer, under its heading, as _answer.html shows it.
+  function showMarking(answer, marking) {
+    if (!marking) return;
+    answer.box.dataset.marking = marking;
+    const p = el("p", "govuk-body-s govuk-!-margin-bottom-2 humphrey-answer__marking");
+    const tag = p.appendChild(el("strong", "govuk-tag " + (marking === markings[0] ? "govuk-tag--grey" : "govuk-tag--orange") + " humphrey-marking"));
+    tag.appendChild(el("span", "govuk-visually-hidden", "Security marking: "));
+    tag.appendChild(document.createTextNode(marking));
+    answer.heading.after(p);
+  }
+
+  // As _answer.html offers them: "Copy answer" for an answer (not for a "not covered" reply, which is
+  // Humphrey's own words); for one that did not finish, "Ask again" for its question (``asked``, the
+  // question's box), as a fragment is not worth copying.
+  function addButtons(box, unfinished, asked, copyable = true) {
     const actions = box.appendChild(el("div", "govuk-button-group humphrey-answer__actions"));
     if (unfinished && !(asked && asked.id)) return;
+    if (!unfinished && !copyable) return;
     const [name, label] = unfinished ? ["js-ask-again", "Ask again"] : ["js-copy", "Copy answer"];
     const button = actions.appendChild(el("button", "govuk-button govuk-button--secondary govuk-!-margin-bottom-4 " + name, label));
     button.type = "button";
@@ -300,8 +381,10 @@ if (root) {
     else button.dataset.target = box.id;
   }
 
-  function addActions(box, answerId, unfinished, asked) {
-    addButtons(box, unfinished, asked);
+  // The buttons, and the feedback form for an answer with words to judge (none for "Not answered").
+  function addActions(box, answerId, unfinished, asked, copyable, written) {
+    addButtons(box, unfinished, asked, copyable);
+    if (!written) return;
     const fragment = feedbackTemplate.content.cloneNode(true);
     const feedback = fragment.querySelector("form");
     feedback.action = root.dataset.feedbackUrl.replace("/0/", "/" + answerId + "/");
@@ -386,7 +469,9 @@ if (root) {
     setBusy(false);
     if (!answer) return;
     const unfinished = frame.status === "stopped" || frame.status === "stalled";
-    answer.heading.textContent = !unfinished ? "Humphrey answered" : frame.text ? "Answer not finished" : "Not answered";
+    answer.heading.textContent = unfinished
+      ? frame.text ? "Answer not finished" : "Not answered"
+      : frame.status === "no_answer" ? "Not covered by the guidance you can search" : "Humphrey answered";
     answer.box.id = "answer-" + frame.message;
     answer.box.dataset.answer = frame.message;
     answer.box.dataset.status = frame.status;
@@ -394,6 +479,7 @@ if (root) {
     // Server-rendered, sanitised (Markdown without raw HTML, then nh3): safe to insert.
     answer.body.innerHTML = frame.html;
     nameCitations(answer.body, frame.citations);
+    showMarking(answer, answerMarking(frame.status, frame.citations));
     let problem = "";
     let givenBack = false;
     if (unfinished) {
@@ -409,7 +495,7 @@ if (root) {
       answer.box.appendChild(el("h3", "govuk-heading-s", "Sources"));
       answer.box.appendChild(sourcesList(frame.citations));
     }
-    addActions(answer.box, frame.message, unfinished, answer.question);
+    addActions(answer.box, frame.message, unfinished, answer.question, frame.status !== "no_answer", !!frame.text);
     announce(answerSummary(answer.box, frame.status, problem) + (givenBack ? " " + GIVEN_BACK : ""));
     if (refocus) focusHeading(answer.heading);
   }
@@ -423,6 +509,8 @@ if (root) {
       textarea.value = answer.asked || "";
       countRefresh();
     }
+    // Never stored: its draft (what was typed, kept until a question is stored) stays as it is.
+    sentDraft = null;
   }
 
   function fail(frame) {
@@ -471,6 +559,7 @@ if (root) {
           if (shortcuts) shortcuts.hidden = false;
           document.title = title + document.title.slice(document.title.lastIndexOf(" – "));
         }
+        draftSent();
         if (current) {
           current.box.dataset.answer = frame.answer;
           // As a reopened conversation names it: "Ask again" finds the question by it.
@@ -564,6 +653,7 @@ if (root) {
     current.asked = text;
     setBusy(true);
     socket.send(JSON.stringify({ type: "ask", conversation, text, collections: collections.length ? collections : null }));
+    sentDraft = { key: draftKey(), text: textarea.value };
     textarea.value = "";
     countRefresh();
   });
@@ -571,6 +661,8 @@ if (root) {
   stopButton.addEventListener("click", () => {
     if (socket && socket.readyState === WebSocket.OPEN) socket.send(JSON.stringify({ type: "stop" }));
   });
+
+  textarea.addEventListener("input", draftSave);
 
   textarea.addEventListener("keydown", (event) => {
     // Enter asks; Shift+Enter starts a new line.
@@ -600,18 +692,20 @@ if (root) {
     const box = document.getElementById(button.dataset.target);
     const body = box && box.querySelector(".humphrey-answer__body");
     if (!body) return;
+    // What is on the screen: without the words only screen readers are given (a citation's document
+    // name), and with plain spaces, not the no-break ones that keep a claim-check mark beside its sentence.
+    box.classList.add("humphrey-copying");
+    const shown = body.innerText;
     // The answer with its sources, each with its link, so that a pasted [1] still says where it came from.
     const sources = [...box.querySelectorAll(".humphrey-sources li")].map((li) => {
       const link = li.querySelector("a");
       const text = li.innerText.replace(/\s+/g, " ").trim();
       return (li.value || "") + ". " + text + (link ? " " + link.href : "");
     });
-    // What is on the screen: without the words only screen readers are given (a citation's document
-    // name), and with plain spaces, not the no-break ones that keep a claim-check mark beside its sentence.
-    box.classList.add("humphrey-copying");
-    const shown = body.innerText;
     box.classList.remove("humphrey-copying");
-    const copied = shown.replace(/\u00a0/g, " ").trim() + (sources.length ? "\n\nSources:\n" + sources.join("\n") : "");
+    // Its security marking first, as a marked document's is, so that a pasted answer keeps it.
+    const marking = box.dataset.marking ? box.dataset.marking + "\n\n" : "";
+    const copied = marking + shown.replace(/\u00a0/g, " ").trim() + (sources.length ? "\n\nSources:\n" + sources.join("\n") : "");
     try {
       await navigator.clipboard.writeText(copied);
       button.textContent = "Copied";
@@ -736,6 +830,7 @@ if (root) {
   }
 
   for (const button of document.querySelectorAll(".js-copy, .js-ask-again")) button.classList.remove("govuk-!-display-none");
+  draftRestore();
   watchUnfinished();
   connect();
 }

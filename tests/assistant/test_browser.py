@@ -54,7 +54,7 @@ def test_sign_in_ask_watch_it_stream_open_a_citation_and_give_feedback(site, pag
 
     answer = page.locator(".humphrey-answer[data-status='complete']")
     answer.wait_for()
-    assert answer.locator("strong").inner_text() == "25 days"
+    assert answer.locator(".humphrey-answer__body strong").inner_text() == "25 days"
     # Told briefly that it is done, not read the whole answer through the live region (it is read from its heading).
     page.wait_for_function(
         "() => document.getElementById('chat-announcer').textContent.startsWith('Humphrey answered')"
@@ -70,8 +70,9 @@ def test_sign_in_ask_watch_it_stream_open_a_citation_and_give_feedback(site, pag
     answer.get_by_role("button", name="Copy answer").click()
     answer.get_by_role("button", name="Copied").wait_for()
     copied = page.evaluate("async () => await navigator.clipboard.readText()")
-    assert copied.startswith("Full-time staff get 25 days of annual leave a year [1].")
-    assert "\n\nSources:\n1. Leave policy, version 1" in copied
+    # Its security marking first (the guidance is OFFICIAL), then the answer.
+    assert copied.startswith("OFFICIAL\n\nFull-time staff get 25 days of annual leave a year [1].")
+    assert "\n\nSources:\n1. Leave policy, Section 1" in copied
     assert f"{site.url}/curate/passage/" in copied
 
     with page.expect_navigation():

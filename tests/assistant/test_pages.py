@@ -56,18 +56,21 @@ def test_stored_answer_renders_sanitised_markdown_with_citation_links(client, gu
     assert 'href="javascript:' not in page
 
 
-def test_a_failed_answer_reopened_offers_feedback_but_nothing_to_copy(client, guidance, staff):
-    """An answer that failed has no text: reopened, it says why, asks for feedback, and offers no
-    "Copy answer" (which would copy nothing); a complete answer keeps its button."""
+def test_a_failed_answer_reopened_offers_nothing_to_copy_or_rate(client, guidance, staff):
+    """An answer that failed has no text: reopened, it says why, and offers no "Copy answer" (which
+    would copy nothing) and no "Was this answer helpful?" (there is no answer to rate); a complete
+    answer keeps both."""
     failed = stored_answer(staff, text="")
     Message.objects.filter(pk=failed.pk).update(status=Status.FAILED, error_code="model_unavailable")
     done = stored_answer(staff)
     client.force_login(staff)
     page = client.get(reverse("assistant:conversation", args=[failed.conversation_id])).content.decode()
     assert "The language model is not available at the moment." in page and "model_unavailable" in page
-    assert "Was this answer helpful?" in page and "Copy answer" not in page
+    answer = page.split(f'id="answer-{failed.pk}"', 1)[1].split("<template", 1)[0]
+    assert "Copy answer" not in answer and 'name="rating"' not in answer
     page = client.get(reverse("assistant:conversation", args=[done.conversation_id])).content.decode()
-    assert "Copy answer" in page
+    answer = page.split(f'id="answer-{done.pk}"', 1)[1].split("<template", 1)[0]
+    assert "Copy answer" in answer and 'name="rating"' in answer
 
 
 def test_the_conversations_page_searches_your_own_conversations_a_page_at_a_time(

@@ -143,16 +143,34 @@ def caution_text(absent: list[str] | None = None) -> str:
     return CAUTION + " It does not mention " + ", ".join(f"“{word}”" for word in absent) + "."
 
 
-def not_covered_text(sources: list[Source], absent: list[str] | None = None, detail: str | None = None) -> str:
+def not_covered_text(
+    sources: list[Source],
+    absent: list[str] | None = None,
+    detail: str | None = None,
+    *,
+    questions: int = 1,
+    unsearched: list[str] | None = None,
+) -> str:
     """The honest reply, naming the nearest documents the user may read (they came from retrieval),
     the question's words those passages never use (``absent``), if any, and the kind of detail the
-    question asks for that they do not give (``detail``: the verdict's unfilled slot), if that is why."""
+    question asks for that they do not give (``detail``: the verdict's unfilled slot), if that is why.
+    A message asking several ``questions`` at once (a pasted email) is told to ask them one at a time;
+    one that searched only some of the collections the person may read names the others
+    (``unsearched``)."""
     lines, seen = [NOT_COVERED], set()
     if absent:
         quoted = ", ".join(f"“{word}”" for word in absent)
         lines[0] += f" The closest passages do not mention {quoted}."
     elif detail in DETAIL_WORDS:
         lines[0] += f" The closest passages do not give {DETAIL_WORDS[detail]} for what you asked."
+    if questions > 1:
+        lines[0] += (
+            f"\n\nYour message asks {questions} questions. Ask them one at a time: each is then searched for on "
+            "its own, and one the guidance covers is answered."
+        )
+    if unsearched:
+        names = ", ".join(f"“{name}”" for name in unsearched)
+        lines[0] += f"\n\nOnly the collections you chose were searched. You can also search {names}."
     for s, url in zip(sources, passage_urls([s.chunk_id for s in sources]), strict=True):
         if s.document_id in seen:
             continue

@@ -40,6 +40,7 @@ from .steps import (
     answer_finish,
     answer_not_covered,
     answer_request,
+    collections_unsearched,
     question_searched,
     sources_retrieve_reviewed,
 )
@@ -295,7 +296,13 @@ class AnswerRun:
         )
         out.coverage = verdict.as_dict()
         if not verdict.covered:
-            answer_not_covered(out, verdict, searched.question)
+            unsearched = None
+            if p.collections:  # they chose some: name the others they may read
+                try:
+                    unsearched = await db_call(collections_unsearched)(self.user, p.searched)
+                except DatabaseError:  # the reply is still honest without them
+                    logger.warning("could not list the collections answer %s did not search", p.answer_id)
+            answer_not_covered(out, verdict, searched.question, asked=p.model_text, unsearched=unsearched)
             return
         self._emit(
             {"type": "sources", "message": p.answer_id, "sources": source_frames(out.sources, reviews=out.reviews)}

@@ -12,7 +12,7 @@ import numpy as np
 from django.conf import settings
 
 from assistant.core.citations import cited_numbers, strip_unshown
-from assistant.core.condense import asked_and_context, condense, follow_up_subject, without_redacted
+from assistant.core.condense import asked_and_context, condense, follow_up_subject, sentences, without_redacted
 from assistant.core.evidence import (
     CheckSettings,
     Coverage,
@@ -28,6 +28,7 @@ from assistant.core.prompt import render_messages
 from assistant.core.types import ChatRequest, Source, Turn
 from assistant.models import Status
 from assistant.pii import REDACTED
+from documents.access import readable_collections
 from documents.embeddings import DIMENSIONS
 from documents.glossary import Glossary, Term
 from documents.ingest.units import split_units
@@ -204,12 +205,26 @@ def answer_caution(verdict: Coverage, question: str) -> str:
     return caution_text(missing_words(question, verdict.missing)) if verdict.covered and verdict.caution else ""
 
 
-def answer_not_covered(out: Outcome, verdict: Coverage, question: str) -> None:
+def answer_not_covered(
+    out: Outcome, verdict: Coverage, question: str, *, asked: str = "", unsearched: list[str] | None = None
+) -> None:
     """``out`` made the honest reply to a question the gate found not covered: the nearest documents,
-    the question's words the closest passages never use, or the detail they do not give."""
+    the question's words the closest passages never use, or the detail they do not give; and, when
+    the message as ``asked`` held several questions, or only some of the person's collections were
+    searched (``unsearched`` names the others), what to do about it."""
     absent = missing_words(question, verdict.missing)
     detail = verdict.slot if verdict.slot_filled is False else None
-    out.status, out.text = Status.NO_ANSWER, not_covered_text(out.sources, absent, detail)
+    questions = sum(1 for sentence in sentences(asked or question) if sentence.rstrip().endswith("?"))
+    out.status, out.text = (
+        Status.NO_ANSWER,
+        not_covered_text(out.sources, absent, detail, questions=questions, unsearched=unsearched),
+    )
+
+
+def collections_unsearched(user, searched: list[str]) -> list[str]:
+    """The names of the collections ``user`` may read that a question did not search (they chose
+    some), in name order; one query, made only for a question found not covered."""
+    return list(readable_collections(user).exclude(slug__in=searched).order_by("name").values_list("name", flat=True))
 
 
 def answer_request(model, out: Outcome, *, question: str, turns, scored: list, verdict: Coverage) -> ChatRequest:

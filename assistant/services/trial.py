@@ -67,7 +67,7 @@ def answer_one(
     evidence_ms = (time.perf_counter() - started) * 1000
     out.coverage = verdict.as_dict()
     if not verdict.covered:
-        answer_not_covered(out, verdict, searched.question)
+        answer_not_covered(out, verdict, searched.question, asked=question)
         return out, evidence_ms
     request = answer_request(model, out, question=question, turns=turns, scored=scored, verdict=verdict)
     out.text = asyncio.run(_stream(model, request))

@@ -234,6 +234,27 @@ async def test_guidance_that_does_not_cover_it_gets_an_honest_no_answer(guidance
     assert {"quantum", "chromodynam", "gluon"} <= set(content["coverage_missing"])
 
 
+async def test_a_not_covered_reply_says_what_to_do_about_several_questions_or_collections_left_out(
+    guidance, staff, fake_model
+):
+    """A pasted message asking several questions the guidance does not cover as one is told to ask them
+    one at a time; a question asked of some of the person's collections is told which others they
+    may search (never one they may not read)."""
+    pasted = (
+        "Hi all, quick ones before Tuesday. Which quantum gluon flavours exist? "
+        "Who won the chromodynamics cup? Can we book the planetarium?"
+    )
+    done = (await ask_once(staff, pasted))[-1]
+    assert done["status"] == "no_answer" and "Your message asks 3 questions. Ask them one at a time" in done["text"]
+    assert "Only the collections you chose" not in done["text"]
+
+    await db(make_collection, "travel", groups=["All staff"], name="Travel guidance")
+    done = (await ask_once(staff, "Which quantum chromodynamics gluon flavours exist?", collections=["hr"]))[-1]
+    assert done["status"] == "no_answer" and "asks" not in done["text"]
+    assert "Only the collections you chose were searched. You can also search “Travel guidance”." in done["text"]
+    assert "rota" not in done["text"].lower() and "restricted" not in done["text"].lower()
+
+
 async def test_an_answer_that_cites_nothing_is_not_shown_as_an_answer(guidance, staff, fake_model):
     """The model answers without citing a passage: the user is told the guidance does not cover it,
     with the nearest documents; what the model said is kept in the audit."""

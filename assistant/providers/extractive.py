@@ -12,8 +12,10 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator
 
-from assistant.core.evidence import Quote, Weights, heading_above, score_units, select_units
+from assistant.core.evidence import Quote, Weights, score_units, select_units, unit_text
 from assistant.core.types import ChatRequest, ModelInfo, TextDelta, Usage
+from documents.ingest.units import HEADING
+from documents.places import passage_place
 
 NOTICE = (
     "No language model is configured, so Humphrey is quoting the guidance word for word: "
@@ -25,6 +27,20 @@ FALLBACK_NOTICE = (
     "The language model did not answer just now, so Humphrey is quoting the guidance word for word: "
     "these are the sentences that best match your question. Check them against what you asked."
 )
+
+
+def _label(source, index: int) -> str:
+    """Where a quote is: its document and the heading it sits under in the passage ("2.3 Mileage", not
+    the passage's first), else the passage's own place as its sources line says it (a passage of small
+    sections joined: "(Section 2. What you cannot claim)", where it starts)."""
+    title = source.document_title
+    for i in range(index - 1, -1, -1):
+        if source.units[i][2] == HEADING:
+            heading = unit_text(source, i).lstrip("#").strip()
+            return title if heading == title else f"{title}, {heading}"  # a first section is often the title
+    shown, place = passage_place(title, source.heading_path, source.anchor)
+    label = f"{title}, {shown.split(' > ')[-1]}" if shown else title
+    return f"{label} ({place})" if place else label
 
 
 def _blockquote(text: str) -> str:
@@ -57,10 +73,7 @@ class ExtractiveAnswerer:
         yield TextDelta(self.notice + (f" **{request.caution}**" if request.caution else "") + "\n\n")
         for quote in self.quotes(request):
             source = quote.source
-            where = source.document_title
-            section = heading_above(source, quote.indexes[0]) if quote.indexes else ""  # "2.3 Mileage", not the chunk's
-            if section and section != where:  # a document's first section is often headed by its title
-                where = f"{where}, {section}"
-            yield TextDelta(f"**{where}**\n\n{_blockquote(quote.text())} [{source.n}]\n\n")
+            yield TextDelta(f"**{_label(source, quote.indexes[0] if quote.indexes else 0)}**\n\n")
+            yield TextDelta(f"{_blockquote(quote.text())} [{source.n}]\n\n")
             await asyncio.sleep(0)
         yield Usage()

@@ -118,6 +118,9 @@ def _merge_small(sections: list[Section]) -> list[Section]:
                     place=last.place,
                     char_start=last.char_start,
                     char_end=section.char_end,
+                    # Its anchor names where it starts ("Section 2. What you cannot claim"), which the shared
+                    # path would lose; the path itself, which retrieval reads, is left as it was measured.
+                    lead_path=last.lead_path or last.heading_path,
                 )
                 continue
         merged.append(section)
@@ -159,7 +162,7 @@ def chunk_document(parsed: ParsedDocument) -> list[ChunkDraft]:
                     text=text,
                     embed_text=chunk_embed_text(parsed.title, section.heading_path, text),
                     heading_path=section.heading_path,
-                    anchor=anchor_for(section.heading_path, section.page, section.place),
+                    anchor=anchor_for(section.lead_path or section.heading_path, section.page, section.place),
                     page=section.page,
                     char_start=start,
                     char_end=end,

@@ -24,6 +24,9 @@ class Section:
     char_end: int = 0
     #: Where it is, for formats whose unit is not a page: "slide 4", "sheet Rates" (else "").
     place: str = ""
+    #: Small sections joined into one (``chunk._merge_small``) share ``heading_path``, what their headings
+    #: have in common; this is the first one's own path, for saying where the text starts.
+    lead_path: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)

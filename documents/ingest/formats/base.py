@@ -127,7 +127,10 @@ class Builder:
         self._close()
         self.path = [(lvl, t) for lvl, t in self.path if lvl < level]
         self.path.append((level, text))
-        self._append(text)
+        # Written as Markdown writes it ("## 2. What you cannot claim"), as a Markdown file's own headings
+        # are kept: a heading inside a chunk is then known as one (never quoted as a sentence, and the
+        # section label of what follows it), whatever format the document came in.
+        self._append("#" * max(1, min(level, 6)) + " " + text)
 
     def paragraph(self, text: str, page: int | None = None) -> None:
         text = text.strip()

@@ -39,6 +39,8 @@ def parse_html(text: str) -> tuple[str, str, list[Section]]:
             builder.heading(int(element.name[1]), element.get_text(" "))
         elif element.name == "pre":
             builder.paragraph(element.get_text())
+        elif element.name == "li":  # a list item, known as one (quoted whole, with the line before the list)
+            builder.paragraph("- " + squash(element.get_text(" ")))
         else:
             builder.paragraph(squash(element.get_text(" ")))
     if not found_any:

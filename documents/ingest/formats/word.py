@@ -25,10 +25,8 @@ def parse_docx(data: bytes, limits: ParseLimits) -> tuple[str, str, list[Section
 
     try:
         document = docx.Document(io.BytesIO(data))
-    except Exception as exc:
-        raise ParseError(
-            "corrupt", f"The Word document could not be read: it looks damaged ({type(exc).__name__})."
-        ) from None
+    except Exception:
+        raise ParseError("corrupt", "The Word document could not be read: it looks damaged.") from None
     builder = Builder()
     title = squash(document.core_properties.title or "")
     first_heading = ""
@@ -41,6 +39,8 @@ def parse_docx(data: bytes, limits: ParseLimits) -> tuple[str, str, list[Section
                     title = title or squash(text)
                 first_heading = first_heading or squash(text)
                 builder.heading(level, text)
+            elif _is_list_item(block) and text.strip():
+                builder.paragraph("- " + text.strip())  # a list item, known as one (as in a web page)
             else:
                 builder.paragraph(text)
         elif isinstance(block, Table):
@@ -59,6 +59,15 @@ def _row_cells(row) -> list[str]:
         cells.append("" if cell._tc is previous else cell_text(cell.text))
         previous = cell._tc
     return cells
+
+
+def _is_list_item(paragraph) -> bool:
+    """A bullet or numbered paragraph: Word's list styles, or numbering set on the paragraph itself."""
+    name = (paragraph.style.name if paragraph.style is not None else "") or ""
+    if name.startswith("List"):
+        return True
+    properties = paragraph._p.pPr
+    return properties is not None and properties.numPr is not None
 
 
 def _docx_heading_level(paragraph) -> int | None:

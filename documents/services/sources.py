@@ -46,7 +46,7 @@ def _credential_checked(kind: str, location: str, name: str) -> str:
         return ""
     credential = credential_named(name)
     if credential is None:
-        raise ValidationError({"credential": f"There is no credential called {name!r} (HUMPHREY_SOURCE_CREDENTIALS)."})
+        raise ValidationError({"credential": f"There is no credential called {name!r}. Choose one of those listed."})
     if kind not in SIGNS_IN:
         raise ValidationError({"credential": "Only web pages and sitemaps can sign in with a credential."})
     if not any(credential.applies_to(line.strip()) for line in location.splitlines() if line.strip()):

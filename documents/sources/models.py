@@ -125,3 +125,9 @@ class SourceRun(models.Model):
 
     def __str__(self) -> str:
         return f"run of {self.source_id} at {self.started_at:%Y-%m-%d %H:%M}"
+
+    @property
+    def reached_items(self) -> bool:
+        """Whether the run got as far as the source's pages or files: one that failed before (the
+        source itself could not be read) has no counts worth showing, not a row of noughts."""
+        return any((self.added, self.changed, self.unchanged, self.missing, self.retired, self.failed))

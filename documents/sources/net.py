@@ -33,18 +33,35 @@ _CODINGS = {"gzip", "x-gzip", "deflate"}  # zlib's: at most about 1000:1 per 64 
 
 
 class FetchError(Exception):
-    """A source's address could not be fetched; ``message`` says why in one sentence naming the URL.
+    """A source's address could not be fetched; ``message`` says why in one plain sentence naming the
+    URL, for the curator.
 
     ``code``: bad_url, blocked_address, dns, connect, timeout, bad_response, http_status,
     redirect_loop, too_many_redirects, too_large, content_type, robots, credential.
+    ``cause``: the technical reason (the library's error, the rule applied), for logs and the audit
+    trail; never a query string. ``host``: the host that could not be reached when ``unreachable``
+    (no such name, no connection, no answer), so a run can say so once for all its pages.
     """
 
-    def __init__(self, code: str, message: str, url: str, status: int | None = None):
+    def __init__(
+        self,
+        code: str,
+        message: str,
+        url: str,
+        status: int | None = None,
+        *,
+        cause: str = "",
+        host: str = "",
+        unreachable: bool = False,
+    ):
         super().__init__(message)
         self.code = code
         self.message = message
         self.url = url
         self.status = status
+        self.cause = cause
+        self.host = host
+        self.unreachable = unreachable
 
 
 @dataclass(frozen=True)
@@ -95,7 +112,10 @@ def _url_normalise(text: str) -> str:
 
 def _where(url: str | httpx.URL) -> str:
     """Host and path for logs: never the query string, which may carry a token."""
-    u = httpx.URL(str(url))
+    try:
+        u = httpx.URL(str(url))
+    except (httpx.InvalidURL, TypeError):
+        return "(not a valid address)"
     return f"{u.host}{u.path}"
 
 
@@ -103,10 +123,16 @@ def _media_type(response: httpx.Response) -> str:
     return response.headers.get("content-type", "").split(";", 1)[0].strip().lower()
 
 
+def _host(url: str) -> str:
+    return httpx.URL(url).host
+
+
 @dataclass
 class _Robots:
     parser: Protego | None  # None: no rules, everything allowed
-    refusal: str = ""  # when robots.txt could not be read (RFC 9309 "unreachable"): why all is disallowed
+    #: When robots.txt could not be read (RFC 9309 "unreachable", so everything is disallowed): why,
+    #: as the FetchError it was (its message names robots.txt's address, its cause the library's words).
+    failure: FetchError | None = None
 
 
 class Fetcher:
@@ -147,8 +173,9 @@ class Fetcher:
         if credential is not None and not self._secret:
             raise FetchError(
                 "credential",
-                f"The credential {credential.name!r} has no value: {credential.value_env} is not set.",
+                f"The credential “{credential.name}” has no value on this service.",
                 "",
+                cause=f"{credential.value_env} is not set",
             )
         self._sleep = sleep
         self._clock = clock
@@ -190,6 +217,13 @@ class Fetcher:
         wanted = None if accept is None else {a.strip().lower() for a in accept}
         if wanted:
             headers["Accept"] = ", ".join(sorted(wanted)) + ", */*;q=0.1"  # ask for them; still judge what comes
+        try:
+            return self._get(url, headers, wanted, etag, last_modified)
+        except FetchError as exc:
+            logger.info("source fetch failed %s: %s: %s", _where(exc.url or url), exc.code, exc.cause or "-")
+            raise
+
+    def _get(self, url: str, headers: dict, wanted: set[str] | None, etag: str, last_modified: str) -> FetchResult:
         with self._follow(url_check(url), headers, robots=self.obey_robots) as (final, response):
             if response.status_code == 304:
                 if not (etag or last_modified):
@@ -206,11 +240,15 @@ class Fetcher:
             media = _media_type(response)
             if wanted is not None and media not in wanted:
                 shown = media or "no content type"
+                expected = " or ".join(sorted(wanted))
+                # A long list of media types says nothing to a curator: name what came, not all we read.
+                said = f"not {expected}" if len(wanted) <= 2 else "a kind of file Humphrey does not read"
                 raise FetchError(
                     "content_type",
-                    f"{final} is {shown}, not {' or '.join(sorted(wanted))}.",
+                    f"{final} is {shown}, {said}.",
                     final,
                     response.status_code,
+                    cause=f"content type {shown}; accepted: {expected}",
                 )
             content = self._read(final, response, self.max_bytes)
             logger.info("source fetched %s: %s, %d bytes", _where(final), response.status_code, len(content))
@@ -257,6 +295,7 @@ class Fetcher:
                 raise
             exc.message = f"{exc.message.rstrip('.')} (redirected from {url})."
             exc.args = (exc.message,)
+            exc.url = exc.url or url
             raise
         raise FetchError(
             "too_many_redirects", f"{url} redirects more than {self.max_redirects} times (last to {current}).", url
@@ -296,17 +335,56 @@ class Fetcher:
         except netguard.BlockedAddress as exc:
             raise self._blocked(url, exc.address) from None
         except netguard.ResolveError as exc:
-            raise FetchError("dns", f"{url} names a host, {exc.host}, that could not be found.", url) from None
-        except httpx.TimeoutException:
-            raise FetchError("timeout", f"{url} did not answer within {self.timeout:g} seconds.", url) from None
+            raise FetchError(
+                "dns",
+                f"Humphrey could not reach {exc.host}: no site of that name could be found, so {url} was not read.",
+                url,
+                cause=f"DNS look-up of {exc.host} failed: {exc.reason}",
+                host=exc.host,
+                unreachable=True,
+            ) from None
+        except httpx.TimeoutException as exc:
+            raise FetchError(
+                "timeout",
+                f"{url} did not answer within {self.timeout:g} seconds.",
+                url,
+                cause=f"{type(exc).__name__}: {exc}",
+                host=_host(url),
+                unreachable=True,
+            ) from None
         except httpx.ConnectError as exc:
-            raise FetchError("connect", f"{url} could not be connected to ({exc}).", url) from None
+            if "certificate" in str(exc).lower():
+                raise FetchError(
+                    "connect",
+                    f"Humphrey could not connect securely to {_host(url)}: its security certificate could not be "
+                    f"checked, so {url} was not read.",
+                    url,
+                    cause=str(exc),
+                ) from None
+            raise FetchError(
+                "connect",
+                f"Humphrey could not reach {_host(url)}, so {url} was not read.",
+                url,
+                cause=str(exc),
+                host=_host(url),
+                unreachable=True,
+            ) from None
         except (httpx.DecodingError, httpx.RemoteProtocolError, httpx.LocalProtocolError) as exc:
-            raise FetchError("bad_response", f"{url} sent a response that could not be read ({exc}).", url) from None
+            raise FetchError(
+                "bad_response",
+                f"{url} sent an answer Humphrey could not read.",
+                url,
+                cause=f"{type(exc).__name__}: {exc}",
+            ) from None
         except httpx.UnsupportedProtocol:
             raise FetchError("bad_url", f"{url} is not an http or https address.", url) from None
         except httpx.TransportError as exc:
-            raise FetchError("connect", f"{url} failed while being read ({type(exc).__name__}).", url) from None
+            raise FetchError(
+                "connect",
+                f"{url} could not be read: the connection broke off.",
+                url,
+                cause=f"{type(exc).__name__}: {exc}",
+            ) from None
         finally:
             self.backend.deadline = None
 
@@ -317,7 +395,7 @@ class Fetcher:
         if status in (429, 503) and retry:
             unit = " seconds" if retry.isdigit() else ""  # Retry-After is seconds or an HTTP date
             message = f"{message[:-1]}; it asks to retry after {retry}{unit}."
-        return FetchError("http_status", message, url, status)
+        return FetchError("http_status", message, url, status, cause=f"HTTP {status} {response.reason_phrase}".rstrip())
 
     def _read(self, url: str, response: httpx.Response, limit: int, *, truncate: bool = False) -> bytes:
         """The body, streamed and bounded: a declared or actual size over ``limit`` stops the read."""
@@ -363,15 +441,42 @@ class Fetcher:
             delay = robots.parser.crawl_delay(self.user_agent) if robots.parser else None
             if delay:
                 self._interval[parsed.host] = max(self.host_interval, min(float(delay), CRAWL_DELAY_CAP))
-        if robots.refusal:
-            raise FetchError("robots", f"{url} was not fetched: {robots.refusal}", url)
+        if robots.failure is not None:
+            raise self._robots_unreachable(url, origin, robots.failure)
         if robots.parser is not None and not robots.parser.can_fetch(url, self.user_agent):
-            raise FetchError("robots", f"{url} is disallowed for {self.user_agent} by {origin}/robots.txt.", url)
+            raise FetchError(
+                "robots",
+                f"{url} was not read: its site asks services like Humphrey not to read it (in {origin}/robots.txt).",
+                url,
+                cause=f"disallowed for {self.user_agent} by {origin}/robots.txt",
+            )
+
+    def _robots_unreachable(self, url: str, origin: str, failure: FetchError) -> FetchError:
+        """Why ``url`` was not fetched when its site's robots.txt could not be read, said in terms of the
+        site (the curator never asked for robots.txt); the rule and the library's words go in ``cause``."""
+        host = _host(url)
+        cause = (
+            f"{origin}/robots.txt could not be read ({failure.code}: {failure.cause or failure.status or '-'}), "
+            "which counts as disallowing everything (RFC 9309 2.3.1.4)"
+        )
+        if failure.unreachable:
+            message = f"Humphrey could not reach {host}, so {url} was not read."
+        elif failure.code == "http_status" and failure.status is not None:
+            message = (
+                f"{url} was not read: {host} is not working properly at the moment (it answered {failure.status})."
+            )
+        elif failure.code == "connect" and "certificate" in failure.cause.lower():  # as the page's own would be
+            message = (
+                f"Humphrey could not connect securely to {host}: its security certificate could not be checked, "
+                f"so {url} was not read."
+            )
+        else:
+            message = f"{url} was not read: {host} sent an answer Humphrey could not read."
+        return FetchError("robots", message, url, cause=cause, host=host, unreachable=failure.unreachable)
 
     def _robots_read(self, origin: str) -> _Robots:
         """The site's rules, read under RFC 9309 2.3.1: unavailable (4xx) allows all, unreachable disallows all."""
         address = f"{origin}/robots.txt"
-        unreachable = f"{address} could not be read (%s), which counts as disallowing everything (RFC 9309)."
         try:
             with self._follow(address, {}, robots=False) as (final, response):
                 if response.status_code == 304:
@@ -384,7 +489,8 @@ class Fetcher:
                 return _Robots(None)  # RFC 9309 2.3.1.2: may be treated as unavailable
             if exc.code == "http_status" and exc.status is not None and 400 <= exc.status < 500 and exc.status != 429:
                 return _Robots(None)  # 2.3.1.3 unavailable, 401 and 403 included
-            return _Robots(None, unreachable % exc.message.rstrip("."))
+            logger.info("source robots.txt unreachable %s: %s: %s", _where(address), exc.code, exc.cause or "-")
+            return _Robots(None, exc)
         # Protego, not urllib.robotparser: it applies wildcards ("*", "$") and the most specific
         # rule, as RFC 9309 says; the standard library's parser applies neither.
         return _Robots(Protego.parse(text))

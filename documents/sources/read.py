@@ -62,7 +62,21 @@ _UNSAFE_NAME = re.compile(r"[^A-Za-z0-9._-]+")
 
 
 class SourceError(Exception):
-    """The source as a whole could not be read: the run changes nothing."""
+    """The source as a whole could not be read: the run changes nothing. ``str()`` says why in plain
+    words for the curator; ``cause`` keeps the technical reason, for logs and the audit trail."""
+
+    def __init__(self, message: str, *, cause: str = "") -> None:
+        super().__init__(message)
+        self.cause = cause
+
+
+def fetch_refusal(exc: FetchError) -> SourceError:
+    """A fetch that stopped the whole source, as the run reports it: a site that could not be reached
+    is said once, in its own words, since then nothing at all was read."""
+    cause = f"{exc.code}: {exc.cause}" if exc.cause else exc.code
+    if exc.unreachable and exc.host:
+        return SourceError(f"Humphrey could not reach {exc.host}, so nothing was read.", cause=cause)
+    return SourceError(exc.message, cause=cause)
 
 
 def settled(item: SourceItem) -> bool:
@@ -98,8 +112,20 @@ class Read:
     etag: str = ""
     last_modified: str = ""
     stamp: str = ""
-    detail: str = ""
+    detail: str = ""  # why it is gone or failed, for the curator
+    cause: str = ""  # the technical reason it failed, for logs and the audit trail
+    unreached: str = ""  # the host that could not be reached, when that is why it failed
     extra: dict = field(default_factory=dict)
+
+
+def _fetch_failed(exc: FetchError) -> Read:
+    """An item whose fetch failed (not gone): what the curator reads, and what the service team does."""
+    return Read(
+        "error",
+        detail=exc.message,
+        cause=f"{exc.code}: {exc.cause}" if exc.cause else exc.code,
+        unreached=exc.host if exc.unreachable else "",
+    )
 
 
 def _lines(source: Source) -> list[str]:
@@ -128,14 +154,19 @@ def folder_root(location: str) -> Path:
     roots = [Path(r).resolve() for r in settings.HUMPHREY_SOURCE_ALLOWED_ROOTS]
     if not roots:
         raise SourceError(
-            "Folder sources are switched off: HUMPHREY_SOURCE_ALLOWED_ROOTS names no folder they may lie under."
+            "This service does not read shared folders. Ask your administrator to allow folder sources.",
+            cause="HUMPHREY_SOURCE_ALLOWED_ROOTS is empty",
         )
     path = Path(location).expanduser()
     if not path.is_absolute():
         raise SourceError(f"{location} is not an absolute path.")
     resolved = path.resolve()
     if not any(resolved == root or resolved.is_relative_to(root) for root in roots):
-        raise SourceError(f"{location} is not under a folder sources may read (HUMPHREY_SOURCE_ALLOWED_ROOTS).")
+        raise SourceError(
+            f"{location} is not under a folder sources may read. Ask your administrator which shared folders "
+            "this service may read.",
+            cause="not under HUMPHREY_SOURCE_ALLOWED_ROOTS",
+        )
     return resolved
 
 
@@ -196,7 +227,8 @@ class Reader:
         if len(keys) > settings.HUMPHREY_SOURCE_MAX_URLS:
             raise SourceError(
                 f"The source lists {len(keys)} pages or more; at most {settings.HUMPHREY_SOURCE_MAX_URLS} are "
-                "read (HUMPHREY_SOURCE_MAX_URLS). Nothing was changed."
+                "read. Nothing was changed.",
+                cause="more than HUMPHREY_SOURCE_MAX_URLS",
             )
         return keys
 
@@ -204,7 +236,11 @@ class Reader:
         try:
             return self.fetcher.get(url, accept=accept, **conditional)
         except FetchError as exc:
-            raise SourceError(exc.message) from None
+            if exc.code == "content_type":
+                raise SourceError(
+                    f"{url} is not a sitemap: it is a web page or another kind of file.", cause=exc.cause
+                ) from None
+            raise fetch_refusal(exc) from None
 
     def _sitemap(self, url: str, depth: int = 0) -> list[str]:
         from defusedxml import ElementTree
@@ -214,7 +250,9 @@ class Reader:
         try:
             root = ElementTree.fromstring(result.content)
         except (ElementTree.ParseError, DefusedXmlException) as exc:
-            raise SourceError(f"The sitemap at {url} is not valid XML ({type(exc).__name__}).") from None
+            raise SourceError(
+                f"The sitemap at {url} could not be read: it is not valid XML.", cause=f"{type(exc).__name__}: {exc}"
+            ) from None
         limit = settings.HUMPHREY_SOURCE_MAX_URLS
         locs = [(el.text or "").strip() for el in root.iter(f"{_SITEMAP_NS}loc")]
         if root.tag == f"{_SITEMAP_NS}sitemapindex":
@@ -239,13 +277,16 @@ class Reader:
         try:
             return url_check(address)
         except FetchError as exc:
-            raise SourceError(exc.message) from None
+            raise fetch_refusal(exc) from None
 
     def _govuk_listing(self) -> list[str]:
         keys: list[str] = []
         for path in _lines(self.source):
             keys.append(path)
-            item = self._govuk_fetch(path)
+            try:
+                item = self._govuk_fetch(path)
+            except FetchError as exc:
+                raise fetch_refusal(exc) from None
             if not item.present:
                 continue
             # A GOV.UK collection page's documents and a publication's attachments are part of it (one
@@ -268,7 +309,10 @@ class Reader:
             if len(seen) > settings.HUMPHREY_SOURCE_MAX_URLS:
                 return found  # listing() refuses the source with a clear error
             if depth < _MAX_SECTION_DEPTH:
-                section = self._govuk_fetch(path)
+                try:
+                    section = self._govuk_fetch(path)
+                except FetchError as exc:
+                    raise fetch_refusal(exc) from None
                 if section.present:
                     found += self._govuk_sections(self._govuk_children(path, section)["sections"], seen, depth + 1)
         return found
@@ -282,7 +326,9 @@ class Reader:
     def _govuk_fetch(self, path: str) -> _GovukItem:
         """The Content API's answer for a path, once a run. Asked conditionally (its ETag or
         Last-Modified from the last run) when that run read and kept it and recorded what it lists,
-        since a 304 brings nothing to list its documents or sections from."""
+        since a 304 brings nothing to list its documents or sections from. A failed fetch is a
+        ``FetchError`` (the caller says whether it stops the source or one item); an answer that is not
+        a content item, a ``SourceError``."""
         if path in self._govuk:
             return self._govuk[path]
         known = self._known_item(path)
@@ -296,7 +342,7 @@ class Reader:
             if exc.status in (404, 410):
                 self._govuk[path] = _GovukItem(None)
                 return self._govuk[path]
-            raise SourceError(exc.message) from None
+            raise
         if result.not_modified:
             self._govuk[path] = _GovukItem(None, True, result.etag, result.last_modified)
             return self._govuk[path]
@@ -332,7 +378,8 @@ class Reader:
         limit = settings.HUMPHREY_SOURCE_MAX_URLS
 
         def refuse(exc: OSError) -> None:
-            raise SourceError(f"The folder {root} cannot be read ({exc.strerror or type(exc).__name__}).")
+            reason = f" ({exc.strerror})" if exc.strerror else ""
+            raise SourceError(f"The folder {root} cannot be read{reason}.", cause=f"{type(exc).__name__}: {exc}")
 
         for directory, dirs, files in os.walk(root, onerror=refuse, followlinks=False):
             dirs[:] = sorted(d for d in dirs if not d.startswith("."))
@@ -361,7 +408,7 @@ class Reader:
         except FetchError as exc:
             if exc.status in (404, 410):
                 return Read("gone", detail=exc.message)
-            return Read("error", detail=exc.message)
+            return _fetch_failed(exc)
         common = {"origin_url": result.url, "etag": result.etag, "last_modified": result.last_modified}
         if result.not_modified:
             return Read("unchanged", **common)
@@ -371,8 +418,10 @@ class Reader:
     def _read_govuk(self, item: SourceItem) -> Read:
         try:
             found = self._govuk_fetch(item.key)
+        except FetchError as exc:
+            return _fetch_failed(exc)
         except SourceError as exc:
-            return Read("error", detail=str(exc))
+            return Read("error", detail=str(exc), cause=exc.cause)
         if not found.present:
             return Read("gone", detail=f"{item.key} is no longer on GOV.UK.")
         # What it lists is kept with it, for a later run whose request comes back 304.
@@ -409,7 +458,8 @@ class Reader:
                 return Read("unchanged", stamp=stamp)
             data = path.read_bytes()
         except OSError as exc:
-            return Read("error", detail=f"{item.key} cannot be read ({exc.strerror or type(exc).__name__}).")
+            reason = f" ({exc.strerror})" if exc.strerror else ""
+            return Read("error", detail=f"{item.key} cannot be read{reason}.", cause=f"{type(exc).__name__}: {exc}")
         return Read("content", data=data, filename=folder_name(item.key), stamp=stamp)
 
 

@@ -47,6 +47,8 @@ logger = logging.getLogger(__name__)
 RUN_STALE_AFTER = dt.timedelta(hours=2)
 #: How many changes one run keeps for its status page; the counts are always whole.
 CHANGES_KEPT = 300
+#: How many failed items' technical reasons one run's audit event keeps.
+CAUSES_KEPT = 100
 #: The clock a run's time budget is read from (a name of its own, so a test can move it alone).
 _clock = time.monotonic
 
@@ -55,6 +57,10 @@ _clock = time.monotonic
 class RunReport:
     run: SourceRun
     versions: list[int] = field(default_factory=list)  # versions queued for ingestion
+    #: Each item that failed: {"key", "detail" (the curator's words), "cause" (the technical reason),
+    #: "unreached" (the host that could not be reached, or "")}.
+    failures: list[dict] = field(default_factory=list)
+    cause: str = ""  # the technical reason the whole run failed, for logs and the audit trail
 
     @property
     def ok(self) -> bool:
@@ -78,13 +84,14 @@ def _fetcher(source: Source) -> Fetcher:
     credential = credential_named(source.credential)
     if credential is None:
         raise SourceError(
-            f"The credential {source.credential!r} this source signs in with is not configured "
-            "(HUMPHREY_SOURCE_CREDENTIALS); ask the service team."
+            f"The credential “{source.credential}” this source signs in with is no longer set up, so nothing "
+            "was read. Ask the service team.",
+            cause="not in HUMPHREY_SOURCE_CREDENTIALS",
         )
     try:
         return Fetcher(credential=credential)
     except FetchError as exc:
-        raise SourceError(f"{exc.message} Ask the service team.") from None
+        raise SourceError(f"{exc.message} Nothing was read. Ask the service team.", cause=exc.cause) from None
 
 
 def source_sync(source: Source, *, trigger: str = "command", now: dt.datetime | None = None) -> RunReport | None:
@@ -114,7 +121,7 @@ def source_sync(source: Source, *, trigger: str = "command", now: dt.datetime | 
                 if _clock() > deadline:
                     run.failed += len(keys_ordered) - done
                     run.error = (
-                        f"Stopped after {settings.HUMPHREY_SOURCE_RUN_MINUTES} minutes (HUMPHREY_SOURCE_RUN_MINUTES): "
+                        f"Stopped after {settings.HUMPHREY_SOURCE_RUN_MINUTES} minutes, the most one run may take: "
                         f"{len(keys_ordered) - done} of {len(keys_ordered)} pages were not read this time and stay "
                         "as they were; the next run reads them first."
                     )
@@ -124,16 +131,51 @@ def source_sync(source: Source, *, trigger: str = "command", now: dt.datetime | 
             for key, item in items.items():
                 if key not in keys:
                     _item_gone(item, report, now, f"{key} is no longer listed by the source.")
-        run.outcome = RunOutcome.PARTIAL if run.failed else RunOutcome.OK
+        if run.failed and not _read_any(run):
+            # Every page failed and nothing else happened: the run failed, however it failed, and it
+            # says why; "synced, with errors" would claim something was read.
+            run.outcome = RunOutcome.FAILED
+            run.error = run.error or _nothing_read(report)
+        else:
+            run.outcome = RunOutcome.PARTIAL if run.failed else RunOutcome.OK
     except SourceError as exc:
-        run.outcome, run.error = RunOutcome.FAILED, str(exc)
+        run.outcome, run.error, report.cause = RunOutcome.FAILED, str(exc), exc.cause
+        logger.info("source %s: the run failed: %s", source.pk, exc.cause or "-")
     except Exception as exc:
         logger.exception("source %s: the run failed", source.pk)
         run.outcome = RunOutcome.FAILED
-        run.error = f"Something went wrong reading the source ({type(exc).__name__}); tell the service team."
+        run.error = "Something went wrong reading the source, so nothing was read. Tell the service team."
+        report.cause = f"{type(exc).__name__}: {exc}"[:2000]
     finally:
         _finish(source, run, report)
     return report
+
+
+def _read_any(run: SourceRun) -> bool:
+    """Whether the run found out anything about any item: read it, found it unchanged, or gone."""
+    return bool(run.added or run.changed or run.unchanged or run.missing or run.retired)
+
+
+def _nothing_read(report: RunReport) -> str:
+    """Why a run in which every item failed read nothing, in a sentence or two for the curator."""
+    failures = report.failures
+    hosts = sorted({f["unreached"] for f in failures})
+    if failures and all(hosts):  # every failure was a site that could not be reached
+        return f"Humphrey could not reach {' or '.join(hosts)}, so nothing was read."
+    details = list(dict.fromkeys(f["detail"] for f in failures))
+    if len(details) == 1:
+        return f"Nothing could be read. {details[0]}"
+    return (
+        f"Nothing could be read: none of its {report.run.failed} pages or files could be read. "
+        "“What changed”, under the run, says why for each."
+    )
+
+
+def _failed(report: RunReport, item: SourceItem, detail: str, cause: str = "", unreached: str = "") -> None:
+    """An item that could not be read this run: counted, noted for the page, its reason kept."""
+    report.run.failed += 1
+    report.failures.append({"key": item.key, "detail": detail, "cause": cause, "unreached": unreached})
+    _note(report, item, "error", detail)
 
 
 def _note(report: RunReport, item: SourceItem, what: str, detail: str = "", version: DocumentVersion | None = None):
@@ -156,17 +198,15 @@ def _item_sync(reader: Reader, item: SourceItem, report: RunReport, now: dt.date
     read = reader.read(item, force=not settled(item))
     if read.state == "gone":
         if item.pk is None:
-            run.failed += 1
-            _note(report, item, "error", read.detail)
+            _failed(report, item, read.detail, "gone before it was first read")
             return
         _item_gone(item, report, now, read.detail)
         return
     if read.state == "content" and not read.data:  # refused at upload; its document keeps what it has
         read = Read("error", detail="The file is empty.")
     if read.state == "error":
-        run.failed += 1
         item.last_error = read.detail
-        _note(report, item, "error", read.detail)
+        _failed(report, item, read.detail, read.cause, read.unreached)
         if item.pk is None:
             return  # a page never read is not kept until it can be
         item.save(update_fields=["last_error"])
@@ -193,8 +233,7 @@ def _item_sync(reader: Reader, item: SourceItem, report: RunReport, now: dt.date
         # and its document, if it has one, keeps what it had. Said like a page that could not be read,
         # and read again next run (the refusal audited each time), not taken as seen.
         detail = "; ".join(exc.messages)
-        run.failed += 1
-        _note(report, item, "error", detail)
+        _failed(report, item, detail, f"upload refused: {getattr(exc, 'code', None) or '-'}")
         if item.pk is None:
             return  # a page never stored is not kept until it can be
         SourceItem.objects.filter(pk=item.pk).update(last_error=detail)
@@ -280,6 +319,9 @@ def _finish(source: Source, run: SourceRun, report: RunReport) -> None:
             "trigger": run.trigger,
             **{k: getattr(run, k) for k in ("added", "changed", "unchanged", "missing", "retired", "failed")},
             "error": run.error,
+            # The technical reasons the page leaves out (the library's error, the rule applied).
+            "cause": report.cause,
+            "failures": [{"key": f["key"][:500], "cause": f["cause"][:500]} for f in report.failures[:CAUSES_KEPT]],
         },
     )
 

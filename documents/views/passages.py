@@ -22,12 +22,28 @@ from ..places import passage_place
 from ..services.passages import chunk_exclude, chunk_include
 from .text import chunk_context, highlight_spans, passage_parts
 
+#: What may close a quoted reason, before the closing quotation marks and brackets that may follow it.
+_SENTENCE_ENDS = (".", "?", "!", "…")
+
+
+def reason_stop(reason: str) -> str:
+    """The full stop to write after “reason” when it closes a sentence: none if the reason ends one
+    itself ("… to 30 days." or "Is this still right?"), as a quotation's own stop stands for both."""
+    return "" if reason.rstrip().rstrip("\"'”’)]").endswith(_SENTENCE_ENDS) else "."
+
 
 def _chunk_page(request: HttpRequest, chunk, status: int = 200, **extra) -> HttpResponse:
     return render(
         request,
         "documents/chunk_detail.html",
-        {"chunk": chunk, "version": chunk.version, "context": chunk_context(chunk, window=None), **extra},
+        {
+            "chunk": chunk,
+            "version": chunk.version,
+            "context": chunk_context(chunk, window=None),
+            "words": len(chunk.text.split()),
+            "reason_stop": reason_stop(chunk.excluded_reason or ""),
+            **extra,
+        },
         status=status,
     )
 

@@ -73,8 +73,13 @@ class SourceForm(forms.Form):
 
     def __init__(self, *args, with_kind: bool = True, current_credential: str = "", **kwargs) -> None:
         super().__init__(*args, **kwargs)
+        # No folder may be read unless the operator named the shared folders sources may lie under:
+        # then "Folder" is not offered at all, rather than offered and refused.
+        self.folders_allowed = bool(settings.HUMPHREY_SOURCE_ALLOWED_ROOTS)
         if not with_kind:
             del self.fields["kind"]
+        elif not self.folders_allowed:
+            self.fields["kind"].choices = [(v, label) for v, label in SourceKind.choices if v != SourceKind.FOLDER]
         # Only what the operator configured (HUMPHREY_SOURCE_CREDENTIALS), by name; no field without any.
         # One the source names that has since been removed stays a choice, so saving does not drop it.
         choices = [(n, n) for n in sorted(credentials())]
@@ -103,10 +108,11 @@ def _service_errors(form: SourceForm, exc: ValidationError) -> None:
 
 
 def _kinds(form: SourceForm) -> list[dict]:
+    """The kinds this service can read, as radios (no folder unless folders are allowed)."""
     chosen = form["kind"].value()
     return [
         {"value": value, "label": label, "hint": KIND_HINTS[value], "checked": chosen == value}
-        for value, label in SourceKind.choices
+        for value, label in form.fields["kind"].choices
     ]
 
 

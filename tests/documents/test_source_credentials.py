@@ -111,7 +111,12 @@ def test_a_run_without_the_secret_set_fails_and_says_which_variable(make_collect
     )
     monkeypatch.delenv("TEST_INTRANET_TOKEN")
     run = _sync(source)
-    assert run.outcome == RunOutcome.FAILED and "TEST_INTRANET_TOKEN is not set" in run.error
+    # The curator reads that it is not set up; the variable is named for the service team, in the
+    # run's audit event and the log, never on the curator's page.
+    assert run.outcome == RunOutcome.FAILED and "Ask the service team" in run.error
+    assert "TEST_INTRANET_TOKEN" not in run.error
+    event = AuditEvent.objects.get(action="curation.source_sync", data__run_id=run.pk)
+    assert "TEST_INTRANET_TOKEN is not set" in event.data["cause"]
     assert not intranet.authorization  # nothing was asked of the site
 
 

@@ -181,7 +181,7 @@ def test_robots_unreachable_disallows_everything(base, server, status):
     server.robots = (status, b"")
     with fetcher(obey_robots=True) as fetch:
         error = fails("robots", fetch, f"{base}/page")
-    assert "disallowing everything" in error.message
+    assert "was not read" in error.message and "disallowing everything" in error.cause
     assert server.paths() == ["/robots.txt"]
 
 

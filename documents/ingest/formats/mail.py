@@ -209,8 +209,8 @@ def strip_unread(data: bytes, accepted: Callable[[str], str]) -> tuple[bytes, tu
         return email.as_bytes(policy=policy.default), tuple(emptied)
     except ParseError:
         raise
-    except Exception as exc:  # the parser is lenient: what is left cannot be written back safely
-        raise ParseError("corrupt", f"The email could not be read: it looks damaged ({type(exc).__name__}).") from None
+    except Exception:  # the parser is lenient: what is left cannot be written back safely
+        raise ParseError("corrupt", "The email could not be read: it looks damaged.") from None
 
 
 def _strip_parts(message, accepted: Callable[[str], str], depth: int = 0) -> list[str]:
@@ -295,8 +295,8 @@ def parse_eml(
             result.attachments.append((name, content, ""))
     except ParseError:
         raise
-    except Exception as exc:  # the parser is lenient; what is left is a message too damaged to read
-        raise ParseError("corrupt", f"The email could not be read: it looks damaged ({type(exc).__name__}).") from None
+    except Exception:  # the parser is lenient; what is left is a message too damaged to read
+        raise ParseError("corrupt", "The email could not be read: it looks damaged.") from None
     return _build(result, filename, limits, accepted)
 
 
@@ -331,10 +331,8 @@ def parse_msg(
         # in a rich-text message) is listed as not a file, instead of failing the whole message.
         behaviour = extract_msg.enums.ErrorBehavior.ATTACH_SUPPRESS_ALL
         message = extract_msg.openMsg(data, strict=False, delayAttachments=False, errorBehavior=behaviour)
-    except Exception as exc:
-        raise ParseError(
-            "corrupt", f"The Outlook message could not be read: it looks damaged ({type(exc).__name__})."
-        ) from None
+    except Exception:
+        raise ParseError("corrupt", "The Outlook message could not be read: it looks damaged.") from None
     try:
         result = _Message()
         result.subject = str(getattr(message, "subject", "") or "")
@@ -357,10 +355,8 @@ def parse_msg(
             result.attachments.append(_msg_attachment(attachment, number))
     except ParseError:
         raise
-    except Exception as exc:
-        raise ParseError(
-            "corrupt", f"The Outlook message could not be read: it looks damaged ({type(exc).__name__})."
-        ) from None
+    except Exception:
+        raise ParseError("corrupt", "The Outlook message could not be read: it looks damaged.") from None
     finally:
         message.close()
     if not result.subject and not result.plain and not result.html and not result.attachments:
@@ -418,10 +414,8 @@ def strip_unread_msg(data: bytes, accepted: Callable[[str], str]) -> tuple[bytes
                     emptied += _zeroed(ole, objects.get(held, []), name)
         finally:
             ole.close()
-    except Exception as exc:
-        raise ParseError(
-            "corrupt", f"The Outlook message could not be read: it looks damaged ({type(exc).__name__})."
-        ) from None
+    except Exception:
+        raise ParseError("corrupt", "The Outlook message could not be read: it looks damaged.") from None
     return (buffer.getvalue(), tuple(emptied)) if emptied else (data, ())
 
 

@@ -78,10 +78,8 @@ def _open(data: bytes):
     pdfium = _pdfium()
     try:
         return pdfium.PdfDocument(data)
-    except Exception as exc:  # pdfium refuses some files pypdf reads
-        raise ParseError(
-            "corrupt", f"The PDF's scanned pages could not be drawn: it looks damaged ({type(exc).__name__})."
-        ) from None
+    except Exception:  # pdfium refuses some files pypdf reads
+        raise ParseError("corrupt", "The PDF's scanned pages could not be drawn: it looks damaged.") from None
 
 
 def find_scans(data: bytes, texts: list[str]) -> list[int]:
@@ -275,8 +273,8 @@ def _draw(page, number: int, options: OcrOptions):
         scale = min(scale * 0.999, (options.max_render_pixels / (width * height)) ** 0.5)
     try:
         image = page.render(scale=scale, grayscale=True).to_pil()
-    except Exception as exc:  # pdfium raises its own error types for pages it cannot draw
-        raise ParseError("corrupt", f"Page {number} of the PDF could not be drawn ({type(exc).__name__}).") from None
+    except Exception:  # pdfium raises its own error types for pages it cannot draw
+        raise ParseError("corrupt", f"Page {number} of the PDF could not be drawn: it looks damaged.") from None
     # pytesseract hands Tesseract a file in the picture's format; uncompressed is quicker to write and read.
     image.format = "PPM"
     return image

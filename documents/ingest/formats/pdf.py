@@ -42,8 +42,8 @@ def parse_pdf(
         page_count = len(reader.pages)
     except ParseError:
         raise
-    except Exception as exc:  # pypdf raises many types for damaged files
-        raise ParseError("corrupt", f"The PDF could not be read: it looks damaged ({type(exc).__name__}).") from None
+    except Exception:  # pypdf raises many types for damaged files
+        raise ParseError("corrupt", "The PDF could not be read: it looks damaged.") from None
     if page_count > limits.max_pages:
         raise ParseError("too_many_pages", f"The PDF has {page_count} pages; the most we accept is {limits.max_pages}.")
     headings = _pdf_outline(reader)
@@ -123,12 +123,12 @@ def _page_text(page, number: int, *errors: type[Exception], runs: list | None = 
 
     try:
         return page.extract_text(visitor_text=visit if runs is not None else None) or ""
-    except (*errors, ValueError, KeyError, TypeError, AttributeError) as exc:
-        raise ParseError("corrupt", f"Page {number} of the PDF could not be read ({type(exc).__name__}).") from None
+    except (*errors, ValueError, KeyError, TypeError, AttributeError):
+        raise ParseError("corrupt", f"Page {number} of the PDF could not be read: it looks damaged.") from None
     except Exception as exc:
         if type(exc).__name__ == "LimitReachedError":
             raise ParseError("bomb", "The PDF expands to far more data than its size suggests.") from None
-        raise ParseError("corrupt", f"Page {number} of the PDF could not be read ({type(exc).__name__}).") from None
+        raise ParseError("corrupt", f"Page {number} of the PDF could not be read: it looks damaged.") from None
 
 
 def _pdf_outline(reader) -> list[tuple[int, list[tuple[int, str]]]]:

@@ -23,10 +23,8 @@ def parse_pptx(data: bytes, limits: ParseLimits) -> tuple[str, str, list[Section
     try:
         deck = Presentation(io.BytesIO(data))
         slides = list(deck.slides)
-    except Exception as exc:  # python-pptx raises many types for damaged files
-        raise ParseError(
-            "corrupt", f"The presentation could not be read: it looks damaged ({type(exc).__name__})."
-        ) from None
+    except Exception:  # python-pptx raises many types for damaged files
+        raise ParseError("corrupt", "The presentation could not be read: it looks damaged.") from None
     if len(slides) > limits.max_slides:
         raise ParseError(
             "too_many_pages", f"The presentation has {len(slides)} slides; the most we accept is {limits.max_slides}."
@@ -55,9 +53,9 @@ def parse_pptx(data: bytes, limits: ParseLimits) -> tuple[str, str, list[Section
                     builder.paragraph("Speaker notes: " + text)
         except ParseError:
             raise
-        except Exception as exc:
+        except Exception:
             raise ParseError(
-                "corrupt", f"Slide {number} of the presentation could not be read ({type(exc).__name__})."
+                "corrupt", f"Slide {number} of the presentation could not be read: it looks damaged."
             ) from None
     title = squash(deck.core_properties.title or "")
     return title or first_title, builder.text(), builder.sections, len(slides)

@@ -18,6 +18,7 @@ from audit.actions import Action, subject
 from audit.services import audit_record
 
 from ..access import access_chunk_for_curator, access_passage, curator_only
+from ..citations import cited_to
 from ..places import passage_place
 from ..services.passages import chunk_exclude, chunk_include
 from .text import chunk_context, highlight_spans, passage_parts
@@ -128,6 +129,9 @@ def passage(request: HttpRequest, chunk_id: int) -> HttpResponse:
             "context": context,
             "is_current": version.document.current_version_id == version.pk,
             "chat_url": _safe_reverse("assistant:index"),
+            # Opened from an answer that cited it, or from a "not covered" reply's nearest guidance (or
+            # a link from elsewhere): the page says which, rather than call every passage cited.
+            "cited": by_citation or cited_to(request.user, chunk.pk),
             "back_to_chat": _back_to_chat(request),
         },
     )

@@ -241,7 +241,7 @@ def test_passage_view_for_readers_only_and_keeps_old_versions(client, curator, m
     assert page.status_code == 200
     assert b'<mark class="app-passage--highlight" id="passage">' in page.content
     assert b"carry over up to 5 days" in page.content
-    assert b"Version 1" in page.content and b"older version" in page.content
+    assert b"(upload 1: see the document itself" in page.content and b"older version" in page.content
     client.logout()
     signed_in(client, outsider)
     assert client.get(url).status_code == 404

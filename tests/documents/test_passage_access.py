@@ -154,3 +154,22 @@ def test_a_passage_opened_from_an_answer_leads_back_to_that_conversation_only(hr
     for elsewhere in ("https://evil.example/chat/c/1/", "http://testserver/curate/", "http://testserver/nope/", ""):
         page = client.get(url, HTTP_REFERER=elsewhere).content.decode()
         assert "Back to your conversation" not in page, elsewhere
+
+
+def test_a_passage_not_cited_to_the_reader_is_not_called_cited_and_leads_back_to_chat(hr, reader):
+    """A "not covered" reply's nearest guidance opens passages nobody cited to the reader: the page does
+    not call it cited, says it was not quoted as an answer, and still offers a way back to chat. A
+    passage cited to them is called cited. The date shown is when Humphrey was given the document,
+    said so, not the document's own version."""
+    document = factories.add_document(hr, ["Claims must be made within 90 days."])
+    chunk = document.current_version.chunks.get()
+    client = client_for(reader)
+    url = f"/curate/passage/{chunk.pk}/"
+    page = client.get(url).content.decode()
+    assert "Cited passage" not in page and "The passage the answer cited" not in page
+    assert "Humphrey did not quote it as an answer" in page
+    assert 'class="govuk-back-link">Back to chat</a>' in page
+    assert "Added to Humphrey" in page and "(upload 1: see the document itself" in page
+    cite(chunk, reader)
+    page = client.get(url).content.decode()
+    assert "Cited passage" in page and "The passage the answer cited is <mark" in page

@@ -7,6 +7,10 @@ expires (``documents.review``) is copied down as ``Chunk.search_until``; every s
 right in the same transaction (``document_searchable_refresh``, or an update of its own when the
 answer is simply "none").
 
+What is searched at this moment (those flags, and the expiry against the clock) is asked of
+``Chunk.objects.searched`` (``document_searched``, ``documents_searched``), the same condition the
+retrieval statement applies, so a page never says "searched" of what retrieval leaves out.
+
 This module sits below both ``documents.services`` and ``documents.ingest.pipeline``: the services
 queue work for the pipeline and re-export what it does, and the pipeline needs these same answers
 to claim and publish a version, so neither imports the other's package to get them.
@@ -36,6 +40,20 @@ def version_is_stale(version: DocumentVersion, *, now=None) -> bool:
     if version.status == VersionStatus.QUEUED:
         return now - version.uploaded_at > limit
     return False
+
+
+def document_searched(document: Document) -> bool:
+    """Whether retrieval searches ``document`` now: a chunk of its current version is searched
+    (``Chunk.objects.searched``: flagged searchable and not expired). One query."""
+    if document.current_version_id is None:
+        return False
+    return Chunk.objects.searched().filter(version_id=document.current_version_id).exists()
+
+
+def documents_searched(collection_id: int) -> set[int]:
+    """Ids of the documents of a collection that retrieval searches now (as ``document_searched``). One query."""
+    chunks = Chunk.objects.searched().filter(collection_id=collection_id)
+    return set(chunks.values_list("version__document_id", flat=True).distinct())
 
 
 def document_searchable_refresh(document: Document) -> None:

@@ -15,6 +15,7 @@ from django.contrib.postgres.indexes import GinIndex
 from django.contrib.postgres.search import SearchVector, SearchVectorField
 from django.db import models
 from django.db.models import Q
+from django.db.models.functions import Now
 from django.urls import reverse
 from django.utils import timezone
 from pgvector.django import HnswIndex, VectorField
@@ -270,7 +271,17 @@ class DocumentVersion(models.Model):
 
 class ChunkQuerySet(models.QuerySet):
     def searchable(self) -> ChunkQuerySet:
+        """Flagged searchable (current, ready, active, not switched off). An expired document's chunks
+        keep the flag: what is searched now is ``searched``."""
         return self.filter(searchable=True)
+
+    def searched(self) -> ChunkQuerySet:
+        """What retrieval searches at this moment: searchable, and its document not expired
+        (``search_until`` still ahead, by the database's clock). The ORM spelling of the retrieval
+        statement's own condition (``documents.retrieval.sql.SEARCHABLE``); pages and counts that say
+        what is searched ask this, never a date of their own (tests/documents/
+        test_curator_lifecycle_expiry.py holds the two in agreement)."""
+        return self.filter(Q(searchable=True), Q(search_until__isnull=True) | Q(search_until__gt=Now()))
 
 
 class Chunk(models.Model):

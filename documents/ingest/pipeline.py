@@ -17,8 +17,13 @@ Each chunk's answer units are embedded beside it (``chunk_units_embed``), so a q
 
 A review date in the file itself (Markdown front matter ``review_by:``, a DOCX custom property) is kept
 on the version (``file_review_date``). Publishing a new current version clears a document's review
-date that only confirmed the previous version still correct (``review_by_source`` "reviewed"); one a
-curator set stays. ``document_searchable_refresh`` then copies the document's expiry onto its chunks.
+date that only confirmed the previous version still correct (``review_by_source`` "reviewed"), and
+one a curator set that has passed (a new version is new guidance: the file's date or the
+collection's period applies again); a curator's date still ahead stays. ``document_searchable_refresh``
+then copies the document's expiry onto its chunks.
+
+Passages a curator switched off in the version before stay switched off in the new one where their
+text is unchanged (``services.passages.version_exclusions_carry``), in the same transaction.
 """
 
 from __future__ import annotations
@@ -303,22 +308,26 @@ def _publish(version: DocumentVersion, title: str) -> bool:
         version.heartbeat_at = version.finished_at
         version.progress_done = version.progress_total
         version.save(update_fields=["status", "finished_at", "heartbeat_at", "progress_done"])
-        cleared, previous_current_id = None, document.current_version_id
+        cleared, cleared_source, previous_current_id = None, "", document.current_version_id
         if becomes_current:
             document.current_version = version
             if title and not document.title_set_by_curator:  # a curator's correction outlives new versions
                 document.title = title[:300]
             fields = ["current_version", "title", "updated_at"]
-            # A confirmation vouched for the previous version only; a curator's date stays.
-            if document.review_by_source == "reviewed":
-                cleared, document.review_by, document.review_by_source = document.review_by, None, ""
+            if review_date_lapses(document):
+                cleared, cleared_source = document.review_by, document.review_by_source
+                document.review_by, document.review_by_source = None, ""
                 fields += ["review_by", "review_by_source"]
             document.save(update_fields=fields)
+        # Imported here: the services queue work for this pipeline, so this module may not import them first.
+        from ..services.passages import version_exclusions_carry
+
+        version_exclusions_carry(version=version)  # before the refresh, which leaves them unsearched
         document_searchable_refresh(document)  # and the expiry, from the (new) current version
         if cleared is not None:
             audit_record(
                 action=Action.DOCUMENT_REVIEW,
-                outcome="confirmation_cleared",
+                outcome="confirmation_cleared" if cleared_source == "reviewed" else "date_cleared",
                 subject=audit_subject(document),
                 data={
                     "collection_id": document.collection_id,
@@ -326,9 +335,22 @@ def _publish(version: DocumentVersion, title: str) -> bool:
                     "version_id": version.pk,
                     "previous_version_id": previous_current_id,
                     "previous_review_by": cleared.isoformat(),
+                    "previous_review_by_source": cleared_source,
                 },
             )
     return True
+
+
+def review_date_lapses(document: Document, *, today: dt.date | None = None) -> bool:
+    """Whether a new current version clears ``document``'s own review date: a confirmation ("reviewed,
+    still correct") vouched for the version before only; a curator's date that has passed was about
+    the guidance being replaced (kept, the document would stay overdue or expired however new its
+    text). A curator's date still ahead is kept."""
+    if document.review_by is None:
+        return False
+    if document.review_by_source == "reviewed":
+        return True
+    return document.review_by < (today or timezone.localdate())
 
 
 def version_ingest(version_id: int) -> IngestOutcome:

@@ -2,8 +2,9 @@
 
 - ``collections``: create, update, grant and revoke readers, retire;
 - ``marking_changes``: a lowered marking waiting for a second curator;
-- ``documents``: upload (or refuse), retire, remove those never read, and retry documents' versions;
+- ``documents``: upload (or refuse), retire, restore, remove those never read, and retry documents' versions;
 - ``review``: owners and review dates, "reviewed, still correct", the work list and reminders;
+- ``passages``: switching a passage off and back, and carrying that onto a new version;
 - ingestion itself is ``documents.ingest.pipeline``, beside parse, chunk and units.
 
 Inside the documents app, import from those modules. This package re-exports the names other apps,
@@ -14,7 +15,7 @@ from ..ingest.pipeline import IngestOutcome, chunk_units_embed, version_ingest
 from ..ingest.reembed import chunks_reembed, chunks_reembed_refused
 from ..lifecycle import RUNNING, version_is_stale
 from .collections import collection_create, collection_grant, collection_retire, collection_revoke, collection_update
-from .documents import document_retire, document_upload, version_can_retry, version_retry
+from .documents import document_restore, document_retire, document_upload, version_can_retry, version_retry
 from .marking_changes import (
     marking_change_decide,
     marking_change_pending,
@@ -41,6 +42,7 @@ __all__ = [
     "collection_retire",
     "collection_revoke",
     "collection_update",
+    "document_restore",
     "document_retire",
     "document_review_confirm",
     "document_review_set",

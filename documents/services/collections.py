@@ -3,7 +3,8 @@
 Names are ``<entity>_<action>``. Each change records an audit event (``curation.<what>``) last in the
 same transaction, so both happen or neither does. Lowering a marking may need a second curator
 (``marking_changes``). A changed review period or expiry moves every document's expiry at once
-(``review.collection_expiry_refresh``).
+(``review.collection_expiry_refresh``), and says which documents it stopped, or started again,
+being searched.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from django.utils.text import slugify
 from audit.actions import Action
 from audit.services import audit_record
 
+from ..lifecycle import documents_searched
 from ..models import Chunk, Collection, Marking, Source
 from ..subjects import audit_subject
 from .marking_changes import marking_change_request
@@ -121,7 +123,10 @@ def collection_update(
 
     Lowering the marking needs a ``reason``, kept in the audit event with the markings before and
     after; with ``HUMPHREY_MARKING_DOWNGRADE_APPROVAL`` it becomes a request a second curator must
-    approve. A new review period or expiry takes effect on search as the change commits."""
+    approve. A new review period or expiry takes effect on search as the change commits; the
+    returned collection's ``no_longer_searched`` and ``searched_again`` hold the ids of the documents
+    that change stopped, or started again, being searched (by their expiry), for the curator to be told."""
+    collection.no_longer_searched, collection.searched_again = [], []
     previous_marking = collection.marking
     previous_review = {"review_months": collection.review_months, "expire_after_days": collection.expire_after_days}
     changes: dict = {}
@@ -161,16 +166,23 @@ def collection_update(
     with transaction.atomic():
         if "name" in changes and _name_taken(changes["name"], exclude_pk=collection.pk):
             raise ValidationError({"name": _name_taken_message(changes["name"])})
+        review_changed = {"review_months", "expire_after_days"} & set(changes)
+        searched_before = documents_searched(collection.pk) if review_changed else set()
         for field, value in changes.items():
             setattr(collection, field, value)
         collection.save(update_fields=[*changes, "updated_at"])
-        review_changed = {"review_months", "expire_after_days"} & set(changes)
         expiry_facts = {}
         if review_changed:
+            chunks_changed = collection_expiry_refresh(collection)
+            searched_after = documents_searched(collection.pk)
+            collection.no_longer_searched = sorted(searched_before - searched_after)
+            collection.searched_again = sorted(searched_after - searched_before)
             expiry_facts = {
                 **{f: getattr(collection, f) for f in ("review_months", "expire_after_days")},
                 **{f"previous_{f}": v for f, v in previous_review.items()},
-                "chunks_expiry_changed": collection_expiry_refresh(collection),
+                "chunks_expiry_changed": chunks_changed,
+                "documents_no_longer_searched": collection.no_longer_searched,
+                "documents_searched_again": collection.searched_again,
             }
         audit_record(
             action=Action.COLLECTION_UPDATE,

@@ -10,9 +10,17 @@ A new document's owner (who is reminded of its review date) is its first uploade
 changes it (``review.document_review_set``). Its title is the one its current version's file gives
 (``ingest.parse.title_or_filename``), until a curator changes it (``document_title_set``).
 
-Uploading to a retired document brings it back (``curation.document_restore``): searched again at once
-when the file is the same, once the new version is ready when it is not. An upload refused outright
-leaves it retired.
+An upload never brings a retired document back by itself: someone retired it on purpose. The same
+file changes nothing; another is stored and read as its next version, not searched; the uploader is
+told (``kept_retired`` on the returned version). A curator restores it from its page
+(``document_restore``, ``curation.document_restore``): its newest ready version is searched again at
+once, no file needed. The one exception is a synced source bringing back a document it retired
+itself (its page or file was gone, and is back: ``documents.sources.sync``); one a person retired
+stays retired whatever the source reads.
+
+A new version of a document whose curator-set review date has passed clears that date once it is
+ready (``ingest.pipeline.review_date_lapses``); the upload says so beforehand
+(``review_date_clears`` on the returned version).
 
 A file refused outright (``document_upload_refuse``: empty, too large, of a type never read, not what
 its name says, password-protected, carrying macros, a zip bomb) is never stored: no document is made
@@ -40,6 +48,7 @@ from django.db.models import Max
 from django.utils import timezone
 
 from audit.actions import Action, subject
+from audit.models import AuditEvent
 from audit.services import audit_record
 
 from ..embeddings import embedding_refusal
@@ -53,7 +62,7 @@ from ..ingest.parse import (
     title_from_filename,
     title_or_filename,
 )
-from ..ingest.pipeline import ceiling_refusal_facts, parse_limits
+from ..ingest.pipeline import ceiling_refusal_facts, parse_limits, review_date_lapses
 from ..lifecycle import document_searchable_refresh, version_is_stale
 from ..models import Chunk, Collection, Document, DocumentVersion, VersionStatus
 from ..subjects import audit_subject
@@ -153,7 +162,10 @@ def document_upload(
     --wait`` command does).
     ``via`` names where the file came from when no person uploaded it (a synced source), in the audit.
     ``again``: a new version even of the same bytes (``reread``: today's readers make other text of it).
-    ``restored`` on the returned version: it brought its retired document back.
+    On the returned version: ``restored``, it brought its retired document back (only a synced source
+    bringing back what it retired itself does: ``_restored_by_upload``); ``kept_retired``, its
+    document is retired and stays so (nothing of the file is searched); ``review_date_clears``, the
+    curator's review date that has passed and that this version clears once it is ready (else None).
     """
     name = document_source_name(filename)
     if not name:
@@ -190,8 +202,9 @@ def document_upload(
         )
         latest = document.versions.order_by("-number").first()
         restored = False
+        restores = not document.is_active and _restored_by_upload(document, via)
         if latest is not None and latest.sha256 == digest and not again:
-            if not document.is_active:
+            if restores:
                 document.is_active, document.retired_at = True, None
                 document.save(update_fields=["is_active", "retired_at", "updated_at"])
                 document_searchable_refresh(document)
@@ -204,8 +217,10 @@ def document_upload(
                 )
             latest.duplicate = True
             latest.restored = restored
+            latest.kept_retired = not document.is_active
+            latest.review_date_clears = None
             return latest
-        if not document.is_active and not above_ceiling:
+        if restores and not above_ceiling:
             # Searched again once this version is ready (publishing refreshes its chunks), not before:
             # a document retired for being wrong is not put back while its correction is read.
             document.is_active, document.retired_at = True, None
@@ -244,6 +259,7 @@ def document_upload(
                 "size_bytes": len(data),
                 "new_document": created,
                 "restored": restored,
+                **({"document_retired": True} if not document.is_active else {}),
                 **(via or {}),
                 **(ceiling_refusal_facts(collection.marking) if above_ceiling else {}),
                 **({"emptied_parts": list(emptied)} if emptied else {}),
@@ -265,7 +281,80 @@ def document_upload(
             transaction.on_commit(lambda: _enqueue(version.pk))
     version.duplicate = False
     version.restored = restored
+    version.kept_retired = not document.is_active
+    version.review_date_clears = (
+        document.review_by
+        if not above_ceiling and document.review_by_source != "reviewed" and review_date_lapses(document)
+        else None
+    )
     return version
+
+
+def _restored_by_upload(document: Document, via: dict | None) -> bool:
+    """Whether this upload brings the retired ``document`` back: only when a synced source uploads it
+    (``via`` names the source) and no person retired it, its source did (the page or file was gone
+    for the grace period: its retirement's audit event has no actor). A person's upload never does;
+    nor does a source's, of a document a person retired."""
+    if not via or "source_id" not in via:
+        return False
+    retired_by = (
+        AuditEvent.objects.filter(action=Action.DOCUMENT_RETIRE, subject=audit_subject(document))
+        .order_by("-seq")
+        .values_list("actor_id", flat=True)[:1]
+    )
+    return list(retired_by) == [None]
+
+
+def document_restorable_version(document: Document) -> DocumentVersion | None:
+    """The version restoring ``document`` would bring back: its newest ready version (with its
+    uploader), None when no upload of it was ever read."""
+    return (
+        DocumentVersion.objects.filter(document=document, status=VersionStatus.READY)
+        .select_related("uploaded_by")
+        .order_by("-number")
+        .first()
+    )
+
+
+def document_restore(*, document: Document, user) -> Document:
+    """Bring back a retired document, as the curator chose on its page: its newest ready version
+    becomes current and is searched again as this commits (unless its review date has expired or
+    every passage is switched off: then it is back, and not searched, and its page says why). No file
+    is needed. Audited as ``curation.document_restore``. Raises ``ValidationError`` when it is not
+    retired, its collection is, or no upload of it was ever read (nothing to search: upload it)."""
+    with transaction.atomic():
+        document = Document.objects.select_for_update(of=("self",)).select_related("collection").get(pk=document.pk)
+        if document.is_active:
+            raise ValidationError("This document is not retired: it is already in its collection.", code="active")
+        if not document.collection.is_active:
+            raise ValidationError("Its collection is retired: restore the collection's documents there.")
+        version = document_restorable_version(document)
+        if version is None:
+            raise ValidationError(
+                "No upload of this document could be read, so there is nothing to search: upload its file again.",
+                code="never_read",
+            )
+        retired_at = document.retired_at
+        document.is_active, document.retired_at = True, None
+        fields = ["is_active", "retired_at", "updated_at"]
+        if document.current_version_id != version.pk:
+            document.current_version = version
+            fields.append("current_version")
+        document.save(update_fields=fields)
+        document_searchable_refresh(document)
+        audit_record(
+            action=Action.DOCUMENT_RESTORE,
+            actor=user,
+            subject=audit_subject(document),
+            data={
+                "collection_id": document.collection_id,
+                "document_id": document.pk,
+                "version_id": version.pk,
+                "version": version.number,
+                "retired_at": retired_at.isoformat() if retired_at else None,
+            },
+        )
+    return document
 
 
 def document_title_set(*, document: Document, user, title: str) -> Document:

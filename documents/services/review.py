@@ -63,7 +63,10 @@ def _locked(document: Document) -> Document:
 
 def document_review_set(*, document: Document, user, owner_email: str, review_by: dt.date | None) -> Document:
     """Set who owns ``document`` and its review date (``None``: the file's own date, else the
-    collection's period). A date set here is kept across new versions until a curator changes it."""
+    collection's period). A date set here is kept across new versions while it is ahead; a new
+    version clears it once it has passed (``ingest.pipeline.review_date_lapses``). A date already
+    past is taken (it may be the true one, and it is how a curator stops an out-of-date document
+    being searched); the page that set it says what it does."""
     owner_email = (owner_email or "").strip()
     if not owner_email:
         raise ValidationError("Enter the owner's email address.")

@@ -9,7 +9,8 @@ from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.models import Group
 from django.core.exceptions import ValidationError
-from django.db.models import Count, Prefetch, Q
+from django.db.models import Count, Exists, OuterRef, Prefetch, Q, Subquery
+from django.db.models.functions import Coalesce
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
@@ -24,7 +25,8 @@ from ..forms import (
     UploadForm,
 )
 from ..lifecycle import RUNNING
-from ..models import Collection, DocumentVersion, Marking, VersionStatus
+from ..models import Chunk, Collection, DocumentVersion, Marking, VersionStatus
+from ..review import review_of
 from ..services import collections as collection_services
 from ..services import glossary as glossary_services
 from ..services.marking_changes import marking_change_pending
@@ -35,17 +37,22 @@ logger = logging.getLogger(__name__)
 @require_GET
 @curator_only
 def collection_list(request: HttpRequest) -> HttpResponse:
+    # Documents retrieval searches now: those with a chunk searched (``Chunk.objects.searched``: current,
+    # ready, active, not switched off, not expired). One whose every upload failed, that is still being
+    # read, whose review date expired or whose every passage is switched off is not.
+    searched = (
+        Chunk.objects.searched()
+        .filter(collection=OuterRef("pk"))
+        .order_by()
+        .values("collection")
+        .annotate(n=Count("version", distinct=True))  # one current version a document
+        .values("n")
+    )
     collections = (
         curated_collections(request.user)
         .annotate(
             document_count=Count("documents", filter=Q(documents__is_active=True), distinct=True),
-            # A document is searched from its current version, which only a successful ingestion sets:
-            # one whose every upload failed, or that is still being read, has none.
-            ready_count=Count(
-                "documents",
-                filter=Q(documents__is_active=True, documents__current_version__isnull=False),
-                distinct=True,
-            ),
+            searched_count=Coalesce(Subquery(searched), 0),
         )
         .prefetch_related("reader_groups")
         .order_by("-is_active", "name")
@@ -76,16 +83,21 @@ def collection_create(request: HttpRequest) -> HttpResponse:
 
 
 def _documents_with_latest(collection: Collection):
+    """The collection's documents, each with its newest version (``latest``), whether retrieval
+    searches it now (``searched``) and its review (``review``)."""
     latest = DocumentVersion.objects.order_by("-number").only(
         "id", "document_id", "number", "status", "progress_done", "progress_total", "error", "uploaded_at"
     )
     documents = list(
         collection.documents.select_related("current_version")
+        .annotate(searched=Exists(Chunk.objects.searched().filter(version_id=OuterRef("current_version_id"))))
         .prefetch_related(Prefetch("versions", queryset=latest, to_attr="newest_first"))
         .order_by("-is_active", "title")
     )
     for document in documents:
         document.latest = document.newest_first[0] if document.newest_first else None
+        document.collection = collection  # one collection: its review period is not looked up per row
+        document.review = review_of(document)
     return documents
 
 
@@ -181,6 +193,15 @@ def collection_status(request: HttpRequest, slug: str) -> JsonResponse:
     return JsonResponse({"versions": rows, "busy": busy})
 
 
+def _no_longer_searched_message(collection: Collection) -> str:
+    count, days = len(collection.no_longer_searched), collection.expire_after_days or 0
+    their = "their review dates" if count != 1 else "its review date"
+    passed = "have passed" if days == 0 else f"passed more than {days} day{'s' if days != 1 else ''} ago"
+    if count == 1:
+        return f"1 document is no longer searched: {their} {passed.replace('have', 'has')}."
+    return f"{count} documents are no longer searched: {their} {passed}."
+
+
 @require_http_methods(["GET", "POST"])
 @curator_only
 def collection_edit(request: HttpRequest, slug: str) -> HttpResponse:
@@ -229,6 +250,17 @@ def collection_edit(request: HttpRequest, slug: str) -> HttpResponse:
                 )
             else:
                 messages.success(request, f"Collection “{collection.name}” updated.")
+            # Searched or not, as the new review period or expiry decides, said as it happens.
+            if collection.no_longer_searched:
+                messages.warning(request, _no_longer_searched_message(collection))
+            if collection.searched_again:
+                count = len(collection.searched_again)
+                messages.info(
+                    request,
+                    f"{count} document{'s are' if count != 1 else ' is'} searched again: "
+                    f"{'their' if count != 1 else 'its'} review date{'s are' if count != 1 else ' is'} "
+                    "no longer past the collection's expiry.",
+                )
             return redirect("documents:collection", slug=collection.slug)
     return render(
         request,

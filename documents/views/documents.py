@@ -1,6 +1,6 @@
 """Documents and their versions: uploading into a collection, a document's page (with its title, owner
-and review date, changed by ``document_review``), a version's page, retiring a document, removing those
-that never held content (``collection_never_read``) and retrying a version."""
+and review date, changed by ``document_review``), a version's page, retiring a document and restoring
+one retired, removing those that never held content (``collection_never_read``) and retrying a version."""
 
 from __future__ import annotations
 
@@ -12,6 +12,7 @@ from django.db.models import Count, Prefetch
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
+from django.utils import timezone
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from ..access import (
@@ -21,10 +22,11 @@ from ..access import (
     curator_only,
 )
 from ..forms import DocumentReviewForm, UploadForm
-from ..lifecycle import version_is_stale
-from ..models import Document, DocumentVersion, VersionStatus
-from ..review import review_of
+from ..lifecycle import document_searched, version_is_stale
+from ..models import Chunk, Document, DocumentVersion, VersionStatus
+from ..review import ReviewStatus, review_of
 from ..services import documents as document_services
+from ..services import passages as passage_services
 from ..services import review as review_services
 
 
@@ -38,7 +40,7 @@ def collection_upload(request: HttpRequest, slug: str) -> HttpResponse:
             messages.error(request, error, extra_tags="id_files")  # at the Files field, and linked to it
         return redirect("documents:collection", slug=slug)
     limit = settings.HUMPHREY_MAX_UPLOAD_MB * 1024 * 1024
-    queued, unchanged, refused, restored = [], [], [], []
+    queued, unchanged, refused, restored, kept_retired, dates_cleared = [], [], [], [], [], []
     taken: set[str] = set()
     for upload in form.cleaned_data["files"]:
         # Named as the document would be: no folder, and no characters nobody can see (a direction
@@ -81,6 +83,10 @@ def collection_upload(request: HttpRequest, slug: str) -> HttpResponse:
             continue
         if version.restored:  # retired guidance back in front of readers must not pass unnoticed
             restored.append(version.document.title)
+        if version.kept_retired:  # someone retired it on purpose: only its page brings it back
+            kept_retired.append(version.document.title)
+        if version.review_date_clears is not None:
+            dates_cleared.append((version.document.title, version.review_date_clears))
         if version.duplicate:
             unchanged.append(name)
         elif version.status == VersionStatus.FAILED:  # kept, to be retried (the embedder's ceiling)
@@ -91,9 +97,34 @@ def collection_upload(request: HttpRequest, slug: str) -> HttpResponse:
     if restored:
         summary += f" {len(restored)} restored: {', '.join(restored)}."
     (messages.success if not refused else messages.warning)(request, summary)
+    if kept_retired:
+        messages.warning(request, _kept_retired_message(kept_retired))
+    for title, day in dates_cleared:
+        messages.info(
+            request,
+            f"“{title}”: its review date, {_long_date(day)}, has passed, so it is cleared once the new version "
+            "is read: a new version is new guidance, and the file's own review date or the collection's "
+            "review period applies again.",
+        )
     for line in refused:
         messages.error(request, line, extra_tags="id_files")  # shown at the Files field, and linked to it
     return redirect("documents:collection", slug=slug)
+
+
+def _long_date(day) -> str:
+    return f"{day.day} {day:%B %Y}"
+
+
+def _kept_retired_message(titles: list[str]) -> str:
+    if len(titles) == 1:
+        return (
+            f"1 file matches a retired document, {titles[0]}: not restored. "
+            "Restore it from its page if it should be searched again."
+        )
+    return (
+        f"{len(titles)} files match retired documents, {', '.join(titles)}: not restored. "
+        "Restore each from its page if it should be searched again."
+    )
 
 
 def _review_form_initial(document: Document) -> dict:
@@ -116,6 +147,8 @@ def _origin_href(url: str) -> str:
 def _document_page(request: HttpRequest, document: Document, review_form: DocumentReviewForm) -> HttpResponse:
     versions = document.versions.select_related("uploaded_by").annotate(chunk_count=Count("chunks"))
     synced_from = document.source_items.select_related("source__collection").order_by("pk").first()
+    current = document.current_version
+    previous, lapsed = passage_services.version_exclusions_lapsed(current) if current else (None, [])
     return render(
         request,
         "documents/document_detail.html",
@@ -123,6 +156,10 @@ def _document_page(request: HttpRequest, document: Document, review_form: Docume
             "document": document,
             "versions": versions,
             "review": review_of(document),
+            # What retrieval does with it now (the same condition as its SQL), not what the flags say.
+            "searched": document_searched(document),
+            "lapsed": lapsed,
+            "lapsed_from": previous,
             "review_form": review_form,
             "default_owner": review_services.document_owner(document),
             "synced_from": synced_from.source if synced_from else None,
@@ -149,9 +186,10 @@ def document_review(request: HttpRequest, document_id: int) -> HttpResponse:
     document = access_document_for_curator(request.user, document_id)
     form = DocumentReviewForm(request.POST)
     if form.is_valid():
+        searched_before = document_searched(document)
         try:
             with transaction.atomic():  # all of the form's changes or none
-                review_services.document_review_set(
+                reviewed = review_services.document_review_set(
                     document=document,
                     user=request.user,
                     owner_email=form.cleaned_data["owner_email"],
@@ -163,9 +201,45 @@ def document_review(request: HttpRequest, document_id: int) -> HttpResponse:
         except ValidationError as exc:
             form.add_error("owner_email", exc)
         else:
-            messages.success(request, f"Changes to “{document.title}” saved.")
+            review = review_of(reviewed)
+            searched_after = document_searched(reviewed)
+            set_day = form.cleaned_data["review_by"]
+            if set_day is not None and set_day < timezone.localdate():
+                # Accepted: the date may be the true one (guidance nobody reviewed in time), and setting
+                # it is how a curator stops an out-of-date document being searched. But it is said.
+                messages.warning(request, _past_date_warning(document.title, review, searched_after))
+            else:
+                saved = f"Changes to “{document.title}” saved."
+                if searched_before and not searched_after and review.status == ReviewStatus.EXPIRED:
+                    messages.warning(request, f"{saved} {_expired_sentence(document.title, review)}")
+                elif searched_after and not searched_before and document.is_active:
+                    messages.success(request, f"{saved} It is searched again.")
+                else:
+                    messages.success(request, saved)
             return redirect("documents:document", document_id=document.pk)
     return _document_page(request, document, form)
+
+
+def _expired_sentence(title: str, review) -> str:
+    days = (review.expires_on - review.review_by).days
+    passed = "has passed" if days == 0 else f"passed more than {days} day{'s' if days != 1 else ''} ago"
+    return f"“{title}” is no longer searched: its review date, {_long_date(review.review_by)}, {passed}."
+
+
+def _past_date_warning(title: str, review, searched: bool) -> str:
+    """What a curator is told after saving a review date that has already passed."""
+    said = (
+        f"Changes to “{title}” saved, but the review date you set, {_long_date(review.review_by)}, has already passed."
+    )
+    if review.status == ReviewStatus.EXPIRED and not searched:
+        return (
+            f"{said} {_expired_sentence(title, review)} If it is still correct, choose “Reviewed, still "
+            "correct”; if not, upload a new version."
+        )
+    overdue = f"{said} It shows as overdue for review, and answers that cite it say so."
+    if review.expires_on is not None:
+        return f"{overdue} It will not be searched after {_long_date(review.expires_on)}."
+    return f"{overdue} It is still searched."
 
 
 @require_http_methods(["GET", "POST"])
@@ -219,12 +293,51 @@ def collection_never_read(request: HttpRequest, slug: str) -> HttpResponse:
 @require_http_methods(["GET", "POST"])
 @curator_only
 def document_retire(request: HttpRequest, document_id: int) -> HttpResponse:
+    """Retire a document, or restore a retired one: each confirmed on a page naming the file and the
+    version it is about (two documents may share a title). Restoring is asked for by name
+    (``action=restore``), so a retire form gone stale never brings a document back, nor the reverse."""
     document = access_document_for_curator(request.user, document_id)
     if request.method == "POST":
+        if request.POST.get("action") == "restore":
+            return _document_restore(request, document)
+        if not document.is_active:
+            messages.info(request, f"“{document.title}” was already retired. Nothing was changed.")
+            return redirect("documents:document", document_id=document.pk)
         document_services.document_retire(document=document, user=request.user)
         messages.success(request, f"“{document.title}” is retired and will no longer be searched.")
         return redirect("documents:collection", slug=document.collection.slug)
-    return render(request, "documents/confirm_retire.html", {"thing": document, "kind": "document"})
+    restoring = not document.is_active
+    if restoring:
+        version = document_services.document_restorable_version(document)
+    else:
+        version = DocumentVersion.objects.select_related("uploaded_by").filter(pk=document.current_version_id).first()
+    return render(
+        request,
+        "documents/confirm_retire.html",
+        {"thing": document, "kind": "document", "restore": restoring, "version": version},
+    )
+
+
+def _document_restore(request: HttpRequest, document: Document) -> HttpResponse:
+    try:
+        document = document_services.document_restore(document=document, user=request.user)
+    except ValidationError as exc:
+        (messages.info if exc.code == "active" else messages.error)(request, "; ".join(exc.messages))
+        return redirect("documents:document", document_id=document.pk)
+    document = Document.objects.select_related("collection", "current_version").get(pk=document.pk)
+    number = document.current_version.number
+    if document_searched(document):
+        messages.success(request, f"“{document.title}” is restored: version {number} is searched again.")
+    else:
+        review = review_of(document)
+        why = (
+            f"its review date passed on {_long_date(review.review_by)} (expired). If it is still correct, "
+            "choose “Reviewed, still correct”; if not, upload a new version"
+            if review.status == ReviewStatus.EXPIRED
+            else "every passage of it is switched off"
+        )
+        messages.warning(request, f"“{document.title}” is restored, but version {number} is not searched: {why}.")
+    return redirect("documents:document", document_id=document.pk)
 
 
 @require_GET
@@ -233,8 +346,21 @@ def version_detail(request: HttpRequest, version_id: int) -> HttpResponse:
     version = access_version_for_curator(request.user, version_id)
     lasting = document_services.version_lasting_refusal(version)
     chunks = version.chunks.only(
-        "id", "ordinal", "anchor", "heading_path", "page", "token_count", "searchable", "text", "char_start", "char_end"
+        "id",
+        "ordinal",
+        "anchor",
+        "heading_path",
+        "page",
+        "token_count",
+        "searchable",
+        "excluded_at",
+        "text",
+        "char_start",
+        "char_end",
     )
+    previous, lapsed = passage_services.version_exclusions_lapsed(version)
+    # As retrieval has it now: an expired document's chunks keep their flag but are not searched.
+    searched = set(Chunk.objects.searched().filter(version=version).values_list("pk", flat=True))
     return render(
         request,
         "documents/version_detail.html",
@@ -245,6 +371,9 @@ def version_detail(request: HttpRequest, version_id: int) -> HttpResponse:
             "can_retry": document_services.version_can_retry(version, lasting=lasting),
             "lasting": lasting,
             "stale": version_is_stale(version),
+            "lapsed": lapsed,
+            "lapsed_from": previous,
+            "searched": searched,
         },
     )
 

@@ -1,7 +1,8 @@
 """What a curator met uploading: a file's placeholder title (a browser's "about:blank", Office's
 "Document1") named the document, and a curator could not rename it; uploading a retired document's
-file brought it back without saying so; an empty file was taken and failed later; and a failure
-that trying again cannot fix still offered "Retry ingestion"."""
+file brought it back without saying so (now it never does: test_curator_lifecycle_restore.py); an
+empty file was taken and failed later; and a failure that trying again cannot fix still offered
+"Retry ingestion"."""
 
 from __future__ import annotations
 
@@ -188,7 +189,9 @@ def test_a_title_too_long_is_refused_and_nothing_is_saved(client, make_collectio
 
 
 @pytest.mark.django_db
-def test_the_upload_says_a_retired_document_was_restored(client, make_collection, curator):
+def test_the_upload_says_a_retired_documents_file_did_not_restore_it(client, make_collection, curator):
+    """Measured before: "1 restored", the document back in search unasked. A retired document's file
+    in a batch is reported, and left retired (tests/documents/test_curator_lifecycle_restore.py)."""
     collection = make_collection()
     flexible = upload_and_ingest(
         collection, "flexible.md", b"# Flexible working guidance\n\nAsk your manager.\n", curator
@@ -203,17 +206,18 @@ def test_the_upload_says_a_retired_document_was_restored(client, make_collection
     ]
     response = client.post(f"/curate/c/{collection.slug}/upload/", {"files": files}, follow=True)
     text = response.content.decode()
-    assert "1 queued for ingestion, 2 unchanged, 0 refused. 1 restored: Flexible working guidance." in text
-    assert Document.objects.get(pk=flexible.document_id).is_active
-    assert Chunk.objects.filter(version=flexible, searchable=True).exists()
-    (event,) = AuditEvent.objects.filter(action="curation.document_restore")
-    assert event.actor_id == curator.pk and event.data["document_id"] == flexible.document_id
+    assert "1 queued for ingestion, 2 unchanged, 0 refused." in text
+    assert "1 file matches a retired document, Flexible working guidance: not restored." in text
+    assert not Document.objects.get(pk=flexible.document_id).is_active
+    assert not Chunk.objects.filter(version=flexible, searchable=True).exists()
+    assert not AuditEvent.objects.filter(action="curation.document_restore").exists()
     assert travel.document.is_active
 
 
 @pytest.mark.django_db
-def test_a_new_version_of_a_retired_document_restores_it_and_says_so(client, make_collection, curator):
-    """A changed file brings the document back too: audited as a restore, searched once it is ready."""
+def test_a_new_version_of_a_retired_document_is_read_but_not_restored(client, make_collection, curator):
+    """A changed file does not bring the document back either: it is read as its next version, not
+    searched, until a curator restores the document from its page."""
     collection = make_collection()
     v1 = upload_and_ingest(collection, "leave.md", LEAVE, curator)
     services.document_retire(document=v1.document, user=curator)
@@ -221,13 +225,17 @@ def test_a_new_version_of_a_retired_document_restores_it_and_says_so(client, mak
     response = client.post(
         f"/curate/c/{collection.slug}/upload/", {"files": [SimpleUploadedFile("leave.md", LEAVE_V2)]}, follow=True
     )
-    assert "1 queued for ingestion, 0 unchanged, 0 refused. 1 restored: Leave." in response.content.decode()
+    text = response.content.decode()
+    assert "1 queued for ingestion, 0 unchanged, 0 refused." in text
+    assert "1 file matches a retired document, Leave: not restored." in text
     v2 = DocumentVersion.objects.get(document=v1.document, number=2)
-    (event,) = AuditEvent.objects.filter(action="curation.document_restore")
-    assert event.data["version_id"] == v2.pk and event.data["new_version"] is True
-    assert not Chunk.objects.filter(version__document=v1.document, searchable=True).exists()  # not yet
     services.version_ingest(v2.pk)
+    assert not Chunk.objects.filter(version__document=v1.document, searchable=True).exists()
+    assert not AuditEvent.objects.filter(action="curation.document_restore").exists()
+    services.document_restore(document=v1.document, user=curator)
     assert Chunk.objects.filter(version=v2, searchable=True).exists()
+    (event,) = AuditEvent.objects.filter(action="curation.document_restore")
+    assert event.data["version_id"] == v2.pk
 
 
 @pytest.mark.django_db

@@ -242,13 +242,16 @@ def test_retiring_a_document_and_a_collection_hides_their_chunks(make_collection
     assert {"curation.document_retire", "curation.collection_retire", "curation.collection_create"} <= actions
 
 
-def test_reuploading_a_retired_document_restores_it(make_collection, curator):
-    """Uploading the same file to a retired document brings it back into search."""
+def test_reuploading_a_retired_document_does_not_restore_it_its_restore_does(make_collection, curator):
+    """Uploading the same file to a retired document leaves it retired; restoring it brings it back
+    into search, no file needed."""
     collection = make_collection()
     travel = upload_and_ingest(collection, "travel.md", GUIDE_V1.encode(), curator)
     services.document_retire(document=travel.document, user=curator)
     again = upload_and_ingest(collection, "travel.md", GUIDE_V1.encode(), curator)
-    assert again.duplicate and again.restored
+    assert again.duplicate and not again.restored and again.kept_retired
+    assert searchable_texts(collection) == []
+    services.document_restore(document=travel.document, user=curator)
     assert any("45p" in t for t in searchable_texts(collection))
 
 

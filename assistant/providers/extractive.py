@@ -74,6 +74,10 @@ class ExtractiveAnswerer:
         for quote in self.quotes(request):
             source = quote.source
             yield TextDelta(f"**{_label(source, quote.indexes[0] if quote.indexes else 0)}**\n\n")
-            yield TextDelta(f"{_blockquote(quote.text())} [{source.n}]\n\n")
+            quoted = _blockquote(quote.text())
+            # After a table its own line: written on the last row, it would be a cell beyond the header's
+            # and dropped, leaving a quote with no citation.
+            cite = f"\n>\n> [{source.n}]" if quoted.endswith("|") else f" [{source.n}]"
+            yield TextDelta(f"{quoted}{cite}\n\n")
             await asyncio.sleep(0)
         yield Usage()

@@ -154,6 +154,17 @@ def test_a_table_row_is_quoted_with_its_header():
     assert "<table>" in html and "<th>Vehicle</th>" in html and "<td>Bicycle</td>" in html
 
 
+def test_a_quoted_table_keeps_its_citation():
+    """The citation after a quoted table is a line of its own: on the table's last row it was a cell
+    beyond the header's, dropped when rendered, and the quote showed no source."""
+    answer = extractive_answer(
+        "What is the mileage rate for a bicycle?", [source(1, RATES, heading="Mileage")], max_words=120
+    )
+    html = render_markdown(answer, citation_url=lambda n: f"/p/{n}/")
+    assert "<table>" in html and "<td>Bicycle</td>" in html
+    assert 'href="/p/1/"' in html, html
+
+
 OPEN_TOOLS = """Open internet tools are applications from suppliers outside the department, such as online
 whiteboards. Open internet tools can help you work more effectively and efficiently. Some open internet tools
 store what you type outside the UK. Ask your line manager before using such a tool for your work."""

@@ -307,7 +307,7 @@ def questions_store(asks: list[Ask]) -> list[Prepared | AnswerError]:
             if created
             else [
                 Turn(role=m.role, text=model_facing(m.text, mode, m.redacted) if m.role == Speaker.USER else m.text)
-                for m in recent_turns(conversation.pk, before_id=question.pk)
+                for m in recent_turns(conversation.pk, before_id=question.pk, owner=users[user_id])
             ]
         )
         results[i] = Prepared(

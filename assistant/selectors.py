@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from django.contrib.auth import get_user_model
 from django.contrib.postgres.aggregates import StringAgg
 from django.contrib.postgres.search import SearchHeadline, SearchQuery, SearchVector
 from django.db.models import Count, Exists, F, IntegerField, OuterRef, Prefetch, Q, Subquery, Sum, TextField, Value
@@ -13,16 +14,20 @@ from django.utils.safestring import mark_safe
 
 from documents.models import DocumentVersion, VersionStatus
 
+from .access import answer_withheld, citation_readable
 from .models import Citation, Conversation, Feedback, Message, Speaker, Status
 
 
-def messages_for_page(conversation: Conversation):
+def messages_for_page(conversation: Conversation, reader):
     """The conversation's messages with their citations (chunk, version, document, its collection and
     current version: how fresh the guidance is and whether it has changed since, without a query
-    more) for rendering."""
-    citations = Citation.objects.select_related(
-        "chunk", "version__document__collection", "version__document__current_version"
-    ).order_by("n")
+    more) for rendering to ``reader``, each citation marked ``readable``: whether its passage is in a
+    collection ``reader`` may read now (an answer citing one they may not is withheld from them)."""
+    citations = (
+        Citation.objects.select_related("chunk", "version__document__collection", "version__document__current_version")
+        .annotate(readable=citation_readable(reader))
+        .order_by("n")
+    )
     return (
         conversation.messages.all()
         .order_by("created_at", "pk")
@@ -30,13 +35,19 @@ def messages_for_page(conversation: Conversation):
     )
 
 
-def recent_turns(conversation_id: int, *, before_id: int, limit: int = 6) -> list[Message]:
-    """The last ``limit`` finished messages before ``before_id``, oldest first (context for follow-ups)."""
+def recent_turns(conversation_id: int, *, before_id: int, owner=None, limit: int = 6) -> list[Message]:
+    """The last ``limit`` finished messages before ``before_id``, oldest first (context for follow-ups).
+    An answer withheld from the conversation's owner (it quoted guidance they may no longer read) is
+    not among them: the model would be given, and could repeat, what they may not read (a statement
+    more, for the owner, on a follow-up only, unless ``owner`` is given)."""
+    if owner is None:
+        owner = get_user_model().objects.filter(conversations=conversation_id).first()
     rows = list(
         Message.objects.filter(conversation_id=conversation_id, pk__lt=before_id, purged_at__isnull=True)
         .filter(role=Speaker.USER)
         .union(
             Message.objects.filter(
+                ~answer_withheld(owner),
                 conversation_id=conversation_id,
                 pk__lt=before_id,
                 role=Speaker.ASSISTANT,
@@ -111,13 +122,14 @@ def feedback_given(user, conversation: Conversation) -> dict[int, Feedback]:
     return {f.message_id: f for f in Feedback.objects.filter(user=user, message__conversation=conversation)}
 
 
-def conversations_matching(conversations, words: str):
+def conversations_matching(conversations, words: str, reader):
     """Of ``conversations``, those that hold ``words`` in their title and messages taken together (web
     search syntax, as the audit search: "annual leave" -sick leaves out a conversation that says "sick"
-    anywhere; English stemming, so "claims" finds "claim")."""
+    anywhere; English stemming, so "claims" finds "claim"). The text of an answer withheld from
+    ``reader`` (it quoted guidance they may no longer read) is not searched, inside the same query."""
     query = SearchQuery(words, search_type="websearch", config="english")
     said = (
-        Message.objects.filter(conversation=OuterRef("pk"))
+        Message.objects.filter(~answer_withheld(reader), conversation=OuterRef("pk"))
         .exclude(status=Status.NO_ANSWER)  # Humphrey's own "not covered" wording is no one's words to find
         .order_by()
         .values("conversation")
@@ -137,12 +149,15 @@ def conversations_matching(conversations, words: str):
 _MARK_START, _MARK_END = "\x02", "\x03"
 
 
-def matches_shown(conversations, words: str) -> dict[int, dict]:
+def matches_shown(conversations, words: str, reader) -> dict[int, dict]:
     """For each of ``conversations`` (a page of them), the first message holding ``words``: its id,
-    whether it is a question, and a short snippet with the words marked, escaped for HTML."""
+    whether it is a question, and a short snippet with the words marked, escaped for HTML. Never an
+    answer withheld from ``reader`` (one query for the page, whatever it lists)."""
     query = SearchQuery(words, search_type="websearch", config="english")
     found = (
-        Message.objects.filter(conversation__in=[c.pk for c in conversations], purged_at__isnull=True)
+        Message.objects.filter(
+            ~answer_withheld(reader), conversation__in=[c.pk for c in conversations], purged_at__isnull=True
+        )
         .exclude(status=Status.NO_ANSWER)
         .annotate(found=SearchVector("text", config="english"))
         .filter(found=query)

@@ -25,7 +25,7 @@ from documents.access import readable_collections
 from documents.models import Marking
 from documents.review import review_of
 
-from .access import access_answer, access_conversation, owned_conversations
+from .access import access_answer, access_conversation, owned_conversations, passages_readable
 from .core.errors import message_for
 from .core.evidence import checks_summary, claim_notes
 from .core.markdown import render_markdown
@@ -44,6 +44,14 @@ from .services.conversations import conversation_hide, conversation_rename, feed
 from .services.frames import highest_marking, passage_urls, source_place
 
 _PASSAGE_ID = re.compile(r"\]\(/[\w/-]*?/passage/(\d+)/\)")  # a Markdown link to a passage page
+# A "not covered" reply's line naming one of the nearest documents (``not_covered_text``).
+_NEAREST_LINE = re.compile(r"^- \[[^\n]*\]\(/[\w/-]*?/passage/(\d+)/\)[ \t]*$\n?", re.M)
+_NEAREST_HEADER = "\nThe nearest guidance found:\n"
+
+WITHHELD = (
+    "This answer quoted guidance you can no longer read, so it is not shown. "
+    "Ask again to get an answer from the guidance you can read now."
+)
 
 STATUS_NOTES = {
     Status.STOPPED: "You stopped this answer before it finished.",
@@ -62,6 +70,32 @@ def _nearest_passages(message: Message) -> frozenset[str]:
         return frozenset()
     ids = [int(n) for n in _PASSAGE_ID.findall(message.text)]
     return frozenset(url for url in passage_urls(ids) if url)
+
+
+def withheld_mark(message: Message) -> None:
+    """Whether the person may still read everything the answer quoted (docs/security.md, "Answers
+    follow access now"): ``message.withheld`` when it cited any passage of a collection they may no
+    longer read, ``message.sources``, the citations whose passages they may read (the only ones named
+    or linked), and ``message.sources_hidden``, how many others there are. No queries:
+    ``messages_for_page`` marked each citation ``readable``."""
+    citations = list(message.citations.all())
+    message.sources = [c for c in citations if c.readable]
+    message.sources_hidden = len(citations) - len(message.sources)
+    message.withheld = message.sources_hidden > 0
+
+
+def nearest_readable(messages: list[Message], reader) -> None:
+    """A "not covered" reply names the nearest documents found then, each linking to a passage: those
+    whose passages ``reader`` may no longer read are left out of it (their titles too), as a withheld
+    answer's sources are. One query for the whole page, none when no reply names a passage."""
+    named = {m.pk: [int(n) for n in _PASSAGE_ID.findall(m.text)] for m in messages if m.status == Status.NO_ANSWER}
+    readable = passages_readable(reader, {n for ids in named.values() for n in ids})
+    for message in messages:
+        if any(n not in readable for n in named.get(message.pk, ())):
+            text = _NEAREST_LINE.sub(lambda line: line[0] if int(line[1]) in readable else "", message.text)
+            if not _NEAREST_LINE.search(text):
+                text = text.replace(_NEAREST_HEADER, "")
+            message.text = text.rstrip("\n")
 
 
 def message_html(message: Message) -> str:
@@ -85,10 +119,11 @@ def freshness_mark(message: Message) -> None:
     searchable version has replaced the version quoted (``c.superseded``) or its document (or its
     whole collection) has been retired since (``c.withdrawn``) and, for each document that changed, a
     link to what changed (``message.changes``), for each withdrawn, its title (``message.withdrawn``).
-    No queries: ``messages_for_page`` loaded what it needs."""
+    Only of the sources the person may still read (``message.sources``, from ``withheld_mark``). No
+    queries: ``messages_for_page`` loaded what it needs."""
     message.changes, message.withdrawn = [], []
     seen = set()
-    for c in message.citations.all():
+    for c in message.sources:
         document = c.version.document
         c.review = review_of(document)
         c.review_note = c.review.note()
@@ -108,9 +143,10 @@ def sources_label(message: Message) -> None:
     ``done`` frame: ``message.marking``, the highest security marking of the collections its cited
     passages are in ("" for a "not covered" reply, which quotes nothing); each citation's link names
     its document and where in it the passage is (``c.where``, from ``freshness_mark``), and one named
-    as another is also says which source it is (``c.same_name``), so that no two links sound alike."""
-    citations = list(message.citations.all())
-    quoted = message.status != Status.NO_ANSWER
+    as another is also says which source it is (``c.same_name``), so that no two links sound alike.
+    A withheld answer (``withheld_mark``) is not marked: nothing of it is shown or copied."""
+    citations = message.sources
+    quoted = message.status != Status.NO_ANSWER and not message.withheld
     message.marking = highest_marking(c.version.document.collection.marking for c in citations) if quoted else ""
     names = [c.version.document.title + c.where for c in citations]
     for c, name in zip(citations, names, strict=True):
@@ -138,14 +174,23 @@ def _page(
     refused_id, refused_form = refused or (None, None)
     if conversation is not None:
         given = feedback_given(request.user, conversation)  # shown again on the answers they rated
-        for message in messages_for_page(conversation):
+        messages = list(messages_for_page(conversation, request.user))
+        nearest_readable(messages, request.user)
+        for message in messages:
             if message.role == Speaker.ASSISTANT:
+                withheld_mark(message)
+                freshness_mark(message)
+                sources_label(message)
+                if message.withheld:
+                    # Nothing of what it said: no text, notes, checks or banners; no feedback or copy (_answer.html).
+                    message.html, message.checks_summary, message.note = "", "", WITHHELD
+                    message.changes, message.withdrawn = [], []
+                    turns.append(message)
+                    continue
                 message.my_feedback = given.get(message.pk)
                 message.feedback_refused = refused_form if message.pk == refused_id else None
                 message.html = mark_safe(message_html(message))  # noqa: S308 - sanitised by nh3
                 message.checks_summary = checks_summary(message.checks or [])
-                freshness_mark(message)
-                sources_label(message)
                 if message.status == Status.STREAMING and timezone.now() - message.created_at > STREAMING_GIVE_UP:
                     # The process writing it stopped (a restart): say so rather than wait forever.
                     message.status, message.note = "interrupted", "This answer was interrupted. Ask again."
@@ -198,11 +243,11 @@ def history(request: HttpRequest) -> HttpResponse:
     # A NUL (which PostgreSQL text cannot hold) or another control character is nothing to search for.
     words = "".join(ch for ch in request.GET.get("q", "") if ch >= " " or ch == "\t").strip()[:200]
     conversations = owned_conversations(request.user)
-    if words:
-        conversations = conversations_matching(conversations, words)
+    if words:  # never by the words of an answer withheld from them (docs/security.md)
+        conversations = conversations_matching(conversations, words, request.user)
     page = Paginator(conversations_flag_changed(conversations), HISTORY_PAGE_SIZE).get_page(request.GET.get("page"))
     if words:  # where each conversation on the page says it, so the person sees why it was found
-        shown = matches_shown(page.object_list, words)
+        shown = matches_shown(page.object_list, words, request.user)
         for conversation in page.object_list:
             conversation.match = shown.get(conversation.pk)
     return render(

@@ -157,7 +157,10 @@ def test_a_table_row_is_quoted_with_its_header():
 def test_a_quoted_table_keeps_its_citation():
     """The citation after a quoted table is a line of its own: on the table's last row it was a cell
     beyond the header's, dropped when rendered, and the quote showed no source."""
-    table_last = "Mileage is paid at the rates below.\n\n| Vehicle | Rate per mile |\n|---|---|\n| Car | 45p |\n| Bicycle | 20p |"
+    table_last = (
+        "Mileage is paid at the rates below.\n\n"
+        "| Vehicle | Rate per mile |\n|---|---|\n| Car | 45p |\n| Bicycle | 20p |"
+    )
     answer = extractive_answer(
         "What is the mileage rate for a bicycle?", [source(1, table_last, heading="Mileage")], max_words=120
     )

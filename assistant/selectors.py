@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 from django.contrib.auth import get_user_model
 from django.contrib.postgres.aggregates import StringAgg
 from django.contrib.postgres.search import SearchHeadline, SearchQuery, SearchVector
@@ -147,6 +149,9 @@ def conversations_matching(conversations, words: str, reader):
 # What ts_headline marks the matched words with: characters no stored text holds (the chat refuses
 # control characters), so the snippet can be escaped whole and the marks put back as <mark>.
 _MARK_START, _MARK_END = "\x02", "\x03"
+# An answer's Markdown as a snippet shows it: emphasis, quote and heading marks and table rules read as
+# noise ("Annual leave** > If you are ill"); the words and the citation numbers do not.
+_MARKUP = re.compile(r"\*\*|__|(?:^|\s)(?:>|#{1,6})(?=\s)|\|[-:| ]*\||\|")
 
 
 def matches_shown(conversations, words: str, reader) -> dict[int, dict]:
@@ -179,7 +184,7 @@ def matches_shown(conversations, words: str, reader) -> dict[int, dict]:
     for row in found:
         if row["conversation_id"] in shown:
             continue
-        snippet = str(escape(" ".join(row["snippet"].split())))
+        snippet = str(escape(" ".join(_MARKUP.sub(" ", row["snippet"]).split())))
         shown[row["conversation_id"]] = {
             "message": row["pk"],
             "question": row["role"] == Speaker.USER,

@@ -46,3 +46,20 @@ def test_humphreys_not_covered_wording_is_not_searched(client, staff):
     client.force_login(staff)
     page = client.get("/chat/history/", {"q": '"annual leave"'}).content.decode()
     assert "1 conversation matches" in page and "Work email on my phone" not in page
+
+
+def test_a_snippet_shows_an_answers_words_not_its_markdown(client, staff):
+    """A quoting answer is Markdown: its snippet reads as the answer does on the page, without the
+    "**", ">" and "|" that mark labels, quotes and tables."""
+    answer = (
+        "No language model is configured.\n\n**Annual leave and other absence**\n\n"
+        "> If you are ill, tell your manager before 10am. [1]\n\n> | Type | Days |\n> |---|---|\n> | Sick | 5 |"
+    )
+    converse(staff, "Off sick", "What if I am ill?", answer)
+    client.force_login(staff)
+    page = client.get("/chat/history/", {"q": "manager"}).content.decode()
+    snippet = page.split("<mark>manager</mark>", 1)
+    assert len(snippet) == 2, page
+    around = snippet[0][-200:] + snippet[1][:200]
+    assert "**" not in around and "&gt;" not in around and "|" not in around
+    assert "If you are ill, tell your" in around and "before 10am. [1]" in around

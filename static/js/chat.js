@@ -700,7 +700,9 @@ if (root) {
     const sources = [...box.querySelectorAll(".humphrey-sources li")].map((li) => {
       const link = li.querySelector("a");
       const text = li.innerText.replace(/\s+/g, " ").trim();
-      return (li.value || "") + ". " + text + (link ? " " + link.href : "");
+      // The passage's address without the highlighting it carries for this answer (a long "?hl=..."
+      // means nothing pasted into an email).
+      return (li.value || "") + ". " + text + (link ? " " + link.origin + link.pathname : "");
     });
     box.classList.remove("humphrey-copying");
     // Its security marking first, as a marked document's is, so that a pasted answer keeps it.

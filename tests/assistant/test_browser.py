@@ -73,7 +73,7 @@ def test_sign_in_ask_watch_it_stream_open_a_citation_and_give_feedback(site, pag
     # Its security marking first (the guidance is OFFICIAL), then the answer.
     assert copied.startswith("OFFICIAL\n\nFull-time staff get 25 days of annual leave a year [1].")
     assert "\n\nSources:\n1. Leave policy, Section 1" in copied
-    assert f"{site.url}/curate/passage/" in copied
+    assert f"{site.url}/curate/passage/" in copied and "?hl=" not in copied  # its address, not this page's marks
 
     with page.expect_navigation():
         answer.locator("a.humphrey-citation").first.click()

@@ -93,3 +93,20 @@ def test_nobody_but_its_curators_can_switch_it_off(travel, make_user):
     assert exclusion(signed_in(outsider), outdated, action="exclude", reason="x").status_code == 404
     outdated.refresh_from_db()
     assert outdated.excluded_at is None and outdated.searchable
+
+
+def test_the_version_page_offers_to_stop_searching_each_searched_passage(travel, curator):
+    """A curator told "stop that paragraph being used" finds the control on the version's page, beside
+    each searched passage; it opens the passage's page with the form open. A switched-off passage is
+    offered none."""
+    _, document = travel
+    version = document.current_version
+    outdated = version.chunks.get(text=OUTDATED)
+    client = signed_in(curator)
+    page = client.get(f"/curate/versions/{version.pk}/").content.decode()
+    link = f'href="/curate/chunks/{outdated.pk}/?stop=1#stop-searching">Stop searching'
+    assert link in page
+    opened = client.get(f"/curate/chunks/{outdated.pk}/?stop=1").content.decode()
+    assert '<details class="govuk-details" id="stop-searching" open>' in opened
+    exclusion(client, outdated, action="exclude", reason="The rate is 45p since April.")
+    assert link not in client.get(f"/curate/versions/{version.pk}/").content.decode()

@@ -12,6 +12,10 @@ Web addresses go through ``documents.sources.net.Fetcher``: http and https only,
 deployment's own network, robots.txt and a per-host pace respected, sizes bounded.
 """
 
+# Over 500 lines on purpose: one reader per kind of source, each a listing and a read sharing the
+# conditional-fetch and failure vocabulary the sync reads back; split by kind, each file would import
+# the others' helpers.
+
 from __future__ import annotations
 
 import hashlib

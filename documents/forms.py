@@ -270,6 +270,22 @@ class UploadForm(forms.Form):
     accepted_formats = ACCEPTED_FORMATS
 
 
+class VersionUploadForm(forms.Form):
+    """One file, uploaded as the next version of the document whose page it is on, whatever its name."""
+
+    file = forms.FileField(
+        label="Upload a new version",
+        error_messages={
+            "required": "Select a file to upload",
+            "invalid": "Select a file to upload",
+            "missing": "Select a file to upload",
+        },
+        allow_empty_file=True,  # refused by the upload itself, audited like any other refusal
+    )
+    accept = accepted_extensions()
+    accepted_formats = ACCEPTED_FORMATS
+
+
 class GrantForm(forms.Form):
     """A group to let read a collection. Given the ``collection``, it offers only groups that cannot read
     it yet; the form that receives a grant takes any reader group, so a grant from a page gone stale is

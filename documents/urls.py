@@ -29,6 +29,7 @@ urlpatterns = [
     path("documents/<int:document_id>/", documents.document_detail, name="document"),
     path("documents/<int:document_id>/retire/", documents.document_retire, name="document_retire"),
     path("documents/<int:document_id>/review/", documents.document_review, name="document_review"),
+    path("documents/<int:document_id>/new-version/", documents.document_version_upload, name="document_version_upload"),
     path("documents/<int:document_id>/reviewed/", review.document_reviewed, name="document_reviewed"),
     path(
         "documents/<int:document_id>/changes/<int:from_id>/<int:to_id>/",

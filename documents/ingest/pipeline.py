@@ -24,6 +24,12 @@ then copies the document's expiry onto its chunks.
 
 Passages a curator switched off in the version before stay switched off in the new one where their
 text is unchanged (``services.passages.version_exclusions_carry``), in the same transaction.
+
+A version that fails tells curators why in plain words. What an operator needs is kept out of their
+sight: a file a reader could not open is logged with the library's own error class
+(``parse_error_cause``: ``PdfStreamError`` and the like; never the file's contents), and a failure of
+ours ("Something went wrong while ...", ``error_code`` "internal") is logged with its traceback and
+audited (``curation.version_ingest``, outcome "failed") with its stage and exception class.
 """
 
 from __future__ import annotations
@@ -49,7 +55,7 @@ from ..models import Chunk, Collection, Document, DocumentVersion, VersionStatus
 from ..subjects import audit_subject
 from .chunk import READ_RULE, chunk_document
 from .formats.word import docx_review_by
-from .parse import CONTENT_TYPES, OcrOptions, ParseError, ParseLimits, parse
+from .parse import CONTENT_TYPES, OcrOptions, ParseError, ParseLimits, parse, title_from_filename
 from .types import ChunkDraft, ParsedDocument, review_date_value
 from .units import RULE as UNITS_RULE
 from .units import embed_text as unit_embed_text
@@ -159,6 +165,16 @@ def _claim(version_id: int) -> DocumentVersion | None:
     return version
 
 
+def parse_error_cause(exc: ParseError) -> str:
+    """The class name of the library error behind a reader's refusal (``PdfStreamError``,
+    ``BadZipFile``), or "" when the refusal is ours alone (an empty file, no text). The readers raise
+    ``ParseError(...) from None`` so curators never see it; Python keeps it as the context all the same."""
+    seen, hops = exc.__context__, 0
+    while isinstance(seen, ParseError) and hops < 10:  # a refusal re-raised in other words
+        seen, hops = seen.__context__, hops + 1
+    return type(seen).__name__ if seen is not None and not isinstance(seen, ParseError) else ""
+
+
 def _fail(version: DocumentVersion, message: str, code: str) -> None:
     DocumentVersion.objects.filter(pk=version.pk).update(
         status=VersionStatus.FAILED,
@@ -206,6 +222,30 @@ def _refuse(version: DocumentVersion, exc: EmbeddingRefused) -> None:
             },
         )
     INGESTION_FAILURES.labels(code="embedding_marking").inc()
+
+
+def _fail_internal(version: DocumentVersion, stage: str, exc: Exception) -> str:
+    """Fail the version for an error of ours, said to curators in plain words (the stage it reached,
+    never the exception), and record the stage and the exception's class (for the operator; not its
+    message, which may quote the file) in a ``curation.version_ingest`` event, together. Returns the
+    message."""
+    message = f"Something went wrong while {stage}. Try again; if it keeps failing, tell the service team."
+    with transaction.atomic():
+        _fail(version, message, "internal")
+        audit_record(
+            action=Action.VERSION_INGEST,
+            outcome="failed",
+            subject=audit_subject(version),
+            data={
+                "collection_id": version.document.collection_id,
+                "document_id": version.document_id,
+                "version_id": version.pk,
+                "error_code": "internal",
+                "stage": stage,
+                "exception": type(exc).__name__,
+            },
+        )
+    return message
 
 
 def _store_chunks(version: DocumentVersion, drafts: list[ChunkDraft]) -> list[Chunk]:
@@ -371,6 +411,12 @@ def version_ingest(version_id: int) -> IngestOutcome:
             data = handle.read()
         stage = "parsing"
         parsed = parse(data, version.original_filename, limits=parse_limits(), progress=_ocr_progress(version.pk))
+        title = parsed.title
+        source_name = version.document.source_name
+        if version.original_filename != source_name and title == title_from_filename(version.original_filename):
+            # A file uploaded as this document's new version under another name ("… v2.docx"), with no
+            # title of its own: the document keeps the name its own file gives, not the new file's.
+            title = title_from_filename(source_name)
         stage = "chunking"
         drafts = chunk_document(parsed)
         if not drafts:
@@ -386,7 +432,7 @@ def version_ingest(version_id: int) -> IngestOutcome:
         done = len(chunks) - len(pending)
         DocumentVersion.objects.filter(pk=version.pk).update(
             status=VersionStatus.EMBEDDING,
-            title=parsed.title[:300],
+            title=title[:300],
             content_type=parsed.content_type,
             page_count=parsed.page_count,
             read_rule=READ_RULE,
@@ -412,10 +458,19 @@ def version_ingest(version_id: int) -> IngestOutcome:
                 done += len(batch)
                 DocumentVersion.objects.filter(pk=version.pk).update(progress_done=done, heartbeat_at=timezone.now())
         stage = "publishing"
-        if _publish(version, parsed.title) and parsed.attachments:
+        if _publish(version, title) and parsed.attachments:
             stage = "queueing its attachments"
             _attachments_upload(version, parsed)
     except ParseError as exc:
+        # Curators read ``exc.message``; which library error was behind it is for the operator.
+        cause = parse_error_cause(exc)
+        logger.log(
+            logging.WARNING if cause else logging.INFO,
+            "version %s could not be read: %s (%s)",
+            version_id,
+            exc.code,
+            cause or "no library error",
+        )
         _fail(version, exc.message, exc.code)
         INGESTION_FAILURES.labels(code=exc.code).inc()
         return IngestOutcome(version_id=version_id, status=VersionStatus.FAILED, error=exc.message)
@@ -423,12 +478,8 @@ def version_ingest(version_id: int) -> IngestOutcome:
         _refuse(version, exc)
         return IngestOutcome(version_id=version_id, status=VersionStatus.FAILED, error=exc.message)
     except Exception as exc:
-        logger.exception("ingestion of version %s failed while %s", version_id, stage)
-        message = (
-            f"Something went wrong while {stage} ({type(exc).__name__}). "
-            "Try again; if it keeps failing, tell the service team."
-        )
-        _fail(version, message, "internal")
+        logger.exception("ingestion of version %s failed while %s: %s", version_id, stage, type(exc).__name__)
+        message = _fail_internal(version, stage, exc)
         INGESTION_FAILURES.labels(code="internal").inc()
         return IngestOutcome(version_id=version_id, status=VersionStatus.FAILED, error=message)
     status = DocumentVersion.objects.filter(pk=version_id).values_list("status", flat=True).first()

@@ -2,7 +2,8 @@
 
 - ``collections``: create, update, grant and revoke readers, retire;
 - ``marking_changes``: a lowered marking waiting for a second curator;
-- ``documents``: upload (or refuse), retire, restore, remove those never read, and retry documents' versions;
+- ``documents``: upload (as a chosen document's next version too) or refuse (a copy of another
+  document's file too), retire, restore, remove those never read, and retry documents' versions;
 - ``review``: owners and review dates, "reviewed, still correct", the work list and reminders;
 - ``passages``: switching a passage off and back, and carrying that onto a new version;
 - ingestion itself is ``documents.ingest.pipeline``, beside parse, chunk and units.

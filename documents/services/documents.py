@@ -30,6 +30,15 @@ becomes a version. One that fails later, when it is read (damaged, no text in it
 with nothing in it: ``document_remove`` and ``collection_never_read_clear`` take those away
 (``Document.objects.never_read``).
 
+A file whose bytes (SHA-256) are those of another active document's current version in the same
+collection, or of its newest upload still being read, is refused the same way (code ``same_file``,
+naming that document): readers would be quoted the same passages twice. The same bytes in another
+collection, or in a retired document, are taken.
+
+A file may be uploaded as the next version of a chosen document whatever its name
+(``document_upload(document=...)``, the document's page): the version records the file's own name,
+the document keeps its name, and the upload's audit event says ``chosen_document``.
+
 A collection marked above the embedder's ceiling (``documents.embeddings``) takes no new upload: the
 version fails with the reason, its file kept, so it can be retried once the embedder may take it.
 """
@@ -44,7 +53,7 @@ from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.core.files.base import ContentFile
 from django.db import transaction
-from django.db.models import Max
+from django.db.models import F, Max, Q
 from django.utils import timezone
 
 from audit.actions import Action, subject
@@ -62,7 +71,7 @@ from ..ingest.parse import (
     title_from_filename,
     title_or_filename,
 )
-from ..ingest.pipeline import ceiling_refusal_facts, parse_limits, review_date_lapses
+from ..ingest.pipeline import ceiling_refusal_facts, parse_error_cause, parse_limits, review_date_lapses
 from ..lifecycle import document_searchable_refresh, version_is_stale
 from ..models import Chunk, Collection, Document, DocumentVersion, VersionStatus
 from ..subjects import audit_subject
@@ -99,14 +108,22 @@ def document_upload_refuse(
     size_bytes: int,
     sha256: str = "",
     via: dict | None = None,
+    document: Document | None = None,
+    facts: dict | None = None,
 ) -> ValidationError:
     """Record that an upload was refused before it held content (nothing is stored, no document made
     or changed) and return the ``ValidationError`` (with ``code``) that tells the uploader why.
 
-    The audit event is about the document of that name if there is one, else the collection; it is
+    The audit event is about ``document`` (the one the file was chosen as a new version of), else the
+    document of that name if there is one, else the collection; ``facts`` are added to its data. It is
     committed whatever the caller does next (raise the error, or report it and go on)."""
     name = document_source_name(filename)
-    document_id = Document.objects.filter(collection=collection, source_name=name).values_list("pk", flat=True).first()
+    if document is not None:
+        document_id = document.pk
+    else:
+        document_id = (
+            Document.objects.filter(collection=collection, source_name=name).values_list("pk", flat=True).first()
+        )
     with transaction.atomic():
         audit_record(
             action=Action.DOCUMENT_UPLOAD,
@@ -121,10 +138,46 @@ def document_upload_refuse(
                 **({"sha256": sha256} if sha256 else {}),
                 "refused": code,
                 "reason": message,
+                **({"chosen_document": True} if document is not None else {}),
+                **(facts or {}),
                 **(via or {}),
             },
         )
     return ValidationError(message, code=code)
+
+
+def _same_file_elsewhere(
+    *, collection: Collection, digest: str, name: str, document: Document | None
+) -> DocumentVersion | None:
+    """The version of another active document of ``collection`` that holds exactly these bytes and is
+    what readers are (or are about to be) quoted: its current version, or its newest upload still
+    being read, which becomes current once ready. None when there is none, or when the upload's own
+    document (``document``, else the one named ``name``) has these bytes as its newest version: that
+    upload changes nothing, and is said to be unchanged. A retired document, an older version, or
+    another collection's document does not count: nobody is quoted those twice."""
+    own = document or Document.objects.filter(collection=collection, source_name=name).first()
+    if own is not None and own.versions.order_by("-number").values_list("sha256", flat=True).first() == digest:
+        return None
+    found = (
+        DocumentVersion.objects.filter(document__collection=collection, document__is_active=True, sha256=digest)
+        .filter(
+            Q(document__current_version=F("pk"))
+            | (
+                ~Q(status=VersionStatus.FAILED)
+                & (Q(document__current_version__isnull=True) | Q(number__gt=F("document__current_version__number")))
+            )
+        )
+        .select_related("document")
+        .order_by("document__created_at", "document_id", "-number")
+    )
+    if own is not None:
+        found = found.exclude(document=own)
+    return found.first()
+
+
+def same_file_message(name: str, other: Document) -> str:
+    """What the uploader of ``name`` is told when ``other`` already holds the same bytes."""
+    return f"{name} is the same file as {other.title} ({other.source_name}), already in this collection: not added."
 
 
 def _refusal(name: str, data: bytes) -> ParseError | None:
@@ -147,13 +200,17 @@ def document_upload(
     enqueue: bool = True,
     via: dict | None = None,
     again: bool = False,
+    document: Document | None = None,
 ) -> DocumentVersion:
-    """Store an upload as a new version of the document with that file name, queued for ingestion.
+    """Store an upload as a new version of the document with that file name, queued for ingestion;
+    with ``document`` (which must be of ``collection``), as the next version of that document whatever
+    the file's name (the version records the file's name; the document keeps its own).
 
     The same bytes as the document's latest version are recognised by SHA-256: that version is
     returned (with ``duplicate = True``) and nothing is stored or embedded again. A file refused
     before it holds content (empty, too large, of a type never read, not what its name says,
-    password-protected, carrying macros, a zip bomb) raises ``ValidationError`` with the refusal's
+    password-protected, carrying macros, a zip bomb, or the same bytes as another active document of
+    the collection: ``same_file``) raises ``ValidationError`` with the refusal's
     code, having stored nothing: no document is made for it, none changed, and the refusal is
     audited (``document_upload_refuse``). An Office or OpenDocument file is kept with its embedded
     objects emptied (``ingest.formats.disarm``), an .eml with its attachments of types never read
@@ -168,6 +225,8 @@ def document_upload(
     curator's review date that has passed and that this version clears once it is ready (else None).
     """
     name = document_source_name(filename)
+    if document is not None and document.collection_id != collection.pk:
+        raise ValueError("the chosen document is not in this collection")
     if not name:
         raise ValidationError("The file has no name.")
     if not collection.is_active:
@@ -178,6 +237,13 @@ def document_upload(
         try:
             stored, emptied = stored_copy(data, parse_limits())
         except ParseError as exc:
+            # The curator is told in plain words; the library's own error is for the operator.
+            logger.info(
+                "an upload to collection %s was refused: %s (%s)",
+                collection.pk,
+                exc.code,
+                parse_error_cause(exc) or "no library error",
+            )
             refusal = exc
     if refusal is not None:
         raise document_upload_refuse(
@@ -189,17 +255,38 @@ def document_upload(
             size_bytes=len(data),
             sha256=hashlib.sha256(data).hexdigest() if data else "",
             via=via,
+            document=document,
         )
     digest = hashlib.sha256(data).hexdigest()
+    # A copy under another name ("passwords copy (2).docx") would be a second document quoting the
+    # same passages. A re-read (``again``) is the document's own file read anew, never a copy.
+    same = None if again else _same_file_elsewhere(collection=collection, digest=digest, name=name, document=document)
+    if same is not None:
+        raise document_upload_refuse(
+            collection=collection,
+            filename=name,
+            user=user,
+            code="same_file",
+            message=same_file_message(name, same.document),
+            size_bytes=len(data),
+            sha256=digest,
+            via=via,
+            document=document,
+            facts={"same_as_document_id": same.document_id, "same_as_version_id": same.pk},
+        )
     # Refused before anything is sent; the file is kept so it can be retried under another embedder.
     above_ceiling = embedding_refusal(collection.marking)
+    chosen = document is not None
     with transaction.atomic():
-        owner = (getattr(user, "email", "") or "") if getattr(user, "is_authenticated", False) else ""
-        document, created = Document.objects.select_for_update().get_or_create(
-            collection=collection,
-            source_name=name,
-            defaults={"title": title_from_filename(name)[:300], "owner_email": owner},
-        )
+        if chosen:
+            document, created = Document.objects.select_for_update().get(pk=document.pk), False
+        else:
+            owner = (getattr(user, "email", "") or "") if getattr(user, "is_authenticated", False) else ""
+            document, created = Document.objects.select_for_update().get_or_create(
+                collection=collection,
+                source_name=name,
+                defaults={"title": title_from_filename(name)[:300], "owner_email": owner},
+            )
         latest = document.versions.order_by("-number").first()
         restored = False
         restores = not document.is_active and _restored_by_upload(document, via)
@@ -258,6 +345,7 @@ def document_upload(
                 "sha256": digest,
                 "size_bytes": len(data),
                 "new_document": created,
+                **({"chosen_document": True, "document_filename": document.source_name} if chosen else {}),
                 "restored": restored,
                 **({"document_retired": True} if not document.is_active else {}),
                 **(via or {}),

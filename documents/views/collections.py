@@ -101,6 +101,21 @@ def _documents_with_latest(collection: Collection):
     return documents
 
 
+def _title_clashes(documents) -> list[tuple]:
+    """(added, existing) for each active document whose title, as the site gives it now (from its file,
+    or its file's name until that is read), is an older active document's: readers would be quoted
+    two documents of one name, maybe saying different things ("28 days", "30 days"). Nothing is
+    guessed: the curator decides whether it is a new version. A title a curator chose for the added
+    document is taken as meant. From the page's own rows: no query."""
+    oldest: dict[str, object] = {}
+    clashes = []
+    for document in sorted((d for d in documents if d.is_active), key=lambda d: (d.created_at, d.pk)):
+        existing = oldest.setdefault(" ".join(document.title.split()).casefold(), document)
+        if existing is not document and not document.title_set_by_curator:
+            clashes.append((document, existing))
+    return clashes
+
+
 def _problems(request: HttpRequest) -> tuple[list, list, dict[str, list[str]]]:
     """The messages waiting for this page, the errors taken out of them: the other messages, the
     errors as (text, link) for the error summary, and the errors by the form field they are about.
@@ -143,6 +158,7 @@ def collection_page(
         {
             "collection": collection,
             "documents": documents,
+            "title_clashes": _title_clashes(documents) if collection.is_active else [],
             "busy": busy,
             "never_read_count": len(never_read),
             "readers": collection.reader_groups.order_by("name"),

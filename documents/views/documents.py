@@ -1,6 +1,7 @@
 """Documents and their versions: uploading into a collection, a document's page (with its title, owner
-and review date, changed by ``document_review``), a version's page, retiring a document and restoring
-one retired, removing those that never held content (``collection_never_read``) and retrying a version."""
+and review date, changed by ``document_review``, and a file uploaded as its new version by
+``document_version_upload``), a version's page, retiring a document and restoring one retired,
+removing those that never held content (``collection_never_read``) and retrying a version."""
 
 from __future__ import annotations
 
@@ -21,9 +22,9 @@ from ..access import (
     access_version_for_curator,
     curator_only,
 )
-from ..forms import DocumentReviewForm, UploadForm
+from ..forms import DocumentReviewForm, UploadForm, VersionUploadForm
 from ..lifecycle import document_searched, version_is_stale
-from ..models import Chunk, Document, DocumentVersion, VersionStatus
+from ..models import Chunk, Collection, Document, DocumentVersion, VersionStatus
 from ..review import ReviewStatus, review_of
 from ..services import documents as document_services
 from ..services import passages as passage_services
@@ -39,7 +40,6 @@ def collection_upload(request: HttpRequest, slug: str) -> HttpResponse:
         for error in form.errors.get("files", []):
             messages.error(request, error, extra_tags="id_files")  # at the Files field, and linked to it
         return redirect("documents:collection", slug=slug)
-    limit = settings.HUMPHREY_MAX_UPLOAD_MB * 1024 * 1024
     queued, unchanged, refused, restored, kept_retired, dates_cleared = [], [], [], [], [], []
     taken: set[str] = set()
     for upload in form.cleaned_data["files"]:
@@ -63,23 +63,9 @@ def collection_upload(request: HttpRequest, slug: str) -> HttpResponse:
             )
             continue
         taken.add(name)
-        if upload.size > limit:  # never read an oversized file into memory
-            exc = document_services.document_upload_refuse(
-                collection=collection,
-                filename=name,
-                user=request.user,
-                code="too_large",
-                message=document_services.too_large_message(upload.size),
-                size_bytes=upload.size,
-            )
-            refused.append(f"{name}: {exc.messages[0]}")
-            continue
-        try:
-            version = document_services.document_upload(
-                collection=collection, filename=upload.name, data=upload.read(), user=request.user
-            )
-        except ValidationError as exc:  # nothing was stored: the reason is said here, once
-            refused.append(f"{name or 'A file with no name'}: {'; '.join(exc.messages)}")
+        version, refusal, _code = _upload_one(request, collection, upload)
+        if version is None:
+            refused.append(refusal)
             continue
         if version.restored:  # retired guidance back in front of readers must not pass unnoticed
             restored.append(version.document.title)
@@ -109,6 +95,35 @@ def collection_upload(request: HttpRequest, slug: str) -> HttpResponse:
     for line in refused:
         messages.error(request, line, extra_tags="id_files")  # shown at the Files field, and linked to it
     return redirect("documents:collection", slug=slug)
+
+
+def _upload_one(
+    request: HttpRequest, collection: Collection, upload, *, document: Document | None = None
+) -> tuple[DocumentVersion | None, str, str]:
+    """Store one chosen file (as ``document``'s next version, if given): the version, or None with what
+    the uploader is told at the file and the refusal's code (nothing was stored; the refusal is audited)."""
+    name = document_services.document_source_name(upload.name)
+    if upload.size > settings.HUMPHREY_MAX_UPLOAD_MB * 1024 * 1024:  # never read an oversized file into memory
+        exc = document_services.document_upload_refuse(
+            collection=collection,
+            filename=name,
+            user=request.user,
+            code="too_large",
+            message=document_services.too_large_message(upload.size),
+            size_bytes=upload.size,
+            document=document,
+        )
+        return None, f"{name}: {exc.messages[0]}", "too_large"
+    try:
+        version = document_services.document_upload(
+            collection=collection, filename=upload.name, data=upload.read(), user=request.user, document=document
+        )
+    except ValidationError as exc:  # nothing was stored: the reason is said here, once
+        code = getattr(exc, "code", None) or ""
+        if code == "same_file":  # its message names the file itself
+            return None, exc.messages[0], code
+        return None, f"{name or 'A file with no name'}: {'; '.join(exc.messages)}", code
+    return version, "", ""
 
 
 def _long_date(day) -> str:
@@ -144,7 +159,15 @@ def _origin_href(url: str) -> str:
     return url if url.lower().startswith(("http://", "https://")) else ""
 
 
-def _document_page(request: HttpRequest, document: Document, review_form: DocumentReviewForm) -> HttpResponse:
+def _document_page(
+    request: HttpRequest,
+    document: Document,
+    review_form: DocumentReviewForm,
+    *,
+    upload_errors: list[str] | None = None,
+) -> HttpResponse:
+    """The document's page; sent back (400) with the review form's errors, or with ``upload_errors``
+    at the new version's file field."""
     versions = document.versions.select_related("uploaded_by").annotate(chunk_count=Count("chunks"))
     synced_from = document.source_items.select_related("source__collection").order_by("pk").first()
     current = document.current_version
@@ -167,8 +190,13 @@ def _document_page(request: HttpRequest, document: Document, review_form: Docume
             "attachments": list(document.attachments.order_by("title", "pk")),
             # Every upload failed: it is removed (as if never uploaded), not retired.
             "never_read": Document.objects.never_read().filter(pk=document.pk).exists(),
+            "version_form": VersionUploadForm(),
+            "upload_errors": upload_errors or [],
+            # For the error summary (beside the review form's errors), linked to the file field.
+            "upload_problems": [(error, "#id_file") for error in upload_errors or []],
+            "max_upload_mb": settings.HUMPHREY_MAX_UPLOAD_MB,
         },
-        status=400 if review_form.errors else 200,
+        status=400 if review_form.errors or upload_errors else 200,
     )
 
 
@@ -218,6 +246,48 @@ def document_review(request: HttpRequest, document_id: int) -> HttpResponse:
                     messages.success(request, saved)
             return redirect("documents:document", document_id=document.pk)
     return _document_page(request, document, form)
+
+
+@require_POST
+@curator_only
+def document_version_upload(request: HttpRequest, document_id: int) -> HttpResponse:
+    """Upload the chosen file as the next version of this document, whatever its name ("Holiday
+    entitlement v2.docx" for "Holiday entitlement"): the checks and refusals of any upload, said at the
+    file field; what became of it said on the document's page."""
+    document = access_document_for_curator(request.user, document_id)
+    form = VersionUploadForm(request.POST, request.FILES)
+    review_form = DocumentReviewForm(initial=_review_form_initial(document))
+    if not form.is_valid():
+        return _document_page(request, document, review_form, upload_errors=form.errors.get("file", []))
+    upload = form.cleaned_data["file"]
+    version, refusal, code = _upload_one(request, document.collection, upload, document=document)
+    if version is None:
+        if code == "same_file":
+            refusal += " To make it this document's new version, retire that one first, then upload the file here."
+        return _document_page(request, document, review_form, upload_errors=[refusal])
+    name, title = document_services.document_source_name(upload.name), version.document.title
+    if version.duplicate:
+        messages.info(request, f"{name} is the same file as version {version.number}: nothing was changed.")
+    elif version.status == VersionStatus.FAILED:  # kept, to be retried (the embedder's ceiling)
+        messages.warning(
+            request, f"{name} is kept as version {version.number}, but cannot be read now: {version.error}"
+        )
+    else:
+        messages.success(request, f"{name} is queued for ingestion as version {version.number} of “{title}”.")
+    if version.kept_retired and not version.duplicate:
+        messages.warning(
+            request,
+            f"“{title}” is retired: its new version is read but not searched. "
+            "Restore it if it should be searched again.",
+        )
+    if version.review_date_clears is not None:
+        messages.info(
+            request,
+            f"Its review date, {_long_date(version.review_date_clears)}, has passed, so it is cleared once the new "
+            "version is read: a new version is new guidance, and the file's own review date or the collection's "
+            "review period applies again.",
+        )
+    return redirect("documents:document", document_id=document.pk)
 
 
 def _expired_sentence(title: str, review) -> str:

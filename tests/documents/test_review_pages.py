@@ -53,6 +53,9 @@ def test_work_list_shows_only_the_curators_collections(client, make_collection, 
     assert "Claims" in html or "Travel claims" in html
     assert html.count('data-document="') == 1
     assert "Overdue" in html
+    # "Upload a new version" leads to that document's own upload, which takes a file of any name.
+    claims = Document.objects.get(collection=travel, source_name="claims.md")
+    assert f'href="/curate/documents/{claims.pk}/#new-version">Upload a new version' in html
     client.logout()
     tomas_page = signed_in(client, tomas).get("/curate/review/").content.decode()
     assert tomas_page.count('data-document="') == 1

@@ -43,6 +43,10 @@ A collection marked above the embedder's ceiling (``documents.embeddings``) take
 version fails with the reason, its file kept, so it can be retried once the embedder may take it.
 """
 
+# Over 500 lines on purpose: a document's changes (upload, new version, retitle, retire, restore,
+# remove, retry) each lock the same rows and write their audit event in the same transaction; split,
+# each part would re-import the others' locking and refusal helpers.
+
 from __future__ import annotations
 
 import hashlib

@@ -94,9 +94,9 @@ def test_stopping_a_passage_without_a_reason_is_a_form_error_at_the_reason(clien
     assert summary_links(page) == {said: "#exclusion-reason"}
     assert described_error(page, "exclusion-reason", "exclusion-reason-error") == f"Error: {said}"
     assert "govuk-textarea--error" in element(page, "exclusion-reason")
-    assert re.search(r'<details class="govuk-details" id="stop-searching" open>\s*<summary[^>]*><span[^>]*>Stop searching', page), (
-        "the form is shown open"
-    )
+    assert re.search(
+        r'<details class="govuk-details" id="stop-searching" open>\s*<summary[^>]*><span[^>]*>Stop searching', page
+    ), "the form is shown open"
     assert "govuk-notification-banner" not in page
     assert title(page).startswith("Error: ")
     chunk.refresh_from_db()

@@ -45,3 +45,21 @@ def embedder_down(fake_embedder, monkeypatch):
         FakeEmbeddings, "embed_documents", lambda self, texts: (_ for _ in ()).throw(ConnectionError("down"))
     )
     return lambda: monkeypatch.setattr(FakeEmbeddings, "embed_documents", real)
+
+
+@pytest.fixture
+def reader(make_user):
+    """A civil servant in "All staff"."""
+    return make_user("rita@example.gov.uk", groups=["All staff"])
+
+
+@pytest.fixture
+def hr(make_collection):
+    return make_collection("hr")
+
+
+def notices(response) -> list[str]:
+    """The messages a page's response put on the page (success and warning notices)."""
+    from django.contrib.messages import get_messages
+
+    return [str(m) for m in get_messages(response.wsgi_request)]

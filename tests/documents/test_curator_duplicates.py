@@ -13,7 +13,6 @@ import logging
 import re
 
 import pytest
-from django.contrib.messages import get_messages
 from django.core.exceptions import ValidationError
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.urls import reverse
@@ -25,6 +24,7 @@ from documents.models import Chunk, Document, DocumentVersion, VersionStatus
 from documents.retrieval import passages_for_user
 from documents.services.documents import document_title_set
 from tests.conftest import signed_in
+from tests.documents.conftest import notices
 from tests.documents.files import BROKEN_PDF, make_docx, upload_and_ingest
 
 pytestmark = pytest.mark.django_db
@@ -40,20 +40,6 @@ HOLIDAY_V2_TITLED = make_docx(
 SAME_FILE = (
     "passwords copy (2).docx is the same file as Passwords (passwords.docx), already in this collection: not added."
 )
-
-
-@pytest.fixture
-def reader(make_user):
-    return make_user("rita@example.gov.uk", groups=["All staff"])
-
-
-@pytest.fixture
-def hr(make_collection):
-    return make_collection("hr")
-
-
-def notices(response) -> list[str]:
-    return [str(m) for m in get_messages(response.wsgi_request)]
 
 
 def batch_upload(client, collection, files: dict[str, bytes], **kwargs):

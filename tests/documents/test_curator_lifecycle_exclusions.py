@@ -48,11 +48,6 @@ def guide(*, claims: str = CLAIMS, hotels: str = HOTELS, parking: str = PARKING)
 
 
 @pytest.fixture
-def reader(make_user):
-    return make_user("rita@example.gov.uk", groups=["All staff"])
-
-
-@pytest.fixture
 def travel(make_collection, curator):
     collection = make_collection("travel")
     version = upload_and_ingest(collection, "travel.md", guide(), curator)

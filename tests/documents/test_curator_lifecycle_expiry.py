@@ -15,7 +15,6 @@ import datetime as dt
 import re
 
 import pytest
-from django.contrib.messages import get_messages
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.db import connection
 from django.urls import reverse
@@ -30,6 +29,7 @@ from documents.services import collection_update, version_ingest
 from documents.services.review import document_review_set
 from tests import factories
 from tests.conftest import signed_in
+from tests.documents.conftest import notices
 from tests.documents.files import upload_and_ingest
 
 pytestmark = pytest.mark.django_db
@@ -45,20 +45,6 @@ def long_date(day: dt.date) -> str:
 
 def text(response) -> str:
     return " ".join(response.content.decode().split())
-
-
-def notices(response) -> list[str]:
-    return [str(m) for m in get_messages(response.wsgi_request)]
-
-
-@pytest.fixture
-def reader(make_user):
-    return make_user("rita@example.gov.uk", groups=["All staff"])
-
-
-@pytest.fixture
-def hr(make_collection):
-    return make_collection("hr")
 
 
 def quoted_documents(reader) -> list[int]:

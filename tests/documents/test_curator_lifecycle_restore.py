@@ -11,7 +11,6 @@ from __future__ import annotations
 import re
 
 import pytest
-from django.contrib.messages import get_messages
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.urls import reverse
 from django.utils import timezone
@@ -22,6 +21,7 @@ from documents import services
 from documents.models import Chunk, Document
 from documents.retrieval import passages_for_user
 from tests.conftest import signed_in
+from tests.documents.conftest import notices
 from tests.documents.files import upload_and_ingest
 
 pytestmark = pytest.mark.django_db
@@ -29,16 +29,6 @@ pytestmark = pytest.mark.django_db
 HOLIDAY = b"# Holiday entitlement\n\nYou get 25 days of holiday a year, plus bank holidays.\n"
 HOLIDAY_V2 = b"# Holiday entitlement\n\nYou get 27 days of holiday a year, plus bank holidays.\n"
 TRAVEL = b"# Travel\n\nRail travel is standard class.\n"
-
-
-@pytest.fixture
-def reader(make_user):
-    return make_user("rita@example.gov.uk", groups=["All staff"])
-
-
-@pytest.fixture
-def hr(make_collection):
-    return make_collection("hr")
 
 
 @pytest.fixture
@@ -55,10 +45,6 @@ def holiday_quoted(reader) -> list[str]:
     """What a reader is quoted of the holiday guidance (whatever else the collection holds)."""
     found = passages_for_user(user=reader, query="holiday days a year", collections=["hr"], k=5)
     return [p.text for p in found if "holiday" in p.text]
-
-
-def notices(response) -> list[str]:
-    return [str(m) for m in get_messages(response.wsgi_request)]
 
 
 def upload(client, collection, files: dict[str, bytes]):

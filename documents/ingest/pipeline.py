@@ -206,21 +206,27 @@ def _check_embedding_ceiling(version: DocumentVersion) -> None:
         raise EmbeddingRefused(message, marking)
 
 
-def _refuse(version: DocumentVersion, exc: EmbeddingRefused) -> None:
-    """Fail the version with the reason and record the refusal, together."""
+def _fail_recorded(version: DocumentVersion, message: str, code: str, outcome: str, **facts) -> None:
+    """Fail the version with ``message`` and record it (``curation.version_ingest``, ``outcome``, the
+    version's ids and ``facts``), together."""
     with transaction.atomic():
-        _fail(version, exc.message, "embedding_marking")
+        _fail(version, message, code)
         audit_record(
             action=Action.VERSION_INGEST,
-            outcome="refused",
+            outcome=outcome,
             subject=audit_subject(version),
             data={
                 "collection_id": version.document.collection_id,
                 "document_id": version.document_id,
                 "version_id": version.pk,
-                **ceiling_refusal_facts(exc.marking),
+                **facts,
             },
         )
+
+
+def _refuse(version: DocumentVersion, exc: EmbeddingRefused) -> None:
+    """Fail the version with the reason and record the refusal, together."""
+    _fail_recorded(version, exc.message, "embedding_marking", "refused", **ceiling_refusal_facts(exc.marking))
     INGESTION_FAILURES.labels(code="embedding_marking").inc()
 
 
@@ -230,21 +236,9 @@ def _fail_internal(version: DocumentVersion, stage: str, exc: Exception) -> str:
     message, which may quote the file) in a ``curation.version_ingest`` event, together. Returns the
     message."""
     message = f"Something went wrong while {stage}. Try again; if it keeps failing, tell the service team."
-    with transaction.atomic():
-        _fail(version, message, "internal")
-        audit_record(
-            action=Action.VERSION_INGEST,
-            outcome="failed",
-            subject=audit_subject(version),
-            data={
-                "collection_id": version.document.collection_id,
-                "document_id": version.document_id,
-                "version_id": version.pk,
-                "error_code": "internal",
-                "stage": stage,
-                "exception": type(exc).__name__,
-            },
-        )
+    _fail_recorded(
+        version, message, "internal", "failed", error_code="internal", stage=stage, exception=type(exc).__name__
+    )
     return message
 
 

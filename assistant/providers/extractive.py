@@ -12,9 +12,8 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator
 
-from assistant.core.evidence import Quote, Weights, score_units, select_units, unit_text
+from assistant.core.evidence import Quote, Weights, heading_line_above, score_units, select_units
 from assistant.core.types import ChatRequest, ModelInfo, TextDelta, Usage
-from documents.ingest.units import HEADING
 from documents.places import passage_place
 
 NOTICE = (
@@ -34,10 +33,8 @@ def _label(source, index: int) -> str:
     the passage's first), else the passage's own place as its sources line says it (a passage of small
     sections joined: "(Section 2. What you cannot claim)", where it starts)."""
     title = source.document_title
-    for i in range(index - 1, -1, -1):
-        if source.units[i][2] == HEADING:
-            heading = unit_text(source, i).lstrip("#").strip()
-            return title if heading == title else f"{title}, {heading}"  # a first section is often the title
+    if heading := heading_line_above(source, index):
+        return title if heading == title else f"{title}, {heading}"  # a first section is often the title
     shown, place = passage_place(title, source.heading_path, source.anchor)
     label = f"{title}, {shown.split(' > ')[-1]}" if shown else title
     return f"{label} ({place})" if place else label

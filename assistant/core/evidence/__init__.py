@@ -31,13 +31,13 @@ from .claims import (
 from .coverage import Coverage, GateSettings, coverage
 from .quotes import Quote, prefer_answer_form, render_units, select_units
 from .slots import answer_form, asked_about, asked_case, asked_slot, fills, has_form, holds_case
-from .units import ScoredUnit, UnitScoring, heading_above, score_units, unit_text
+from .units import ScoredUnit, UnitScoring, heading_above, heading_line_above, score_units, unit_text
 from .words import STOP_WORDS, Weights, missing_words, question_terms, spelt_out, stem, terms
 
 __all__ = [
     "STOP_WORDS", "CheckSettings", "ClaimCheck", "Coverage", "GateSettings", "Quote", "ScoredUnit", "UnitScoring",
     "Weights", "answer_form", "asked_about", "asked_case", "asked_slot", "check_claims", "checks_summary",
-    "citing_sentences", "claim_notes", "coverage", "fills", "has_form", "heading_above", "holds_case", "missing_words",
-    "prefer_answer_form", "question_terms", "render_units", "score_units", "select_units", "spelt_out",
+    "citing_sentences", "claim_notes", "coverage", "fills", "has_form", "heading_above", "heading_line_above",
+    "holds_case", "missing_words", "prefer_answer_form", "question_terms", "render_units", "score_units", "select_units", "spelt_out",
     "split_sentences", "stem", "terms", "unit_text",
 ]  # fmt: skip

@@ -49,12 +49,19 @@ def _unit_matrix(source: Source) -> np.ndarray | None:
     return matrix if matrix.shape[0] == len(source.units) else None
 
 
-def heading_above(source: Source, index: int) -> str:
-    """The heading a unit sits under: the nearest heading line above it in the chunk, else the last
-    of the chunk's heading path (as ``documents.ingest.units.local_heading``)."""
+def heading_line_above(source: Source, index: int) -> str:
+    """The nearest heading line above a unit inside its chunk, "" when there is none."""
     for i in range(index - 1, -1, -1):
         if source.units[i][2] == HEADING:
             return unit_text(source, i).lstrip("#").strip()
+    return ""
+
+
+def heading_above(source: Source, index: int) -> str:
+    """The heading a unit sits under: the nearest heading line above it in the chunk, else the last
+    of the chunk's heading path (as ``documents.ingest.units.local_heading``)."""
+    if line := heading_line_above(source, index):
+        return line
     return source.heading_path.split(" > ")[-1] if source.heading_path else ""
 
 

@@ -38,6 +38,6 @@ __all__ = [
     "STOP_WORDS", "CheckSettings", "ClaimCheck", "Coverage", "GateSettings", "Quote", "ScoredUnit", "UnitScoring",
     "Weights", "answer_form", "asked_about", "asked_case", "asked_slot", "check_claims", "checks_summary",
     "citing_sentences", "claim_notes", "coverage", "fills", "has_form", "heading_above", "heading_line_above",
-    "holds_case", "missing_words", "prefer_answer_form", "question_terms", "render_units", "score_units", "select_units", "spelt_out",
-    "split_sentences", "stem", "terms", "unit_text",
+    "holds_case", "missing_words", "prefer_answer_form", "question_terms", "render_units", "score_units",
+    "select_units", "spelt_out", "split_sentences", "stem", "terms", "unit_text",
 ]  # fmt: skip
